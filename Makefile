@@ -1,0 +1,44 @@
+# Serving Patterns Lab — two commands on a fresh machine:
+#   make serve   create .venv, install, build the site (lesson + executed notebooks + offline
+#                JupyterLite) and serve it on http://127.0.0.1:8000
+#   make test    create .venv if needed, install, run the whole test suite
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PORT   ?= 8000
+
+.PHONY: serve test site demo install system-deps clean benchmarks
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+# Debian packages the tests need: chromium (browser tests), wrk and h2load (benchmarks).
+system-deps:
+	bash scripts/install-system-deps.sh
+
+site: install
+	$(BIN)/python tools/build_site.py
+
+serve: site
+	@echo "Serving the lesson site on http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"
+	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory site
+
+demo: install
+	$(BIN)/python -m lesson
+
+test: install system-deps site
+	$(BIN)/python -m pytest --nbmake --nbmake-timeout=300 tests notebooks
+
+benchmarks: install system-deps
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf site .cache build dist *.egg-info test-artifacts
