@@ -1,1 +1,99 @@
-"""Serving Patterns Lab."""
+"""Serving Patterns Lab: how ML predictions are served, and how to load-test them honestly.
+
+Everything importable from here uses the standard library only, so ``import lesson`` works
+in the browser (Pyodide / JupyterLite) as well as in CPython. The original lesson's names
+keep their behaviour::
+
+    >>> from lesson import fastapi_rest_adapter, averaged_ensembled_model
+    >>> predict = fastapi_rest_adapter(averaged_ensembled_model)
+    >>> predict({"instances": [0.2, 0.4, 0.6]})["predictions"]
+    [0.42]
+
+Real servers, clients, batch jobs and widgets live in submodules that import their own
+dependencies (``lesson.servers``, ``lesson.clients``, ``lesson.batch``, ``lesson.widgets``).
+Run ``python -m lesson`` for the demo.
+"""
+
+from .adapters import (
+    batch_scoring_runner,
+    edge_inference_adapter,
+    fastapi_rest_adapter,
+    grpc_streaming_adapter,
+    quantise_rows,
+)
+from .harness import (
+    LoadTestResult,
+    percentile,
+    run_load_test,
+    run_load_test_async,
+    run_synthetic_load_test,
+)
+from .landscape import describe_serving_landscape
+from .models import (
+    AveragedEnsembleModel,
+    FunctionModel,
+    Model,
+    ModelMetadata,
+    ModelNotFoundError,
+    ModelRegistry,
+    as_model,
+    averaged_ensembled_model,
+    default_registry,
+)
+from .runtime import IN_BROWSER, clock_resolution
+from .schema import (
+    DEFAULT_LIMITS,
+    Limits,
+    PredictionResponse,
+    RequestTooLargeError,
+    V1Request,
+    ValidationError,
+    ensure_response_schema,
+    parse_v1_request,
+)
+from .service import ModelOutputError, PredictionService
+from .streaming import EventStreamAdapter, StreamEventError, event_stream_adapter, is_error
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # the original lesson's public names
+    "fastapi_rest_adapter",
+    "grpc_streaming_adapter",
+    "batch_scoring_runner",
+    "edge_inference_adapter",
+    "ensure_response_schema",
+    "PredictionResponse",
+    "LoadTestResult",
+    "run_synthetic_load_test",
+    "averaged_ensembled_model",
+    "describe_serving_landscape",
+    # the core
+    "IN_BROWSER",
+    "clock_resolution",
+    "Limits",
+    "DEFAULT_LIMITS",
+    "ValidationError",
+    "RequestTooLargeError",
+    "V1Request",
+    "parse_v1_request",
+    "Model",
+    "ModelMetadata",
+    "FunctionModel",
+    "AveragedEnsembleModel",
+    "ModelRegistry",
+    "ModelNotFoundError",
+    "as_model",
+    "default_registry",
+    "PredictionService",
+    "ModelOutputError",
+    "quantise_rows",
+    "run_load_test",
+    "run_load_test_async",
+    "percentile",
+    "EventStreamAdapter",
+    "StreamEventError",
+    "event_stream_adapter",
+    "is_error",
+    "__version__",
+]

@@ -1,0 +1,217 @@
+"""Chunked readers and atomic writers for CSV and Parquet (pyarrow).
+
+Readers yield ``pyarrow.Table`` chunks of exactly ``chunk_rows`` rows (the last may be
+shorter), so memory stays flat however large the file is, and chunk boundaries (hence the
+output's bytes) do not depend on the engine. Writers write to a temporary file beside the
+target and rename it into place only when everything is written: an interrupted run leaves
+no half-written output.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+__all__ = ["file_format", "ChunkReader", "AtomicTableWriter", "remove_stale_temporaries", "BatchInputError"]
+
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+class BatchInputError(ValueError):
+    """The input file cannot be scored as a whole (format, missing columns, unreadable)."""
+
+
+def file_format(path: Path) -> str:
+    """``"csv"`` or ``"parquet"`` from the file name's extension.
+
+    Raises:
+        BatchInputError: another extension.
+    """
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise BatchInputError(f"{path}: unknown file type {Path(path).suffix!r}; use .csv, .parquet or .pq")
+    return fmt
+
+
+class ChunkReader:
+    """Read the needed columns of a CSV or Parquet file in chunks of ``chunk_rows`` rows.
+
+    Args:
+        path: input file.
+        required: columns that must exist (the model's features).
+        optional: columns read if present (e.g. ``id``); all are read as given, CSV as text.
+        chunk_rows: rows per chunk.
+
+    Attributes:
+        columns: the columns actually read.
+        total: progress total (rows for Parquet, bytes for CSV); ``unit`` says which.
+    """
+
+    def __init__(self, path: Path, required: tuple[str, ...], optional: tuple[str, ...] = (), chunk_rows: int = 65_536):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise BatchInputError(f"{self.path}: no such file")
+        self.format = file_format(self.path)
+        self.chunk_rows = chunk_rows
+        names = self._column_names()
+        missing = [c for c in required if c not in names]
+        if missing:
+            raise BatchInputError(
+                f"{self.path}: missing column(s) {', '.join(missing)}; the model needs {', '.join(required)}"
+            )
+        self.columns = list(required) + [c for c in optional if c in names]
+        self._file = None
+        if self.format == "parquet":
+            self.total = pq.ParquetFile(self.path).metadata.num_rows
+            self.unit = "rows"
+        else:
+            self.total = self.path.stat().st_size
+            self.unit = "bytes"
+
+    def _column_names(self) -> list[str]:
+        if self.format == "parquet":
+            try:
+                return pq.read_schema(self.path).names
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise BatchInputError(f"{self.path}: not a readable Parquet file ({exc})") from exc
+        with open(self.path, newline="", encoding="utf-8-sig") as f:
+            try:
+                header = next(csv.reader(f), None)
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise BatchInputError(f"{self.path}: unreadable CSV header ({exc})") from exc
+        if not header:
+            raise BatchInputError(f"{self.path}: empty CSV file (no header row)")
+        return [h.strip() for h in header]
+
+    def column_type(self, name: str) -> pa.DataType:
+        """Type the chunks will have for ``name`` (CSV columns are read as text)."""
+        if self.format == "csv":
+            return pa.string()
+        return pq.read_schema(self.path).field(name).type
+
+    def position(self) -> int:
+        """Progress so far in :attr:`unit` (CSV: bytes consumed from the file)."""
+        if self.format == "csv" and self._file is not None and not self._file.closed:
+            return min(self._file.tell(), self.total)
+        return self._rows_read
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        if self.format == "parquet":
+            yield from pq.ParquetFile(self.path).iter_batches(batch_size=self.chunk_rows, columns=self.columns)
+            return
+        self._file = open(self.path, "rb")
+        try:
+            reader = pacsv.open_csv(
+                self._file,
+                read_options=pacsv.ReadOptions(block_size=max(1 << 16, min(self.chunk_rows * 96, 1 << 26))),
+                convert_options=pacsv.ConvertOptions(
+                    include_columns=self.columns,
+                    column_types={c: pa.string() for c in self.columns},
+                    strings_can_be_null=True,
+                ),
+            )
+            for batch in reader:
+                yield batch
+        except pa.ArrowInvalid as exc:
+            raise BatchInputError(f"{self.path}: malformed CSV ({exc})") from exc
+        finally:
+            self._file.close()
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        """Chunks of exactly ``chunk_rows`` rows (the last one may be shorter)."""
+        self._rows_read = 0
+        pending: list[pa.RecordBatch] = []
+        n_pending = 0
+        for batch in self._batches():
+            if batch.num_rows == 0:
+                continue
+            pending.append(batch)
+            n_pending += batch.num_rows
+            while n_pending >= self.chunk_rows:
+                table = pa.Table.from_batches(pending)
+                chunk, rest = table.slice(0, self.chunk_rows), table.slice(self.chunk_rows)
+                pending = rest.to_batches() if rest.num_rows else []
+                n_pending = rest.num_rows
+                self._rows_read += chunk.num_rows
+                yield chunk.combine_chunks()
+        if n_pending:
+            self._rows_read += n_pending
+            yield pa.Table.from_batches(pending).combine_chunks()
+
+    _rows_read = 0
+
+
+def _temp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def remove_stale_temporaries(path: Path) -> list[Path]:
+    """Delete temporary files left beside ``path`` by an interrupted run; return them."""
+    path = Path(path)
+    stale = sorted(path.parent.glob(f".{path.name}.*.tmp"))
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
+class AtomicTableWriter:
+    """Write tables to a temporary file; :meth:`commit` renames it to ``path``.
+
+    Args:
+        path: final file (format from its extension).
+        schema: the tables' schema.
+        metadata: key/values stored in the Parquet footer (ignored for CSV).
+        csv_quote_strings: quote text values in CSV (off only for text known to need no quotes).
+    """
+
+    def __init__(self, path: Path, schema: pa.Schema, metadata: dict[str, str] | None = None,
+                 *, csv_quote_strings: bool = True):
+        self.path = Path(path)
+        self.format = file_format(self.path)
+        self.tmp = _temp_path(self.path)
+        self.rows = 0
+        if self.format == "parquet":
+            # Dictionary-encode only the label columns: trying it on unique floats is costly.
+            labels = [f.name for f in schema if pa.types.is_dictionary(f.type)]
+            self._writer = pq.ParquetWriter(self.tmp, schema.with_metadata(metadata or {}),
+                                            compression="snappy", use_dictionary=labels or False)
+        else:
+            options = pacsv.WriteOptions(quoting_style="needed" if csv_quote_strings else "none")
+            self._writer = pacsv.CSVWriter(self.tmp, schema, write_options=options)
+
+    def write(self, table: pa.Table) -> None:
+        """Append a table (an empty one writes nothing)."""
+        if table.num_rows:
+            self._writer.write_table(table)
+            self.rows += table.num_rows
+
+    def close(self) -> None:
+        """Finish the temporary file (still not visible under ``path``)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def commit(self) -> Path:
+        """Flush to disk and rename into place (atomic on one filesystem)."""
+        self.close()
+        fd = os.open(self.tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the temporary file; ``path`` is left as it was."""
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - we are already failing
+            pass
+        self.tmp.unlink(missing_ok=True)

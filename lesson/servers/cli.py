@@ -1,0 +1,88 @@
+"""CLI commands for the real servers: `lesson serve rest|grpc` and `lesson loadtest`.
+
+Registered on the main CLI by `lesson.cli` (`register(app)`); also runnable on its own::
+
+    python -m lesson.servers.cli serve rest --port 8000
+    python -m lesson.servers.cli loadtest --url http://127.0.0.1:8000 --concurrency 8 --requests 2000
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Real servers and load tests over the wire.")
+
+
+def serve(
+    kind: str = typer.Argument(..., help="rest or grpc", metavar="rest|grpc"),
+    host: str = typer.Option("127.0.0.1", help="Address to bind (loopback by default)."),
+    port: Optional[int] = typer.Option(None, help="Port (default: 8000 for rest, 8001 for grpc)."),
+    model: Optional[str] = typer.Option(None, help="Default model name (must be registered)."),
+    workers: Optional[int] = typer.Option(None, help="rest: uvicorn processes (1); grpc: pool threads (8)."),
+    registry: Optional[str] = typer.Option(None, help="'package.module:attribute' naming a ModelRegistry."),
+    max_in_flight: int = typer.Option(64, help="Inference requests served at once; more get 503 / RESOURCE_EXHAUSTED."),
+    timeout_s: float = typer.Option(10.0, help="Per-request timeout in seconds (504 / DEADLINE_EXCEEDED)."),
+    offload: bool = typer.Option(False, help="rest: run the model in a thread pool (real timeouts; slow models)."),
+    warmup: bool = typer.Option(True, help="Warm every model up before reporting ready."),
+    drain_grace_s: float = typer.Option(0.0, help="On SIGTERM/SIGINT: seconds of not-ready before closing."),
+    max_batch_size: Optional[int] = typer.Option(None, help="Micro-batching: most rows per model call (off by default)."),
+    max_delay_ms: Optional[float] = typer.Option(None, help="Micro-batching: longest wait for a batch to fill."),
+    max_instances: int = typer.Option(1024, help="Bound: rows per request."),
+    max_features: int = typer.Option(256, help="Bound: features per row."),
+    max_body_bytes: int = typer.Option(1_048_576, help="Bound: request body bytes (413 / RESOURCE_EXHAUSTED)."),
+    metrics_port: Optional[int] = typer.Option(None, help="grpc: serve Prometheus /metrics on this HTTP port."),
+) -> None:
+    """Serve the lesson's models over REST (V1 + V2) or gRPC (V2) until SIGINT/SIGTERM."""
+    from lesson.servers.backend import ServerOptions
+    from lesson.servers.serve import serve as run
+
+    if kind not in ("rest", "grpc"):
+        raise typer.BadParameter(f"expected 'rest' or 'grpc', got {kind!r}", param_hint="KIND")
+    try:
+        options = ServerOptions(
+            max_in_flight=max_in_flight, timeout_s=timeout_s, offload=offload, warmup=warmup,
+            drain_grace_s=drain_grace_s, max_batch_size=max_batch_size, max_delay_ms=max_delay_ms,
+            max_instances=max_instances, max_features=max_features, max_body_bytes=max_body_bytes,
+            workers=workers, registry=registry, model=model, metrics_port=metrics_port,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if port is None:
+        port = 8000 if kind == "rest" else 8001
+    raise typer.Exit(run(kind, host, port, options))
+
+
+def loadtest(
+    url: str = typer.Option(..., help="http://127.0.0.1:PORT or grpc://127.0.0.1:PORT"),
+    concurrency: Optional[int] = typer.Option(None, help="Closed loop: workers (default 8); open loop: most in flight (64)."),
+    requests: int = typer.Option(1000, help="At most this many requests."),
+    rate: Optional[float] = typer.Option(None, help="Open loop: requests per second (latency from intended send time)."),
+    duration: float = typer.Option(10.0, help="At most this many seconds."),
+    model: Optional[str] = typer.Option(None, help="Model name (default: the server's default)."),
+    protocol: str = typer.Option("v1", help="REST only: v1 (original schema) or v2 (tensors)."),
+    features: int = typer.Option(8, help="Features per instance in the generated payloads."),
+    batch: int = typer.Option(1, help="Instances per request."),
+    warmup: int = typer.Option(20, help="Warm-up requests, not measured."),
+    json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    seed: int = typer.Option(0, help="Seed for the generated payloads."),
+) -> None:
+    """Load-test a running server over the wire with the lesson's harness."""
+    from lesson.servers.loadtest import run_loadtest
+
+    raise typer.Exit(run_loadtest(url=url, concurrency=concurrency, requests=requests, rate=rate, duration=duration,
+                                  model=model, protocol=protocol, features=features, batch=batch, warmup=warmup,
+                                  json_output=json_output, seed=seed))
+
+
+def register(main_app: typer.Typer) -> None:
+    """Add `serve` and `loadtest` to another Typer app (used by `lesson.cli`)."""
+    main_app.command("serve")(serve)
+    main_app.command("loadtest")(loadtest)
+
+
+register(app)
+
+if __name__ == "__main__":
+    app()

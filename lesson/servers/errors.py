@@ -1,0 +1,57 @@
+"""One mapping from the core's exceptions to HTTP statuses and gRPC status codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lesson.models import ModelNotFoundError
+from lesson.schema import RequestTooLargeError, ValidationError
+from lesson.service import ModelOutputError
+from lesson.v2 import V2Error, V2TooLargeError
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    http_status: int
+    grpc_code: str  # a grpc.StatusCode name
+    message: str
+
+
+class OverloadedError(RuntimeError):
+    """Too many requests in flight: shed this one (HTTP 503 / RESOURCE_EXHAUSTED)."""
+
+
+class DrainingError(RuntimeError):
+    """The server is shutting down and refuses new work (HTTP 503 / UNAVAILABLE)."""
+
+
+class NotReadyError(RuntimeError):
+    """The server is still warming up (HTTP 503 / UNAVAILABLE)."""
+
+
+class RequestTimeoutError(TimeoutError):
+    """The request ran over the server's per-request timeout (HTTP 504 / DEADLINE_EXCEEDED)."""
+
+
+def classify(exc: BaseException, *, v1: bool = False) -> ErrorInfo:
+    """Status codes and a message naming the field for any exception a request can raise.
+
+    Args:
+        exc: the exception.
+        v1: the V1 route answers invalid bodies with 422 (FastAPI's convention); V2 with 400.
+    """
+    if isinstance(exc, (V2TooLargeError, RequestTooLargeError)):
+        return ErrorInfo(413, "RESOURCE_EXHAUSTED", str(exc))
+    if isinstance(exc, (V2Error, ValidationError)):
+        return ErrorInfo(422 if v1 else 400, "INVALID_ARGUMENT", str(exc))
+    if isinstance(exc, ModelNotFoundError):
+        return ErrorInfo(404, "NOT_FOUND", str(exc.args[0]) if exc.args else str(exc))
+    if isinstance(exc, OverloadedError):
+        return ErrorInfo(503, "RESOURCE_EXHAUSTED", str(exc))
+    if isinstance(exc, (DrainingError, NotReadyError)):
+        return ErrorInfo(503, "UNAVAILABLE", str(exc))
+    if isinstance(exc, (RequestTimeoutError, TimeoutError)):
+        return ErrorInfo(504, "DEADLINE_EXCEEDED", str(exc) or "request timed out")
+    if isinstance(exc, ModelOutputError):
+        return ErrorInfo(500, "INTERNAL", f"model error: {exc}")
+    return ErrorInfo(500, "INTERNAL", f"internal error: {type(exc).__name__}: {exc}")

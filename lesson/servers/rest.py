@@ -1,0 +1,365 @@
+"""The REST server: a FastAPI app over the core service, V1 and the Open Inference Protocol V2.
+
+Run it::
+
+    lesson serve rest --host 127.0.0.1 --port 8000        # uvicorn with httptools + uvloop
+    curl -s localhost:8000/v2/health/ready
+    curl -s -XPOST localhost:8000/v1/models/averaged_ensemble:predict -d '{"instances": [0.2, 0.4]}'
+
+Routes: `POST /v1/models/{name}:predict` (the original lesson's schema), the V2 health,
+metadata, inference and repository-index routes, `GET /metrics` (Prometheus) and `/docs`.
+Every V2 error, validation errors included, is `{"error": "..."}` (the protocol's shape, the
+one V2 clients read). Bodies are read by hand (not by pydantic) so that the body bound (413),
+the binary tensor extension and the error shape are all under control.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from lesson.servers.backend import InferenceBackend, PredictFn, ServerOptions
+from lesson.servers.errors import OverloadedError, RequestTimeoutError, classify
+from lesson.servers.metrics import ServerMetrics
+from lesson.service import PredictionService
+from lesson.v2 import HEADER_LENGTH, V2TooLargeError, encode_infer_response, parse_infer_request, split_body
+
+R_V1_PREDICT = "/v1/models/{name}:predict"
+R_V2_INFER = "/v2/models/{name}/infer"
+R_V2_INFER_VERSION = "/v2/models/{name}/versions/{version}/infer"
+
+# ---------------------------------------------------------------- OpenAPI examples
+_EXAMPLE_V1_REQUEST = {"instances": [[0.2, 0.4, 0.6], [1.0, 2.0, 3.0]]}
+_EXAMPLE_V1_RESPONSE = {
+    "predictions": [0.42, 1.7],
+    "metadata": {"transport": "rest", "model": "averaged_ensemble", "model_version": "1", "latency_ms": 0.05},
+}
+_EXAMPLE_V2_REQUEST = {
+    "id": "42",
+    "inputs": [{"name": "input__0", "shape": [2, 3], "datatype": "FP64", "data": [0.2, 0.4, 0.6, 1.0, 2.0, 3.0]}],
+}
+_EXAMPLE_V2_RESPONSE = {
+    "model_name": "averaged_ensemble",
+    "model_version": "1",
+    "id": "42",
+    "parameters": {"latency_ms": 0.05},
+    "outputs": [{"name": "output__0", "datatype": "FP64", "shape": [2], "data": [0.42, 1.7]}],
+}
+_EXAMPLE_METADATA = {
+    "name": "averaged_ensemble",
+    "versions": ["1"],
+    "platform": "python",
+    "inputs": [{"name": "input__0", "datatype": "FP64", "shape": [-1, -1]}],
+    "outputs": [{"name": "output__0", "datatype": "FP64", "shape": [-1]}],
+}
+
+
+def _json_example(example: Any, description: str = "OK") -> dict:
+    return {"description": description, "content": {"application/json": {"example": example}}}
+
+
+def _error_example(status: str, message: str) -> dict:
+    return _json_example({"error": message}, status)
+
+
+def _body_doc(example: Any, description: str) -> dict:
+    return {
+        "requestBody": {
+            "required": True,
+            "description": description,
+            "content": {"application/json": {"schema": {"type": "object"}, "example": example}},
+        }
+    }
+
+
+_INFER_ERRORS = {
+    400: _error_example("Invalid tensors", "inputs[0].shape: expected a non-empty list of non-negative integers"),
+    404: _error_example("Unknown model", "model 'nope' not found; known models: averaged_ensemble (versions 1)"),
+    413: _error_example("Over the size bound", "body: 2000000 bytes is over the bound of 1048576"),
+    503: _error_example("Overloaded or draining", "server overloaded: 64 requests already in flight (the bound); retry later"),
+    504: _error_example("Timed out", "request took longer than the server's 10.0 s timeout"),
+}
+
+
+# ---------------------------------------------------------------- helpers
+def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refusing (413) anything over `limit` bytes before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise V2TooLargeError("content-length", f"expected a byte count, got {declared!r}")
+        if int(declared) > limit:
+            raise V2TooLargeError("body", f"{declared} bytes is over the bound of {limit}")
+        return await request.body()
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise V2TooLargeError("body", f"over the bound of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class _Runner:
+    """Runs the model inline (fast) or in a thread pool with a real timeout (`offload`)."""
+
+    def __init__(self, options: ServerOptions) -> None:
+        self.timeout_s = options.timeout_s
+        self.offload = options.offload or options.max_batch_size is not None
+        self.pool = ThreadPoolExecutor(max_workers=options.max_in_flight, thread_name_prefix="lesson-model") if self.offload else None
+
+    async def run(self, fn: Callable[[], Any]) -> Any:
+        started = time.perf_counter()
+        if self.pool is None:
+            result = fn()
+        else:
+            loop = asyncio.get_running_loop()
+            try:
+                result = await asyncio.wait_for(loop.run_in_executor(self.pool, fn), self.timeout_s)
+            except asyncio.TimeoutError:
+                raise RequestTimeoutError(f"request took longer than the server's {self.timeout_s} s timeout") from None
+        if time.perf_counter() - started > self.timeout_s:  # inline: the answer is late, drop it
+            raise RequestTimeoutError(f"request took longer than the server's {self.timeout_s} s timeout")
+        return result
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+# ---------------------------------------------------------------- the app
+def create_app(
+    backend: InferenceBackend | None = None,
+    *,
+    service: PredictionService | None = None,
+    options: ServerOptions | None = None,
+    predict_fn: PredictFn | None = None,
+    **option_values: Any,
+) -> FastAPI:
+    """Build the FastAPI app.
+
+    Args:
+        backend: a ready-made backend (shared state); otherwise one is built from the rest.
+        service: the core service to serve (default: the default registry's models).
+        options: server options; `**option_values` are a shortcut (`create_app(max_in_flight=4)`).
+        predict_fn: replaces `service.predict_rows` (micro-batching hook).
+
+    Returns:
+        The app; readiness turns true once its lifespan has warmed the models.
+    """
+    if backend is None:
+        if options is None:
+            options = ServerOptions.from_dict(option_values)
+        backend = InferenceBackend(service, options, predict_fn)
+    metrics = ServerMetrics("rest")
+    runner = _Runner(backend.options)
+    limit = backend.limits.max_body_bytes
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        backend.start_warm_up()
+        yield
+        backend.start_draining()
+        runner.close()
+
+    app = FastAPI(
+        title="Serving Patterns Lab — model server",
+        version="0.1.0",
+        description=(
+            "The lesson's models over REST: the original V1 route and the Open Inference "
+            "Protocol (V2), with the binary tensor extension. Errors on V2 routes are "
+            '`{"error": "..."}`.'
+        ),
+        lifespan=lifespan,
+    )
+    app.state.backend = backend
+    app.state.metrics = metrics
+
+    # -------------------------------------------------------- errors in the protocol's shape
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", []))
+        return _error(422, f"{where}: {first.get('msg')}", detail=json.loads(json.dumps(exc.errors(), default=str)))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, f"{exc.detail}: {request.method} {request.url.path}", headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return _error(500, classify(exc).message)
+
+    def _observe(route: str, name: str | None, status: int, started: float) -> None:
+        metrics.observe(route, backend.model_label(name), status, time.perf_counter() - started)
+
+    async def _guarded(route: str, name: str | None, work: Callable[[], Any], *, v1: bool = False) -> Response:
+        """Shed, drain, count and map errors around one inference request."""
+        started = time.perf_counter()
+        status = 500
+        try:
+            backend.check_serving()
+            if not backend.try_acquire():
+                raise OverloadedError(backend.overload_message())
+            try:
+                with metrics.track_in_flight():
+                    response = await work()
+            finally:
+                backend.release()
+            status = response.status_code
+            return response
+        except Exception as exc:  # every failure becomes a typed answer, never a bare 500
+            info = classify(exc, v1=v1)
+            status = info.http_status
+            headers = {"Retry-After": "1"} if status == 503 else None
+            extra = {"detail": exc.errors} if v1 and hasattr(exc, "errors") else {}
+            return _error(status, info.message, headers, **extra)
+        finally:
+            _observe(route, name, status, started)
+
+    # -------------------------------------------------------- V1
+    @app.post(
+        R_V1_PREDICT,
+        tags=["V1"],
+        summary="Predict (the original lesson's schema)",
+        responses={200: _json_example(_EXAMPLE_V1_RESPONSE), 404: _INFER_ERRORS[404], 413: _INFER_ERRORS[413],
+                   422: _error_example("Invalid body", "body.instances.1: Input should be a number, got str (type_error)"),
+                   503: _INFER_ERRORS[503]},
+        openapi_extra=_body_doc(_EXAMPLE_V1_REQUEST, '`{"instances": [...]}`: a flat feature vector is one instance, a list of rows is a batch.'),
+    )
+    async def v1_predict(name: str, request: Request) -> Response:
+        async def work() -> Response:
+            body = await _read_body(request, limit)
+            result = await runner.run(lambda: backend.predict_v1(body, name, None, "rest"))
+            return JSONResponse(result)
+
+        return await _guarded(R_V1_PREDICT, name, work, v1=True)
+
+    @app.get("/v1/models/{name}", tags=["V1"], summary="Model status (V1)",
+             responses={200: _json_example({"name": "averaged_ensemble", "ready": True}), 404: _INFER_ERRORS[404]})
+    async def v1_model(name: str) -> Response:
+        try:
+            ready = backend.model_ready(name)
+        except Exception as exc:
+            info = classify(exc)
+            return _error(info.http_status, info.message)
+        return JSONResponse({"name": name, "ready": ready})
+
+    # -------------------------------------------------------- V2 health and metadata
+    @app.get("/v2/health/live", tags=["V2 health"], summary="Liveness: the process answers",
+             responses={200: _json_example({"live": True})})
+    async def live() -> Response:
+        return JSONResponse({"live": backend.live})
+
+    @app.get("/v2/health/ready", tags=["V2 health"], summary="Readiness: models warmed, not draining",
+             responses={200: _json_example({"ready": True}), 503: _json_example({"ready": False, "error": "warming up"}, "Not ready")})
+    async def ready() -> Response:
+        if backend.ready:
+            return JSONResponse({"ready": True})
+        reason = "draining" if backend.draining else (backend.state.warmup_error or "warming up")
+        return JSONResponse({"ready": False, "error": reason}, status_code=503)
+
+    @app.get("/v2", tags=["V2 metadata"], summary="Server metadata",
+             responses={200: _json_example({"name": "lesson", "version": "0.1.0", "extensions": ["binary_tensor_data", "model_repository"]})})
+    async def server_metadata() -> Response:
+        return JSONResponse(backend.server_metadata())
+
+    @app.get("/v2/models/{name}", tags=["V2 metadata"], summary="Model metadata",
+             responses={200: _json_example(_EXAMPLE_METADATA), 404: _INFER_ERRORS[404]})
+    @app.get("/v2/models/{name}/versions/{version}", tags=["V2 metadata"], summary="Model metadata (one version)",
+             responses={200: _json_example(_EXAMPLE_METADATA), 404: _INFER_ERRORS[404]})
+    async def model_metadata(name: str, version: str | None = None) -> Response:
+        try:
+            return JSONResponse(backend.model_metadata(name, version))
+        except Exception as exc:
+            info = classify(exc)
+            return _error(info.http_status, info.message)
+
+    @app.get("/v2/models/{name}/ready", tags=["V2 health"], summary="Model readiness",
+             responses={200: _json_example({"name": "averaged_ensemble", "ready": True}), 404: _INFER_ERRORS[404]})
+    @app.get("/v2/models/{name}/versions/{version}/ready", tags=["V2 health"], summary="Model readiness (one version)",
+             responses={200: _json_example({"name": "averaged_ensemble", "ready": True}), 404: _INFER_ERRORS[404]})
+    async def model_ready(name: str, version: str | None = None) -> Response:
+        try:
+            is_ready = backend.model_ready(name, version)
+        except Exception as exc:
+            info = classify(exc)
+            return _error(info.http_status, info.message)
+        return JSONResponse({"name": name, "ready": is_ready}, status_code=200 if is_ready else 503)
+
+    @app.post("/v2/repository/index", tags=["V2 metadata"], summary="Model repository index (extension)",
+              responses={200: _json_example([{"name": "averaged_ensemble", "version": "1", "state": "READY", "reason": ""}])},
+              openapi_extra={"requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object"}, "example": {"ready": False}}}}})
+    async def repository_index(request: Request) -> Response:
+        try:
+            raw = await _read_body(request, limit)
+            body = json.loads(raw) if raw.strip() else {}
+            if not isinstance(body, dict):
+                return _error(400, "body: expected a JSON object such as {\"ready\": true}")
+            ready_only = body.get("ready", False)
+            if not isinstance(ready_only, bool):
+                return _error(400, "ready: expected true or false")
+        except ValueError as exc:
+            info = classify(exc)
+            return _error(info.http_status if info.http_status != 500 else 400, f"body: invalid JSON ({exc})")
+        return JSONResponse(backend.repository_index(ready_only))
+
+    # -------------------------------------------------------- V2 inference
+    @app.post(
+        R_V2_INFER, tags=["V2 inference"], summary="Inference (Open Inference Protocol)",
+        responses={200: _json_example(_EXAMPLE_V2_RESPONSE), **_INFER_ERRORS},
+        openapi_extra=_body_doc(_EXAMPLE_V2_REQUEST, "Tensors as JSON, or JSON followed by raw bytes with the "
+                                f"`{HEADER_LENGTH}` header (binary tensor extension)."),
+    )
+    @app.post(
+        R_V2_INFER_VERSION, tags=["V2 inference"], summary="Inference on one model version",
+        responses={200: _json_example(_EXAMPLE_V2_RESPONSE), **_INFER_ERRORS},
+        openapi_extra=_body_doc(_EXAMPLE_V2_REQUEST, "As for `/v2/models/{name}/infer`."),
+    )
+    async def v2_infer(name: str, request: Request, version: str | None = None) -> Response:
+        async def work() -> Response:
+            body = await _read_body(request, limit)
+            payload, tail = split_body(body, request.headers.get(HEADER_LENGTH), limit)
+            parsed = parse_infer_request(payload, tail, backend.bounds)
+            result = await runner.run(lambda: backend.infer(parsed, name, version))
+            content, header_length = encode_infer_response(
+                result.model.name, result.model.version, result.outputs, parsed.id,
+                {"latency_ms": round(result.latency_ms, 4), "transport": "rest"},
+            )
+            if header_length is None:
+                return Response(content, media_type="application/json")
+            return Response(content, media_type="application/octet-stream", headers={HEADER_LENGTH: str(header_length)})
+
+        return await _guarded(R_V2_INFER if version is None else R_V2_INFER_VERSION, name, work)
+
+    # -------------------------------------------------------- operations
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
+             responses={200: {"description": "Prometheus text format", "content": {"text/plain": {"example": "lesson_requests_total{...} 3.0"}}}})
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> Response:
+        return RedirectResponse("/docs")
+
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """App factory for `uvicorn --factory` with several workers: options from $LESSON_SERVER_OPTIONS."""
+    import os
+
+    return create_app(options=ServerOptions.from_dict(json.loads(os.environ.get("LESSON_SERVER_OPTIONS", "{}"))))

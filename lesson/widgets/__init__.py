@@ -1,0 +1,24 @@
+"""Notebook widgets: the load-test panel (ipywidgets) and latency charts (Vega-Lite specs).
+
+``lesson.widgets.charts``, ``runs`` and ``targets`` use the standard library only;
+``lesson.widgets.panel`` needs ipywidgets and is imported on first use of its names::
+
+    from lesson.widgets import LoadTestPanel, Target
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lesson.widgets.runs import RunRecord, results_table_html, table
+from lesson.widgets.targets import Knob, Target, make_payloads
+
+__all__ = ["Knob", "Target", "make_payloads", "RunRecord", "results_table_html", "table", "LoadTestPanel", "PanelLimits"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in {"LoadTestPanel", "PanelLimits"}:
+        from lesson.widgets import panel
+
+        return getattr(panel, name)
+    raise AttributeError(f"module 'lesson.widgets' has no attribute {name!r}")

@@ -1,0 +1,416 @@
+"""The load-test panel: pick a target, set the load, press Run, read honest percentiles.
+
+An ipywidgets ``VBox`` (CSS class ``lesson-panel``) around the core harness::
+
+    panel = LoadTestPanel(lab.targets, target="rest")
+    panel                              # shows the controls
+    record = await panel.run_async()   # a run from code, same as pressing Run
+    panel.report()                     # table + chart as ordinary cell output
+
+Every control is bounded (:class:`PanelLimits`) and every run also stops at
+``max_duration`` seconds, so no click can start an unbounded run. In the browser (no
+threads) a click schedules the asyncio harness on the running event loop; in CPython the
+thread harness runs in an executor while the progress bar updates from the event loop.
+Errors raised by callbacks are shown in the panel's ``Output`` log, never swallowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import traceback
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import ipywidgets as W
+from IPython.display import HTML, display
+
+from lesson import harness
+from lesson.runtime import IN_BROWSER
+from lesson.schema import ensure_response_schema
+from lesson.widgets.charts import comparison_chart, display_chart
+from lesson.widgets.runs import RunRecord, results_table_html
+from lesson.widgets.targets import Target, is_async_callable, make_payloads
+
+__all__ = ["PanelLimits", "LoadTestPanel"]
+
+
+@dataclass(frozen=True)
+class PanelLimits:
+    """Upper bounds of the panel's controls (the harness has wider ones of its own)."""
+
+    max_requests: int = 5000
+    max_concurrency: int = 64
+    max_rate: int = 5000
+    max_instances: int = 256
+    max_duration: float = 20.0
+    keep_runs: int = 8
+
+
+def _check_range(name: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        raise ValueError(f"{name} must be a whole number between {low} and {high}, got {value!r}")
+    value = int(value)
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+class LoadTestPanel:
+    """A bounded load-test control panel over :mod:`lesson.harness`.
+
+    Args:
+        targets: the targets to offer (a sequence, or a mapping of key -> Target).
+        target: key of the target selected at first.
+        requests / concurrency / rate / instances: start values (rate 0 = closed loop).
+        limits: bounds of the controls.
+        title: heading shown on the panel.
+    """
+
+    def __init__(
+        self,
+        targets: Sequence[Target] | dict[str, Target],
+        *,
+        target: str | None = None,
+        requests: int = 200,
+        concurrency: int = 4,
+        rate: int = 0,
+        instances: int = 1,
+        limits: PanelLimits = PanelLimits(),
+        title: str = "Load test",
+    ) -> None:
+        items = list(targets.values()) if isinstance(targets, dict) else list(targets)
+        if not items:
+            raise ValueError("a load-test panel needs at least one target")
+        self.targets: dict[str, Target] = {t.key: t for t in items}
+        if target is not None and target not in self.targets:
+            raise ValueError(f"unknown target {target!r}; known: {', '.join(self.targets)}")
+        self.limits = limits
+        self.runs: list[RunRecord] = []
+        self.last_error: BaseException | None = None
+        self.running = False
+        self._run_count = 0
+        self._task: asyncio.Future | None = None
+
+        wide = {"description_width": "initial"}
+        self.target_select = W.Dropdown(
+            options=[(t.label, t.key) for t in items],
+            value=target or items[0].key,
+            description="Target",
+            layout=W.Layout(width="100%"),
+            style=wide,
+        )
+        self.requests_input = W.BoundedIntText(
+            value=requests, min=1, max=limits.max_requests, step=50,
+            description=f"Requests (1–{limits.max_requests})", style=wide,
+        )
+        self.concurrency_input = W.IntSlider(
+            value=concurrency, min=1, max=limits.max_concurrency,
+            description="Concurrency (workers)", style=wide, continuous_update=False,
+        )
+        self.rate_input = W.BoundedIntText(
+            value=rate, min=0, max=limits.max_rate, step=50,
+            description=f"Open-loop rate, req/s (0 = closed loop, ≤{limits.max_rate})", style=wide,
+        )
+        self.instances_input = W.IntSlider(
+            value=instances, min=1, max=limits.max_instances,
+            description="Instances per request", style=wide, continuous_update=False,
+        )
+        self.knobs_box = W.VBox()
+        self.knob_inputs: dict[str, W.IntSlider] = {}
+        self.run_button = W.Button(description="Run", button_style="primary", icon="play")
+        self.clear_button = W.Button(description="Clear history", icon="trash")
+        self.progress = W.IntProgress(value=0, min=0, max=requests, description="Progress")
+        self.progress_label = W.HTML(value="idle")
+        self.log = W.Output()
+        self.results_html = W.HTML(value="<i>No runs yet: press Run.</i>")
+        self.chart_output = W.Output()
+        self._apply_controls(self.requests_input, self.concurrency_input, self.rate_input, self.instances_input)
+
+        note = W.HTML(
+            f"<b>{title}</b> — each run stops after the requests you ask for or "
+            f"{limits.max_duration:g} s, whichever comes first. "
+            "Rate 0 runs a closed loop (each worker waits for its answer); a rate above 0 "
+            "sends on a fixed schedule and measures latency from each request's intended send time."
+        )
+        self.widget = W.VBox(
+            [
+                note,
+                self.target_select,
+                W.HBox([self.requests_input, self.concurrency_input]),
+                W.HBox([self.rate_input, self.instances_input]),
+                self.knobs_box,
+                W.HBox([self.run_button, self.clear_button, self.progress, self.progress_label]),
+                self.log,
+                self.results_html,
+                self.chart_output,
+            ]
+        )
+        self.widget.add_class("lesson-panel")
+
+        self.target_select.observe(self._on_target_change, names="value")
+        self.run_button.on_click(self._on_run_clicked)
+        self.clear_button.on_click(self._on_clear_clicked)
+        self._build_knobs()
+
+    @staticmethod
+    def _apply_controls(*controls: W.Widget) -> None:
+        for control in controls:
+            control.layout = W.Layout(width="50%")
+
+    # ---- display -------------------------------------------------------------------------
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+    # ---- settings ------------------------------------------------------------------------
+    @property
+    def target(self) -> Target:
+        """The selected target."""
+        return self.targets[self.target_select.value]
+
+    def _build_knobs(self) -> None:
+        self.knob_inputs = {}
+        children = []
+        for knob in self.target.knobs:
+            slider = W.IntSlider(
+                value=knob.default, min=knob.minimum, max=knob.maximum,
+                description=knob.label, style={"description_width": "initial"},
+                continuous_update=False, layout=W.Layout(width="60%"),
+            )
+            self.knob_inputs[knob.name] = slider
+            children.append(W.HBox([slider, W.HTML(f"<small>{knob.help}</small>")]))
+        self.knobs_box.children = children
+
+    def _on_target_change(self, change: dict[str, Any]) -> None:
+        with self.log:
+            self._build_knobs()
+
+    def settings(self, **overrides: Any) -> dict[str, Any]:
+        """The run's settings from the controls, with ``overrides``; every value bound-checked.
+
+        Raises:
+            ValueError: a value outside its bound, naming the setting and the bound.
+        """
+        lim = self.limits
+        target_key = overrides.pop("target", self.target_select.value)
+        if target_key not in self.targets:
+            raise ValueError(f"unknown target {target_key!r}; known: {', '.join(self.targets)}")
+        target = self.targets[target_key]
+        knob_overrides = overrides.pop("knobs", {}) or {}
+        values = {
+            "requests": overrides.pop("requests", self.requests_input.value),
+            "concurrency": overrides.pop("concurrency", self.concurrency_input.value),
+            "rate": overrides.pop("rate", self.rate_input.value),
+            "instances": overrides.pop("instances", self.instances_input.value),
+        }
+        if overrides:
+            raise ValueError(f"unknown setting(s): {', '.join(sorted(overrides))}")
+        settings = {
+            "target": target_key,
+            "requests": _check_range("requests", values["requests"], 1, lim.max_requests),
+            "concurrency": _check_range("concurrency", values["concurrency"], 1, lim.max_concurrency),
+            "rate": _check_range("rate", values["rate"], 0, lim.max_rate),
+            "instances": _check_range("instances", values["instances"], 1, lim.max_instances),
+            "knobs": {},
+        }
+        for knob in target.knobs:
+            current = self.knob_inputs[knob.name].value if (
+                target_key == self.target_select.value and knob.name in self.knob_inputs
+            ) else knob.default
+            settings["knobs"][knob.name] = knob.check(knob_overrides.get(knob.name, current))
+        unknown = set(knob_overrides) - {k.name for k in target.knobs}
+        if unknown:
+            raise ValueError(f"target {target_key!r} has no knob(s) {', '.join(sorted(unknown))}")
+        return settings
+
+    def _harness_kwargs(self, settings: dict[str, Any], progress: Any) -> dict[str, Any]:
+        instances = settings["instances"]
+
+        def check(response: Any) -> None:
+            ensure_response_schema(response)
+            got = len(response["predictions"])
+            if got != instances:
+                raise AssertionError(f"expected {instances} predictions, got {got}")
+
+        return {
+            "concurrency": settings["concurrency"],
+            "rate": settings["rate"] or None,
+            "max_requests": settings["requests"],
+            "max_duration": self.limits.max_duration,
+            "warmup": min(5, settings["requests"]),
+            "check": check,
+            "progress": progress,
+        }
+
+    def _label(self, settings: dict[str, Any]) -> str:
+        load = f"{settings['rate']}/s" if settings["rate"] else f"c={settings['concurrency']}"
+        knobs = "".join(f" {k}={v}" for k, v in settings["knobs"].items())
+        return f"#{self._run_count} {settings['target']} {load}{knobs}"
+
+    # ---- running -------------------------------------------------------------------------
+    def _start(self, settings: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
+        if self.running:
+            raise RuntimeError("a run is already in progress; wait for it to finish")
+        target = self.targets[settings["target"]]
+        payloads = make_payloads(
+            settings["instances"], target.n_features, count=16, seed=self._run_count, sample_rows=target.sample_rows
+        )
+        endpoint = target.build(**settings["knobs"])
+        self.running = True
+        self.run_button.disabled = True
+        self.progress.max = settings["requests"]
+        self.progress.value = 0
+        self.progress.bar_style = ""
+        self.progress_label.value = f"running {settings['requests']} requests…"
+        return endpoint, payloads
+
+    def _set_progress(self, completed: int, total: int, elapsed: float) -> None:
+        self.progress.max = max(int(total), 1)
+        self.progress.value = min(int(completed), self.progress.max)
+        self.progress_label.value = f"{completed}/{total} · {elapsed:.1f} s"
+
+    def _finish(self, settings: dict[str, Any], endpoint: Any, result: Any) -> RunRecord:
+        self._run_count += 1
+        target = self.targets[settings["target"]]
+        record = RunRecord(label=self._label(settings), target=target.label, settings=settings, result=result)
+        self.runs.append(record)
+        del self.runs[: -self.limits.keep_runs]
+        self.progress.value = self.progress.max
+        self.progress.bar_style = "success" if not result.errors else "warning"
+        stopped = "" if result.requests >= settings["requests"] else (
+            f" (stopped at the {self.limits.max_duration:g} s bound)"
+        )
+        self.progress_label.value = f"done: {result.requests} requests in {result.wall_time:.2f} s{stopped}"
+        self._render()
+        return record
+
+    def _cleanup(self, settings: dict[str, Any], endpoint: Any) -> None:
+        self.running = False
+        self.run_button.disabled = False
+        if self.targets[settings["target"]].make_endpoint is None:
+            return  # a shared endpoint: not ours to close
+        close = getattr(endpoint, "close", None)
+        if callable(close):
+            close()
+
+    async def _acleanup(self, settings: dict[str, Any], endpoint: Any) -> None:
+        aclose = getattr(endpoint, "aclose", None)
+        if callable(aclose) and self.targets[settings["target"]].make_endpoint is not None:
+            try:
+                await aclose()
+            finally:
+                self._cleanup(settings, endpoint)
+        else:
+            self._cleanup(settings, endpoint)
+
+    def _render(self) -> None:
+        self.results_html.value = results_table_html(self.runs)
+        self.chart_output.clear_output(wait=True)
+        with self.chart_output:
+            display_chart(comparison_chart(self.runs))
+
+    def run(self, **overrides: Any) -> RunRecord:
+        """Run one load test now, blocking (CPython only).
+
+        Sync targets use the thread harness; async targets (e.g. the micro-batcher) run the
+        asyncio harness in a fresh event loop.
+
+        Args:
+            overrides: ``requests``, ``concurrency``, ``rate``, ``instances``, ``target``,
+                ``knobs`` (a dict) instead of the controls' values.
+        """
+        if IN_BROWSER:
+            raise RuntimeError("threads do not exist in the browser: use `await panel.run_async()`")
+        settings = self.settings(**dict(overrides))
+        if self.targets[settings["target"]].asynchronous:
+            return asyncio.run(self.run_async(**overrides))
+        endpoint, payloads = self._start(settings)
+        try:
+            result = harness.run_load_test(endpoint, payloads, **self._harness_kwargs(settings, self._set_progress))
+            return self._finish(settings, endpoint, result)
+        finally:
+            self._cleanup(settings, endpoint)
+
+    async def run_async(self, **overrides: Any) -> RunRecord:
+        """Run one load test without blocking the event loop (the browser and CPython alike).
+
+        In the browser, or for an async target, the asyncio harness runs on this loop. In
+        CPython a sync target runs under the thread harness in an executor, with progress
+        handed back to the loop thread-safely, so the bar moves while the cell awaits.
+        """
+        settings = self.settings(**overrides)
+        target = self.targets[settings["target"]]
+        endpoint, payloads = self._start(settings)
+        try:
+            if IN_BROWSER or target.asynchronous or is_async_callable(endpoint):
+                kwargs = self._harness_kwargs(settings, self._set_progress)
+                result = await harness.run_load_test_async(endpoint, payloads, **kwargs)
+            else:
+                loop = asyncio.get_running_loop()
+
+                def progress(completed: int, total: int, elapsed: float) -> None:
+                    loop.call_soon_threadsafe(self._set_progress, completed, total, elapsed)
+
+                kwargs = self._harness_kwargs(settings, progress)
+                call = functools.partial(harness.run_load_test, endpoint, payloads, **kwargs)
+                result = await loop.run_in_executor(None, call)
+            return self._finish(settings, endpoint, result)
+        finally:
+            await self._acleanup(settings, endpoint)
+
+    # ---- callbacks -----------------------------------------------------------------------
+    def _show_error(self, exc: BaseException) -> None:
+        self.last_error = exc
+        self.progress.bar_style = "danger"
+        self.progress_label.value = f"failed: {type(exc).__name__}"
+        with self.log:
+            print(f"Run failed: {type(exc).__name__}: {exc}")
+            traceback.print_exception(exc, limit=-3)
+
+    def _on_task_done(self, task: asyncio.Future) -> None:
+        if task.cancelled():
+            self.progress_label.value = "cancelled"
+            return
+        exc = task.exception()
+        if exc is not None:
+            self._show_error(exc)
+
+    def _on_run_clicked(self, _button: Any = None) -> None:
+        """Start a run: scheduled on the running event loop if there is one, else run now."""
+        self.log.clear_output()
+        self.last_error = None
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None and IN_BROWSER:
+            loop = asyncio.get_event_loop()  # Pyodide's WebLoop is always there
+        if loop is not None:
+            self._task = asyncio.ensure_future(self.run_async(), loop=loop)
+            self._task.add_done_callback(self._on_task_done)
+            return
+        try:
+            self.run()
+        except Exception as exc:  # noqa: BLE001 - shown to the learner in the panel
+            self._show_error(exc)
+
+    def _on_clear_clicked(self, _button: Any = None) -> None:
+        self.runs.clear()
+        self.results_html.value = "<i>No runs yet: press Run.</i>"
+        self.chart_output.clear_output()
+        self.progress.value = 0
+        self.progress_label.value = "idle"
+
+    # ---- reports -------------------------------------------------------------------------
+    def report(self, *, last: int | None = None, chart: bool = True) -> None:
+        """Display the runs' table (and chart) as ordinary cell output (shown on static pages)."""
+        runs = self.runs[-last:] if last else self.runs
+        if not runs:
+            display(HTML("<i>No runs yet.</i>"))
+            return
+        display(HTML(results_table_html(runs)))
+        if chart:
+            display_chart(comparison_chart(runs))

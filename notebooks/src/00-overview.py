@@ -1,0 +1,173 @@
+# %% [markdown]
+# # 00 · Overview: five ways to serve a prediction
+#
+# You have a trained model. Next month it has to answer real traffic. *How* it answers — a REST
+# endpoint, a gRPC service, a nightly batch job, a stream consumer, or code on the user's
+# device — decides its latency, its cost, what happens when the network fails, and how you
+# will test it. This lesson shows each pattern running for real, and measures it honestly.
+#
+# **What you will learn**
+#
+# - the five serving patterns, what each is good at, and a rubric to choose between them;
+# - the request/response contract every pattern shares, and why validation belongs in it;
+# - how to load-test a prediction service: percentiles instead of averages, closed versus
+#   open loop, and why a stalled server can hide in the wrong kind of test;
+# - the operations around a model server: timeouts, retries, load shedding, readiness,
+#   canary and shadow deployments.
+#
+# **Four ways to use the lesson**
+#
+# 1. *Read* the site: every notebook is there with its outputs, executed on the build machine.
+# 2. *Run in your browser*: the **Open in JupyterLite** button runs the notebook offline in
+#    the page (Pyodide). There are no sockets there, so the patterns run in-process.
+# 3. *Run locally*: `make serve`, or `pip install -e ".[dev]"` and `jupyter lab notebooks/`.
+#    Then the notebooks start real REST and gRPC servers on `127.0.0.1`.
+# 4. *Use the command line*: `python -m lesson` runs the demo; `lesson serve rest`,
+#    `lesson serve grpc` and `lesson loadtest --url ...` run servers and load tests.
+#
+# The first cell sets the lab up and prints which of the two worlds it found.
+
+# %%
+import lesson
+from lesson.lab import setup, show_source
+
+lab = setup()
+
+# %% [markdown]
+# ## The landscape
+#
+# `describe_serving_landscape()` is the lesson's one-line summary of each pattern. The
+# *latency* column is a claim, not a measurement — notebook 06 replaces it with figures
+# measured on the machine that ran it.
+
+# %%
+from lesson.widgets import table
+
+landscape = lesson.describe_serving_landscape()
+table([{"pattern": name, **facts} for name, facts in landscape.items()],
+      caption="describe_serving_landscape(): what each pattern is for")
+
+# %% [markdown]
+# ## One model, many doors
+#
+# Every pattern is a thin layer over one core: *validate → predict → respond*. So the same
+# input gets the same prediction through every door, and the metadata says which door it
+# came through. `lab.targets` holds them all; here is one request sent to each:
+
+# %%
+payload = {"instances": [[0.2, 0.4, 0.6, 0.8]]}
+rows = []
+for key, target in lab.targets.items():
+    response = lab.endpoint(key)(payload)
+    rows.append({"target": key, "pattern": target.pattern, "transport (metadata)": response["metadata"]["transport"],
+                 "prediction": response["predictions"][0]})
+table(rows, caption="The same request through every target")
+
+# %% [markdown]
+# The core that all of them call is short enough to read:
+
+# %%
+show_source(lesson.PredictionService.predict)
+
+# %% [markdown]
+# ## A first load test
+#
+# The original lesson measured an endpoint with `run_synthetic_load_test`: call it once per
+# payload, one after another, and report the average latency and throughput. It now reports
+# percentiles too — and the difference between the average and the p99 is the first lesson
+# about latency: an average hides the slow requests that users remember.
+
+# %%
+payloads = [{"instances": [[0.01 * i, 0.2, 0.3, 0.4]]} for i in range(200)]
+first = lesson.run_synthetic_load_test(lab.endpoint("rest"), payloads)
+first
+
+# %%
+print(f"average {first.avg_latency * 1000:.3f} ms, p50 {first.p50 * 1000:.3f} ms, "
+      f"p99 {first.p99 * 1000:.3f} ms, max {first.max_latency * 1000:.3f} ms")
+
+# %% [markdown]
+# ## The load-test panel
+#
+# Every notebook has a panel like this one. Pick a target, set the load, press **Run**. Each
+# run is bounded (requests and seconds), keeps its results, and draws them beside the earlier
+# runs. The cell after it runs two small tests from code so that this page shows real figures.
+
+# %%
+panel = lab.panel("rest", requests=300, concurrency=4)
+panel
+
+# %%
+await panel.run_async(target="rest")
+await panel.run_async(target="grpc")
+await panel.run_async(target="in-process")
+panel.report()
+
+# %% [markdown]
+# ## Choosing a pattern
+#
+# The lesson's rubric applies a few ordered rules to numbers you know about your workload —
+# who calls, how fresh a prediction must be, the p99 objective, whether it must work offline.
+# It states its reasons so that you can disagree with a specific one.
+
+# %%
+from lesson.rubric import RUBRIC, Workload, recommend_pattern
+
+table(RUBRIC, caption="The rubric, in the order its rules apply")
+
+# %%
+print(recommend_pattern(Workload(caller="service", p99_slo_ms=50, requests_per_s=2000)))
+print(recommend_pattern(Workload(caller="scheduler", freshness_s=24 * 3600, requests_per_s=50)))
+print(recommend_pattern(Workload(caller="device", must_work_offline=True)))
+
+# %% [markdown]
+# ## What to notice
+#
+# - The same prediction came back through every target: the patterns differ in *transport*
+#   and *timing*, never in the answer. That is what makes it safe to move a model from one
+#   pattern to another.
+# - The average latency sat close to the median, while the p99 and the max were further out.
+#   Percentiles describe what users experience; an average describes nobody.
+# - Over a network (local Jupyter) the REST and gRPC rows are far slower than the in-process
+#   row: for a small model, the transport *is* the latency.
+#
+# ## Where to go next
+#
+# `01-rest` and `02-grpc` (online serving), `03-batch` (throughput and dynamic batching),
+# `04-streaming` (events), `05-edge` (on the device), `06-load-testing` (every pattern under
+# the same load, and the traps of load testing), `07-operations` (keeping it up).
+#
+# ## Exercises
+#
+# **1. Choose a pattern for three scenarios.** `lesson.exercises.SCENARIOS` describes three
+# workloads. Return a dict mapping each scenario's name to one of `"REST"`, `"gRPC"`,
+# `"batch"`, `"streaming"`, `"edge"`.
+
+# %%
+from lesson.exercises import SCENARIOS, check
+
+for name, workload in SCENARIOS.items():
+    print(f"{name}: {workload}")
+
+# %%
+answer = {name: "REST" for name in SCENARIOS}  # change these
+check("pick_patterns", answer)
+
+# %% [markdown]
+# **2. Compute a percentile.** Write `percentile(samples, q)` returning the nearest-rank
+# q-th percentile: the smallest sample such that at least q % of the samples are ≤ it.
+
+# %%
+def percentile(samples, q):
+    raise NotImplementedError("your code here")
+
+
+check("percentile", percentile)
+
+# %% [markdown]
+# **3. Read the panel (no checker).** Run the panel's `in-process` target with 1 and then 8
+# workers. Does the throughput grow eight-fold? In local Jupyter the load generator runs in
+# Python threads inside this kernel — what limits it?
+
+# %%
+lab.close()

@@ -1,0 +1,189 @@
+# %% [markdown]
+# # 02 · gRPC: a typed contract between services
+#
+# When the caller is another service rather than a person, two things start to matter more
+# than "every client speaks it": a **contract** that both sides compile against, so a renamed
+# field breaks the build instead of production, and efficient **connections** — HTTP/2 with
+# many requests multiplexed on one connection, and streams in both directions.
+# gRPC gives both. In this notebook you will
+#
+# 1. read the contract: the Open Inference Protocol's `GRPCInferenceService`, the same one
+#    KServe and NVIDIA Triton serve, so a production client works against the lesson's server;
+# 2. see how a request is encoded — a typed tensor with raw little-endian bytes — and compare
+#    its size with the JSON body of notebook 01;
+# 3. see errors as status codes, and one long-lived stream carrying many requests;
+# 4. load-test gRPC and REST side by side, and read what the figures say (not what the folklore says).
+
+# %%
+import lesson
+from lesson.lab import setup, show_source
+
+lab = setup()
+
+# %% [markdown]
+# ## The contract
+#
+# The service is defined in a `.proto` file that ships with the package. Field names and
+# numbers are the wire format: clients and servers generated from this file agree on every
+# byte. These are the calls a V2 inference server offers:
+
+# %%
+from importlib import resources
+
+proto = (resources.files("lesson") / "proto" / "inference.proto").read_text()
+service = proto[proto.index("service GRPCInferenceService"):]
+print(service[: service.index("}\n") + 2])
+
+# %% [markdown]
+# And the request that carries the features — a list of named, typed, shaped tensors:
+
+# %%
+request_message = proto[proto.index("message ModelInferRequest"):]
+print(request_message[: request_message.index("\n}\n") + 3])
+
+# %% [markdown]
+# ## A request, end to end
+#
+# The lesson's gRPC client turns the familiar V1 payload into a `ModelInferRequest` and the
+# answer back into the V1 shape, so the rest of the lesson can treat every transport alike:
+
+# %%
+grpc_predict = lab.endpoint("grpc")
+grpc_predict({"instances": [[0.2, 0.4, 0.6, 0.8]]})
+
+# %% [markdown]
+# What goes on the wire is not JSON text but a binary tensor: 8 bytes per FP64 value (4 for
+# FP32), little-endian, in `raw_input_contents`. `lesson.v2` encodes and decodes it with the
+# standard library, so this cell runs in the browser too:
+
+# %%
+import json
+
+from lesson import v2
+
+rows = [[0.2, 0.4, 0.6, 0.8]] * 64
+raw = v2.encode_raw("FP64", [value for row in rows for value in row])
+as_json = json.dumps({"instances": rows}).encode()
+print(f"64 rows x 4 features: raw FP64 tensor {len(raw):,} bytes; JSON body {len(as_json):,} bytes")
+print("first value decoded back:", v2.decode_raw("FP64", raw[:8], 1, "raw_input_contents")[0])
+
+# %% [markdown]
+# With the real server running, the client can show the protobuf message itself (text
+# format) and its encoded size, and ask the server what it serves:
+
+# %%
+if "grpc" in lab.servers:
+    from lesson.clients import client_for
+    from lesson.clients.grpc import build_infer_request
+
+    message = build_infer_request([[0.2, 0.4, 0.6, 0.8]], model="averaged_ensemble")
+    print(message)
+    print(f"encoded size: {message.ByteSize()} bytes")
+    with client_for(lab.servers["grpc"].url) as client:
+        print("server:", client.server_metadata())
+        print("ready:", client.ready(), "| models:", client.repository_index())
+else:
+    print("In-process path: grpcio does not run in the browser. Run locally to see the wire.")
+
+# %% [markdown]
+# ## Errors are status codes
+#
+# gRPC has no HTTP status line; it has a small set of status codes with a message.
+# A bad request is `INVALID_ARGUMENT`, an unknown model `NOT_FOUND`, an oversized request or
+# an overloaded server `RESOURCE_EXHAUSTED`, a missed deadline `DEADLINE_EXCEEDED`. The
+# lesson's client maps them to exception classes, and the message still names the field:
+
+# %%
+for name, payload in {
+    "wrong type": {"instances": [[0.1, "high"]]},
+    "ragged rows": {"instances": [[0.1, 0.2], [0.3]]},
+    "empty": {"instances": []},
+}.items():
+    print(f"{name:12} -> {lab.try_call('grpc', payload).get('error')}")
+
+# %% [markdown]
+# ## One stream, many requests
+#
+# `ModelStreamInfer` keeps one bidirectional stream open: requests flow in, answers flow out
+# in order, with no per-request connection or header cost. The in-process streaming adapter
+# behaves the same way, so this cell runs in both worlds:
+
+# %%
+events = [{"instances": [[0.1 * i, 0.2, 0.3, 0.4]]} for i in range(5)]
+if "grpc" in lab.servers:
+    with client_for(lab.servers["grpc"].url) as client:
+        answers = list(client.stream(events))
+else:
+    handler = lesson.grpc_streaming_adapter(lab.model)
+    answers = list(handler(iter(events)))
+[(a["predictions"][0], a["metadata"]["transport"]) for a in answers]
+
+# %% [markdown]
+# ## gRPC and REST under the same load
+#
+# The panel offers both. The cell after it runs each with the same small load so you can
+# compare them here. (In the browser both are in-process adapters, so the comparison there
+# is of the adapters, not of the protocols.)
+
+# %%
+panel = lab.panel("grpc", requests=400, concurrency=4)
+panel
+
+# %%
+grpc_run = await panel.run_async(target="grpc")
+rest_run = await panel.run_async(target="rest")
+panel.report()
+
+# %%
+g, r = grpc_run.result, rest_run.result
+print(f"gRPC: p50 {g.p50 * 1000:.3f} ms, p99 {g.p99 * 1000:.3f} ms, {g.throughput:,.0f} req/s")
+print(f"REST: p50 {r.p50 * 1000:.3f} ms, p99 {r.p99 * 1000:.3f} ms, {r.throughput:,.0f} req/s")
+print(f"gRPC/REST throughput ratio in this run: {g.throughput / r.throughput:.2f}")
+
+# %% [markdown]
+# ## What to notice
+#
+# - **The contract is the product.** Because the service follows the Open Inference Protocol,
+#   `tritonclient` — a client nobody in this project wrote — talks to the lesson's server
+#   unchanged (the project's tests check it). That is what a typed contract buys.
+# - **Smaller is not automatically faster.** The binary tensor is a fraction of the JSON body,
+#   yet the two transports can land close together: for a small model, both are dominated
+#   by per-request work in Python on each side. The project's benchmarks on this kind of
+#   machine found Python gRPC and REST at parity; read the ratio your own run printed above
+#   before you believe anyone, including this lesson.
+# - **Streams remove per-request overhead** and keep order; they also keep a connection busy,
+#   so one slow message delays the ones behind it on that stream.
+#
+# ## Exercises
+#
+# **1. Encode a tensor.** Write `encode(values) -> bytes`: little-endian float32, as
+# `raw_input_contents` carries an FP32 tensor.
+
+# %%
+from lesson.exercises import check
+
+
+def encode(values):
+    raise NotImplementedError("your code here")
+
+
+check("fp32_raw", encode)
+
+# %% [markdown]
+# **2. Decode an output.** Write `decode(raw, shape) -> rows` for a 2-D FP32 tensor; refuse
+# a byte count that does not match the shape with `ValueError`.
+
+# %%
+def decode(raw, shape):
+    raise NotImplementedError("your code here")
+
+
+check("fp32_decode", decode)
+
+# %% [markdown]
+# **3. Where is the crossover? (no checker)** In the panel, compare gRPC and REST with
+# *Instances per request* at 1, 32 and 256. JSON's cost grows with the number of values,
+# the binary tensor's much less. Does the ratio you printed above change?
+
+# %%
+lab.close()

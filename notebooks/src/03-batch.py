@@ -1,0 +1,184 @@
+# %% [markdown]
+# # 03 · Batch: throughput first, and when batching pays
+#
+# Not every prediction has a user waiting for it. Churn scores for tomorrow's e-mail, risk
+# scores for every account, embeddings for a whole catalogue: these need *many* predictions
+# by a deadline, not one prediction now. Batch scoring reads the rows in chunks, scores each
+# chunk in one model call, and writes the results — the cheapest prediction there is, because
+# the fixed costs (a request, a connection, a model call) are paid once per chunk, not per row.
+#
+# The same idea works online too: **dynamic (micro-)batching** makes concurrent requests share
+# one model call. In this notebook you will
+#
+# 1. score batches with the original lesson's `batch_scoring_runner` and measure rows per second
+#    as the batch grows;
+# 2. see the same effect through the load-test panel (instances per request);
+# 3. tune a micro-batcher's two knobs, `max_batch_size` and `max_delay_ms`, in front of a
+#    model whose calls have a fixed cost, and see when batching helps and when it cannot.
+
+# %%
+import lesson
+from lesson.lab import batching_target, setup, show_source
+
+lab = setup()
+
+# %% [markdown]
+# ## Scoring batches
+#
+# `batch_scoring_runner(model, batches)` scores each batch with one call through the shared
+# service and returns one response per batch, tagged with its size:
+
+# %%
+responses = lesson.batch_scoring_runner(lab.model, [[[0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8]], [[0.9, 0.9, 0.9, 0.9]]])
+[(r["predictions"], r["metadata"]["batch_size"]) for r in responses]
+
+# %% [markdown]
+# How much does the batch size matter? The cell below scores 20,000 rows in batches of 1, 16,
+# 256 and 1,024 rows and times each run as a whole (timing the group, not single calls, so the
+# browser's coarse clock does not matter).
+
+# %%
+import random
+import time
+
+from lesson.widgets import table
+
+rng = random.Random(0)
+all_rows = [[round(rng.random(), 4) for _ in range(4)] for _ in range(20_000)]
+measured = []
+for size in (1, 16, 256, 1024):
+    batches = [all_rows[i : i + size] for i in range(0, len(all_rows), size)]
+    start = time.perf_counter()
+    lesson.batch_scoring_runner(lab.model, batches)
+    seconds = time.perf_counter() - start
+    measured.append({"rows per batch": size, "calls": len(batches), "seconds": round(seconds, 3),
+                     "rows/s": round(len(all_rows) / seconds)})
+table(measured, caption="20,000 rows through batch_scoring_runner (measured just now)")
+
+# %% [markdown]
+# The model here is tiny, so nearly all the cost of a one-row call is the *per-call* work —
+# validation, building the response, metadata — and larger batches spread it over more rows.
+#
+# ## The same effect online: instances per request
+#
+# A client can batch too, by sending several rows in one request. The panel below targets the
+# batch runner; the cell after it sends 300 requests of 1 row, then 300 requests of 64 rows.
+
+# %%
+panel = lab.panel("batch", requests=300, concurrency=2)
+panel
+
+# %%
+one_row = await panel.run_async(instances=1)
+many_rows = await panel.run_async(instances=64)
+panel.report()
+for run in (one_row, many_rows):
+    rows_per_s = run.result.throughput * run.settings["instances"]
+    print(f"{run.label}: {run.result.throughput:,.0f} requests/s = {rows_per_s:,.0f} rows/s")
+
+# %% [markdown]
+# ## Dynamic batching, and a model that needs it
+#
+# A micro-batcher queues concurrent requests and makes **one** model call for up to
+# `max_batch_size` rows, waiting at most `max_delay_ms` for more to arrive. It only pays where
+# a call has a real fixed cost — an accelerator's kernel launch and transfer, a remote call.
+# Our tiny model has almost none, so the lesson provides a **simulated accelerator**: a model
+# that holds a "device" for 2 ms per call plus 20 µs per row, one call at a time. It is a
+# simulation (it sleeps), and it is labelled as one everywhere it appears.
+#
+# The batcher is the package's; here is its core loop:
+
+# %%
+from lesson.batching import MicroBatcher
+
+show_source(MicroBatcher._run_forever)
+
+# %% [markdown]
+# Add it to the lab as a target with two knobs, then run 400 requests from 32 concurrent
+# clients: first with `max_batch_size=1` (no batching: every request is its own device call),
+# then with batches of up to 32.
+
+# %%
+batching = lab.add_target(batching_target(lab.model))
+batch_panel = lab.panel("batching", targets=["batching"], requests=400, concurrency=32)
+batch_panel
+
+# %%
+unbatched = await batch_panel.run_async(knobs={"max_batch_size": 1, "max_delay_ms": 0})
+batched = await batch_panel.run_async(knobs={"max_batch_size": 32, "max_delay_ms": 2})
+batch_panel.report()
+device = batching.extra["device"]
+print(f"device calls so far: {device.calls:,} for {device.rows:,} rows "
+      f"(cost model: {device.call_cost_s(1) * 1000:.2f} ms for 1 row, {device.call_cost_s(32) * 1000:.2f} ms for 32)")
+print(f"throughput x{batched.result.throughput / unbatched.result.throughput:.1f} with batching; "
+      f"p99 {unbatched.result.p99 * 1000:.1f} ms -> {batched.result.p99 * 1000:.1f} ms")
+
+# %% [markdown]
+# ## Knobs at scale: a simulation
+#
+# What rate can the device sustain, and what does `max_delay_ms` cost at low load? Measuring
+# that for real needs minutes of traffic; a queueing **simulation** on a virtual clock answers
+# it in milliseconds, in any Python, the browser included. Requests arrive at random (Poisson)
+# at a fixed rate; the server is the same 2 ms + 20 µs/row device. No request is sent.
+
+# %%
+from lesson.simulation import simulate_batching_server
+
+rows = []
+for rate in (200, 400, 1000, 2000):
+    for size, delay in ((1, 0.0), (32, 0.0), (32, 5.0)):
+        sim = simulate_batching_server(rate_per_s=rate, max_batch_size=size, max_delay_ms=delay, requests=4000)
+        rows.append({"rate/s": rate, "max_batch_size": size, "max_delay_ms": delay,
+                     "p50 ms": round(sim.p50_ms, 2), "p99 ms": round(sim.p99_ms, 2),
+                     "mean batch": round(sim.mean_batch_size, 1), "utilisation": f"{sim.utilisation:.0%}",
+                     "saturated": sim.saturated})
+table(rows, caption="SIMULATION: one device, 2 ms per call + 0.02 ms per row")
+
+# %% [markdown]
+# ## What to notice
+#
+# - **Rows per second, not requests per second,** is the figure that matters for batch work.
+#   Bigger batches raise it until the per-row cost dominates.
+# - **Without batching the device saturates** near 1 / 2 ms ≈ 500 calls per second: above that
+#   rate the queue grows without bound (the simulation marks it *saturated*) and latency is
+#   limited only by how long you measure.
+# - **Batching raises the ceiling** because one call serves many requests, and under load
+#   batches fill by themselves even with `max_delay_ms=0`.
+# - **`max_delay_ms` is a tax at low load:** when requests are rare, the first one waits for
+#   company that does not come. Pick it from your p99 objective, not from peak throughput.
+# - On a model *without* a fixed call cost (like the tiny one here), batching adds queueing
+#   and a hand-off between tasks and can *lower* throughput — measure before you enable it.
+#
+# ## Exercises
+#
+# **1. Read in chunks.** Write `chunked(items, size)` yielding lists of up to `size` items,
+# lazily (it must work on an endless iterator).
+
+# %%
+from lesson.exercises import check
+
+
+def chunked(items, size):
+    raise NotImplementedError("your code here")
+
+
+check("chunked", chunked)
+
+# %% [markdown]
+# **2. Write the output atomically.** Write `atomic_write(path, lines)` so that an interruption
+# half-way leaves the previous file whole (no half-written output).
+
+# %%
+def atomic_write(path, lines):
+    raise NotImplementedError("your code here")
+
+
+check("atomic_write", atomic_write)
+
+# %% [markdown]
+# **3. Find the knee (no checker).** In the batching panel, keep concurrency at 32 and try
+# `max_batch_size` 1, 4, 8, 16, 32, 64. Where does throughput stop improving, and why can a
+# batch never be larger than the number of requests in flight?
+
+# %%
+lab.close()

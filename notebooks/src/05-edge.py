@@ -1,0 +1,136 @@
+# %% [markdown]
+# # 05 · Edge: the model runs where the data is
+#
+# Sometimes the best server is no server. A keyboard that suggests the next word, a camera
+# that spots a defect on the line, a field app that must work without signal: the model runs
+# **on the device**. There is no network round trip, the data never leaves the device
+# (privacy), and it keeps working offline. The price: the device is small, so the model must be
+# small, and you cannot patch it as easily as a server.
+#
+# **The browser you may be reading this in is the lesson's edge device.** In JupyterLite, the
+# model below runs inside the page, in Pyodide, with no network at all. In this notebook you will
+#
+# 1. run the lesson's real model — a small MLP trained on the scikit-learn diabetes data — as
+#    an on-device runtime;
+# 2. compare it with an **int8-quantised** variant: size on disk, time per prediction and
+#    accuracy on held-out data, measured here;
+# 3. load-test both, and compare them with a round trip to a server.
+
+# %%
+import lesson
+from lesson.lab import edge_targets, setup, show_source
+
+lab = setup()
+
+# %% [markdown]
+# ## The model on the device
+#
+# The model ships inside the package as a versioned artifact with a manifest and checksums,
+# stored as JSON, never as a pickle (loading a pickle can run arbitrary code). Loading verifies
+# the checksums. It predicts disease progression one year after baseline from ten measurements:
+
+# %%
+from lesson.mlp import load_default_mlp
+
+model = load_default_mlp()
+meta = model.metadata()
+print(meta.name, "version", meta.version, "|", meta.description)
+print("inputs:", ", ".join(f["name"] for f in meta.inputs[0]["features"]))
+
+# %% [markdown]
+# `edge_inference_adapter` wraps it as the on-device runtime: it accepts a flat feature list,
+# a list of rows or a full payload, validates like every other pattern, and says `edge`:
+
+# %%
+fp64, int8 = edge_targets()
+for target in (fp64, int8):
+    lab.add_target(target)
+patient = fp64.sample_rows[0]
+run_on_device = lesson.edge_inference_adapter(model, quantise=False)
+run_on_device(patient)
+
+# %% [markdown]
+# ## Quantisation: smaller weights, (almost) the same answers
+#
+# The int8 variant stores each weight matrix as 8-bit integers with one float scale per
+# tensor: `q = round(W / s)`, `s = max|W| / 127`. Inference multiplies the integers and
+# rescales. Here is how the package computes the quantised weights:
+
+# %%
+from lesson.edge import compare_edge_models, quantise_tensor
+
+show_source(quantise_tensor)
+
+# %% [markdown]
+# The comparison below is measured now, on this machine (or in your browser): bytes on disk,
+# microseconds per prediction (the median of several timed groups), and error on the held-out
+# rows that ship with the artifact.
+
+# %%
+comparison = compare_edge_models()
+comparison
+
+# %% [markdown]
+# ## Under load, and against a server
+#
+# The panel has both variants. The cell after it runs each with the same 300 requests drawn
+# from the held-out rows, then sends the same load to the REST target for comparison (in
+# local Jupyter that is a real round trip over loopback; note that it serves the lesson's
+# default model, not this MLP, so compare the *transport* cost, not the model's).
+
+# %%
+panel = lab.panel("edge-int8", targets=["edge-fp64", "edge-int8", "rest"], requests=300, concurrency=1)
+panel
+
+# %%
+await panel.run_async(target="edge-fp64")
+await panel.run_async(target="edge-int8")
+await panel.run_async(target="rest")
+panel.report()
+
+# %% [markdown]
+# ## What to notice
+#
+# - **Size:** the int8 weights take a fraction of the bytes of the full-precision ones — what
+#   decides whether a model fits a phone's app bundle or a microcontroller's flash.
+# - **Accuracy:** the held-out error barely moved (compare MAE and R² in the table). Always
+#   measure it: quantisation can hurt a model with outlier weights much more than this one.
+# - **Latency:** on the device there is no network; the prediction costs only compute. The
+#   REST row includes a round trip, even on loopback.
+# - **What you give up:** every device runs the version it has. Rolling out a new model means
+#   shipping an update and living with old versions in the field — version your artifacts and
+#   keep the response schema backwards compatible.
+#
+# ## Exercises
+#
+# **1. Quantise.** Write `quantise(weights) -> (scale, ints)`: symmetric per-tensor int8 for
+# a flat list of floats.
+
+# %%
+from lesson.exercises import check
+
+
+def quantise(weights):
+    raise NotImplementedError("your code here")
+
+
+check("quantise_int8", quantise)
+
+# %% [markdown]
+# **2. Dequantise.** Write `dequantise(scale, ints) -> floats`.
+
+# %%
+def dequantise(scale, ints):
+    raise NotImplementedError("your code here")
+
+
+check("dequantise_int8", dequantise)
+
+# %% [markdown]
+# **3. The accuracy budget (no checker).** Use your two functions to quantise a weight list
+# with one large outlier, e.g. `[0.01] * 99 + [5.0]`, and dequantise it again. What happened
+# to the small weights? Why is per-tensor scaling fragile, and what would per-channel scaling
+# change?
+
+# %%
+lab.close()

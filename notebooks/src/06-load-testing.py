@@ -1,0 +1,211 @@
+# %% [markdown]
+# # 06 · Load testing, honestly
+#
+# A load test answers one question: *what latency will users see at the traffic we expect,
+# and where does it break?* It is easy to get a confident wrong answer. In this notebook you will
+#
+# 1. put every pattern under the same load, side by side, and fill the serving landscape of
+#    notebook 00 with figures measured just now;
+# 2. see **coordinated omission**: how a closed-loop test hides a stalled server, and how an
+#    open-loop test (latency measured from each request's *intended* send time) shows it;
+# 3. see why **percentiles cannot be averaged**;
+# 4. watch **queueing blow-up** as the arrival rate approaches a server's capacity.
+
+# %%
+import lesson
+from lesson.lab import batching_target, setup, show_source
+
+lab = setup()
+
+# %% [markdown]
+# ## Every pattern under the same load
+#
+# Same payloads, same number of requests, same concurrency, one target after another. In
+# local Jupyter, `rest` and `grpc` are real servers over loopback; the others run in-process.
+# In the browser, everything is in-process.
+
+# %%
+panel = lab.panel("rest", requests=300, concurrency=4, title="Every pattern, same load")
+panel
+
+# %%
+by_pattern = {}
+for key in ["in-process", "rest", "grpc", "batch", "streaming", "edge"]:
+    by_pattern[key] = await panel.run_async(target=key)
+panel.report()
+
+# %% [markdown]
+# Now the landscape of notebook 00, with the claim ("latency": low, medium…) beside what was
+# measured on this machine, in this run:
+
+# %%
+from lesson.widgets import table
+
+landscape = lesson.describe_serving_landscape()
+pattern_of = {"rest": "REST", "grpc": "gRPC", "batch": "batch", "streaming": "streaming", "edge": "edge"}
+rows = []
+for key, pattern in pattern_of.items():
+    result = by_pattern[key].result
+    rows.append({"pattern": pattern, "claimed latency": landscape[pattern]["latency"],
+                 "measured via": lab.targets[key].label,
+                 "p50 ms": round(result.p50 * 1000, 3), "p99 ms": round(result.p99 * 1000, 3),
+                 "req/s": round(result.throughput), "errors": result.error_count})
+table(rows, caption="The serving landscape, filled with figures measured just now (300 requests, 4 workers)")
+
+# %% [markdown]
+# Read it with care: the in-process rows measure the adapters (a function call), the REST and
+# gRPC rows (in local Jupyter) measure a real network stack, a real server and a Python client
+# sharing this kernel's CPU. "Batch" and "streaming" are not about per-request latency at all:
+# batch is judged by rows per second by a deadline, streaming by freshness.
+#
+# ## Coordinated omission: a stall the closed loop cannot see
+#
+# A closed-loop test sends the next request only when the previous one has answered. If the
+# server stalls for 200 ms, the test *stops sending* during the stall — so the only slow
+# sample is the one request that was in flight. Real users do not wait for each other: they
+# keep arriving. An **open-loop** test sends on a fixed schedule and measures each request
+# from the moment it *should* have been sent.
+#
+# Below, an in-process endpoint that answers in microseconds, except for one 200 ms stall at
+# its 100th call. Each run gets a fresh endpoint (a `Target` built per run).
+
+# %%
+import itertools
+import time
+
+from lesson.widgets import Target
+
+
+def stalling_endpoint(stall_at=100, stall_s=0.2):
+    inner = lab.endpoint("in-process")
+    calls = itertools.count()
+
+    def endpoint(payload):
+        if next(calls) == stall_at:
+            time.sleep(stall_s)  # the server freezes: a GC pause, a lock, a noisy neighbour
+        return inner(payload)
+
+    return endpoint
+
+
+lab.add_target(Target(key="stalls", label="In-process endpoint that stalls for 200 ms once", pattern="in-process",
+                      make_endpoint=stalling_endpoint, n_features=4))
+stall_panel = lab.panel("stalls", targets=["stalls"], requests=400, concurrency=1)
+stall_panel
+
+# %%
+closed = await stall_panel.run_async(rate=0)      # closed loop, 1 worker
+opened = await stall_panel.run_async(rate=400)    # open loop, 400 requests/s for 1 s
+stall_panel.report()
+for run in (closed, opened):
+    r = run.result
+    slow = sum(1 for x in r.latencies if x > 0.05)
+    print(f"{r.mode:>6} loop: p50 {r.p50 * 1000:.3f} ms, p99 {r.p99 * 1000:.1f} ms, max {r.max_latency * 1000:.1f} ms; "
+          f"{slow} requests slower than 50 ms")
+
+# %% [markdown]
+# The same stall, the same server: the closed loop reports **one** slow request; the open loop
+# reports every request that arrived during the stall and had to wait — which is what users
+# would have seen. The harness's open loop measures from the intended send time:
+
+# %%
+show_source(lesson.harness.run_load_test)
+
+# %% [markdown]
+# ## Percentiles cannot be averaged
+#
+# Two runs, two p99s. Their average is *not* the p99 of all the requests together: a
+# percentile is a rank in one distribution. Pool the raw samples (or merge histograms) instead.
+
+# %%
+a, b = closed.result, opened.result
+pooled = sorted(a.latencies + b.latencies)
+print(f"p99 of run A {a.p99 * 1000:.2f} ms, of run B {b.p99 * 1000:.2f} ms")
+print(f"average of the two p99s: {(a.p99 + b.p99) / 2 * 1000:.2f} ms")
+print(f"p99 of all {len(pooled)} requests pooled: {lesson.percentile(pooled, 99) * 1000:.2f} ms")
+
+# %% [markdown]
+# ## Queueing blow-up near saturation
+#
+# A server that needs 2 ms per request can serve at most about 500 requests per second. What
+# does latency do as traffic approaches that? Below, the lesson's **simulated accelerator**
+# (it holds a "device" for 2 ms + 20 µs per call, one call at a time, by sleeping — a
+# simulation, labelled as such) with batching off, under open-loop traffic at rising rates,
+# for about one second each. These are real runs of real code against a simulated device.
+
+# %%
+lab.add_target(batching_target(lab.model))
+knee_panel = lab.panel("batching", targets=["batching"], concurrency=64, title="Rising arrival rate")
+knee_panel
+
+# %%
+knee = []
+for rate in (100, 250, 400, 470):
+    run = await knee_panel.run_async(rate=rate, requests=rate, knobs={"max_batch_size": 1, "max_delay_ms": 0})
+    r = run.result
+    knee.append({"rate/s": rate, "utilisation (approx.)": f"{rate * 0.00202:.0%}", "p50 ms": round(r.p50 * 1000, 2),
+                 "p99 ms": round(r.p99 * 1000, 2), "late sends": r.late_sends, "errors": r.error_count})
+knee_panel.report(chart=True)
+table(knee, caption="Measured: one simulated 2 ms device, open loop, about 1 s per rate")
+
+# %% [markdown]
+# And the same question on a virtual clock, which can go further in no time (a **simulation**;
+# no request is sent):
+
+# %%
+from lesson.simulation import simulate_batching_server
+
+table([{"rate/s": rate, **{k: round(v, 2) for k, v in
+        {"p50 ms": (s := simulate_batching_server(rate_per_s=rate, requests=4000)).p50_ms, "p99 ms": s.p99_ms}.items()},
+        "utilisation": f"{s.utilisation:.0%}", "saturated": s.saturated}
+       for rate in (100, 250, 400, 450, 480, 490)],
+      caption="SIMULATION: the same 2 ms device, Poisson arrivals")
+
+# %% [markdown]
+# ## What to notice
+#
+# - **Compare like with like.** The side-by-side runs used the same payloads and load; change
+#   one thing at a time, and say which machine, client and server produced a figure.
+# - **Closed loops hide stalls.** If your test tool waits for answers before sending, it
+#   measures the server's *service time*, not your users' *response time*. Use an open loop
+#   (a fixed arrival rate) for latency objectives, and report late sends.
+# - **Never average percentiles** — across runs, hosts or minutes. Keep raw samples or
+#   mergeable histograms.
+# - **Latency is flat, then vertical.** Far below capacity p99 barely moves; near capacity the
+#   queue, and p99 with it, grows without bound. Plan capacity so the busiest minute stays well
+#   left of the knee, and set SLOs at p95/p99, where the knee shows first.
+#
+# ## Exercises
+#
+# **1. Latency without coordinated omission.** Write `latencies(intended, sent, done)` for an
+# open-loop test: three lists of times (seconds) per request; return each request's latency.
+
+# %%
+from lesson.exercises import check
+
+
+def latencies(intended, sent, done):
+    raise NotImplementedError("your code here")
+
+
+check("open_loop_latencies", latencies)
+
+# %% [markdown]
+# **2. Combine two runs.** Write `pooled(run_a, run_b, q)` returning the q-th percentile of
+# both runs' samples together (each run is a list of latencies).
+
+# %%
+def pooled(run_a, run_b, q):
+    raise NotImplementedError("your code here")
+
+
+check("pooled_percentile", pooled)
+
+# %% [markdown]
+# **3. Find this machine's knee (no checker).** In the first panel, choose `rest` and an open
+# loop (a rate above 0). Raise the rate until p99 more than doubles from its low-load value.
+# How close to the closed-loop throughput did you get? Check *errors* and the late sends in
+# the table: a load generator that cannot keep up is measuring itself.
+
+# %%
+lab.close()

@@ -1,0 +1,204 @@
+"""Every exercise checker accepts its reference solution and rejects typical wrong answers."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import struct
+from itertools import islice
+
+import pytest
+
+from lesson import exercise_solutions as ref
+from lesson.exercises import EXERCISES, Feedback, check, exercises_for, show_solution
+
+NOTEBOOKS = ["00-overview", "01-rest", "02-grpc", "03-batch", "04-streaming", "05-edge",
+             "06-load-testing", "07-operations"]
+
+
+def _solution_answer(exercise_id: str):
+    solution = EXERCISES[exercise_id].solution
+    # Value exercises take the solution's return value; function exercises take the function.
+    return solution() if exercise_id in {"pick_patterns", "batching_knobs"} else solution
+
+
+@pytest.mark.parametrize("exercise_id", sorted(EXERCISES))
+def test_reference_solution_passes(exercise_id):
+    feedback = check(exercise_id, _solution_answer(exercise_id))
+    assert feedback.passed, str(feedback)
+    assert "✔" in feedback._repr_html_()
+
+
+def test_every_notebook_has_two_to_four_exercises():
+    for notebook in NOTEBOOKS:
+        assert 2 <= len(exercises_for(notebook)) <= 4, notebook
+
+
+def _truncating_percentile(samples, q):
+    ordered = sorted(samples)
+    return ordered[int(q / 100 * (len(ordered) - 1))]
+
+
+def _sorting_in_place(samples, q):
+    samples.sort()
+    return ref.percentile(samples, q)
+
+
+def _stateful_no_jitter(attempt, *, base_s, cap_s, rng):
+    return min(cap_s, base_s * 2 ** attempt)
+
+
+def _uncapped(attempt, *, base_s, cap_s, rng):
+    return rng.uniform(0, base_s * 2 ** attempt)
+
+
+def _eager_chunks(items, size):
+    items = list(items) if not isinstance(items, list) else items
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _lazy_but_reads_ahead(items, size):
+    it = iter(items)
+    pending = list(islice(it, size + 1))
+    while pending:
+        yield pending[:size]
+        pending = pending[size:] + list(islice(it, size))
+
+
+def _direct_write(path, lines):
+    with open(path, "w") as handle:
+        for line in lines:
+            handle.write(line + "\n")
+
+
+def _truncating_quantise(weights):
+    scale = max(abs(w) for w in weights) / 127
+    return scale, [int(w / scale) for w in weights]
+
+
+def _asymmetric_scale(weights):
+    scale = (max(weights) - min(weights)) / 255
+    return scale, [max(-127, min(127, round(w / scale))) for w in weights]
+
+
+def _from_actual_send(intended, sent, done):
+    return [d - s for s, d in zip(sent, done)]
+
+
+def _averaged_percentiles(a, b, q):
+    return (ref.percentile(a, q) + ref.percentile(b, q)) / 2
+
+
+def _big_endian(values):
+    return struct.pack(f">{len(values)}f", *values)
+
+
+def _float64(values):
+    return struct.pack(f"<{len(values)}d", *values)
+
+
+def _no_length_check(raw, shape):
+    rows, cols = shape
+    flat = struct.unpack(f"<{len(raw) // 4}f", raw[: len(raw) // 4 * 4])
+    return [list(flat[r * cols:(r + 1) * cols]) for r in range(rows)]
+
+
+def _keeps_last(events):
+    return list({e["id"]: e for e in events}.values())
+
+
+def _ignores_threshold(payload):
+    from lesson.schema import parse_v1_request
+    return parse_v1_request(payload).rows, payload.get("threshold", 0.5)
+
+
+def _accepts_bool(payload):
+    from lesson.schema import ValidationError, parse_v1_request
+    rows = parse_v1_request(payload).rows
+    t = payload.get("threshold", 0.5)
+    if not isinstance(t, (int, float)) or not 0 <= t <= 1 or math.isnan(t):
+        raise ValidationError([{"loc": ["body", "threshold"], "msg": "bad", "type": "value_error"}])
+    return rows, float(t)
+
+
+WRONG_ANSWERS = [
+    ("percentile", _truncating_percentile, "expected"),
+    ("percentile", _sorting_in_place, "changed the list"),
+    ("pick_patterns", {"fraud-check": "REST", "nightly-churn": "batch", "field-app": "edge"}, "fraud-check"),
+    ("pick_patterns", {"fraud-check": "gRPC"}, "no pattern given"),
+    ("validate_threshold", _ignores_threshold, "accepted"),
+    ("validate_threshold", _accepts_bool, "True"),
+    ("status_for_error", lambda kind: (500, "INTERNAL"), "HTTP 500"),
+    ("fp32_raw", _big_endian, "little-endian"),
+    ("fp32_raw", _float64, "bytes"),
+    ("fp32_decode", _no_length_check, "accepted"),
+    ("chunked", _eager_chunks, "endless"),
+    ("chunked", _lazy_but_reads_ahead, "read ahead"),
+    ("atomic_write", _direct_write, "interrupted write"),
+    ("dedupe_events", _keeps_last, "FIRST"),
+    ("freshness", lambda events: [0.0 for _ in events], "EVENT time"),
+    ("quantise_int8", _truncating_quantise, "round"),
+    ("quantise_int8", _asymmetric_scale, "scale"),
+    ("dequantise_int8", lambda scale, values: [float(v) for v in values], "got"),
+    ("open_loop_latencies", _from_actual_send, "coordinated omission"),
+    ("pooled_percentile", _averaged_percentiles, "averaging"),
+    ("backoff", _stateful_no_jitter, "jitter"),
+    ("backoff", _uncapped, "min(cap"),
+    ("batching_knobs", (1, 0.0), "saturates"),
+    ("batching_knobs", (64, 40.0), "misses"),
+]
+
+
+@pytest.mark.parametrize("exercise_id,answer,needle", WRONG_ANSWERS,
+                         ids=[f"{e}-{i}" for i, (e, _, _) in enumerate(WRONG_ANSWERS)])
+def test_typical_wrong_answer_is_rejected_with_specific_feedback(exercise_id, answer, needle):
+    feedback = check(exercise_id, answer)
+    assert not feedback.passed
+    assert needle in feedback.message, feedback.message
+    assert feedback.hint  # every failure comes with a hint
+    assert "hint:" in str(feedback)
+
+
+def test_a_crashing_answer_is_reported_not_raised():
+    def broken(samples, q):
+        raise ZeroDivisionError("oops")
+
+    feedback = check("percentile", broken)
+    assert isinstance(feedback, Feedback) and not feedback.passed
+    assert "ZeroDivisionError: oops" in feedback.message
+
+
+def test_not_attempted_answer_says_so():
+    def stub(samples, q):
+        raise NotImplementedError
+
+    assert "not attempted" in check("percentile", stub).message
+
+
+def test_unknown_exercise_names_the_known_ones():
+    with pytest.raises(KeyError, match="percentile"):
+        check("no-such-exercise", None)
+
+
+def test_show_solution_returns_the_reference_source():
+    source = show_solution("backoff")
+    assert "def backoff_delay" in source and "uniform" in source
+
+
+def test_atomic_write_reference_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "out.txt"
+
+    def lines():
+        yield "one"
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        ref.atomic_write(str(target), lines())
+    assert not target.exists() and os.listdir(tmp_path) == []
+
+
+def test_backoff_reference_is_bounded_and_jittered():
+    rng = random.Random(0)
+    draws = [ref.backoff_delay(10, base_s=0.1, cap_s=2.0, rng=rng) for _ in range(1000)]
+    assert max(draws) <= 2.0 and min(draws) >= 0 and len(set(draws)) > 900

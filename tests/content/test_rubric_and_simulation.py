@@ -1,0 +1,71 @@
+"""The selection rubric and the batching simulation behave as the lesson says."""
+
+from __future__ import annotations
+
+import pytest
+
+from lesson.rubric import PATTERNS, RUBRIC, Workload, recommend_pattern
+from lesson.simulation import simulate_batching_server
+
+
+@pytest.mark.parametrize("workload,pattern", [
+    (Workload(caller="browser", p99_slo_ms=300), "REST"),
+    (Workload(caller="service", p99_slo_ms=50, requests_per_s=5000), "gRPC"),
+    (Workload(caller="scheduler", freshness_s=86_400), "batch"),
+    (Workload(caller="browser", freshness_s=7200), "batch"),
+    (Workload(caller="event-stream", freshness_s=5), "streaming"),
+    (Workload(caller="device"), "edge"),
+    (Workload(caller="browser", must_work_offline=True), "edge"),
+])
+def test_rubric_picks_the_expected_pattern(workload, pattern):
+    rec = recommend_pattern(workload)
+    assert rec.pattern == pattern
+    assert rec.reasons and all(isinstance(r, str) and r for r in rec.reasons)
+    assert pattern in str(rec)
+
+
+def test_rubric_table_covers_every_pattern_once():
+    assert sorted(row["pattern"] for row in RUBRIC) == sorted(PATTERNS)
+
+
+@pytest.mark.parametrize("kwargs,needle", [
+    ({"caller": "fax"}, "caller must be one of"),
+    ({"caller": "service", "p99_slo_ms": -1}, "p99_slo_ms"),
+    ({"caller": "service", "freshness_s": float("nan")}, "freshness_s"),
+    ({"caller": "service", "requests_per_s": 0}, "requests_per_s"),
+])
+def test_workload_rejects_bad_numbers(kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        Workload(**kwargs)
+
+
+def test_unbatched_server_saturates_past_its_capacity():
+    # 2 ms + 0.02 ms per call: capacity is about 495 calls/s.
+    below = simulate_batching_server(rate_per_s=300, max_batch_size=1)
+    above = simulate_batching_server(rate_per_s=700, max_batch_size=1)
+    assert not below.saturated and above.saturated
+    assert above.p99_ms > 20 * below.p99_ms  # queueing blow-up near saturation
+
+
+def test_batching_raises_capacity_and_groups_requests():
+    unbatched = simulate_batching_server(rate_per_s=1500, max_batch_size=1)
+    batched = simulate_batching_server(rate_per_s=1500, max_batch_size=16, max_delay_ms=2)
+    assert unbatched.saturated and not batched.saturated
+    assert batched.mean_batch_size > 2
+    assert batched.p99_ms < unbatched.p99_ms / 10
+
+
+def test_delay_costs_latency_at_low_load():
+    no_wait = simulate_batching_server(rate_per_s=50, max_batch_size=8, max_delay_ms=0)
+    waits = simulate_batching_server(rate_per_s=50, max_batch_size=8, max_delay_ms=5)
+    assert waits.p50_ms > no_wait.p50_ms + 3  # at low load the delay is paid, not amortised
+
+
+def test_simulation_is_reproducible_and_bounded():
+    a = simulate_batching_server(rate_per_s=800, max_batch_size=4, max_delay_ms=1, seed=3)
+    b = simulate_batching_server(rate_per_s=800, max_batch_size=4, max_delay_ms=1, seed=3)
+    assert a == b
+    with pytest.raises(ValueError, match="requests"):
+        simulate_batching_server(rate_per_s=10, requests=10**9)
+    with pytest.raises(ValueError, match="max_batch_size"):
+        simulate_batching_server(rate_per_s=10, max_batch_size=0)

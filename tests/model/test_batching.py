@@ -1,0 +1,168 @@
+"""Dynamic batching: concurrent requests share calls; errors stay with their request."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from lesson.accelerator import SimulatedAcceleratorModel
+from lesson.batching import (
+    BatchedModel,
+    BatcherClosedError,
+    BatchOutputError,
+    MicroBatcher,
+    ThreadedMicroBatcher,
+    check_batching_options,
+)
+from lesson.mlp import load_default_mlp
+from lesson.schema import ValidationError
+
+ROW = [59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]
+
+
+class Recorder:
+    """A sync batch function that records each call's size and takes a little time."""
+
+    def __init__(self, delay: float = 0.005, fail_on: float | None = None):
+        self.calls: list[int] = []
+        self.delay = delay
+        self.fail_on = fail_on
+        self.lock = threading.Lock()
+
+    def __call__(self, rows):
+        with self.lock:
+            self.calls.append(len(rows))
+        time.sleep(self.delay)
+        if self.fail_on is not None and any(r[0] == self.fail_on for r in rows):
+            raise ValueError(f"cannot score {self.fail_on}")
+        return [r[0] * 10 for r in rows]
+
+
+@pytest.mark.parametrize("run_in_thread", [True, False])
+def test_async_batcher_groups_concurrent_requests(run_in_thread):
+    rec = Recorder()
+
+    async def main():
+        async with MicroBatcher(rec, max_batch_size=16, max_delay_ms=20, run_in_thread=run_in_thread) as b:
+            results = await asyncio.gather(*(b.predict([[i]]) for i in range(40)))
+            return results, b.stats
+
+    results, stats = asyncio.run(main())
+    assert results == [[i * 10] for i in range(40)]  # each caller gets its own answer, in order
+    assert sum(rec.calls) == 40
+    assert len(rec.calls) <= 5 and max(rec.calls) == 16  # grouped, bounded by max_batch_size
+    assert stats.batches == len(rec.calls) and stats.requests == 40
+
+
+def test_async_batcher_isolates_errors():
+    rec = Recorder(fail_on=7)
+
+    async def main():
+        async with MicroBatcher(rec, max_batch_size=32, max_delay_ms=20) as b:
+            return await asyncio.gather(*(b.predict([[i]]) for i in range(12)), return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert isinstance(results[7], ValueError) and "cannot score 7" in str(results[7])
+    assert [r for i, r in enumerate(results) if i != 7] == [[i * 10] for i in range(12) if i != 7]
+
+
+def test_async_batcher_validates_on_arrival_with_the_real_model():
+    model = load_default_mlp()
+
+    async def main():
+        async with MicroBatcher.for_model(model, max_batch_size=8, max_delay_ms=5) as b:
+            return await asyncio.gather(b.predict([ROW]), b.predict([ROW[:9]]), b.predict([ROW, ROW]),
+                                        return_exceptions=True), b.stats
+
+    (good, bad, pair), stats = asyncio.run(main())
+    assert good == pytest.approx(model.predict([ROW]))
+    assert pair == pytest.approx(model.predict([ROW, ROW]))
+    assert isinstance(bad, ValidationError) and bad.field == "body.instances.0"
+    assert stats.batches == 1 and stats.rows == 3  # the bad request never reached the model
+
+
+def test_wrong_output_count_is_an_error_not_a_silent_answer():
+    async def main():
+        async with MicroBatcher(lambda rows: [1.0], max_batch_size=4, max_delay_ms=10) as b:
+            return await asyncio.gather(b.predict([[1], [2]]), return_exceptions=True)
+
+    (res,) = asyncio.run(main())
+    assert isinstance(res, BatchOutputError)
+
+
+def test_large_request_runs_alone_and_zero_delay_does_not_wait():
+    rec = Recorder(delay=0.0)
+
+    async def main():
+        async with MicroBatcher(rec, max_batch_size=4, max_delay_ms=0, run_in_thread=False) as b:
+            big = await b.predict([[i] for i in range(10)])
+            t0 = time.perf_counter()
+            one = await b.predict([[3]])
+            return big, one, time.perf_counter() - t0
+
+    big, one, elapsed = asyncio.run(main())
+    assert big == [i * 10 for i in range(10)] and one == [30]
+    assert rec.calls == [10, 1]
+    assert elapsed < 0.5
+
+
+def test_async_accelerator_path():
+    sim = SimulatedAcceleratorModel(load_default_mlp(), fixed_cost_s=0.002, per_row_s=20e-6)
+
+    async def main():
+        async with MicroBatcher.for_model(sim, max_batch_size=64) as b:
+            return await asyncio.gather(*(b.predict([ROW]) for _ in range(32)))
+
+    results = asyncio.run(main())
+    assert len(results) == 32 and sim.rows == 32
+    assert sim.calls < 8  # requests arriving while the device is busy share its next call
+
+
+def test_threaded_batcher_groups_and_isolates():
+    rec = Recorder(delay=0.01, fail_on=5)
+    with ThreadedMicroBatcher(rec, max_batch_size=8, max_delay_ms=20) as b:
+        with ThreadPoolExecutor(24) as pool:
+            futures = [pool.submit(b.predict, [[i]]) for i in range(24)]
+            outcomes = []
+            for f in futures:
+                try:
+                    outcomes.append(f.result(10))
+                except ValueError as exc:
+                    outcomes.append(exc)
+    assert isinstance(outcomes[5], ValueError)
+    assert [o for i, o in enumerate(outcomes) if i != 5] == [[i * 10] for i in range(24) if i != 5]
+    assert max(rec.calls) > 1 and max(rec.calls) <= 8
+
+
+def test_threaded_close_fails_waiting_requests_and_refuses_new_ones():
+    b = ThreadedMicroBatcher(Recorder(delay=0.0), max_batch_size=4)
+    assert b.predict([[1]]) == [10]
+    b.close()
+    with pytest.raises(BatcherClosedError):
+        b.predict([[1]])
+
+
+def test_batched_model_is_a_model_and_batches_accelerator_calls():
+    sim = SimulatedAcceleratorModel(load_default_mlp())
+    model = BatchedModel(sim, max_batch_size=64, max_delay_ms=1)
+    try:
+        with ThreadPoolExecutor(32) as pool:
+            results = list(pool.map(lambda _: model.predict([ROW]), range(128)))
+        assert all(r == pytest.approx(load_default_mlp().predict([ROW])) for r in results)
+        assert sim.calls <= 64  # far fewer than 128 device calls
+        assert model.stats.requests == 128
+        assert model.metadata().platform == "simulated-accelerator"
+        with pytest.raises(ValidationError):
+            model.predict([ROW[:3]])
+    finally:
+        model.close()
+
+
+@pytest.mark.parametrize("size, delay", [(0, 0), (65537, 0), (True, 0), (8, -1), (8, 5000)])
+def test_option_bounds(size, delay):
+    with pytest.raises(ValueError, match="max_batch_size|max_delay_ms"):
+        check_batching_options(size, delay)

@@ -1,0 +1,52 @@
+"""Constants and helpers shared by the server tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+#: the test models' module is importable by the server subprocesses through this
+TEST_ENV = {"PYTHONPATH": str(HERE)}
+SLEEPY = "lesson_test_models:sleepy_registry"
+SLOW_START = "lesson_test_models:slow_start_registry"
+MODEL = "averaged_ensemble"
+
+
+def http(method: str, url: str, body: bytes | dict | None = None, headers: dict[str, str] | None = None,
+         timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+    """One raw HTTP request (stdlib): (status, lower-cased headers, body) — errors included."""
+    if isinstance(body, dict):
+        body = json.dumps(body).encode()
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
+
+
+def error_of(body: bytes) -> str:
+    """The protocol's error message; fails the test if the body is not `{"error": "..."}`."""
+    payload = json.loads(body)
+    assert isinstance(payload, dict) and isinstance(payload.get("error"), str), payload
+    return payload["error"]
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is not alive
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+    return True
+
+

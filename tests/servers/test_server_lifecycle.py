@@ -1,0 +1,138 @@
+"""Starting, readiness, draining and stopping, for real: no orphan processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from lesson.clients import GrpcClient, ServerUnavailableError
+from lesson.servers.launch import running_server, start_server, stop_process
+from server_support import MODEL, SLEEPY, SLOW_START, TEST_ENV, error_of, http, pid_alive
+
+pytestmark = pytest.mark.server
+
+
+def _wait_gone(pid: int, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("kind", ["rest", "grpc"])
+def test_launcher_stops_the_server_even_when_the_body_raises(kind):
+    with running_server(kind) as server:
+        pid = server.pid
+        assert pid_alive(pid) and server.url.endswith(f":{server.port}")
+    assert _wait_gone(pid)
+    with pytest.raises(KeyError):
+        with running_server(kind) as server:
+            pid = server.pid
+            raise KeyError("boom")
+    assert _wait_gone(pid)
+    assert server.process.returncode == 0  # SIGTERM drained it: a clean exit
+
+
+def test_launcher_reports_a_server_that_cannot_start():
+    with pytest.raises(RuntimeError, match="no_such_module"):
+        with running_server("rest", registry="no_such_module:registry", ready_timeout=20):
+            pass
+    with pytest.raises(TypeError, match="unknown server option"):
+        with running_server("rest", not_an_option=1):
+            pass
+
+
+def test_server_dies_with_a_killed_parent():
+    script = textwrap.dedent("""
+        import os, signal
+        from lesson.servers.launch import start_server
+        server = start_server("grpc")
+        print(server.pid, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)   # no cleanup code runs
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    pid = int(out.stdout.strip().splitlines()[-1])
+    assert _wait_gone(pid), "the server outlived its parent"
+
+
+@pytest.mark.parametrize("kind", ["rest", "grpc"])
+def test_ready_is_not_live_until_warm_up_ends(kind):
+    started = time.monotonic()
+    with running_server(kind, registry=SLOW_START, env=TEST_ENV, wait_for="live") as server:
+        if kind == "rest":
+            status, _, body = http("GET", server.url + "/v2/health/ready")
+            assert status == 503 and "warming up" in json.loads(body)["error"]
+            assert http("GET", server.url + "/v2/health/live")[0] == 200
+            status, _, body = http("POST", server.url + "/v1/models/slow_start:predict", {"instances": [1.0]})
+            assert status == 503 and "not ready" in error_of(body)
+            ready = lambda: http("GET", server.url + "/v2/health/ready")[0] == 200  # noqa: E731
+        else:
+            client = GrpcClient(server.url, model="slow_start")
+            assert client.live() and not client.ready()
+            with pytest.raises(ServerUnavailableError, match="not ready"):
+                client.predict({"instances": [1.0]})
+            ready = client.ready
+        while not ready():
+            assert time.monotonic() - started < 30
+            time.sleep(0.05)
+        assert time.monotonic() - started >= 1.5  # the 2 s cold start was waited for
+
+
+def _slow_call(kind: str, url: str, results: list) -> None:
+    try:
+        if kind == "rest":
+            status, _, body = http("POST", url + "/v1/models/sleepy:predict", {"instances": [[1.5, 0.5]]})
+            results.append((status, json.loads(body)))
+        else:
+            results.append((200, GrpcClient(url, model="sleepy").predict({"instances": [[1.5, 0.5]]})))
+    except Exception as exc:  # recorded, asserted below
+        results.append((None, repr(exc)))
+
+
+@pytest.mark.parametrize("kind", ["rest", "grpc"])
+def test_sigterm_drains_in_flight_refuses_new_and_exits_0(kind):
+    server = start_server(kind, registry=SLEEPY, env=TEST_ENV, offload=True, drain_grace_s=1.0)
+    try:
+        results: list = []
+        worker = threading.Thread(target=_slow_call, args=(kind, server.url, results))
+        worker.start()
+        time.sleep(0.4)  # the slow request is in flight
+        os.kill(server.pid, signal.SIGTERM)
+        time.sleep(0.2)
+        if kind == "rest":
+            status, _, body = http("GET", server.url + "/v2/health/ready")
+            assert status == 503 and json.loads(body)["error"] == "draining"
+            status, _, body = http("POST", server.url + f"/v1/models/{MODEL}:predict", {"instances": [0.5]})
+            assert status == 503 and "draining" in error_of(body)
+        else:
+            client = GrpcClient(server.url, model=MODEL)
+            assert client.ready() is False
+            with pytest.raises(ServerUnavailableError, match="draining"):
+                client.predict({"instances": [0.5]})
+        worker.join(15)
+        assert results and results[0][0] == 200, results  # the in-flight request finished
+        assert results[0][1]["predictions"] == [1.0]
+        assert server.process.wait(20) == 0
+        assert not pid_alive(server.pid)
+    finally:
+        stop_process(server.process)
+
+
+def test_cli_serve_exits_0_on_sigint():
+    server = start_server("grpc")
+    try:
+        server.process.send_signal(signal.SIGINT)
+        assert server.process.wait(20) == 0
+        assert "stopped" in server.log()
+    finally:
+        stop_process(server.process)

@@ -1,0 +1,209 @@
+"""Build the offline JupyterLite for the site: ``_build/lite`` (copied to ``site/lite``).
+
+    .venv/bin/python tools/lite_build.py [--notebooks DIR]
+
+Steps (registries only, downloads cached under ``.cache/``):
+
+1. check the pins: jupyterlite-pyodide-kernel expects exactly ``PYODIDE_VERSION``;
+   the browser's ipywidgets equals the one that executes the site's notebooks;
+2. build the ``lesson`` wheel (pure Python, ``py3-none-any``) from the work tree;
+3. Pyodide core from npm + PyPI wheels + a rewritten lock (``tools/lite_pyodide.py``);
+4. contents = the notebooks with outputs stripped;
+5. ``jupyter lite build`` with ``lite/jupyter-lite.json`` (preloaded packages, no PyPI
+   fallback) and a browser storage name that changes with every release.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.metadata import version as installed_version
+from pathlib import Path
+
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lite_pyodide import ExtraWheel, build_offline_pyodide, pypi_wheel  # noqa: E402
+from site_npm import npm_package  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / ".cache"
+BUILD = ROOT / "_build"
+LITE_CONFIG = ROOT / "lite"
+VENV_SHARE = Path(sys.prefix) / "share" / "jupyter" / "labextensions"
+KERNEL_EXT = VENV_SHARE / "@jupyterlite" / "pyodide-kernel-extension"
+WIDGETS_EXT = VENV_SHARE / "@jupyter-widgets" / "jupyterlab-manager"
+
+# Pinned together; checked by check_pins().
+PYODIDE_VERSION = "314.0.6"
+JUPYTERLITE_VERSION = "0.8.6"
+BROWSER_WHEELS = {"comm": "0.2.3", "ipywidgets": "8.1.9", "jupyterlab_widgets": "3.0.17"}
+LOCK_PACKAGES = ["micropip", "ipython", "jedi"]   # shipped from Pyodide's own lock
+
+
+def check_pins() -> None:
+    """Fail the build when the versions that must move together have drifted."""
+    from jupyterlite_pyodide_kernel.constants import PYODIDE_VERSION as kernel_pyodide
+
+    problems = []
+    if kernel_pyodide != PYODIDE_VERSION:
+        problems.append(f"jupyterlite-pyodide-kernel expects pyodide {kernel_pyodide}, "
+                        f"the build pins {PYODIDE_VERSION}")
+    for dist in ("jupyterlite-core", "jupyterlite-pyodide-kernel"):
+        if installed_version(dist) != JUPYTERLITE_VERSION:
+            problems.append(f"{dist} is {installed_version(dist)}, pinned {JUPYTERLITE_VERSION}")
+    for dist, pinned in BROWSER_WHEELS.items():
+        # The notebooks are executed with the local ipywidgets; their stored widget state
+        # must match what the browser kernel ships.
+        if installed_version(dist) != pinned:
+            problems.append(f"{dist} is {installed_version(dist)} here, browser pins {pinned}")
+    if problems:
+        raise SystemExit("version pins disagree:\n  " + "\n  ".join(problems))
+
+
+def build_lesson_wheel(out: Path) -> Path:
+    """Build the ``lesson`` wheel from a clean copy of the work tree (no build/ litter)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("lesson-*.whl"):
+        old.unlink()
+    with tempfile.TemporaryDirectory(prefix="lesson-src-") as tmp:
+        src = Path(tmp)
+        shutil.copy2(ROOT / "pyproject.toml", src)
+        readme = ROOT / "README.md"
+        if readme.exists():
+            shutil.copy2(readme, src)
+        else:  # the package metadata names README.md; keep the wheel buildable meanwhile
+            (src / "README.md").write_text("Serving Patterns Lab\n")
+        shutil.copytree(ROOT / "lesson", src / "lesson",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                        "--no-build-isolation", "-w", str(out), str(src)], check=True)
+    wheels = list(out.glob("lesson-*.whl"))
+    if len(wheels) != 1 or not wheels[0].name.endswith("-py3-none-any.whl"):
+        raise SystemExit(f"expected one pure-Python lesson wheel, got {wheels}")
+    return wheels[0]
+
+
+def strip_notebooks(src: Path, dest: Path) -> list[Path]:
+    """Copy ``src/*.ipynb`` into ``dest`` without outputs, counts or widget state."""
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in sorted(src.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs = []
+                cell.execution_count = None
+        nb.metadata.pop("widgets", None)
+        nb.metadata["kernelspec"] = {"display_name": "Python (Pyodide)",
+                                     "language": "python", "name": "python"}
+        target = dest / path.name
+        nbformat.write(nb, target)
+        written.append(target)
+    if not written:
+        raise SystemExit(f"no notebooks in {src}")
+    return written
+
+
+def release_tag(files: list[Path]) -> str:
+    """Short hash of everything a learner sees, so browser storage changes per release."""
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def write_lite_config(lite_src: Path, tag: str, preload: list[str], lock: dict) -> None:
+    """Copy ``lite/*.json`` and fill in the storage names; check the preload list."""
+    config = json.loads((LITE_CONFIG / "jupyter-lite.json").read_text())
+    data = config["jupyter-config-data"]
+    data["contentsStorageName"] = f"serving-patterns-lab-{tag}"
+    data["settingsStorageName"] = f"serving-patterns-lab-{tag}"
+    kernel = data["litePluginSettings"]["@jupyterlite/pyodide-kernel-extension:kernel"]
+    configured = kernel["loadPyodideOptions"]["packages"]
+    unknown = sorted(set(configured) - set(lock["packages"]))
+    if unknown:
+        raise SystemExit(f"lite/jupyter-lite.json preloads packages not in the lock: {unknown}")
+    if sorted(configured) != sorted(preload):
+        raise SystemExit(f"lite/jupyter-lite.json preloads {configured}, the build ships {preload}")
+    (lite_src / "jupyter-lite.json").write_text(json.dumps(config, indent=2))
+    build_config = json.loads((LITE_CONFIG / "jupyter_lite_config.json").read_text())
+    build_config["LiteBuildConfig"]["federated_extensions"] = [str(KERNEL_EXT), str(WIDGETS_EXT)]
+    (lite_src / "jupyter_lite_config.json").write_text(json.dumps(build_config, indent=2))
+
+
+def build_lite(notebooks: Path, out: Path = BUILD / "lite") -> Path:
+    """Build the offline JupyterLite into ``out``; return it."""
+    t0 = time.monotonic()
+    check_pins()
+    wheels = BUILD / "wheels"
+    lesson_whl = build_lesson_wheel(wheels)
+    pypi_cache = CACHE / "pypi"
+    browser = {name: pypi_wheel(f"{name}-{ver}-py3-none-any.whl", name, ver, pypi_cache)
+               for name, ver in BROWSER_WHEELS.items()}
+    kext = KERNEL_EXT / "static" / "pypi"
+
+    def one(pattern: str) -> Path:
+        found = sorted(kext.glob(pattern))
+        if len(found) != 1:
+            raise SystemExit(f"{pattern}: expected one wheel in {kext}, found {found}")
+        return found[0]
+
+    lite_src = BUILD / "lite-src"
+    shutil.rmtree(lite_src, ignore_errors=True)
+    lite_src.mkdir(parents=True)
+    extras = [
+        ExtraWheel("comm", browser["comm"]),
+        ExtraWheel("jupyterlab-widgets", browser["jupyterlab_widgets"]),
+        ExtraWheel("widgetsnbextension", one("widgetsnbextension-4.*-py3-none-any.whl")),
+        ExtraWheel("ipywidgets", browser["ipywidgets"],
+                   ("comm", "ipython", "traitlets", "widgetsnbextension", "jupyterlab-widgets")),
+        ExtraWheel("lesson", lesson_whl),
+        ExtraWheel("piplite", one("piplite-*.whl"), ("micropip",)),
+        ExtraWheel("pyodide-kernel", one("pyodide_kernel-*.whl"), ("comm", "ipython")),
+        ExtraWheel("ipykernel", one("ipykernel-*.whl"), ("pyodide-kernel",)),
+    ]
+    npm_dir = npm_package("pyodide", PYODIDE_VERSION)
+    lock = build_offline_pyodide(npm_dir, lite_src / "static" / "pyodide", LOCK_PACKAGES,
+                                 extras, pypi_cache)
+    # The same wheels under pypi/ let `%pip install` work offline too (piplite index).
+    (lite_src / "pypi").mkdir()
+    for whl in [lesson_whl, *browser.values()]:
+        shutil.copy2(whl, lite_src / "pypi" / whl.name)
+    contents = strip_notebooks(notebooks, lite_src / "content")
+    preload = ["micropip", "piplite", "ipykernel", "pyodide-kernel", "comm", "ipython",
+               "jedi", "ipywidgets", "lesson"]
+    write_lite_config(lite_src, release_tag([*contents, lesson_whl]), preload, lock)
+
+    shutil.rmtree(out, ignore_errors=True)
+    subprocess.run([str(Path(sys.executable).parent / "jupyter"), "lite", "build",
+                    "--lite-dir", str(lite_src), "--output-dir", str(out)],
+                   cwd=lite_src, check=True)
+    built = json.loads((out / "jupyter-lite.json").read_text())["jupyter-config-data"]
+    url = built["litePluginSettings"]["@jupyterlite/pyodide-kernel-extension:kernel"].get(
+        "pyodideUrl")
+    if url != "./static/pyodide/pyodide.mjs":
+        raise SystemExit(f"pyodideUrl is {url!r}, not the offline copy")
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6
+    print(f"lite: {out} ({size:.0f} MB, pyodide {PYODIDE_VERSION}, {len(contents)} notebooks) "
+          f"in {time.monotonic() - t0:.1f}s")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--notebooks", type=Path, default=ROOT / "notebooks")
+    ap.add_argument("--out", type=Path, default=BUILD / "lite")
+    args = ap.parse_args()
+    build_lite(args.notebooks, args.out)
+
+
+if __name__ == "__main__":
+    main()

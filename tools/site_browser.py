@@ -1,0 +1,144 @@
+"""Serve a built site on 127.0.0.1 and drive it in Debian's headless Chromium, offline.
+
+Shared by ``tests/site`` and ``benchmarks/bench_cold_start.py``. Chromium comes from
+apt (``/usr/bin/chromium``) and is driven by pip's playwright with ``executable_path``;
+``playwright install`` is never used. Every request to a host other than 127.0.0.1 is
+aborted and recorded, and host resolution is disabled for everything but loopback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+CHROMIUM_FLAGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", "--no-proxy-server",
+]
+
+
+def chromium_path() -> str | None:
+    """Path of Debian's chromium, or None when it is not installed."""
+    for candidate in ("/usr/bin/chromium", shutil.which("chromium")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                      ".mjs": "text/javascript", ".wasm": "application/wasm",
+                      ".js": "text/javascript", ".json": "application/json"}
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@contextlib.contextmanager
+def serve_directory(root: Path) -> Iterator[str]:
+    """Serve ``root`` over HTTP on 127.0.0.1 (a free port); yield the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@dataclass
+class OfflineBrowser:
+    """A Chromium context whose non-loopback requests are aborted and recorded."""
+
+    context: object
+    page: object
+    external_requests: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def offline_browser(viewport: tuple[int, int] = (1280, 900)) -> Iterator[OfflineBrowser]:
+    """Launch headless Chromium with a fresh profile; yield an :class:`OfflineBrowser`."""
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    if executable is None:
+        raise RuntimeError("chromium is not installed (apt-get install -y chromium)")
+    with sync_playwright() as pw, tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        context = pw.chromium.launch_persistent_context(
+            profile, executable_path=executable, headless=True, args=CHROMIUM_FLAGS,
+            viewport={"width": viewport[0], "height": viewport[1]})
+        page = context.pages[0] if context.pages else context.new_page()
+        browser = OfflineBrowser(context, page)
+
+        def route(route):
+            url = route.request.url
+            if url.startswith(("data:", "blob:")) or urlparse(url).hostname == "127.0.0.1":
+                return route.continue_()
+            browser.external_requests.append(url)
+            return route.abort()
+
+        context.route("**/*", route)
+        page.on("console", lambda m: browser.console.append(f"{m.type}: {m.text[:300]}"))
+        try:
+            yield browser
+        finally:
+            context.close()
+
+
+def wait_for_output(frame, text: str, timeout_s: float = 240) -> None:
+    """Wait until a notebook output area in ``frame`` contains ``text``."""
+    frame.wait_for_function(
+        "t => [...document.querySelectorAll('.jp-OutputArea-output')]"
+        ".some(e => e.innerText.includes(t))",
+        arg=text, timeout=timeout_s * 1000, polling=200)
+
+
+def run_all_cells(frame) -> None:
+    """Run > Run All Cells through JupyterLab's menu, as a learner would."""
+    frame.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+    frame.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    frame.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+
+
+def wait_kernel_idle(frame, timeout_s: float = 240) -> None:
+    """Wait until the notebook's execution indicator reads idle."""
+    frame.wait_for_function(
+        "() => document.querySelector('.jp-Notebook-ExecutionIndicator')"
+        "?.getAttribute('data-status') === 'idle'", timeout=timeout_s * 1000, polling=200)
+
+
+def error_outputs(frame) -> list[str]:
+    """Texts of error outputs (tracebacks) in the notebook."""
+    return frame.eval_on_selector_all(
+        ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']",
+        "els => els.map(e => e.innerText.slice(0, 800))")
+
+
+def cold_start_seconds(base_url: str, notebook: str, sentinel: str,
+                       timeout_s: float = 240) -> float:
+    """Seconds from opening ``notebook`` in JupyterLite to ``sentinel`` in an output."""
+    with offline_browser() as browser:
+        page = browser.page
+        t0 = time.monotonic()
+        page.goto(f"{base_url}lite/lab/index.html?path={notebook}")
+        run_all_cells(page)
+        wait_for_output(page, sentinel, timeout_s)
+        elapsed = time.monotonic() - t0
+        if browser.external_requests:
+            raise RuntimeError(f"external requests: {browser.external_requests}")
+        return elapsed

@@ -1,0 +1,135 @@
+"""mkdocs hooks for the Serving Patterns Lab site (``hooks:`` in ``mkdocs.yml``).
+
+* adds the executed notebooks (``_build/notebooks/*.ipynb``, made by
+  ``tools/site_notebooks.py``) as pages under ``notebooks/`` and lists them in the nav;
+* adds the vendored JavaScript (``_build/vendor``: the widget HTML manager and require.js,
+  from npm) so static widget state renders with no request to a CDN;
+* expands ``{{ lite_button("01-rest.ipynb") }}`` into an "Open in JupyterLite" button and
+  ``{{ lite_embed("01-rest.ipynb") }}`` into a full-width iframe; a name that is not a
+  notebook fails the build;
+* rewrites the notebook pages' CDN URLs (widget renderer, MathJax) to the site's own files
+  and loads require.js after the theme's scripts (loading it before them breaks the theme);
+* copies the JupyterLite build (``_build/lite``) to ``site/lite`` after the build.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import posixpath
+import re
+import shutil
+from pathlib import Path
+
+from mkdocs.exceptions import PluginError
+from mkdocs.plugins import event_priority
+from mkdocs.structure.files import File, Files
+
+log = logging.getLogger("mkdocs.hooks.serving_lab")
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "_build"
+EXECUTED = BUILD / "notebooks"
+VENDOR = BUILD / "vendor"
+LITE = BUILD / "lite"
+LITE_FILES = LITE / "files"   # the notebooks JupyterLite serves
+
+LITE_CALL = re.compile(r"\{\{\s*lite_(button|embed)\(\s*\"([^\"]+)\"\s*\)\s*\}\}")
+WIDGET_RENDERER = re.compile(r"var widgetRendererSrc = '[^']*';")
+MATHJAX_TAG = re.compile(r"<script src=\"https://cdnjs\.cloudflare\.com/ajax/libs/mathjax/[^\"]*\">"
+                         r"\s*</script>")
+EMBED_AMD = "assets/vendor/html-manager/embed-amd.js"
+REQUIRE_JS = "assets/vendor/requirejs/require.js"
+
+
+def _notebook_title(path: Path) -> str:
+    """The first Markdown H1 of a notebook, else its file name."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "markdown":
+            for line in "".join(cell.get("source", "")).splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return path.stem
+
+
+def _relative(page_url: str, target: str) -> str:
+    """Relative URL from a page (``patterns/rest/``) to a site path (``lite/...``)."""
+    base = posixpath.dirname(page_url) if not page_url.endswith("/") else page_url.rstrip("/")
+    rel = posixpath.relpath(target, base or ".")
+    return rel
+
+
+def on_config(config):
+    """List every executed notebook under the nav's "Notebooks" section."""
+    notebooks = sorted(EXECUTED.glob("*.ipynb"))
+    for item in config["nav"] or []:
+        if isinstance(item, dict) and "Notebooks" in item:
+            section = item["Notebooks"]
+            known = {list(e.values())[0] if isinstance(e, dict) else e for e in section}
+            for nb in notebooks:
+                uri = f"notebooks/{nb.name}"
+                if uri not in known:
+                    section.append({_notebook_title(nb): uri})
+    return config
+
+
+@event_priority(100)  # before mkdocs-jupyter wraps the notebook files
+def on_files(files: Files, config) -> Files:
+    """Add the executed notebooks and the vendored scripts to the site's files."""
+    for nb in sorted(EXECUTED.glob("*.ipynb")):
+        # A real source folder (not File.generated): mkdocs-jupyter's wrapper recomputes
+        # abs_src_path from src_dir, which a generated file does not have.
+        files.append(File(f"notebooks/{nb.name}", src_dir=str(EXECUTED.parent),
+                          dest_dir=config["site_dir"],
+                          use_directory_urls=config["use_directory_urls"]))
+    for asset in sorted(p for p in VENDOR.rglob("*") if p.is_file()):
+        uri = "assets/vendor/" + asset.relative_to(VENDOR).as_posix()
+        files.append(File.generated(config, uri, abs_src_path=str(asset)))
+    return files
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    """Expand ``lite_button`` / ``lite_embed`` calls into HTML with page-relative links."""
+
+    def expand(match: re.Match) -> str:
+        kind, notebook = match.groups()
+        if not (LITE_FILES / notebook).exists():
+            raise PluginError(f"{page.file.src_uri}: {notebook} is not in the JupyterLite "
+                              f"build ({LITE_FILES}); run tools/build_site.py")
+        lab = _relative(page.url, "lite/lab/index.html") + f"?path={notebook}"
+        if kind == "button":
+            return (f'<a class="md-button md-button--primary lite-button" href="{lab}" '
+                    f'target="_blank" rel="noopener">Open in JupyterLite</a>')
+        return (f'<iframe class="lite-embed" src="{lab}" title="JupyterLite: {notebook}" '
+                f'loading="lazy"></iframe>')
+
+    return LITE_CALL.sub(expand, markdown)
+
+
+def on_page_content(html: str, page, config, files) -> str:
+    """Point the notebook pages' widget renderer at the site's copy; drop the MathJax CDN."""
+    if not page.file.src_uri.endswith(".ipynb"):
+        return html
+    embed = _relative(page.url, EMBED_AMD)
+    html = WIDGET_RENDERER.sub(f"var widgetRendererSrc = '{embed}';", html)
+    html = MATHJAX_TAG.sub("", html)
+    return html
+
+
+def on_post_page(output: str, page, config) -> str:
+    """Load require.js after the theme's bundle on pages with widget state."""
+    if "application/vnd.jupyter.widget-state+json" not in output:
+        return output
+    tag = f'<script src="{_relative(page.url, REQUIRE_JS)}"></script>'
+    return output.replace("</body>", f"{tag}\n</body>", 1)
+
+
+def on_post_build(config) -> None:
+    """Copy the offline JupyterLite build under ``site/lite``."""
+    target = Path(config["site_dir"]) / "lite"
+    if not (LITE / "jupyter-lite.json").exists():
+        log.warning("no JupyterLite build in %s: run `make site` (tools/build_site.py)", LITE)
+        return
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(LITE, target)
