@@ -315,8 +315,10 @@ def _width_validator(model: Any) -> Validate | None:
 class ThreadedMicroBatcher:
     """The same batching for threaded servers: ``predict`` blocks the calling thread.
 
-    One worker thread makes the model calls, so the model sees one call at a time.
-    Arguments as :class:`MicroBatcher` (``predict_batch`` must be sync).
+    The model sees one call at a time. When it is idle and nothing is queued, a request runs
+    at once in its caller's thread (no hand-off, so a lone client pays nothing); requests that
+    arrive meanwhile queue up and a worker thread runs them together as soon as the model is
+    free. Arguments as :class:`MicroBatcher` (``predict_batch`` must be sync).
     """
 
     def __init__(
@@ -338,6 +340,8 @@ class ThreadedMicroBatcher:
         self.stats = BatcherStats()
         self._queue: queue.Queue = queue.Queue(max_queue)
         self._carry: _Pending | None = None
+        self._device = threading.Lock()  # held during every model call: one at a time
+        self._stats_lock = threading.Lock()
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._run_forever, name="micro-batcher", daemon=True)
         self._thread.start()
@@ -360,6 +364,16 @@ class ThreadedMicroBatcher:
         rows = _as_rows(rows)
         if self.validate is not None:
             self.validate(rows)
+        if self._carry is None and self._queue.empty() and self._device.acquire(blocking=False):
+            # Idle: run in the caller's thread, no hand-off (one client pays nothing extra).
+            try:
+                outputs = list(self.predict_batch(rows))
+                if len(outputs) != len(rows):
+                    raise BatchOutputError(f"predict_batch returned {len(outputs)} outputs for {len(rows)} rows")
+                self._record(1, len(rows))
+                return outputs
+            finally:
+                self._device.release()
         future: Future = Future()
         self._queue.put(_Pending(rows, future))
         if self._closed.is_set():  # closed while we queued: do not wait forever
@@ -399,7 +413,18 @@ class ThreadedMicroBatcher:
                     continue
                 batch.append(item)
                 n += len(item.rows)
-            self._run_batch(batch, n)
+            with self._device:  # wait for an inline call to finish, then top up the batch
+                while n < self.max_batch_size and self._carry is None:
+                    item = self._next(0)
+                    if item is None:
+                        break
+                    if n + len(item.rows) > self.max_batch_size:
+                        self._carry = item
+                        break
+                    if item.future.set_running_or_notify_cancel():
+                        batch.append(item)
+                        n += len(item.rows)
+                self._run_batch(batch, n)
         self._drain()
 
     def _run_batch(self, batch: list[_Pending], n: int) -> None:
@@ -414,9 +439,13 @@ class ThreadedMicroBatcher:
             for item in batch:
                 self._run_batch([item], len(item.rows))
             return
-        self.stats.record(len(batch), n)
+        self._record(len(batch), n)
         for item, part in zip(batch, parts):
             _settle(item.future, result=part)
+
+    def _record(self, n_requests: int, n_rows: int) -> None:
+        with self._stats_lock:
+            self.stats.record(n_requests, n_rows)
 
     def _drain(self) -> None:
         pending = [self._carry] if self._carry else []

@@ -95,8 +95,10 @@ def build_app() -> "typer.Typer":
     for name, target, hint in COMMANDS:
         try:
             function = _resolve(target)
-        except ImportError as error:
+        except ImportError as error:  # a missing extra: say what to install
             function = _unavailable(name, hint, error)
+        except Exception as error:  # a broken module must not take `lesson demo` down with it
+            function = _unavailable(name, "its module failed to import (a bug: please report it)", error)
         application.command(name)(function)
     return application
 

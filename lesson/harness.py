@@ -610,16 +610,24 @@ def run_load_test(
         threads = [
             threading.Thread(target=worker, name=f"lesson-load-{n}", daemon=True) for n in range(concurrency)
         ]
-        for thread in threads:
-            thread.start()
+        try:
+            for thread in threads:
+                thread.start()
+        except RuntimeError as exc:  # e.g. a process thread limit: stop the ones started
+            recorder.close()
+            raise RuntimeError(f"could not start {concurrency} load threads ({exc}); lower concurrency") from exc
         hard_stop = deadline + _grace(max_duration)
-        while True:
-            alive = [thread for thread in threads if thread.is_alive()]
-            now = _clock()
-            if not alive or now >= hard_stop:
-                break
-            recorder.maybe_progress(now)
-            alive[0].join(min(PROGRESS_INTERVAL, hard_stop - now))
+        try:
+            while True:
+                alive = [thread for thread in threads if thread.is_alive()]
+                now = _clock()
+                if not alive or now >= hard_stop:
+                    break
+                recorder.maybe_progress(now)
+                alive[0].join(min(PROGRESS_INTERVAL, hard_stop - now))
+        except BaseException:  # Ctrl-C: workers see the closed recorder and stop claiming
+            recorder.close()
+            raise
     end = _clock() if recorder.in_flight else None
     recorder.close()
     sent = recorder.sent
@@ -684,9 +692,13 @@ async def run_load_test_async(
     source = _payload_source(payloads, max_requests)
     warm_stop = _clock() + max_duration
     for i in range(warmup):
-        if _clock() >= warm_stop:
+        remaining = warm_stop - _clock()
+        if remaining <= 0:
             break
-        await _call_async(endpoint, source(i), None)
+        try:
+            await asyncio.wait_for(_call_async(endpoint, source(i), None), timeout=remaining)
+        except asyncio.TimeoutError:
+            break  # warm-up is bounded by max_duration too
 
     open_loop = rate is not None
     scheduled = min(max_requests, math.ceil(rate * max_duration - 1e-9)) if open_loop else max_requests
@@ -738,9 +750,15 @@ async def run_load_test_async(
         main = [asyncio.ensure_future(scheduler())]
     else:
         main = [asyncio.ensure_future(closed_worker()) for _ in range(concurrency)]
-    _, pending = await asyncio.wait(main, timeout=max(hard_stop - _clock(), 0.0))
-    while tasks and _clock() < hard_stop:
-        await asyncio.wait(set(tasks), timeout=max(hard_stop - _clock(), 0.0))
+    try:
+        _, pending = await asyncio.wait(main, timeout=max(hard_stop - _clock(), 0.0))
+        while tasks and _clock() < hard_stop:
+            await asyncio.wait(set(tasks), timeout=max(hard_stop - _clock(), 0.0))
+    except BaseException:  # cancelled (a Stop button) or interrupted: stop every request task
+        recorder.close()
+        for task in [*main, *tasks]:
+            task.cancel()
+        raise
     leftovers = [task for task in [*pending, *tasks] if not task.done()]
     end = _clock() if recorder.in_flight else None
     recorder.close()

@@ -23,6 +23,7 @@ import atexit
 import contextlib
 import inspect
 import itertools
+import os
 import sys
 import threading
 import time
@@ -54,10 +55,13 @@ __all__ = [
     "server_target",
     "MicroBatchedEndpoint",
     "READY_SENTINEL",
+    "LAB_PARENT_ENV",
 ]
 
 #: Every notebook's first output starts with this text (the browser test waits for it).
 READY_SENTINEL = "Serving Patterns Lab ready"
+#: Environment variable naming the process (kernel) that started a lab server.
+LAB_PARENT_ENV = "LESSON_LAB_PARENT_PID"
 
 _current: "Lab | None" = None
 
@@ -346,6 +350,9 @@ class Lab:
         from lesson.clients import client_for  # noqa: PLC0415 - CPython only
         from lesson.servers.launch import running_server  # noqa: PLC0415 - CPython only
 
+        # tag the servers with this process's pid, so a server whose notebook kernel is gone
+        # can be recognised as a leftover (tests/notebooks/test_no_leftovers.py)
+        options["env"] = {**(options.get("env") or {}), LAB_PARENT_ENV: str(os.getpid())}
         real: list[Target] = []
         for kind in kinds:
             handle = self._stack.enter_context(running_server(kind, **options))

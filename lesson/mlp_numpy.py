@@ -20,7 +20,7 @@ from lesson.artifacts import Artifact, load_artifact
 from lesson.mlp import DEFAULT_MLP_NAME, MLPParams, check_rows, model_inputs, model_outputs, params_from_artifact
 from lesson.schema import ValidationError
 
-__all__ = ["NumpyMLPModel", "load_numpy_mlp", "load_default_numpy_mlp", "BLOCK_ROWS"]
+__all__ = ["NumpyMLPModel", "load_numpy_mlp", "load_default_numpy_mlp", "serving_registry", "BLOCK_ROWS"]
 
 #: Large arrays are run in blocks of this many rows: the activations stay in cache, and the
 #: matrix products stay below the size where OpenBLAS starts threads (measured on a busy
@@ -139,3 +139,23 @@ def load_default_numpy_mlp() -> NumpyMLPModel:
     if _default is None:
         _default = load_numpy_mlp()
     return _default
+
+
+def serving_registry():
+    """A registry for servers and benchmarks: ``diabetes-mlp`` (numpy, the default),
+    ``diabetes-mlp-int8`` (stdlib int8), ``diabetes-mlp-simulated-accelerator`` (the numpy
+    model behind a SIMULATED accelerator's cost) and the original ``averaged_ensemble``.
+
+    Use with the servers: ``lesson serve rest --registry lesson.mlp_numpy:serving_registry``.
+    """
+    from lesson.accelerator import SimulatedAcceleratorModel
+    from lesson.edge import load_edge_model
+    from lesson.models import AveragedEnsembleModel, ModelRegistry
+
+    mlp = load_default_numpy_mlp()
+    registry = ModelRegistry()
+    registry.register(mlp, default=True)
+    registry.register(load_edge_model())
+    registry.register(SimulatedAcceleratorModel(mlp))
+    registry.register(AveragedEnsembleModel())
+    return registry

@@ -4,6 +4,7 @@ An event is ``{"id": ..., "key": ..., "instances": [...]}`` (``id`` and ``key`` 
 ``key`` is the partition key a broker such as Kafka would use). The adapter yields one
 response per event, in order, whose metadata names the event::
 
+    >>> from lesson import averaged_ensembled_model, event_stream_adapter
     >>> adapter = event_stream_adapter(averaged_ensembled_model)
     >>> next(adapter([{"id": "e1", "key": "user-7", "instances": [0.2, 0.4, 0.6]}]))["metadata"]["event_id"]
     'e1'

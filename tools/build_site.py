@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lite_build import BUILD, ROOT, build_lite  # noqa: E402
 from site_notebooks import execute_all  # noqa: E402
 from site_npm import npm_package  # noqa: E402
+from site_stamp import write_stamp  # noqa: E402
 
 # Static widget rendering: nbconvert's template loads embed-amd.js (an AMD bundle, so it
 # needs require.js) from a CDN unless the site serves its own copy.
@@ -73,7 +74,9 @@ def main() -> None:
     mkdocs_build(args.site_dir)
     timings["mkdocs"] = time.monotonic() - t2
     total = time.monotonic() - t0
-    parts = ", ".join(f"{k} {v:.0f}s" for k, v in timings.items())
+    timings["total"] = total
+    write_stamp(args.site_dir, args.notebooks, timings)
+    parts = ", ".join(f"{k} {v:.0f}s" for k, v in timings.items() if k != "total")
     print(f"site: {args.site_dir} in {total:.0f}s ({parts})")
 
 

@@ -24,6 +24,8 @@ OUTPUT = ROOT / "notebooks"
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 KEEP_CELL_METADATA = ("tags",)
+#: Seconds any one cell may run under nbmake/nbclient (`execution.timeout` is read by nbmake).
+CELL_TIMEOUT_S = 120
 
 
 def build(source: Path) -> str:
@@ -41,7 +43,11 @@ def build(source: Path) -> str:
         cells.append(new)
     out = nbformat.v4.new_notebook(
         cells=cells,
-        metadata={"kernelspec": KERNELSPEC, "language_info": {"name": "python"}},
+        metadata={
+            "kernelspec": KERNELSPEC,
+            "language_info": {"name": "python"},
+            "execution": {"timeout": CELL_TIMEOUT_S},
+        },
     )
     nbformat.validate(out)
     return nbformat.writes(out) + "\n"

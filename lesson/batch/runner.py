@@ -15,6 +15,8 @@ when the run completes; a rerun gives byte-identical output.
 from __future__ import annotations
 
 import collections
+import queue
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -67,6 +69,45 @@ def default_rejects_path(output: Path) -> Path:
     """``scores.parquet`` -> ``scores.rejects.csv`` (always CSV: meant to be read by people)."""
     output = Path(output)
     return output.with_name(output.name.rsplit(".", 1)[0] + ".rejects.csv")
+
+
+_DONE = object()
+
+
+def _prefetch(items: Iterator, depth: int = 2) -> Iterator:
+    """Iterate ``items`` in a background thread, at most ``depth`` ahead (I/O overlaps compute;
+    memory stays bounded). Errors are re-raised in the consumer."""
+    q: queue.Queue = queue.Queue(depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            q.put(exc)
+
+    thread = threading.Thread(target=produce, name="batch-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(5)
 
 
 def _local_results(chunks: Iterator[pa.Table], ref: ModelRef) -> Iterator[ChunkResult]:
@@ -156,15 +197,23 @@ def score_file(
     rejects = AtomicTableWriter(rej, rejects_schema(has_id, features))
     rows = chunks = 0
     try:
-        results = (_local_results(iter(reader), ref) if engine == "local"
-                   else _dask_results(iter(reader), ref, scheduler, in_flight))
+        positions: collections.deque = collections.deque()
+
+        def tables() -> Iterator[pa.Table]:
+            for table, position in _prefetch(reader.with_positions()):
+                positions.append(position)
+                yield table
+
+        results = (_local_results(tables(), ref) if engine == "local"
+                   else _dask_results(tables(), ref, scheduler, in_flight))
         for result in results:
             writer.write(result.predictions)
             rejects.write(result.rejects)
             rows += result.n_rows
             chunks += 1
+            position = positions.popleft()  # results come back in order, one per chunk
             if progress is not None:
-                progress(reader.position(), reader.total, reader.unit)
+                progress(position, reader.total, reader.unit)
         if writer.rows + rejects.rows != rows:  # pragma: no cover - a bug, never silent
             raise RuntimeError(f"{rows} rows read but {writer.rows} scored + {rejects.rows} rejected")
         rejects.commit()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from concurrent import futures
-from typing import Any, Iterator
+from typing import Any
 
 import grpc
 

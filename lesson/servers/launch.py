@@ -9,14 +9,14 @@
 The context manager waits until the server reports ready (models loaded and warmed), and
 on exit — normal or by an exception — sends SIGTERM (the server drains and exits 0), then
 SIGKILL to the whole process group if it does not stop in time. On Linux the child also
-gets SIGTERM if the parent dies, so no orphan outlives a crashed notebook kernel.
+gets SIGTERM if the parent dies (`serve.die_with_parent`), so no orphan outlives a crashed
+notebook kernel.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -35,6 +35,7 @@ from lesson.servers.backend import ServerOptions
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
 _LIVE: dict[int, subprocess.Popen] = {}
+_LOGS: list[str] = []  # servers' output files, removed when this interpreter exits
 
 
 @dataclass
@@ -62,15 +63,6 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec (Linux only)
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
 
 
 def _command(kind: str, host: str, port: int, model: str | None, options: dict[str, Any]) -> list[str]:
@@ -131,6 +123,9 @@ def stop_process(process: subprocess.Popen, timeout: float = STOP_TIMEOUT_S) -> 
 def _stop_all() -> None:
     for process in list(_LIVE.values()):
         stop_process(process, timeout=3.0)
+    for path in _LOGS:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def start_server(kind: str, *, model: str | None = None, port: int | None = None, host: str = "127.0.0.1",
@@ -147,15 +142,16 @@ def start_server(kind: str, *, model: str | None = None, port: int | None = None
     for _ in range(attempts):
         chosen = port if port is not None else free_port(host)
         log = tempfile.NamedTemporaryFile(prefix=f"lesson-{kind}-", suffix=".log", delete=False)
-        child_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+        child_env = dict(os.environ, PYTHONUNBUFFERED="1", LESSON_PARENT_PID=str(os.getpid()), **(env or {}))
         root = str(Path(__file__).resolve().parents[2])
         child_env["PYTHONPATH"] = os.pathsep.join(p for p in (root, child_env.get("PYTHONPATH", "")) if p)
         process = subprocess.Popen(
             _command(kind, host, chosen, model, options),
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env,
-            start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            start_new_session=True,
         )
         log.close()
+        _LOGS.append(log.name)
         _LIVE[process.pid] = process
         scheme = "http" if kind == "rest" else "grpc"
         handle = ServerHandle(kind, host, chosen, f"{scheme}://{host}:{chosen}", process.pid, log.name, process)

@@ -7,9 +7,8 @@ is a registered model name or `-`.
 
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -39,24 +38,29 @@ class ServerMetrics:
             ["transport"], registry=self.registry,
         )
         self.transport = transport
-        self._in_flight = self.in_flight.labels(transport)
+        self.in_flight_gauge = self.in_flight.labels(transport)
+        self._children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
 
     def observe(self, route: str, model: str, code: str | int, seconds: float) -> None:
-        self.requests.labels(self.transport, route, model, str(code)).inc()
-        self.latency.labels(self.transport, route, model).observe(seconds)
+        """Count one request and record its latency (label children cached: this is the hot path)."""
+        key = (route, model, str(code))
+        children = self._children.get(key)
+        if children is None:
+            children = (self.requests.labels(self.transport, route, model, key[2]),
+                        self.latency.labels(self.transport, route, model))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     @contextmanager
     def track_in_flight(self) -> Iterator[None]:
-        self._in_flight.inc()
+        self.in_flight_gauge.inc()
         try:
             yield
         finally:
-            self._in_flight.dec()
+            self.in_flight_gauge.dec()
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
 
-
-def now() -> float:
-    return time.perf_counter()

@@ -34,6 +34,7 @@ from lesson.service import PredictionService
 from lesson.v2 import HEADER_LENGTH, V2TooLargeError, encode_infer_response, parse_infer_request, split_body
 
 R_V1_PREDICT = "/v1/models/{name}:predict"
+_DRAIN_LIMIT = 16 << 20  # bytes of an over-bound body read and dropped before answering 413
 R_V2_INFER = "/v2/models/{name}/infer"
 R_V2_INFER_VERSION = "/v2/models/{name}/versions/{version}/infer"
 
@@ -102,6 +103,11 @@ async def _read_body(request: Request, limit: int) -> bytes:
         if not declared.isdigit():
             raise V2TooLargeError("content-length", f"expected a byte count, got {declared!r}")
         if int(declared) > limit:
+            if int(declared) <= _DRAIN_LIMIT:
+                # Read and drop the body (bounded) so the client, still sending, gets the 413
+                # instead of a broken pipe; larger bodies are cut off at once.
+                async for _ in request.stream():
+                    pass
             raise V2TooLargeError("body", f"{declared} bytes is over the bound of {limit}")
         return await request.body()
     chunks, size = [], 0
@@ -167,6 +173,7 @@ def create_app(
     metrics = ServerMetrics("rest")
     runner = _Runner(backend.options)
     limit = backend.limits.max_body_bytes
+    in_flight = metrics.in_flight_gauge
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -214,10 +221,11 @@ def create_app(
             backend.check_serving()
             if not backend.try_acquire():
                 raise OverloadedError(backend.overload_message())
+            in_flight.inc()
             try:
-                with metrics.track_in_flight():
-                    response = await work()
+                response = await work()
             finally:
+                in_flight.dec()
                 backend.release()
             status = response.status_code
             return response
@@ -277,28 +285,40 @@ def create_app(
     async def server_metadata() -> Response:
         return JSONResponse(backend.server_metadata())
 
-    @app.get("/v2/models/{name}", tags=["V2 metadata"], summary="Model metadata",
-             responses={200: _json_example(_EXAMPLE_METADATA), 404: _INFER_ERRORS[404]})
-    @app.get("/v2/models/{name}/versions/{version}", tags=["V2 metadata"], summary="Model metadata (one version)",
-             responses={200: _json_example(_EXAMPLE_METADATA), 404: _INFER_ERRORS[404]})
-    async def model_metadata(name: str, version: str | None = None) -> Response:
+    def _metadata(name: str, version: str | None) -> Response:
         try:
             return JSONResponse(backend.model_metadata(name, version))
         except Exception as exc:
             info = classify(exc)
             return _error(info.http_status, info.message)
 
-    @app.get("/v2/models/{name}/ready", tags=["V2 health"], summary="Model readiness",
-             responses={200: _json_example({"name": "averaged_ensemble", "ready": True}), 404: _INFER_ERRORS[404]})
-    @app.get("/v2/models/{name}/versions/{version}/ready", tags=["V2 health"], summary="Model readiness (one version)",
-             responses={200: _json_example({"name": "averaged_ensemble", "ready": True}), 404: _INFER_ERRORS[404]})
-    async def model_ready(name: str, version: str | None = None) -> Response:
+    @app.get("/v2/models/{name}", tags=["V2 metadata"], summary="Model metadata",
+             responses={200: _json_example(_EXAMPLE_METADATA), 404: _INFER_ERRORS[404]})
+    async def model_metadata(name: str) -> Response:
+        return _metadata(name, None)
+
+    @app.get("/v2/models/{name}/versions/{version}", tags=["V2 metadata"], summary="Model metadata (one version)",
+             responses={200: _json_example(_EXAMPLE_METADATA), 404: _INFER_ERRORS[404]})
+    async def model_version_metadata(name: str, version: str) -> Response:
+        return _metadata(name, version)
+
+    def _model_ready(name: str, version: str | None) -> Response:
         try:
             is_ready = backend.model_ready(name, version)
         except Exception as exc:
             info = classify(exc)
             return _error(info.http_status, info.message)
         return JSONResponse({"name": name, "ready": is_ready}, status_code=200 if is_ready else 503)
+
+    @app.get("/v2/models/{name}/ready", tags=["V2 health"], summary="Model readiness",
+             responses={200: _json_example({"name": "averaged_ensemble", "ready": True}), 404: _INFER_ERRORS[404]})
+    async def model_ready(name: str) -> Response:
+        return _model_ready(name, None)
+
+    @app.get("/v2/models/{name}/versions/{version}/ready", tags=["V2 health"], summary="Model readiness (one version)",
+             responses={200: _json_example({"name": "averaged_ensemble", "ready": True}), 404: _INFER_ERRORS[404]})
+    async def model_version_ready(name: str, version: str) -> Response:
+        return _model_ready(name, version)
 
     @app.post("/v2/repository/index", tags=["V2 metadata"], summary="Model repository index (extension)",
               responses={200: _json_example([{"name": "averaged_ensemble", "version": "1", "state": "READY", "reason": ""}])},
@@ -318,18 +338,7 @@ def create_app(
         return JSONResponse(backend.repository_index(ready_only))
 
     # -------------------------------------------------------- V2 inference
-    @app.post(
-        R_V2_INFER, tags=["V2 inference"], summary="Inference (Open Inference Protocol)",
-        responses={200: _json_example(_EXAMPLE_V2_RESPONSE), **_INFER_ERRORS},
-        openapi_extra=_body_doc(_EXAMPLE_V2_REQUEST, "Tensors as JSON, or JSON followed by raw bytes with the "
-                                f"`{HEADER_LENGTH}` header (binary tensor extension)."),
-    )
-    @app.post(
-        R_V2_INFER_VERSION, tags=["V2 inference"], summary="Inference on one model version",
-        responses={200: _json_example(_EXAMPLE_V2_RESPONSE), **_INFER_ERRORS},
-        openapi_extra=_body_doc(_EXAMPLE_V2_REQUEST, "As for `/v2/models/{name}/infer`."),
-    )
-    async def v2_infer(name: str, request: Request, version: str | None = None) -> Response:
+    async def _infer(name: str, version: str | None, request: Request) -> Response:
         async def work() -> Response:
             body = await _read_body(request, limit)
             payload, tail = split_body(body, request.headers.get(HEADER_LENGTH), limit)
@@ -344,6 +353,23 @@ def create_app(
             return Response(content, media_type="application/octet-stream", headers={HEADER_LENGTH: str(header_length)})
 
         return await _guarded(R_V2_INFER if version is None else R_V2_INFER_VERSION, name, work)
+
+    @app.post(
+        R_V2_INFER, tags=["V2 inference"], summary="Inference (Open Inference Protocol)",
+        responses={200: _json_example(_EXAMPLE_V2_RESPONSE), **_INFER_ERRORS},
+        openapi_extra=_body_doc(_EXAMPLE_V2_REQUEST, "Tensors as JSON, or JSON followed by raw bytes with the "
+                                f"`{HEADER_LENGTH}` header (binary tensor extension)."),
+    )
+    async def v2_infer(name: str, request: Request) -> Response:
+        return await _infer(name, None, request)
+
+    @app.post(
+        R_V2_INFER_VERSION, tags=["V2 inference"], summary="Inference on one model version",
+        responses={200: _json_example(_EXAMPLE_V2_RESPONSE), **_INFER_ERRORS},
+        openapi_extra=_body_doc(_EXAMPLE_V2_REQUEST, "As for `/v2/models/{name}/infer`."),
+    )
+    async def v2_infer_version(name: str, version: str, request: Request) -> Response:
+        return await _infer(name, version, request)
 
     # -------------------------------------------------------- operations
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics",

@@ -111,8 +111,24 @@ def serve_grpc(host: str, port: int, options: ServerOptions) -> int:
     return 0
 
 
+def die_with_parent() -> None:
+    """If started by `running_server` (Linux): get SIGTERM when that parent process dies."""
+    parent = os.environ.get("LESSON_PARENT_PID")
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != int(parent):  # the parent died before prctl: do not linger
+        raise SystemExit(f"parent process {parent} is gone; not starting")
+
+
 def serve(kind: str, host: str, port: int, options: ServerOptions) -> int:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    die_with_parent()
     if kind == "rest":
         return serve_rest(host, port, options)
     if kind == "grpc":

@@ -371,6 +371,8 @@ class LoadTestPanel:
             traceback.print_exception(exc, limit=-3)
 
     def _on_task_done(self, task: asyncio.Future) -> None:
+        if not self.running:
+            self.run_button.disabled = False
         if task.cancelled():
             self.progress_label.value = "cancelled"
             return
@@ -380,6 +382,8 @@ class LoadTestPanel:
 
     def _on_run_clicked(self, _button: Any = None) -> None:
         """Start a run: scheduled on the running event loop if there is one, else run now."""
+        if self.running or (self._task is not None and not self._task.done()):
+            return  # one run at a time: the button is disabled meanwhile, this is a stray click
         self.log.clear_output()
         self.last_error = None
         try:
@@ -389,6 +393,8 @@ class LoadTestPanel:
         if loop is None and IN_BROWSER:
             loop = asyncio.get_event_loop()  # Pyodide's WebLoop is always there
         if loop is not None:
+            self.run_button.disabled = True
+            self.progress_label.value = "starting…"
             self._task = asyncio.ensure_future(self.run_async(), loop=loop)
             self._task.add_done_callback(self._on_task_done)
             return

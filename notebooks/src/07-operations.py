@@ -93,7 +93,6 @@ else:
 # %%
 for run in shedding_runs:
     r = run.result
-    ok = [x for x in r.latencies] if not r.errors else None
     print(f"{run.target}: {r.successes} served of {r.requests}, errors {dict(r.errors) or 'none'}, "
           f"p50 {r.p50 * 1000:.1f} ms, p99 {r.p99 * 1000:.1f} ms")
 

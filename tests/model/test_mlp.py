@@ -107,7 +107,7 @@ def test_core_mlp_imports_without_numpy():
         "        if name.split('.')[0] in {'numpy', 'sklearn', 'pyarrow', 'dask', 'grpc', 'fastapi'}:\n"
         "            raise ImportError('blocked ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import lesson.mlp, lesson.edge, lesson.artifacts, lesson.batching, lesson.accelerator\n"
+        "import lesson.mlp, lesson.edge, lesson.artifacts, lesson.batching, lesson.accelerator, lesson.stream_consumer\n"
         "m = lesson.mlp.load_default_mlp()\n"
         "print(round(m.predict([[59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]])[0], 6))\n"
         "print(round(lesson.edge.load_edge_model().predict([[59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]])[0], 6))\n"

@@ -128,11 +128,21 @@ def test_sigterm_drains_in_flight_refuses_new_and_exits_0(kind):
         stop_process(server.process)
 
 
-def test_cli_serve_exits_0_on_sigint():
-    server = start_server("grpc")
+@pytest.mark.parametrize("kind", ["rest", "grpc"])
+def test_cli_serve_exits_0_on_sigint(kind):
+    server = start_server(kind)
     try:
         server.process.send_signal(signal.SIGINT)
         assert server.process.wait(20) == 0
         assert "stopped" in server.log()
     finally:
         stop_process(server.process)
+
+
+def test_rest_with_several_worker_processes():
+    with running_server("rest", workers=2) as server:
+        answers = {json.loads(http("POST", server.url + f"/v1/models/{MODEL}:predict", {"instances": [1.0, 2.0]})[2])["predictions"][0]
+                   for _ in range(20)}
+        assert answers == {1.3}
+        pid = server.pid
+    assert _wait_gone(pid)

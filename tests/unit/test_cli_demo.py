@@ -73,6 +73,16 @@ def test_cli_registration_is_one_line_and_explains_missing_extras(monkeypatch):
     assert "needs `pip install lesson[serve]`" in result.output
 
 
+def test_a_broken_command_module_does_not_break_the_cli(monkeypatch, tmp_path):
+    (tmp_path / "broken_cmd_mod.py").write_text("raise RuntimeError('boom at import')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(cli, "COMMANDS", [*cli.COMMANDS, ("broken", "broken_cmd_mod:run", "")])
+    app = cli.build_app()
+    result = CliRunner().invoke(app, ["broken"])
+    assert result.exit_code == 2 and "boom at import" in result.output
+    assert CliRunner().invoke(app, ["demo", "--requests", "5", "--no-stall"]).exit_code == 0
+
+
 def test_stdlib_demo_main_validates(capsys):
     with pytest.raises(SystemExit):
         demo.main(["--requests", "0"])

@@ -447,3 +447,35 @@ def test_an_empty_result_reports_nan_as_none():
     result = LoadTestResult(math.nan, 0.0, 0.0)
     assert result.summary()["p50_ms"] is None
     assert "n/a" in result.to_text()
+
+
+def test_cancelling_the_async_run_stops_its_requests():
+    calls = []
+
+    async def endpoint(payload):
+        calls.append(1)
+        await asyncio.sleep(0.01)
+        return OK
+
+    async def main():
+        task = asyncio.ensure_future(run_load_test_async(endpoint, PAYLOAD, concurrency=4, max_requests=100_000, max_duration=30, warmup=0))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        seen = len(calls)
+        await asyncio.sleep(0.2)
+        return seen, len(calls)
+
+    seen, later = asyncio.run(main())
+    assert seen > 0 and later == seen  # nothing keeps running after the cancel
+
+
+def test_async_warmup_is_bounded_by_max_duration():
+    async def endpoint(payload):
+        await asyncio.sleep(10)
+
+    started = time.perf_counter()
+    result = asyncio.run(run_load_test_async(endpoint, PAYLOAD, max_requests=1, max_duration=0.2, warmup=3))
+    assert time.perf_counter() - started < 3.0
+    assert result.errors == {"unfinished": 1}

@@ -1,0 +1,363 @@
+"""Benchmark the real servers: against minimal baselines, against each other, and the harness against wrk.
+
+Run on demand (not a test); prints medians with [min-max] over the runs:
+
+    .venv/bin/python benchmarks/bench_servers.py                 # everything, 3 runs of 10 s
+    .venv/bin/python benchmarks/bench_servers.py --quick         # 1 run of 3 s, to try it out
+    .venv/bin/python benchmarks/bench_servers.py --only rest --runs 5
+
+Method: the server runs pinned to one core (`taskset -c 0`), the load generator to the other
+(`taskset -c 1`); each server is warmed up first; runs alternate between the two things
+compared so drift hits both. The CPU used by OTHER processes during each run is measured
+(total busy time minus the server's and the load generator's); a run where others used more
+than 15% of a core is marked `contaminated` — on a shared machine, quote the clean runs.
+
+Sections (targets from issue 4):
+  rest     lesson REST V1 route vs a minimal FastAPI endpoint under wrk, 8 and 64 connections:
+           >= 0.85x requests/s, p50 <= 1.2x.
+  grpc     lesson gRPC vs a minimal grpcio servicer under the same client: >= 0.8x.
+  compare  gRPC vs REST at concurrency 1, 8, 32 with the lesson's clients (report, no target).
+  harness  the lesson's harness vs wrk on the REST server: at 8 connections throughput within
+           15%, p50 within 20%, p99 within 30%; at 1 connection p50 at most 100 us above wrk's;
+           open loop at half capacity: at most 1% of sends late by more than 1 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+SERVER_CORE, CLIENT_CORE = "0", "1"
+BODY = json.dumps({"instances": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]})
+CONTAMINATION_CORES = 0.15
+
+
+# ---------------------------------------------------------------- the baselines (run as subprocesses)
+def minimal_rest(port: int) -> None:
+    """A minimal FastAPI endpoint: validates {"instances": [floats]} and returns a fixed answer."""
+    import uvicorn
+    from fastapi import FastAPI
+    from pydantic import BaseModel
+
+    class Request(BaseModel):
+        instances: list[float]
+
+    app = FastAPI()
+
+    @app.post("/v1/models/{name}:predict")
+    async def predict(name: str, request: Request) -> dict:
+        return {"predictions": [0.5], "metadata": {}}
+
+    @app.get("/v2/health/ready")
+    async def ready() -> dict:
+        return {"ready": True}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", log_level="warning", access_log=False)
+
+
+def minimal_grpc(port: int) -> None:
+    """A minimal grpcio servicer: ModelInfer returns a fixed answer (thread pool like the lesson's)."""
+    from concurrent import futures
+
+    import grpc
+
+    from lesson.servers._grpc import inference_pb2 as pb
+    from lesson.servers._grpc import inference_pb2_grpc as pb_grpc
+    from lesson.v2 import encode_raw
+
+    fixed = pb.ModelInferResponse(model_name="averaged_ensemble", model_version="1")
+    fixed.outputs.add(name="output__0", datatype="FP64", shape=[1])
+    fixed.raw_output_contents.append(encode_raw("FP64", [0.5]))
+
+    class Minimal(pb_grpc.GRPCInferenceServiceServicer):
+        def ModelInfer(self, request, context):
+            return fixed
+
+        def ServerReady(self, request, context):
+            return pb.ServerReadyResponse(ready=True)
+
+        def RepositoryIndex(self, request, context):
+            return pb.RepositoryIndexResponse(models=[pb.RepositoryIndexResponse.ModelIndex(name="averaged_ensemble", version="1")])
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(Minimal(), server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    server.wait_for_termination()
+
+
+# ---------------------------------------------------------------- processes
+def free_port() -> int:
+    from lesson.servers.launch import free_port as free
+
+    return free()
+
+
+def _ready(kind: str, port: int) -> bool:
+    from lesson.servers.launch import _is_ready
+
+    return _is_ready(kind, "127.0.0.1", port)
+
+
+@contextmanager
+def pinned_server(name: str) -> Iterator[dict[str, Any]]:
+    """Start one of: lesson-rest, minimal-rest, lesson-grpc, minimal-grpc on the server core."""
+    port = free_port()
+    kind = "rest" if name.endswith("rest") else "grpc"
+    if name.startswith("lesson"):
+        cmd = [PY, "-m", "lesson.servers.cli", "serve", kind, "--port", str(port)]
+    else:
+        cmd = [PY, __file__, "--serve-baseline", name, "--port", str(port)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(["taskset", "-c", SERVER_CORE, *cmd], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not _ready(kind, port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start")
+            time.sleep(0.05)
+        scheme = "http" if kind == "rest" else "grpc"
+        yield {"name": name, "url": f"{scheme}://127.0.0.1:{port}", "pid": proc.pid}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class CpuWatch:
+    """CPU used by everything else on the machine while a run happens (in cores)."""
+
+    def __init__(self, server_pid: int) -> None:
+        self.server_pid = server_pid
+
+    def _busy(self) -> float:
+        fields = [float(v) for v in open("/proc/stat").readline().split()[1:]]
+        idle = fields[3] + fields[4]
+        return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+    def _server(self) -> float:
+        try:
+            with open(f"/proc/{self.server_pid}/stat") as f:
+                parts = f.read().rsplit(")", 1)[1].split()
+            return (float(parts[11]) + float(parts[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            return 0.0
+
+    def __enter__(self) -> "CpuWatch":
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.t0, self.busy0, self.server0 = time.monotonic(), self._busy(), self._server()
+        self.children0 = usage.ru_utime + usage.ru_stime
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall = time.monotonic() - self.t0
+        children = usage.ru_utime + usage.ru_stime - self.children0
+        ours = (self._server() - self.server0) + children
+        self.other_cores = max(0.0, (self._busy() - self.busy0 - ours) / wall) if wall > 0 else 0.0
+        self.contaminated = self.other_cores > CONTAMINATION_CORES
+
+
+# ---------------------------------------------------------------- load generators
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    match = re.match(r"([0-9.]+)(us|ms|s)", text)
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def run_wrk(url: str, connections: int, duration: float) -> dict[str, float]:
+    """wrk (C, one thread on the client core) POSTing the V1 body; requests/s and p50/p99 in ms."""
+    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+    script.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(BODY)}\nwrk.headers["Content-Type"] = "application/json"\n')
+    script.close()
+    try:
+        out = subprocess.run(
+            ["taskset", "-c", CLIENT_CORE, "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency",
+             "-s", script.name, url + "/v1/models/averaged_ensemble:predict"],
+            capture_output=True, text=True, timeout=duration + 30, check=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
+    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    return {"rps": rps, "p50": _ms(pct["50"]), "p99": _ms(pct["99"]), "errors": errors}
+
+
+def run_harness(url: str, concurrency: int, duration: float, rate: float | None = None) -> dict[str, float]:
+    """`lesson loadtest --json` on the client core (aiohttp+uvloop for REST, grpcio threads for gRPC)."""
+    cmd = [PY, "-m", "lesson.servers.cli", "loadtest", "--url", url, "--concurrency", str(concurrency),
+           "--duration", str(duration), "--warmup", "50", "--model", "averaged_ensemble", "--json"]
+    cmd += ["--rate", str(rate)] if rate else ["--requests", "1000000"]
+    out = subprocess.run(["taskset", "-c", CLIENT_CORE, *cmd], capture_output=True, text=True, timeout=duration + 60,
+                         check=True, env=dict(os.environ, PYTHONPATH=str(ROOT))).stdout
+    report = json.loads(out)
+    return {"rps": report["throughput_rps"], "p50": report["p50_ms"], "p99": report["p99_ms"],
+            "late": report["late_sends"] / max(report["requests"], 1), "client_bound": report["client_bound"],
+            "errors": sum(report["errors"].values())}
+
+
+# ---------------------------------------------------------------- measuring and reporting
+def measure(server_name: str, load: Callable[[str], dict[str, float]], runs: int, warm: Callable[[str], Any]) -> list[dict]:
+    results = []
+    with pinned_server(server_name) as server:
+        warm(server["url"])
+        for _ in range(runs):
+            with CpuWatch(server["pid"]) as watch:
+                figures = load(server["url"])
+            results.append(dict(figures, other_cores=watch.other_cores, contaminated=watch.contaminated))
+    return results
+
+
+def summary(results: list[dict], key: str) -> tuple[float, float, float]:
+    clean = [r for r in results if not r["contaminated"]] or results
+    values = [r[key] for r in clean]
+    return statistics.median(values), min(values), max(values)
+
+
+def fmt(results: list[dict], key: str, unit: str = "") -> str:
+    med, lo, hi = summary(results, key)
+    return f"{med:,.2f}{unit} [{lo:,.2f}-{hi:,.2f}]"
+
+
+def note(results: list[dict]) -> str:
+    dirty = sum(r["contaminated"] for r in results)
+    return "" if not dirty else f"  ({dirty}/{len(results)} runs contaminated: others used up to {max(r['other_cores'] for r in results):.2f} cores)"
+
+
+def verdict(ok: bool) -> str:
+    return "meets target" if ok else "MISSES target"
+
+
+def section_rest(args) -> None:
+    print("\n== REST: lesson V1 route vs minimal FastAPI endpoint, wrk (server core 0, wrk core 1) ==")
+    warm = lambda url: run_wrk(url, 8, 1)  # noqa: E731
+    for conns in (8, 64):
+        load = lambda url, c=conns: run_wrk(url, c, args.duration)  # noqa: E731
+        minimal = measure("minimal-rest", load, args.runs, warm)
+        lesson = measure("lesson-rest", load, args.runs, warm)
+        ratio = summary(lesson, "rps")[0] / summary(minimal, "rps")[0]
+        p50_ratio = summary(lesson, "p50")[0] / summary(minimal, "p50")[0]
+        print(f"{conns:>3} connections  minimal {fmt(minimal, 'rps')} req/s  p50 {fmt(minimal, 'p50', ' ms')}{note(minimal)}")
+        print(f"{'':>16} lesson  {fmt(lesson, 'rps')} req/s  p50 {fmt(lesson, 'p50', ' ms')}{note(lesson)}")
+        print(f"{'':>16} ratio {ratio:.2f}x throughput, {p50_ratio:.2f}x p50 -> {verdict(ratio >= 0.85 and p50_ratio <= 1.2)}")
+
+
+def section_grpc(args) -> None:
+    print("\n== gRPC: lesson servicer vs minimal grpcio servicer, same client (lesson loadtest, 8 workers) ==")
+    load = lambda url: run_harness(url, 8, args.duration)  # noqa: E731
+    warm = lambda url: run_harness(url, 8, 1)  # noqa: E731
+    minimal = measure("minimal-grpc", load, args.runs, warm)
+    lesson = measure("lesson-grpc", load, args.runs, warm)
+    ratio = summary(lesson, "rps")[0] / summary(minimal, "rps")[0]
+    print(f"minimal {fmt(minimal, 'rps')} req/s  p50 {fmt(minimal, 'p50', ' ms')}{note(minimal)}")
+    print(f"lesson  {fmt(lesson, 'rps')} req/s  p50 {fmt(lesson, 'p50', ' ms')}{note(lesson)}")
+    bound = any(r["client_bound"] for r in minimal + lesson)
+    print(f"ratio {ratio:.2f}x -> {verdict(ratio >= 0.8)}" + ("  (client-bound runs: the client limits both)" if bound else ""))
+
+
+def section_compare(args) -> None:
+    print("\n== gRPC vs REST (V1), the lesson's clients at 1, 8, 32 ==")
+    warm = lambda url: run_harness(url, 8, 1)  # noqa: E731
+    for conc in (1, 8, 32):
+        load = lambda url, c=conc: run_harness(url, c, args.duration)  # noqa: E731
+        rest = measure("lesson-rest", load, args.runs, warm)
+        grpc_ = measure("lesson-grpc", load, args.runs, warm)
+        ratio = summary(grpc_, "rps")[0] / summary(rest, "rps")[0]
+        print(f"c={conc:<3} REST {fmt(rest, 'rps')} req/s p50 {fmt(rest, 'p50', ' ms')} p99 {fmt(rest, 'p99', ' ms')}{note(rest)}")
+        print(f"      gRPC {fmt(grpc_, 'rps')} req/s p50 {fmt(grpc_, 'p50', ' ms')} p99 {fmt(grpc_, 'p99', ' ms')}{note(grpc_)}")
+        print(f"      gRPC/REST throughput {ratio:.2f}x")
+
+
+def section_harness(args) -> None:
+    print("\n== The harness vs wrk on the lesson's REST server ==")
+    warm = lambda url: run_wrk(url, 8, 1)  # noqa: E731
+    for conns in (8, 1):
+        runs = []
+        with pinned_server("lesson-rest") as server:
+            warm(server["url"])
+            for _ in range(args.runs):
+                with CpuWatch(server["pid"]) as w1:
+                    wrk = run_wrk(server["url"], conns, args.duration)
+                with CpuWatch(server["pid"]) as w2:
+                    harness = run_harness(server["url"], conns, args.duration)
+                runs.append((dict(wrk, other_cores=w1.other_cores, contaminated=w1.contaminated),
+                             dict(harness, other_cores=w2.other_cores, contaminated=w2.contaminated)))
+        wrks, harnesses = [w for w, _ in runs], [h for _, h in runs]
+        print(f"{conns} connection(s)  wrk     {fmt(wrks, 'rps')} req/s p50 {fmt(wrks, 'p50', ' ms')} p99 {fmt(wrks, 'p99', ' ms')}{note(wrks)}")
+        print(f"{'':>16} harness {fmt(harnesses, 'rps')} req/s p50 {fmt(harnesses, 'p50', ' ms')} p99 {fmt(harnesses, 'p99', ' ms')}{note(harnesses)}")
+        w, h = {k: summary(wrks, k)[0] for k in ("rps", "p50", "p99")}, {k: summary(harnesses, k)[0] for k in ("rps", "p50", "p99")}
+        if conns == 8:
+            ok = abs(h["rps"] / w["rps"] - 1) <= 0.15 and abs(h["p50"] / w["p50"] - 1) <= 0.2 and abs(h["p99"] / w["p99"] - 1) <= 0.3
+            print(f"{'':>16} throughput {h['rps'] / w['rps']:.2f}x, p50 {h['p50'] / w['p50']:.2f}x, p99 {h['p99'] / w['p99']:.2f}x -> {verdict(ok)}")
+        else:
+            extra_us = (h["p50"] - w["p50"]) * 1000
+            print(f"{'':>16} p50 {extra_us:+.0f} us vs wrk -> {verdict(extra_us <= 100)}")
+            capacity = w["rps"]
+    with pinned_server("lesson-rest") as server:
+        warm(server["url"])
+        rate = max(10.0, capacity / 2)
+        opens = []
+        for _ in range(args.runs):
+            with CpuWatch(server["pid"]) as watch:
+                opens.append(dict(run_harness(server["url"], 64, args.duration, rate=rate),
+                                  other_cores=watch.other_cores, contaminated=watch.contaminated))
+    late = summary(opens, "late")[0]
+    print(f"open loop at {rate:,.0f} req/s (half of 1-connection capacity): late sends {100 * late:.2f} % "
+          f"p99 {fmt(opens, 'p99', ' ms')}{note(opens)} -> {verdict(late <= 0.01)}")
+
+
+SECTIONS = {"rest": section_rest, "grpc": section_grpc, "compare": section_compare, "harness": section_harness}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=sorted(SECTIONS), action="append", help="run only these sections")
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (default 3)")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per run (default 10)")
+    parser.add_argument("--quick", action="store_true", help="1 run of 3 s: a smoke test, not a measurement")
+    parser.add_argument("--serve-baseline", choices=["minimal-rest", "minimal-grpc"], help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_baseline:
+        (minimal_rest if args.serve_baseline == "minimal-rest" else minimal_grpc)(args.port)
+        return 0
+    if args.quick:
+        args.runs, args.duration = 1, 3.0
+    if not 1 <= args.runs <= 20 or not 1 <= args.duration <= 120:
+        parser.error("--runs must be in 1..20 and --duration in 1..120 s")
+    for tool in ("taskset", "wrk"):
+        if shutil.which(tool) is None:
+            parser.error(f"{tool} is not installed (apt-get install {'util-linux' if tool == 'taskset' else 'wrk'})")
+    if (os.cpu_count() or 1) < 2:
+        print("WARNING: one CPU: server and load generator share it; figures are not comparable")
+    print(f"bench_servers: {args.runs} run(s) of {args.duration:g} s; medians [min-max] of clean runs; "
+          f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    for name in args.only or list(SECTIONS):
+        SECTIONS[name](args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,52 @@
+"""The notebooks: generated from their sources, stripped, and shaped like a lesson."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+EXPECTED = ["00-overview", "01-rest", "02-grpc", "03-batch", "04-streaming", "05-edge",
+            "06-load-testing", "07-operations"]
+
+
+def cells(path: pathlib.Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+def source(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def test_every_notebook_is_there():
+    assert [p.stem for p in NOTEBOOKS] == EXPECTED
+
+
+def test_notebooks_match_their_sources():
+    pytest.importorskip("jupytext")
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "make_notebooks.py"), "--check"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_shape(path):
+    all_cells = cells(path)
+    code = [source(c) for c in all_cells if c["cell_type"] == "code"]
+    markdown = "\n".join(source(c) for c in all_cells if c["cell_type"] == "markdown")
+    # the first code cell sets the lab up (the browser test waits for its sentinel line)
+    assert "import lesson" in code[0] and "setup(" in code[0]
+    assert all(not c.get("outputs") and c.get("execution_count") is None
+               for c in all_cells if c["cell_type"] == "code"), "outputs must be stripped in git"
+    joined = "\n".join(code)
+    assert ".panel(" in joined and "await " in joined and ".report()" in joined  # a real load test runs
+    assert joined.count('check("') + joined.count("check('") >= 2  # exercises with checks
+    assert "## What to notice" in markdown and "## Exercises" in markdown
+    assert code[-1].strip() == "lab.close()"
+    assert "matplotlib" not in joined  # it does not exist in the offline browser
+    assert json.loads(path.read_text())["metadata"]["execution"]["timeout"] > 0

@@ -1,0 +1,17 @@
+"""The examples in the core's docstrings run and print what they claim."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["lesson", "lesson.schema", "lesson.models", "lesson.service", "lesson.adapters", "lesson.streaming", "lesson.harness"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS, verbose=False)
+    assert failures == 0

@@ -1,0 +1,128 @@
+"""lesson.lab.setup(): picks its world, says which, and never leaves a server behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+import lesson
+import lesson.lab as lab_module
+from lesson.lab import READY_SENTINEL, setup, show_source
+
+PAYLOAD = {"instances": [[0.2, 0.4, 0.6, 0.8]]}
+
+
+def gone(pid: int, timeout: float = 20.0) -> bool:
+    psutil = pytest.importorskip("psutil")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_in_process_setup_prints_one_line_and_every_target_agrees(capsys):
+    lab = setup(servers=False)
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith(f"{READY_SENTINEL} — path: in-process (CPython")
+    assert lab.path == "in-process" and lab.servers == {}
+    assert list(lab.targets) == ["in-process", "rest", "grpc", "batch", "streaming", "edge"]
+    expected = lesson.fastapi_rest_adapter(lesson.averaged_ensembled_model)(PAYLOAD)["predictions"]
+    for key in lab.targets:
+        response = lab.endpoint(key)(PAYLOAD)
+        lesson.ensure_response_schema(response)
+        assert response["predictions"] == expected, key
+    assert "error" in lab.try_call("rest", {"instances": [[0.1, "x"]]})
+    with pytest.raises(KeyError, match="known: in-process"):
+        lab.endpoint("nope")
+    lab.close()
+
+
+def test_grpc_stream_target_survives_a_bad_message():
+    lab = setup(servers=False, quiet=True)
+    stream = lab.endpoint("grpc")
+    assert stream(PAYLOAD)["predictions"]
+    with pytest.raises(lesson.ValidationError):
+        stream({"instances": []})
+    assert stream(PAYLOAD)["metadata"]["streaming"] is True  # a new stream was opened
+    lab.close()
+
+
+def test_show_source_renders_markdown_code():
+    shown = show_source(lesson.PredictionService.predict)
+    text = shown._repr_markdown_()
+    assert text.startswith("**Source of `lesson.service.PredictionService.predict`**")
+    assert "```python\n    def predict(" in text
+
+
+def test_missing_servers_package_falls_back_to_in_process_with_a_note():
+    code = (
+        "import sys; sys.modules['lesson.servers.launch'] = None\n"
+        "from lesson.lab import setup\n"
+        "lab = setup()\n"
+        "assert lab.path == 'in-process', lab.path\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    line = out.stdout.strip()
+    assert line.startswith(f"{READY_SENTINEL} — path: in-process")
+    assert "real servers unavailable" in line
+
+
+def _server_stack_available() -> bool:
+    try:
+        import lesson.clients  # noqa: F401
+        import lesson.servers.launch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.server
+@pytest.mark.skipif(not _server_stack_available(), reason="needs the serve extra")
+def test_real_servers_answer_and_stop_on_close_and_on_second_setup(capsys):
+    first = setup()
+    out = capsys.readouterr().out.strip()
+    assert out.startswith(f"{READY_SENTINEL} — path: real servers REST http://127.0.0.1:")
+    assert "gRPC grpc://127.0.0.1:" in out
+    assert first.path == "servers" and set(first.servers) == {"rest", "grpc"}
+    assert first.targets["rest"].transport.startswith("http://127.0.0.1:")
+    expected = lesson.fastapi_rest_adapter(lesson.averaged_ensembled_model)(PAYLOAD)["predictions"]
+    for key in ("rest", "grpc"):
+        response = first.endpoint(key)(PAYLOAD)
+        assert response["predictions"] == pytest.approx(expected)
+    assert "422" in first.try_call("rest", {"instances": [[0.1, "x"]]})["error"]
+    pids = [h.pid for h in first.servers.values()]
+
+    second = setup(servers=["rest"], quiet=True)  # a re-run of the set-up cell
+    assert first.closed and all(gone(pid) for pid in pids)
+    assert set(second.servers) == {"rest"}
+    pid = second.servers["rest"].pid
+    lab_module.close()
+    assert second.closed and gone(pid)
+    assert lab_module.current() is None
+
+
+@pytest.mark.server
+@pytest.mark.skipif(not _server_stack_available(), reason="needs the serve extra")
+def test_servers_stop_when_the_interpreter_exits_without_close(tmp_path):
+    code = (
+        "from lesson.lab import setup\n"
+        "lab = setup(quiet=True)\n"
+        "print(' '.join(str(h.pid) for h in lab.servers.values()), flush=True)\n"
+        "raise SystemExit(3)  # like a kernel shutting down after a failed cell\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ))
+    assert out.returncode == 3, out.stderr
+    pids = [int(p) for p in out.stdout.split()]
+    assert len(pids) == 2
+    assert all(gone(pid) for pid in pids)
