@@ -6,7 +6,8 @@
   call at a time; ``lesson.accelerator``). Here batching shares the fixed cost.
 
 Closed loop at several concurrencies, and open loop on a ladder of rates (the sustainable
-rate is the highest one served at >= 95% of its target with p99 under ``--p99-limit-ms``).
+rate is the highest one served at >= 95% of its target with p99 under ``--p99-limit-ms``;
+the ladder stops after two failures in a row).
 Every figure is the median of ``--repeats`` runs. By default the service runs in-process and
 the load comes from threads; ``--server rest|grpc`` runs a real server subprocess on
 127.0.0.1 instead (its ``--max-batch-size/--max-delay-ms`` flags).
@@ -114,7 +115,7 @@ def open_loop(args) -> dict:
     results = {}
     for kind in args.models:
         for batched in (False, True):
-            best = 0.0
+            best, failures = 0.0, 0
             with endpoint_for(kind, batched, args) as endpoint:
                 for rate in args.rates[kind]:
                     r = median_run(endpoint, args, concurrency=max(args.concurrency), rate=rate)
@@ -123,9 +124,11 @@ def open_loop(args) -> dict:
                           f"{r['throughput']:9.0f} req/s  p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms"
                           f"  {'ok' if ok else 'NOT sustained'}", flush=True)
                     if ok:
-                        best = rate
+                        best, failures = rate, 0
                     else:
-                        break
+                        failures += 1  # one noisy run does not end the ladder; two in a row do
+                        if failures == 2:
+                            break
             results[(kind, batched)] = best
     return results
 
@@ -142,6 +145,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--p99-limit-ms", type=float, default=100.0)
     parser.add_argument("--no-open-loop", action="store_true")
+    parser.add_argument("--no-closed-loop", action="store_true")
     parser.add_argument("--quick", action="store_true", help="1 repeat, fewer requests")
     args = parser.parse_args(argv)
     args.models = [m for m in args.models.split(",") if m]
@@ -151,11 +155,11 @@ def main(argv=None) -> int:
     args.rates = {"tiny": [500, 1000, 2000, 4000, 8000, 16000], "accel": [100, 200, 400, 800, 1600, 3200, 6400]}
     print(f"batching benchmark ({args.server}; max_batch_size={args.max_batch_size}, "
           f"max_delay_ms={args.max_delay_ms}; medians of {args.repeats})")
-    closed = closed_loop(args)
+    closed = {} if args.no_closed_loop else closed_loop(args)
     opened = {} if args.no_open_loop else open_loop(args)
     print("\nsummary (batched vs single)")
     for kind in args.models:
-        for c in args.concurrency:
+        for c in args.concurrency if closed else ():
             s, b = closed[(kind, False, c)], closed[(kind, True, c)]
             print(f"  {kind:5} c={c:<3} throughput x{b['throughput'] / s['throughput']:.2f}  "
                   f"p50 x{b['p50_ms'] / s['p50_ms']:.2f}  p99 x{b['p99_ms'] / s['p99_ms']:.2f}")
@@ -163,7 +167,7 @@ def main(argv=None) -> int:
             s, b = opened[(kind, False)], opened[(kind, True)]
             print(f"  {kind:5} open loop: sustainable {s:.0f} -> {b:.0f} req/s"
                   + (f" (x{b / s:.1f})" if s else ""))
-    if "accel" in args.models and 64 in args.concurrency and 1 in args.concurrency:
+    if closed and "accel" in args.models and 64 in args.concurrency and 1 in args.concurrency:
         s64, b64 = closed[("accel", False, 64)], closed[("accel", True, 64)]
         s1, b1 = closed[("accel", False, 1)], closed[("accel", True, 1)]
         print("\ntargets on the fixed-cost model:")

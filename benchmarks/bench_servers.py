@@ -321,8 +321,8 @@ def section_harness(args) -> None:
         opens = []
         for _ in range(args.runs):
             with CpuWatch(server["pid"]) as watch:
-                opens.append(dict(run_harness(server["url"], 64, args.duration, rate=rate),
-                                  other_cores=watch.other_cores, contaminated=watch.contaminated))
+                figures = run_harness(server["url"], 64, args.duration, rate=rate)
+            opens.append(dict(figures, other_cores=watch.other_cores, contaminated=watch.contaminated))
     late = summary(opens, "late")[0]
     print(f"open loop at {rate:,.0f} req/s (half of 1-connection capacity): late sends {100 * late:.2f} % "
           f"p99 {fmt(opens, 'p99', ' ms')}{note(opens)} -> {verdict(late <= 0.01)}")

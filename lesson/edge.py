@@ -274,14 +274,15 @@ class EdgeComparison:
 
     def to_text(self) -> str:
         """A plain-text table."""
-        head = f"{'variant':<22}{'on disk':>10}{'params':>10}{'µs/pred':>10}{'MAE':>9}{'RMSE':>9}{'R2':>8}{'ΔMAE':>8}"
+        head = f"{'variant':<22}{'file B':>10}{'param B':>10}{'µs/pred':>10}{'MAE':>9}{'RMSE':>9}{'R2':>8}{'ΔMAE':>8}"
         lines = [head]
         for r in self.rows:
             lines.append(
                 f"{r['variant']:<22}{r['disk_bytes']:>10,}{r['tensor_bytes']:>10,}"
                 f"{r['latency_us']:>10.1f}{r['mae']:>9.2f}{r['rmse']:>9.2f}{r['r2']:>8.3f}{r['delta_mae']:>+8.2f}"
             )
-        lines.append(f"held-out rows: {self.heldout_n}; largest prediction change: "
+        lines.append(f"file B: weights file on disk; param B: parameters in their stored precision. "
+                     f"Held-out rows: {self.heldout_n}; largest prediction change: "
                      f"{self.max_abs_prediction_change:.3f}")
         return "\n".join(lines)
 
@@ -293,7 +294,7 @@ class EdgeComparison:
             for r in self.rows
         )
         return (
-            '<table class="lesson-results"><thead><tr><th>variant</th><th>bytes on disk</th>'
+            '<table class="lesson-results"><thead><tr><th>variant</th><th>weights file (bytes)</th>'
             "<th>parameter bytes</th><th>µs / prediction</th><th>MAE</th><th>RMSE</th><th>R²</th>"
             f"<th>ΔMAE</th></tr></thead><tbody>{cells}</tbody></table>"
             f"<p>Held-out rows: {self.heldout_n}; largest change in one prediction: "

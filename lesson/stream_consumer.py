@@ -10,7 +10,7 @@ stream, or :func:`generate_events` here). The consumer
 - applies **backpressure**: each partition's queue is bounded; when it is full the consumer
   stops pulling from the stream, so the producer slows down and nothing is dropped;
 - is **idempotent**: an event id seen before is skipped (scored once), within a bounded
-  memory of recent ids;
+  memory of recent ids (kept across runs of the same consumer);
 - measures **freshness**: time from the event's timestamp to its prediction, reported as
   percentiles.
 
@@ -131,7 +131,8 @@ class StreamConsumer:
     """Score an async stream of :class:`Event` with a model.
 
     Args:
-        model: a core ``Model`` (``predict(rows) -> list[float]``).
+        model: a core ``Model`` (``predict(rows) -> list[float]``; an ``async predict_async``
+            is used instead when the model has one).
         partitions: workers; each owns the keys that hash to it (1..64).
         queue_size: events buffered per partition before the stream is paused (1..100,000).
         max_batch: most queued events of one partition scored in one call (1..4096).
@@ -225,7 +226,7 @@ class StreamConsumer:
                     done = True
                     break
                 batch.append(item)
-            for result in self._score(batch, report):
+            for result in await self._score(batch, report):
                 if result.error is None:
                     report.scored += 1
                     report.freshness_s.append(result.freshness_s)
@@ -239,17 +240,23 @@ class StreamConsumer:
                 return
             await asyncio.sleep(0)  # let the other partitions and the pump run
 
-    def _score(self, batch: list[Event], report: StreamReport) -> list[ScoredEvent]:
+    async def _predict(self, rows: list[list[float]]) -> list[float]:
+        predict_async = getattr(self.model, "predict_async", None)  # e.g. the simulated accelerator
+        if predict_async is not None:
+            return list(await predict_async(rows))
+        return list(self.model.predict(rows))
+
+    async def _score(self, batch: list[Event], report: StreamReport) -> list[ScoredEvent]:
         """Score a batch in one call; if it fails, score each event alone so only the bad
         ones carry an error."""
         report.model_calls += 1
         try:
-            outputs = list(self.model.predict([list(e.features) for e in batch]))
+            outputs = await self._predict([list(e.features) for e in batch])
             if len(outputs) != len(batch):
                 raise RuntimeError(f"model returned {len(outputs)} outputs for {len(batch)} events")
         except Exception as exc:  # noqa: BLE001 - reported per event, never crashes the stream
             if len(batch) > 1:
-                return [r for e in batch for r in self._score([e], report)]
+                return [r for e in batch for r in await self._score([e], report)]
             e, now = batch[0], self.clock()
             return [ScoredEvent(e.event_id, e.key, None, f"{type(exc).__name__}: {exc}", e.event_time, now)]
         now = self.clock()

@@ -35,11 +35,21 @@ REQUIREJS_VERSION = "2.3.8"
 
 
 def vendor_scripts(out: Path = BUILD / "vendor") -> Path:
-    """Copy the widget HTML manager and require.js from npm into ``out``."""
+    """Copy the widget HTML manager and require.js from npm into ``out``.
+
+    Layout mirrors the AMD module names, because the bundle derives the URL of its font
+    files from them (``require.config({baseUrl: .../assets/vendor/})`` is set by the hook):
+    ``@jupyter-widgets/html-manager/dist/embed-amd.js`` and the fonts both there and in
+    ``@jupyter-widgets/`` (the ``@jupyter-widgets/base`` module's folder).
+    """
     shutil.rmtree(out, ignore_errors=True)
     html_manager = npm_package("@jupyter-widgets/html-manager", HTML_MANAGER_VERSION)
-    shutil.copytree(html_manager / "dist", out / "html-manager",
+    dist = out / "@jupyter-widgets" / "html-manager" / "dist"
+    shutil.copytree(html_manager / "dist", dist,
                     ignore=shutil.ignore_patterns("*.map", "embed.js", "libembed-amd.js"))
+    for font in dist.glob("*"):
+        if font.suffix in (".woff2", ".woff", ".ttf", ".eot", ".svg"):
+            shutil.copy2(font, out / "@jupyter-widgets" / font.name)
     requirejs = npm_package("requirejs", REQUIREJS_VERSION)
     (out / "requirejs").mkdir(parents=True)
     shutil.copy2(requirejs / "require.js", out / "requirejs" / "require.js")

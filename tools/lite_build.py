@@ -134,6 +134,9 @@ def write_lite_config(lite_src: Path, tag: str, preload: list[str], lock: dict) 
     if sorted(configured) != sorted(preload):
         raise SystemExit(f"lite/jupyter-lite.json preloads {configured}, the build ships {preload}")
     (lite_src / "jupyter-lite.json").write_text(json.dumps(config, indent=2))
+    # Settings defaults: render every cell (no windowing, so outputs above the fold stay in
+    # the page) and never ask the internet for news or updates.
+    shutil.copy2(LITE_CONFIG / "overrides.json", lite_src / "overrides.json")
     build_config = json.loads((LITE_CONFIG / "jupyter_lite_config.json").read_text())
     build_config["LiteBuildConfig"]["federated_extensions"] = [str(KERNEL_EXT), str(WIDGETS_EXT)]
     (lite_src / "jupyter_lite_config.json").write_text(json.dumps(build_config, indent=2))

@@ -38,7 +38,8 @@ LITE_CALL = re.compile(r"\{\{\s*lite_(button|embed)\(\s*\"([^\"]+)\"\s*\)\s*\}\}
 WIDGET_RENDERER = re.compile(r"var widgetRendererSrc = '[^']*';")
 MATHJAX_TAG = re.compile(r"<script src=\"https://cdnjs\.cloudflare\.com/ajax/libs/mathjax/[^\"]*\">"
                          r"\s*</script>")
-EMBED_AMD = "assets/vendor/html-manager/embed-amd.js"
+EMBED_AMD = "assets/vendor/@jupyter-widgets/html-manager/dist/embed-amd.js"
+VENDOR_URL = "assets/vendor/"
 REQUIRE_JS = "assets/vendor/requirejs/require.js"
 
 
@@ -118,10 +119,15 @@ def on_page_content(html: str, page, config, files) -> str:
 
 
 def on_post_page(output: str, page, config) -> str:
-    """Load require.js after the theme's bundle on pages with widget state."""
+    """Load require.js after the theme's bundle on pages with widget state.
+
+    Its ``baseUrl`` is the vendor folder: the widget bundle finds its fonts from there.
+    """
     if "application/vnd.jupyter.widget-state+json" not in output:
         return output
-    tag = f'<script src="{_relative(page.url, REQUIRE_JS)}"></script>'
+    base = _relative(page.url, VENDOR_URL).rstrip("/") + "/"
+    tag = (f'<script src="{_relative(page.url, REQUIRE_JS)}"></script>\n'
+           f'<script>require.config({{baseUrl: "{base}"}});</script>')
     return output.replace("</body>", f"{tag}\n</body>", 1)
 
 

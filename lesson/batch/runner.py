@@ -196,6 +196,7 @@ def score_file(
     writer = AtomicTableWriter(out, output_schema(id_type), metadata)
     rejects = AtomicTableWriter(rej, rejects_schema(has_id, features))
     rows = chunks = 0
+    pool = pa.default_memory_pool()
     try:
         positions: collections.deque = collections.deque()
 
@@ -211,6 +212,7 @@ def score_file(
             rejects.write(result.rejects)
             rows += result.n_rows
             chunks += 1
+            pool.release_unused()  # hand freed chunk buffers back to the OS: flat memory
             position = positions.popleft()  # results come back in order, one per chunk
             if progress is not None:
                 progress(position, reader.total, reader.unit)

@@ -35,7 +35,7 @@ def serve(
     metrics_port: Optional[int] = typer.Option(None, help="grpc: serve Prometheus /metrics on this HTTP port."),
 ) -> None:
     """Serve the lesson's models over REST (V1 + V2) or gRPC (V2) until SIGINT/SIGTERM."""
-    from lesson.servers.backend import ServerOptions
+    from lesson.servers.backend import InferenceBackend, ServerOptions
     from lesson.servers.serve import serve as run
 
     if kind not in ("rest", "grpc"):
@@ -51,7 +51,12 @@ def serve(
         raise typer.BadParameter(str(exc)) from None
     if port is None:
         port = 8000 if kind == "rest" else 8001
-    raise typer.Exit(run(kind, host, port, options))
+    try:  # load the models now, so a bad --model or --registry is a one-line error
+        backend = InferenceBackend(options=options)
+    except (LookupError, ImportError, AttributeError, TypeError, ValueError) as exc:
+        typer.echo(f"lesson serve: cannot load the models: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(run(kind, host, port, options, backend if (kind == "grpc" or (workers or 1) == 1) else None))
 
 
 def loadtest(

@@ -22,7 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, Callable
 
-from fastapi import FastAPI, Request
+from typing import Annotated
+
+from fastapi import FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -30,66 +32,29 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from lesson.servers.backend import InferenceBackend, PredictFn, ServerOptions
 from lesson.servers.errors import OverloadedError, RequestTimeoutError, classify
 from lesson.servers.metrics import ServerMetrics
+from lesson.servers.openapi import (
+    EXAMPLE_METADATA,
+    EXAMPLE_V1_REQUEST,
+    EXAMPLE_V1_RESPONSE,
+    EXAMPLE_V2_REQUEST,
+    EXAMPLE_V2_RESPONSE,
+    INFER_ERRORS,
+    add_offline_docs,
+    body_doc,
+    error_example,
+    json_example,
+    offline_docs_settings,
+)
 from lesson.service import PredictionService
 from lesson.v2 import HEADER_LENGTH, V2TooLargeError, encode_infer_response, parse_infer_request, split_body
+
+ModelName = Annotated[str, Path(description="A registered model's name.", examples=["averaged_ensemble"])]
+ModelVersion = Annotated[str, Path(description="A version of that model.", examples=["1"])]
 
 R_V1_PREDICT = "/v1/models/{name}:predict"
 _DRAIN_LIMIT = 16 << 20  # bytes of an over-bound body read and dropped before answering 413
 R_V2_INFER = "/v2/models/{name}/infer"
 R_V2_INFER_VERSION = "/v2/models/{name}/versions/{version}/infer"
-
-# ---------------------------------------------------------------- OpenAPI examples
-_EXAMPLE_V1_REQUEST = {"instances": [[0.2, 0.4, 0.6], [1.0, 2.0, 3.0]]}
-_EXAMPLE_V1_RESPONSE = {
-    "predictions": [0.42, 1.7],
-    "metadata": {"transport": "rest", "model": "averaged_ensemble", "model_version": "1", "latency_ms": 0.05},
-}
-_EXAMPLE_V2_REQUEST = {
-    "id": "42",
-    "inputs": [{"name": "input__0", "shape": [2, 3], "datatype": "FP64", "data": [0.2, 0.4, 0.6, 1.0, 2.0, 3.0]}],
-}
-_EXAMPLE_V2_RESPONSE = {
-    "model_name": "averaged_ensemble",
-    "model_version": "1",
-    "id": "42",
-    "parameters": {"latency_ms": 0.05},
-    "outputs": [{"name": "output__0", "datatype": "FP64", "shape": [2], "data": [0.42, 1.7]}],
-}
-_EXAMPLE_METADATA = {
-    "name": "averaged_ensemble",
-    "versions": ["1"],
-    "platform": "python",
-    "inputs": [{"name": "input__0", "datatype": "FP64", "shape": [-1, -1]}],
-    "outputs": [{"name": "output__0", "datatype": "FP64", "shape": [-1]}],
-}
-
-
-def _json_example(example: Any, description: str = "OK") -> dict:
-    return {"description": description, "content": {"application/json": {"example": example}}}
-
-
-def _error_example(status: str, message: str) -> dict:
-    return _json_example({"error": message}, status)
-
-
-def _body_doc(example: Any, description: str) -> dict:
-    return {
-        "requestBody": {
-            "required": True,
-            "description": description,
-            "content": {"application/json": {"schema": {"type": "object"}, "example": example}},
-        }
-    }
-
-
-_INFER_ERRORS = {
-    400: _error_example("Invalid tensors", "inputs[0].shape: expected a non-empty list of non-negative integers"),
-    404: _error_example("Unknown model", "model 'nope' not found; known models: averaged_ensemble (versions 1)"),
-    413: _error_example("Over the size bound", "body: 2000000 bytes is over the bound of 1048576"),
-    503: _error_example("Overloaded or draining", "server overloaded: 64 requests already in flight (the bound); retry later"),
-    504: _error_example("Timed out", "request took longer than the server's 10.0 s timeout"),
-}
-
 
 # ---------------------------------------------------------------- helpers
 def _error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
@@ -191,7 +156,9 @@ def create_app(
             '`{"error": "..."}`.'
         ),
         lifespan=lifespan,
+        **offline_docs_settings(),
     )
+    add_offline_docs(app)
     app.state.backend = backend
     app.state.metrics = metrics
 
@@ -243,12 +210,12 @@ def create_app(
         R_V1_PREDICT,
         tags=["V1"],
         summary="Predict (the original lesson's schema)",
-        responses={200: _json_example(_EXAMPLE_V1_RESPONSE), 404: _INFER_ERRORS[404], 413: _INFER_ERRORS[413],
-                   422: _error_example("Invalid body", "body.instances.1: Input should be a number, got str (type_error)"),
-                   503: _INFER_ERRORS[503]},
-        openapi_extra=_body_doc(_EXAMPLE_V1_REQUEST, '`{"instances": [...]}`: a flat feature vector is one instance, a list of rows is a batch.'),
+        responses={200: json_example(EXAMPLE_V1_RESPONSE), 404: INFER_ERRORS[404], 413: INFER_ERRORS[413],
+                   422: error_example("Invalid body", "body.instances.1: Input should be a number, got str (type_error)"),
+                   503: INFER_ERRORS[503]},
+        openapi_extra=body_doc(EXAMPLE_V1_REQUEST, '`{"instances": [...]}`: a flat feature vector is one instance, a list of rows is a batch.'),
     )
-    async def v1_predict(name: str, request: Request) -> Response:
+    async def v1_predict(name: ModelName, request: Request) -> Response:
         async def work() -> Response:
             body = await _read_body(request, limit)
             result = await runner.run(lambda: backend.predict_v1(body, name, None, "rest"))
@@ -257,8 +224,8 @@ def create_app(
         return await _guarded(R_V1_PREDICT, name, work, v1=True)
 
     @app.get("/v1/models/{name}", tags=["V1"], summary="Model status (V1)",
-             responses={200: _json_example({"name": "averaged_ensemble", "ready": True}), 404: _INFER_ERRORS[404]})
-    async def v1_model(name: str) -> Response:
+             responses={200: json_example({"name": "averaged_ensemble", "ready": True}), 404: INFER_ERRORS[404]})
+    async def v1_model(name: ModelName) -> Response:
         try:
             ready = backend.model_ready(name)
         except Exception as exc:
@@ -268,12 +235,12 @@ def create_app(
 
     # -------------------------------------------------------- V2 health and metadata
     @app.get("/v2/health/live", tags=["V2 health"], summary="Liveness: the process answers",
-             responses={200: _json_example({"live": True})})
+             responses={200: json_example({"live": True})})
     async def live() -> Response:
         return JSONResponse({"live": backend.live})
 
     @app.get("/v2/health/ready", tags=["V2 health"], summary="Readiness: models warmed, not draining",
-             responses={200: _json_example({"ready": True}), 503: _json_example({"ready": False, "error": "warming up"}, "Not ready")})
+             responses={200: json_example({"ready": True}), 503: json_example({"ready": False, "error": "warming up"}, "Not ready")})
     async def ready() -> Response:
         if backend.ready:
             return JSONResponse({"ready": True})
@@ -281,7 +248,7 @@ def create_app(
         return JSONResponse({"ready": False, "error": reason}, status_code=503)
 
     @app.get("/v2", tags=["V2 metadata"], summary="Server metadata",
-             responses={200: _json_example({"name": "lesson", "version": "0.1.0", "extensions": ["binary_tensor_data", "model_repository"]})})
+             responses={200: json_example({"name": "lesson", "version": "0.1.0", "extensions": ["binary_tensor_data", "model_repository"]})})
     async def server_metadata() -> Response:
         return JSONResponse(backend.server_metadata())
 
@@ -293,13 +260,13 @@ def create_app(
             return _error(info.http_status, info.message)
 
     @app.get("/v2/models/{name}", tags=["V2 metadata"], summary="Model metadata",
-             responses={200: _json_example(_EXAMPLE_METADATA), 404: _INFER_ERRORS[404]})
-    async def model_metadata(name: str) -> Response:
+             responses={200: json_example(EXAMPLE_METADATA), 404: INFER_ERRORS[404]})
+    async def model_metadata(name: ModelName) -> Response:
         return _metadata(name, None)
 
     @app.get("/v2/models/{name}/versions/{version}", tags=["V2 metadata"], summary="Model metadata (one version)",
-             responses={200: _json_example(_EXAMPLE_METADATA), 404: _INFER_ERRORS[404]})
-    async def model_version_metadata(name: str, version: str) -> Response:
+             responses={200: json_example(EXAMPLE_METADATA), 404: INFER_ERRORS[404]})
+    async def model_version_metadata(name: ModelName, version: ModelVersion) -> Response:
         return _metadata(name, version)
 
     def _model_ready(name: str, version: str | None) -> Response:
@@ -311,17 +278,17 @@ def create_app(
         return JSONResponse({"name": name, "ready": is_ready}, status_code=200 if is_ready else 503)
 
     @app.get("/v2/models/{name}/ready", tags=["V2 health"], summary="Model readiness",
-             responses={200: _json_example({"name": "averaged_ensemble", "ready": True}), 404: _INFER_ERRORS[404]})
-    async def model_ready(name: str) -> Response:
+             responses={200: json_example({"name": "averaged_ensemble", "ready": True}), 404: INFER_ERRORS[404]})
+    async def model_ready(name: ModelName) -> Response:
         return _model_ready(name, None)
 
     @app.get("/v2/models/{name}/versions/{version}/ready", tags=["V2 health"], summary="Model readiness (one version)",
-             responses={200: _json_example({"name": "averaged_ensemble", "ready": True}), 404: _INFER_ERRORS[404]})
-    async def model_version_ready(name: str, version: str) -> Response:
+             responses={200: json_example({"name": "averaged_ensemble", "ready": True}), 404: INFER_ERRORS[404]})
+    async def model_version_ready(name: ModelName, version: ModelVersion) -> Response:
         return _model_ready(name, version)
 
     @app.post("/v2/repository/index", tags=["V2 metadata"], summary="Model repository index (extension)",
-              responses={200: _json_example([{"name": "averaged_ensemble", "version": "1", "state": "READY", "reason": ""}])},
+              responses={200: json_example([{"name": "averaged_ensemble", "version": "1", "state": "READY", "reason": ""}])},
               openapi_extra={"requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object"}, "example": {"ready": False}}}}})
     async def repository_index(request: Request) -> Response:
         try:
@@ -356,19 +323,19 @@ def create_app(
 
     @app.post(
         R_V2_INFER, tags=["V2 inference"], summary="Inference (Open Inference Protocol)",
-        responses={200: _json_example(_EXAMPLE_V2_RESPONSE), **_INFER_ERRORS},
-        openapi_extra=_body_doc(_EXAMPLE_V2_REQUEST, "Tensors as JSON, or JSON followed by raw bytes with the "
+        responses={200: json_example(EXAMPLE_V2_RESPONSE), **INFER_ERRORS},
+        openapi_extra=body_doc(EXAMPLE_V2_REQUEST, "Tensors as JSON, or JSON followed by raw bytes with the "
                                 f"`{HEADER_LENGTH}` header (binary tensor extension)."),
     )
-    async def v2_infer(name: str, request: Request) -> Response:
+    async def v2_infer(name: ModelName, request: Request) -> Response:
         return await _infer(name, None, request)
 
     @app.post(
         R_V2_INFER_VERSION, tags=["V2 inference"], summary="Inference on one model version",
-        responses={200: _json_example(_EXAMPLE_V2_RESPONSE), **_INFER_ERRORS},
-        openapi_extra=_body_doc(_EXAMPLE_V2_REQUEST, "As for `/v2/models/{name}/infer`."),
+        responses={200: json_example(EXAMPLE_V2_RESPONSE), **INFER_ERRORS},
+        openapi_extra=body_doc(EXAMPLE_V2_REQUEST, "As for `/v2/models/{name}/infer`."),
     )
-    async def v2_infer_version(name: str, version: str, request: Request) -> Response:
+    async def v2_infer_version(name: ModelName, version: ModelVersion, request: Request) -> Response:
         return await _infer(name, version, request)
 
     # -------------------------------------------------------- operations

@@ -28,7 +28,7 @@ def _announce(kind: str, host: str, port: int, backend: InferenceBackend | None)
     print(f"lesson {kind} server listening on {scheme}://{host}:{port} (default model: {model})", flush=True)
 
 
-def serve_rest(host: str, port: int, options: ServerOptions) -> int:
+def serve_rest(host: str, port: int, options: ServerOptions, backend: InferenceBackend | None = None) -> int:
     """uvicorn with httptools + uvloop; several workers use uvicorn's process manager."""
     import uvicorn
 
@@ -45,7 +45,7 @@ def serve_rest(host: str, port: int, options: ServerOptions) -> int:
 
     from lesson.servers.rest import create_app
 
-    backend = InferenceBackend(options=options)
+    backend = backend or InferenceBackend(options=options)
     app = create_app(backend)
     config = uvicorn.Config(app, **common)
 
@@ -77,11 +77,11 @@ def serve_rest(host: str, port: int, options: ServerOptions) -> int:
     return 0
 
 
-def serve_grpc(host: str, port: int, options: ServerOptions) -> int:
+def serve_grpc(host: str, port: int, options: ServerOptions, backend: InferenceBackend | None = None) -> int:
     """A thread-pool grpc.server; the main thread waits for a signal, then drains."""
     from lesson.servers.grpc_server import create_server
 
-    server, backend, bound = create_server(host, port, options=options)
+    server, backend, bound = create_server(host, port, backend=backend or InferenceBackend(options=options))
     stop = threading.Event()
 
     def on_signal(signum, frame) -> None:
@@ -126,11 +126,12 @@ def die_with_parent() -> None:
         raise SystemExit(f"parent process {parent} is gone; not starting")
 
 
-def serve(kind: str, host: str, port: int, options: ServerOptions) -> int:
+def serve(kind: str, host: str, port: int, options: ServerOptions, backend: InferenceBackend | None = None) -> int:
+    """Serve until a signal; `backend` (optional) is a pre-built one for `options`."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     die_with_parent()
     if kind == "rest":
-        return serve_rest(host, port, options)
+        return serve_rest(host, port, options, backend)
     if kind == "grpc":
-        return serve_grpc(host, port, options)
+        return serve_grpc(host, port, options, backend)
     raise ValueError(f"kind must be 'rest' or 'grpc', got {kind!r}")

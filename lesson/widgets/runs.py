@@ -87,15 +87,16 @@ def results_table_html(runs: Sequence[RunRecord], *, caption: str | None = None)
     """An HTML ``<table class="lesson-results">``, one row per run, latencies in ms.
 
     Columns: run, target, load (closed loop × workers or open loop @ rate), instances per
-    request, requests, p50, p90, p95, p99, max, throughput (req/s), errors by kind.
+    request, requests (successes/sent), p50, p90, p95, p99, max (milliseconds, said in the
+    caption), req/s (throughput), errors by kind.
 
     Args:
         runs: the runs to show, oldest first.
         caption: optional caption above the table.
     """
     head_cells = ["run", "target", "load", "inst/req", "requests"]
-    head_cells += [f"{name} (ms)" for name, _ in PERCENTILE_FIELDS]
-    head_cells += ["throughput (req/s)", "errors"]
+    head_cells += [name for name, _ in PERCENTILE_FIELDS]
+    head_cells += ["req/s", "errors"]
     rows = []
     for run in runs:
         res = run.result
@@ -112,7 +113,8 @@ def results_table_html(runs: Sequence[RunRecord], *, caption: str | None = None)
         cells += [format_ms(float(getattr(res, attr)), resolution) for _, attr in PERCENTILE_FIELDS]
         cells += [f"{res.throughput:,.0f}", _errors_cell(dict(res.errors))]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    caption = caption or "Latency percentiles in milliseconds; req/s = completed requests per second"
+    cap = f"<caption>{html.escape(caption)}</caption>"
     head = "<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head_cells) + "</tr>"
     return (
         f'<table class="lesson-results">{cap}<thead>{head}</thead>'

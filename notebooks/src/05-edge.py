@@ -95,6 +95,10 @@ panel.report()
 #   decides whether a model fits a phone's app bundle or a microcontroller's flash.
 # - **Accuracy:** the held-out error barely moved (compare MAE and R² in the table). Always
 #   measure it: quantisation can hurt a model with outlier weights much more than this one.
+# - **Speed per prediction:** compare the µs column. In pure Python, integer weights do not
+#   make the arithmetic faster by themselves; the speed-up of int8 comes from hardware with
+#   int8 vector units (phone NPUs, CPUs with int8 dot-product instructions), which this
+#   lesson cannot measure in a browser.
 # - **Latency:** on the device there is no network; the prediction costs only compute. The
 #   REST row includes a round trip, even on loopback.
 # - **What you give up:** every device runs the version it has. Rolling out a new model means

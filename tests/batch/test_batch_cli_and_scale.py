@@ -79,14 +79,17 @@ def _peak_rss_kb(code: str) -> int:
 
 
 @pytest.mark.slow
-def test_memory_stays_flat_as_the_file_grows(tmp_path):
-    small = write_sample_data(tmp_path / "small.parquet", 200_000, seed=1, chunk_rows=20_000)
-    large = write_sample_data(tmp_path / "large.parquet", 800_000, seed=1, chunk_rows=20_000)
-    code = ("from lesson.batch import score_file; score_file({src!r}, {dst!r}, chunk_rows=20000)")
-    rss_small = _peak_rss_kb(code.format(src=str(small), dst=str(tmp_path / "s.parquet")))
-    rss_large = _peak_rss_kb(code.format(src=str(large), dst=str(tmp_path / "l.parquet")))
-    # 4x the rows (about 60 MB more data) must not mean 4x the memory
-    assert rss_large < rss_small * 1.25, (rss_small, rss_large)
+@pytest.mark.parametrize("ext", ["parquet", "csv"])
+def test_memory_stays_flat_as_the_file_grows(tmp_path, ext):
+    small = write_sample_data(tmp_path / f"small.{ext}", 200_000, seed=1, chunk_rows=20_000)
+    large = write_sample_data(tmp_path / f"large.{ext}", 800_000, seed=1, chunk_rows=20_000)
+    code = "from lesson.batch import score_file; score_file({src!r}, {dst!r}, chunk_rows=20000)"
+    rss_small = _peak_rss_kb(code.format(src=str(small), dst=str(tmp_path / f"s.{ext}")))
+    rss_large = _peak_rss_kb(code.format(src=str(large), dst=str(tmp_path / f"l.{ext}")))
+    # 4x the rows must not mean 4x the memory. Loading the large file whole would add over
+    # 100 MB; chunked reading adds only allocator warm-up (measured: Parquet +1%, CSV +15-20%
+    # at these sizes, reached by ~500k rows; 1M -> 2M rows: within 3% for both).
+    assert rss_large < rss_small * 1.3, (rss_small, rss_large)
 
 
 @pytest.mark.slow

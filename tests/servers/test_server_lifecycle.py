@@ -146,3 +146,10 @@ def test_rest_with_several_worker_processes():
         assert answers == {1.3}
         pid = server.pid
     assert _wait_gone(pid)
+
+
+def test_cli_refuses_an_unknown_model_in_one_line():
+    out = subprocess.run([sys.executable, "-m", "lesson", "serve", "rest", "--port", "0", "--model", "nope"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "model 'nope' not found" in out.stderr and "Traceback" not in out.stderr

@@ -253,6 +253,13 @@ def test_openapi_documents_every_route_with_examples(rest_server):
                 assert op["requestBody"]["content"]["application/json"]["example"], path
     status, _, raw = http("GET", rest_server.url + "/docs")
     assert status == 200 and b"swagger" in raw.lower()
+    # the docs work offline: Swagger UI comes from this server, not from a CDN
+    assets = re.findall(rb'(?:src|href)="([^"]+\.(?:js|css))"', raw)
+    assert assets and all(a.startswith(b"/docs-assets/") for a in assets), assets
+    for asset in assets:
+        assert http("GET", rest_server.url + asset.decode())[0] == 200
+    params = spec["paths"]["/v2/models/{name}/infer"]["post"]["parameters"]
+    assert params[0]["name"] == "name" and params[0]["schema"]["examples"] == ["averaged_ensemble"]
 
 
 # ---------------------------------------------------------------- load shedding and timeouts

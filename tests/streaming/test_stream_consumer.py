@@ -125,3 +125,23 @@ def test_percentile_and_bounds():
         StreamConsumer(load_default_mlp(), partitions=0)
     with pytest.raises(ValueError, match="queue_size"):
         StreamConsumer(load_default_mlp(), queue_size=10**9)
+
+
+def test_async_model_is_awaited_and_batches_per_partition():
+    """With the (simulated) accelerator, queued events of a partition share one device call."""
+    from lesson.accelerator import SimulatedAcceleratorModel
+
+    sim = SimulatedAcceleratorModel(load_default_mlp(), fixed_cost_s=0.002, per_row_s=20e-6)
+    out = []
+    report = asyncio.run(StreamConsumer(sim, partitions=2, max_batch=32).run(make_events(200), out.append))
+    assert report.scored == 200 and sim.rows == 200
+    assert sim.calls < 100  # far fewer device calls than events
+    assert [r.prediction for r in out if r.key == "k1"] == pytest.approx(
+        load_default_mlp().predict([e.features for e in make_events(200) if e.key == "k1"]))
+
+
+def test_same_consumer_remembers_ids_across_runs():
+    consumer = StreamConsumer(load_default_mlp())
+    first = asyncio.run(consumer.run(make_events(20)))
+    again = asyncio.run(consumer.run(make_events(25)))  # e0..e19 redelivered, e20..e24 new
+    assert first.scored == 20 and again.scored == 5 and again.duplicates == 20

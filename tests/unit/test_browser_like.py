@@ -54,7 +54,7 @@ SCRIPT = textwrap.dedent(
 
     closed, opened = asyncio.run(main())
     assert closed.successes == 80 and opened.successes == 40, (closed, opened)
-    assert 0.009 <= closed.p50 <= 0.05, closed.to_text()
+    assert 0.009 <= closed.p50 <= 0.08, closed.to_text()
     # latencies are multiples of the coarse clock step
     assert all(abs(x * 1e4 - round(x * 1e4)) < 1e-6 for x in closed.latencies)
     report = demo.demo_report(requests=30, concurrency=4, stall_demo=True)
