@@ -343,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.serve_baseline:
         (minimal_rest if args.serve_baseline == "minimal-rest" else minimal_grpc)(args.port)
         return 0
+    sys.stdout.reconfigure(line_buffering=True)  # results appear as they come, even in a file
     if args.quick:
         args.runs, args.duration = 1, 3.0
     if not 1 <= args.runs <= 20 or not 1 <= args.duration <= 120:

@@ -24,7 +24,7 @@ from operator import mul
 from typing import Any, Sequence
 
 from lesson.artifacts import Artifact, ArtifactIntegrityError, canonical_json, load_artifact, write_artifact
-from lesson.mlp import DEFAULT_MLP_NAME, Layer, MLPModel, MLPParams, load_default_mlp, params_from_artifact
+from lesson.mlp import DEFAULT_MLP_NAME, MLPModel, MLPParams, load_default_mlp, params_from_artifact
 
 __all__ = [
     "DEFAULT_EDGE_NAME",

@@ -30,7 +30,7 @@ import inspect
 import math
 import time
 import zlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 
@@ -80,6 +80,9 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
+FRESHNESS_WINDOW = 100_000
+
+
 @dataclass
 class StreamReport:
     """What a run did. ``received == scored + errors + duplicates``."""
@@ -92,10 +95,11 @@ class StreamReport:
     max_queue_depth: int = 0
     producer_blocked_s: float = 0.0
     wall_s: float = 0.0
-    freshness_s: list[float] = field(default_factory=list, repr=False)
+    #: freshness of the most recent scored events (bounded: a stream may never end)
+    freshness_s: deque = field(default_factory=lambda: deque(maxlen=FRESHNESS_WINDOW), repr=False)
 
     def freshness_percentiles(self) -> dict[str, float]:
-        """p50, p90, p99 and max freshness in seconds."""
+        """p50, p90, p99 and max freshness in seconds (over the last 100,000 scored events)."""
         values = sorted(self.freshness_s)
         return {"p50": percentile(values, 50), "p90": percentile(values, 90),
                 "p99": percentile(values, 99), "max": values[-1] if values else math.nan}

@@ -29,7 +29,8 @@ from pathlib import Path
 import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lite_pyodide import ExtraWheel, build_offline_pyodide, pypi_wheel  # noqa: E402
+from lite_pyc import precompile_wheels  # noqa: E402
+from lite_pyodide import ExtraWheel, build_offline_pyodide, pypi_wheel, sha256_of  # noqa: E402
 from site_npm import npm_package  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +45,10 @@ WIDGETS_EXT = VENV_SHARE / "@jupyter-widgets" / "jupyterlab-manager"
 PYODIDE_VERSION = "314.0.6"
 JUPYTERLITE_VERSION = "0.8.6"
 BROWSER_WHEELS = {"comm": "0.2.3", "ipywidgets": "8.1.9", "jupyterlab_widgets": "3.0.17"}
-LOCK_PACKAGES = ["micropip", "ipython", "jedi"]   # shipped from Pyodide's own lock
+# Shipped from Pyodide's own lock. jedi is left out on purpose: IPython imports it at start
+# when it is installed (about a second in the browser); without it, tab completion falls
+# back to IPython's own completer.
+LOCK_PACKAGES = ["micropip", "ipython"]
 
 
 def check_pins() -> None:
@@ -142,8 +146,24 @@ def write_lite_config(lite_src: Path, tag: str, preload: list[str], lock: dict) 
     (lite_src / "jupyter_lite_config.json").write_text(json.dumps(build_config, indent=2))
 
 
-def build_lite(notebooks: Path, out: Path = BUILD / "lite") -> Path:
-    """Build the offline JupyterLite into ``out``; return it."""
+def compile_bytecode(pyodide_dir: Path, npm_dir: Path, lock: dict) -> None:
+    """Pre-compile every shipped wheel but ``lesson`` to bytecode; re-hash the lock."""
+    entries = {k: e for k, e in lock["packages"].items() if k != "lesson"}
+    precompile_wheels([pyodide_dir / e["file_name"] for e in entries.values()], npm_dir,
+                      PYODIDE_VERSION, CACHE / "pyc")
+    for entry in entries.values():
+        entry["sha256"] = sha256_of(pyodide_dir / entry["file_name"])
+    (pyodide_dir / "pyodide-lock.json").write_text(json.dumps(lock, indent=1, sort_keys=True))
+
+
+def build_lite(notebooks: Path, out: Path = BUILD / "lite", bytecode: bool = True) -> Path:
+    """Build the offline JupyterLite into ``out``; return it.
+
+    Args:
+        notebooks: folder of the lesson notebooks (copied without outputs).
+        out: output folder.
+        bytecode: pre-compile the third-party wheels (faster kernel start).
+    """
     t0 = time.monotonic()
     check_pins()
     wheels = BUILD / "wheels"
@@ -176,13 +196,15 @@ def build_lite(notebooks: Path, out: Path = BUILD / "lite") -> Path:
     npm_dir = npm_package("pyodide", PYODIDE_VERSION)
     lock = build_offline_pyodide(npm_dir, lite_src / "static" / "pyodide", LOCK_PACKAGES,
                                  extras, pypi_cache)
+    if bytecode:
+        compile_bytecode(lite_src / "static" / "pyodide", npm_dir, lock)
     # The same wheels under pypi/ let `%pip install` work offline too (piplite index).
     (lite_src / "pypi").mkdir()
     for whl in [lesson_whl, *browser.values()]:
         shutil.copy2(whl, lite_src / "pypi" / whl.name)
     contents = strip_notebooks(notebooks, lite_src / "content")
     preload = ["micropip", "piplite", "ipykernel", "pyodide-kernel", "comm", "ipython",
-               "jedi", "ipywidgets", "lesson"]
+               "ipywidgets", "lesson"]
     write_lite_config(lite_src, release_tag([*contents, lesson_whl]), preload, lock)
 
     shutil.rmtree(out, ignore_errors=True)
@@ -204,8 +226,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--notebooks", type=Path, default=ROOT / "notebooks")
     ap.add_argument("--out", type=Path, default=BUILD / "lite")
+    ap.add_argument("--no-bytecode", action="store_true",
+                    help="ship the wheels as PyPI has them (.py only; slower kernel start)")
     args = ap.parse_args()
-    build_lite(args.notebooks, args.out)
+    build_lite(args.notebooks, args.out, bytecode=not args.no_bytecode)
 
 
 if __name__ == "__main__":

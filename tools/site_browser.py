@@ -9,12 +9,11 @@ aborted and recorded, and host resolution is disabled for everything but loopbac
 from __future__ import annotations
 
 import contextlib
-import functools
-import http.server
 import shutil
 import socket
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,28 +35,41 @@ def chromium_path() -> str | None:
     return None
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
-                      ".mjs": "text/javascript", ".wasm": "application/wasm",
-                      ".js": "text/javascript", ".json": "application/json"}
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @contextlib.contextmanager
 def serve_directory(root: Path) -> Iterator[str]:
-    """Serve ``root`` over HTTP on 127.0.0.1 (a free port); yield the base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    """Serve ``root`` on 127.0.0.1 exactly as ``make serve`` does; yield the base URL.
+
+    ``python -m http.server`` runs in its own process (as for a learner), so the browser's
+    downloads do not compete with the test's own Python for the interpreter lock.
+    """
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+         "--directory", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"http.server did not start on port {port}")
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/"
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 @dataclass
@@ -104,7 +116,7 @@ def wait_for_output(frame, text: str, timeout_s: float = 240) -> None:
     """Wait until a notebook output area in ``frame`` contains ``text``."""
     frame.wait_for_function(
         "t => [...document.querySelectorAll('.jp-OutputArea-output')]"
-        ".some(e => e.innerText.includes(t))",
+        ".some(e => e.textContent.includes(t))",  # innerText is empty for cells scrolled out of view (content-visibility)
         arg=text, timeout=timeout_s * 1000, polling=200)
 
 

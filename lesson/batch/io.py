@@ -1,6 +1,6 @@
 """Chunked readers and atomic writers for CSV and Parquet (pyarrow).
 
-Readers yield ``pyarrow.Table`` chunks of exactly ``chunk_rows`` rows (the last may be
+Readers yield chunks of exactly ``chunk_rows`` rows (the last may be
 shorter), so memory stays flat however large the file is, and chunk boundaries (hence the
 output's bytes) do not depend on the engine. Writers write to a temporary file beside the
 target and rename it into place only when everything is written: an interrupted run leaves
@@ -9,16 +9,19 @@ no half-written output.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-__all__ = ["file_format", "ChunkReader", "AtomicTableWriter", "remove_stale_temporaries", "BatchInputError"]
+__all__ = ["file_format", "Chunk", "ChunkReader", "AtomicTableWriter", "remove_stale_temporaries", "BatchInputError"]
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -37,6 +40,16 @@ def file_format(path: Path) -> str:
     if fmt is None:
         raise BatchInputError(f"{path}: unknown file type {Path(path).suffix!r}; use .csv, .parquet or .pq")
     return fmt
+
+
+@dataclass
+class Chunk:
+    """Up to ``chunk_rows`` parsed rows, their row numbers in the file (data rows from 0), and
+    the malformed CSV rows (wrong number of fields) that fell among them, with reasons."""
+
+    table: pa.Table
+    rows: np.ndarray
+    malformed: list[tuple[int, str]] = field(default_factory=list)
 
 
 class ChunkReader:
@@ -87,7 +100,7 @@ class ChunkReader:
                 raise BatchInputError(f"{self.path}: unreadable CSV header ({exc})") from exc
         if not header:
             raise BatchInputError(f"{self.path}: empty CSV file (no header row)")
-        return [h.strip() for h in header]
+        return header
 
     def column_type(self, name: str) -> pa.DataType:
         """Type the chunks will have for ``name`` (CSV columns are read as text)."""
@@ -103,10 +116,10 @@ class ChunkReader:
             return self.total if self._file.closed else min(self._file.tell(), self.total)
         return self._rows_read
 
-    def with_positions(self) -> Iterator[tuple[pa.Table, int]]:
+    def with_positions(self) -> Iterator[tuple[Chunk, int]]:
         """Chunks paired with :meth:`position` just after each was read."""
-        for table in self:
-            yield table, self.position()
+        for chunk in self.chunks():
+            yield chunk, self.position()
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         if self.format == "parquet":
@@ -126,6 +139,7 @@ class ChunkReader:
                 # 1 MiB blocks: the streaming reader reads ahead by blocks, so big blocks made
                 # memory grow with the file (measured: 6 MB blocks +44 MB from 1M to 2M rows).
                 read_options=pacsv.ReadOptions(block_size=1 << 20, use_threads=False),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=self._on_malformed),
                 convert_options=pacsv.ConvertOptions(
                     include_columns=self.columns,
                     column_types={c: pa.string() for c in self.columns},
@@ -139,8 +153,54 @@ class ChunkReader:
         finally:
             self._file.close()
 
-    def __iter__(self) -> Iterator[pa.Table]:
-        """Chunks of exactly ``chunk_rows`` rows (the last one may be shorter)."""
+    def _on_malformed(self, row) -> str:
+        """A CSV row with the wrong number of fields: remember it for the rejects file."""
+        text = row.text if len(row.text) <= 200 else row.text[:197] + "..."
+        # arrow numbers rows from 1 with the header first, not counting blank lines
+        self._malformed.append((row.number - 2, f"malformed row: expected {row.expected_columns} "
+                                                f"fields, got {row.actual_columns}: {text!r}"))
+        return "skip"
+
+    def _number(self, n: int) -> tuple[np.ndarray, list[tuple[int, str]]]:
+        """Row numbers of the next ``n`` parsed rows, skipping malformed ones."""
+        start = self._next_row
+        skipped = [r for r, _ in self._malformed]
+        first = bisect.bisect_left(skipped, start)
+        if first == len(skipped) or skipped[first] >= start + n:  # the common case
+            self._next_row = start + n
+            return np.arange(start, start + n, dtype=np.int64), []
+        taken = set(skipped[first:])
+        rows, r = [], start
+        while len(rows) < n:
+            if r not in taken:
+                rows.append(r)
+            r += 1
+        self._next_row = r
+        end = bisect.bisect_left(skipped, r)
+        return np.asarray(rows, dtype=np.int64), self._malformed[first:end]
+
+    def chunks(self) -> Iterator[Chunk]:
+        """:class:`Chunk` objects: tables of ``chunk_rows`` rows with their row numbers; a last
+        chunk (maybe with no rows) carries malformed rows after the last good one."""
+        self._malformed: list[tuple[int, str]] = []
+        self._next_row = 0
+        empty = None
+        for table in self._tables():
+            empty = table.slice(0, 0)
+            rows, malformed = self._number(table.num_rows)
+            self._malformed = [m for m in self._malformed if m[0] >= self._next_row]  # bounded
+            yield Chunk(table, rows, malformed)
+        trailing = [m for m in self._malformed if m[0] >= self._next_row]
+        if trailing:
+            if empty is None:
+                empty = pa.table({c: pa.array([], pa.string()) for c in self.columns})
+            yield Chunk(empty, np.empty(0, dtype=np.int64), trailing)
+
+    def __iter__(self) -> Iterator[Chunk]:
+        return self.chunks()
+
+    def _tables(self) -> Iterator[pa.Table]:
+        """Tables of exactly ``chunk_rows`` rows (the last one may be shorter)."""
         self._rows_read = 0
         pending: list[pa.RecordBatch] = []
         n_pending = 0

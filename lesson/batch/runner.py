@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 
 import pyarrow as pa
 
-from lesson.batch.io import AtomicTableWriter, BatchInputError, ChunkReader, remove_stale_temporaries
+from lesson.batch.io import AtomicTableWriter, Chunk, ChunkReader, remove_stale_temporaries
 from lesson.batch.scoring import ID_COLUMN, ChunkResult, ModelRef, load_model, output_schema, rejects_schema, score_table
 
 __all__ = ["BatchReport", "score_file", "default_rejects_path", "MAX_CHUNK_ROWS"]
@@ -110,14 +110,12 @@ def _prefetch(items: Iterator, depth: int = 2) -> Iterator:
         thread.join(5)
 
 
-def _local_results(chunks: Iterator[pa.Table], ref: ModelRef) -> Iterator[ChunkResult]:
-    offset = 0
+def _local_results(chunks: Iterator[Chunk], ref: ModelRef) -> Iterator[ChunkResult]:
     for chunk in chunks:
-        yield score_table(chunk, ref, offset)
-        offset += chunk.num_rows
+        yield score_table(chunk.table, ref, chunk.rows, chunk.malformed)
 
 
-def _dask_results(chunks: Iterator[pa.Table], ref: ModelRef, scheduler: str, in_flight: int | None) -> Iterator[ChunkResult]:
+def _dask_results(chunks: Iterator[Chunk], ref: ModelRef, scheduler: str, in_flight: int | None) -> Iterator[ChunkResult]:
     """Score chunks on a Dask distributed cluster, in order, with a bounded number in flight."""
     try:
         from distributed import Client
@@ -127,10 +125,8 @@ def _dask_results(chunks: Iterator[pa.Table], ref: ModelRef, scheduler: str, in_
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
         window = in_flight or 2 * n_workers
         pending: collections.deque = collections.deque()
-        offset = 0
         for chunk in chunks:
-            pending.append(client.submit(score_table, chunk, ref, offset, pure=False))
-            offset += chunk.num_rows
+            pending.append(client.submit(score_table, chunk.table, ref, chunk.rows, chunk.malformed, pure=False))
             while len(pending) >= window:
                 yield pending.popleft().result()
         while pending:
@@ -200,10 +196,10 @@ def score_file(
     try:
         positions: collections.deque = collections.deque()
 
-        def tables() -> Iterator[pa.Table]:
-            for table, position in _prefetch(reader.with_positions()):
+        def tables() -> Iterator[Chunk]:
+            for chunk, position in _prefetch(reader.with_positions()):
                 positions.append(position)
-                yield table
+                yield chunk
 
         results = (_local_results(tables(), ref) if engine == "local"
                    else _dask_results(tables(), ref, scheduler, in_flight))

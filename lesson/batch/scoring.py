@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -76,7 +77,7 @@ def rejects_schema(has_id: bool, features: tuple[str, ...]) -> pa.Schema:
 
 @dataclass
 class ChunkResult:
-    """Predictions and rejects for one chunk."""
+    """Predictions and rejects for one chunk; ``n_rows`` counts both (malformed rows too)."""
 
     predictions: pa.Table
     rejects: pa.Table
@@ -122,13 +123,16 @@ def _column_to_float(arr: pa.ChunkedArray, reasons: dict[int, list[str]], column
     return values
 
 
-def score_table(table: pa.Table, ref: ModelRef, row_offset: int) -> ChunkResult:
+def score_table(table: pa.Table, ref: ModelRef, row_offset: "int | np.ndarray",
+                malformed: Sequence[tuple[int, str]] = ()) -> ChunkResult:
     """Validate and score one chunk.
 
     Args:
         table: the chunk; must hold every feature column of the model (``id`` optional).
         ref: the model to use.
-        row_offset: number of input rows before this chunk (rows are numbered from 0).
+        row_offset: number of input rows before this chunk (rows are numbered from 0), or
+            the row number of each row.
+        malformed: ``(row, reason)`` of unparseable rows to add to the rejects.
 
     Returns:
         Predictions for the valid rows and one reject (with its reason) per invalid row.
@@ -151,7 +155,10 @@ def score_table(table: pa.Table, ref: ModelRef, row_offset: int) -> ChunkResult:
     if reasons:
         bad[list(reasons)] = True
     good = ~bad
-    rows = np.arange(row_offset, row_offset + n, dtype=np.int64)
+    if isinstance(row_offset, np.ndarray):
+        rows = row_offset
+    else:
+        rows = np.arange(row_offset, row_offset + n, dtype=np.int64)
     n_good = int(good.sum())
     preds = model.predict_array(X if n_good == n else X[good]) if n_good else np.empty(0)
     cols = [pa.array(rows if n_good == n else rows[good])]
@@ -161,7 +168,20 @@ def score_table(table: pa.Table, ref: ModelRef, row_offset: int) -> ChunkResult:
     cols += [pa.array(preds, type=pa.float64()), _label(ref.name, n_good), _label(ref.version, n_good)]
     predictions = pa.Table.from_arrays(cols, schema=output_schema(ids.type if has_id else None))
     rejects = _rejects_table(table, reasons, rows, features, has_id, ids)
-    return ChunkResult(predictions, rejects, n)
+    if malformed:
+        rejects = _add_malformed(rejects, malformed, features, has_id)
+    return ChunkResult(predictions, rejects, n + len(malformed))
+
+
+def _add_malformed(rejects: pa.Table, malformed, features, has_id) -> pa.Table:
+    n = len(malformed)
+    cols = [pa.array([r for r, _ in malformed], type=pa.int64())]
+    if has_id:
+        cols.append(pa.nulls(n, pa.string()))
+    cols.append(pa.array([reason for _, reason in malformed], type=pa.string()))
+    cols += [pa.nulls(n, pa.string()) for _ in features]
+    extra = pa.Table.from_arrays(cols, schema=rejects.schema)
+    return pa.concat_tables([rejects, extra]).sort_by("row")
 
 
 def _rejects_table(table, reasons, rows, features, has_id, ids) -> pa.Table:

@@ -10,7 +10,8 @@ The context manager waits until the server reports ready (models loaded and warm
 on exit — normal or by an exception — sends SIGTERM (the server drains and exits 0), then
 SIGKILL to the whole process group if it does not stop in time. On Linux the child also
 gets SIGTERM if the parent dies (`serve.die_with_parent`), so no orphan outlives a crashed
-notebook kernel.
+notebook kernel. (Linux ties that signal to the THREAD that started the server: start servers
+from a thread that lives as long as they should, e.g. the main thread.)
 """
 
 from __future__ import annotations
@@ -156,17 +157,23 @@ def start_server(kind: str, *, model: str | None = None, port: int | None = None
         scheme = "http" if kind == "rest" else "grpc"
         handle = ServerHandle(kind, host, chosen, f"{scheme}://{host}:{chosen}", process.pid, log.name, process)
         deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                break
-            if _is_ready(kind, host, chosen, wait_for):
-                return handle
-            time.sleep(0.05)
+        try:
+            while time.monotonic() < deadline:
+                if process.poll() is not None:
+                    break
+                if _is_ready(kind, host, chosen, wait_for):
+                    return handle
+                time.sleep(0.05)
+        except BaseException:  # e.g. KeyboardInterrupt in a notebook: never leave it running
+            stop_process(process, timeout=3.0)
+            raise
+        code = process.poll()
         stop_process(process, timeout=3.0)
-        last_error = handle.log()[-3000:]
-        if "address already in use" not in last_error.lower() and "bind" not in last_error.lower():
+        what = f"exited with status {code}" if code is not None else f"was not {wait_for} within {ready_timeout} s"
+        last_error = f"the {kind} server {what}; its output:\n{handle.log()[-3000:]}"
+        if "address already in use" not in last_error.lower():
             break
-    raise RuntimeError(f"the {kind} server did not become ready within {ready_timeout} s; its output:\n{last_error}")
+    raise RuntimeError(last_error)
 
 
 @contextlib.contextmanager

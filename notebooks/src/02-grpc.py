@@ -32,7 +32,7 @@ from importlib import resources
 
 proto = (resources.files("lesson") / "proto" / "inference.proto").read_text()
 service = proto[proto.index("service GRPCInferenceService"):]
-print(service[: service.index("}\n") + 2])
+print(service[: service.index("\n}\n") + 3])
 
 # %% [markdown]
 # And the request that carries the features — a list of named, typed, shaped tensors:
@@ -66,6 +66,9 @@ raw = v2.encode_raw("FP64", [value for row in rows for value in row])
 as_json = json.dumps({"instances": rows}).encode()
 print(f"64 rows x 4 features: raw FP64 tensor {len(raw):,} bytes; JSON body {len(as_json):,} bytes")
 print("first value decoded back:", v2.decode_raw("FP64", raw[:8], 1, "raw_input_contents")[0])
+
+# %%
+show_source(v2.encode_raw)
 
 # %% [markdown]
 # With the real server running, the client can show the protobuf message itself (text

@@ -106,16 +106,18 @@ for run in (closed, opened):
 # %% [markdown]
 # The same stall, the same server: the closed loop reports **one** slow request; the open loop
 # reports every request that arrived during the stall and had to wait — which is what users
-# would have seen. The harness's open loop measures from the intended send time:
-
-# %%
-show_source(lesson.harness.run_load_test)
+# would have seen. In the harness's open loop, request *i* is due at `start + i / rate`, and
+# its latency is `done - intended`, not `done - sent` (read `lesson.run_load_test??`).
 
 # %% [markdown]
 # ## Percentiles cannot be averaged
 #
 # Two runs, two p99s. Their average is *not* the p99 of all the requests together: a
 # percentile is a rank in one distribution. Pool the raw samples (or merge histograms) instead.
+# The harness's percentile is the nearest-rank one:
+
+# %%
+show_source(lesson.percentile)
 
 # %%
 a, b = closed.result, opened.result
@@ -130,10 +132,11 @@ print(f"p99 of all {len(pooled)} requests pooled: {lesson.percentile(pooled, 99)
 # A server that needs 2 ms per request can serve at most about 500 requests per second. What
 # does latency do as traffic approaches that? Below, the lesson's **simulated accelerator**
 # (it holds a "device" for 2 ms + 20 µs per call, one call at a time, by sleeping — a
-# simulation, labelled as such) with batching off. First its real capacity is measured (the
-# event loop and the batcher add their own overhead to the 2 ms), then it gets open-loop
-# traffic at rising shares of that capacity, about one second each. These are real runs of
-# real code against a simulated device.
+# simulation, labelled as such) with batching off. First its real capacity is measured with
+# enough workers to keep it busy (sleeping, waking and the hand-offs between tasks add their
+# own time to the 2 ms), then it gets open-loop traffic at rising shares of that capacity,
+# about one second each — the last one above capacity. These are real runs of real code
+# against a simulated device.
 
 # %%
 lab.add_target(batching_target(lab.model))
@@ -142,14 +145,14 @@ knee_panel
 
 # %%
 no_batching = {"max_batch_size": 1, "max_delay_ms": 0}
-capacity_run = await knee_panel.run_async(rate=0, concurrency=1, requests=300, knobs=no_batching)
+capacity_run = await knee_panel.run_async(rate=0, concurrency=32, requests=400, knobs=no_batching)
 capacity = capacity_run.result.throughput
-print(f"measured capacity (closed loop, one request at a time): {capacity:,.0f} requests/s "
-      f"= {1000 / capacity:.2f} ms per request, of which the device holds 2.02 ms")
+print(f"measured capacity (closed loop, 32 workers keep the device busy): {capacity:,.0f} requests/s, "
+      f"i.e. {1000 / capacity:.2f} ms per request, of which the device holds 2.02 ms")
 
 # %%
 knee = []
-for share in (0.25, 0.5, 0.8, 0.95):
+for share in (0.25, 0.5, 0.8, 0.9, 0.95, 1.1):
     rate = round(share * capacity)
     run = await knee_panel.run_async(rate=rate, requests=rate, knobs=no_batching)  # about 1 s each
     r = run.result

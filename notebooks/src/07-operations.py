@@ -18,7 +18,7 @@ import asyncio
 import time
 
 import lesson
-from lesson.lab import accelerator_registry, server_target, setup, show_source
+from lesson.lab import server_target, setup
 from lesson.widgets import table
 
 lab = setup()

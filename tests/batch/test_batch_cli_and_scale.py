@@ -106,7 +106,15 @@ def test_dask_local_cluster_gives_the_same_output_as_local(sample_csv, sample_pa
             assert (b.engine, b.chunks, b.rows, b.rejected) == ("dask", 8, a.rows, a.rejected)
             assert local.read_bytes() == remote.read_bytes()
             assert default_rejects_path(local).read_bytes() == default_rejects_path(remote).read_bytes()
+        ragged = tmp_path / "ragged.csv"
+        ragged.write_text(sample_csv.read_text().replace("\n5,", "\n5,1,2\n5,", 1))  # one malformed row
+        a = score_file(ragged, tmp_path / "ragged-local.csv", chunk_rows=400)
+        b = score_file(ragged, tmp_path / "ragged-dask.csv", chunk_rows=400, engine="dask",
+                       scheduler=cluster.scheduler_address)
+        assert a.rows == b.rows == 3001 and a.rejected == b.rejected
+        assert (tmp_path / "ragged-local.csv").read_bytes() == (tmp_path / "ragged-dask.csv").read_bytes()
+        assert "malformed row" in default_rejects_path(tmp_path / "ragged-dask.csv").read_text()
         # the chunks really ran as tasks on the cluster
         prefix = cluster.scheduler.task_prefixes.get("score_table")
-        assert prefix is not None and prefix.state_counts["memory"] == 16  # 2 files x 8 chunks
+        assert prefix is not None and prefix.state_counts["memory"] == 24  # 3 files x 8 chunks
         assert prefix.all_durations["compute"] > 0

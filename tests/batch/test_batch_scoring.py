@@ -185,3 +185,30 @@ def test_sample_data_is_deterministic_and_realistic(tmp_path):
     assert 19 <= age.min() and age.max() <= 79 and 40 < age.mean() < 58
     with pytest.raises(ValueError, match="rows"):
         write_sample_data(tmp_path / "x.csv", 0)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 1000])
+def test_malformed_csv_rows_are_rejected_with_their_row_numbers(tmp_path, chunk_rows):
+    good = "59,2,32.1,101,157,93.2,38,4,4.8598,87"
+    src = tmp_path / "ragged.csv"
+    src.write_text(
+        "id,age,sex,bmi,bp,s1,s2,s3,s4,s5,s6\n"
+        f"a,{good}\n"
+        "b,1,2,3\n"  # too few fields
+        "\n"  # a blank line is not a row
+        f"c,{good}\n"
+        f"d,{good},99\n"  # too many fields
+        f"e,{good}\n"
+        "f,1\n"  # malformed last row
+    )
+    out = tmp_path / "out.csv"
+    report = score_file(src, out, chunk_rows=chunk_rows)
+    assert (report.rows, report.scored, report.rejected) == (6, 3, 3)
+    scored = read_any(out)
+    assert scored.column("row").to_pylist() == [0, 2, 4]
+    assert scored.column("id").to_pylist() == ["a", "c", "e"]
+    with open(default_rejects_path(out), newline="") as f:
+        rejects = [(int(r["row"]), r["reason"]) for r in csv.DictReader(f)]
+    assert [r for r, _ in rejects] == [1, 3, 5]
+    assert rejects[0][1] == "malformed row: expected 11 fields, got 4: 'b,1,2,3'"
+    assert "got 12" in rejects[1][1] and "got 2" in rejects[2][1]

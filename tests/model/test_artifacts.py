@@ -150,3 +150,17 @@ def test_model_from_artifact_is_not_pickle():
     art = load_artifact("diabetes-mlp")
     assert not any(name.endswith((".pkl", ".pickle", ".joblib")) for name in art.files)
     assert isinstance(MLPModel.from_artifact(art), MLPModel)
+
+
+@pytest.mark.slow
+def test_training_script_reproduces_the_shipped_artifacts():
+    """Retraining (seeded) gives byte-identical manifests, so the shipped model is the script's."""
+    pytest.importorskip("sklearn")
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "training" / "train_model.py"
+    out = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "byte-identical" in out.stdout
+    assert "mean baseline" in out.stdout and "MLP (held-out)" in out.stdout

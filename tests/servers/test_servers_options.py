@@ -1,0 +1,73 @@
+"""Server options and error mapping, without starting a server."""
+
+from __future__ import annotations
+
+import pytest
+
+from lesson.models import ModelNotFoundError
+from lesson.schema import RequestTooLargeError, ValidationError
+from lesson.servers.backend import InferenceBackend, ServerOptions, load_registry
+from lesson.servers.errors import DrainingError, NotReadyError, OverloadedError, classify
+from lesson.v2 import V2Error, V2TooLargeError
+
+
+@pytest.mark.parametrize("bad", [{"max_in_flight": 0}, {"timeout_s": 0}, {"drain_grace_s": -1}, {"workers": 0}])
+def test_options_are_bounded(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        ServerOptions(**bad)
+
+
+def test_unknown_option_names_the_known_ones():
+    with pytest.raises(TypeError, match="max_in_flight"):
+        ServerOptions.from_dict({"max_inflight": 3})
+
+
+def test_registry_spec_and_default_model():
+    with pytest.raises(ValueError, match="module:attribute"):
+        load_registry("no-colon")
+    with pytest.raises(ModelNotFoundError, match="averaged_ensemble"):
+        InferenceBackend(options=ServerOptions(model="nope"))
+
+
+def test_load_shedding_counter():
+    backend = InferenceBackend(options=ServerOptions(max_in_flight=2))
+    assert backend.try_acquire() and backend.try_acquire()
+    assert not backend.try_acquire()
+    backend.release()
+    assert backend.try_acquire()
+
+
+def test_ready_needs_warm_up_and_turns_off_when_draining():
+    backend = InferenceBackend()
+    assert backend.live and not backend.ready
+    with pytest.raises(NotReadyError):
+        backend.check_serving()
+    backend.warm_up()
+    assert backend.ready
+    backend.check_serving()
+    backend.start_draining()
+    assert not backend.ready
+    with pytest.raises(DrainingError):
+        backend.check_serving()
+
+
+@pytest.mark.parametrize(
+    "exc, http, code",
+    [
+        (V2Error("inputs", "x"), 400, "INVALID_ARGUMENT"),
+        (V2TooLargeError("body", "x"), 413, "RESOURCE_EXHAUSTED"),
+        (ValidationError([{"loc": ["body"], "msg": "m", "type": "missing"}]), 400, "INVALID_ARGUMENT"),
+        (RequestTooLargeError([{"loc": ["body"], "msg": "m", "type": "too_long"}]), 413, "RESOURCE_EXHAUSTED"),
+        (ModelNotFoundError("model 'x' not found"), 404, "NOT_FOUND"),
+        (OverloadedError("busy"), 503, "RESOURCE_EXHAUSTED"),
+        (DrainingError("bye"), 503, "UNAVAILABLE"),
+        (TimeoutError(), 504, "DEADLINE_EXCEEDED"),
+        (RuntimeError("bug"), 500, "INTERNAL"),
+    ],
+)
+def test_one_error_mapping_for_both_transports(exc, http, code):
+    info = classify(exc)
+    assert (info.http_status, info.grpc_code) == (http, code)
+    assert info.message
+    if http == 400:
+        assert classify(exc, v1=True).http_status == 422

@@ -1,0 +1,91 @@
+"""Pre-compile the browser's pure-Python wheels to Python 3.14 bytecode, with Pyodide in Node.
+
+PyPI wheels hold only ``.py`` files, so the browser kernel compiles every module it imports
+at start-up (IPython alone is most of a second of bytecode compilation per hundred modules
+in WebAssembly). Here each wheel is rewritten with ``.pyc`` files in place of its ``.py``
+files (sourceless, like Pyodide's own pre-compiled distribution), compiled by the very
+Python that runs in the browser: the npm ``pyodide`` package under Node.js. Results are
+cached in ``.cache/pyc`` by wheel hash and Pyodide version.
+
+The ``lesson`` wheel is NOT compiled: learners read its source (``??``, ``show_source``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+NODE_SCRIPT = r"""
+const [pyodideDir, workDir, namesJson] = process.argv.slice(2);
+const { loadPyodide } = await import(pyodideDir + "/pyodide.mjs");
+const py = await loadPyodide({ indexURL: pyodideDir + "/" });
+py.FS.mkdir("/work");
+py.FS.mount(py.FS.filesystems.NODEFS, { root: workDir }, "/work");
+py.globals.set("names", JSON.parse(namesJson));
+py.runPython(`
+import importlib._bootstrap_external as ext, os, sys, warnings, zipfile
+warnings.simplefilter("ignore")
+site = "/lib/python%d.%d/site-packages" % sys.version_info[:2]
+for name in names:
+    src, dst = "/work/in/" + name, "/work/out/" + name
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename.endswith(".py") and ".data/" not in info.filename:
+                try:
+                    code = compile(data, site + "/" + info.filename, "exec", dont_inherit=True)
+                except SyntaxError:
+                    zout.writestr(info, data)      # keep what does not compile (py2 tests)
+                    continue
+                pyc = ext._code_to_timestamp_pyc(code, 0, len(data))
+                zout.writestr(info.filename[:-3] + ".pyc", bytes(pyc))
+            else:
+                zout.writestr(info, data)
+`);
+"""
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def precompile_wheels(wheels: list[Path], pyodide_npm: Path, pyodide_version: str,
+                      cache: Path) -> None:
+    """Replace each wheel in ``wheels`` (in place) by its bytecode-compiled version.
+
+    Args:
+        wheels: pure-Python wheels to compile (in the offline Pyodide folder).
+        pyodide_npm: the unpacked npm ``pyodide`` package (the compiler).
+        pyodide_version: part of the cache key (bytecode is version-specific).
+        cache: folder of compiled wheels, keyed by the source wheel's sha256.
+    """
+    if shutil.which("node") is None:
+        raise SystemExit("node is missing: apt-get install -y nodejs (it runs Pyodide to "
+                         "pre-compile the browser's wheels)")
+    cache.mkdir(parents=True, exist_ok=True)
+    todo = {}
+    for wheel in wheels:
+        key = cache / f"{pyodide_version}-{_sha256(wheel)[:16]}-{wheel.name}"
+        if key.exists():
+            shutil.copy2(key, wheel)
+        else:
+            todo[wheel] = key
+    if not todo:
+        return
+    with tempfile.TemporaryDirectory(prefix="pyc-") as tmp:
+        work = Path(tmp)
+        (work / "in").mkdir()
+        (work / "out").mkdir()
+        for wheel in todo:
+            shutil.copy2(wheel, work / "in" / wheel.name)
+        script = work / "compile.mjs"
+        script.write_text(NODE_SCRIPT)
+        subprocess.run(["node", str(script), str(pyodide_npm.resolve()), str(work),
+                        json.dumps([w.name for w in todo])], check=True)
+        for wheel, key in todo.items():
+            shutil.copy2(work / "out" / wheel.name, key)
+            shutil.copy2(key, wheel)
