@@ -242,6 +242,10 @@ def make_input(
     count = math.prod(dims)
     if raw is not None:
         values = decode_raw(datatype, raw, count, f"{where} binary data")
+        if datatype in FLOAT_DATATYPES and all(map(math.isfinite, values)):
+            return InferInput(name, datatype, dims, values)  # fast path: floats, all finite
+        if datatype != "BOOL" and datatype not in FLOAT_DATATYPES:
+            return InferInput(name, datatype, dims, list(map(float, values)))  # integers are finite
     else:
         if data is None:
             raise V2Error(f"{where}.data", "missing (give 'data' or binary data)")

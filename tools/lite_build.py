@@ -45,10 +45,10 @@ WIDGETS_EXT = VENV_SHARE / "@jupyter-widgets" / "jupyterlab-manager"
 PYODIDE_VERSION = "314.0.6"
 JUPYTERLITE_VERSION = "0.8.6"
 BROWSER_WHEELS = {"comm": "0.2.3", "ipywidgets": "8.1.9", "jupyterlab_widgets": "3.0.17"}
-# Shipped from Pyodide's own lock. jedi is left out on purpose: IPython imports it at start
-# when it is installed (about a second in the browser); without it, tab completion falls
-# back to IPython's own completer.
-LOCK_PACKAGES = ["micropip", "ipython"]
+# Shipped from Pyodide's own lock. The kernel installs ipykernel, comm, pyodide-kernel, jedi
+# and ipython through piplite unless they are preloaded, and piplite cannot reach PyPI here:
+# all of them must be in the lock AND in loadPyodideOptions.packages.
+LOCK_PACKAGES = ["micropip", "ipython", "jedi"]
 
 
 def check_pins() -> None:
@@ -204,7 +204,7 @@ def build_lite(notebooks: Path, out: Path = BUILD / "lite", bytecode: bool = Tru
         shutil.copy2(whl, lite_src / "pypi" / whl.name)
     contents = strip_notebooks(notebooks, lite_src / "content")
     preload = ["micropip", "piplite", "ipykernel", "pyodide-kernel", "comm", "ipython",
-               "ipywidgets", "lesson"]
+               "jedi", "ipywidgets", "lesson"]
     write_lite_config(lite_src, release_tag([*contents, lesson_whl]), preload, lock)
 
     shutil.rmtree(out, ignore_errors=True)

@@ -179,6 +179,7 @@ class InferenceBackend:
         self.state = ServerState()
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._output_names: dict[tuple[str, str], str] = {}
 
     # ------------------------------------------------------------ state
     @property
@@ -287,9 +288,14 @@ class InferenceBackend:
         entries = [{"name": m.name, "version": m.version, "state": state, "reason": reason} for m in metas]
         return [e for e in entries if e["state"] == "READY"] if ready_only else entries
 
-    def output_names(self, model: Model) -> list[str]:
-        names = [t.get("name") for t in model.metadata().outputs if t.get("name")]
-        return names[:1] or ["output__0"]
+    def output_name(self, model: Model) -> str:
+        """The name of the model's (single) output tensor, from its metadata (cached)."""
+        key = (model.name, model.version)
+        name = self._output_names.get(key)
+        if name is None:
+            names = [t.get("name") for t in model.metadata().outputs if t.get("name")]
+            name = self._output_names[key] = names[0] if names else "output__0"
+        return name
 
     # ------------------------------------------------------------ inference
     def infer(self, request: InferRequest, name: str | None, version: str | None = None) -> InferResult:
@@ -298,7 +304,7 @@ class InferenceBackend:
         self.resolve(name, version)  # unknown model -> 404 before any work
         rows = request_rows(request, self.bounds)
         predictions, model = self.predict_rows(rows, model=name or None, version=version or None)
-        tensor = OutputTensor(self.output_names(model)[0], [len(predictions)], predictions)
+        tensor = OutputTensor(self.output_name(model), [len(predictions)], predictions)
         outputs = select_outputs(request, [tensor])
         return InferResult(model, outputs, (time.perf_counter() - started) * 1000.0)
 

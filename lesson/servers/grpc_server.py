@@ -161,7 +161,6 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             raise RequestTimeoutError(f"request took {elapsed:.3f} s, over the server's {backend.options.timeout_s} s timeout")
         response = pb.ModelInferResponse(model_name=result.model.name, model_version=result.model.version, id=request.id)
         response.parameters["latency_ms"].double_param = round(result.latency_ms, 4)
-        response.parameters["transport"].string_param = "grpc"
         for tensor, _binary in result.outputs:
             response.outputs.add(name=tensor.name, datatype=tensor.datatype, shape=tensor.shape)
             response.raw_output_contents.append(encode_raw(tensor.datatype, tensor.data))

@@ -71,7 +71,6 @@ def test_model_infer_typed_contents_and_raw(stub, datatype, raw):
     assert response.model_name == MODEL and response.model_version == "1" and response.id == "req-1"
     assert response.outputs[0].datatype == "FP64" and list(response.outputs[0].shape) == [2]
     assert _outputs(response) == [1.7, 3.3]
-    assert response.parameters["transport"].string_param == "grpc"
     assert response.parameters["latency_ms"].double_param >= 0
 
 
