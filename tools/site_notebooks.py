@@ -45,7 +45,11 @@ def execute_all(notebooks: Path, out: Path, jobs: int = 1) -> list[Path]:
             stale.unlink()
 
     def run(source: Path) -> Path:
-        seconds = execute_notebook(source, out / source.name)
+        try:
+            seconds = execute_notebook(source, out / source.name)
+        except Exception as exc:  # name the notebook: nbclient's errors do not
+            raise RuntimeError(f"{source.name} failed to execute: {type(exc).__name__}: "
+                               f"{str(exc)[-3000:]}") from exc
         print(f"executed {source.name} in {seconds:.1f}s", flush=True)
         return out / source.name
 

@@ -91,10 +91,10 @@ def test_ready_is_not_live_until_warm_up_ends(kind):
 def _slow_call(kind: str, url: str, results: list) -> None:
     try:
         if kind == "rest":
-            status, _, body = http("POST", url + "/v1/models/sleepy:predict", {"instances": [[1.5, 0.5]]})
+            status, _, body = http("POST", url + "/v1/models/sleepy:predict", {"instances": [[2.0, 0.0]]})
             results.append((status, json.loads(body)))
         else:
-            results.append((200, GrpcClient(url, model="sleepy").predict({"instances": [[1.5, 0.5]]})))
+            results.append((200, GrpcClient(url, model="sleepy").predict({"instances": [[2.0, 0.0]]})))
     except Exception as exc:  # recorded, asserted below
         results.append((None, repr(exc)))
 
@@ -106,7 +106,7 @@ def test_sigterm_drains_in_flight_refuses_new_and_exits_0(kind):
         results: list = []
         worker = threading.Thread(target=_slow_call, args=(kind, server.url, results))
         worker.start()
-        time.sleep(0.4)  # the slow request is in flight
+        time.sleep(0.7)  # the slow request is in flight
         os.kill(server.pid, signal.SIGTERM)
         time.sleep(0.2)
         if kind == "rest":
@@ -121,7 +121,7 @@ def test_sigterm_drains_in_flight_refuses_new_and_exits_0(kind):
                 client.predict({"instances": [0.5]})
         worker.join(15)
         assert results and results[0][0] == 200, results  # the in-flight request finished
-        assert results[0][1]["predictions"] == [1.0]
+        assert results[0][1]["predictions"] == [1.0]  # mean of [2.0, 0.0]
         assert server.process.wait(20) == 0
         assert not pid_alive(server.pid)
     finally:
