@@ -16,6 +16,7 @@ Steps (downloads cached under ``.cache/``, intermediates under ``_build/``):
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -58,8 +59,9 @@ def vendor_scripts(out: Path = BUILD / "vendor") -> Path:
 
 def mkdocs_build(site_dir: Path) -> None:
     """``mkdocs build --strict`` into ``site_dir``."""
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}   # material's notice about MkDocs 2
     subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir",
-                    str(site_dir)], cwd=ROOT, check=True)
+                    str(site_dir)], cwd=ROOT, check=True, env=env)
 
 
 def main() -> None:

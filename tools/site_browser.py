@@ -139,18 +139,3 @@ def error_outputs(frame) -> list[str]:
     return frame.eval_on_selector_all(
         ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']",
         "els => els.map(e => e.innerText.slice(0, 800))")
-
-
-def cold_start_seconds(base_url: str, notebook: str, sentinel: str,
-                       timeout_s: float = 240) -> float:
-    """Seconds from opening ``notebook`` in JupyterLite to ``sentinel`` in an output."""
-    with offline_browser() as browser:
-        page = browser.page
-        t0 = time.monotonic()
-        page.goto(f"{base_url}lite/lab/index.html?path={notebook}")
-        run_all_cells(page)
-        wait_for_output(page, sentinel, timeout_s)
-        elapsed = time.monotonic() - t0
-        if browser.external_requests:
-            raise RuntimeError(f"external requests: {browser.external_requests}")
-        return elapsed

@@ -13,6 +13,8 @@ Nothing here draws by hand: the specs describe the data, Vega-Lite draws.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 from typing import Any, Sequence
 
 from lesson.widgets.runs import RunRecord
@@ -199,7 +201,18 @@ def to_svg(spec: dict[str, Any]) -> str | None:
     except ImportError:  # the browser, or the notebook extra not installed
         return None
     try:
-        return vl_convert.vegalite_to_svg(spec)
+        asyncio.get_running_loop()
+    except RuntimeError:
+        in_loop = False
+    else:
+        in_loop = True
+    try:
+        if not in_loop:
+            return vl_convert.vegalite_to_svg(spec)
+        # Called from a coroutine (a cell with top-level await in ipykernel): converting on the
+        # loop's own thread held the cell open until the client's timeout, so use a thread.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(vl_convert.vegalite_to_svg, spec).result(timeout=60)
     except Exception:  # noqa: BLE001 - a fallback image must never break the notebook
         return None
 

@@ -296,3 +296,21 @@ def test_chart_bundle_has_vega_lite_text_and_an_svg_fallback():
         assert "image/svg+xml" not in bundle
     else:
         assert bundle["image/svg+xml"].startswith("<svg")
+
+
+def test_svg_fallback_also_renders_from_inside_a_running_event_loop():
+    """In a cell with top-level await the chart is drawn from a coroutine (see charts.to_svg)."""
+    pytest.importorskip("vl_convert")
+    from lesson.widgets.charts import percentile_chart
+
+    panel = make_panel()
+    panel.run(requests=30)
+    spec = percentile_chart(panel.runs)
+
+    async def draw():
+        return to_svg(spec)
+
+    start = time.perf_counter()
+    svg = asyncio.run(draw())
+    assert svg is not None and svg.startswith("<svg")
+    assert time.perf_counter() - start < 30
