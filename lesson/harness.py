@@ -70,7 +70,49 @@ MAX_DURATION = 600.0
 MAX_RATE = 100_000.0
 MAX_WARMUP = 10_000
 
+#: Open loop, CPython: a sender sleeps until this long before a request is due, then yields
+#: (``sleep(0)``, which lets other threads/tasks run) until the exact intended time. OS sleeps
+#: and event-loop timers wake up to ~1 ms late (asyncio and uvloop timers have 1 ms
+#: granularity), which would make sends late; the yield loop costs CPU only for this window.
+#: In the browser there is no spinning (one thread, a 100 µs clock): sends wake on timers.
+SPIN_WINDOW_THREADS = 0.0 if IN_BROWSER else 0.0005
+SPIN_WINDOW_ASYNC = 0.0 if IN_BROWSER else 0.0015
+
 _clock = time.perf_counter
+
+
+def _sleep_until(target: float, spin_window: float = SPIN_WINDOW_THREADS) -> None:
+    """Block the calling thread until ``_clock() >= target``, without waking late.
+
+    Sleeps until ``spin_window`` before ``target``, then yields with ``time.sleep(0)`` (it
+    releases the GIL, so other workers keep sending and receiving) until ``target``.
+    """
+    remaining = target - _clock()
+    if remaining > spin_window:
+        time.sleep(remaining - spin_window)
+    if spin_window <= 0:
+        while (remaining := target - _clock()) > 0:
+            time.sleep(remaining)
+        return
+    while _clock() < target:
+        time.sleep(0)
+
+
+async def _sleep_until_async(target: float, spin_window: float = SPIN_WINDOW_ASYNC) -> None:
+    """Await until ``_clock() >= target``: a timer for most of the wait, then ``sleep(0)`` yields.
+
+    Each ``asyncio.sleep(0)`` runs one event-loop iteration (I/O is polled, other tasks run),
+    so responses keep being read while the scheduler waits for its exact send time.
+    """
+    remaining = target - _clock()
+    if remaining > spin_window:
+        await asyncio.sleep(remaining - spin_window)
+    if spin_window <= 0:
+        while (remaining := target - _clock()) > 0:
+            await asyncio.sleep(remaining)
+        return
+    while _clock() < target:
+        await asyncio.sleep(0)
 
 
 # --------------------------------------------------------------------------- results
@@ -594,9 +636,7 @@ def run_load_test(
         assert rate is not None
         while (i := claim()) is not None:
             intended = start + i / rate
-            wait = intended - _clock()
-            if wait > 0:
-                time.sleep(wait)
+            _sleep_until(intended)
             sent = _clock()
             if not recorder.sending(late=sent - intended > LATE_SEND_THRESHOLD):
                 return
@@ -735,9 +775,7 @@ async def run_load_test_async(
         slots = asyncio.Semaphore(concurrency)
         for i in range(scheduled):
             intended = start + i / rate
-            wait = intended - _clock()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            await _sleep_until_async(intended)
             await slots.acquire()  # bounded in flight: a full pool makes this send late
             if _clock() >= deadline:
                 slots.release()

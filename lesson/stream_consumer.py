@@ -34,6 +34,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 
+from lesson.harness import percentile
+
 __all__ = ["Event", "ScoredEvent", "StreamReport", "StreamConsumer", "generate_events", "percentile"]
 
 
@@ -70,14 +72,6 @@ class ScoredEvent:
     def freshness_s(self) -> float:
         """Seconds from the event to its prediction."""
         return self.scored_time - self.event_time
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of already sorted values (``q`` in 0..100); NaN if empty."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(q / 100.0 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 FRESHNESS_WINDOW = 100_000

@@ -20,7 +20,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Sequence
 
-from lesson.models import Model, ModelNotFoundError, ModelRegistry, default_registry
+from lesson.models import Model, ModelRegistry, default_registry
 from lesson.schema import DEFAULT_LIMITS, Limits
 from lesson.servers.errors import DrainingError, NotReadyError
 from lesson.service import PredictionService
