@@ -10,7 +10,10 @@ Three ways to drive it, all bounded by a request count AND a duration, warm-up e
 - **open loop** — requests are scheduled at ``rate`` per second whatever the server does, and
   each latency is measured from the request's *intended* send time, so a stall shows in p99.
   ``concurrency`` bounds the requests in flight; a send that happens more than 1 ms after its
-  schedule (the pool was busy) is counted in ``late_sends``.
+  schedule (the pool was busy, or the client could not keep up) is counted in ``late_sends``.
+  Timers wake up to ~1 ms late, so in CPython a sender sleeps until just before its send is
+  due and then yields (``sleep(0)``) until the exact time: sends leave on schedule at the cost
+  of some client CPU (continuous above ~700 req/s). In the browser it only sleeps.
 
 :func:`run_load_test` uses threads (CPython); :func:`run_load_test_async` uses asyncio tasks
 and works where threads do not exist (Pyodide); there the endpoint may be sync or async.

@@ -199,20 +199,47 @@ class RestClient:
 
 
 class AsyncRestClient:
-    """The asyncio REST client on aiohttp (one session per event loop, keep-alive pool).
+    """The asyncio REST client (keep-alive pool; one session per event loop).
 
-    Args: as `RestClient`, plus `limit` (connections in the pool).
+    Args: as `RestClient`, plus `limit` (connections in the pool) and `engine`: "aiohttp"
+    (default; http and https) or "http1", the lean keep-alive client of
+    :mod:`lesson.clients.http1` (plain http only) that `lesson loadtest` uses so the client's
+    own overhead stays small next to the server's latency.
     """
 
     def __init__(self, url: str, *, model: str | None = None, timeout: float = 10.0, protocol: str = "v1",
-                 limit: int = 256) -> None:
+                 limit: int = 256, engine: str = "aiohttp") -> None:
+        if engine not in ("aiohttp", "http1"):
+            raise ValueError(f"engine must be 'aiohttp' or 'http1', got {engine!r}")
         self._paths = _Paths(url, model, protocol)
         self.url = self._paths.url
+        if engine == "http1" and not self.url.startswith("http://"):
+            raise ValueError(f"engine 'http1' speaks plain http:// only, got {url!r}")
         self.timeout = timeout
         self.limit = limit
+        self.engine = engine
         self._session: Any = None
+        self._pool: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._default_model: str | None = model
+        self._v1_heads: dict[str, bytes] = {}  # model -> request line and headers up to Content-Length
+
+    def _http1_pool(self) -> Any:
+        if self._pool is None:
+            from lesson.clients.http1 import Http1Pool
+
+            self._pool = Http1Pool(self._paths.host, self._paths.port, limit=self.limit, timeout=self.timeout)
+        return self._pool
+
+    async def _http1_send(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
+        from lesson.clients.http1 import Http1Error
+
+        try:
+            return await self._http1_pool().send(request)
+        except TimeoutError:
+            raise InferenceError("timeout", f"no answer within {self.timeout} s") from None
+        except (Http1Error, OSError) as exc:
+            raise ServerUnavailableError("connection", f"{type(exc).__name__}: {exc}") from None
 
     async def _get_session(self) -> Any:
         import aiohttp
@@ -229,6 +256,10 @@ class AsyncRestClient:
 
     async def request(self, method: str, path: str, body: bytes | None = None,
                       headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        if self.engine == "http1":
+            from lesson.clients.http1 import build_request
+
+            return await self._http1_send(build_request(method, path, self._http1_pool().host_header, body, headers))
         import aiohttp
 
         session = await self._get_session()
@@ -245,6 +276,8 @@ class AsyncRestClient:
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+        if self._pool is not None:
+            await self._pool.close()
 
     async def __aenter__(self) -> "AsyncRestClient":
         return self
@@ -282,7 +315,17 @@ class AsyncRestClient:
             return await self.predict_v2(payload, model)
         body = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
         body = body.encode() if isinstance(body, str) else body
-        status, _, data = await self.request("POST", _Paths.v1(model or await self.default_model()), body, _JSON)
+        name = model or self._default_model or await self.default_model()
+        if self.engine == "http1":  # the load generator's hot path: a cached request head
+            head = self._v1_heads.get(name)
+            if head is None:
+                from lesson.clients.http1 import build_request
+
+                head = build_request("POST", _Paths.v1(name), self._http1_pool().host_header, None, _JSON)
+                head = self._v1_heads[name] = head[: -len(b"0\r\n\r\n")]  # up to "Content-Length: "
+            status, _, data = await self._http1_send(b"%s%d\r\n\r\n%s" % (head, len(body), body))
+        else:
+            status, _, data = await self.request("POST", _Paths.v1(name), body, _JSON)
         _check(status, data)
         return json.loads(data)
 

@@ -162,6 +162,10 @@ knee_panel.report()
 table(knee, caption="Measured: one simulated 2 ms device, open loop at rising shares of its measured capacity")
 
 # %% [markdown]
+# (In the browser the event loop's timers are coarse — a few milliseconds — and every request
+# shares one thread with the load generator, so these runs are noisy there and the generator
+# itself can become the bottleneck. Run the notebook locally for clean figures.)
+#
 # And the same question on a virtual clock, which can go further in no time (a **simulation**;
 # no request is sent):
 

@@ -18,7 +18,7 @@ import asyncio
 import time
 
 import lesson
-from lesson.lab import server_target, setup
+from lesson.lab import batching_target, server_target, setup
 from lesson.widgets import table
 
 lab = setup()
@@ -73,6 +73,8 @@ for timeout_s in (0.2, 0.01):
 # %%
 from contextlib import ExitStack
 
+from IPython.display import display
+
 shedding_runs = []
 if lab.servers:
     from lesson.servers.launch import running_server
@@ -84,11 +86,19 @@ if lab.servers:
             target = lab.add_target(server_target(key, handle, label=f"REST, 2 ms device, max_in_flight={bound}"))
             servers.callback(target.endpoint.close)
         shed_panel = lab.panel("queue-64", targets=["queue-64", "shed-4"], concurrency=32)
+        display(shed_panel)
         for key in ("queue-64", "shed-4"):
             shedding_runs.append(await shed_panel.run_async(target=key, rate=700, requests=700))
         shed_panel.report()
 else:
-    print("In-process path: no servers in the browser. Run locally to see a real server shed load.")
+    print("In-process path: no server processes in the browser, so here is only the queueing half:\n"
+          "the same device in-process, with no bound on requests in flight, at about twice its capacity.")
+    lab.add_target(batching_target(lab.model))
+    shed_panel = lab.panel("batching", targets=["batching"], concurrency=32)
+    display(shed_panel)
+    shedding_runs.append(await shed_panel.run_async(rate=300, requests=300,
+                                                    knobs={"max_batch_size": 1, "max_delay_ms": 0}))
+    shed_panel.report()
 
 # %%
 for run in shedding_runs:

@@ -1,0 +1,208 @@
+"""A lean HTTP/1.1 keep-alive client on asyncio, for load generation against `http://` servers.
+
+aiohttp is a full-featured client, and its per-request work (request/response objects,
+header multidicts, timers, the connector) costs a few hundred µs on this machine's kind: at one
+connection that was most of the gap between the harness and `wrk`. A load generator needs
+much less: write a request, parse a response, keep the connection. This module does only that:
+
+- an :class:`asyncio.Protocol` per connection; responses are parsed by ``httptools`` (the
+  llhttp parser uvicorn uses), so ``Content-Length``, chunked bodies and ``Connection: close``
+  are handled by a well-kept parser, not by hand;
+- one request at a time per connection (no pipelining), a pool of at most ``limit``
+  connections, reused LIFO; a connection the server closed while idle is retried once;
+- a per-request timeout; plain ``http://`` only (no TLS, no redirects, no cookies, no
+  compression: it sends no ``Accept-Encoding``), no ``HEAD``, and no bodies delimited only by
+  the connection closing (uvicorn always sends ``Content-Length`` or chunked; a test checks
+  the lesson's server never answers chunked on the routes the load generator uses).
+
+    >>> pool = Http1Pool("127.0.0.1", 8000)                                   # doctest: +SKIP
+    >>> status, headers, body = await pool.request("GET", "/v2/health/ready")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httptools
+
+__all__ = ["Http1Pool", "Http1Error", "build_request"]
+
+
+class Http1Error(ConnectionError):
+    """The connection failed or the server's answer was not valid HTTP/1.1."""
+
+
+def build_request(method: str, path: str, host: str, body: bytes | None = None,
+                  headers: dict[str, str] | None = None) -> bytes:
+    """The bytes of one HTTP/1.1 request with ``Content-Length`` (the body is sent whole)."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
+    for name, value in (headers or {}).items():
+        if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
+            raise ValueError(f"header {name!r} contains a line break")
+        lines.append(f"{name}: {value}")
+    if body is not None or method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(body or b'')}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; ``exchange`` sends a request and awaits its response."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.waiter: asyncio.Future[tuple[int, dict[str, str], bytes]] | None = None
+        self.headers: dict[str, str] = {}
+        self.body: list[bytes] = []
+        self.received = False  # any byte of the current response arrived
+        self.keep_alive = True
+        self.closed = False
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.received = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(Http1Error(f"invalid HTTP response: {exc}"))
+            self.close()
+
+    def eof_received(self) -> bool | None:
+        return False  # close the transport; connection_lost fails a pending request
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(Http1Error(f"connection closed by the server{': ' + str(exc) if exc else ''}"))
+
+    # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.keep_alive = self.parser.should_keep_alive()
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result((self.parser.get_status_code(), self.headers, b"".join(self.body)))
+
+    # client side
+    def _fail(self, exc: Exception) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def _expire(self, timeout: float) -> None:
+        self._fail(TimeoutError(f"no answer within {timeout} s"))
+        self.close()
+
+    async def exchange(self, request: bytes, timeout: float) -> tuple[int, dict[str, str], bytes]:
+        if self.closed or self.transport is None:
+            raise Http1Error("connection closed")
+        self.headers, self.body, self.received = {}, [], False
+        self.waiter = waiter = self.loop.create_future()
+        timer = self.loop.call_later(timeout, self._expire, timeout)
+        try:
+            self.transport.write(request)
+            return await waiter
+        finally:
+            timer.cancel()
+
+
+class Http1Pool:
+    """At most ``limit`` keep-alive connections to ``host:port``; one request per connection at a time.
+
+    Args:
+        host: the server's host (the load generator only ever targets loopback).
+        port: its port.
+        limit: most connections open at once (1..1024); more concurrent requests wait.
+        timeout: seconds to connect, and seconds per request; then :class:`TimeoutError`.
+    """
+
+    def __init__(self, host: str, port: int, *, limit: int = 256, timeout: float = 10.0) -> None:
+        if not 1 <= limit <= 1024:
+            raise ValueError(f"limit must be in 1..1024, got {limit!r}")
+        if not timeout > 0:
+            raise ValueError(f"timeout must be > 0, got {timeout!r}")
+        self.host, self.port, self.limit, self.timeout = host, port, limit, timeout
+        self.host_header = host if port == 80 else f"{host}:{port}"
+        self._idle: list[_Connection] = []
+        self._slots: asyncio.Semaphore | None = None
+        self._open: set[_Connection] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def _connect(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        _, conn = await loop.create_connection(lambda: _Connection(loop), self.host, self.port)
+        self._open.add(conn)
+        return conn
+
+    def _bind(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # a new event loop: connections of the old one are unusable
+            for conn in self._open:
+                conn.close()
+            self._idle, self._open, self._loop = [], set(), loop
+            self._slots = asyncio.Semaphore(self.limit)
+
+    async def request(self, method: str, path: str, body: bytes | None = None,
+                      headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+        """One request: (status, headers with lower-case names, body)."""
+        return await self.send(build_request(method, path, self.host_header, body, headers))
+
+    async def send(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Send the bytes of one complete request (see :func:`build_request`, reusable)."""
+        self._bind()
+        assert self._slots is not None
+        async with self._slots:
+            return await self._send(request)
+
+    async def _send(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
+        for attempt in (0, 1):
+            conn = None
+            while self._idle and conn is None:  # skip connections the server closed while idle
+                conn = self._idle.pop()
+                if conn.closed:
+                    self._open.discard(conn)
+                    conn = None
+            reused = conn is not None
+            if conn is None:
+                conn = await asyncio.wait_for(self._connect(), self.timeout)
+            try:
+                response = await conn.exchange(request, self.timeout)
+            except Http1Error:
+                conn.close()
+                self._open.discard(conn)
+                # a reused connection that the server closed while it was idle: retry once
+                if attempt == 0 and reused and not conn.received:
+                    continue
+                raise
+            except BaseException:  # cancelled or timed out mid-request: the connection's state is unknown
+                conn.close()
+                self._open.discard(conn)
+                raise
+            if conn.keep_alive and not conn.closed:
+                self._idle.append(conn)
+            else:
+                conn.close()
+                self._open.discard(conn)
+            return response
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        """Close every connection."""
+        for conn in self._open:
+            conn.close()
+        self._idle, self._open = [], set()
+        await asyncio.sleep(0)  # let the transports finish closing
