@@ -24,7 +24,7 @@ install: $(STAMP)
 system-deps:
 	bash scripts/install-system-deps.sh
 
-site: install
+site: install system-deps
 	$(BIN)/python tools/build_site.py
 
 serve: site
@@ -41,4 +41,4 @@ benchmarks: install system-deps
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf site .cache build dist *.egg-info test-artifacts
+	rm -rf site _build .cache build dist *.egg-info test-artifacts

@@ -12,8 +12,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 STAMP_NAME = ".build-stamp.json"
-INPUT_GLOBS = ["pyproject.toml", "mkdocs.yml", "lite/*.json", "docs/**/*", "lesson/**/*",
-               "tools/build_site.py", "tools/site_*.py", "tools/lite_*.py"]
+INPUT_GLOBS = ["pyproject.toml", "mkdocs.yml", "lite/*.json", "docs/**/*", "lesson/**/*.py",
+               "lesson/**/*.proto", "lesson/**/*.json", "tools/build_site.py",
+               "tools/site_*.py", "tools/lite_*.py"]
 
 
 def inputs_digest(notebooks: Path) -> str:
