@@ -35,7 +35,7 @@ demo: install
 	$(BIN)/python -m lesson
 
 test: install system-deps site
-	$(BIN)/python -m pytest --nbmake --nbmake-timeout=300 tests notebooks
+	$(BIN)/python -m pytest --nbmake --nbmake-timeout=300 notebooks tests
 
 benchmarks: install system-deps
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -22,6 +22,8 @@ Sections (targets from issue 4):
            (median of per-run differences, each harness run paired with the wrk run before it);
            open loop at half capacity: at most 1% of sends late by more than 1 ms.
   harness1 / openloop   just the 1-connection comparison / just the open loop (not in the default set).
+  baseline  with --baseline-root DIR: the 1-connection p50 gap and open-loop late sends of the load
+           generator in DIR vs the current one, interleaved round by round on one server.
 
 Compare load generators: `--client-root /path/to/copy` runs `lesson loadtest` from another copy
 of the project (e.g. the code before a change) against the same server code.
@@ -212,7 +214,7 @@ def run_wrk(url: str, connections: int, duration: float) -> dict[str, float]:
 
 def run_harness(url: str, concurrency: int, duration: float, rate: float | None = None,
                 root: Path = ROOT) -> dict[str, float]:
-    """`lesson loadtest --json` on the client core (aiohttp+uvloop for REST, grpcio threads for gRPC)."""
+    """`lesson loadtest --json` on the client core (lean HTTP/1.1 client on uvloop for REST, grpcio threads for gRPC)."""
     cmd = [PY, "-m", "lesson.servers.cli", "loadtest", "--url", url, "--concurrency", str(concurrency),
            "--duration", str(duration), "--warmup", "50", "--model", "averaged_ensemble", "--json"]
     cmd += ["--rate", str(rate)] if rate else ["--requests", "1000000"]
@@ -359,6 +361,51 @@ def open_loop(args, capacity: float | None = None) -> None:
           f" -> {verdict(late <= 1.0)} (target <= 1 % late)")
 
 
+def _watched(server: dict, fn: Callable[[], dict]) -> dict:
+    with CpuWatch(server["pid"]) as watch:
+        figures = fn()
+    return dict(figures, other_cores=watch.other_cores, contaminated=watch.contaminated)
+
+
+def section_baseline(args) -> None:
+    """Before/after on one server, interleaved so machine noise hits both load generators alike."""
+    if args.baseline_root is None:
+        raise SystemExit("--only baseline needs --baseline-root DIR (a copy of the project before the change)")
+    roots = {"baseline": args.baseline_root, "current": args.client_root}
+    print(f"\n== Load generator before/after, interleaved: baseline {args.baseline_root} vs current {args.client_root} ==")
+    with pinned_server("lesson-rest") as server:
+        url = server["url"]
+        run_wrk(url, 8, 1)
+        for root in roots.values():
+            run_harness(url, 1, 1, root=root)
+        capacity = statistics.median(run_wrk(url, 1, 3)["rps"] for _ in range(3))
+        rate = max(10.0, round(capacity / 2))
+        rounds = []
+        for _ in range(args.runs):
+            row = {"wrk": _watched(server, lambda: run_wrk(url, 1, args.duration))}
+            for name, root in roots.items():
+                row[name] = _watched(server, lambda r=root: run_harness(url, 1, args.duration, root=r))
+                row[name + "-open"] = _watched(server, lambda r=root: run_harness(url, 64, args.duration, rate=rate, root=r))
+            rounds.append(row)
+    for name in roots:
+        pairs = [(r["wrk"], r[name]) for r in rounds]
+        clean = [(w, h) for w, h in pairs if not (w["contaminated"] or h["contaminated"])]
+        every = [(h["p50"] - w["p50"]) * 1000 for w, h in pairs]
+        good = [(h["p50"] - w["p50"]) * 1000 for w, h in clean]
+        opens = [r[name + "-open"] for r in rounds]
+        late_all = [100 * o["late"] for o in opens]
+        late_clean = [100 * o["late"] for o in opens if not o["contaminated"]]
+        span = lambda v: f"{statistics.median(v):+.0f} us [{min(v):+.0f}..{max(v):+.0f}]" if v else "n/a"  # noqa: E731
+        pct = lambda v: f"{statistics.median(v):.2f} % [{min(v):.2f}-{max(v):.2f}]" if v else "n/a"  # noqa: E731
+        print(f"{name:>9}: 1-connection p50 above wrk: clean {span(good)} ({len(good)} pairs), all {span(every)};"
+              f" client CPU {statistics.median(r[name]['client_cpu'] for r in rounds):.0f} %")
+        print(f"{'':>11}open loop at {rate:,.0f} req/s, late > 1 ms: clean {pct(late_clean)} ({len(late_clean)} runs),"
+              f" all {pct(late_all)}; p99 {statistics.median(o['p99'] for o in opens):.2f} ms;"
+              f" client CPU {statistics.median(o['client_cpu'] for o in opens):.0f} %")
+    print(f"{'':>11}wrk 1-connection p50 {statistics.median(r['wrk']['p50'] for r in rounds) * 1000:.0f} us;"
+          f" others' CPU per run median {statistics.median(r['wrk']['other_cores'] for r in rounds):.2f} cores")
+
+
 def section_harness(args) -> None:
     print(f"\n== The harness vs wrk on the lesson's REST server (load generator from {args.client_root}) ==")
     harness_vs_wrk(args, 8)
@@ -377,7 +424,7 @@ def section_openloop(args) -> None:
 
 
 SECTIONS = {"rest": section_rest, "grpc": section_grpc, "compare": section_compare, "harness": section_harness,
-            "harness1": section_harness1, "openloop": section_openloop}
+            "harness1": section_harness1, "openloop": section_openloop, "baseline": section_baseline}
 DEFAULT_SECTIONS = ["rest", "grpc", "compare", "harness"]
 
 
@@ -389,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1 run of 3 s: a smoke test, not a measurement")
     parser.add_argument("--client-root", type=Path, default=ROOT,
                         help="a copy of the project whose `lesson` runs the load generator (compare before/after)")
+    parser.add_argument("--baseline-root", type=Path, default=None,
+                        help="with --only baseline: the copy of the project to compare the current load generator with")
     parser.add_argument("--serve-baseline", choices=["minimal-rest", "minimal-grpc"], help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -18,6 +18,11 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nbclient_patch  # noqa: E402
+
+nbclient_patch.apply()
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

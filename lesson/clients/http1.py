@@ -54,7 +54,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future[tuple[int, dict[str, str], bytes]] | None = None
-        self.headers: dict[str, str] = {}
+        self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
         self.received = False  # any byte of the current response arrived
         self.keep_alive = True
@@ -81,7 +81,7 @@ class _Connection(asyncio.Protocol):
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+        self.headers.append((name, value))  # decoded only if the caller wants them
 
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
@@ -107,10 +107,10 @@ class _Connection(asyncio.Protocol):
         self._fail(TimeoutError(f"no answer within {timeout} s"))
         self.close()
 
-    async def exchange(self, request: bytes, timeout: float) -> tuple[int, dict[str, str], bytes]:
+    async def exchange(self, request: bytes, timeout: float) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         if self.closed or self.transport is None:
             raise Http1Error("connection closed")
-        self.headers, self.body, self.received = {}, [], False
+        self.headers, self.body, self.received = [], [], False
         self.waiter = waiter = self.loop.create_future()
         timer = self.loop.call_later(timeout, self._expire, timeout)
         try:
@@ -161,14 +161,20 @@ class Http1Pool:
         """One request: (status, headers with lower-case names, body)."""
         return await self.send(build_request(method, path, self.host_header, body, headers))
 
-    async def send(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
-        """Send the bytes of one complete request (see :func:`build_request`, reusable)."""
+    async def send(self, request: bytes, *, headers: bool = True) -> tuple[int, dict[str, str], bytes]:
+        """Send the bytes of one complete request (see :func:`build_request`, reusable).
+
+        ``headers=False`` skips decoding the response headers (returns an empty dict).
+        """
         self._bind()
         assert self._slots is not None
         async with self._slots:
-            return await self._send(request)
+            status, raw, body = await self._send(request)
+        if not headers:
+            return status, {}, body
+        return status, {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw}, body
 
-    async def _send(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    async def _send(self, request: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         for attempt in (0, 1):
             conn = None
             while self._idle and conn is None:  # skip connections the server closed while idle

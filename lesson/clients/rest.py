@@ -231,14 +231,12 @@ class AsyncRestClient:
             self._pool = Http1Pool(self._paths.host, self._paths.port, limit=self.limit, timeout=self.timeout)
         return self._pool
 
-    async def _http1_send(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
-        from lesson.clients.http1 import Http1Error
-
+    async def _http1_send(self, request: bytes, headers: bool = True) -> tuple[int, dict[str, str], bytes]:
         try:
-            return await self._http1_pool().send(request)
+            return await (self._pool or self._http1_pool()).send(request, headers=headers)
         except TimeoutError:
             raise InferenceError("timeout", f"no answer within {self.timeout} s") from None
-        except (Http1Error, OSError) as exc:
+        except OSError as exc:  # Http1Error is a ConnectionError
             raise ServerUnavailableError("connection", f"{type(exc).__name__}: {exc}") from None
 
     async def _get_session(self) -> Any:
@@ -323,7 +321,7 @@ class AsyncRestClient:
 
                 head = build_request("POST", _Paths.v1(name), self._http1_pool().host_header, None, _JSON)
                 head = self._v1_heads[name] = head[: -len(b"0\r\n\r\n")]  # up to "Content-Length: "
-            status, _, data = await self._http1_send(b"%s%d\r\n\r\n%s" % (head, len(body), body))
+            status, _, data = await self._http1_send(b"%s%d\r\n\r\n%s" % (head, len(body), body), headers=False)
         else:
             status, _, data = await self.request("POST", _Paths.v1(name), body, _JSON)
         _check(status, data)

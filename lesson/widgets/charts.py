@@ -13,7 +13,6 @@ Nothing here draws by hand: the specs describe the data, Vega-Lite draws.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 from typing import Any, Sequence
 
@@ -194,25 +193,25 @@ def bar_chart(
     }
 
 
+_svg_worker: concurrent.futures.ThreadPoolExecutor | None = None
+
+
 def to_svg(spec: dict[str, Any]) -> str | None:
-    """The spec rendered to SVG by ``vl-convert-python``, or None where it is unavailable."""
+    """The spec rendered to SVG by ``vl-convert-python``, or None where it is unavailable.
+
+    Conversions run on one dedicated worker thread: called on the kernel's event-loop thread
+    (a cell with top-level ``await``), the converter held the cell open until the client's
+    timeout, so it is never run there.
+    """
+    global _svg_worker
     try:
         import vl_convert  # type: ignore[import-not-found]
     except ImportError:  # the browser, or the notebook extra not installed
         return None
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        in_loop = False
-    else:
-        in_loop = True
-    try:
-        if not in_loop:
-            return vl_convert.vegalite_to_svg(spec)
-        # Called from a coroutine (a cell with top-level await in ipykernel): converting on the
-        # loop's own thread held the cell open until the client's timeout, so use a thread.
-        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-            return pool.submit(vl_convert.vegalite_to_svg, spec).result(timeout=60)
+        if _svg_worker is None:
+            _svg_worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="vl-convert")
+        return _svg_worker.submit(vl_convert.vegalite_to_svg, spec).result(timeout=60)
     except Exception:  # noqa: BLE001 - a fallback image must never break the notebook
         return None
 

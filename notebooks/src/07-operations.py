@@ -226,7 +226,6 @@ for scenario in scenarios:
 # exactly this; below, a REST server is asked to stop with SIGTERM and a one-second grace.
 
 # %%
-import json
 import signal
 import urllib.error
 import urllib.request

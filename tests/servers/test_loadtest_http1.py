@@ -288,3 +288,18 @@ def test_the_pool_bounds_connections():
     assert all(a[0] == 200 for a in answers) and connections <= 3
     with pytest.raises(ValueError, match="limit"):
         Http1Pool("127.0.0.1", 1, limit=0)
+
+
+def test_client_bound_flag_for_closed_and_open_loops():
+    from lesson.harness import LoadTestResult
+    from lesson.servers.loadtest import _client_bound
+
+    closed = LoadTestResult(0.001, 1000.0, 1.0, mode="closed", requests=1000)
+    assert _client_bound(closed, 0.95) and not _client_bound(closed, 0.5)
+    # open loop: a busy scheduler that kept its schedule is not the bottleneck ...
+    on_time = LoadTestResult(0.001, 500.0, 1.0, mode="open", requests=1000, late_sends=3)
+    assert not _client_bound(on_time, 0.95)
+    # ... one that fell behind is
+    behind = LoadTestResult(0.001, 500.0, 1.0, mode="open", requests=1000, late_sends=50)
+    assert _client_bound(behind, 0.95) and not _client_bound(behind, 0.3)
+    assert _client_bound(LoadTestResult(0.001, 500.0, 1.0, mode="open", requests=900, unsent=100), 0.9)

@@ -78,6 +78,25 @@ def test_async_sleep_until_never_returns_early_and_is_close():
     assert statistics.median(overshoots) < 0.0005, overshoots
 
 
+def test_idle_async_scheduler_waits_precisely_without_burning_cpu():
+    """With nothing in flight the last stretch is a blocking sleep: on time, and little CPU."""
+
+    async def main(idle):
+        overshoots = []
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for _ in range(100):  # sends due every 1 ms: always inside the spin window
+            target = time.perf_counter() + 0.001
+            await harness._sleep_until_async(target, idle=idle)
+            now = time.perf_counter()
+            assert now >= target
+            overshoots.append(now - target)
+        return overshoots, (time.process_time() - cpu0) / (time.perf_counter() - wall0)
+
+    overshoots, cpu_share = asyncio.run(main(lambda: True))
+    assert statistics.median(overshoots) < 0.0005, overshoots
+    assert cpu_share < 0.6, cpu_share  # a yield loop would use ~100 % of a core here
+
+
 def test_sleep_until_without_spinning_still_never_returns_early():
     # the browser path (no spin window): timers only, still never early
     target = time.perf_counter() + 0.002

@@ -1,0 +1,10 @@
+"""Root pytest configuration: applies to the unit tests and to the notebooks run by nbmake."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
+
+import nbclient_patch  # noqa: E402
+
+nbclient_patch.apply()

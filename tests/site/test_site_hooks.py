@@ -1,0 +1,50 @@
+"""The mkdocs hooks' link logic, without a build."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from mkdocs.exceptions import PluginError
+
+import site_hooks
+
+
+@pytest.mark.parametrize("page_url, expected", [
+    ("", "lite/lab/index.html"),
+    ("patterns/rest/", "../../lite/lab/index.html"),
+    ("try-in-browser/", "../lite/lab/index.html"),
+    ("rubric.html", "lite/lab/index.html"),
+])
+def test_links_to_the_lite_build_are_relative_to_the_page(page_url, expected):
+    assert site_hooks._relative(page_url, "lite/lab/index.html") == expected
+
+
+def _page(url):
+    return SimpleNamespace(url=url, file=SimpleNamespace(src_uri="patterns/x.md"))
+
+
+def test_lite_button_and_embed_expand_to_page_relative_html(tmp_path, monkeypatch):
+    (tmp_path / "01-rest.ipynb").write_text("{}")
+    monkeypatch.setattr(site_hooks, "LITE_FILES", tmp_path)
+    md = 'A\n{{ lite_button("01-rest.ipynb") }}\n{{ lite_embed("01-rest.ipynb") }}\n'
+    html = site_hooks.on_page_markdown(md, _page("patterns/rest/"), {}, None)
+    assert ('<a class="md-button md-button--primary lite-button" '
+            'href="../../lite/lab/index.html?path=01-rest.ipynb"') in html
+    assert '<iframe class="lite-embed" src="../../lite/lab/index.html?path=01-rest.ipynb"' in html
+
+
+def test_a_button_to_a_notebook_that_is_not_built_fails_the_build(tmp_path, monkeypatch):
+    monkeypatch.setattr(site_hooks, "LITE_FILES", tmp_path)
+    with pytest.raises(PluginError, match="99-nope.ipynb"):
+        site_hooks.on_page_markdown('{{ lite_button("99-nope.ipynb") }}', _page("x/"), {}, None)
+
+
+def test_notebook_pages_load_widgets_from_the_site_not_a_cdn():
+    html = ("<script>var widgetRendererSrc = 'https://unpkg.com/@jupyter-widgets/html-manager@*"
+            "/dist/embed-amd.js';</script><script src=\"https://cdnjs.cloudflare.com/ajax/libs/"
+            "mathjax/2.7.7/latest.js?config=TeX-AMS_CHTML-full,Safe\"> </script>")
+    page = SimpleNamespace(url="notebooks/01-rest/", file=SimpleNamespace(src_uri="notebooks/01-rest.ipynb"))
+    out = site_hooks.on_page_content(html, page, {}, None)
+    assert "var widgetRendererSrc = '../../assets/vendor/@jupyter-widgets/html-manager/dist/embed-amd.js';" in out
+    assert "cdnjs" not in out and "unpkg" not in out
