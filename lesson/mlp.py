@@ -140,7 +140,35 @@ def _value_errors(rows: Sequence[Sequence[Any]]) -> ValidationError:
     return ValidationError(errors or [{"loc": ["body", "instances"], "msg": "bad values", "type": "type_error"}])
 
 
-class MLPModel:
+class MLPDescription:
+    """``metadata()`` and ``repr`` shared by the pure-Python and numpy MLP models."""
+
+    name: str
+    version: str
+    platform: str
+    n_features: int
+    manifest: dict
+    params: "MLPParams"
+
+    def metadata(self):
+        """The core's ``ModelMetadata`` for this model (inputs named in order)."""
+        from lesson.models import ModelMetadata
+
+        return ModelMetadata(
+            name=self.name,
+            version=self.version,
+            platform=self.platform,
+            n_features=self.n_features,
+            description=self.manifest.get("description", "MLP regressor"),
+            inputs=model_inputs(self.params, self.manifest),
+            outputs=model_outputs(self.params, self.manifest),
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, version={self.version!r}, n_features={self.n_features})"
+
+
+class MLPModel(MLPDescription):
     """A dense ReLU network with input standardisation, run in pure Python.
 
     Implements the core ``Model`` protocol: ``name``, ``version``, ``predict(rows)``,
@@ -187,22 +215,6 @@ class MLPModel:
         except TypeError:
             raise _value_errors(rows) from None
 
-    def metadata(self):
-        """The core's ``ModelMetadata`` for this model (inputs named in order)."""
-        from lesson.models import ModelMetadata
-
-        return ModelMetadata(
-            name=self.name,
-            version=self.version,
-            platform=self.platform,
-            n_features=self.n_features,
-            description=self.manifest.get("description", "MLP regressor"),
-            inputs=model_inputs(self.params, self.manifest),
-            outputs=model_outputs(self.params, self.manifest),
-        )
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, version={self.version!r}, n_features={self.n_features})"
 
 
 def model_inputs(params: MLPParams, manifest: dict) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from lesson.artifacts import Artifact, load_artifact
-from lesson.mlp import DEFAULT_MLP_NAME, MLPParams, check_rows, model_inputs, model_outputs, params_from_artifact
+from lesson.mlp import DEFAULT_MLP_NAME, MLPDescription, MLPParams, check_rows, params_from_artifact
 from lesson.schema import ValidationError
 
 __all__ = ["NumpyMLPModel", "load_numpy_mlp", "load_default_numpy_mlp", "serving_registry", "BLOCK_ROWS"]
@@ -28,7 +28,7 @@ __all__ = ["NumpyMLPModel", "load_numpy_mlp", "load_default_numpy_mlp", "serving
 BLOCK_ROWS = 1024
 
 
-class NumpyMLPModel:
+class NumpyMLPModel(MLPDescription):
     """The MLP as numpy arrays. Implements the core ``Model`` protocol plus ``predict_array``."""
 
     platform = "python-numpy"
@@ -107,22 +107,6 @@ class NumpyMLPModel:
                                     "type": "finite_number"}])
         return self.predict_array(X).tolist()
 
-    def metadata(self):
-        """The core's ``ModelMetadata`` for this model."""
-        from lesson.models import ModelMetadata
-
-        return ModelMetadata(
-            name=self.name,
-            version=self.version,
-            platform=self.platform,
-            n_features=self.n_features,
-            description=self.manifest.get("description", "MLP regressor"),
-            inputs=model_inputs(self.params, self.manifest),
-            outputs=model_outputs(self.params, self.manifest),
-        )
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, version={self.version!r}, n_features={self.n_features})"
 
 
 def load_numpy_mlp(name: str = DEFAULT_MLP_NAME, version: str | int | None = None, *, root=None) -> NumpyMLPModel:
