@@ -13,6 +13,7 @@ standard library only, so the same model answers in the browser (Pyodide); the n
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from operator import mul
@@ -216,7 +217,6 @@ class MLPModel(MLPDescription):
             raise _value_errors(rows) from None
 
 
-
 def model_inputs(params: MLPParams, manifest: dict) -> list[dict[str, Any]]:
     """V2-style input description: one FP64 tensor ``[-1, n_features]`` with named columns."""
     return [{
@@ -243,12 +243,7 @@ def load_mlp(name: str = DEFAULT_MLP_NAME, version: str | int | None = None, *, 
     return MLPModel.from_artifact(load_artifact(name, version, root=root))
 
 
-_default: MLPModel | None = None
-
-
+@functools.lru_cache(maxsize=1)
 def load_default_mlp() -> MLPModel:
     """The shipped ``diabetes-mlp`` (newest version), loaded once and cached."""
-    global _default
-    if _default is None:
-        _default = load_mlp()
-    return _default
+    return load_mlp()

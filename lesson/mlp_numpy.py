@@ -12,6 +12,7 @@ once per row.
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import numpy as np
@@ -108,21 +109,15 @@ class NumpyMLPModel(MLPDescription):
         return self.predict_array(X).tolist()
 
 
-
 def load_numpy_mlp(name: str = DEFAULT_MLP_NAME, version: str | int | None = None, *, root=None) -> NumpyMLPModel:
     """Load and verify an MLP artifact and return the numpy model."""
     return NumpyMLPModel.from_artifact(load_artifact(name, version, root=root))
 
 
-_default: NumpyMLPModel | None = None
-
-
+@functools.lru_cache(maxsize=1)
 def load_default_numpy_mlp() -> NumpyMLPModel:
     """The shipped ``diabetes-mlp`` (newest version) as a numpy model, loaded once."""
-    global _default
-    if _default is None:
-        _default = load_numpy_mlp()
-    return _default
+    return load_numpy_mlp()
 
 
 def serving_registry():
