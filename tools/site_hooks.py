@@ -7,6 +7,10 @@
 * expands ``{{ lite_button("01-rest.ipynb") }}`` into an "Open in JupyterLite" button and
   ``{{ lite_embed("01-rest.ipynb") }}`` into a full-width iframe; a name that is not a
   notebook fails the build;
+* appends to each notebook page its exercises with the reference solutions collapsed
+  (``tools/site_exercises.py``: generated from ``lesson.exercises`` at build time);
+* puts ``tools/`` on ``sys.path`` so that executed docs blocks (markdown-exec) can import
+  ``site_exec``;
 * rewrites the notebook pages' CDN URLs (widget renderer, MathJax) to the site's own files
   and loads require.js after the theme's scripts (loading it before them breaks the theme);
 * copies the JupyterLite build (``_build/lite``) to ``site/lite`` after the build.
@@ -19,15 +23,25 @@ import logging
 import posixpath
 import re
 import shutil
+import sys
 from pathlib import Path
+
+import markdown as python_markdown
 
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
+from mkdocs.structure.toc import AnchorLink
 
 log = logging.getLogger("mkdocs.hooks.serving_lab")
 
 ROOT = Path(__file__).resolve().parents[1]
+TOOLS = ROOT / "tools"
+if str(TOOLS) not in sys.path:
+    sys.path.insert(0, str(TOOLS))
+
+from site_exercises import (SECTION_ID, SECTION_TITLE, exercises_markdown,  # noqa: E402
+                            hide_from_search, notebooks_with_exercises)
 BUILD = ROOT / "_build"
 EXECUTED = BUILD / "notebooks"
 VENDOR = BUILD / "vendor"
@@ -62,8 +76,18 @@ def _relative(page_url: str, target: str) -> str:
 
 
 def on_config(config):
-    """List every executed notebook under the nav's "Notebooks" section."""
+    """List every executed notebook under the nav's "Notebooks" section.
+
+    Also puts ``tools/`` on ``sys.path`` for the pages' executed blocks (mkdocs restores
+    ``sys.path`` after loading this module, so it is done here).
+    """
+    if str(TOOLS) not in sys.path:
+        sys.path.insert(0, str(TOOLS))
     notebooks = sorted(EXECUTED.glob("*.ipynb"))
+    pageless = sorted(set(notebooks_with_exercises()) - {nb.stem for nb in notebooks})
+    if pageless:
+        log.warning("exercises for notebooks with no page (not in %s): %s", EXECUTED,
+                    ", ".join(pageless))
     for item in config["nav"] or []:
         if isinstance(item, dict) and "Notebooks" in item:
             section = item["Notebooks"]
@@ -108,13 +132,38 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     return LITE_CALL.sub(expand, markdown)
 
 
+def render_markdown(text: str, config) -> str:
+    """Markdown to HTML with the site's own extensions (admonitions, details, highlighting)."""
+    md = python_markdown.Markdown(extensions=config.get("markdown_extensions") or [],
+                           extension_configs=config.get("mdx_configs") or {})
+    return md.convert(text)
+
+
+def _add_to_toc(page, title: str, anchor: str) -> None:
+    """List an appended section in the page's table of contents (under its H1 if it has one)."""
+    toc = getattr(page, "toc", None)
+    if toc is None:
+        return
+    items = list(toc)
+    parent = items[0].children if len(items) == 1 and items[0].level == 1 else toc.items
+    parent.append(AnchorLink(title, anchor, 2))
+
+
 def on_page_content(html: str, page, config, files) -> str:
-    """Point the notebook pages' widget renderer at the site's copy; drop the MathJax CDN."""
+    """Notebook pages: append the exercises' collapsed solutions; serve widgets locally.
+
+    The widget renderer is pointed at the site's copy and the MathJax CDN tag is dropped.
+    """
     if not page.file.src_uri.endswith(".ipynb"):
         return html
     embed = _relative(page.url, EMBED_AMD)
     html = WIDGET_RENDERER.sub(f"var widgetRendererSrc = '{embed}';", html)
     html = MATHJAX_TAG.sub("", html)
+    section = exercises_markdown(Path(page.file.src_uri).stem)
+    if section:
+        solutions = hide_from_search(render_markdown(section, config))
+        html += f'\n<div class="lesson-solutions">\n{solutions}\n</div>\n'
+        _add_to_toc(page, SECTION_TITLE, SECTION_ID)
     return html
 
 

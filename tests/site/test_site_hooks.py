@@ -48,3 +48,23 @@ def test_notebook_pages_load_widgets_from_the_site_not_a_cdn():
     out = site_hooks.on_page_content(html, page, {}, None)
     assert "var widgetRendererSrc = '../../assets/vendor/@jupyter-widgets/html-manager/dist/embed-amd.js';" in out
     assert "cdnjs" not in out and "unpkg" not in out
+
+
+def test_notebook_pages_get_their_exercises_with_collapsed_solutions_and_a_toc_entry():
+    from mkdocs.structure.toc import AnchorLink, TableOfContents
+    from lesson.exercises import exercises_for
+
+    heading = AnchorLink("01 · REST", "rest", 1)
+    page = SimpleNamespace(url="notebooks/01-rest/", toc=TableOfContents([heading]),
+                           file=SimpleNamespace(src_uri="notebooks/01-rest.ipynb"))
+    config = {"markdown_extensions": ["admonition", "attr_list", "pymdownx.details",
+                                      "pymdownx.superfences", "pymdownx.highlight"], "mdx_configs": {}}
+    out = site_hooks.on_page_content("<div>notebook</div>", page, config, None)
+    assert out.startswith("<div>notebook</div>")
+    assert out.count('<details class="success" data-search-exclude>') == len(exercises_for("01-rest"))
+    assert [c.id for c in heading.children] == ["reference-solutions"]
+
+
+def test_a_page_that_is_not_a_notebook_is_left_alone():
+    page = SimpleNamespace(url="rubric/", file=SimpleNamespace(src_uri="rubric.md"))
+    assert site_hooks.on_page_content("<p>x</p>", page, {}, None) == "<p>x</p>"
