@@ -6,6 +6,7 @@ Read one with ``lesson.exercises.show_solution("<id>")`` once you have tried you
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import struct
@@ -13,6 +14,7 @@ import tempfile
 from itertools import islice
 from typing import Any, Iterable, Iterator, Sequence
 
+from lesson.evolution import Field, RequestContract
 from lesson.schema import ValidationError, parse_v1_request
 
 
@@ -137,3 +139,22 @@ def backoff_delay(attempt: int, *, base_s: float, cap_s: float, rng: Any) -> flo
 def batching_knobs() -> tuple[int, float]:
     """(max_batch_size, max_delay_ms) meeting the 07 exercise's target in the simulation."""
     return 16, 2.0
+
+
+def compatible_contract() -> RequestContract:
+    """A contract v3 that keeps every v2 body valid and adds an optional ``client`` (<= 32 chars)."""
+    return RequestContract("3", (
+        Field("request_id", "string", max_length=64, echo=True),
+        Field("client", "string", max_length=32),
+    ))
+
+
+def tampered_files(manifest: dict[str, Any], files: dict[str, bytes]) -> list[str]:
+    """Names of manifest files that are missing, of the wrong size or with the wrong sha256."""
+    bad = []
+    for name, entry in manifest["files"].items():
+        data = files.get(name)
+        if (data is None or len(data) != entry["bytes"]
+                or hashlib.sha256(data).hexdigest() != entry["sha256"]):
+            bad.append(name)
+    return sorted(bad)

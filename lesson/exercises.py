@@ -294,6 +294,73 @@ def _check_backoff(fn: Callable[..., float]) -> str:
     return "exponential growth, capped, with full jitter"
 
 
+def _contract_error_fields(contract: Any, body: dict[str, Any]) -> list[str] | None:
+    """The fields a contract's error names for ``body`` (None: the body was accepted)."""
+    try:
+        contract.parse(body)
+    except ValidationError as err:
+        return [".".join(str(p) for p in e.get("loc", [])) for e in err.errors]
+    return None
+
+
+def _check_compatible_contract(contract: Any) -> str:
+    from lesson.evolution import CONTRACT_V2, RequestContract  # noqa: PLC0415
+
+    _expect(isinstance(contract, RequestContract),
+            f"return a lesson.evolution.RequestContract, got {type(contract).__name__}")
+    breaking = [str(c) for c in contract.changes_from(CONTRACT_V2) if c.breaking]
+    _expect(not breaking, f"old (v2) clients would break: {'; '.join(breaking)}")
+    row = [59.0, 2.0, 32.1, 101.0, 157.0, 93.2, 38.0, 4.0, 4.8598, 87.0]
+    for label, body in (("a v1 body (instances only)", {"instances": [row]}),
+                        ("a v2 body with request_id", {"instances": [row], "request_id": "r-1"})):
+        errors = _contract_error_fields(contract, body)
+        _expect(errors is None, f"{label} was refused ({errors}): old clients must keep working")
+    new_body = {"instances": [row], "request_id": "r-1", "client": "mobile-app"}
+    errors = _contract_error_fields(contract, new_body)
+    _expect(errors is None, f"a new client's body with client='mobile-app' was refused ({errors}): "
+            "'client' must be an optional string")
+    parsed = contract.parse(new_body)
+    _expect(parsed.fields.get("client") == "mobile-app",
+            f"a new client's 'client' field was not kept: fields {parsed.fields!r}")
+    for value, why in ((5, "a number"), ("x" * 33, "33 characters"), (None, "null")):
+        errors = _contract_error_fields(contract, {"instances": [row], "client": value})
+        _expect(errors is not None, f"client={value!r} ({why}) was accepted; it must be refused")
+        _expect("body.client" in errors, f"client={value!r} was refused but the error names {errors}, not body.client")
+    errors = _contract_error_fields(contract, {"instances": [row], "clinet": "typo"})
+    _expect(errors is not None and "body.clinet" in errors,
+            "a misspelt field ('clinet') was accepted silently: keep rejecting unknown fields")
+    return "v1 and v2 bodies still pass, 'client' is optional and bounded, typos are still refused"
+
+
+def _artifact_cases() -> tuple[dict[str, Any], dict[str, bytes]]:
+    from lesson.artifacts import load_artifact  # noqa: PLC0415
+
+    artifact = load_artifact("diabetes-mlp")
+    manifest = {"files": {k: dict(v) for k, v in artifact.manifest["files"].items()}}
+    return manifest, dict(artifact.files)
+
+
+def _check_tampered_files(fn: Callable[[dict[str, Any], dict[str, bytes]], list[str]]) -> str:
+    manifest, files = _artifact_cases()
+    names = sorted(manifest["files"])
+    got = fn(manifest, dict(files))
+    _expect(list(got) == [], f"the untouched artifact was flagged: {got!r}")
+    victim = "weights.json" if "weights.json" in files else names[0]
+    data = bytearray(files[victim])
+    middle = len(data) // 2
+    data[middle] = ord("7") if data[middle] != ord("7") else ord("8")  # same size, one byte changed
+    got = sorted(fn(manifest, {**files, victim: bytes(data)}))
+    _expect(got == [victim], f"one changed byte in {victim} (same size) gave {got!r}: compare sha256, not just sizes")
+    got = sorted(fn(manifest, {**files, victim: files[victim][:-10]}))
+    _expect(got == [victim], f"a truncated {victim} gave {got!r}, expected [{victim!r}]")
+    missing = {k: v for k, v in files.items() if k != names[-1]}
+    got = sorted(fn(manifest, missing))
+    _expect(got == [names[-1]], f"with {names[-1]} missing you returned {got!r}: a missing file is not intact")
+    got = sorted(fn(manifest, {**files, "notes.txt": b"extra"}))
+    _expect(got == [], f"a file the manifest does not list should be ignored, you returned {got!r}")
+    return f"altered, truncated and missing files all caught across the {len(names)} files of diabetes-mlp"
+
+
 BATCHING_TARGET = {"rate_per_s": 1500.0, "p99_ms": 15.0}
 
 
@@ -327,6 +394,11 @@ EXERCISES: dict[str, Exercise] = {e.id: e for e in [
              "too_large, overloaded, timeout.",
              "4xx means the client must change the request; 5xx means retry later (maybe elsewhere).",
              _check_status_for_error, ref.status_for_error),
+    Exercise("compatible_contract", "01-rest", "Evolve a contract without breaking old clients",
+             "Return a lesson.evolution.RequestContract version '3' that keeps every v2 body valid and "
+             "adds an optional string field 'client' of at most 32 characters.",
+             "Start from CONTRACT_V2's fields; a new field must not be required; check yourself with "
+             "contract.changes_from(CONTRACT_V2).", _check_compatible_contract, ref.compatible_contract),
     Exercise("fp32_raw", "02-grpc", "Encode a tensor as raw bytes",
              "Write encode(values) -> bytes in little-endian float32, as raw_input_contents carries it.",
              "struct.pack with '<' and 'f'.", _check_fp32_raw, ref.fp32_raw),
@@ -353,6 +425,11 @@ EXERCISES: dict[str, Exercise] = {e.id: e for e in [
              _check_quantise, ref.quantise_int8),
     Exercise("dequantise_int8", "05-edge", "Dequantise",
              "Write dequantise(scale, ints) -> floats.", "Multiply.", _check_dequantise, ref.dequantise_int8),
+    Exercise("tampered_files", "05-edge", "Detect a tampered artifact",
+             "Write tampered_files(manifest, files) -> sorted names of the files the manifest lists that "
+             "are missing, of the wrong size or whose sha256 differs (files: name -> bytes).",
+             "hashlib.sha256(data).hexdigest(); a changed byte keeps the size, so sizes alone are not enough.",
+             _check_tampered_files, ref.tampered_files),
     Exercise("open_loop_latencies", "06-load-testing", "Measure latency without coordinated omission",
              "Write latencies(intended, sent, done) for an open-loop test.",
              "Which start time would a user who arrived on schedule experience?",

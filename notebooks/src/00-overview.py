@@ -25,13 +25,20 @@
 # 4. *Use the command line*: `python -m lesson` runs the demo; `lesson serve rest`,
 #    `lesson serve grpc` and `lesson loadtest --url ...` run servers and load tests.
 #
-# The first cell sets the lab up and prints which of the two worlds it found.
+# The first cell sets the lab up and prints which of the two worlds it found. Every pattern
+# serves the lesson's real model, `diabetes-mlp`: a small neural network trained on the
+# scikit-learn diabetes data, shipped inside the package as a checksummed artifact.
 
 # %%
 import lesson
+from lesson.artifacts import load_artifact
+from lesson.edge import load_heldout
 from lesson.lab import setup, show_source
+from lesson.mlp import load_default_mlp
 
-lab = setup()
+model = load_default_mlp()
+lab = setup(model=model, registry="lesson.mlp_numpy:serving_registry")
+patients, progression = load_heldout(load_artifact(model.name, model.version))
 
 # %% [markdown]
 # ## The landscape
@@ -48,6 +55,27 @@ table([{"pattern": name, **facts} for name, facts in landscape.items()],
       caption="describe_serving_landscape(): what each pattern is for")
 
 # %% [markdown]
+# ## The simplest model, and the real one
+#
+# A model, to a server, is anything that turns a row of numbers into a prediction. The
+# original lesson's toy, `averaged_ensembled_model`, is the smallest possible example — the
+# mean of the features, scaled — and it still works everywhere in the package:
+
+# %%
+lesson.averaged_ensembled_model([0.2, 0.4, 0.6])
+
+# %% [markdown]
+# The real model takes ten measurements of a patient (age, sex, body-mass index, blood
+# pressure and six blood serum values) and predicts disease progression one year later. Its
+# metadata says what it is; the held-out rows shipped with it let us compare its predictions
+# with what was observed:
+
+# %%
+print(model.metadata().description)
+for row, observed in zip(patients[:3], progression[:3]):
+    print(f"predicted {model.predict([row])[0]:6.1f}   observed {observed:6.1f}")
+
+# %% [markdown]
 # ## One model, many doors
 #
 # Every pattern is a thin layer over one core: *validate → predict → respond*. So the same
@@ -55,12 +83,14 @@ table([{"pattern": name, **facts} for name, facts in landscape.items()],
 # came through. `lab.targets` holds them all; here is one request sent to each:
 
 # %%
-payload = {"instances": [[0.2, 0.4, 0.6, 0.8]]}
+payload = {"instances": [patients[0]]}
 rows = []
 for key, target in lab.targets.items():
     response = lab.endpoint(key)(payload)
     rows.append({"target": key, "pattern": target.pattern, "transport (metadata)": response["metadata"]["transport"],
-                 "prediction": response["predictions"][0]})
+                 "prediction": f'{response["predictions"][0]:.4f}'})
+spread = max(float(r["prediction"]) for r in rows) - min(float(r["prediction"]) for r in rows)
+print(f"largest difference between any two targets: {spread:.4f}")
 table(rows, caption="The same request through every target")
 
 # %% [markdown]
@@ -78,7 +108,7 @@ show_source(lesson.PredictionService.predict)
 # about latency: an average hides the slow requests that users remember.
 
 # %%
-payloads = [{"instances": [[0.01 * i, 0.2, 0.3, 0.4]]} for i in range(200)]
+payloads = [{"instances": [patients[i % len(patients)]]} for i in range(200)]
 first = lesson.run_synthetic_load_test(lab.endpoint("rest"), payloads)
 first
 
@@ -123,8 +153,10 @@ print(recommend_pattern(Workload(caller="device", must_work_offline=True)))
 # %% [markdown]
 # ## What to notice
 #
-# - The same prediction came back through every target: the patterns differ in *transport*
-#   and *timing*, never in the answer. That is what makes it safe to move a model from one
+# - The same prediction came back through every target, to the digits shown (the line above
+#   the table printed the largest difference: the servers run the model with numpy, the
+#   in-process targets in pure Python, and the edge target rounds its inputs first): the
+#   patterns differ in *transport* and *timing*, not in the answer. That is what makes it safe to move a model from one
 #   pattern to another.
 # - The average latency sat close to the median, while the p99 and the max were further out.
 #   Percentiles describe what users experience; an average describes nobody.

@@ -9,18 +9,30 @@
 # 2. see what a *bad* request gets back — a typed error that names the field — and why that is
 #    part of the contract, not an afterthought;
 # 3. load-test the endpoint and read its latency percentiles, then compare it with the same
-#    model called as a plain function, to see what the transport costs.
+#    model called as a plain function, to see what the transport costs;
+# 4. change the contract without breaking anyone: add a field, serve two versions of the
+#    model side by side, and watch old and new clients keep working.
+#
+# The model is the lesson's real one: `diabetes-mlp`, a small neural network (one hidden layer
+# of ReLU units) trained on the scikit-learn diabetes data, shipped as a checksummed artifact.
+# It predicts disease progression one year after baseline from ten measurements of a patient.
 #
 # The first cell sets the lab up. In local Jupyter it starts the real REST server (FastAPI
-# served by uvicorn) and the gRPC server on free `127.0.0.1` ports, and stops them when the
-# kernel shuts down. In JupyterLite (this notebook running in your browser) there are no
-# sockets, so the same REST handler runs in-process. The line it prints says which path ran.
+# served by uvicorn) and the gRPC server on free `127.0.0.1` ports, both serving that model
+# (run by numpy), and stops them when the kernel shuts down. In JupyterLite (this notebook
+# running in your browser) there are no sockets, so the same REST handler runs in-process with
+# the pure-Python copy of the model. The line it prints says which path ran.
 
 # %%
 import lesson
+from lesson.artifacts import load_artifact
+from lesson.edge import load_heldout
 from lesson.lab import setup, show_source
+from lesson.mlp import load_default_mlp
 
-lab = setup()
+model = load_default_mlp()
+lab = setup(model=model, registry="lesson.mlp_numpy:serving_registry")
+patients, progression = load_heldout(load_artifact(model.name, model.version))  # held-out rows
 
 # %% [markdown]
 # ## The contract
@@ -28,11 +40,14 @@ lab = setup()
 # The request is `{"instances": [...]}`: one row of features, or a list of rows. The response
 # is `{"predictions": [...], "metadata": {...}}` with one prediction per row. `lab.endpoint("rest")`
 # is a function that sends a payload to the REST target and returns the decoded response —
-# over the wire when the server runs, in-process in the browser.
+# over the wire when the server runs, in-process in the browser. The row is one patient from
+# the held-out data that ships with the artifact; these are the ten features, in order:
 
 # %%
+print(", ".join(feature["name"] for feature in model.metadata().inputs[0]["features"]))
+patient = patients[0]
 rest = lab.endpoint("rest")
-response = rest({"instances": [[0.2, 0.4, 0.6, 0.8]]})
+response = rest({"instances": [patient]})
 response
 
 # %% [markdown]
@@ -45,7 +60,9 @@ response
 # predictions in the same order:
 
 # %%
-rest({"instances": [[0.1, 0.2, 0.3, 0.4], [0.9, 0.8, 0.7, 0.6], [0.5, 0.5, 0.5, 0.5]]})["predictions"]
+answer = rest({"instances": patients[:3]})["predictions"]
+for predicted, observed in zip(answer, progression[:3]):
+    print(f"predicted {predicted:6.1f}   observed a year later {observed:6.1f}")
 
 # %% [markdown]
 # ## Validation is part of the API
@@ -62,6 +79,7 @@ bad_requests = {
     "empty": {"instances": []},
     "ragged rows": {"instances": [[0.1, 0.2], [0.3]]},
     "a bool is not a number": {"instances": [[True, 0.2]]},
+    "3 features, not 10": {"instances": [patient[:3]]},
     "too many rows": {"instances": [[0.0, 0.0]] * (lesson.DEFAULT_LIMITS.max_instances + 1)},
 }
 for name, payload in bad_requests.items():
@@ -97,8 +115,8 @@ import urllib.error
 import urllib.request
 
 if "rest" in lab.servers:
-    url = f"{lab.servers['rest'].url}/v1/models/averaged_ensemble:predict"
-    for body in ({"instances": [[0.2, 0.4, 0.6, 0.8]]}, {"instances": [[0.2, "x"]]}):
+    url = f"{lab.servers['rest'].url}/v1/models/{model.name}:predict"
+    for body in ({"instances": [patient]}, {"instances": [[0.2, "x"]]}):
         request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                          headers={"Content-Type": "application/json"})
         try:
@@ -148,15 +166,18 @@ if fn_p50 <= 2 * tick:
 else:
     print(f"The REST target's median is {rest_p50 / fn_p50:,.0f}x the plain call's.")
 print(f"throughput: {over_rest.result.throughput:,.0f} req/s vs {as_function.result.throughput:,.0f} req/s")
+n_parameters = sum(len(layer.weights) * len(layer.weights[0]) + len(layer.bias) for layer in model.params.layers)
+print(f"the model: {n_parameters} weights and biases, {model.n_features} inputs")
 
 # %% [markdown]
 # ## What to notice
 #
 # - **Percentiles, not the mean.** The gap between p50 and p99 is the experience of your unluckiest
 #   users in every hundred. Read both.
-# - **The transport dominates.** The model here is tiny, so almost all of the REST latency is
-#   HTTP, JSON and the network stack — compare the two rows above. With a heavy model the
-#   ratio shrinks, but the fixed cost per request stays.
+# - **The transport dominates.** The model here is small (the cell above counted its
+#   parameters), so most of the REST latency is HTTP, JSON and the network stack —
+#   compare the two rows above. With a heavy model the ratio shrinks, but the fixed cost per
+#   request stays.
 # - **Concurrency is not free.** Raise *Concurrency* in the panel to 16 and run again: throughput
 #   rises while the server has idle capacity, then p99 climbs as requests queue. The
 #   load-testing notebook (06) explores this on purpose.
@@ -165,6 +186,92 @@ print(f"throughput: {over_rest.result.throughput:,.0f} req/s vs {as_function.res
 # - In the browser every "request" is a function call, the clock ticks in steps of about
 #   0.1 ms, and the event loop's own scheduling dominates throughput: the figures there show
 #   the adapters and the browser, not a network.
+
+# %% [markdown]
+# ## Changing the contract without breaking clients
+#
+# Clients upgrade on their own schedule: a mobile app released last year still sends last
+# year's request. So a serving API may *grow*, but every request that worked yesterday must
+# still work today. Two things get versioned, on different clocks:
+#
+# - the **request contract** — which fields a body may carry (`lesson.evolution.RequestContract`);
+# - the **model** — which weights answer (the `ModelRegistry` holds several versions by name).
+#
+# The demonstration serves `diabetes-mlp` in two real versions: **v1** with the shipped float
+# weights, whose contract accepts `instances` and nothing else (strictly: an unknown field is
+# refused, so a typo cannot pass unnoticed), and **v2**, the same network with int8 weights,
+# whose contract adds an *optional* field `request_id` that the server echoes back. v2 was
+# registered last, so a request that names no version gets it.
+#
+# In local Jupyter the cell starts the real REST app (FastAPI + uvicorn) for this service on
+# another loopback port, in a thread of this kernel; in the browser the same calls go to the
+# service in-process. Either way each line shows the route, the status and the answer.
+
+# %%
+from lesson.evolution import CONTRACT_V1, CONTRACT_V2, CONTRACT_V3_BREAKING, rollout_service
+from lesson.evolution_server import RolloutClient
+
+rollout = rollout_service()
+client = RolloutClient.connect(rollout, over_http="rest" in lab.servers)
+print("requests go to:", client.where)
+for meta in rollout.registry.list():
+    contract = rollout.contract_for(rollout.registry.get(meta.name, meta.version))
+    fields = ", ".join(f.name for f in contract.fields) or "none"
+    print(f"  {meta.name} v{meta.version} ({meta.platform}): contract v{contract.version}, optional fields: {fields}")
+
+# %%
+old_body = {"instances": [patient]}                           # last year's client
+new_body = {"instances": [patient], "request_id": "visit-0042"}  # this year's client
+print(client.explain("old client, default route (no version named)", old_body))
+print(client.explain("old client, pinned to v1", old_body, version="1"))
+print(client.explain("new client, default route", new_body))
+print(client.explain("new client sends its new field to v1", new_body, version="1"))
+print(client.explain("a client pins a version that does not exist", old_body, version="3"))
+
+# %% [markdown]
+# Read the lines above from top to bottom:
+#
+# - the **old client** got a valid answer from both versions: adding an optional field broke
+#   nobody;
+# - the **new client** got its `request_id` back from v2 — and a 422 naming
+#   `body.request_id` from v1, whose strict contract does not know it. That is why the order
+#   of a rollout matters: first every route a client may reach (every server, every version
+#   it may be pinned to) accepts the new field, then clients start sending it;
+# - an unknown version is a 404 that lists the versions that exist.
+#
+# **Pinning versus default routing.** A client that names no version moved to v2 the moment
+# v2 was registered, and its answer changed without it asking. A client that pins `v1` keeps
+# v1's answer until it chooses to move:
+
+# %%
+pinned = client.predict(old_body, version="1").body["predictions"][0]
+default = client.predict(old_body).body["predictions"][0]
+print(f"pinned to v1: {pinned:.4f}; default route (v2 now): {default:.4f}; "
+      f"difference {default - pinned:+.4f} for the same patient")
+
+# %% [markdown]
+# **Which changes break old clients?** `changes_from` compares two contracts and marks each
+# change. Adding an optional field is compatible; making it required is not — and it is cheap
+# to check before shipping (a test in CI), rather than after, from the error logs:
+
+# %%
+for change in CONTRACT_V2.changes_from(CONTRACT_V1) + CONTRACT_V3_BREAKING.changes_from(CONTRACT_V2):
+    print(change)
+with RolloutClient.connect(rollout_service({"1": CONTRACT_V1, "2": CONTRACT_V3_BREAKING}),
+                           over_http="rest" in lab.servers) as breaking:
+    print(breaking.explain("old client, if v2 had shipped with request_id REQUIRED", old_body))
+
+# %% [markdown]
+# **A tolerant reader hides the problem instead.** The lesson's main REST server (the one the
+# load test used; in the browser, its handler in-process) does not reject unknown fields; it
+# ignores them. A new client talking to it gets a 200 — and no sign that its field was
+# dropped, unless it checks for the echo:
+
+# %%
+reply = rest({"instances": [patient], "request_id": "visit-0042"})
+print("status 200; metadata keys:", sorted(reply["metadata"]))
+print("request_id echoed?", "request_id" in reply["metadata"])
+client.close()
 
 # %% [markdown]
 # ## Exercises
@@ -197,13 +304,24 @@ def status_for(kind):
 check("status_for_error", status_for)
 
 # %% [markdown]
-# **3. Find the knee (no checker: read your own figures).** In the panel, run the REST target
+# **3. Evolve a contract without breaking old clients.** A partner team wants to send the
+# name of their app in an optional string field `client` (at most 32 characters). Return a
+# `RequestContract` version `"3"` that keeps every v2 body valid, accepts `client`, refuses a
+# bad `client` naming the field, and still refuses misspelt fields. Check yourself first with
+# `contract.changes_from(CONTRACT_V2)`.
+
+# %%
+from lesson.evolution import Field, RequestContract
+
+contract_v3 = RequestContract("3", (Field("client", "string", required=True),))  # fix me
+check("compatible_contract", contract_v3)
+
+# %% [markdown]
+# **4. Find the knee (no checker: read your own figures).** In the panel, run the REST target
 # at concurrency 1, 4, 16 and 64 with 1,000 requests each. At which concurrency does
-# throughput stop growing? What happens to p99 after that point, and why?
-#
-# **4. Payload size.** Keep concurrency at 4 and raise *Instances per request* from 1 to 64.
-# Throughput in *requests* per second falls — what happens to *rows* per second
-# (requests/s × instances)? What does that tell you about batching on the client's side?
+# throughput stop growing? What happens to p99 after that point, and why? Then keep
+# concurrency at 4 and raise *Instances per request* from 1 to 64: throughput in *requests*
+# per second falls — what happens to *rows* per second (requests/s × instances)?
 
 # %% [markdown]
 # When you are done, stop the servers (they also stop when the kernel shuts down):

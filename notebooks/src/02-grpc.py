@@ -14,11 +14,19 @@
 # 3. see errors as status codes, and one long-lived stream carrying many requests;
 # 4. load-test gRPC and REST side by side, and read what the figures say (not what the folklore says).
 
+# The model behind both servers is the lesson's real one, `diabetes-mlp` (10 measurements in,
+# predicted disease progression out); the requests below are patients from its held-out data.
+
 # %%
 import lesson
+from lesson.artifacts import load_artifact
+from lesson.edge import load_heldout
 from lesson.lab import setup, show_source
+from lesson.mlp import load_default_mlp
 
-lab = setup()
+model = load_default_mlp()
+lab = setup(model=model, registry="lesson.mlp_numpy:serving_registry")
+patients, _ = load_heldout(load_artifact(model.name, model.version))
 
 # %% [markdown]
 # ## The contract
@@ -49,22 +57,26 @@ print(request_message[: request_message.index("\n}\n") + 3])
 
 # %%
 grpc_predict = lab.endpoint("grpc")
-grpc_predict({"instances": [[0.2, 0.4, 0.6, 0.8]]})
+grpc_predict({"instances": [patients[0]]})
 
 # %% [markdown]
 # What goes on the wire is not JSON text but a binary tensor: 8 bytes per FP64 value (4 for
-# FP32), little-endian, in `raw_input_contents`. `lesson.v2` encodes and decodes it with the
-# standard library, so this cell runs in the browser too:
+# FP32), little-endian, in `raw_input_contents` — whatever the value's digits. JSON spends one
+# byte per character instead, so which is smaller depends on the numbers. `lesson.v2` encodes
+# and decodes tensors with the standard library, so this cell runs in the browser too:
 
 # %%
 import json
 
 from lesson import v2
 
-rows = [[0.2, 0.4, 0.6, 0.8]] * 64
+rows = patients[:64]
 raw = v2.encode_raw("FP64", [value for row in rows for value in row])
 as_json = json.dumps({"instances": rows}).encode()
-print(f"64 rows x 4 features: raw FP64 tensor {len(raw):,} bytes; JSON body {len(as_json):,} bytes")
+raw32 = v2.encode_raw("FP32", [value for row in rows for value in row])
+print(f"{len(rows)} rows x {len(rows[0])} features of real patient data:")
+print(f"  JSON body {len(as_json):,} bytes; raw FP64 tensor {len(raw):,} bytes "
+      f"({len(raw) / len(as_json):.2f}x the JSON); raw FP32 {len(raw32):,} bytes ({len(raw32) / len(as_json):.2f}x)")
 print("first value decoded back:", v2.decode_raw("FP64", raw[:8], 1, "raw_input_contents")[0])
 
 # %%
@@ -79,7 +91,7 @@ if "grpc" in lab.servers:
     from lesson.clients import client_for
     from lesson.clients.grpc import build_infer_request
 
-    message = build_infer_request([[0.2, 0.4, 0.6, 0.8]], model="averaged_ensemble")
+    message = build_infer_request([patients[0]], model=model.name)
     print(message)
     print(f"encoded size: {message.ByteSize()} bytes")
     with client_for(lab.servers["grpc"].url) as client:
@@ -112,7 +124,7 @@ for name, payload in {
 # behaves the same way, so this cell runs in both worlds:
 
 # %%
-events = [{"instances": [[0.1 * i, 0.2, 0.3, 0.4]]} for i in range(5)]
+events = [{"instances": [row]} for row in patients[:5]]
 if "grpc" in lab.servers:
     with client_for(lab.servers["grpc"].url) as client:
         answers = list(client.stream(events))
@@ -149,9 +161,11 @@ print(f"gRPC/REST throughput ratio in this run: {g.throughput / r.throughput:.2f
 # - **The contract is the product.** Because the service follows the Open Inference Protocol,
 #   `tritonclient` — a client nobody in this project wrote — talks to the lesson's server
 #   unchanged (the project's tests check it). That is what a typed contract buys.
-# - **Smaller is not automatically faster.** The binary tensor is a fraction of the JSON body,
-#   yet the two transports can land close together: for a small model, both are dominated
-#   by per-request work in Python on each side. The project's benchmarks on this kind of
+# - **Binary is not automatically smaller, and smaller is not automatically faster.** These
+#   measurements have few digits, so their JSON text is short; the size ratios printed above
+#   say which encoding won for this data (JSON of long floats is another story). And the two
+#   transports can land close together whatever the sizes: for a small model, both are
+#   dominated by per-request work in Python on each side. The project's benchmarks on this kind of
 #   machine found Python gRPC and REST at parity; read the ratio your own run printed above
 #   before you believe anyone, including this lesson.
 # - **Streams remove per-request overhead** and keep order; they also keep a connection busy,

@@ -18,9 +18,14 @@
 
 # %%
 import lesson
+from lesson.artifacts import load_artifact
+from lesson.edge import load_heldout
 from lesson.lab import batching_target, setup, show_source
+from lesson.mlp import load_default_mlp
 
-lab = setup()
+model = load_default_mlp()  # the real model (diabetes-mlp); the servers run the same one with numpy
+lab = setup(model=model, registry="lesson.mlp_numpy:serving_registry")
+patients, progression = load_heldout(load_artifact(model.name, model.version))  # held-out rows
 
 # %% [markdown]
 # ## Scoring batches
@@ -29,7 +34,7 @@ lab = setup()
 # service and returns one response per batch, tagged with its size:
 
 # %%
-responses = lesson.batch_scoring_runner(lab.model, [[[0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8]], [[0.9, 0.9, 0.9, 0.9]]])
+responses = lesson.batch_scoring_runner(lab.model, [patients[0:2], patients[2:3]])
 [(r["predictions"], r["metadata"]["batch_size"]) for r in responses]
 
 # %% [markdown]
@@ -44,7 +49,7 @@ import time
 from lesson.widgets import table
 
 rng = random.Random(0)
-all_rows = [[round(rng.random(), 4) for _ in range(4)] for _ in range(20_000)]
+all_rows = [rng.choice(patients) for _ in range(20_000)]  # held-out patients, drawn with replacement
 measured = []
 for size in (1, 16, 256, 1024):
     batches = [all_rows[i : i + size] for i in range(0, len(all_rows), size)]
@@ -56,8 +61,10 @@ for size in (1, 16, 256, 1024):
 table(measured, caption="20,000 rows through batch_scoring_runner (measured just now)")
 
 # %% [markdown]
-# The model here is tiny, so nearly all the cost of a one-row call is the *per-call* work —
-# validation, building the response, metadata — and larger batches spread it over more rows.
+# The model here is small (one hidden layer, run in pure Python), so a large part of the cost
+# of a one-row call is the *per-call* work — validation, building the response, metadata — and
+# larger batches spread it over more rows. The arithmetic per row stays whatever the batch
+# size: that is why rows per second stops growing long before the batch does.
 #
 # ## The same effect online: instances per request
 #
@@ -82,7 +89,7 @@ for run in (one_row, many_rows):
 # A micro-batcher queues concurrent requests and makes **one** model call for up to
 # `max_batch_size` rows, waiting at most `max_delay_ms` for more to arrive. It only pays where
 # a call has a real fixed cost — an accelerator's kernel launch and transfer, a remote call.
-# Our tiny model has almost none, so the lesson provides a **simulated accelerator**: a model
+# Our small MLP has almost none, so the lesson provides a **simulated accelerator**: a model
 # that holds a "device" for 2 ms per call plus 20 µs per row, one call at a time. It is a
 # simulation (it sleeps), and it is labelled as one everywhere it appears.
 #
@@ -146,7 +153,7 @@ table(rows, caption="SIMULATION: one device, 2 ms per call + 0.02 ms per row")
 #   batches fill by themselves even with `max_delay_ms=0`.
 # - **`max_delay_ms` is a tax at low load:** when requests are rare, the first one waits for
 #   company that does not come. Pick it from your p99 objective, not from peak throughput.
-# - On a model *without* a fixed call cost (like the tiny one here), batching adds queueing
+# - On a model *without* a fixed call cost (like the small MLP here), batching adds queueing
 #   and a hand-off between tasks and can *lower* throughput — measure before you enable it.
 #
 # ## Exercises

@@ -18,9 +18,14 @@
 
 # %%
 import lesson
+from lesson.artifacts import load_artifact
+from lesson.edge import load_heldout
 from lesson.lab import setup, show_source
+from lesson.mlp import load_default_mlp
 
-lab = setup()
+model = load_default_mlp()  # the real model (diabetes-mlp); the servers run the same one with numpy
+lab = setup(model=model, registry="lesson.mlp_numpy:serving_registry")
+patients, progression = load_heldout(load_artifact(model.name, model.version))  # held-out rows
 
 # %% [markdown]
 # ## Events in, predictions out
@@ -31,9 +36,9 @@ lab = setup()
 
 # %%
 events = [
-    {"id": "e1", "key": "card-7", "instances": [0.2, 0.4, 0.6, 0.8]},
-    {"id": "e2", "key": "card-3", "instances": [0.9, "oops", 0.1, 0.1]},  # malformed
-    {"id": "e3", "key": "card-7", "instances": [0.1, 0.1, 0.1, 0.1]},
+    {"id": "e1", "key": "patient-7", "instances": patients[0]},
+    {"id": "e2", "key": "patient-3", "instances": [patients[1][0], "oops", *patients[1][2:]]},  # malformed
+    {"id": "e3", "key": "patient-7", "instances": patients[2]},
 ]
 adapter = lesson.event_stream_adapter(lab.model)
 for record in adapter(events):
@@ -62,7 +67,7 @@ from lesson.widgets import table
 async def producer(n, rate_per_s):
     for i in range(n):
         yield {"id": f"ev-{i}", "key": f"user-{i % 5}", "event_time": time.perf_counter(),
-               "instances": [[0.001 * i, 0.2, 0.3, 0.4]]}
+               "instances": [patients[i % len(patients)]]}
         await asyncio.sleep(1 / rate_per_s)
 
 
@@ -106,7 +111,7 @@ async def run_pipeline(n_events, queue_size, consumer_ms):
     async def produce():
         for i in range(n_events):
             start = time.perf_counter()
-            await queue.put({"id": f"b-{i}", "instances": [0.1, 0.2, 0.3, 0.4]})  # waits when full
+            await queue.put({"id": f"b-{i}", "instances": patients[i % len(patients)]})  # waits when full
             producer_waits.append((time.perf_counter() - start) * 1000)
             await asyncio.sleep(0.001)
         await queue.put(None)

@@ -19,20 +19,19 @@
 # %%
 import lesson
 from lesson.lab import edge_targets, setup, show_source
+from lesson.mlp import load_default_mlp
 
-lab = setup()
+model = load_default_mlp()  # the real model (diabetes-mlp); the servers run the same one with numpy
+lab = setup(model=model, registry="lesson.mlp_numpy:serving_registry")
 
 # %% [markdown]
 # ## The model on the device
 #
 # The model ships inside the package as a versioned artifact with a manifest and checksums,
-# stored as JSON, never as a pickle (loading a pickle can run arbitrary code). Loading verifies
-# the checksums. It predicts disease progression one year after baseline from ten measurements:
+# stored as JSON, never as a pickle (loading a pickle can run arbitrary code: a section below
+# shows it). Loading verifies the checksums. It predicts disease progression one year after baseline from ten measurements:
 
 # %%
-from lesson.mlp import load_default_mlp
-
-model = load_default_mlp()
 meta = model.metadata()
 print(meta.name, "version", meta.version, "|", meta.description)
 print("inputs:", ", ".join(f["name"] for f in meta.inputs[0]["features"]))
@@ -101,12 +100,57 @@ table([{"step": name, "median ms": round(statistics.median(v) * 1000, 3), "max m
        for name, v in steps.items()], caption="Measured now: cold-start steps of the diabetes MLP artifact")
 
 # %% [markdown]
+# ## Packaging safely: loading a pickle runs code
+#
+# Many tutorials save a model with `pickle` (or `joblib`, which uses it). A pickle is not
+# data: it is a small program that `pickle.load` executes, and it may import and call *any*
+# function. Whoever wrote the file chooses what your server runs when it loads the model.
+# The cell below proves it harmlessly: it builds a pickle whose object says "to rebuild me,
+# call `record_call`" — a function that only appends a note to a list (an attacker would
+# name `os.system` instead) — looks inside it without loading it, then loads it:
+
+# %%
+from lesson import deserialisation
+
+show_source(deserialisation.RunsCodeWhenUnpickled)
+
+# %%
+pickle_demo = deserialisation.show_pickle_runs_code()
+print(pickle_demo.to_text())
+
+# %% [markdown]
+# Nothing warned that code ran; `pickle.loads` simply returned what the function returned.
+# Reading the opcodes first (`callables_in_pickle`, built on `pickletools`) shows what a file
+# would call, but an allow-list of "safe" functions is easy to get wrong. The rule is simpler:
+# never unpickle a file you did not produce, and ship models in a format that is only data.
+#
+# That is what this lesson's artifacts are: plain JSON files (weights, scaler, held-out rows)
+# and a `manifest.json` listing each file's size and sha256. Loading checks every file before
+# any of it is used. The cell below copies the shipped artifact into a temporary directory,
+# loads the copy, changes **one byte** of `weights.json` (same size, a different digit) and
+# loads it again:
+
+# %%
+import tempfile
+
+with tempfile.TemporaryDirectory() as workdir:
+    tamper_demo = deserialisation.show_tamper_refused(workdir)
+print(tamper_demo.to_text())
+
+# %% [markdown]
+# A changed weight would otherwise have loaded silently and given slightly wrong predictions
+# forever. The manifest catches accidents (a truncated download, a bad disk) and tampering
+# with a file; to catch someone who rewrites the manifest too, pin the manifest's own
+# checksum where you deploy (`load_artifact(..., expected_manifest_sha256=...)`). Production
+# formats with the same idea: ONNX and safetensors (data, no code), plus a signed checksum.
+
+# %% [markdown]
 # ## Under load, and against a server
 #
 # The panel has both variants. The cell after it runs each with the same 300 requests drawn
 # from the held-out rows, then sends the same load to the REST target for comparison (in
-# local Jupyter that is a real round trip over loopback; note that it serves the lesson's
-# default model, not this MLP, so compare the *transport* cost, not the model's).
+# local Jupyter that is a real round trip over loopback to a server running the same MLP
+# with numpy; in the browser it is the REST adapter in-process).
 
 # %%
 panel = lab.panel("edge-int8", targets=["edge-fp64", "edge-int8", "rest"], requests=300, concurrency=1)
@@ -133,7 +177,9 @@ panel.report()
 #   REST row includes a round trip, even on loopback.
 # - **What you give up:** every device runs the version it has. Rolling out a new model means
 #   shipping an update and living with old versions in the field — version your artifacts and
-#   keep the response schema backwards compatible.
+#   keep the request and response schemas backwards compatible (notebook 01 shows how).
+# - **Packaging:** a pickle runs code when it is loaded; a JSON artifact with a checksummed
+#   manifest is only data, and a single changed byte was refused above.
 #
 # ## Exercises
 #
@@ -161,7 +207,21 @@ def dequantise(scale, ints):
 check("dequantise_int8", dequantise)
 
 # %% [markdown]
-# **3. The accuracy budget (no checker).** Use your two functions to quantise a weight list
+# **3. Detect a tampered artifact.** Write `tampered_files(manifest, files)`: `files` maps
+# file names to their bytes; return the sorted names of the files the manifest lists that
+# are missing, have the wrong size, or whose sha256 differs from the manifest's (ignore files
+# the manifest does not list). The checker runs it on the real artifact's files, untouched
+# and altered.
+
+# %%
+def tampered_files(manifest, files):
+    raise NotImplementedError("your code here")
+
+
+check("tampered_files", tampered_files)
+
+# %% [markdown]
+# **4. The accuracy budget (no checker).** Use your two functions to quantise a weight list
 # with one large outlier, e.g. `[0.01] * 99 + [5.0]`, and dequantise it again. What happened
 # to the small weights? Why is per-tensor scaling fragile, and what would per-channel scaling
 # change?

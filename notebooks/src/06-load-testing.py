@@ -14,8 +14,10 @@
 # %%
 import lesson
 from lesson.lab import batching_target, setup, show_source
+from lesson.mlp import load_default_mlp
 
-lab = setup()
+model = load_default_mlp()  # the real model (diabetes-mlp); the servers run the same one with numpy
+lab = setup(model=model, registry="lesson.mlp_numpy:serving_registry")
 
 # %% [markdown]
 # ## Every pattern under the same load
@@ -89,7 +91,7 @@ def stalling_endpoint(stall_at=100, stall_s=0.2):
 
 
 lab.add_target(Target(key="stalls", label="In-process endpoint that stalls for 200 ms once", pattern="in-process",
-                      make_endpoint=stalling_endpoint, n_features=4))
+                      make_endpoint=stalling_endpoint, n_features=model.n_features))
 stall_panel = lab.panel("stalls", targets=["stalls"], requests=400, concurrency=1)
 stall_panel
 
@@ -101,7 +103,7 @@ for run in (closed, opened):
     r = run.result
     slow = sum(1 for x in r.latencies if x > 0.05)
     print(f"{r.mode:>6} loop: p50 {r.p50 * 1000:.3f} ms, p99 {r.p99 * 1000:.1f} ms, max {r.max_latency * 1000:.1f} ms; "
-          f"{slow} requests slower than 50 ms")
+          f"{slow} requests slower than 50 ms; {r.error_count} errors")
 
 # %% [markdown]
 # The same stall, the same server: the closed loop reports **one** slow request; the open loop

@@ -18,10 +18,15 @@ import asyncio
 import time
 
 import lesson
+from lesson.artifacts import load_artifact
+from lesson.edge import load_heldout
 from lesson.lab import batching_target, server_target, setup
+from lesson.mlp import load_default_mlp
 from lesson.widgets import table
 
-lab = setup()
+model = load_default_mlp()  # the real model (diabetes-mlp); the servers run the same one with numpy
+lab = setup(model=model, registry="lesson.mlp_numpy:serving_registry")
+patients, progression = load_heldout(load_artifact(model.name, model.version))  # held-out rows
 
 # %% [markdown]
 # For these experiments we need a model with a real cost per call. The lesson's **simulated
@@ -43,7 +48,7 @@ slow_device.metadata().description
 # too, and the lesson's servers have a per-request `timeout_s` (HTTP 504 / `DEADLINE_EXCEEDED`).
 
 # %%
-rows = [[0.2, 0.4, 0.6, 0.8]]
+rows = [patients[0]]
 for timeout_s in (0.2, 0.01):
     start = time.perf_counter()
     try:
@@ -83,7 +88,8 @@ if lab.servers:
         for key, bound in (("queue-64", 64), ("shed-4", 4)):
             handle = servers.enter_context(running_server(
                 "rest", registry="lesson.lab:accelerator_registry", max_in_flight=bound, offload=True))
-            target = lab.add_target(server_target(key, handle, label=f"REST, 2 ms device, max_in_flight={bound}"))
+            target = lab.add_target(server_target(key, handle, label=f"REST, 2 ms device, max_in_flight={bound}",
+                                                 n_features=model.n_features))
             servers.callback(target.endpoint.close)
         shed_panel = lab.panel("queue-64", targets=["queue-64", "shed-4"], concurrency=32)
         display(shed_panel)

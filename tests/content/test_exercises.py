@@ -20,7 +20,7 @@ NOTEBOOKS = ["00-overview", "01-rest", "02-grpc", "03-batch", "04-streaming", "0
 def _solution_answer(exercise_id: str):
     solution = EXERCISES[exercise_id].solution
     # Value exercises take the solution's return value; function exercises take the function.
-    return solution() if exercise_id in {"pick_patterns", "batching_knobs"} else solution
+    return solution() if exercise_id in {"pick_patterns", "batching_knobs", "compatible_contract"} else solution
 
 
 @pytest.mark.parametrize("exercise_id", sorted(EXERCISES))
@@ -122,6 +122,41 @@ def _accepts_bool(payload):
     return rows, float(t)
 
 
+def _contract(*fields, unknown="reject"):
+    from lesson.evolution import RequestContract
+
+    return RequestContract("3", tuple(fields), unknown)
+
+
+def _wrong_contracts():
+    from lesson.evolution import Field
+
+    request_id = Field("request_id", "string", max_length=64, echo=True)
+    return {
+        "required": _contract(Field("request_id", "string", required=True, max_length=64), Field("client")),
+        "client required": _contract(request_id, Field("client", "string", required=True, max_length=32)),
+        "dropped request_id": _contract(Field("client", "string", max_length=32)),
+        "client a number": _contract(request_id, Field("client", "number")),
+        "unbounded client": _contract(request_id, Field("client", "string")),
+        "tolerant reader": _contract(request_id, Field("client", "string", max_length=32), unknown="ignore"),
+    }
+
+
+def _sizes_only(manifest, files):
+    return sorted(n for n, e in manifest["files"].items() if n in files and len(files[n]) != e["bytes"])
+
+
+def _skips_missing(manifest, files):
+    import hashlib
+
+    return sorted(n for n, e in manifest["files"].items()
+                  if n in files and hashlib.sha256(files[n]).hexdigest() != e["sha256"])
+
+
+def _flags_extras(manifest, files):
+    return sorted(set(ref.tampered_files(manifest, files)) | (set(files) - set(manifest["files"])))
+
+
 WRONG_ANSWERS = [
     ("percentile", _truncating_percentile, "expected"),
     ("percentile", _sorting_in_place, "changed the list"),
@@ -147,12 +182,25 @@ WRONG_ANSWERS = [
     ("backoff", _uncapped, "min(cap"),
     ("batching_knobs", (1, 0.0), "saturates"),
     ("batching_knobs", (64, 40.0), "misses"),
+    ("compatible_contract", "required", "made required"),
+    ("compatible_contract", "client required", "added (required)"),
+    ("compatible_contract", "dropped request_id", "removed"),
+    ("compatible_contract", "client a number", "optional string"),
+    ("compatible_contract", "unbounded client", "33 characters"),
+    ("compatible_contract", "tolerant reader", "clinet"),
+    ("compatible_contract", None, "RequestContract"),
+    ("tampered_files", _sizes_only, "sha256"),
+    ("tampered_files", _skips_missing, "missing"),
+    ("tampered_files", _flags_extras, "ignored"),
+    ("tampered_files", lambda manifest, files: [], "same size"),
 ]
 
 
 @pytest.mark.parametrize("exercise_id,answer,needle", WRONG_ANSWERS,
                          ids=[f"{e}-{i}" for i, (e, _, _) in enumerate(WRONG_ANSWERS)])
 def test_typical_wrong_answer_is_rejected_with_specific_feedback(exercise_id, answer, needle):
+    if exercise_id == "compatible_contract" and isinstance(answer, str):
+        answer = _wrong_contracts()[answer]
     feedback = check(exercise_id, answer)
     assert not feedback.passed
     assert needle in feedback.message, feedback.message
@@ -202,3 +250,11 @@ def test_backoff_reference_is_bounded_and_jittered():
     rng = random.Random(0)
     draws = [ref.backoff_delay(10, base_s=0.1, cap_s=2.0, rng=rng) for _ in range(1000)]
     assert max(draws) <= 2.0 and min(draws) >= 0 and len(set(draws)) > 900
+
+
+def test_contract_reference_is_backward_compatible_and_v3_breaking_is_not():
+    from lesson.evolution import CONTRACT_V1, CONTRACT_V2, CONTRACT_V3_BREAKING
+
+    assert ref.compatible_contract().is_backward_compatible_with(CONTRACT_V2)
+    assert CONTRACT_V2.is_backward_compatible_with(CONTRACT_V1)
+    assert not CONTRACT_V3_BREAKING.is_backward_compatible_with(CONTRACT_V2)
