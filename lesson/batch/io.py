@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-__all__ = ["file_format", "Chunk", "ChunkReader", "AtomicTableWriter", "remove_stale_temporaries", "BatchInputError"]
+__all__ = ["file_format", "Chunk", "ChunkReader", "AtomicTableWriter", "parquet_options", "remove_stale_temporaries", "BatchInputError"]
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -125,12 +125,17 @@ class ChunkReader:
         if self.format == "parquet":
             # Row group by row group: ``iter_batches`` over the whole file kept memory growing
             # with the file (measured: +30 MB from 1M to 2M rows); this stays flat.
+            # One thread: the runner already reads in a thread of its own beside the compute,
+            # and Arrow's column-parallel decoding cost more CPU than it saved wall time on a
+            # shared 2-core machine (measured: 221 ms vs 167 ms CPU per 1M rows).
+            # No memory map: mapped pages count in the resident set, so it grew with the file.
             f = pq.ParquetFile(self.path)
             for i in range(f.num_row_groups):
                 if f.metadata.row_group(i).num_rows > 4 * self.chunk_rows:  # a huge row group
-                    yield from f.iter_batches(batch_size=self.chunk_rows, row_groups=[i], columns=self.columns)
+                    yield from f.iter_batches(batch_size=self.chunk_rows, row_groups=[i], columns=self.columns,
+                                              use_threads=False)
                 else:
-                    yield from f.read_row_group(i, columns=self.columns).to_batches()
+                    yield from f.read_row_group(i, columns=self.columns, use_threads=False).to_batches()
             return
         self._file = pa.OSFile(str(self.path))  # native reads: no 1 MiB Python bytes per block
         try:
@@ -240,6 +245,33 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
     return stale
 
 
+def parquet_options(schema: pa.Schema) -> dict:
+    """ParquetWriter options chosen per column for speed and size (all standard encodings).
+
+    Measured writing 1M rows of ``row, id, prediction, model, model_version`` on one core:
+    snappy everywhere with statistics, 117 ms and 16.8 MB; these options, 61 ms and 8.4 MB.
+
+    - label columns (dictionary type, one value): dictionary encoding, stored once;
+    - integer columns (row numbers, integer ids): ``DELTA_BINARY_PACKED``, nearly free for
+      consecutive numbers, with min/max statistics (readers can skip row groups by row);
+    - text columns (ids read from a CSV): plain and snappy, no statistics;
+    - float columns (predictions): ``BYTE_STREAM_SPLIT`` and no compression (snappy saved
+      little on unique floats and cost more time than the rest of the column), no statistics.
+    """
+    labels = [f.name for f in schema if pa.types.is_dictionary(f.type)]
+    encoding, compression, stats = {}, {}, []
+    for f in schema:
+        compression[f.name] = "snappy"
+        if pa.types.is_integer(f.type):
+            encoding[f.name] = "DELTA_BINARY_PACKED"
+            stats.append(f.name)
+        elif pa.types.is_floating(f.type):
+            encoding[f.name] = "BYTE_STREAM_SPLIT"
+            compression[f.name] = "none"
+    return {"compression": compression, "use_dictionary": labels or False,
+            "column_encoding": encoding or None, "write_statistics": stats or False}
+
+
 class AtomicTableWriter:
     """Write tables to a temporary file; :meth:`commit` renames it to ``path``.
 
@@ -248,19 +280,18 @@ class AtomicTableWriter:
         schema: the tables' schema.
         metadata: key/values stored in the Parquet footer (ignored for CSV).
         csv_quote_strings: quote text values in CSV (off only for text known to need no quotes).
+        parquet: ``ParquetWriter`` options (default: :func:`parquet_options` for the schema).
     """
 
     def __init__(self, path: Path, schema: pa.Schema, metadata: dict[str, str] | None = None,
-                 *, csv_quote_strings: bool = True):
+                 *, csv_quote_strings: bool = True, parquet: dict | None = None):
         self.path = Path(path)
         self.format = file_format(self.path)
         self.tmp = _temp_path(self.path)
         self.rows = 0
         if self.format == "parquet":
-            # Dictionary-encode only the label columns: trying it on unique floats is costly.
-            labels = [f.name for f in schema if pa.types.is_dictionary(f.type)]
             self._writer = pq.ParquetWriter(self.tmp, schema.with_metadata(metadata or {}),
-                                            compression="snappy", use_dictionary=labels or False)
+                                            **(parquet_options(schema) if parquet is None else parquet))
         else:
             options = pacsv.WriteOptions(quoting_style="needed" if csv_quote_strings else "none")
             self._writer = pacsv.CSVWriter(self.tmp, schema, write_options=options)

@@ -10,6 +10,12 @@ The predictions file carries the model name and version in every row (and, for P
 the file's metadata with the artifact's manifest checksum). Rows that fail validation go to
 the rejects file (``<output>.rejects.csv`` by default) with the reason. Both files appear only
 when the run completes; a rerun gives byte-identical output.
+
+The local engine is a three-stage pipeline over Arrow record batches of ``chunk_rows`` rows:
+a reader thread decodes the next chunks, the calling thread validates a whole chunk column
+by column and predicts it with one vectorised call (:func:`lesson.batch.scoring.score_table`),
+and a writer thread encodes the results. Arrow releases the GIL while it decodes and
+encodes, so the three overlap; bounded queues keep memory flat.
 """
 
 from __future__ import annotations
@@ -110,6 +116,59 @@ def _prefetch(items: Iterator, depth: int = 2) -> Iterator:
         thread.join(5)
 
 
+class _WriteBehind:
+    """Append tables to their writers on a background thread, at most ``depth`` results queued.
+
+    Parquet/CSV encoding runs beside the next chunk's validation and prediction (Arrow
+    releases the GIL while it encodes); memory stays bounded by ``depth``. A write error is
+    re-raised in the caller at the next :meth:`put` or at :meth:`finish`.
+    """
+
+    def __init__(self, depth: int = 2):
+        self._queue: queue.Queue = queue.Queue(depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="batch-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                return
+            if self._error is not None:
+                continue  # failed: drain without writing
+            try:
+                for writer, table in item:
+                    writer.write(table)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                self._error = exc
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def put(self, *writes: tuple[AtomicTableWriter, pa.Table]) -> None:
+        """Queue ``(writer, table)`` pairs, written in this order (blocks while the queue is full)."""
+        self._check()
+        self._queue.put(writes)
+
+    def finish(self) -> None:
+        """Wait until everything queued is written; raise the first write error."""
+        if self._thread.is_alive():
+            self._queue.put(_DONE)
+            self._thread.join()
+        self._check()
+
+    def stop(self) -> None:
+        """Abandon what is queued and wait for the thread (on the failure path)."""
+        if self._error is None:
+            self._error = RuntimeError("batch run stopped")
+        try:
+            self.finish()
+        except BaseException:  # noqa: BLE001 - we are already failing
+            pass
+
+
 def _local_results(chunks: Iterator[Chunk], ref: ModelRef) -> Iterator[ChunkResult]:
     for chunk in chunks:
         yield score_table(chunk.table, ref, chunk.rows, chunk.malformed)
@@ -193,6 +252,7 @@ def score_file(
     rejects = AtomicTableWriter(rej, rejects_schema(has_id, features))
     rows = chunks = 0
     pool = pa.default_memory_pool()
+    writes = _WriteBehind()
     try:
         positions: collections.deque = collections.deque()
 
@@ -204,19 +264,20 @@ def score_file(
         results = (_local_results(tables(), ref) if engine == "local"
                    else _dask_results(tables(), ref, scheduler, in_flight))
         for result in results:
-            writer.write(result.predictions)
-            rejects.write(result.rejects)
+            writes.put((writer, result.predictions), (rejects, result.rejects))
             rows += result.n_rows
             chunks += 1
             pool.release_unused()  # hand freed chunk buffers back to the OS: flat memory
             position = positions.popleft()  # results come back in order, one per chunk
             if progress is not None:
                 progress(position, reader.total, reader.unit)
+        writes.finish()
         if writer.rows + rejects.rows != rows:  # pragma: no cover - a bug, never silent
             raise RuntimeError(f"{rows} rows read but {writer.rows} scored + {rejects.rows} rejected")
         rejects.commit()
         writer.commit()
     except BaseException:
+        writes.stop()  # the writer thread must be idle before the files are dropped
         writer.abort()
         rejects.abort()
         raise

@@ -9,6 +9,7 @@ This function is what runs on Dask workers too, so both engines give the same ou
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Sequence
@@ -61,7 +62,9 @@ def output_schema(id_type: pa.DataType | None) -> pa.Schema:
     return pa.schema(fields)
 
 
+@lru_cache(maxsize=16)
 def _label(value: str, n: int) -> pa.DictionaryArray:
+    """``n`` copies of ``value`` as a dictionary array (immutable, so cached per size)."""
     return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([value], pa.string()))
 
 
@@ -84,48 +87,170 @@ class ChunkResult:
     n_rows: int
 
 
-def _parse_text(values: list, reasons: dict[int, list[str]], column: str) -> np.ndarray:
-    """Slow path for a text column that did not cast cleanly: find each bad value."""
-    out = np.empty(len(values), dtype=np.float64)
-    for i, v in enumerate(values):
-        if v is None:
-            out[i] = np.nan
-            continue
-        try:
-            out[i] = float(v)
-        except ValueError:
-            out[i] = np.nan
-            shown = v if len(v) <= 40 else v[:37] + "..."
-            reasons.setdefault(i, []).append(f"{column}: {shown!r} is not a number")
-    return out
+#: What Arrow's string -> float64 cast accepts (checked against ``pc.cast``): a decimal number
+#: with an optional exponent, or inf / infinity / nan, case-insensitive. Used only to locate the
+#: bad values of a text column whose cast failed, without a Python loop over the column.
+_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$|^[+-]?([iI][nN][fF]([iI][nN][iI][tT][yY])?|[nN][aA][nN])$"
 
 
-def _column_to_float(arr: pa.ChunkedArray, reasons: dict[int, list[str]], column: str) -> np.ndarray:
-    """A feature column as float64 (NaN where missing), recording why a value is unusable."""
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 40 else value[:37] + "...")
+
+
+def _text_to_float(arr: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray | None]:
+    """Cast a text column to float64; where a value is not a number, null it and report it.
+
+    One vectorised cast in the common case. When it fails, surrounding spaces are trimmed and
+    values that do not look like numbers are masked out, all with ``pyarrow.compute``: a
+    value counts as a number exactly when Arrow can cast it once trimmed, wherever it sits in
+    the file (so chunk boundaries never change the output).
+
+    Returns:
+        The float64 column and the positions of the values that are not numbers (or None).
+    """
+    try:
+        return pc.cast(arr, pa.float64()), None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    trimmed = pc.utf8_trim_whitespace(arr)
+    looks = pc.fill_null(pc.match_substring_regex(trimmed, _NUMBER), True)
+    bad = np.flatnonzero(~np.asarray(looks.to_numpy(zero_copy_only=False), dtype=bool))
+    kept = pc.if_else(looks, trimmed, pa.scalar(None, trimmed.type))
+    try:
+        return pc.cast(kept, pa.float64()), bad
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # pragma: no cover - the pattern is too loose
+        values = kept.to_pylist()
+        extra = []
+        for i, v in enumerate(values):
+            if v is not None:
+                try:
+                    pc.cast(pa.array([v]), pa.float64())
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    values[i] = None
+                    extra.append(i)
+        return pc.cast(pa.array(values, pa.string()), pa.float64()), np.union1d(bad, extra).astype(np.int64)
+
+
+def _column_into(arr: pa.ChunkedArray, out: np.ndarray, column: str, reasons: dict[int, list[str]]) -> np.ndarray | None:
+    """Write a numeric column as float64 into ``out`` (NaN where missing), vectorised.
+
+    Records ``missing value`` for each null in ``reasons`` (only those rows are touched in
+    Python). Returns the mask of the nulls, or None when there are none.
+
+    Raises:
+        TypeError: a column of a type that cannot hold numbers.
+    """
     typ = arr.type
-    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
-        try:
-            cast = pc.cast(arr, pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            values = _parse_text(arr.to_pylist(), reasons, column)
-            cast = None
-        if cast is not None:
-            values = cast.to_numpy(zero_copy_only=False)
-    elif pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_decimal(typ):
-        values = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
-    elif pa.types.is_null(typ):
-        values = np.full(len(arr), np.nan)
+    if pa.types.is_null(typ):
+        out[:] = np.nan
+        missing = np.ones(len(out), dtype=bool)
     else:
-        raise TypeError(f"column {column!r} has type {typ}; expected numbers (or text holding numbers)")
-    if arr.null_count:
-        for i in np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False)):
-            reasons.setdefault(int(i), []).append(f"{column}: missing value")
-    return values
+        if pa.types.is_integer(typ) or pa.types.is_decimal(typ) or pa.types.is_floating(typ):
+            if typ != pa.float64():
+                arr = pc.cast(arr, pa.float64())
+        else:
+            raise TypeError(f"column {column!r} has type {typ}; expected numbers (or text holding numbers)")
+        _fill(arr, out)
+        if not arr.null_count:
+            return None
+        missing = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    for i in np.flatnonzero(missing).tolist():
+        reasons.setdefault(i, []).append(f"{column}: missing value")
+    return missing
+
+
+def _fill(arr: pa.ChunkedArray, out: np.ndarray) -> None:
+    """Copy a float64 column into ``out`` (nulls become NaN)."""
+    start = 0
+    for piece in arr.chunks:  # usually one: chunks are contiguous tables
+        out[start:start + len(piece)] = piece.to_numpy(zero_copy_only=False)
+        start += len(piece)
+
+
+def validate_features(table: pa.Table, features: Sequence[str], *,
+                      buffer: np.ndarray | None = None) -> tuple[np.ndarray, dict[int, list[str]]]:
+    """The feature matrix of a chunk and the reasons its invalid rows are invalid.
+
+    Vectorised per column (numpy / ``pyarrow.compute``); Python touches only failing rows.
+    A row is invalid when a value is missing, is text that is not a number, or is not finite.
+
+    Args:
+        table: the chunk.
+        features: the model's feature columns, in order.
+        buffer: optional float64 array of at least ``len(features) * n`` elements to build
+            ``X`` in (reused chunk after chunk: fresh memory costs page faults, measured here
+            at ~9 ms per 64k-row chunk, as much as the prediction).
+
+    Returns:
+        ``X`` of shape ``(n, len(features))`` (column-major, NaN where unusable) and
+        ``{row index in the chunk: [reason, ...]}`` for the invalid rows only, reasons in
+        feature order (missing and non-numeric values first, then non-finite ones).
+    """
+    n = table.num_rows
+    size = len(features) * n
+    if buffer is not None and buffer.size >= size:
+        Xt = buffer.reshape(-1)[:size].reshape(len(features), n)  # one contiguous row per feature
+    else:
+        Xt = np.empty((len(features), n), dtype=np.float64)
+    reasons: dict[int, list[str]] = {}
+    explained: list[np.ndarray | None] = []
+    for j, name in enumerate(features):
+        col = table.column(name)
+        typ = col.type
+        if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+            cast, bad = _text_to_float(col)
+            explained.append(_column_text(col, cast, bad, Xt[j], name, reasons))
+        else:
+            explained.append(_column_into(col, Xt[j], name, reasons))
+    if np.isfinite(Xt).all():  # the common case: one pass, no per-column work
+        return Xt.T, reasons
+    for j, name in enumerate(features):
+        finite = np.isfinite(Xt[j])
+        if finite.all():
+            continue
+        nonfinite = ~finite
+        if explained[j] is not None:
+            nonfinite &= ~explained[j]
+        for i in np.flatnonzero(nonfinite):
+            reasons.setdefault(int(i), []).append(f"{name}: {float(Xt[j, i])!r} is not a finite number")
+    return Xt.T, reasons
+
+
+def _column_text(raw: pa.ChunkedArray, cast: pa.ChunkedArray, bad: np.ndarray | None, out: np.ndarray,
+                 column: str, reasons: dict[int, list[str]]) -> np.ndarray | None:
+    """A text column already cast (``bad``: values that are not numbers): fill ``out`` and reasons
+    in the row order the per-row path used (missing and non-numeric reasons together)."""
+    _fill(cast, out)
+    if not cast.null_count:
+        return None
+    nulls = np.asarray(cast.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    not_number = np.zeros(len(out), dtype=bool)
+    if bad is not None and len(bad):
+        not_number[bad] = True
+    texts = dict(zip(bad.tolist(), raw.take(pa.array(bad, pa.int64())).to_pylist())) if bad is not None and len(bad) else {}
+    for i in np.flatnonzero(nulls).tolist():
+        if not_number[i]:
+            reasons.setdefault(i, []).append(f"{column}: {_shown(texts[i])} is not a number")
+        else:
+            reasons.setdefault(i, []).append(f"{column}: missing value")
+    return nulls
+
+
+_local = threading.local()
+
+
+def _buffer(size: int) -> np.ndarray:
+    """This thread's reusable float64 buffer of at least ``size`` elements (Dask runs chunks on
+    several threads at once, so one per thread; a chunk's ``X`` is dropped before the next)."""
+    buf = getattr(_local, "buffer", None)
+    if buf is None or buf.size < size:
+        buf = _local.buffer = np.empty(size, dtype=np.float64)
+    return buf
 
 
 def score_table(table: pa.Table, ref: ModelRef, row_offset: "int | np.ndarray",
                 malformed: Sequence[tuple[int, str]] = ()) -> ChunkResult:
-    """Validate and score one chunk.
+    """Validate and score one chunk, column by column (no per-row Python for valid rows).
 
     Args:
         table: the chunk; must hold every feature column of the model (``id`` optional).
@@ -141,30 +266,24 @@ def score_table(table: pa.Table, ref: ModelRef, row_offset: "int | np.ndarray",
     features = model.params.feature_names
     n = table.num_rows
     has_id = ID_COLUMN in table.column_names
-    reasons: dict[int, list[str]] = {}
-    X = np.empty((n, len(features)), dtype=np.float64)
-    for j, name in enumerate(features):
-        X[:, j] = _column_to_float(table.column(name), reasons, name)
-    finite = np.isfinite(X)
-    if not finite.all():
-        for i, j in np.argwhere(~finite):
-            i = int(i)
-            if not any(r.startswith(f"{features[j]}:") for r in reasons.get(i, ())):
-                reasons.setdefault(i, []).append(f"{features[j]}: {float(X[i, j])!r} is not a finite number")
-    bad = np.zeros(n, dtype=bool)
-    if reasons:
-        bad[list(reasons)] = True
-    good = ~bad
+    X, reasons = validate_features(table, features, buffer=_buffer(len(features) * n))
     if isinstance(row_offset, np.ndarray):
         rows = row_offset
     else:
         rows = np.arange(row_offset, row_offset + n, dtype=np.int64)
-    n_good = int(good.sum())
-    preds = model.predict_array(X if n_good == n else X[good]) if n_good else np.empty(0)
-    cols = [pa.array(rows if n_good == n else rows[good])]
     ids = table.column(ID_COLUMN) if has_id else None
+    if reasons:
+        good = np.ones(n, dtype=bool)
+        good[list(reasons)] = False
+        X, rows_good = X[good], rows[good]
+        ids_good = ids.filter(pa.array(good)) if has_id else None
+    else:
+        rows_good, ids_good = rows, ids
+    n_good = len(rows_good)
+    preds = model.predict_array(X) if n_good else np.empty(0)
+    cols = [pa.array(rows_good)]
     if has_id:
-        cols.append(ids.filter(pa.array(good)) if n_good < n else ids)
+        cols.append(ids_good)
     cols += [pa.array(preds, type=pa.float64()), _label(ref.name, n_good), _label(ref.version, n_good)]
     predictions = pa.Table.from_arrays(cols, schema=output_schema(ids.type if has_id else None))
     rejects = _rejects_table(table, reasons, rows, features, has_id, ids)
