@@ -130,6 +130,11 @@ def _split(outputs: Any, batch: list[_Pending], n_rows: int) -> list[list[float]
 class MicroBatcher:
     """Collect concurrent asyncio requests into one ``predict_batch`` call.
 
+    The model sees one call at a time. When it is idle and nothing is queued, a request's call
+    runs at once in the caller's task (no queue hop, so a lone client pays nothing; only for
+    calls that yield to the loop: an ``async`` ``predict_batch`` or ``run_in_thread``);
+    requests that arrive meanwhile queue up and go together in the next call.
+
     Args:
         predict_batch: ``fn(rows) -> outputs`` (one per row), sync or ``async``.
         max_batch_size: most rows per call (a larger single request runs alone).
@@ -161,6 +166,9 @@ class MicroBatcher:
         if run_in_thread is None:
             run_in_thread = threads_available()
         self.run_in_thread = run_in_thread and not self._is_async
+        # The idle fast path (run a lone request in its caller's task) only for calls that
+        # yield to the loop while they run; an inline sync call would never let others queue.
+        self._suspends = self._is_async or self.run_in_thread
         self.max_queue = max_queue
         self.stats = BatcherStats()
         self._queue: asyncio.Queue | None = None
@@ -169,6 +177,9 @@ class MicroBatcher:
         self._executor: ThreadPoolExecutor | None = None
         self._carry: _Pending | None = None
         self._closed = False
+        self._busy = False  # a model call is running (inline or a batch): one at a time
+        self._holding = False  # the worker holds requests taken off the queue
+        self._free: asyncio.Event | None = None  # set when no model call is running
 
     @classmethod
     def for_model(cls, model: Any, max_batch_size: int = 32, max_delay_ms: float = 0.0, **kw: Any) -> "MicroBatcher":
@@ -184,6 +195,9 @@ class MicroBatcher:
             self._loop = loop
             self._queue = asyncio.Queue(self.max_queue)
             self._carry = None
+            self._busy = self._holding = False
+            self._free = asyncio.Event()
+            self._free.set()
             self._worker = loop.create_task(self._run_forever())
 
     async def predict(self, rows: Rows) -> list[float]:
@@ -199,9 +213,25 @@ class MicroBatcher:
         if self.validate is not None:
             self.validate(rows)
         self._ensure_worker()
+        if self._suspends and not (self._busy or self._holding or self._carry is not None or not self._queue.empty()):
+            return await self._run_alone(rows)  # idle: no queue hop, a lone client pays nothing
         future = self._loop.create_future()
         await self._queue.put(_Pending(rows, future))
         return await future
+
+    async def _run_alone(self, rows: list) -> list[float]:
+        """Run one request's call in the caller's task; requests arriving meanwhile queue up."""
+        self._busy = True
+        self._free.clear()
+        try:
+            outputs = list(await self._call(rows))
+        finally:
+            self._busy = False
+            self._free.set()
+        if len(outputs) != len(rows):
+            raise BatchOutputError(f"predict_batch returned {len(outputs)} outputs for {len(rows)} rows")
+        self.stats.record(1, len(rows))
+        return outputs
 
     async def _next(self, timeout: float | None) -> _Pending | None:
         if self._carry is not None:
@@ -224,22 +254,43 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         while True:
             first = await self._next(None)
-            if first.future.done():  # caller gave up (cancelled)
-                continue
-            batch, n = [first], len(first.rows)
-            deadline = loop.time() + self.max_delay_s
-            while n < self.max_batch_size:
-                item = await self._next(deadline - loop.time())
-                if item is None:
-                    break
-                if item.future.done():
+            self._holding = True
+            try:
+                if first.future.done():  # caller gave up (cancelled)
                     continue
-                if n + len(item.rows) > self.max_batch_size:
-                    self._carry = item
-                    break
-                batch.append(item)
-                n += len(item.rows)
-            await self._run_batch(batch, n)
+                batch, n = [first], len(first.rows)
+                deadline = loop.time() + self.max_delay_s
+                while n < self.max_batch_size:
+                    item = await self._next(deadline - loop.time())
+                    if item is None:
+                        break
+                    if item.future.done():
+                        continue
+                    if n + len(item.rows) > self.max_batch_size:
+                        self._carry = item
+                        break
+                    batch.append(item)
+                    n += len(item.rows)
+                while self._busy:  # a lone request's call is running: wait, then top up the batch
+                    await self._free.wait()
+                self._busy = True
+                self._free.clear()
+                try:
+                    while n < self.max_batch_size and self._carry is None and not self._queue.empty():
+                        item = self._queue.get_nowait()
+                        if item.future.done():
+                            continue
+                        if n + len(item.rows) > self.max_batch_size:
+                            self._carry = item
+                            break
+                        batch.append(item)
+                        n += len(item.rows)
+                    await self._run_batch(batch, n)
+                finally:
+                    self._busy = False
+                    self._free.set()
+            finally:
+                self._holding = False
 
     async def _call(self, rows: list) -> Any:
         if self._is_async:
@@ -479,40 +530,63 @@ class ThreadedMicroBatcher:
 
 
 class BatchedModel:
-    """A core ``Model`` whose ``predict`` is micro-batched across the threads that call it.
+    """A core ``Model`` whose calls are micro-batched: ``predict`` across the threads that call
+    it, ``await predict_async`` across the asyncio tasks that call it.
 
-    Drop-in for a threaded server (grpcio's thread pool, sync FastAPI routes): register it
-    instead of the model. ``name``, ``version`` and ``metadata()`` are the wrapped model's.
+    Drop-in for a server: register it instead of the model. A threaded server (grpcio's thread
+    pool) calls ``predict``; an asyncio server (the REST app) awaits ``predict_async``, which
+    batches on the event loop itself, with no thread hand-off per request (the model runs in
+    the loop if it has ``predict_async``, inline or in one worker thread otherwise).
+    ``name``, ``version`` and ``metadata()`` are the wrapped model's. Use one of the two paths
+    per model: each has its own queue, so calls through both at once could overlap.
 
     Args:
         model: the model to batch.
         max_batch_size: most rows per model call.
         max_delay_ms: longest wait for more requests after the first.
+        run_in_thread: ``predict_async`` only, for a model without ``predict_async``: run each
+            batch in a worker thread (a slow model does not block the loop) instead of inline
+            (fastest for a microsecond model). Default: inline.
     """
 
     one_output_per_row = True
 
-    def __init__(self, model: Any, max_batch_size: int = 32, max_delay_ms: float = 0.0):
+    def __init__(self, model: Any, max_batch_size: int = 32, max_delay_ms: float = 0.0, *,
+                 run_in_thread: bool = False):
         self.model = model
         self.name = model.name
         self.version = model.version
         self.n_features = getattr(model, "n_features", None)
         self.batcher = ThreadedMicroBatcher.for_model(model, max_batch_size, max_delay_ms)
+        self.async_batcher = MicroBatcher.for_model(model, max_batch_size, max_delay_ms,
+                                                    run_in_thread=run_in_thread and threads_available())
 
     def predict(self, rows: Rows) -> list[float]:
         if len(rows) == 0:
             return []
         return self.batcher.predict(rows)
 
+    async def predict_async(self, rows: Rows) -> list[float]:
+        """The same on asyncio: concurrent awaits share model calls (see :class:`MicroBatcher`)."""
+        if len(rows) == 0:
+            return []
+        return await self.async_batcher.predict(rows)
+
     def metadata(self) -> Any:
         return self.model.metadata()
 
     @property
     def stats(self) -> BatcherStats:
+        """The threaded path's counters (``async_batcher.stats`` for ``predict_async``)."""
         return self.batcher.stats
 
     def close(self) -> None:
+        """Stop the threaded batcher (``await aclose()`` also stops the asyncio one)."""
         self.batcher.close()
+
+    async def aclose(self) -> None:
+        self.batcher.close()
+        await self.async_batcher.close()
 
     def __repr__(self) -> str:
         return (f"BatchedModel({self.model!r}, max_batch_size={self.batcher.max_batch_size}, "

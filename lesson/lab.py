@@ -14,6 +14,10 @@ which prints exactly one line starting with ``Serving Patterns Lab ready`` and n
   stay available beside them. The servers stop at :meth:`Lab.close`, at kernel exit
   (``atexit``), and when ``setup()`` runs again.
 
+The default model is the real one, ``diabetes-mlp`` (10 features), in pure Python here and run
+by numpy in the servers (the same numbers within 1e-6); ``lab.example_payload()`` gives a
+realistic request for it. The original toy stays reachable by name (``averaged_ensemble``).
+
 Only the standard library is imported at module level.
 """
 
@@ -35,7 +39,7 @@ from lesson.adapters import (
     fastapi_rest_adapter,
     grpc_streaming_adapter,
 )
-from lesson.models import Model, default_registry
+from lesson.models import Model
 from lesson.runtime import IN_BROWSER
 from lesson.service import PredictionService
 from lesson.streaming import event_stream_adapter
@@ -54,6 +58,8 @@ __all__ = [
     "accelerator_registry",
     "server_target",
     "MicroBatchedEndpoint",
+    "default_model",
+    "example_rows",
     "READY_SENTINEL",
     "LAB_PARENT_ENV",
 ]
@@ -133,6 +139,35 @@ def _event_endpoint(model: Model) -> Callable[[Any], Any]:
     return score
 
 
+def default_model() -> Model:
+    """The lab's default model: the real ``diabetes-mlp`` in pure Python (``lesson.mlp``).
+
+    Standard library only, so it answers in the browser too; the servers' default is the
+    same artifact run by numpy (``lesson.mlp_numpy``), equal within 1e-6.
+    """
+    from lesson.mlp import load_default_mlp  # noqa: PLC0415 - reads the artifact when asked
+
+    return load_default_mlp()
+
+
+def example_rows(model: Model | None = None) -> list[list[float]] | None:
+    """Realistic input rows for a model: the held-out rows shipped in its artifact.
+
+    ``None`` when the model has no artifact with held-out rows (e.g. ``averaged_ensemble``).
+    A wrapped model (``.inner``, such as the simulated accelerator) uses its inner model's.
+    """
+    from lesson.artifacts import ArtifactError, load_artifact  # noqa: PLC0415
+    from lesson.edge import load_heldout  # noqa: PLC0415
+
+    model = model or default_model()
+    model = getattr(model, "inner", model)
+    try:
+        rows, _ = load_heldout(load_artifact(model.name, model.version))
+    except (ArtifactError, LookupError, KeyError, ValueError, TypeError, AttributeError):
+        return None
+    return rows
+
+
 def in_process_targets(model: Model | None = None) -> list[Target]:
     """The core adapters as load-test targets (both worlds), keyed by pattern.
 
@@ -140,14 +175,15 @@ def in_process_targets(model: Model | None = None) -> list[Target]:
     ``rest``, ``grpc``, ``batch``, ``streaming``, ``edge``.
 
     Args:
-        model: the model to serve (default: the registry's default model).
+        model: the model to serve (default: :func:`default_model`, the real MLP in pure Python).
     """
-    model = model or default_registry().get()
+    model = model or default_model()
     width = _model_width(model)
+    samples = example_rows(model)
 
     def target(key: str, label: str, pattern: str, endpoint: Any, description: str) -> Target:
         return Target(key=key, label=label, pattern=pattern, endpoint=endpoint, n_features=width,
-                      description=description)
+                      sample_rows=samples, description=description)
 
     return [
         target("in-process", "Plain function call (no serving layer)", "in-process", _service_endpoint(model),
@@ -213,7 +249,7 @@ def batching_target(model: Model | None = None, *, fixed_cost_ms: float = 2.0, p
     from lesson.accelerator import SimulatedAcceleratorModel  # noqa: PLC0415
 
     device = SimulatedAcceleratorModel(
-        model or default_registry().get(), fixed_cost_s=fixed_cost_ms / 1000.0, per_row_s=per_row_us / 1e6
+        model or default_model(), fixed_cost_s=fixed_cost_ms / 1000.0, per_row_s=per_row_us / 1e6
     )
     return Target(
         key="batching",
@@ -227,6 +263,7 @@ def batching_target(model: Model | None = None, *, fixed_cost_ms: float = 2.0, p
                  "How long the first request of a batch may wait for others."),
         ),
         n_features=_model_width(device),
+        sample_rows=example_rows(device),
         asynchronous=True,
         description="Requests share device calls; the device is a simulation (sleeps), clearly labelled.",
         extra={"device": device},
@@ -234,7 +271,8 @@ def batching_target(model: Model | None = None, *, fixed_cost_ms: float = 2.0, p
 
 
 def accelerator_registry() -> Any:
-    """A registry whose default model is the SIMULATED accelerator (2 ms per call + 20 µs per row).
+    """A registry whose default model is the SIMULATED accelerator (2 ms per call + 20 µs per row)
+    around the real MLP (``diabetes-mlp-simulated-accelerator``).
 
     For servers that notebooks start to show overload, e.g.
     ``running_server("rest", registry="lesson.lab:accelerator_registry", max_in_flight=4, offload=True)``.
@@ -243,7 +281,7 @@ def accelerator_registry() -> Any:
     from lesson.models import ModelRegistry  # noqa: PLC0415
 
     registry = ModelRegistry()
-    registry.register(SimulatedAcceleratorModel(default_registry().get()), default=True)
+    registry.register(SimulatedAcceleratorModel(default_model()), default=True)
     return registry
 
 
@@ -301,8 +339,10 @@ class _PerThreadClient:
                     close()
 
 
-def server_target(key: str, handle: Any, *, label: str | None = None, n_features: int = 4) -> Target:
+def server_target(key: str, handle: Any, *, label: str | None = None, n_features: int | None = None) -> Target:
     """A load-test target for a server you started yourself (e.g. with different options).
+
+    ``n_features`` defaults to the width of the lab's default model (the servers' default).
 
     The caller owns the server; close the target's endpoint (``target.endpoint.close()``) to
     close its clients.
@@ -316,7 +356,7 @@ def server_target(key: str, handle: Any, *, label: str | None = None, n_features
         pattern=pattern,
         transport=handle.url,
         endpoint=_PerThreadClient(lambda url=handle.url: client_for(url)),
-        n_features=n_features,
+        n_features=default_model().n_features if n_features is None else n_features,
     )
 
 
@@ -329,12 +369,13 @@ class Lab:
             ``streaming``, ``edge``. With real servers ``rest`` and ``grpc`` are the real
             clients over loopback; in the browser they are the in-process adapters.
         servers: running server handles by kind (``.url``, ``.port``, ``.pid``).
-        model: the model the in-process targets serve.
+        model: the model the in-process targets serve (default: :func:`default_model`, the
+            real ``diabetes-mlp`` in pure Python; the servers serve the same model with numpy).
         note: why the real servers are not used, when they are not.
     """
 
     def __init__(self, *, model: Model | None = None) -> None:
-        self.model: Model = model or default_registry().get()
+        self.model: Model = model or default_model()
         self.path = "in-process"
         self.note = ""
         self.servers: dict[str, Any] = {}
@@ -368,6 +409,7 @@ class Lab:
                     transport=handle.url,
                     endpoint=endpoint,
                     n_features=_model_width(self.model),
+                    sample_rows=self.targets["in-process"].sample_rows,
                     description=f"The {kind} server in a subprocess; requests go over loopback.",
                 )
             )
@@ -407,6 +449,12 @@ class Lab:
             return self.endpoint(key)(payload)
         except Exception as exc:  # noqa: BLE001 - shown to the learner
             return {"error": f"{type(exc).__name__}: {exc}"}
+
+    def example_payload(self, rows: int = 1) -> dict[str, Any]:
+        """A V1 payload of ``rows`` realistic rows for :attr:`model` (held-out rows of its
+        artifact; zeros of the right width for a model without one)."""
+        samples = example_rows(self.model) or [[0.0] * _model_width(self.model)]
+        return {"instances": [list(samples[i % len(samples)]) for i in range(max(1, rows))]}
 
     def add_target(self, target: Target) -> Target:
         """Offer another target (e.g. a micro-batcher with knobs) in panels made afterwards."""
@@ -456,7 +504,8 @@ def setup(
     Args:
         servers: which real servers to start in CPython (``"rest"``, ``"grpc"``); ``False``
             or ``()`` stays in-process. Ignored in the browser.
-        model: the model for the in-process targets (default: the registry's default).
+        model: the model for the in-process targets (default: the real MLP in pure Python,
+            :func:`default_model`; the servers' default is the same model run by numpy).
         quiet: do not print the status line.
         server_options: passed to ``lesson.servers.launch.running_server``.
 

@@ -2,11 +2,13 @@
 
     >>> from lesson.clients import client_for
     >>> client = client_for("http://127.0.0.1:8000")     # or "grpc://127.0.0.1:8001"
-    >>> client.predict({"instances": [0.2, 0.4, 0.6]})  # doctest: +SKIP
+    >>> client.predict({"instances": [0.2, 0.4, 0.6]}, model="averaged_ensemble")  # doctest: +SKIP
     {'predictions': [0.42], 'metadata': {...}}
 
-`RestClient` / `AsyncRestClient` (stdlib http.client / aiohttp) and `GrpcClient` /
-`AsyncGrpcClient` (grpcio) all answer `predict(payload, model=None)` in the V1 response shape,
+`RestClient` (stdlib http.client), `AsyncRestClient` (aiohttp by default; `engine="http1"`
+uses the lean asyncio + httptools keep-alive client of `lesson.clients.http1`, plain http
+only, which `lesson loadtest` uses for REST load) and `GrpcClient` / `AsyncGrpcClient`
+(grpcio) all answer `predict(payload, model=None)` in the V1 response shape,
 so the load-test harness drives any of them the same way. Failures raise subclasses of
 `InferenceError` (their class names are what the harness counts as error kinds).
 """

@@ -20,10 +20,11 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Sequence
 
-from lesson.models import Model, ModelRegistry, default_registry
-from lesson.schema import DEFAULT_LIMITS, Limits
+from lesson.models import Model, ModelRegistry
+from lesson.schema import DEFAULT_LIMITS, Limits, parse_v1_request
 from lesson.servers.errors import DrainingError, NotReadyError
 from lesson.service import PredictionService
+from lesson.service import _check_outputs as check_outputs  # the core's output contract check
 from lesson.v2 import InferRequest, OutputTensor, TensorBounds, request_rows, select_outputs
 
 log = logging.getLogger("lesson.servers")
@@ -99,10 +100,20 @@ class ServerOptions:
         return cls(**data)
 
 
+#: What the servers serve when no ``--registry`` is given: the real model (``diabetes-mlp``,
+#: numpy) by default, plus ``diabetes-mlp-int8``, ``diabetes-mlp-simulated-accelerator`` and
+#: the original toy ``averaged_ensemble``, each by name.
+DEFAULT_SERVER_REGISTRY = "lesson.mlp_numpy:serving_registry"
+
+
 def load_registry(spec: str | None) -> ModelRegistry:
-    """The registry named by "module:attribute" (a registry or a function returning one)."""
+    """The registry named by "module:attribute" (a registry or a function returning one).
+
+    ``None`` (or "") gives :data:`DEFAULT_SERVER_REGISTRY`, the real model's registry. (The
+    core's ``lesson.models.default_registry()``, the toy alone, is unchanged.)
+    """
     if not spec:
-        return default_registry()
+        spec = DEFAULT_SERVER_REGISTRY
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise ValueError(f"registry must look like 'package.module:attribute', got {spec!r}")
@@ -116,11 +127,20 @@ def load_registry(spec: str | None) -> ModelRegistry:
 def batched_service(service: PredictionService, options: ServerOptions) -> PredictionService:
     """The service with every model micro-batched (issue 5's `lesson.batching.BatchedModel`).
 
-    Unchanged unless `options.max_batch_size` is set. Batching makes concurrent requests
-    wait for each other, so the REST server then runs models in threads (`offload`).
+    Unchanged unless `options.max_batch_size` is set. The gRPC server's threads call
+    `BatchedModel.predict` (a threaded batcher); the REST server awaits
+    `BatchedModel.predict_async` on its event loop (`InferenceBackend.async_batching`), so a
+    request costs no thread hand-off (`offload` then decides only whether a model without
+    `predict_async` runs each batch in a worker thread).
     """
     if options.max_batch_size is None:
         return service
+    if type(service) is not PredictionService:
+        # The batched service is rebuilt from the registry and limits alone: a subclass's own
+        # request handling (e.g. `lesson.evolution.VersionedService` contracts) would be lost.
+        raise ValueError(f"micro-batching rebuilds the service from its registry, so a custom "
+                         f"{type(service).__name__} cannot be batched; serve it without "
+                         f"max_batch_size, or batch inside its models")
     from lesson.batching import BatchedModel, check_batching_options
 
     delay = 0.0 if options.max_delay_ms is None else options.max_delay_ms
@@ -129,7 +149,8 @@ def batched_service(service: PredictionService, options: ServerOptions) -> Predi
     default = service.registry.default_name
     for meta in service.registry.list():
         model = service.registry.get(meta.name, meta.version)
-        registry.register(BatchedModel(model, options.max_batch_size, delay), default=meta.name == default)
+        registry.register(BatchedModel(model, options.max_batch_size, delay, run_in_thread=options.offload),
+                          default=meta.name == default)
     return PredictionService(registry, service.limits)
 
 
@@ -152,7 +173,8 @@ class InferenceBackend:
     """The transport-independent server: service + state + bounds.
 
     Args:
-        service: the core service (default: one over `options.registry` or the default registry).
+        service: the core service (default: one over `options.registry`, else the real
+            model's registry, `DEFAULT_SERVER_REGISTRY`).
         options: server options.
         predict_fn: replaces `service.predict_rows` (micro-batching hook).
     """
@@ -176,6 +198,9 @@ class InferenceBackend:
         self.limits = service.limits
         self.bounds = TensorBounds.from_limits(service.limits)
         self.predict_rows: PredictFn = predict_fn or service.predict_rows
+        #: an asyncio server may await `predict_v1_async` / `infer_async` (micro-batching on
+        #: its event loop); False: call the sync methods (in a thread if they may block).
+        self.async_batching = predict_fn is None and self.options.max_batch_size is not None
         self.state = ServerState()
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -310,10 +335,39 @@ class InferenceBackend:
 
     def predict_v1(self, payload: Any, name: str | None, version: str | None, transport: str) -> dict[str, Any]:
         """The original lesson's V1 route, through the same service."""
-        if self.predict_rows is self.service.predict_rows:
+        if self.predict_rows == self.service.predict_rows:  # bound methods: equal, never identical
             return self.service.predict(payload, model=name, version=version, transport=transport)
         hooked = _HookedService(self.service, self.predict_rows)
         return hooked.predict(payload, model=name, version=version, transport=transport)
+
+
+    # ------------------------------------------------------------ inference on asyncio (batching)
+    async def predict_rows_async(self, rows: Sequence[Sequence[float]], *, model: str | None = None,
+                                 version: str | None = None) -> tuple[list[float], Model]:
+        """`predict_rows` for an event loop: awaits the model's `predict_async` when it has one
+        (a `BatchedModel` does), else calls `predict` inline."""
+        chosen = self.registry.get(model, version)
+        predict_async = getattr(chosen, "predict_async", None)
+        outputs = await predict_async(rows) if predict_async is not None else chosen.predict(rows)
+        return check_outputs(outputs, chosen, len(rows)), chosen
+
+    async def infer_async(self, request: InferRequest, name: str | None, version: str | None = None) -> InferResult:
+        """`infer` on the event loop (see `predict_rows_async`)."""
+        started = time.perf_counter()
+        self.resolve(name, version)
+        rows = request_rows(request, self.bounds)
+        predictions, model = await self.predict_rows_async(rows, model=name or None, version=version or None)
+        tensor = OutputTensor(self.output_name(model), [len(predictions)], predictions)
+        return InferResult(model, select_outputs(request, [tensor]), (time.perf_counter() - started) * 1000.0)
+
+    async def predict_v1_async(self, payload: Any, name: str | None, version: str | None, transport: str) -> dict[str, Any]:
+        """`predict_v1` on the event loop: the same validation and response as the core service."""
+        started = time.perf_counter()
+        request = parse_v1_request(payload, self.limits)
+        predictions, chosen = await self.predict_rows_async(request.rows, model=name, version=version)
+        return {"predictions": predictions, "metadata": {
+            "transport": transport, "model": chosen.name, "model_version": chosen.version,
+            "latency_ms": round((time.perf_counter() - started) * 1000.0, 4)}}
 
 
 class _HookedService(PredictionService):

@@ -19,9 +19,11 @@ def serve(
     kind: str = typer.Argument(..., help="rest or grpc", metavar="rest|grpc"),
     host: str = typer.Option("127.0.0.1", help="Address to bind (loopback by default)."),
     port: Optional[int] = typer.Option(None, help="Port (default: 8000 for rest, 8001 for grpc)."),
-    model: Optional[str] = typer.Option(None, help="Default model name (must be registered)."),
+    model: Optional[str] = typer.Option(None, help="Default model name (must be registered; default: diabetes-mlp)."),
     workers: Optional[int] = typer.Option(None, help="rest: uvicorn processes (1); grpc: pool threads (8)."),
-    registry: Optional[str] = typer.Option(None, help="'package.module:attribute' naming a ModelRegistry."),
+    registry: Optional[str] = typer.Option(None, help="'package.module:attribute' naming a ModelRegistry (default: "
+                                           "lesson.mlp_numpy:serving_registry, the diabetes MLP and, by name, its int8 "
+                                           "variant, the SIMULATED accelerator and the toy averaged_ensemble)."),
     max_in_flight: int = typer.Option(64, help="Inference requests served at once; more get 503 / RESOURCE_EXHAUSTED."),
     timeout_s: float = typer.Option(10.0, help="Per-request timeout in seconds (504 / DEADLINE_EXCEEDED)."),
     offload: bool = typer.Option(False, help="rest: run the model in a thread pool (real timeouts; slow models)."),
@@ -67,7 +69,7 @@ def loadtest(
     duration: float = typer.Option(10.0, help="At most this many seconds."),
     model: Optional[str] = typer.Option(None, help="Model name (default: the server's default)."),
     protocol: str = typer.Option("v1", help="REST only: v1 (original schema) or v2 (tensors)."),
-    features: int = typer.Option(8, help="Features per instance in the generated payloads."),
+    features: Optional[int] = typer.Option(None, help="Features per instance (default: what the model expects, from the server's metadata; else 8)."),
     batch: int = typer.Option(1, help="Instances per request."),
     warmup: int = typer.Option(20, help="Warm-up requests, not measured."),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),

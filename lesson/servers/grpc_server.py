@@ -103,7 +103,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             meta = self.backend.model_metadata(request.name, request.version or None)
         except Exception as exc:
             self._abort(context, exc)
-        tensors = lambda items: [pb.ModelMetadataResponse.TensorMetadata(**t) for t in items]  # noqa: E731
+        # the protocol's TensorMetadata has name, datatype and shape only (extra keys such as
+        # the MLP's per-feature descriptions stay in the REST metadata)
+        tensors = lambda items: [pb.ModelMetadataResponse.TensorMetadata(  # noqa: E731
+            name=t["name"], datatype=t["datatype"], shape=t["shape"]) for t in items]
         return pb.ModelMetadataResponse(
             name=meta["name"], versions=meta["versions"], platform=meta["platform"],
             inputs=tensors(meta["inputs"]), outputs=tensors(meta["outputs"]),

@@ -35,6 +35,30 @@ def make_payloads(features: int, batch: int, count: int = 64, seed: int = 0) -> 
     return [{"instances": [[round(rng.random(), 6) for _ in range(features)] for _ in range(batch)]} for _ in range(count)]
 
 
+DEFAULT_FEATURES = 8
+
+
+def model_width(url: str, model: str | None = None) -> int | None:
+    """The number of features the server's model expects (from its V2 metadata), or None.
+
+    ``None`` when the model takes any width (shape ``[-1, -1]``) or the server cannot say.
+    """
+    from lesson.clients import InferenceError, client_for
+
+    try:
+        client = client_for(url)
+    except ValueError:
+        return None
+    try:
+        shape = client.model_metadata(model)["inputs"][0]["shape"]
+    except (InferenceError, OSError, LookupError, TypeError, ValueError):
+        return None
+    finally:
+        client.close()
+    width = shape[-1] if shape else -1
+    return int(width) if isinstance(width, int) and width > 0 else None
+
+
 def _progress_bar(total: int, quiet: bool) -> tuple[Callable[[int, int, float], None], Callable[[], None]]:
     if quiet:
         return (lambda done, total_, elapsed: None), (lambda: None)
@@ -113,15 +137,20 @@ def run_over_wire(url: str, payloads: list[dict[str, Any]], *, concurrency: int,
 
 
 def run_loadtest(*, url: str, concurrency: int | None, requests: int, rate: float | None, duration: float,
-                 model: str | None, protocol: str, features: int, batch: int, warmup: int, json_output: bool,
+                 model: str | None, protocol: str, features: int | None, batch: int, warmup: int, json_output: bool,
                  seed: int = 0) -> int:
-    """The `lesson loadtest` command. Returns the exit status (0 unless nothing succeeded)."""
+    """The `lesson loadtest` command. Returns the exit status (0 unless nothing succeeded).
+
+    ``features=None``: as many as the model expects (asked from the server), else 8.
+    """
     if not url.startswith(("http://", "https://", "grpc://")):
         print(f"--url must start with http:// or grpc://, got {url!r}", file=sys.stderr)
         return 2
     if concurrency is None:
         concurrency = 64 if rate is not None else 8
     max_requests = min(1_000_000, math.ceil(rate * duration)) if rate is not None else requests
+    if features is None:
+        features = model_width(url, model) or DEFAULT_FEATURES
     try:
         payloads = make_payloads(features, batch, seed=seed)
         update, stop = _progress_bar(max_requests, quiet=not sys.stderr.isatty())

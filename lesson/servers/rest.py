@@ -20,7 +20,7 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from typing import Annotated
 
@@ -52,6 +52,7 @@ ModelName = Annotated[str, Path(description="A registered model's name.", exampl
 ModelVersion = Annotated[str, Path(description="A version of that model.", examples=["1"])]
 
 R_V1_PREDICT = "/v1/models/{name}:predict"
+R_V1_PREDICT_VERSION = "/v1/models/{name}/versions/{version}:predict"
 _DRAIN_LIMIT = 16 << 20  # bytes of an over-bound body read and dropped before answering 413
 R_V2_INFER = "/v2/models/{name}/infer"
 R_V2_INFER_VERSION = "/v2/models/{name}/versions/{version}/infer"
@@ -85,11 +86,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 class _Runner:
-    """Runs the model inline (fast) or in a thread pool with a real timeout (`offload`)."""
+    """Runs the model inline (fast) or in a thread pool with a real timeout (`offload`), or
+    awaits it on the event loop (micro-batching, `run_async`)."""
 
-    def __init__(self, options: ServerOptions) -> None:
+    def __init__(self, backend: InferenceBackend) -> None:
+        options = backend.options
         self.timeout_s = options.timeout_s
-        self.offload = options.offload or options.max_batch_size is not None
+        # batching through a sync hook (`predict_fn`) makes requests wait for each other: threads
+        self.offload = options.offload or (options.max_batch_size is not None and not backend.async_batching)
         self.pool = ThreadPoolExecutor(max_workers=options.max_in_flight, thread_name_prefix="lesson-model") if self.offload else None
 
     async def run(self, fn: Callable[[], Any]) -> Any:
@@ -105,6 +109,14 @@ class _Runner:
         if time.perf_counter() - started > self.timeout_s:  # inline: the answer is late, drop it
             raise RequestTimeoutError(f"request took longer than the server's {self.timeout_s} s timeout")
         return result
+
+    async def run_async(self, work: Awaitable[Any]) -> Any:
+        """Await `work` on the loop (micro-batched requests wait there, not in threads)."""
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                return await work
+        except TimeoutError:
+            raise RequestTimeoutError(f"request took longer than the server's {self.timeout_s} s timeout") from None
 
     def close(self) -> None:
         if self.pool is not None:
@@ -124,7 +136,8 @@ def create_app(
 
     Args:
         backend: a ready-made backend (shared state); otherwise one is built from the rest.
-        service: the core service to serve (default: the default registry's models).
+        service: the core service to serve (default: the real model's registry, see
+            `lesson.servers.backend.DEFAULT_SERVER_REGISTRY`).
         options: server options; `**option_values` are a shortcut (`create_app(max_in_flight=4)`).
         predict_fn: replaces `service.predict_rows` (micro-batching hook).
 
@@ -136,7 +149,7 @@ def create_app(
             options = ServerOptions.from_dict(option_values)
         backend = InferenceBackend(service, options, predict_fn)
     metrics = ServerMetrics("rest")
-    runner = _Runner(backend.options)
+    runner = _Runner(backend)
     limit = backend.limits.max_body_bytes
     in_flight = metrics.in_flight_gauge
 
@@ -146,6 +159,10 @@ def create_app(
         yield
         backend.start_draining()
         runner.close()
+        for meta in backend.registry.list():  # micro-batchers: stop their workers on this loop
+            aclose = getattr(backend.registry.get(meta.name, meta.version), "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     app = FastAPI(
         title="Serving Patterns Lab — model server",
@@ -218,10 +235,30 @@ def create_app(
     async def v1_predict(name: ModelName, request: Request) -> Response:
         async def work() -> Response:
             body = await _read_body(request, limit)
-            result = await runner.run(lambda: backend.predict_v1(body, name, None, "rest"))
+            if backend.async_batching:
+                result = await runner.run_async(backend.predict_v1_async(body, name, None, "rest"))
+            else:
+                result = await runner.run(lambda: backend.predict_v1(body, name, None, "rest"))
             return JSONResponse(result)
 
         return await _guarded(R_V1_PREDICT, name, work, v1=True)
+
+    @app.post(
+        R_V1_PREDICT_VERSION, tags=["V1"], summary="Predict with one model version (pinned)",
+        responses={200: json_example(EXAMPLE_V1_RESPONSE), 404: INFER_ERRORS[404], 413: INFER_ERRORS[413],
+                   503: INFER_ERRORS[503]},
+        openapi_extra=body_doc(EXAMPLE_V1_REQUEST, "As for `/v1/models/{name}:predict`, answered by this version."),
+    )
+    async def v1_predict_version(name: ModelName, version: ModelVersion, request: Request) -> Response:
+        async def work() -> Response:
+            body = await _read_body(request, limit)
+            if backend.async_batching:
+                result = await runner.run_async(backend.predict_v1_async(body, name, version, "rest"))
+            else:
+                result = await runner.run(lambda: backend.predict_v1(body, name, version, "rest"))
+            return JSONResponse(result)
+
+        return await _guarded(R_V1_PREDICT_VERSION, name, work, v1=True)
 
     @app.get("/v1/models/{name}", tags=["V1"], summary="Model status (V1)",
              responses={200: json_example({"name": "averaged_ensemble", "ready": True}), 404: INFER_ERRORS[404]})
@@ -310,7 +347,10 @@ def create_app(
             body = await _read_body(request, limit)
             payload, tail = split_body(body, request.headers.get(HEADER_LENGTH), limit)
             parsed = parse_infer_request(payload, tail, backend.bounds)
-            result = await runner.run(lambda: backend.infer(parsed, name, version))
+            if backend.async_batching:
+                result = await runner.run_async(backend.infer_async(parsed, name, version))
+            else:
+                result = await runner.run(lambda: backend.infer(parsed, name, version))
             content, header_length = encode_infer_response(
                 result.model.name, result.model.version, result.outputs, parsed.id,
                 {"latency_ms": round(result.latency_ms, 4), "transport": "rest"},

@@ -7,7 +7,7 @@ for `drain_grace_s`, then stops listening, lets in-flight requests finish (at mo
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import os
 import signal
@@ -22,59 +22,133 @@ log = logging.getLogger("lesson.servers")
 SHUTDOWN_TIMEOUT_S = 30.0
 
 
-def _announce(kind: str, host: str, port: int, backend: InferenceBackend | None) -> None:
+def _announce(kind: str, host: str, port: int, backend: InferenceBackend | None, note: str = "") -> None:
     scheme = "http" if kind == "rest" else "grpc"
-    model = backend.registry.default_name if backend else "?"
-    print(f"lesson {kind} server listening on {scheme}://{host}:{port} (default model: {model})", flush=True)
+    what = f"default model: {backend.registry.default_name}" if backend else note
+    print(f"lesson {kind} server listening on {scheme}://{host}:{port} ({what})", flush=True)
 
 
-def serve_rest(host: str, port: int, options: ServerOptions, backend: InferenceBackend | None = None) -> int:
-    """uvicorn with httptools + uvloop; several workers use uvicorn's process manager."""
+def _uvicorn_settings() -> dict:
+    return dict(loop="uvloop", http="httptools", log_level="warning", access_log=False,
+                timeout_graceful_shutdown=int(SHUTDOWN_TIMEOUT_S), lifespan="on")
+
+
+def _draining_server_class():
     import uvicorn
-
-    common = dict(host=host, port=port, loop="uvloop", http="httptools", log_level="warning",
-                  access_log=False, timeout_graceful_shutdown=int(SHUTDOWN_TIMEOUT_S), lifespan="on")
-    workers = options.workers or 1
-    if workers > 1:
-        # Each worker process builds its app from the environment; uvicorn's supervisor
-        # forwards SIGTERM and every worker finishes its in-flight requests.
-        os.environ["LESSON_SERVER_OPTIONS"] = json.dumps(options.to_dict())
-        _announce("rest", host, port, None)
-        uvicorn.run("lesson.servers.rest:create_app_from_env", factory=True, workers=workers, **common)
-        return 0
-
-    from lesson.servers.rest import create_app
-
-    backend = backend or InferenceBackend(options=options)
-    app = create_app(backend)
-    config = uvicorn.Config(app, **common)
 
     class DrainingServer(uvicorn.Server):
         """uvicorn's server, but a signal drains first and the process then exits 0.
 
-        (uvicorn re-raises a captured signal after its graceful shutdown, which would end
-        the process with -SIGTERM; here the signal is handled, not re-raised.)
+        On the first SIGTERM/SIGINT the backend reports not-ready and refuses new inference
+        (503) for ``drain_grace_s``; then uvicorn's graceful shutdown closes the listener and
+        lets in-flight requests finish. (uvicorn re-raises a captured signal after its
+        graceful shutdown, which would end the process with -SIGTERM; here the signal is
+        handled, not re-raised.)
         """
 
+        def __init__(self, config, backend: InferenceBackend, drain_grace_s: float) -> None:
+            super().__init__(config)
+            self.backend = backend
+            self.drain_grace_s = drain_grace_s
+
         def handle_exit(self, sig: int, frame) -> None:
-            if backend.draining:  # a second signal: stop now, or force if already stopping
+            if self.backend.draining:  # a second signal: stop now, or force if already stopping
                 self.force_exit = self.should_exit
                 self.should_exit = True
                 return
-            backend.start_draining()
-            if options.drain_grace_s <= 0:
+            self.backend.start_draining()
+            if self.drain_grace_s <= 0:
                 self.should_exit = True
                 return
-            print(f"draining: not ready, refusing new inference for {options.drain_grace_s} s", flush=True)
-            timer = threading.Timer(options.drain_grace_s, setattr, args=(self, "should_exit", True))
+            print(f"draining: not ready, refusing new inference for {self.drain_grace_s} s", flush=True)
+            timer = threading.Timer(self.drain_grace_s, setattr, args=(self, "should_exit", True))
             timer.daemon = True
             timer.start()
 
-    server = DrainingServer(config)
+    return DrainingServer
+
+
+def _rest_server(options: ServerOptions, backend: InferenceBackend | None = None, **config: object):
+    """A draining uvicorn server over the REST app (one process's worth)."""
+    import uvicorn
+
+    from lesson.servers.rest import create_app
+
+    backend = backend or InferenceBackend(options=options)
+    cfg = uvicorn.Config(create_app(backend), **_uvicorn_settings(), **config)
+    return _draining_server_class()(cfg, backend, options.drain_grace_s), backend
+
+
+def _rest_worker(options_dict: dict, sockets: list) -> None:
+    """One worker process of `serve_rest(workers > 1)`: serves on the shared socket, drains on SIGTERM."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    _die_with(signal.SIGTERM)
+    server, _ = _rest_server(ServerOptions.from_dict(options_dict))
+    server.run(sockets=sockets)
+
+
+def serve_rest(host: str, port: int, options: ServerOptions, backend: InferenceBackend | None = None) -> int:
+    """uvicorn with httptools + uvloop; several workers share one socket (see `serve_rest_workers`)."""
+    if (options.workers or 1) > 1:
+        return serve_rest_workers(host, port, options)
+    server, backend = _rest_server(options, backend, host=host, port=port)
     _announce("rest", host, port, backend)
     server.run()
     print("lesson rest server stopped", flush=True)
     return 0
+
+
+def serve_rest_workers(host: str, port: int, options: ServerOptions) -> int:
+    """Several worker processes on one listening socket, each draining like the single server.
+
+    The parent binds the socket, starts ``options.workers`` processes (spawned, each with its
+    own backend, models and metrics) and waits. On SIGTERM/SIGINT it forwards SIGTERM to every
+    worker: each reports not-ready and refuses new inference for ``drain_grace_s``, then
+    finishes its in-flight requests and exits; the parent exits 0 when all have. (uvicorn's
+    own ``workers=N`` supervisor would stop the workers at once, without that grace.) A
+    worker that dies on its own is not restarted: the parent then stops the others and exits 1.
+    """
+    import multiprocessing
+
+    import uvicorn
+
+    sock = uvicorn.Config(app=None, host=host, port=port).bind_socket()
+    ctx = multiprocessing.get_context("spawn")
+    workers = [ctx.Process(target=_rest_worker, args=(options.to_dict(), [sock]), name=f"lesson-rest-worker-{i}")
+               for i in range(options.workers or 1)]
+    stop = threading.Event()
+
+    def on_signal(signum, frame) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    status = 0
+    try:
+        for worker in workers:
+            worker.start()
+        _announce("rest", host, port, None, f"{len(workers)} worker processes")
+        while not stop.wait(0.2):
+            if any(w.exitcode is not None for w in workers):
+                print("a worker process exited on its own; stopping the others", flush=True)
+                status = 1
+                break
+        for worker in workers:
+            if worker.exitcode is None and worker.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker.pid, signal.SIGTERM)
+        deadline = time.monotonic() + options.drain_grace_s + SHUTDOWN_TIMEOUT_S + 5
+        for worker in workers:
+            worker.join(max(0.1, deadline - time.monotonic()))
+            if worker.exitcode is None:
+                worker.kill()
+                worker.join(5)
+                status = 1
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        sock.close()
+    print("lesson rest server stopped", flush=True)
+    return status
 
 
 def serve_grpc(host: str, port: int, options: ServerOptions, backend: InferenceBackend | None = None) -> int:
@@ -111,16 +185,23 @@ def serve_grpc(host: str, port: int, options: ServerOptions, backend: InferenceB
     return 0
 
 
-def die_with_parent() -> None:
-    """If started by `running_server` (Linux): get SIGTERM when that parent process dies."""
-    parent = os.environ.get("LESSON_PARENT_PID")
-    if not parent or not sys.platform.startswith("linux"):
-        return
+def _die_with(sig: int) -> bool:
+    """Linux: get `sig` when the parent process (the thread that started us) dies."""
+    if not sys.platform.startswith("linux"):
+        return False
     try:
         import ctypes
 
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        ctypes.CDLL(None, use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
+        return False
+    return True
+
+
+def die_with_parent() -> None:
+    """If started by `running_server` (Linux): get SIGTERM when that parent process dies."""
+    parent = os.environ.get("LESSON_PARENT_PID")
+    if not parent or not _die_with(signal.SIGTERM):
         return
     if os.getppid() != int(parent):  # the parent died before prctl: do not linger
         raise SystemExit(f"parent process {parent} is gone; not starting")

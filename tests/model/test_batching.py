@@ -82,7 +82,28 @@ def test_async_batcher_validates_on_arrival_with_the_real_model():
     assert good == pytest.approx(model.predict([ROW]))
     assert pair == pytest.approx(model.predict([ROW, ROW]))
     assert isinstance(bad, ValidationError) and bad.field == "body.instances.0"
-    assert stats.batches == 1 and stats.rows == 3  # the bad request never reached the model
+    assert stats.requests == 2 and stats.rows == 3  # the bad request never reached the model
+    # (the first request found the batcher idle and ran alone; the pair queued meanwhile)
+    assert sorted(stats.batch_rows.items()) == [(1, 1), (2, 1)]
+
+
+def test_async_batcher_runs_a_lone_request_at_once_and_batches_what_queues_meanwhile():
+    sim = SimulatedAcceleratorModel(load_default_mlp(), fixed_cost_s=0.02, per_row_s=0.0)
+
+    async def main():
+        async with MicroBatcher.for_model(sim, max_batch_size=64) as b:
+            for _ in range(3):  # one client: each request runs in its own task, no queue hop
+                await b.predict([ROW])
+            assert b._queue.qsize() == 0 and b.stats.batches == 3
+            first = asyncio.ensure_future(b.predict([ROW]))
+            await asyncio.sleep(0.005)  # the first is on the device now
+            rest = await asyncio.gather(*(b.predict([ROW]) for _ in range(20)))
+            await first
+            return rest, b.stats
+
+    rest, stats = asyncio.run(main())
+    assert all(r == pytest.approx(load_default_mlp().predict([ROW])) for r in rest)
+    assert sim.calls == 5 and stats.batch_rows == {1: 4, 20: 1}, stats  # 3 alone, 1 alone, then 20 together
 
 
 def test_wrong_output_count_is_an_error_not_a_silent_answer():
@@ -162,7 +183,70 @@ def test_batched_model_is_a_model_and_batches_accelerator_calls():
         model.close()
 
 
+def test_batched_model_predict_async_shares_device_calls_on_one_event_loop():
+    sim = SimulatedAcceleratorModel(load_default_mlp())
+    model = BatchedModel(sim, max_batch_size=64, max_delay_ms=0)
+    expected = load_default_mlp().predict([ROW])
+
+    async def main():
+        results = await asyncio.gather(*(model.predict_async([ROW]) for _ in range(128)))
+        bad = await asyncio.gather(model.predict_async([ROW[:3]]), model.predict_async([ROW]),
+                                   return_exceptions=True)
+        assert await model.predict_async([]) == []
+        await model.aclose()
+        return results, bad
+
+    results, bad = asyncio.run(main())
+    assert all(r == pytest.approx(expected) for r in results)
+    assert sim.calls <= 8  # 128 requests in at most a few device calls (64 rows each)
+    assert model.async_batcher.stats.requests == 129 and model.async_batcher.stats.max_batch_rows == 64
+    assert isinstance(bad[0], ValidationError) and bad[1] == pytest.approx(expected)  # the bad one fails alone
+
+
+def test_batched_model_predict_async_runs_a_sync_model_inline_or_in_a_thread():
+    for run_in_thread in (False, True):
+        inner = Recorder(delay=0.0)
+        inner.name, inner.version, inner.predict = "recorder", "1", inner
+        model = BatchedModel(inner, max_batch_size=8, run_in_thread=run_in_thread)
+
+        async def main():
+            out = await asyncio.gather(*(model.predict_async([[i]]) for i in range(16)))
+            await model.aclose()
+            return out
+
+        assert asyncio.run(main()) == [[10 * i] for i in range(16)]
+        assert max(inner.calls) == 8 and sum(inner.calls) == 16, inner.calls
+        assert model.async_batcher.run_in_thread is run_in_thread
+
+
 @pytest.mark.parametrize("size, delay", [(0, 0), (65537, 0), (True, 0), (8, -1), (8, 5000)])
 def test_option_bounds(size, delay):
     with pytest.raises(ValueError, match="max_batch_size|max_delay_ms"):
         check_batching_options(size, delay)
+
+
+def test_async_batcher_never_overlaps_model_calls():
+    state = {"active": 0, "most": 0, "calls": 0}
+
+    async def device(rows):
+        state["active"] += 1
+        state["most"] = max(state["most"], state["active"])
+        state["calls"] += 1
+        await asyncio.sleep(0.002)
+        state["active"] -= 1
+        return [r[0] for r in rows]
+
+    async def main():
+        async with MicroBatcher(device, max_batch_size=8) as b:
+            async def client(k):
+                out = []
+                for i in range(10):
+                    out.append(await b.predict([[k * 100 + i]]))
+                    await asyncio.sleep(0.0005 * (k % 3))
+                return out
+
+            return await asyncio.gather(*(client(k) for k in range(12)))
+
+    results = asyncio.run(main())
+    assert results == [[[k * 100 + i] for i in range(10)] for k in range(12)]
+    assert state["most"] == 1 and state["calls"] < 120  # one call at a time, and shared

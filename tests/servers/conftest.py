@@ -13,14 +13,31 @@ from lesson.servers.launch import running_server  # noqa: E402
 from server_support import SLEEPY, TEST_ENV  # noqa: E402
 
 
+# The transport tests send small free-width rows, so these servers serve the core's registry
+# (the original toy `averaged_ensemble` alone, any width); the servers' own default (the real
+# model's registry) is tested in test_server_default_model.py.
+TOY = "lesson.models:default_registry"
 @pytest.fixture(scope="session")
 def rest_server():
-    with running_server("rest") as server:
+    with running_server("rest", registry=TOY) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def grpc_server():
+    with running_server("grpc", registry=TOY) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def default_rest():
+    """REST with no --model / --registry: the real model's registry, diabetes-mlp by default."""
+    with running_server("rest") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def default_grpc():
     with running_server("grpc") as server:
         yield server
 

@@ -51,3 +51,17 @@ def sleepy_registry() -> ModelRegistry:
 
 def slow_start_registry() -> ModelRegistry:
     return ModelRegistry([SlowStartModel()])
+
+
+#: the slow device's simulated cost per call: large, so that batching shows in wall time
+SLOW_DEVICE_CALL_S = 0.1
+
+
+def slow_device_registry() -> ModelRegistry:
+    """The real MLP behind a SIMULATED device that costs 100 ms per call, one call at a time."""
+    from lesson.accelerator import SimulatedAcceleratorModel
+    from lesson.mlp import load_default_mlp
+
+    device = SimulatedAcceleratorModel(load_default_mlp(), fixed_cost_s=SLOW_DEVICE_CALL_S, per_row_s=0.0,
+                                       name="slow-device")
+    return ModelRegistry([device])

@@ -141,11 +141,68 @@ def test_cli_serve_exits_0_on_sigint(kind):
 
 def test_rest_with_several_worker_processes():
     with running_server("rest", workers=2) as server:
+        _wait_all_ready(server.url)
         answers = {json.loads(http("POST", server.url + f"/v1/models/{MODEL}:predict", {"instances": [1.0, 2.0]})[2])["predictions"][0]
                    for _ in range(20)}
         assert answers == {1.3}
         pid = server.pid
     assert _wait_gone(pid)
+
+
+def test_rest_workers_drain_with_the_same_grace_as_one_process():
+    """`--workers 2`: SIGTERM makes every worker not-ready (503) for the grace, then all exit 0."""
+    server = start_server("rest", workers=2, drain_grace_s=1.5)
+    try:
+        worker_pids = _children(server.pid)
+        assert len([p for p in worker_pids if "spawn_main" in _cmdline(p)]) == 2, [_cmdline(p) for p in worker_pids]
+        _wait_all_ready(server.url)
+        for _ in range(6):
+            assert http("POST", server.url + f"/v1/models/{MODEL}:predict", {"instances": [1.0, 2.0]})[0] == 200
+        os.kill(server.pid, signal.SIGTERM)
+        time.sleep(0.4)
+        # several new connections: whichever worker answers, it is draining
+        for _ in range(8):
+            status, _, body = http("GET", server.url + "/v2/health/ready")
+            assert status == 503 and json.loads(body)["error"] == "draining"
+            status, _, body = http("POST", server.url + f"/v1/models/{MODEL}:predict", {"instances": [0.5]})
+            assert status == 503 and "draining" in error_of(body)
+        assert server.process.wait(20) == 0
+        assert all(_wait_gone(pid) for pid in worker_pids)
+        assert "draining: not ready" in server.log()  # (workers share the log: lines may overwrite)
+    finally:
+        stop_process(server.process)
+
+
+def _wait_all_ready(url: str, in_a_row: int = 12, seconds: float = 60.0) -> None:
+    """The launcher saw one worker ready; wait until new connections keep finding ready ones."""
+    deadline, streak = time.monotonic() + seconds, 0
+    while streak < in_a_row:
+        assert time.monotonic() < deadline, "the workers did not all become ready"
+        streak = streak + 1 if http("GET", url + "/v2/health/ready")[0] == 200 else 0
+        if streak == 0:
+            time.sleep(0.1)
+
+
+def _children(pid: int) -> list[int]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                kids = [int(k) for k in f.read().split()]
+        except OSError:
+            kids = []
+        if len([k for k in kids if "spawn_main" in _cmdline(k)]) >= 2:
+            return kids
+        time.sleep(0.1)
+    return kids
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def test_cli_refuses_an_unknown_model_in_one_line():

@@ -71,3 +71,24 @@ def test_one_error_mapping_for_both_transports(exc, http, code):
     assert info.message
     if http == 400:
         assert classify(exc, v1=True).http_status == 422
+
+
+def test_batching_refuses_a_custom_service_instead_of_dropping_its_contract():
+    """A VersionedService's per-version contracts would be skipped by a rebuilt batched service."""
+    from lesson.evolution import rollout_service
+    from lesson.servers.backend import batched_service
+
+    service = rollout_service()
+    assert batched_service(service, ServerOptions()) is service  # no batching: served as it is
+    with pytest.raises(ValueError, match="VersionedService cannot be batched"):
+        batched_service(service, ServerOptions(max_batch_size=8))
+
+
+def test_server_target_defaults_to_the_default_models_width():
+    from types import SimpleNamespace
+
+    from lesson.lab import default_model, server_target
+
+    handle = SimpleNamespace(kind="rest", url="http://127.0.0.1:9")
+    assert server_target("x", handle).n_features == default_model().n_features == 10
+    assert server_target("x", handle, n_features=4).n_features == 4

@@ -13,7 +13,16 @@ import lesson
 import lesson.lab as lab_module
 from lesson.lab import READY_SENTINEL, setup, show_source
 
-PAYLOAD = {"instances": [[0.2, 0.4, 0.6, 0.8]]}
+# one patient's 10 features, at most 3 decimals (so the edge target's input rounding keeps it)
+ROW = [59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.86, 87]
+PAYLOAD = {"instances": [ROW]}
+
+
+def mlp_predictions(rows):
+    """The real model in pure Python (lesson.mlp): what every default target must answer."""
+    from lesson.mlp import load_default_mlp
+
+    return load_default_mlp().predict(rows)
 
 
 def gone(pid: int, timeout: float = 20.0) -> bool:
@@ -35,14 +44,29 @@ def test_in_process_setup_prints_one_line_and_every_target_agrees(capsys):
     assert out.count("\n") == 1 and out.startswith(f"{READY_SENTINEL} — path: in-process (CPython")
     assert lab.path == "in-process" and lab.servers == {}
     assert list(lab.targets) == ["in-process", "rest", "grpc", "batch", "streaming", "edge"]
-    expected = lesson.fastapi_rest_adapter(lesson.averaged_ensembled_model)(PAYLOAD)["predictions"]
+    assert lab.model.name == "diabetes-mlp" and lab.model.metadata().platform == "python-stdlib"
+    expected = mlp_predictions([ROW])
     for key in lab.targets:
         response = lab.endpoint(key)(PAYLOAD)
         lesson.ensure_response_schema(response)
-        assert response["predictions"] == expected, key
+        assert response["predictions"] == pytest.approx(expected, abs=1e-9), key
+        assert lab.targets[key].n_features == 10 and len(lab.targets[key].sample_rows) > 10, key
+    assert "error" in lab.try_call("rest", {"instances": [[0.2, 0.4, 0.6, 0.8]]})  # 4 features, not 10
+    example = lab.example_payload(3)
+    assert len(example["instances"]) == 3 and all(len(r) == 10 for r in example["instances"])
+    assert lab.endpoint("in-process")(example)["predictions"] == pytest.approx(mlp_predictions(example["instances"]))
     assert "error" in lab.try_call("rest", {"instances": [[0.1, "x"]]})
     with pytest.raises(KeyError, match="known: in-process"):
         lab.endpoint("nope")
+    lab.close()
+
+
+def test_the_toy_model_is_still_a_choice_in_process():
+    lab = setup(servers=False, quiet=True, model=lesson.AveragedEnsembleModel())
+    payload = {"instances": [[0.2, 0.4, 0.6, 0.8]]}
+    expected = lesson.fastapi_rest_adapter(lesson.averaged_ensembled_model)(payload)["predictions"]
+    assert lab.endpoint("rest")(payload)["predictions"] == expected
+    assert lab.example_payload() == {"instances": [[0.0] * 4]}  # no artifact: zeros of the default width
     lab.close()
 
 
@@ -95,10 +119,11 @@ def test_real_servers_answer_and_stop_on_close_and_on_second_setup(capsys):
     assert "gRPC grpc://127.0.0.1:" in out
     assert first.path == "servers" and set(first.servers) == {"rest", "grpc"}
     assert first.targets["rest"].transport.startswith("http://127.0.0.1:")
-    expected = lesson.fastapi_rest_adapter(lesson.averaged_ensembled_model)(PAYLOAD)["predictions"]
-    for key in ("rest", "grpc"):
+    expected = mlp_predictions([ROW])  # pure Python in-process, numpy in the servers: within 1e-6
+    for key in ("in-process", "rest", "grpc"):
         response = first.endpoint(key)(PAYLOAD)
-        assert response["predictions"] == pytest.approx(expected)
+        assert response["predictions"] == pytest.approx(expected, abs=1e-6), key
+        assert response["metadata"]["model"] == "diabetes-mlp", key
     assert "422" in first.try_call("rest", {"instances": [[0.1, "x"]]})["error"]
     pids = [h.pid for h in first.servers.values()]
 
