@@ -10,7 +10,9 @@ Steps (registries only, downloads cached under ``.cache/``):
 3. Pyodide core from npm + PyPI wheels + a rewritten lock (``tools/lite_pyodide.py``);
 4. contents = the notebooks with outputs stripped;
 5. ``jupyter lite build`` with ``lite/jupyter-lite.json`` (preloaded packages, no PyPI
-   fallback) and a browser storage name that changes with every release.
+   fallback) and a browser storage name that changes with every release;
+6. a memory snapshot of the started kernel's Python, restored by the browser's kernel worker
+   instead of starting Python from scratch (``tools/lite_snapshot.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import nbformat
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lite_pyc import precompile_wheels  # noqa: E402
 from lite_pyodide import ExtraWheel, build_offline_pyodide, pypi_wheel, sha256_of  # noqa: E402
+from lite_snapshot import make_snapshot, patch_kernel_worker  # noqa: E402
 from site_npm import npm_package  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,13 +159,15 @@ def compile_bytecode(pyodide_dir: Path, npm_dir: Path, lock: dict) -> None:
     (pyodide_dir / "pyodide-lock.json").write_text(json.dumps(lock, indent=1, sort_keys=True))
 
 
-def build_lite(notebooks: Path, out: Path = BUILD / "lite", bytecode: bool = True) -> Path:
+def build_lite(notebooks: Path, out: Path = BUILD / "lite", bytecode: bool = True,
+               snapshot: bool = True) -> Path:
     """Build the offline JupyterLite into ``out``; return it.
 
     Args:
         notebooks: folder of the lesson notebooks (copied without outputs).
         out: output folder.
         bytecode: pre-compile the third-party wheels (faster kernel start).
+        snapshot: ship a memory snapshot of the started kernel (much faster kernel start).
     """
     t0 = time.monotonic()
     check_pins()
@@ -216,6 +221,12 @@ def build_lite(notebooks: Path, out: Path = BUILD / "lite", bytecode: bool = Tru
         "pyodideUrl")
     if url != "./static/pyodide/pyodide.mjs":
         raise SystemExit(f"pyodideUrl is {url!r}, not the offline copy")
+    patch_kernel_worker(out, snapshot=snapshot)
+    if snapshot:
+        stats = make_snapshot(out / "static" / "pyodide", preload, CACHE / "snapshot")
+        print(f"lite: kernel snapshot {stats['memory'] / 1e6:.0f} MB of memory "
+              f"({stats['snapshot_gz'] / 1e6:.1f} MB gz) + {stats['files']} files "
+              f"({stats['files_gz'] / 1e6:.1f} MB gz)")
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) / 1e6
     print(f"lite: {out} ({size:.0f} MB, pyodide {PYODIDE_VERSION}, {len(contents)} notebooks) "
           f"in {time.monotonic() - t0:.1f}s")
@@ -228,8 +239,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=BUILD / "lite")
     ap.add_argument("--no-bytecode", action="store_true",
                     help="ship the wheels as PyPI has them (.py only; slower kernel start)")
+    ap.add_argument("--no-snapshot", action="store_true",
+                    help="no kernel memory snapshot (Python starts from scratch in the browser)")
     args = ap.parse_args()
-    build_lite(args.notebooks, args.out, bytecode=not args.no_bytecode)
+    build_lite(args.notebooks, args.out, bytecode=not args.no_bytecode,
+               snapshot=not args.no_snapshot)
 
 
 if __name__ == "__main__":

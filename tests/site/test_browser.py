@@ -27,6 +27,9 @@ def test_rest_notebook_runs_offline_in_jupyterlite(site, chromium, artifacts):
         home.wait_for_url("**/patterns/")
         home.locator("article a[href$='rest/']").first.click()
         home.wait_for_url("**/patterns/rest/")
+        marks: list[str] = []  # the kernel worker's stage marks, from any page of the context
+        browser.context.on("console", lambda m: marks.append(m.text)
+                           if "lite-kernel stage=" in m.text else None)
         t0 = time.monotonic()
         with browser.context.expect_page() as opened:
             home.get_by_role("link", name="Open in JupyterLite").click()
@@ -48,6 +51,9 @@ def test_rest_notebook_runs_offline_in_jupyterlite(site, chromium, artifacts):
         assert {"p50", "p99"} <= {h.strip() for h in header}, header
         assert error_outputs(lab) == []
         assert browser.external_requests == [], browser.external_requests
+        # the kernel's Python was restored from the build's memory snapshot, files written back
+        for stage in ("python-restored", "files-written", "kernel-ready"):
+            assert any(f"stage={stage} " in m for m in marks), marks
         print(f"JupyterLite: first output {ready_s:.1f}s after the click, "
               f"all cells done {time.monotonic() - t0:.1f}s")
 

@@ -1,0 +1,96 @@
+"""The kernel memory snapshot shipped with the JupyterLite build, and the worker patch using it.
+
+The browser side (the kernel really starts from the snapshot and runs the notebook) is
+checked in ``test_browser.py``; here: the patch fits the pinned kernel extension, and the
+shipped snapshot belongs to the shipped runtime and packages.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import shutil
+import struct
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools"))
+
+from lite_build import KERNEL_EXT  # noqa: E402
+from lite_snapshot import (FILES_FILE, SNAPSHOT_FILE, SNAPSHOT_EDITS, STAGE_EDITS,  # noqa: E402
+                           patch_kernel_worker)
+
+SNAPSHOT_MAGIC = 1886286592  # Pyodide's snapshot header
+
+
+def _pristine_worker(tmp_path: Path) -> Path:
+    static = tmp_path / "extensions" / "@jupyterlite" / "pyodide-kernel-extension" / "static"
+    static.mkdir(parents=True)
+    (src,) = sorted((KERNEL_EXT / "static").glob("comlink.worker.*.js"))
+    shutil.copy2(src, static / src.name)
+    return static / src.name
+
+
+@pytest.mark.parametrize("snapshot", [True, False])
+def test_worker_patch_fits_the_pinned_kernel_extension(tmp_path, snapshot):
+    worker = _pristine_worker(tmp_path)
+    before = worker.read_text()
+    assert patch_kernel_worker(tmp_path, snapshot=snapshot) == worker
+    after = worker.read_text()
+    for _, replacement in STAGE_EDITS:
+        assert replacement in after
+    assert all((replacement in after) == snapshot for _, replacement in SNAPSHOT_EDITS)
+    assert len(after) > len(before)
+    with pytest.raises(SystemExit, match="patched already"):
+        patch_kernel_worker(tmp_path, snapshot=snapshot)
+
+
+def test_worker_patch_refuses_a_worker_it_does_not_know(tmp_path):
+    worker = _pristine_worker(tmp_path)
+    worker.write_text(worker.read_text().replace("initRuntime", "startRuntime"))
+    with pytest.raises(SystemExit, match="no longer fits"):
+        patch_kernel_worker(tmp_path)
+
+
+def test_built_worker_starts_python_from_the_snapshot(site):
+    static = site / "lite" / "extensions" / "@jupyterlite" / "pyodide-kernel-extension" / "static"
+    (worker,) = static.glob("comlink.worker.*.js")
+    text = worker.read_text()
+    assert "splRestored(this._pyodide)" in text and "_loadSnapshot" in text
+    assert f'"{SNAPSHOT_FILE}"' in text and f'"{FILES_FILE}"' in text
+
+
+def test_snapshot_belongs_to_the_shipped_runtime_and_packages(site):
+    pyodide = site / "lite" / "static" / "pyodide"
+    build_id = re.search(r'BUILD_ID:"([0-9a-f]{64})"', (pyodide / "pyodide.mjs").read_text())[1]
+    with gzip.open(pyodide / SNAPSHOT_FILE) as f:
+        header = f.read(48)
+    magic, _, _, _ = struct.unpack("<4I", header[:16])
+    assert magic == SNAPSHOT_MAGIC
+    assert "".join(f"{w:08x}" for w in struct.unpack("<8I", header[16:48])) == build_id
+    # the files written back in the browser are the shipped wheels' files
+    raw = gzip.decompress((pyodide / FILES_FILE).read_bytes())
+    (n,) = struct.unpack("<I", raw[:4])
+    index = json.loads(raw[4:4 + n])
+    lock = json.loads((pyodide / "pyodide-lock.json").read_text())
+    preload = json.loads((site / "lite" / "jupyter-lite.json").read_text())[
+        "jupyter-config-data"]["litePluginSettings"][
+        "@jupyterlite/pyodide-kernel-extension:kernel"]["loadPyodideOptions"]["packages"]
+    canon = {re.sub(r"[-_.]+", "-", k).lower() for k in index["loaded"]}
+    assert {re.sub(r"[-_.]+", "-", k).lower() for k in preload} <= canon, canon
+    offsets, off = {}, 4 + n
+    for path, size in index["files"]:
+        offsets[path] = (off, size)
+        off += size
+    assert off == len(raw)
+    lesson_whl = pyodide / lock["packages"]["lesson"]["file_name"]
+    with zipfile.ZipFile(lesson_whl) as zf:
+        shipped = zf.read("lesson/lab.py")
+    (path,) = [p for p in offsets if p.endswith("site-packages/lesson/lab.py")]
+    start, size = offsets[path]
+    assert raw[start:start + size] == shipped, "snapshot files are not the shipped lesson wheel"
