@@ -90,7 +90,7 @@ class CpuWatch:
         pass
 
 
-def one_run(base_url: str, notebook: str, timeout_s: float) -> dict[str, float]:
+def one_run(base_url: str, notebook: str, timeout_s: float, app: str = "lab") -> dict[str, float]:
     """Seconds from the request of the page to each stage, for one cold start."""
     with CpuWatch() as watch, offline_browser() as browser:
         page = browser.page
@@ -98,7 +98,7 @@ def one_run(base_url: str, notebook: str, timeout_s: float) -> dict[str, float]:
         page.context.on("response", lambda r: wasm_types.append(
             r.headers.get("content-type", "")) if r.url.endswith(".wasm") else None)
         t0, epoch0 = time.monotonic(), time.time()
-        page.goto(f"{base_url}lite/lab/index.html?path={notebook}", wait_until="commit")
+        page.goto(f"{base_url}lite/{app}/index.html?path={notebook}", wait_until="commit")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_s * 1000)
         stages = {"notebook_visible": time.monotonic() - t0}
         run_all_cells(page)
@@ -121,6 +121,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--notebook", default="01-rest.ipynb")
+    ap.add_argument("--app", choices=("lab", "notebooks"), default="lab",
+                    help="JupyterLite interface: JupyterLab (lab) or Jupyter Notebook (notebooks)")
     ap.add_argument("--site", type=Path, default=ROOT / "site")
     ap.add_argument("--timeout", type=float, default=180)
     ap.add_argument("--max-other-cores", type=float, default=0.25)
@@ -134,7 +136,7 @@ def main() -> int:
     runs = []
     with serve_directory(args.site) as base:
         for i in range(args.runs):
-            stages = one_run(base, args.notebook, args.timeout)
+            stages = one_run(base, args.notebook, args.timeout, args.app)
             stages["contaminated"] = stages["other_cores"] > args.max_other_cores
             runs.append(stages)
             marks = ", ".join(f"{k} {stages[k]:.1f}" for k in STAGE_ORDER if k in stages)
