@@ -145,6 +145,95 @@ print(tamper_demo.to_text())
 # formats with the same idea: ONNX and safetensors (data, no code), plus a signed checksum.
 
 # %% [markdown]
+# ## Pitfall: training/serving skew gives wrong answers with no error
+#
+# The model receives ten bare numbers. It cannot tell whether they arrive in the order
+# training used, or in the same units. The artifact was trained on raw measurements in this
+# order: `age, sex, bmi, bp, s1 … s6`, with the cholesterol values `s1`–`s3` in mg/dL (the
+# manifest describes every input). Two client bugs that happen in practice:
+#
+# - **wrong order**: the client's column mapping swaps two features, `s3` (HDL) and `s6`
+#   (blood sugar);
+# - **wrong units**: the client sends cholesterol in mmol/L, the SI unit used in much of the
+#   world, instead of mg/dL (mg/dL ÷ 38.67).
+#
+# The cell sends the held-out rows (whose true outcomes are known) all three ways and
+# measures the mean absolute error (MAE):
+
+# %%
+from lesson.edge import load_heldout
+
+names = list(model.params.feature_names)
+print("s1..s3 as the manifest describes them:",
+      "; ".join(i["description"] for i in model.manifest["inputs"] if i["name"] in ("s1", "s2", "s3")))
+heldout_rows, heldout_truth = load_heldout(load_artifact(model.name, model.version))
+i_s3, i_s6 = names.index("s3"), names.index("s6")
+swapped = [list(r) for r in heldout_rows]
+for r in swapped:
+    r[i_s3], r[i_s6] = r[i_s6], r[i_s3]
+skewed_inputs = {
+    "correct": heldout_rows,
+    "wrong order (s3 and s6 swapped)": swapped,
+    "wrong units (cholesterol in mmol/L)": [[v / 38.67 if n in ("s1", "s2", "s3") else v for n, v in zip(names, r)]
+                                            for r in heldout_rows],
+}
+skew_rows = []
+for label, rows in skewed_inputs.items():
+    predictions = model.predict(rows)  # no exception for any of the three
+    skew_rows.append({
+        "inputs": label,
+        "MAE": round(sum(abs(p - y) for p, y in zip(predictions, heldout_truth)) / len(predictions), 1),
+        "predictions min..max": f"{min(predictions):.0f}..{max(predictions):.0f}",
+    })
+table(skew_rows, caption=f"Measured now: {len(heldout_rows)} held-out rows, true outcomes "
+      f"{min(heldout_truth):.0f}..{max(heldout_truth):.0f}")
+
+# %%
+print("MAE of always answering the training mean (manifest, metrics.heldout_mean_baseline):",
+      model.manifest["metrics"]["heldout_mean_baseline"]["mae"])
+
+# %% [markdown]
+# No call failed, and the skewed predictions fall in about the same range as the real
+# outcomes, so nothing downstream would notice. Yet compare the MAE column with the line above: a model
+# fed skewed inputs can be no better than always answering the average. Two checks at the
+# boundary, both in `lesson.skew`, turn the silent error into a loud one:
+#
+# 1. **Named features.** The client sends `{"age": 59, "sex": 2, ...}`; the server builds the
+#    row in the artifact's order, so the order of the keys cannot matter, and a missing or
+#    misspelt name is refused with an error that names it.
+# 2. **Training ranges.** The manifest records each feature's minimum and maximum in
+#    training (`feature_stats`); a value more than 10 % of that range beyond either end is
+#    refused.
+
+# %%
+from lesson.skew import check_training_ranges, out_of_range_rows, rows_from_named_features, training_ranges
+
+records = [dict(zip(names, r)) for r in heldout_rows]
+reordered = [dict(sorted(rec.items(), reverse=True)) for rec in records]  # same values, keys in another order
+same = model.predict(rows_from_named_features(names, reordered)) == model.predict(heldout_rows)
+print("named features, keys in another order -> same predictions as the correct rows:", same)
+try:
+    misspelt = {("HDL" if name == "s3" else name): value for name, value in records[0].items()}
+    rows_from_named_features(names, [misspelt])
+except lesson.ValidationError as error:
+    print("misspelt name refused:", error)
+
+ranges = training_ranges(model.manifest)
+for label, rows in skewed_inputs.items():
+    print(f"range check, {label}: {len(out_of_range_rows(rows, names, ranges))} of {len(rows)} rows refused")
+try:
+    check_training_ranges(skewed_inputs["wrong units (cholesterol in mmol/L)"][:1], names, ranges)
+except lesson.ValidationError as error:
+    print("first mmol/L row refused:", error)
+
+# %% [markdown]
+# Read the counts. Named features make the order bug impossible. The range check refuses
+# every row in the wrong units, because each cholesterol value is far below the smallest one
+# seen in training (the error above names both), but it lets through the swapped rows whose values happen to fit both ranges: it is
+# a tripwire, not a proof. The durable fix is one feature function shared by training and
+# serving, versioned with the model, plus monitoring of live inputs against `feature_stats`.
+
+# %% [markdown]
 # ## Under load, and against a server
 #
 # The panel has both variants. The cell after it runs each with the same 300 requests drawn

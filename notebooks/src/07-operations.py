@@ -12,6 +12,8 @@
 #    is overloaded, and how backoff with jitter avoids it;
 # 4. **liveness, readiness and draining** — what a load balancer needs to know;
 # 5. **shadow and canary** — comparing a candidate model on real traffic before it serves.
+# 6. **authentication at the boundary** — a gateway checks the API key; the model server
+#    never sees it.
 
 # %%
 import asyncio
@@ -318,6 +320,79 @@ table([{"arm": name, "requests": len(v), "share": f"{len(v) / sum(map(len, arms.
       caption="Canary: about 10 % of users (by a stable hash) served by the candidate (measured)")
 
 # %% [markdown]
+# ## 6. Authentication at the boundary: the gateway checks, the model server never sees a key
+#
+# Who may call the model is decided in front of it, in the gateway (API gateway, ingress,
+# service mesh), not in the model server: keys and tokens are checked and rotated in one
+# place for every service, and the model server listens only where the gateway can reach it
+# (the lesson's servers bind 127.0.0.1). The server keeps the decisions only it can make:
+# input bounds, validation, its own load shedding, and which verified caller may use which
+# model (the site's Operations page lists both sides).
+#
+# `lesson.gateway.api_key_gateway` is a minimal gateway in front of the same prediction code
+# path the servers run. It answers **401** when there is no key, **403** when the key is
+# wrong, and otherwise forwards the request with the credential headers removed and the
+# verified caller's name added in `x-client-id`. It compares keys with
+# `hmac.compare_digest`, whose run time does not depend on how many leading characters
+# match, so timing cannot be used to guess a key one character at a time:
+
+# %%
+from lesson.gateway import GatewayRequest, GatewayResponse, api_key_gateway, key_from_env, redact
+from lesson.lab import show_source
+
+show_source(api_key_gateway)
+
+# %% [markdown]
+# The key comes from the environment, as a secret store would provide it. This demo generates
+# a random one with `secrets.token_urlsafe` and prints only its first characters: a key in a
+# notebook output is saved in the `.ipynb` and published with it.
+
+# %%
+import os
+import secrets
+
+from lesson.service import PredictionService
+
+os.environ.setdefault("LESSON_DEMO_API_KEY", secrets.token_urlsafe(32))  # a secret store does this in production
+api_key = key_from_env("LESSON_DEMO_API_KEY")
+print("API key read from LESSON_DEMO_API_KEY:", redact(api_key))
+
+model_service = PredictionService.for_model(load_default_mlp())
+seen_by_model = []
+
+
+def model_server(request):  # no authentication here, by design
+    seen_by_model.append(dict(request.headers))
+    return GatewayResponse(200, model_service.predict(request.body, transport="REST"))
+
+
+gateway = api_key_gateway(model_server, {"clinic-app": api_key})
+attempts = {
+    "no key": {},
+    "wrong key": {"X-API-Key": secrets.token_urlsafe(32)},
+    "right key": {"X-API-Key": api_key, "X-Request-Id": "req-1"},
+}
+outcomes = []
+for label, headers in attempts.items():
+    before = len(seen_by_model)
+    response = gateway(GatewayRequest(headers=headers, body={"instances": patients[:1]}))
+    outcomes.append({"request": label, "status": response.status,
+                     "answer": response.body.get("detail") or f"prediction {response.body['predictions'][0]:.1f}",
+                     "reached the model": len(seen_by_model) > before})
+table(outcomes, caption="Measured now: three requests through the API-key gateway")
+
+# %%
+print("headers the model server received:", seen_by_model)
+
+# %% [markdown]
+# Refused requests never reached the model, so a flood of unauthenticated calls costs the
+# gateway, not the replica. The accepted request arrived without `x-api-key`: the model
+# server cannot log, cache or leak a credential it never receives. It trusts `x-client-id`
+# only because nothing but the gateway can reach it; a caller who sends its own
+# `x-client-id` has it overwritten. In production the same split holds with TLS, OAuth 2.0
+# / OpenID Connect tokens and per-caller rate limits in the gateway.
+
+# %% [markdown]
 # ## What to notice
 #
 # - **Every wait needs a bound**: timeouts for callers, bounded queues and in-flight limits for
@@ -329,6 +404,8 @@ table([{"arm": name, "requests": len(v), "share": f"{len(v) / sum(map(len, arms.
 # - **Ready is not live.** Draining (not-ready first, then stop) is what makes deploys invisible.
 # - **Compare before you switch.** Shadow shows how a candidate *would* have answered; a canary
 #   shows how it behaves when it *does* answer, on a small, stable share of users.
+# - **Authenticate at the boundary.** The gateway checks keys and strips them; the model
+#   server validates inputs and never handles a credential.
 #
 # ## Exercises
 #
