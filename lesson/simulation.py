@@ -126,3 +126,97 @@ def simulate_batching_server(
         utilisation=min(1.0, busy_ms / span),
         throughput_per_s=requests / (span / 1000.0),
     )
+
+
+@dataclass(frozen=True)
+class LoadSignals:
+    """What an autoscaler could watch during one simulated window (a SIMULATION)."""
+
+    rate_per_s: float
+    capacity_per_s: float
+    duration_s: float
+    arrived: int
+    completed: int
+    utilisation: float
+    mean_in_flight: float
+    in_flight_at_end: int
+    p99_ms: float
+
+    @property
+    def offered_load(self) -> float:
+        """Offered rate as a fraction of capacity (1.0 = exactly at capacity)."""
+        return self.rate_per_s / self.capacity_per_s
+
+
+def simulate_load_signals(
+    *,
+    rate_per_s: float,
+    service_ms: float = 5.0,
+    duration_s: float = 20.0,
+    seed: int = 7,
+) -> LoadSignals:
+    """Simulate one server that handles one request at a time, each taking ``service_ms``.
+
+    Requests arrive for ``duration_s`` seconds of virtual time (Poisson, seeded) and are served
+    first come, first served. The figures are those an autoscaler could read:
+
+    * ``utilisation``: the busy fraction of the window, the CPU-like signal; it cannot exceed 1.
+    * ``mean_in_flight``: requests in the system (queued or in service), averaged over the window.
+    * ``in_flight_at_end``: requests in the system when the window closes (queue depth).
+    * ``p99_ms``: 99th-percentile latency (arrival to completion) of the requests that arrived.
+
+    Args:
+        rate_per_s: mean arrival rate, requests per second.
+        service_ms: fixed time one request occupies the server; capacity is ``1000 / service_ms``.
+        duration_s: the simulated window, seconds of virtual time.
+        seed: random seed for the arrival times.
+
+    Returns:
+        A :class:`LoadSignals`.
+
+    Raises:
+        ValueError: an argument out of range, or more than ``MAX_SIMULATED_REQUESTS`` arrivals expected.
+    """
+    if not 0 < rate_per_s <= 1_000_000:
+        raise ValueError(f"rate_per_s must be in (0, 1e6]; got {rate_per_s!r}")
+    if not 0 < service_ms <= 10_000:
+        raise ValueError(f"service_ms must be in (0, 10000]; got {service_ms!r}")
+    if not 0 < duration_s <= 3600:
+        raise ValueError(f"duration_s must be in (0, 3600]; got {duration_s!r}")
+    if rate_per_s * duration_s > MAX_SIMULATED_REQUESTS:
+        raise ValueError(f"rate_per_s * duration_s must be <= {MAX_SIMULATED_REQUESTS}; "
+                         f"got {rate_per_s * duration_s:,.0f}")
+
+    window_ms = duration_s * 1000.0
+    rng = random.Random(seed)
+    latencies: list[float] = []
+    busy_ms = 0.0  # busy time inside the window
+    in_system_ms = 0.0  # sum over requests of their time in the system inside the window
+    at_end = completed = 0
+    free_at = 0.0
+    t = rng.expovariate(rate_per_s) * 1000.0
+    while t <= window_ms:
+        start = max(t, free_at)
+        done = start + service_ms
+        free_at = done
+        latencies.append(done - t)
+        busy_ms += max(0.0, min(done, window_ms) - min(start, window_ms))
+        in_system_ms += min(done, window_ms) - t
+        if done > window_ms:
+            at_end += 1
+        else:
+            completed += 1
+        t += rng.expovariate(rate_per_s) * 1000.0
+
+    latencies.sort()
+    return LoadSignals(
+        rate_per_s=rate_per_s,
+        capacity_per_s=1000.0 / service_ms,
+        duration_s=duration_s,
+        arrived=len(latencies),
+        completed=completed,
+        utilisation=busy_ms / window_ms,
+        mean_in_flight=in_system_ms / window_ms,
+        in_flight_at_end=at_end,
+        p99_ms=percentile(latencies, 99) if latencies else 0.0,
+    )

@@ -182,6 +182,45 @@ for rate in (100, 250, 400, 450, 480, 490):
 table(simulated, caption="SIMULATION: the same 2 ms device, Poisson arrivals")
 
 # %% [markdown]
+# ## Autoscaling signals: CPU saturates, queue depth keeps counting
+#
+# An autoscaler adds servers when a signal crosses a threshold. The usual signal is CPU
+# utilisation, the fraction of time the server is busy. It cannot go above 100 %: once the
+# server is always busy, 10 % more traffic and twice the traffic look the same. The number
+# of requests **in flight** (queued or being served) keeps growing with the excess, and p99
+# with it, so it still tells you how far over capacity you are and how many servers to add.
+#
+# The cell below is a **simulation** on a virtual clock (`simulate_load_signals`; no request
+# is sent): one server, one request at a time, 2 ms each, Poisson arrivals for 10 seconds of
+# virtual time at rising shares of its capacity. For each rate it prints the busy fraction,
+# the mean number in flight over the window, the number still in flight when the window
+# closes, and p99. The last column is what a queue that grows at (rate − capacity) would hold
+# after 10 s, for comparison with the measured backlog.
+
+# %%
+from lesson.simulation import simulate_load_signals
+
+signals = []
+for share in (0.5, 0.8, 0.9, 0.95, 1.0, 1.1, 1.3, 1.5):
+    sig = simulate_load_signals(rate_per_s=share * 500, service_ms=2.0, duration_s=10.0)
+    signals.append({"offered rate/s": round(sig.rate_per_s), "share of capacity": f"{sig.offered_load:.0%}",
+                    "busy (CPU-like)": f"{sig.utilisation:.1%}", "mean in flight": round(sig.mean_in_flight, 1),
+                    "in flight at end": f"{sig.in_flight_at_end:,}", "p99 ms": round(sig.p99_ms, 1),
+                    "excess × 10 s": f"{max(0, round((sig.rate_per_s - sig.capacity_per_s) * sig.duration_s)):,}"})
+table(signals, caption="SIMULATION: one 2 ms server (capacity 500/s), 10 s of Poisson arrivals per rate")
+
+# %% [markdown]
+# Read the columns from the top. Below capacity the busy fraction tracks the load and is a
+# fine signal. From 100 % of capacity on it is pinned at (or next to) 100 % and stops
+# changing, while the requests in flight and p99 keep climbing, and the backlog at the end
+# is close to the excess arrivals: at 130 % and 150 % the queue says "about this many
+# requests too many per second", which is exactly what a scale-out decision needs. This is
+# why serving systems scale on queue depth, concurrency or in-flight requests per replica
+# (for example Knative's concurrency target, or KEDA on a queue length) rather than on CPU
+# alone — and why a GPU server, whose CPU may idle while the device is saturated, needs
+# them even more.
+
+# %% [markdown]
 # ## What to notice
 #
 # - **Compare like with like.** The side-by-side runs used the same payloads and load; change

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lesson.rubric import PATTERNS, RUBRIC, Workload, recommend_pattern
-from lesson.simulation import simulate_batching_server
+from lesson.simulation import simulate_batching_server, simulate_load_signals
 
 
 @pytest.mark.parametrize("workload,pattern", [
@@ -69,3 +69,30 @@ def test_simulation_is_reproducible_and_bounded():
         simulate_batching_server(rate_per_s=10, requests=10**9)
     with pytest.raises(ValueError, match="max_batch_size"):
         simulate_batching_server(rate_per_s=10, max_batch_size=0)
+
+
+def test_utilisation_saturates_while_queue_depth_keeps_growing():
+    under = simulate_load_signals(rate_per_s=100, service_ms=5)  # capacity 200/s
+    over = simulate_load_signals(rate_per_s=240, service_ms=5)
+    far_over = simulate_load_signals(rate_per_s=300, service_ms=5)
+    assert 0.4 < under.utilisation < 0.6
+    assert under.in_flight_at_end < 10 and under.p99_ms < 100
+    assert over.utilisation > 0.99 and far_over.utilisation > 0.99
+    assert abs(far_over.utilisation - over.utilisation) < 0.01  # the CPU-like signal is flat...
+    # ...while the backlog grows with the excess (about (rate - capacity) * duration requests).
+    assert far_over.in_flight_at_end > 1.5 * over.in_flight_at_end
+    assert 0.7 < over.in_flight_at_end / ((240 - 200) * 20) < 1.3
+    assert far_over.mean_in_flight > over.mean_in_flight > 10 * under.mean_in_flight
+    assert far_over.p99_ms > over.p99_ms > 10 * under.p99_ms
+    assert over.completed <= 200 * 20 + 1  # throughput is capped at capacity
+    assert over.offered_load == pytest.approx(1.2)
+
+
+def test_load_signals_are_reproducible_and_bounded():
+    assert simulate_load_signals(rate_per_s=150) == simulate_load_signals(rate_per_s=150)
+    with pytest.raises(ValueError, match="rate_per_s"):
+        simulate_load_signals(rate_per_s=0)
+    with pytest.raises(ValueError, match="service_ms"):
+        simulate_load_signals(rate_per_s=10, service_ms=-1)
+    with pytest.raises(ValueError, match="rate_per_s \\* duration_s"):
+        simulate_load_signals(rate_per_s=100_000, duration_s=100)
