@@ -223,6 +223,18 @@ def create_app(
             _observe(route, name, status, started)
 
     # -------------------------------------------------------- V1
+    async def _v1_answer(route: str, name: str, version: str | None, request: Request) -> Response:
+        """A V1 prediction for one model (and version, when pinned), guarded like every route."""
+        async def work() -> Response:
+            body = await _read_body(request, limit)
+            if backend.async_batching:
+                result = await runner.run_async(backend.predict_v1_async(body, name, version, "rest"))
+            else:
+                result = await runner.run(lambda: backend.predict_v1(body, name, version, "rest"))
+            return JSONResponse(result)
+
+        return await _guarded(route, name, work, v1=True)
+
     @app.post(
         R_V1_PREDICT,
         tags=["V1"],
@@ -233,15 +245,7 @@ def create_app(
         openapi_extra=body_doc(EXAMPLE_V1_REQUEST, '`{"instances": [...]}`: a flat feature vector is one instance, a list of rows is a batch.'),
     )
     async def v1_predict(name: ModelName, request: Request) -> Response:
-        async def work() -> Response:
-            body = await _read_body(request, limit)
-            if backend.async_batching:
-                result = await runner.run_async(backend.predict_v1_async(body, name, None, "rest"))
-            else:
-                result = await runner.run(lambda: backend.predict_v1(body, name, None, "rest"))
-            return JSONResponse(result)
-
-        return await _guarded(R_V1_PREDICT, name, work, v1=True)
+        return await _v1_answer(R_V1_PREDICT, name, None, request)
 
     @app.post(
         R_V1_PREDICT_VERSION, tags=["V1"], summary="Predict with one model version (pinned)",
@@ -250,15 +254,7 @@ def create_app(
         openapi_extra=body_doc(EXAMPLE_V1_REQUEST, "As for `/v1/models/{name}:predict`, answered by this version."),
     )
     async def v1_predict_version(name: ModelName, version: ModelVersion, request: Request) -> Response:
-        async def work() -> Response:
-            body = await _read_body(request, limit)
-            if backend.async_batching:
-                result = await runner.run_async(backend.predict_v1_async(body, name, version, "rest"))
-            else:
-                result = await runner.run(lambda: backend.predict_v1(body, name, version, "rest"))
-            return JSONResponse(result)
-
-        return await _guarded(R_V1_PREDICT_VERSION, name, work, v1=True)
+        return await _v1_answer(R_V1_PREDICT_VERSION, name, version, request)
 
     @app.get("/v1/models/{name}", tags=["V1"], summary="Model status (V1)",
              responses={200: json_example({"name": "averaged_ensemble", "ready": True}), 404: INFER_ERRORS[404]})
