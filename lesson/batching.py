@@ -250,6 +250,17 @@ class MicroBatcher:
         except asyncio.TimeoutError:
             return None
 
+    def _admit(self, batch: list[_Pending], item: _Pending, n: int) -> int | None:
+        """Add ``item`` to ``batch`` (``n`` rows so far): the new row count, or None when it does
+        not fit (it is carried to the next batch). A cancelled caller's item is dropped."""
+        if item.future.done():
+            return n
+        if n + len(item.rows) > self.max_batch_size:
+            self._carry = item
+            return None
+        batch.append(item)
+        return n + len(item.rows)
+
     async def _run_forever(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -262,29 +273,20 @@ class MicroBatcher:
                 deadline = loop.time() + self.max_delay_s
                 while n < self.max_batch_size:
                     item = await self._next(deadline - loop.time())
-                    if item is None:
+                    admitted = None if item is None else self._admit(batch, item, n)
+                    if admitted is None:
                         break
-                    if item.future.done():
-                        continue
-                    if n + len(item.rows) > self.max_batch_size:
-                        self._carry = item
-                        break
-                    batch.append(item)
-                    n += len(item.rows)
+                    n = admitted
                 while self._busy:  # a lone request's call is running: wait, then top up the batch
                     await self._free.wait()
                 self._busy = True
                 self._free.clear()
                 try:
                     while n < self.max_batch_size and self._carry is None and not self._queue.empty():
-                        item = self._queue.get_nowait()
-                        if item.future.done():
-                            continue
-                        if n + len(item.rows) > self.max_batch_size:
-                            self._carry = item
+                        admitted = self._admit(batch, self._queue.get_nowait(), n)
+                        if admitted is None:
                             break
-                        batch.append(item)
-                        n += len(item.rows)
+                        n = admitted
                     await self._run_batch(batch, n)
                 finally:
                     self._busy = False

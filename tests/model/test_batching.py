@@ -250,3 +250,28 @@ def test_async_batcher_never_overlaps_model_calls():
     results = asyncio.run(main())
     assert results == [[[k * 100 + i] for i in range(10)] for k in range(12)]
     assert state["most"] == 1 and state["calls"] < 120  # one call at a time, and shared
+
+
+def test_async_batcher_drops_a_cancelled_request_from_the_batch():
+    """A caller that gives up before its batch runs costs the model nothing."""
+    seen: list[list[float]] = []
+
+    async def predict_batch(rows):
+        seen.extend(r[0] for r in rows)
+        await asyncio.sleep(0.001)
+        return [r[0] * 10 for r in rows]
+
+    async def main():
+        async with MicroBatcher(predict_batch, max_batch_size=16, max_delay_ms=50) as b:
+            first = asyncio.ensure_future(b.predict([[1]]))  # runs at once: the batcher is idle
+            await asyncio.sleep(0)
+            tasks = [asyncio.ensure_future(b.predict([[i]])) for i in (2, 3, 4)]
+            await asyncio.sleep(0)
+            tasks[1].cancel()  # 3 gives up while it waits for the next batch
+            results = await asyncio.gather(first, *tasks, return_exceptions=True)
+            return results
+
+    results = asyncio.run(main())
+    assert results[0] == [10] and results[1] == [20] and results[3] == [40]
+    assert isinstance(results[2], asyncio.CancelledError)
+    assert 3 not in seen and sorted(seen) == [1, 2, 4]
