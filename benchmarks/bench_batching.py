@@ -60,13 +60,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_servers import CpuWatch  # noqa: E402  (the same contamination guard)
+from bench_servers import CpuWatch, pinned_process  # noqa: E402  (the same guard and launcher)
 
 ROW = [59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.86, 87]
 PAYLOAD = {"instances": [ROW]}
 MODEL_NAMES = {"tiny": "diabetes-mlp", "accel": "diabetes-mlp-simulated-accelerator"}
 REGISTRY = "lesson.mlp_numpy:serving_registry"
-SERVER_CORE, CLIENT_CORE = "0", "1"
+CLIENT_CORE = "1"  # the server runs on bench_servers.SERVER_CORE ("0"), via pinned_process
 GRPC_PATH = "/inference.GRPCInferenceService/ModelInfer"
 PY = sys.executable
 
@@ -150,7 +150,7 @@ def expected_prediction() -> float:
 @contextlib.contextmanager
 def pinned_server(transport: str, kind: str, batched: bool, args) -> Iterator[dict[str, Any]]:
     """`lesson serve` on the server core with the benchmark's options; always stopped."""
-    from lesson.servers.launch import _is_ready, free_port
+    from lesson.servers.launch import free_port
 
     port = free_port()
     cmd = [PY, "-m", "lesson.servers.cli", "serve", transport, "--port", str(port), "--registry", REGISTRY,
@@ -161,24 +161,9 @@ def pinned_server(transport: str, kind: str, batched: bool, args) -> Iterator[di
     if transport == "grpc":
         metrics_port = free_port()
         cmd += ["--workers", str(args.grpc_threads), "--metrics-port", str(metrics_port)]
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen(["taskset", "-c", SERVER_CORE, *cmd], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 90
-        while not _is_ready(transport, "127.0.0.1", port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{' '.join(cmd)} did not start")
-            time.sleep(0.1)
+    with pinned_process(cmd, transport, port, what=" ".join(cmd), start_timeout_s=90) as proc:
         yield {"transport": transport, "kind": kind, "batched": batched, "port": port, "pid": proc.pid,
                "metrics_port": metrics_port, "model": MODEL_NAMES[kind]}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def verify(server: dict, expected: float) -> None:

@@ -121,6 +121,29 @@ def _ready(kind: str, port: int) -> bool:
 
 
 @contextmanager
+def pinned_process(cmd: list[str], kind: str, port: int, *, what: str,
+                   start_timeout_s: float = 60.0) -> Iterator[subprocess.Popen]:
+    """Run ``cmd`` on the server core until a ``kind`` server answers on ``port``; always stop it."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(["taskset", "-c", SERVER_CORE, *cmd], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + start_timeout_s
+        while not _ready(kind, port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start")
+            time.sleep(0.05)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
 def pinned_server(name: str) -> Iterator[dict[str, Any]]:
     """Start one of: lesson-rest, minimal-rest, lesson-grpc, minimal-grpc on the server core."""
     port = free_port()
@@ -129,24 +152,9 @@ def pinned_server(name: str) -> Iterator[dict[str, Any]]:
         cmd = [PY, "-m", "lesson.servers.cli", "serve", kind, "--port", str(port)]
     else:
         cmd = [PY, __file__, "--serve-baseline", name, "--port", str(port)]
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen(["taskset", "-c", SERVER_CORE, *cmd], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not _ready(kind, port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not start")
-            time.sleep(0.05)
+    with pinned_process(cmd, kind, port, what=name) as proc:
         scheme = "http" if kind == "rest" else "grpc"
         yield {"name": name, "url": f"{scheme}://127.0.0.1:{port}", "pid": proc.pid}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 class CpuWatch:
