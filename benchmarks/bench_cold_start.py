@@ -9,11 +9,14 @@ when the first cell's output (``Serving Patterns Lab ready ...``) appears.
 
 Stages, in seconds from the request of the page (medians over the clean runs):
 
+* the kernel's Web Worker, from the marks the build patches into it (``lite-kernel
+  stage=NAME t=EPOCH_MS`` on the console, see ``tools/lite_snapshot.py``): ``early-start``
+  (the page started the worker while JupyterLab loads, ``tools/lite_early_kernel.py``),
+  ``wasm-compiled``, ``snapshot-fetched``, ``files-fetched``, ``python-restored``,
+  ``files-written``;
 * ``notebook_visible``: JupyterLab loaded, notebook rendered (the browser's main thread);
-* ``worker-start`` .. ``kernel-ready``: the kernel's Web Worker, from the marks the build
-  patches into it (``lite-kernel stage=NAME t=EPOCH_MS`` on the console, see
-  ``tools/lite_snapshot.py``): ``wasm-compiled``, ``snapshot-fetched``, ``files-fetched``,
-  ``python-restored`` / ``python-ready``, ``files-written``, ``package-manager-ready``,
+* ``worker-start`` (the kernel asked the worker to initialise), ``early-adopted`` (it took
+  the Python started early), ``python-ready``, ``package-manager-ready``,
   ``kernel-imported``, ``kernel-ready``;
 * ``first_output``: the first cell's output is in the page.
 
@@ -49,9 +52,10 @@ from site_stamp import is_fresh  # noqa: E402
 SENTINEL = "Serving Patterns Lab ready"
 TARGET_S = 10.0
 STAGE_MARK = re.compile(r"lite-kernel stage=([\w-]+) t=(\d+)")
-STAGE_ORDER = ["notebook_visible", "worker-start", "wasm-compiled", "snapshot-fetched",
-               "files-fetched", "python-restored", "files-written", "python-ready",
-               "package-manager-ready", "kernel-imported", "kernel-ready", "first_output"]
+STAGE_ORDER = ["early-start", "wasm-compiled", "snapshot-fetched", "files-fetched",
+               "python-restored", "files-written", "notebook_visible", "worker-start",
+               "early-adopted", "python-ready", "package-manager-ready", "kernel-imported",
+               "kernel-ready", "first_output"]
 
 
 class CpuWatch:

@@ -12,7 +12,8 @@ Steps (registries only, downloads cached under ``.cache/``):
 5. ``jupyter lite build`` with ``lite/jupyter-lite.json`` (preloaded packages, no PyPI
    fallback) and a browser storage name that changes with every release;
 6. a memory snapshot of the started kernel's Python, restored by the browser's kernel worker
-   instead of starting Python from scratch (``tools/lite_snapshot.py``).
+   instead of starting Python from scratch (``tools/lite_snapshot.py``), started while
+   JupyterLab is still loading when the page opens a notebook (``tools/lite_early_kernel.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import nbformat
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lite_pyc import precompile_wheels  # noqa: E402
 from lite_pyodide import ExtraWheel, build_offline_pyodide, pypi_wheel, sha256_of  # noqa: E402
+from lite_early_kernel import patch_early_kernel  # noqa: E402
 from lite_snapshot import make_snapshot, patch_kernel_worker  # noqa: E402
 from site_npm import npm_package  # noqa: E402
 
@@ -221,8 +223,9 @@ def build_lite(notebooks: Path, out: Path = BUILD / "lite", bytecode: bool = Tru
         "pyodideUrl")
     if url != "./static/pyodide/pyodide.mjs":
         raise SystemExit(f"pyodideUrl is {url!r}, not the offline copy")
-    patch_kernel_worker(out, snapshot=snapshot)
+    worker = patch_kernel_worker(out, snapshot=snapshot)
     if snapshot:
+        patch_early_kernel(out, worker, url)
         stats = make_snapshot(out / "static" / "pyodide", preload, CACHE / "snapshot")
         print(f"lite: kernel snapshot {stats['memory'] / 1e6:.0f} MB of memory "
               f"({stats['snapshot_gz'] / 1e6:.1f} MB gz) + {stats['files']} files "

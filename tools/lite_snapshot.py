@@ -275,6 +275,58 @@ async function splRestored(py) {
   py.runPython("__import__('importlib').invalidate_caches(); __import__('random').seed()");
   splStage("files-written");
 }
+// Early start (tools/lite_early_kernel.py): a page that opens a notebook creates this worker
+// while JupyterLab is still loading, named "spl-early PYODIDE_URL"; the worker then restores
+// Python at once, and the kernel adopts it when it starts (splLoad).
+splState.out = (s) => console.log(s);
+splState.err = (s) => console.error(s);
+const splEarly = (() => {
+  const named = /^spl-early (\S+)$/.exec(self.name || "");
+  if (!named) return { take: () => null };
+  const pyodideUrl = named[1], indexURL = pyodideUrl.slice(0, pyodideUrl.lastIndexOf("/") + 1);
+  splStage("early-start");
+  let pending = (async () => {
+    const { loadPyodide } = await import(pyodideUrl);
+    const py = await loadPyodide({ indexURL, stdout: (s) => splState.out(s),
+                                   stderr: (s) => splState.err(s), ...await splOptions(indexURL) });
+    await splRestored(py);
+    return py;
+  })();
+  pending.catch(() => {});  // reported when the kernel adopts it
+  return {
+    take(init, opts) {
+      const started = pending;
+      pending = null;
+      if (!started) return null;
+      const url = new URL(init.pyodideUrl, location.href).href;
+      const extra = Object.keys(init.loadPyodideOptions || {}).filter((k) => k !== "packages");
+      if (url !== pyodideUrl || extra.length) {
+        console.warn(`early kernel start not used: it loaded ${pyodideUrl}, the kernel asks for ${url}` +
+                     (extra.length ? ` with options ${extra}` : ""));
+        return null;
+      }
+      splState.out = opts.stdout;
+      splState.err = opts.stderr;
+      return started;
+    },
+  };
+})();
+async function splLoad(load, init, opts) {
+  // The kernel's Python: the one the early start restored, or restored now from the snapshot.
+  const early = splEarly.take(init, opts);
+  if (early) {
+    try {
+      const py = await early;
+      splStage("early-adopted");
+      return py;
+    } catch (err) {
+      console.warn(`early kernel start failed (${err}); starting Python again`);
+    }
+  }
+  const py = await load({ ...opts, ...await splOptions(opts.indexURL) });
+  await splRestored(py);
+  return py;
+}
 """
 
 # (anchor in the minified jupyterlite-pyodide-kernel 0.8.6 worker, replacement)
@@ -288,9 +340,7 @@ STAGE_EDITS = [
      'null==(t=this._initializer)||t.resolve()'),
 ]
 SNAPSHOT_EDITS = [
-    ("...e.loadPyodideOptions}),this._pyodide._api.on_fatal",
-     "...e.loadPyodideOptions,...await splOptions(s)}),await splRestored(this._pyodide),"
-     "this._pyodide._api.on_fatal"),
+    ("this._pyodide=await n({indexURL:s,stdout:", "this._pyodide=await splLoad(n,e,{indexURL:s,stdout:"),
 ]
 
 

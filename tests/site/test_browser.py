@@ -51,8 +51,10 @@ def test_rest_notebook_runs_offline_in_jupyterlite(site, chromium, artifacts):
         assert {"p50", "p99"} <= {h.strip() for h in header}, header
         assert error_outputs(lab) == []
         assert browser.external_requests == [], browser.external_requests
-        # the kernel's Python was restored from the build's memory snapshot, files written back
-        for stage in ("python-restored", "files-written", "kernel-ready"):
+        # the kernel's Python was restored from the build's memory snapshot, files written back,
+        # by the worker the page started while JupyterLab loaded, which the kernel adopted
+        for stage in ("early-start", "python-restored", "files-written", "early-adopted",
+                      "kernel-ready"):
             assert any(f"stage={stage} " in m for m in marks), marks
         print(f"JupyterLite: first output {ready_s:.1f}s after the click, "
               f"all cells done {time.monotonic() - t0:.1f}s")

@@ -1,4 +1,5 @@
-"""The kernel memory snapshot shipped with the JupyterLite build, and the worker patch using it.
+"""The kernel memory snapshot shipped with the JupyterLite build, the worker patch using it,
+and the early start of that worker while JupyterLab loads.
 
 The browser side (the kernel really starts from the snapshot and runs the notebook) is
 checked in ``test_browser.py``; here: the patch fits the pinned kernel extension, and the
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
 
 from lite_build import KERNEL_EXT  # noqa: E402
+from lite_early_kernel import APP_PAGES, EXTENSION_EDIT, patch_early_kernel  # noqa: E402
 from lite_snapshot import (FILES_FILE, SNAPSHOT_FILE, SNAPSHOT_EDITS, STAGE_EDITS,  # noqa: E402
                            patch_kernel_worker)
 
@@ -61,7 +63,7 @@ def test_built_worker_starts_python_from_the_snapshot(site):
     static = site / "lite" / "extensions" / "@jupyterlite" / "pyodide-kernel-extension" / "static"
     (worker,) = static.glob("comlink.worker.*.js")
     text = worker.read_text()
-    assert "splRestored(this._pyodide)" in text and "_loadSnapshot" in text
+    assert "splLoad(n,e," in text and "splRestored(py)" in text and "_loadSnapshot" in text
     assert f'"{SNAPSHOT_FILE}"' in text and f'"{FILES_FILE}"' in text
 
 
@@ -94,3 +96,51 @@ def test_snapshot_belongs_to_the_shipped_runtime_and_packages(site):
     (path,) = [p for p in offsets if p.endswith("site-packages/lesson/lab.py")]
     start, size = offsets[path]
     assert raw[start:start + size] == shipped, "snapshot files are not the shipped lesson wheel"
+
+
+def _pristine_extension(tmp_path: Path) -> Path:
+    """The pinned kernel extension's static folder and two app pages, as a build leaves them."""
+    worker = _pristine_worker(tmp_path)
+    for chunk in (KERNEL_EXT / "static").glob("*.js"):
+        if not (worker.parent / chunk.name).exists():
+            shutil.copy2(chunk, worker.parent / chunk.name)
+    for name in APP_PAGES:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("<!DOCTYPE html><html><head><title>JupyterLite</title></head>"
+                                     "<body></body></html>")
+    return worker
+
+
+def test_early_start_patch_fits_the_pinned_kernel_extension(tmp_path):
+    worker = _pristine_extension(tmp_path)
+    patch_kernel_worker(tmp_path)
+    changed = patch_early_kernel(tmp_path, worker, "./static/pyodide/pyodide.mjs")
+    chunk, *pages = changed
+    assert EXTENSION_EDIT[1] in chunk.read_text()
+    assert [p.relative_to(tmp_path).as_posix() for p in pages] == list(APP_PAGES)
+    for page in pages:
+        html = page.read_text()
+        # the page names the very worker file the build patched, and the offline Pyodide
+        assert f'new URL("{worker.relative_to(tmp_path).as_posix()}", root)' in html
+        assert 'new URL("static/pyodide/pyodide.mjs", root)' in html
+        assert html.index('id="spl-early-kernel"') < html.index("<title>")
+    with pytest.raises(SystemExit, match="initWorker"):  # the chunk is patched already
+        patch_early_kernel(tmp_path, worker, "./static/pyodide/pyodide.mjs")
+
+
+def test_early_start_patch_refuses_an_extension_it_does_not_know(tmp_path):
+    worker = _pristine_extension(tmp_path)
+    for chunk in worker.parent.glob("*.js"):
+        chunk.write_text(chunk.read_text().replace("initWorker(e){", "makeWorker(e){"))
+    with pytest.raises(SystemExit, match="kernel extension changed"):
+        patch_early_kernel(tmp_path, worker, "./static/pyodide/pyodide.mjs")
+
+
+def test_built_site_starts_the_kernel_worker_early(site):
+    lite = site / "lite"
+    static = lite / "extensions" / "@jupyterlite" / "pyodide-kernel-extension" / "static"
+    (worker,) = static.glob("comlink.worker.*.js")
+    assert "splEarly.take(init, opts)" in worker.read_text()
+    assert sum(EXTENSION_EDIT[1] in c.read_text() for c in static.glob("*.js")) == 1
+    for name in APP_PAGES:
+        assert worker.name in (lite / name).read_text(), name
