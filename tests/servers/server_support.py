@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -50,3 +52,14 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+
+
+def loadtest_json(url: str, concurrency: int, requests: int) -> dict[str, Any]:
+    """Run the ``loadtest`` CLI (closed loop, 5 warm-up requests) against ``url``; its JSON report."""
+    out = subprocess.run(
+        [sys.executable, "-m", "lesson.servers.cli", "loadtest", "--url", url, "--concurrency", str(concurrency),
+         "--requests", str(requests), "--warmup", "5", "--json"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)

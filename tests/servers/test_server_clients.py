@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from lesson.clients import (
 )
 from lesson.schema import ensure_response_schema
 from lesson.service import PredictionService
-from server_support import MODEL
+from server_support import MODEL, loadtest_json
 
 pytestmark = pytest.mark.server
 
@@ -123,13 +122,7 @@ def test_client_for_rejects_unknown_schemes():
 
 def test_loadtest_cli_reports_json_and_client_cpu(rest_server, grpc_server):
     for url in (rest_server.url, grpc_server.url):
-        out = subprocess.run(
-            [sys.executable, "-m", "lesson.servers.cli", "loadtest", "--url", url, "--concurrency", "4",
-             "--requests", "300", "--warmup", "5", "--json"],
-            capture_output=True, text=True, timeout=120,
-        )
-        assert out.returncode == 0, out.stderr
-        report = json.loads(out.stdout)
+        report = loadtest_json(url, concurrency=4, requests=300)
         assert report["requests"] == 300 and report["successes"] == 300 and report["errors"] == {}
         assert report["mode"] == "closed" and report["concurrency"] == 4
         assert 0 < report["p50_ms"] <= report["p99_ms"] <= report["max_ms"]

@@ -12,6 +12,7 @@ from lesson.artifacts import load_artifact
 from lesson.clients import GrpcClient, RestClient
 from lesson.edge import load_heldout
 from lesson.mlp import load_default_mlp
+from server_support import loadtest_json
 
 pytestmark = pytest.mark.server
 
@@ -77,22 +78,12 @@ def test_the_toy_and_the_other_models_are_reachable_by_name(kind, default_rest, 
 
 
 def test_loadtest_sends_as_many_features_as_the_default_model_expects(default_rest, default_grpc):
-    import json
-    import subprocess
-    import sys
-
     from lesson.servers.loadtest import model_width
 
     assert model_width(default_rest.url) == model_width(default_grpc.url) == 10
     assert model_width(default_rest.url, "averaged_ensemble") is None  # any width
     for url in (default_rest.url, default_grpc.url):
-        out = subprocess.run(
-            [sys.executable, "-m", "lesson.servers.cli", "loadtest", "--url", url, "--concurrency", "2",
-             "--requests", "100", "--warmup", "5", "--json"],
-            capture_output=True, text=True, timeout=120,
-        )
-        assert out.returncode == 0, out.stderr
-        report = json.loads(out.stdout)
+        report = loadtest_json(url, concurrency=2, requests=100)
         assert report["features"] == 10 and report["successes"] == 100 and report["errors"] == {}, report
 
 
