@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import bisect
 import csv
+import encodings.utf_8_sig  # noqa: F401 - the CSV header's codec: imported once here, not inside a run
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -21,7 +23,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-__all__ = ["file_format", "Chunk", "ChunkReader", "AtomicTableWriter", "parquet_options", "remove_stale_temporaries", "BatchInputError"]
+__all__ = ["file_format", "Chunk", "ChunkReader", "AtomicTableWriter", "commit_together", "parquet_options",
+           "remove_stale_temporaries", "BatchInputError"]
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -72,6 +75,7 @@ class ChunkReader:
             raise BatchInputError(f"{self.path}: no such file")
         self.format = file_format(self.path)
         self.chunk_rows = chunk_rows
+        self._parquet: pq.ParquetFile | None = None  # opened once: footer read once per run
         names = self._column_names()
         missing = [c for c in required if c not in names]
         if missing:
@@ -81,7 +85,7 @@ class ChunkReader:
         self.columns = list(required) + [c for c in optional if c in names]
         self._file = None
         if self.format == "parquet":
-            self.total = pq.ParquetFile(self.path).metadata.num_rows
+            self.total = self._parquet.metadata.num_rows
             self.unit = "rows"
         else:
             self.total = self.path.stat().st_size
@@ -90,7 +94,8 @@ class ChunkReader:
     def _column_names(self) -> list[str]:
         if self.format == "parquet":
             try:
-                return pq.read_schema(self.path).names
+                self._parquet = pq.ParquetFile(self.path)
+                return self._parquet.schema_arrow.names
             except (pa.ArrowInvalid, OSError) as exc:
                 raise BatchInputError(f"{self.path}: not a readable Parquet file ({exc})") from exc
         with open(self.path, newline="", encoding="utf-8-sig") as f:
@@ -106,7 +111,7 @@ class ChunkReader:
         """Type the chunks will have for ``name`` (CSV columns are read as text)."""
         if self.format == "csv":
             return pa.string()
-        return pq.read_schema(self.path).field(name).type
+        return self._parquet.schema_arrow.field(name).type
 
     def position(self) -> int:
         """Progress so far in :attr:`unit` (CSV: bytes consumed from the file)."""
@@ -129,7 +134,7 @@ class ChunkReader:
             # and Arrow's column-parallel decoding cost more CPU than it saved wall time on a
             # shared 2-core machine (measured: 221 ms vs 167 ms CPU per 1M rows).
             # No memory map: mapped pages count in the resident set, so it grew with the file.
-            f = pq.ParquetFile(self.path)
+            f = self._parquet
             for i in range(f.num_row_groups):
                 if f.metadata.row_group(i).num_rows > 4 * self.chunk_rows:  # a huge row group
                     yield from f.iter_batches(batch_size=self.chunk_rows, row_groups=[i], columns=self.columns,
@@ -218,6 +223,11 @@ class ChunkReader:
                 continue
             pending.append(batch)
             n_pending += batch.num_rows
+            if n_pending == self.chunk_rows:  # whole batches (e.g. row groups) make the chunk: no copy
+                self._rows_read += n_pending
+                yield pa.Table.from_batches(pending)
+                pending, n_pending = [], 0
+                continue
             while n_pending >= self.chunk_rows:
                 table = pa.Table.from_batches(pending)
                 chunk, rest = table.slice(0, self.chunk_rows), table.slice(self.chunk_rows)
@@ -272,8 +282,22 @@ def parquet_options(schema: pa.Schema) -> dict:
             "column_encoding": encoding or None, "write_statistics": stats or False}
 
 
+#: While writing, flush the file to disk (fdatasync) every this many bytes, so the final fsync
+#: only waits for the tail.
+SYNC_EVERY_BYTES = 2 << 20
+_fdatasync = getattr(os, "fdatasync", os.fsync)  # macOS has no fdatasync
+
+
 class AtomicTableWriter:
     """Write tables to a temporary file; :meth:`commit` renames it to ``path``.
+
+    Durability is kept: :meth:`commit` fsyncs the file before the rename. To keep that fsync
+    short, :meth:`write` flushes what is written so far every :data:`SYNC_EVERY_BYTES`
+    (``fdatasync``; on the writer thread, beside the next chunks' work), so the disk works
+    during the run instead of all at the end. Measured here (a VM whose disk flush costs about
+    2 ms per MB): the final commit of 1M scored rows (8 MB) took 24 ms unflushed, 16 ms after
+    Linux ``sync_file_range`` (it only moves pages to the virtual disk, not through its
+    flush), 5-10 ms flushed as it goes.
 
     Args:
         path: final file (format from its extension).
@@ -295,12 +319,23 @@ class AtomicTableWriter:
         else:
             options = pacsv.WriteOptions(quoting_style="needed" if csv_quote_strings else "none")
             self._writer = pacsv.CSVWriter(self.tmp, schema, write_options=options)
+        self._fd: int | None = os.open(self.tmp, os.O_RDONLY)  # for the flushes and the fsync
+        self._synced_bytes = 0
 
     def write(self, table: pa.Table) -> None:
         """Append a table (an empty one writes nothing)."""
         if table.num_rows:
             self._writer.write_table(table)
             self.rows += table.num_rows
+            self._sync_as_we_go()
+
+    def _sync_as_we_go(self) -> None:
+        if self._fd is None:
+            return
+        size = os.fstat(self._fd).st_size
+        if size - self._synced_bytes >= SYNC_EVERY_BYTES:
+            _fdatasync(self._fd)
+            self._synced_bytes = size
 
     def close(self) -> None:
         """Finish the temporary file (still not visible under ``path``)."""
@@ -308,16 +343,30 @@ class AtomicTableWriter:
             self._writer.close()
             self._writer = None
 
-    def commit(self) -> Path:
-        """Flush to disk and rename into place (atomic on one filesystem)."""
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def sync(self) -> None:
+        """Finish the temporary file and flush it to disk (fsync); not yet visible under ``path``."""
         self.close()
-        fd = os.open(self.tmp, os.O_RDONLY)
+        if self._fd is None:
+            raise RuntimeError(f"{self.tmp}: already committed or aborted")
         try:
-            os.fsync(fd)
+            os.fsync(self._fd)
         finally:
-            os.close(fd)
+            self._close_fd()
+
+    def publish(self) -> Path:
+        """Rename the synced temporary file into place (atomic on one filesystem)."""
         os.replace(self.tmp, self.path)
         return self.path
+
+    def commit(self) -> Path:
+        """Flush to disk (fsync) and rename into place (atomic on one filesystem)."""
+        self.sync()
+        return self.publish()
 
     def abort(self) -> None:
         """Drop the temporary file; ``path`` is left as it was."""
@@ -325,4 +374,33 @@ class AtomicTableWriter:
             self.close()
         except Exception:  # noqa: BLE001 - we are already failing
             pass
+        self._close_fd()
         self.tmp.unlink(missing_ok=True)
+
+
+def commit_together(*writers: AtomicTableWriter) -> None:
+    """Commit several files: fsync them all at the same time, then rename each into place in
+    the order given (none is renamed unless all are on disk).
+
+    Concurrent fsyncs overlap their waits (measured at the end of a run: 7-10 ms each one
+    after the other, 12-14 ms for both at once, before the files were flushed as they grow).
+    """
+    errors: list[BaseException] = []
+
+    def sync(writer: AtomicTableWriter) -> None:
+        try:
+            writer.sync()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sync, args=(w,), name="batch-fsync") for w in writers[1:]]
+    for t in threads:
+        t.start()
+    if writers:
+        sync(writers[0])
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    for writer in writers:
+        writer.publish()

@@ -21,7 +21,8 @@ import pyarrow.compute as pc
 from lesson.artifacts import load_artifact
 from lesson.mlp_numpy import NumpyMLPModel
 
-__all__ = ["ModelRef", "ChunkResult", "score_table", "load_model", "output_schema", "rejects_schema"]
+__all__ = ["ModelRef", "ChunkResult", "PreparedChunk", "BufferPool", "score_table", "prepare_chunk", "finish_chunk",
+           "load_model", "output_schema", "rejects_schema", "as_arrow"]
 
 ID_COLUMN = "id"
 
@@ -49,25 +50,44 @@ def load_model(ref: ModelRef) -> NumpyMLPModel:
 
 
 _LABEL = pa.dictionary(pa.int32(), pa.string())
+_NUMPY_TO_ARROW = {np.dtype(np.int64): pa.int64(), np.dtype(np.int32): pa.int32(), np.dtype(np.float64): pa.float64()}
 
 
+def as_arrow(values: np.ndarray) -> pa.Array:
+    """A 1-D int64 / int32 / float64 numpy array as an Arrow array, zero-copy, no type inference.
+
+    Used on the per-chunk path instead of ``pa.array(ndarray)``, which infers the type and, on
+    its first call in a process, imports ``numpy.ma`` (measured: 15-25 ms inside the first
+    chunk, a fixed cost of every run in a fresh process).
+    """
+    values = np.ascontiguousarray(values)
+    return pa.Array.from_buffers(_NUMPY_TO_ARROW[values.dtype], len(values), [None, pa.py_buffer(values)])
+
+
+@lru_cache(maxsize=32)
 def output_schema(id_type: pa.DataType | None) -> pa.Schema:
     """Columns of the predictions file: row number, id (if the input has one, same type),
-    prediction, model name and version (dictionary-encoded: one value, stored once)."""
-    fields = [pa.field("row", pa.int64())]
+    prediction, model name and version (dictionary-encoded: one value, stored once).
+
+    Every column but ``id`` is declared non-nullable (Parquet ``required``): they never hold
+    nulls, and the writer then skips definition levels (measured: 60 -> 40 ms CPU to write
+    1M rows). ``id`` keeps the input's nulls, if any.
+    """
+    fields = [pa.field("row", pa.int64(), nullable=False)]
     if id_type is not None:
         fields.append(pa.field(ID_COLUMN, id_type))
-    fields += [pa.field("prediction", pa.float64()), pa.field("model", _LABEL),
-               pa.field("model_version", _LABEL)]
+    fields += [pa.field("prediction", pa.float64(), nullable=False), pa.field("model", _LABEL, nullable=False),
+               pa.field("model_version", _LABEL, nullable=False)]
     return pa.schema(fields)
 
 
 @lru_cache(maxsize=16)
 def _label(value: str, n: int) -> pa.DictionaryArray:
     """``n`` copies of ``value`` as a dictionary array (immutable, so cached per size)."""
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([value], pa.string()))
+    return pa.DictionaryArray.from_arrays(as_arrow(np.zeros(n, dtype=np.int32)), pa.array([value], pa.string()))
 
 
+@lru_cache(maxsize=32)
 def rejects_schema(has_id: bool, features: tuple[str, ...]) -> pa.Schema:
     """Columns of the rejects file: row number, id, reason, and the raw values as text."""
     fields = [pa.field("row", pa.int64())]
@@ -227,7 +247,7 @@ def _column_text(raw: pa.ChunkedArray, cast: pa.ChunkedArray, bad: np.ndarray | 
     not_number = np.zeros(len(out), dtype=bool)
     if bad is not None and len(bad):
         not_number[bad] = True
-    texts = dict(zip(bad.tolist(), raw.take(pa.array(bad, pa.int64())).to_pylist())) if bad is not None and len(bad) else {}
+    texts = dict(zip(bad.tolist(), raw.take(as_arrow(bad.astype(np.int64))).to_pylist())) if bad is not None and len(bad) else {}
     for i in np.flatnonzero(nulls).tolist():
         if not_number[i]:
             reasons.setdefault(i, []).append(f"{column}: {_shown(texts[i])} is not a number")
@@ -248,9 +268,97 @@ def _buffer(size: int) -> np.ndarray:
     return buf
 
 
+class BufferPool:
+    """Reusable float64 buffers handed from one thread to another (the local engine validates a
+    chunk on the reader thread and predicts it on the calling thread, so a buffer cannot be
+    thread-local there). Never blocks: when none is free, a new one is made; the pipeline's
+    bounded queues bound how many exist (memory stays flat)."""
+
+    def __init__(self) -> None:
+        self._free: list[np.ndarray] = []
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> np.ndarray:
+        with self._lock:
+            for i, buf in enumerate(self._free):
+                if buf.size >= size:
+                    return self._free.pop(i)
+        return np.empty(size, dtype=np.float64)
+
+    def give(self, buf: np.ndarray | None) -> None:
+        if buf is not None:
+            with self._lock:
+                self._free.append(buf)
+
+
+@dataclass
+class PreparedChunk:
+    """A validated chunk, ready to predict: the feature matrix of every row (NaN where unusable),
+    the reasons of the invalid rows, and their rejects table (built here, off the predict path)."""
+
+    table: pa.Table
+    rows: np.ndarray
+    X: np.ndarray
+    reasons: dict[int, list[str]]
+    rejects: pa.Table
+    n_rows: int
+    buffer: np.ndarray | None = None  # the memory ``X`` lives in, to give back once predicted
+
+
+def prepare_chunk(table: pa.Table, features: Sequence[str], row_offset: "int | np.ndarray",
+                  malformed: Sequence[tuple[int, str]] = (), *, buffer: np.ndarray | None = None) -> PreparedChunk:
+    """Validate one chunk (the first half of :func:`score_table`; see there for the arguments).
+
+    Args:
+        buffer: float64 array of at least ``len(features) * n`` elements to build ``X`` in.
+    """
+    n = table.num_rows
+    has_id = ID_COLUMN in table.column_names
+    X, reasons = validate_features(table, features, buffer=buffer)
+    if isinstance(row_offset, np.ndarray):
+        rows = row_offset
+    else:
+        rows = np.arange(row_offset, row_offset + n, dtype=np.int64)
+    ids = table.column(ID_COLUMN) if has_id else None
+    if reasons:
+        rejects = _rejects_table(table, reasons, rows, features, has_id, ids)
+    else:
+        rejects = rejects_schema(has_id, tuple(features)).empty_table()
+    if malformed:
+        rejects = _add_malformed(rejects, malformed, features, has_id)
+    return PreparedChunk(table, rows, X, reasons, rejects, n + len(malformed), buffer)
+
+
+def finish_chunk(prepared: PreparedChunk, ref: ModelRef) -> ChunkResult:
+    """Predict the valid rows of a prepared chunk and build its output tables (the second half
+    of :func:`score_table`). ``prepared.buffer`` is free to reuse when this returns."""
+    model = load_model(ref)
+    table, rows, X, reasons = prepared.table, prepared.rows, prepared.X, prepared.reasons
+    has_id = ID_COLUMN in table.column_names
+    ids = table.column(ID_COLUMN) if has_id else None
+    if reasons:
+        good = np.ones(table.num_rows, dtype=bool)
+        good[list(reasons)] = False
+        X, rows_good = X[good], rows[good]
+        ids_good = ids.take(as_arrow(np.flatnonzero(good))) if has_id else None
+    else:
+        rows_good, ids_good = rows, ids
+    n_good = len(rows_good)
+    preds = model.predict_array(X) if n_good else np.empty(0)
+    cols = [as_arrow(rows_good.astype(np.int64, copy=False))]
+    if has_id:
+        cols.append(ids_good)
+    cols += [as_arrow(preds), _label(ref.name, n_good), _label(ref.version, n_good)]
+    predictions = pa.Table.from_arrays(cols, schema=output_schema(ids.type if has_id else None))
+    return ChunkResult(predictions, prepared.rejects, prepared.n_rows)
+
+
 def score_table(table: pa.Table, ref: ModelRef, row_offset: "int | np.ndarray",
                 malformed: Sequence[tuple[int, str]] = ()) -> ChunkResult:
     """Validate and score one chunk, column by column (no per-row Python for valid rows).
+
+    What runs on Dask workers; the local engine runs the same two halves
+    (:func:`prepare_chunk`, :func:`finish_chunk`) on two threads.
 
     Args:
         table: the chunk; must hold every feature column of the model (``id`` optional).
@@ -262,34 +370,9 @@ def score_table(table: pa.Table, ref: ModelRef, row_offset: "int | np.ndarray",
     Returns:
         Predictions for the valid rows and one reject (with its reason) per invalid row.
     """
-    model = load_model(ref)
-    features = model.params.feature_names
-    n = table.num_rows
-    has_id = ID_COLUMN in table.column_names
-    X, reasons = validate_features(table, features, buffer=_buffer(len(features) * n))
-    if isinstance(row_offset, np.ndarray):
-        rows = row_offset
-    else:
-        rows = np.arange(row_offset, row_offset + n, dtype=np.int64)
-    ids = table.column(ID_COLUMN) if has_id else None
-    if reasons:
-        good = np.ones(n, dtype=bool)
-        good[list(reasons)] = False
-        X, rows_good = X[good], rows[good]
-        ids_good = ids.filter(pa.array(good)) if has_id else None
-    else:
-        rows_good, ids_good = rows, ids
-    n_good = len(rows_good)
-    preds = model.predict_array(X) if n_good else np.empty(0)
-    cols = [pa.array(rows_good)]
-    if has_id:
-        cols.append(ids_good)
-    cols += [pa.array(preds, type=pa.float64()), _label(ref.name, n_good), _label(ref.version, n_good)]
-    predictions = pa.Table.from_arrays(cols, schema=output_schema(ids.type if has_id else None))
-    rejects = _rejects_table(table, reasons, rows, features, has_id, ids)
-    if malformed:
-        rejects = _add_malformed(rejects, malformed, features, has_id)
-    return ChunkResult(predictions, rejects, n + len(malformed))
+    features = load_model(ref).params.feature_names
+    buffer = _buffer(len(features) * table.num_rows)
+    return finish_chunk(prepare_chunk(table, features, row_offset, malformed, buffer=buffer), ref)
 
 
 def _add_malformed(rejects: pa.Table, malformed, features, has_id) -> pa.Table:
@@ -312,7 +395,7 @@ def _rejects_table(table, reasons, rows, features, has_id, ids) -> pa.Table:
     for name in features:
         raw = table.column(name).take(pa.array(order, type=pa.int64())).to_pylist() if order else []
         cols.append(pa.array([_raw_text(v) for v in raw], type=pa.string()))
-    return pa.Table.from_arrays(cols, schema=rejects_schema(has_id, features))
+    return pa.Table.from_arrays(cols, schema=rejects_schema(has_id, tuple(features)))
 
 
 def _raw_text(value) -> str | None:

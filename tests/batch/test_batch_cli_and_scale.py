@@ -29,7 +29,7 @@ def test_cli_sample_data_then_batch(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "diabetes-mlp v1" in r.stdout and "rejected" in r.stdout
     n_scored = pq.read_table(tmp_path / "out.parquet").num_rows
-    n_rejected = sum(1 for _ in open(tmp_path / "out.rejects.csv")) - 1
+    n_rejected = len((tmp_path / "out.rejects.csv").read_text().splitlines()) - 1
     assert n_scored + n_rejected == 4000 and n_rejected > 0
 
 
@@ -59,6 +59,7 @@ def test_killed_process_leaves_no_output_and_rerun_is_identical(tmp_path):
     assert temp is not None, "the run finished before it could be interrupted"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(30)
+    proc.stderr.close()
     assert not out.exists()  # a half-written file never appears under the real name
     assert temp.exists()  # SIGKILL gives no chance to clean up...
     report = score_file(src, out, chunk_rows=4000)  # ...the rerun removes it

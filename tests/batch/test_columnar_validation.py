@@ -116,7 +116,8 @@ def test_text_numbers_are_judged_the_same_in_any_chunk(tmp_path):
     for chunk_rows in (1, 2, 3, 1000):
         out = tmp_path / f"out-{chunk_rows}.csv"
         report = score_file(src, out, chunk_rows=chunk_rows)
-        rejects = {r["id"]: r["reason"] for r in csv.DictReader(open(default_rejects_path(out), newline=""))}
+        with open(default_rejects_path(out), newline="") as f:
+            rejects = {r["id"]: r["reason"] for r in csv.DictReader(f)}
         scored = pq.read_table(out) if out.suffix == ".parquet" else _read_out_csv(out)
         results.append((report.scored, rejects, scored.column("id").to_pylist(), scored.column("prediction").to_pylist()))
     assert all(r == results[0] for r in results)
