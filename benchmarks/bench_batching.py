@@ -33,6 +33,16 @@ Two ways to measure (``--where``):
 
 Every figure is the median of ``--repeats`` runs.
 
+Measured (helper, session 3, 2026-11-26 07:30 UTC; ``--transports grpc --models accel
+--no-open-loop``, 3 x 5 s, all runs clean: other processes under 15 % of a core during
+each run, load average ~2-3.7 from other helpers between runs; NOT the lead's quiet run):
+gRPC on the simulated accelerator, unbatched -> batched: c=1 289 -> 289 req/s (p50 3.41 ->
+3.40 ms); c=8 421 -> 1,642; c=32 424 -> 2,043; c=64 421 -> 2,062 req/s (x4.9; p99 155 ->
+69 ms). Server CPU at c=64 batched 482 µs a request (the previous session's figure before
+the servicer/batcher/executor changes: ~690 µs, x3.6). Instructions per request (callgrind, robust to other
+load): grpcio's own work ~410k (a minimal servicer), the lesson's batched servicer 751k ->
+670k. An earlier run the same morning with others using ~1 core: x4.7.
+
     .venv/bin/python benchmarks/bench_batching.py --quick
     .venv/bin/python benchmarks/bench_batching.py --transports grpc --models accel
     .venv/bin/python benchmarks/bench_batching.py --where inprocess
