@@ -33,15 +33,21 @@ Two ways to measure (``--where``):
 
 Every figure is the median of ``--repeats`` runs.
 
-Measured (helper, session 3, 2026-11-26 07:30 UTC; ``--transports grpc --models accel
---no-open-loop``, 3 x 5 s, all runs clean: other processes under 15 % of a core during
-each run, load average ~2-3.7 from other helpers between runs; NOT the lead's quiet run):
-gRPC on the simulated accelerator, unbatched -> batched: c=1 289 -> 289 req/s (p50 3.41 ->
-3.40 ms); c=8 421 -> 1,642; c=32 424 -> 2,043; c=64 421 -> 2,062 req/s (x4.9; p99 155 ->
-69 ms). Server CPU at c=64 batched 482 µs a request (the previous session's figure before
-the servicer/batcher/executor changes: ~690 µs, x3.6). Instructions per request (callgrind, robust to other
-load): grpcio's own work ~410k (a minimal servicer), the lesson's batched servicer 751k ->
-670k. An earlier run the same morning with others using ~1 core: x4.7.
+Measured (session 3, 2026-11-26 07:45 UTC, quiet machine, load average 3.0 at the start from
+the benchmark just before; ``--where wire --models accel --no-open-loop``, medians of 3 x 5 s,
+no run contaminated), unbatched -> batched on the simulated accelerator:
+
+- gRPC: c=1 337 -> 332 req/s (p50 2.91 -> 2.94 ms, +1 %); c=8 433 -> 1,658; c=32 435 ->
+  2,534; c=64 438 -> 2,645 req/s (**x6.0**; p99 148.6 -> 47.8 ms). Server CPU at c=64
+  batched 376 µs a request (session 2: ~690 µs and x3.6).
+- REST: c=1 353 -> 340 req/s (p50 2.81 -> 2.94 ms, +5 %); c=64 319 -> 2,371 req/s (x7.4; p99
+  1,470 -> 111 ms).
+
+What cut the gRPC server's CPU (instructions per request, callgrind, robust to other load):
+the lesson's batched servicer 751k -> 670k, against ~410k for grpcio's own work (a minimal
+servicer): a lean private thread pool for grpcio, fewer protobuf lookups, metrics counted
+under one lock and rendered only when scraped, and batcher waiters with one lock each. A
+``grpc.aio`` server for batching was tried and measured worse (~1.6x CPU per request).
 
     .venv/bin/python benchmarks/bench_batching.py --quick
     .venv/bin/python benchmarks/bench_batching.py --transports grpc --models accel
