@@ -60,6 +60,12 @@ session 2 (80-106 ns/row, 9.4-12.8M rows/s, vs 124-137), so compare absolute rat
   Reading the input alone (Snappy, dictionary-encoded doubles) costs 90-130 ns/row.
   Instructions (callgrind, 500k rows): 1,748 -> 1,553 per row; numpy's predict_array alone
   630-700.
+- Then Arrow's freed memory went back to the OS once per run instead of after every chunk
+  (each chunk had faulted its ~15 MB in again: chunks of 32k / 16k rows cost 414 / 496 ns/row
+  against 321 at 64k). Three runs of 5-7 repeats, Parquet: CPU 251-293 ns/row at 1M, 277-301
+  at 2M; peak memory 175 -> 173 MB (flat, ~30 MB above the per-chunk release). The ratios of
+  those runs: 1M 0.38x, 0.45x, 0.53x; 2M 0.48x, 0.49x, 0.56x -- the same code moves by
+  +-0.08 from one run of 5-7 repeats to the next on this VM, more than the change itself.
 
 What did not help: chunks of 131k / 262k rows (less CPU per row in the calling and writer
 threads, but a longer pipeline fill and drain: no gain at 1M rows); ``isfinite(X.sum())``
