@@ -168,7 +168,7 @@ class _WriteBehind:
             if item is _DONE:
                 # Hand the run's freed Arrow memory back to the OS once, at the end (a notebook
                 # process lives on). Not after every chunk: the next chunk then faults its pages
-                # in again -- measured at 1M Parquet rows, 321 -> 251 ns/row of CPU without the
+                # in again -- measured at 1M Parquet rows, 279-321 -> 251-293 ns/row of CPU without the
                 # per-chunk release, peak memory 143 -> 175 MB and still flat (1M / 2M rows:
                 # 178 / 173 MB).
                 pool.release_unused()
