@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lite_snapshot import apply_edits
+
 #: (anchor in the minified jupyterlite-pyodide-kernel 0.8.6 extension chunk, replacement)
 EXTENSION_EDIT = (
     'initWorker(e){let t=e=>new Worker(e,{type:"module"});',
@@ -66,14 +68,15 @@ def patch_early_kernel(lite_out: Path, worker: Path, pyodide_url: str) -> list[P
         pyodide_url: ``pyodideUrl`` of the kernel settings, relative to ``lite_out``.
     """
     static = worker.parent
-    anchor, replacement = EXTENSION_EDIT
-    chunks = [p for p in sorted(static.glob("*.js")) if anchor in p.read_text()]
-    if len(chunks) != 1 or chunks[0].read_text().count(anchor) != 1:
-        raise SystemExit(f"{static}: expected initWorker once in one chunk, found it in "
+    texts = {p: p.read_text() for p in sorted(static.glob("*.js"))}
+    chunks = [p for p, text in texts.items() if EXTENSION_EDIT[0] in text]
+    if len(chunks) != 1:
+        raise SystemExit(f"{static}: expected initWorker in one chunk, found it in "
                          f"{[c.name for c in chunks]}: the kernel extension changed, update "
                          "tools/lite_early_kernel.py")
-    chunk = chunks[0]
-    chunk.write_text(chunk.read_text().replace(anchor, replacement))
+    (chunk,) = chunks
+    chunk.write_text(apply_edits(texts[chunk], [EXTENSION_EDIT], chunk.name,
+                                 "tools/lite_early_kernel.py"))
     script = PAGE_SCRIPT % {"worker": worker.relative_to(lite_out).as_posix(),
                             "pyodide": pyodide_url.removeprefix("./")}
     changed = [chunk]

@@ -280,18 +280,19 @@ async function splRestored(py) {
 // Python at once, and the kernel adopts it when it starts (splLoad).
 splState.out = (s) => console.log(s);
 splState.err = (s) => console.error(s);
+async function splStart(load, opts) {
+  // Python from the build's snapshot, its installed files written back.
+  const py = await load({ ...opts, ...await splOptions(opts.indexURL) });
+  await splRestored(py);
+  return py;
+}
 const splEarly = (() => {
   const named = /^spl-early (\S+)$/.exec(self.name || "");
   if (!named) return { take: () => null };
   const pyodideUrl = named[1], indexURL = pyodideUrl.slice(0, pyodideUrl.lastIndexOf("/") + 1);
   splStage("early-start");
-  let pending = (async () => {
-    const { loadPyodide } = await import(pyodideUrl);
-    const py = await loadPyodide({ indexURL, stdout: (s) => splState.out(s),
-                                   stderr: (s) => splState.err(s), ...await splOptions(indexURL) });
-    await splRestored(py);
-    return py;
-  })();
+  let pending = import(pyodideUrl).then(({ loadPyodide }) => splStart(loadPyodide, {
+    indexURL, stdout: (s) => splState.out(s), stderr: (s) => splState.err(s) }));
   pending.catch(() => {});  // reported when the kernel adopts it
   return {
     take(init, opts) {
@@ -323,9 +324,7 @@ async function splLoad(load, init, opts) {
       console.warn(`early kernel start failed (${err}); starting Python again`);
     }
   }
-  const py = await load({ ...opts, ...await splOptions(opts.indexURL) });
-  await splRestored(py);
-  return py;
+  return splStart(load, opts);
 }
 """
 
@@ -344,6 +343,22 @@ SNAPSHOT_EDITS = [
 ]
 
 
+def apply_edits(text: str, edits: list[tuple[str, str]], name: str, owner: str) -> str:
+    """Replace each anchor of ``edits`` in ``text``; stop the build unless each occurs exactly once.
+
+    Args:
+        name: the file, for the error message.
+        owner: the module holding the edits, for the error message.
+    """
+    for anchor, replacement in edits:
+        if text.count(anchor) != 1:
+            raise SystemExit(f"{name}: the patch no longer fits (anchor {anchor!r} found "
+                             f"{text.count(anchor)} times): the kernel extension changed, "
+                             f"update {owner}")
+        text = text.replace(anchor, replacement)
+    return text
+
+
 def patch_kernel_worker(lite_out: Path, snapshot: bool = True) -> Path:
     """Patch the built kernel worker; return the patched file.
 
@@ -360,12 +375,8 @@ def patch_kernel_worker(lite_out: Path, snapshot: bool = True) -> Path:
     text = worker.read_text()
     if "splStage" in text:
         raise SystemExit(f"{worker} is patched already (rebuild the lite site first)")
-    for anchor, replacement in STAGE_EDITS + (SNAPSHOT_EDITS if snapshot else []):
-        if text.count(anchor) != 1:
-            raise SystemExit(f"{worker.name}: the patch no longer fits (anchor {anchor!r} "
-                             f"found {text.count(anchor)} times): the kernel extension "
-                             "changed, update tools/lite_snapshot.py")
-        text = text.replace(anchor, replacement)
+    text = apply_edits(text, STAGE_EDITS + (SNAPSHOT_EDITS if snapshot else []), worker.name,
+                       "tools/lite_snapshot.py")
     helpers = WORKER_HELPERS % {"snapshot": SNAPSHOT_FILE, "files": FILES_FILE}
     worker.write_text(helpers + text)
     return worker
