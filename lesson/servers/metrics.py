@@ -50,8 +50,8 @@ class _Latency:
 class InFlightGauge:
     """Requests being served right now (``inc``/``dec`` around each one)."""
 
-    def __init__(self, lock: threading.Lock) -> None:
-        self._lock = lock
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
         self.value = 0
 
     def inc(self) -> None:
@@ -73,9 +73,9 @@ class ServerMetrics:
         self._lock = threading.Lock()
         self._requests: dict[tuple[str, str, str], list[float]] = {}  # key -> [count, created]
         self._latency: dict[tuple[str, str], _Latency] = {}
-        self.in_flight_gauge = InFlightGauge(threading.Lock())
+        self.in_flight_gauge = InFlightGauge()
         self.registry = CollectorRegistry()
-        self.registry.register(_Collector(self))
+        self.registry.register(self)  # scraped through collect()
 
     def observe(self, route: str, model: str, code: str | int, seconds: float) -> None:
         """Count one request and record its latency (the hot path: one lock)."""
@@ -128,13 +128,3 @@ class ServerMetrics:
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
-
-
-class _Collector:
-    """Registers a `ServerMetrics` with a prometheus_client registry (scrape-time collection)."""
-
-    def __init__(self, metrics: ServerMetrics) -> None:
-        self._metrics = metrics
-
-    def collect(self) -> list[Metric]:
-        return self._metrics.collect()
