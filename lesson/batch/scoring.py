@@ -256,18 +256,6 @@ def _column_text(raw: pa.ChunkedArray, cast: pa.ChunkedArray, bad: np.ndarray | 
     return nulls
 
 
-_local = threading.local()
-
-
-def _buffer(size: int) -> np.ndarray:
-    """This thread's reusable float64 buffer of at least ``size`` elements (Dask runs chunks on
-    several threads at once, so one per thread; a chunk's ``X`` is dropped before the next)."""
-    buf = getattr(_local, "buffer", None)
-    if buf is None or buf.size < size:
-        buf = _local.buffer = np.empty(size, dtype=np.float64)
-    return buf
-
-
 class BufferPool:
     """Reusable float64 buffers handed from one thread to another (the local engine validates a
     chunk on the reader thread and predicts it on the calling thread, so a buffer cannot be
@@ -289,6 +277,10 @@ class BufferPool:
         if buf is not None:
             with self._lock:
                 self._free.append(buf)
+
+
+#: buffers of :func:`score_table` (Dask runs chunks on several threads at once: one buffer each)
+_BUFFERS = BufferPool()
 
 
 @dataclass
@@ -371,8 +363,11 @@ def score_table(table: pa.Table, ref: ModelRef, row_offset: "int | np.ndarray",
         Predictions for the valid rows and one reject (with its reason) per invalid row.
     """
     features = load_model(ref).params.feature_names
-    buffer = _buffer(len(features) * table.num_rows)
-    return finish_chunk(prepare_chunk(table, features, row_offset, malformed, buffer=buffer), ref)
+    buffer = _BUFFERS.take(len(features) * table.num_rows)
+    try:
+        return finish_chunk(prepare_chunk(table, features, row_offset, malformed, buffer=buffer), ref)
+    finally:
+        _BUFFERS.give(buffer)
 
 
 def _add_malformed(rejects: pa.Table, malformed, features, has_id) -> pa.Table:
