@@ -222,7 +222,10 @@ def validate_features(table: pa.Table, features: Sequence[str], *,
             explained.append(_column_text(col, cast, bad, Xt[j], name, reasons))
         else:
             explained.append(_column_into(col, Xt[j], name, reasons))
-    if np.isfinite(Xt).all():  # the common case: one pass, no per-column work
+    # The common case, every value finite, checked without a temporary: the minimum and the
+    # maximum are finite exactly when every value is (NaN propagates into both). A boolean
+    # mask of the chunk (640 KB per 64k rows) was fresh memory every chunk: ~160 page faults.
+    if size == 0 or (np.isfinite(Xt.min()) and np.isfinite(Xt.max())):
         return Xt.T, reasons
     for j, name in enumerate(features):
         finite = np.isfinite(Xt[j])
@@ -286,9 +289,11 @@ _BUFFERS = BufferPool()
 @dataclass
 class PreparedChunk:
     """A validated chunk, ready to predict: the feature matrix of every row (NaN where unusable),
-    the reasons of the invalid rows, and their rejects table (built here, off the predict path)."""
+    the reasons of the invalid rows, and their rejects table (built here, off the predict path).
+    Of the input it keeps only the ``id`` column: the feature columns are in ``X`` now, and
+    dropping them lets the next chunk reuse their memory (fresh memory costs page faults)."""
 
-    table: pa.Table
+    ids: pa.ChunkedArray | None  # the input's ``id`` column, if it has one
     rows: np.ndarray
     X: np.ndarray
     reasons: dict[int, list[str]]
@@ -318,18 +323,17 @@ def prepare_chunk(table: pa.Table, features: Sequence[str], row_offset: "int | n
         rejects = rejects_schema(has_id, tuple(features)).empty_table()
     if malformed:
         rejects = _add_malformed(rejects, malformed, features, has_id)
-    return PreparedChunk(table, rows, X, reasons, rejects, n + len(malformed), buffer)
+    return PreparedChunk(ids, rows, X, reasons, rejects, n + len(malformed), buffer)
 
 
 def finish_chunk(prepared: PreparedChunk, ref: ModelRef) -> ChunkResult:
     """Predict the valid rows of a prepared chunk and build its output tables (the second half
     of :func:`score_table`). ``prepared.buffer`` is free to reuse when this returns."""
     model = load_model(ref)
-    table, rows, X, reasons = prepared.table, prepared.rows, prepared.X, prepared.reasons
-    has_id = ID_COLUMN in table.column_names
-    ids = table.column(ID_COLUMN) if has_id else None
+    ids, rows, X, reasons = prepared.ids, prepared.rows, prepared.X, prepared.reasons
+    has_id = ids is not None
     if reasons:
-        good = np.ones(table.num_rows, dtype=bool)
+        good = np.ones(len(rows), dtype=bool)
         good[list(reasons)] = False
         X, rows_good = X[good], rows[good]
         ids_good = ids.take(as_arrow(np.flatnonzero(good))) if has_id else None

@@ -182,6 +182,23 @@ def test_validate_features_builds_x_in_a_reused_buffer():
     assert X2.tolist()[0] == X.tolist()[0]
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_one_non_finite_value_in_a_large_clean_chunk_is_found(bad):
+    n = 50_000
+    cols = {c: pa.array(np.linspace(-1.0, 1.0, n) + j) for j, c in enumerate(FEATURES)}
+    s5 = cols["s5"].to_numpy().copy()
+    s5[31_337] = bad
+    cols["s5"] = pa.array(s5)
+    X, reasons = validate_features(pa.table(cols), FEATURES)
+    assert reasons == {31_337: [f"s5: {bad!r} is not a finite number"]}
+    assert np.isfinite(np.delete(X, 31_337, axis=0)).all()
+
+
+def test_an_empty_chunk_validates_to_nothing():
+    X, reasons = validate_features(pa.table({c: pa.array([], pa.float64()) for c in FEATURES}), FEATURES)
+    assert X.shape == (0, 10) and reasons == {}
+
+
 def test_output_parquet_encodings_and_sample_data_encoding(tmp_path, sample_parquet):
     out = tmp_path / "out.parquet"
     score_file(sample_parquet, out, chunk_rows=1000)
