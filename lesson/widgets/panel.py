@@ -110,7 +110,9 @@ class LoadTestPanel:
         )
         self.rate_input = W.BoundedIntText(
             value=rate, min=0, max=limits.max_rate, step=50,
-            description=f"Open-loop rate, req/s (0 = closed loop, ≤{limits.max_rate})", style=wide,
+            # short enough that the box keeps room to type in a narrow column (the docs site's)
+            description=f"Rate, req/s (0 = closed, ≤{limits.max_rate})", style=wide,
+            tooltip="Open-loop rate: requests sent per second on a fixed schedule; 0 runs a closed loop",
         )
         self.instances_input = W.IntSlider(
             value=instances, min=1, max=limits.max_instances,

@@ -13,6 +13,7 @@ Standard library only, so it works in JupyterLite as well as in local Jupyter.
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -69,9 +70,15 @@ def format_ms(seconds: float, resolution: float | None = None) -> str:
 
 
 def _errors_cell(errors: dict[str, int]) -> str:
+    """``kind: count`` per line; long kinds may wrap between words (``Overloaded<wbr>Error``)."""
     if not errors:
         return "0"
-    return "<br>".join(f"{html.escape(str(kind))}: {count}" for kind, count in sorted(errors.items()))
+    return "<br>".join(f"{_breakable(html.escape(str(kind)))}: {count}" for kind, count in sorted(errors.items()))
+
+
+def _breakable(text: str) -> str:
+    """Allow a line break inside CamelCase names, between the words, and nowhere else."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", "<wbr>", text)
 
 
 def _mode_cell(result: Any) -> str:
