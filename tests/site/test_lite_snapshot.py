@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import shutil
 import struct
@@ -96,6 +97,18 @@ def test_snapshot_belongs_to_the_shipped_runtime_and_packages(site):
     (path,) = [p for p in offsets if p.endswith("site-packages/lesson/lab.py")]
     start, size = offsets[path]
     assert raw[start:start + size] == shipped, "snapshot files are not the shipped lesson wheel"
+
+
+def test_snapshot_carries_none_of_the_build_machines_environment(site):
+    """The snapshot is published: the build's environment variables (CI tokens, paths) must not
+    be in the Python memory it captured. Pyodide's own small environment is."""
+    memory = gzip.decompress((site / "lite" / "static" / "pyodide" / SNAPSHOT_FILE).read_bytes())
+    pyodide_own = {"HOME=/home/pyodide", "LANG=C.UTF-8", "USER=web", "LOGNAME=web", "PWD=/", "PATH=/"}
+    assert b"HOME=/home/pyodide" in memory  # what os.environ holds in the browser
+    leaked = sorted(name for name, value in os.environ.items()
+                    if len(value) >= 4 and f"{name}={value}" not in pyodide_own
+                    and f"{name}={value}".encode() in memory)
+    assert not leaked, f"the snapshot holds the build's environment: {leaked}"
 
 
 def _pristine_extension(tmp_path: Path) -> Path:
