@@ -151,3 +151,49 @@ def test_buffer_pool_reuses_big_enough_buffers():
     pool.give(a)
     b = pool.take(200)  # too small: a new one, the small one stays free
     assert b is not a and b.size >= 200 and pool.take(10) is a
+
+
+def test_chunks_are_validated_on_either_thread_with_the_same_results(sample_parquet):
+    """The local Parquet engine hands a chunk over unvalidated while the calling thread waits
+    for work; the calling thread then validates it itself. Both kinds give the same results."""
+    from lesson.batch.io import Chunk
+    from lesson.batch.runner import _local_results, _prepare
+
+    ref = ModelRef.resolve()
+    table = pq.read_table(sample_parquet)
+    parts = [table.slice(i * 700, 700) for i in range(3)]
+    chunks = [Chunk(t, np.arange(i * 700, i * 700 + t.num_rows)) for i, t in enumerate(parts)]
+    pool = BufferPool()
+    mixed = [chunks[0], _prepare(chunks[1], FEATURES, pool), chunks[2]]  # raw, validated, raw
+    results = list(_local_results(iter(mixed), ref, FEATURES, pool))
+    for i, result in enumerate(results):
+        expected = score_table(parts[i], ref, i * 700)
+        assert result.predictions.equals(expected.predictions) and result.rejects.equals(expected.rejects)
+    assert sum(r.rejects.num_rows for r in results) > 0  # the sample has bad rows: both paths saw some
+
+
+def test_prefetch_says_when_the_consumer_waits():
+    import threading
+    import time
+
+    from lesson.batch.runner import _prefetch
+
+    release, waiting, seen = threading.Event(), threading.Event(), []
+
+    def slow():
+        yield 1
+        release.wait(5)  # the consumer now waits for the second item
+        yield 2
+
+    items = _prefetch(slow(), waiting=waiting)
+    assert next(items) == 1
+    t = threading.Thread(target=lambda: seen.append(next(items)))
+    t.start()
+    deadline = time.monotonic() + 5
+    while not waiting.is_set() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert waiting.is_set() and not seen  # waiting, with nothing to hand over yet
+    release.set()
+    t.join(5)
+    assert seen == [2] and not waiting.is_set()  # got it: no longer waiting
+    assert list(items) == []
