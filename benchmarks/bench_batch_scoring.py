@@ -67,6 +67,35 @@ session 2 (80-106 ns/row, 9.4-12.8M rows/s, vs 124-137), so compare absolute rat
   those runs: 1M 0.38x, 0.45x, 0.53x; 2M 0.48x, 0.49x, 0.56x -- the same code moves by
   +-0.08 from one run of 5-7 repeats to the next on this VM, more than the change itself.
 
+Session 4 (2026-11-26 09:00 UTC; load average 0.9-1.0, every run clean). Changes: a prepared
+chunk keeps only the input's ``id`` column (peak memory 175 -> 164 MB at 1M rows), the
+all-finite check uses min/max instead of a fresh boolean mask per chunk, and the reader hands
+a chunk over unvalidated while the calling thread waits for work (15 interleaved runs: 10 ms
+less idle core time, median wall 152 -> 149 ms). Two runs of 7 repeats: 1M rows 0.52x and
+0.42x (per-repeat ratios 0.37-0.69), 2M rows 0.53x and 0.61x; CPU 283-324 ns/row vs numpy's
+79-117; peak memory 164 -> 163 and 164 -> 164 MB. Why 1M rows sits on the line:
+
+- A fixed cost of ~30-45 ms per run (fit over 250k-2M rows: ~46 ms + 145 ns/row of wall;
+  system CPU ~45 ms at 1M and at 2M alike), most of it touching fresh memory: a page first
+  touched costs 0.2 ms/MB (2 MB pages) to 0.66 ms/MB (4 KB pages) on this Firecracker VM,
+  against 0.1 ms/MB to write it again, and a run touches ~80 MB for the first time
+  (~4,000 small and ~35 huge page faults), plus the pipeline's fill (the first chunk read
+  alone) and drain (the last chunks predicted alone). 2M rows spreads it over twice the rows.
+- Multi-threaded throughput on this VM varies from run to run far more than single-threaded:
+  two *processes* each predicting 500k rows at once took 43-82 ms against 44-77 ms alone,
+  and the single-threaded numpy baseline swings less than the three-thread pipeline, so the
+  paired ratio moves with the machine's phase.
+
+Tried and measured no better (7-15 interleaved runs each): scoring threads instead of one
+calling thread (two threads running numpy's small per-block calls fight for the GIL: 2 x 500k
+rows took 115-149 ms of CPU against 2 x 45 alone); writing on the calling thread (less CPU, 229
+vs 241 ms, but longer wall, 170 vs 153 ms); prefetch / write queues of depth 1; validating
+every Parquet chunk on the calling thread; ``MIMALLOC_PURGE_DELAY=-1``; jemalloc or the system
+allocator for Arrow; ``buffer_size`` / ``pre_buffer`` for the Parquet reader; validating and
+predicting in 2k-8k-row blocks kept in cache (one thread, in isolation: bit-identical
+predictions, same time); a 0.5 / 0.1 ms GIL switch interval; 32k / 16k-row chunks (188 / 195 ms
+vs 164 ms).
+
 What did not help: chunks of 131k / 262k rows (less CPU per row in the calling and writer
 threads, but a longer pipeline fill and drain: no gain at 1M rows); ``isfinite(X.sum())``
 instead of ``isfinite(X).all()`` (same speed); validating on the calling thread for Parquet
