@@ -66,8 +66,8 @@ class BatchReport:
     wall_s: float
     #: Where the time went: CPU seconds of the reader thread (``reader_cpu_s``: decode; for
     #: Parquet with the local engine also validate most chunks), of the calling thread
-    #: (``predict_cpu_s``: predict and build the output tables; validate the other chunks; with Dask the workers
-    #: validate and predict, and their CPU is not counted), of the writer thread
+    #: (``predict_cpu_s``: predict and build the output tables; validate the other chunks;
+    #: with Dask the workers validate and predict, and their CPU is not counted), of the writer thread
     #: (``writer_cpu_s``: encode, write), and the wall seconds of the final fsync + rename
     #: (``commit_s``).
     stages: dict = field(default_factory=dict)
@@ -327,7 +327,7 @@ def score_file(
             # validation 30 ms, predict + tables 85 ms, writer 35 ms). But while this thread has
             # nothing to do -- at the start, or whenever reading falls behind -- the reader
             # hands over the chunk as read and this thread validates it, so the reader goes on
-            # to the next one at once (measured at 1M rows, 15 paired runs: 10 ms less idle
+            # to the next one at once (measured at 1M rows, 15 interleaved runs: 10 ms less idle
             # core time, median wall 152 -> 149 ms).
             buffers = BufferPool()
 
