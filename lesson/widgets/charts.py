@@ -92,7 +92,10 @@ def percentile_chart(runs: Sequence[RunRecord], *, title: str = "Latency by perc
                 "title": "latency (ms, log scale)",
                 "scale": {"type": "log"},
             },
-            "color": {"field": "run", "type": "nominal", "title": "run"},
+            # the legend under the plot, one run per line, labels whole: beside the plot, long
+            # run labels were cut off and squeezed the chart next to it
+            "color": {"field": "run", "type": "nominal", "title": "run",
+                      "legend": {"orient": "bottom", "direction": "vertical", "labelLimit": 480}},
             "tooltip": [
                 {"field": "run", "type": "nominal"},
                 {"field": "percentile", "type": "ordinal"},
@@ -127,7 +130,10 @@ def histogram_chart(run: RunRecord, *, title: str | None = None, up_to_p99: bool
     scope = "up to p99" if up_to_p99 else "all"
     return {
         "$schema": VEGA_LITE_SCHEMA,
-        "title": title or f"Distribution {scope}, {run.label} ({shown} requests)",
+        # the run's label as a subtitle, cut to the plot's width: a long label made the title
+        # wider than the plot and the pair of charts too wide for the page
+        "title": title or {"text": f"Distribution {scope} ({shown} requests)", "subtitle": run.label,
+                           "limit": 320},
         "width": 320,
         "height": 220,
         "data": {"values": [{"latency_ms": round(x * 1000.0, 4)} for x in sample]},
@@ -218,7 +224,12 @@ def to_svg(spec: dict[str, Any]) -> str | None:
 
 def _text_summary(spec: dict[str, Any]) -> str:
     parts = spec.get("hconcat") or [spec]
-    titles = [str(p.get("title", "chart")) for p in parts]
+    titles = []
+    for part in parts:
+        title = part.get("title", "chart")
+        if isinstance(title, dict):  # {"text": ..., "subtitle": ...}
+            title = ", ".join(str(title[k]) for k in ("text", "subtitle") if title.get(k))
+        titles.append(str(title))
     return "Vega-Lite chart: " + "; ".join(titles)
 
 

@@ -77,8 +77,9 @@ def _errors_cell(errors: dict[str, int]) -> str:
 
 
 def _breakable(text: str) -> str:
-    """Allow a line break inside CamelCase names, between the words, and nowhere else."""
-    return re.sub(r"(?<=[a-z])(?=[A-Z])", "<wbr>", text)
+    """Allow a line break between the words of CamelCase and snake_case names (``Overloaded<wbr>
+    Error``, ``max_<wbr>batch_<wbr>size=32``), so a narrow column wraps them there."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])|(?<=_)(?=[^_])", "<wbr>", text)
 
 
 def _mode_cell(result: Any) -> str:
@@ -111,8 +112,8 @@ def results_table_html(runs: Sequence[RunRecord], *, caption: str | None = None)
         if resolution is not None and resolution < 1e-5:
             resolution = None  # CPython's clock is fine enough; do not clutter the table
         cells = [
-            html.escape(run.label),
-            html.escape(run.target),
+            _breakable(html.escape(run.label)),
+            _breakable(html.escape(run.target)),
             _mode_cell(res),
             str(run.settings.get("instances", "")),
             f"{res.successes}/{res.requests}",

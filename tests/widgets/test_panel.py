@@ -244,7 +244,8 @@ def test_batching_knobs_appear_for_targets_that_have_them_and_reach_the_endpoint
     assert calls_unbatched >= 120  # one device call per request (plus warm-up)
     assert calls_batched < 60  # requests shared device calls
     assert batched.result.throughput > 1.5 * unbatched.result.throughput
-    assert "max_batch_size=16" in panel.results_html.value
+    assert "max_batch_size=16" in panel.results_html.value.replace("<wbr>", "")
+    assert "max_<wbr>batch_<wbr>size=16" in panel.results_html.value  # wraps between the words
 
 
 def test_chart_spec_carries_the_runs_data_and_renders_offline():
@@ -270,6 +271,24 @@ def test_chart_spec_carries_the_runs_data_and_renders_offline():
     real_svg = to_svg(spec)  # the real converter (imported before the fixture patched the module)
     assert real_svg is not None and real_svg.startswith("<svg")
     assert panel.runs[0].label in real_svg and "Latency by percentile" in real_svg
+
+
+def test_long_run_labels_stay_whole_in_the_legend_and_keep_the_charts_page_wide():
+    from lesson.widgets.charts import chart_bundle, comparison_chart
+
+    pytest.importorskip("vl_convert")
+    panel = make_panel()
+    long_label = "#9 batching c=32 max_batch_size=32 max_delay_ms=2 and a long note"
+    panel.run(requests=60)
+    panel.runs[-1].label = long_label
+    spec = comparison_chart(panel.runs)
+    svg = to_svg(spec)
+    assert long_label in svg  # the legend shows the label whole, under the plot
+    width = float(re.search(r'<svg[^>]*width="([0-9.]+)"', svg)[1])
+    assert width <= 800, width  # the two charts side by side still fit a page
+    summary = chart_bundle(spec, svg=False)["text/plain"]
+    assert re.fullmatch(r"Vega-Lite chart: Latency by percentile; Distribution up to p99 \(\d+ requests\), "
+                        + re.escape(long_label), summary), summary
 
 
 def test_report_displays_table_and_chart(monkeypatch, charts_shown):
