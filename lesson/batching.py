@@ -513,6 +513,17 @@ class ThreadedMicroBatcher:
         except queue.Empty:
             return None
 
+    def _admit(self, batch: list[_Pending], item: _Pending, n: int) -> int | None:
+        """Add ``item`` to ``batch`` (``n`` rows so far): the new row count, or None when it does
+        not fit (it is carried to the next batch). A caller that gave up is dropped."""
+        if n + len(item.rows) > self.max_batch_size:
+            self._carry = item
+            return None
+        if item.future.set_running_or_notify_cancel():
+            batch.append(item)
+            return n + len(item.rows)
+        return n
+
     def _run_forever(self) -> None:
         while not self._closed.is_set():
             first = self._next(None)
@@ -524,26 +535,17 @@ class ThreadedMicroBatcher:
             deadline = time.monotonic() + self.max_delay_s
             while n < self.max_batch_size:
                 item = self._next(deadline - time.monotonic())
-                if item is None:
+                admitted = None if item is None else self._admit(batch, item, n)
+                if admitted is None:
                     break
-                if n + len(item.rows) > self.max_batch_size:
-                    self._carry = item
-                    break
-                if not item.future.set_running_or_notify_cancel():
-                    continue
-                batch.append(item)
-                n += len(item.rows)
+                n = admitted
             with self._device:  # wait for an inline call to finish, then top up the batch
                 while n < self.max_batch_size and self._carry is None:
                     item = self._next(0)
-                    if item is None:
+                    admitted = None if item is None else self._admit(batch, item, n)
+                    if admitted is None:
                         break
-                    if n + len(item.rows) > self.max_batch_size:
-                        self._carry = item
-                        break
-                    if item.future.set_running_or_notify_cancel():
-                        batch.append(item)
-                        n += len(item.rows)
+                    n = admitted
                 started = [item for item in batch if item.future.start()]  # drop callers that gave up
                 if started:
                     self._run_batch(started, n if len(started) == len(batch) else sum(len(i.rows) for i in started))
