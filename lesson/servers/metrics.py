@@ -18,8 +18,6 @@ from __future__ import annotations
 import threading
 import time
 from bisect import bisect_left
-from contextlib import contextmanager
-from typing import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
@@ -91,14 +89,6 @@ class ServerMetrics:
                 latency = self._latency[key[:2]] = _Latency()
             latency.buckets[index] += 1
             latency.sum += seconds
-
-    @contextmanager
-    def track_in_flight(self) -> Iterator[None]:
-        self.in_flight_gauge.inc()
-        try:
-            yield
-        finally:
-            self.in_flight_gauge.dec()
 
     def collect(self) -> list[Metric]:
         """The three metric families, as prometheus_client's own metrics would expose them."""
