@@ -52,8 +52,6 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-
-
 def loadtest_json(url: str, concurrency: int, requests: int) -> dict[str, Any]:
     """Run the ``loadtest`` CLI (closed loop, 5 warm-up requests) against ``url``; its JSON report."""
     out = subprocess.run(
