@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,8 @@ import pytest
 
 from lesson.batch import default_rejects_path, score_file, write_sample_data
 from lesson.batch import io as batch_io
-from lesson.batch.io import AtomicTableWriter, ChunkReader, commit_together
+from lesson.batch.io import AtomicTableWriter, Chunk, ChunkReader, commit_together
+from lesson.batch.runner import _local_results, _prefetch, _prepare
 from lesson.batch.scoring import (BufferPool, ModelRef, as_arrow, finish_chunk, output_schema, prepare_chunk,
                                   score_table)
 
@@ -156,9 +159,6 @@ def test_buffer_pool_reuses_big_enough_buffers():
 def test_chunks_are_validated_on_either_thread_with_the_same_results(sample_parquet):
     """The local Parquet engine hands a chunk over unvalidated while the calling thread waits
     for work; the calling thread then validates it itself. Both kinds give the same results."""
-    from lesson.batch.io import Chunk
-    from lesson.batch.runner import _local_results, _prepare
-
     ref = ModelRef.resolve()
     table = pq.read_table(sample_parquet)
     parts = [table.slice(i * 700, 700) for i in range(3)]
@@ -173,11 +173,6 @@ def test_chunks_are_validated_on_either_thread_with_the_same_results(sample_parq
 
 
 def test_prefetch_says_when_the_consumer_waits():
-    import threading
-    import time
-
-    from lesson.batch.runner import _prefetch
-
     release, waiting, seen = threading.Event(), threading.Event(), []
 
     def slow():
