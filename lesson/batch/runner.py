@@ -35,7 +35,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Generator, Iterator
 
 import pyarrow as pa
 
@@ -311,13 +311,18 @@ def score_file(
     stages: dict[str, float] = {}
     main_cpu = time.thread_time()
     writes = _WriteBehind()
+    results: Generator[ChunkResult, None, None] | None = None
     try:
         positions: collections.deque = collections.deque()
 
         def tables(items: Iterator[tuple[object, int]], waiting: threading.Event | None = None) -> Iterator:
-            for chunk, position in _prefetch(items, cpu=stages, waiting=waiting):
-                positions.append(position)
-                yield chunk
+            prefetched = _prefetch(items, cpu=stages, waiting=waiting)
+            try:
+                for chunk, position in prefetched:
+                    positions.append(position)
+                    yield chunk
+            finally:
+                prefetched.close()  # stops the reader thread
 
         if engine == "local" and reader.format == "parquet":
             # Read + validate on the reader thread, predict here, write behind: Parquet decodes
@@ -358,6 +363,11 @@ def score_file(
         commit_together(rejects, writer)  # both fsynced at once, then renamed: rejects first
         stages["commit_s"] = time.perf_counter() - committing
     except BaseException:
+        if results is not None:
+            # Stop the reader thread (and leave a Dask client) now. Left to the garbage collector,
+            # the thread kept polling its full queue while the traceback lived (a notebook keeps
+            # it), and was at times finalised on its own thread ("cannot join current thread").
+            results.close()
         writes.stop()  # the writer thread must be idle before the files are dropped
         writer.abort()
         rejects.abort()

@@ -192,3 +192,19 @@ def test_prefetch_says_when_the_consumer_waits():
     t.join(5)
     assert seen == [2] and not waiting.is_set()  # got it: no longer waiting
     assert list(items) == []
+
+
+@pytest.mark.parametrize("ext", ["parquet", "csv"])
+def test_a_failed_run_stops_its_reader_thread_before_it_raises(tmp_path, ext):
+    """The reader thread must not outlive a failed run (it holds chunks and, left to the garbage
+    collector, was finalised on its own thread: "cannot join current thread")."""
+    src = write_sample_data(tmp_path / f"in.{ext}", 6000, seed=3)
+
+    def interrupt(done, total, unit):
+        raise KeyboardInterrupt  # Ctrl-C after the first chunk, with more chunks queued
+
+    with pytest.raises(KeyboardInterrupt) as failed:
+        score_file(src, tmp_path / "out.parquet", chunk_rows=500, progress=interrupt)
+    readers = [t for t in threading.enumerate() if t.name == "batch-prefetch"]
+    assert readers == [], readers  # stopped while the failure is still being handled
+    assert failed.value is not None
