@@ -6,7 +6,7 @@ the other, each in a fresh subprocess:
 - the **numpy baseline**: the same file's feature columns loaded into one float64 array first
   (not timed), the model loaded and warmed up (not timed), then
   ``NumpyMLPModel.predict_array(X)`` timed — the same model, the same block size
-  (``lesson.mlp_numpy.BLOCK_ROWS`` rows per matrix product) the pipeline uses;
+  (``lesson.models.mlp_numpy.BLOCK_ROWS`` rows per matrix product) the pipeline uses;
 - **``lesson batch``, end to end incl. model load** (``score_file``, the headline and the
   target): load and verify the model, read, validate, predict, write both files, fsync, rename;
 - **``lesson batch``, pipeline with the model loaded**: the same, in another fresh process
@@ -128,8 +128,8 @@ sys.path.insert(0, str(ROOT))
 PIPELINE = """
 import json, os, sys, time
 sys.path.insert(0, {root!r})
-from lesson.batch import score_file
-from lesson.batch.scoring import ModelRef, load_model
+from lesson.patterns.batch import score_file
+from lesson.patterns.batch.scoring import ModelRef, load_model
 for stale in ({dst!r}, {rejects!r}):  # a fresh output: replacing an old file is not scoring
     if os.path.exists(stale):
         os.unlink(stale)
@@ -153,8 +153,8 @@ BASELINE = """
 import json, statistics, sys, time
 sys.path.insert(0, {root!r})
 import numpy as np
-from lesson.batch.io import ChunkReader
-from lesson.mlp_numpy import BLOCK_ROWS, load_default_numpy_mlp
+from lesson.patterns.batch.io import ChunkReader
+from lesson.models.mlp_numpy import BLOCK_ROWS, load_default_numpy_mlp
 model = load_default_numpy_mlp()
 features = list(model.params.feature_names)
 # the same rows, already in memory as one float64 array (loading is not timed)
@@ -214,8 +214,8 @@ def main(argv=None) -> int:
     sizes = [int(r) for r in args.rows.split(",")]
     formats = [f.strip() for f in args.formats.split(",")]
 
-    from lesson.batch import default_rejects_path, write_sample_data
-    from lesson.mlp_numpy import BLOCK_ROWS
+    from lesson.patterns.batch import default_rejects_path, write_sample_data
+    from lesson.models.mlp_numpy import BLOCK_ROWS
 
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data_dir or Path(tmp)

@@ -3,7 +3,7 @@
 - ``tiny``: the real diabetes MLP (numpy). A call costs a few microseconds, so there is no
   fixed cost for batching to share; expect batching NOT to help.
 - ``accel``: the same MLP behind a SIMULATED accelerator (2 ms per call + 20 µs per row, one
-  call at a time; ``lesson.accelerator``). Here batching shares the fixed cost.
+  call at a time; ``lesson.models.accelerator``). Here batching shares the fixed cost.
 
 Two ways to measure (``--where``):
 
@@ -16,7 +16,7 @@ Two ways to measure (``--where``):
   processes during each run is measured and a run where they used more than 15 % of a core is
   marked contaminated (medians are of the clean runs when there are any). Before measuring,
   the exact bytes the load generator sends are checked with a real request (predictions equal
-  to ``lesson.mlp`` within 1e-6); during the runs every non-2xx answer (REST) and every gRPC
+  to ``lesson.models.mlp`` within 1e-6); during the runs every non-2xx answer (REST) and every gRPC
   status other than OK (counted by the server's own Prometheus counters, since h2load cannot
   see gRPC trailers) is an error. Closed loop at 1, 8, 32, 64 connections (one request in
   flight per connection). Server settings: ``--max-in-flight 1024``; gRPC ``--workers 128``
@@ -81,7 +81,7 @@ from bench_servers import CpuWatch, pinned_process  # noqa: E402  (the same guar
 ROW = [59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.86, 87]
 PAYLOAD = {"instances": [ROW]}
 MODEL_NAMES = {"tiny": "diabetes-mlp", "accel": "diabetes-mlp-simulated-accelerator"}
-REGISTRY = "lesson.mlp_numpy:serving_registry"
+REGISTRY = "lesson.models.mlp_numpy:serving_registry"
 CLIENT_CORE = "1"  # the server runs on bench_servers.SERVER_CORE ("0"), via pinned_process
 GRPC_PATH = "/inference.GRPCInferenceService/ModelInfer"
 PY = sys.executable
@@ -91,11 +91,11 @@ PY = sys.executable
 @contextlib.contextmanager
 def inprocess_endpoint(kind: str, batched: bool, args):
     """Yield ``endpoint(payload) -> response`` for the model, batched or not, in this process."""
-    from lesson.accelerator import SimulatedAcceleratorModel
-    from lesson.batching import BatchedModel
-    from lesson.mlp_numpy import load_default_numpy_mlp
-    from lesson.models import ModelRegistry
-    from lesson.service import PredictionService
+    from lesson.models.accelerator import SimulatedAcceleratorModel
+    from lesson.patterns.batching import BatchedModel
+    from lesson.models.mlp_numpy import load_default_numpy_mlp
+    from lesson.core.model import ModelRegistry
+    from lesson.core.service import PredictionService
 
     mlp = load_default_numpy_mlp()
     model = mlp if kind == "tiny" else SimulatedAcceleratorModel(mlp)
@@ -109,7 +109,7 @@ def inprocess_endpoint(kind: str, batched: bool, args):
 
 
 def inprocess_median(endpoint, args, **kw) -> dict:
-    from lesson.harness import run_load_test
+    from lesson.loadtest.harness import run_load_test
 
     runs = [run_load_test(endpoint, PAYLOAD, max_requests=args.requests, max_duration=args.seconds,
                           warmup=20, **kw) for _ in range(args.repeats)]
@@ -158,7 +158,7 @@ def v1_body() -> bytes:
 
 
 def expected_prediction() -> float:
-    from lesson.mlp import load_default_mlp
+    from lesson.models.mlp import load_default_mlp
 
     return load_default_mlp().predict([ROW])[0]
 
@@ -193,7 +193,7 @@ def verify(server: dict, expected: float) -> None:
         import grpc
 
         from lesson.clients.grpc import response_to_dict
-        from lesson.servers._grpc import inference_pb2 as pb
+        from lesson.proto import inference_pb2 as pb
 
         body = grpc_body(server["model"])[5:]  # the message h2load frames
         with grpc.insecure_channel(f"127.0.0.1:{server['port']}") as channel:
@@ -402,7 +402,7 @@ def model_call_us(rows: int, repeats: int = 2000) -> float:
     """The numpy MLP's own cost per call of ``rows`` rows, in µs (median of 5 timings)."""
     import timeit
 
-    from lesson.mlp_numpy import load_default_numpy_mlp
+    from lesson.models.mlp_numpy import load_default_numpy_mlp
 
     model, batch = load_default_numpy_mlp(), [ROW] * rows
     return statistics.median(timeit.repeat(lambda: model.predict(batch), number=repeats, repeat=5)) / repeats * 1e6

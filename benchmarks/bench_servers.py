@@ -82,9 +82,9 @@ def minimal_grpc(port: int) -> None:
 
     import grpc
 
-    from lesson.servers._grpc import inference_pb2 as pb
-    from lesson.servers._grpc import inference_pb2_grpc as pb_grpc
-    from lesson.v2 import encode_raw
+    from lesson.proto import inference_pb2 as pb
+    from lesson.proto import inference_pb2_grpc as pb_grpc
+    from lesson.core.v2 import encode_raw
 
     fixed = pb.ModelInferResponse(model_name="averaged_ensemble", model_version="1")
     fixed.outputs.add(name="output__0", datatype="FP64", shape=[1])
@@ -223,7 +223,7 @@ def run_wrk(url: str, connections: int, duration: float) -> dict[str, float]:
 def run_harness(url: str, concurrency: int, duration: float, rate: float | None = None,
                 root: Path = ROOT) -> dict[str, float]:
     """`lesson loadtest --json` on the client core (lean HTTP/1.1 client on uvloop for REST, grpcio threads for gRPC)."""
-    cmd = [PY, "-m", "lesson.servers.cli", "loadtest", "--url", url, "--concurrency", str(concurrency),
+    cmd = [PY, "-m", "lesson.loadtest.cli", "--url", url, "--concurrency", str(concurrency),
            "--duration", str(duration), "--warmup", "50", "--model", "averaged_ensemble", "--json"]
     cmd += ["--rate", str(rate)] if rate else ["--requests", "1000000"]
     out = subprocess.run(["taskset", "-c", CLIENT_CORE, *cmd], capture_output=True, text=True, timeout=duration + 60,

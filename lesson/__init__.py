@@ -10,26 +10,11 @@ keep their behaviour::
     [0.42]
 
 Real servers, clients, batch jobs and widgets live in submodules that import their own
-dependencies (``lesson.servers``, ``lesson.clients``, ``lesson.batch``, ``lesson.widgets``).
+dependencies (``lesson.servers``, ``lesson.clients``, ``lesson.patterns.batch``, ``lesson.widgets``).
 Run ``python -m lesson`` for the demo.
 """
 
-from .adapters import (
-    batch_scoring_runner,
-    edge_inference_adapter,
-    fastapi_rest_adapter,
-    grpc_streaming_adapter,
-    quantise_rows,
-)
-from .harness import (
-    LoadTestResult,
-    percentile,
-    run_load_test,
-    run_load_test_async,
-    run_synthetic_load_test,
-)
-from .landscape import describe_serving_landscape
-from .models import (
+from lesson.core.model import (
     AveragedEnsembleModel,
     FunctionModel,
     Model,
@@ -40,8 +25,8 @@ from .models import (
     averaged_ensembled_model,
     default_registry,
 )
-from .runtime import IN_BROWSER, clock_resolution
-from .schema import (
+from lesson.core.runtime import IN_BROWSER, clock_resolution
+from lesson.core.schema import (
     DEFAULT_LIMITS,
     Limits,
     PredictionResponse,
@@ -51,8 +36,18 @@ from .schema import (
     ensure_response_schema,
     parse_v1_request,
 )
-from .service import ModelOutputError, PredictionService
-from .streaming import EventStreamAdapter, StreamEventError, event_stream_adapter, is_error
+from lesson.core.service import ModelOutputError, PredictionService
+from lesson.core.stats import percentile
+from lesson.loadtest.harness import LoadTestResult, run_load_test, run_load_test_async, run_synthetic_load_test
+from lesson.patterns.adapters import (
+    batch_scoring_runner,
+    edge_inference_adapter,
+    fastapi_rest_adapter,
+    grpc_streaming_adapter,
+    quantise_rows,
+)
+from lesson.patterns.streaming.events import EventStreamAdapter, StreamEventError, event_stream_adapter, is_error
+from lesson.teaching.landscape import describe_serving_landscape
 
 __version__ = "0.1.0"
 

@@ -1,7 +1,7 @@
 """The ``lesson`` command line: ``lesson demo | serve | loadtest | batch | sample-data``.
 
 Built with typer (the ``cli`` extra). Without typer installed, :func:`main` still runs the
-demo with the standard library (:func:`lesson.demo.main`), so ``python -m lesson`` always works.
+demo with the standard library (:func:`lesson.teaching.demo.main`), so ``python -m lesson`` always works.
 
 Commands live in their own modules and are registered lazily from :data:`COMMANDS`: adding
 one is a one-line entry ``("name", "module.path:function")``, where ``function`` is a plain
@@ -29,9 +29,9 @@ __all__ = ["COMMANDS", "app", "main"]
 COMMANDS: list[tuple[str, str, str]] = [
     ("demo", "lesson.cli:demo", ""),
     ("serve", "lesson.servers.cli:serve", "needs `pip install lesson[serve]`"),
-    ("loadtest", "lesson.servers.cli:loadtest", "needs `pip install lesson[serve]`"),
-    ("batch", "lesson.batch.cli:batch", "needs `pip install lesson[batch]`"),
-    ("sample-data", "lesson.batch.cli:sample_data", "needs `pip install lesson[batch]`"),
+    ("loadtest", "lesson.loadtest.cli:loadtest", "needs `pip install lesson[serve]`"),
+    ("batch", "lesson.patterns.batch.cli:batch", "needs `pip install lesson[batch]`"),
+    ("sample-data", "lesson.patterns.batch.cli:sample_data", "needs `pip install lesson[batch]`"),
 ]
 
 
@@ -46,7 +46,7 @@ def demo(
     Prints the original synthetic load test with percentiles, a closed-loop run with
     --concurrency workers, and (unless --no-stall) the coordinated-omission demo.
     """
-    from .demo import demo_report
+    from lesson.teaching.demo import demo_report
 
     if not 1 <= requests <= 100_000:
         raise _bad("--requests must be in 1..100000", "requests")
@@ -109,7 +109,7 @@ app = build_app() if typer is not None else None
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``lesson`` script and ``python -m lesson``."""
     if app is None:
-        from .demo import main as stdlib_main
+        from lesson.teaching.demo import main as stdlib_main
 
         return stdlib_main(argv)
     try:

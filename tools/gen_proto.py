@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python tools/gen_proto.py           # (re)write lesson/servers/_grpc/
+    .venv/bin/python tools/gen_proto.py           # (re)write lesson/proto/
     .venv/bin/python tools/gen_proto.py --check   # exit 1 if the checked-in files differ
 
 The output is reproducible: the same proto and the same pinned grpcio-tools give the same
@@ -25,10 +25,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PROTO_DIR = ROOT / "lesson" / "proto"
 PROTO_NAME = "inference.proto"
-OUT_DIR = ROOT / "lesson" / "servers" / "_grpc"
+OUT_DIR = ROOT / "lesson" / "proto"
 GENERATED = ("inference_pb2.py", "inference_pb2.pyi", "inference_pb2_grpc.py")
 
-INIT_TEXT = '''"""Modules generated from lesson/proto/inference.proto by tools/gen_proto.py. Do not edit."""
+INIT_TEXT = '''"""The gRPC contract: ``inference.proto`` and, beside it, the modules tools/gen_proto.py generates from it (do not edit them).
+
+Below both the clients and the servers; imports grpcio and protobuf."""
 
 from . import inference_pb2, inference_pb2_grpc
 
@@ -73,7 +75,7 @@ def _post_process(name: str, text: str) -> str:
 
 
 def generate() -> dict[str, str]:
-    """Run protoc and return {file name: text} for every file of `lesson/servers/_grpc/`."""
+    """Run protoc and return {file name: text} for every file of `lesson/proto/`."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         _run_protoc(out)
@@ -83,7 +85,7 @@ def generate() -> dict[str, str]:
 
 
 def differences(files: dict[str, str]) -> list[str]:
-    """Names of the generated files that differ from the ones in `lesson/servers/_grpc/`."""
+    """Names of the generated files that differ from the ones in `lesson/proto/`."""
     changed = []
     for name, text in files.items():
         path = OUT_DIR / name
@@ -102,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         if changed:
             print(f"out of date: {', '.join(changed)} (run tools/gen_proto.py)")
             return 1
-        print("lesson/servers/_grpc is up to date")
+        print("lesson/proto is up to date")
         return 0
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():

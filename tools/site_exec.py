@@ -31,7 +31,7 @@ from typing import Any, Iterator
 
 #: The registry the contract pages serve: the original lesson's model, whose answers are
 #: easy to check by hand (``round(mean * 0.8 + 0.1, 4)``).
-TOY_REGISTRY = "lesson.models:default_registry"
+TOY_REGISTRY = "lesson.core.model:default_registry"
 
 
 def compact(payload: Any) -> str:
@@ -112,7 +112,7 @@ def rest_app(registry: Any = TOY_REGISTRY, **options: Any) -> Iterator[ServerSes
         warnings.simplefilter("ignore")   # starlette's note about httpx
         from fastapi.testclient import TestClient
     from lesson.servers.rest import create_app
-    from lesson.service import PredictionService
+    from lesson.core.service import PredictionService
 
     if isinstance(registry, str):
         app = create_app(registry=registry, **options)

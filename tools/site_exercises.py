@@ -2,9 +2,9 @@
 
 ``tools/site_hooks.py`` appends :func:`exercises_markdown` (rendered with the site's own
 Markdown extensions) to each notebook's page. Everything comes from the package at build
-time — the statement and hint from :data:`lesson.exercises.EXERCISES`, the solution's source
-from :func:`lesson.exercises.show_solution` (``inspect.getsource`` of the function in
-:mod:`lesson.exercise_solutions`) — so the site and the package cannot drift. Each solution
+time — the statement and hint from :data:`lesson.teaching.exercises.EXERCISES`, the solution's source
+from :func:`lesson.teaching.exercises.show_solution` (``inspect.getsource`` of the function in
+:mod:`lesson.teaching._solutions`) — so the site and the package cannot drift. Each solution
 sits in a closed ``??? success`` block (``pymdownx.details``: a ``<details>`` without
 ``open``), so a reader sees it only after choosing to.
 
@@ -17,7 +17,7 @@ import re
 import sys
 import textwrap
 
-from lesson.exercises import EXERCISES, Exercise, exercises_for, show_solution
+from lesson.teaching.exercises import EXERCISES, Exercise, exercises_for, show_solution
 
 SECTION_ID = "reference-solutions"
 SECTION_TITLE = "Reference solutions"
@@ -29,7 +29,7 @@ def notebooks_with_exercises() -> list[str]:
 
 
 def solution_source(exercise: Exercise) -> str:
-    """The reference solution's source, as :func:`lesson.exercises.show_solution` gives it."""
+    """The reference solution's source, as :func:`lesson.teaching.exercises.show_solution` gives it."""
     return textwrap.dedent(show_solution(exercise.id)).rstrip() + "\n"
 
 
@@ -64,9 +64,9 @@ def exercises_markdown(notebook: str) -> str:
     if not exercises:
         return ""
     intro = (
-        "The exercises above are checked by `lesson.exercises.check`, which runs your answer "
+        "The exercises above are checked by `lesson.teaching.exercises.check`, which runs your answer "
         "on real cases and says what failed. Try each one first; the reference solutions below "
-        "are the ones the checkers are tested against, taken from `lesson.exercise_solutions` "
+        "are the ones the checkers are tested against, taken from `lesson.teaching._solutions` "
         "when this site was built."
     )
     parts = [_exercise_markdown(e) for e in exercises]

@@ -8,7 +8,7 @@
   ``{{ lite_embed("01-rest.ipynb") }}`` into a full-width iframe; a name that is not a
   notebook fails the build;
 * appends to each notebook page its exercises with the reference solutions collapsed
-  (``tools/site_exercises.py``: generated from ``lesson.exercises`` at build time);
+  (``tools/site_exercises.py``: generated from ``lesson.teaching.exercises`` at build time);
 * puts ``tools/`` on ``sys.path`` so that executed docs blocks (markdown-exec) can import
   ``site_exec``;
 * rewrites the notebook pages' CDN URLs (widget renderer, MathJax) to the site's own files

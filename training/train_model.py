@@ -9,7 +9,7 @@ compared with the honest baseline of predicting the training mean.
 The export is plain JSON (never pickle), checksummed by a manifest:
 
     lesson/artifacts/diabetes-mlp/1/        weights, scaler, held-out set, manifest
-    lesson/artifacts/diabetes-mlp-int8/1/   the same network with int8 weights (lesson.edge)
+    lesson/artifacts/diabetes-mlp-int8/1/   the same network with int8 weights (lesson.models.int8)
 
 Run (needs the ``batch`` extra: numpy, scikit-learn)::
 
@@ -21,25 +21,32 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
-import sklearn
-from sklearn.datasets import load_diabetes
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import GridSearchCV, KFold, train_test_split
-from sklearn.neural_network import MLPRegressor
-from sklearn.preprocessing import StandardScaler
+# Floating-point sums depend on the BLAS kernel OpenBLAS picks for this CPU: the shipped artifacts
+# were trained with its Haswell kernel, so on x86-64 retraining uses that one too and stays
+# byte-identical on any CPU (a kernel the machine sets for itself is left alone).
+if platform.machine() in ("x86_64", "AMD64"):
+    os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
+
+import numpy as np  # noqa: E402
+import sklearn  # noqa: E402
+from sklearn.datasets import load_diabetes  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.model_selection import GridSearchCV, KFold, train_test_split  # noqa: E402
+from sklearn.neural_network import MLPRegressor  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lesson.artifacts import ARTIFACTS_ROOT, canonical_json, load_artifact, sha256_bytes, write_artifact  # noqa: E402
-from lesson.edge import export_int8_artifact  # noqa: E402
-from lesson.mlp import MLPModel  # noqa: E402
+from lesson.core.artifacts import ARTIFACTS_ROOT, canonical_json, load_artifact, sha256_bytes, write_artifact  # noqa: E402
+from lesson.models.int8 import export_int8_artifact  # noqa: E402
+from lesson.models.mlp import MLPModel  # noqa: E402
 
 NAME = "diabetes-mlp"
 VERSION = "1"

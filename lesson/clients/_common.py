@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lesson.clients.errors import BadRequestError
-from lesson.schema import Limits, ValidationError, parse_v1_request
+from lesson.core.schema import Limits, ValidationError, parse_v1_request
 
 #: generous client-side bounds: the server enforces the real ones
 _CLIENT_LIMITS = Limits(max_instances=1_000_000, max_features=1_000_000, max_body_bytes=1 << 30)

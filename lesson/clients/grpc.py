@@ -16,9 +16,9 @@ import grpc
 
 from lesson.clients._common import host_port, rows_of, v1_from_v2
 from lesson.clients.errors import InferenceError, from_grpc
-from lesson.servers._grpc import inference_pb2 as pb
-from lesson.servers._grpc import inference_pb2_grpc as pb_grpc
-from lesson.v2 import OUTPUT_DATATYPE, decode_raw, encode_raw
+from lesson.proto import inference_pb2 as pb
+from lesson.proto import inference_pb2_grpc as pb_grpc
+from lesson.core.v2 import OUTPUT_DATATYPE, decode_raw, encode_raw
 
 _CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
 

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from lesson.clients._common import host_port, rows_of, v1_from_v2
 from lesson.clients.errors import InferenceError, ServerUnavailableError, from_http
-from lesson.v2 import HEADER_LENGTH, build_request, decode_infer_response
+from lesson.core.v2 import HEADER_LENGTH, build_request, decode_infer_response
 
 _JSON = {"Content-Type": "application/json"}
 

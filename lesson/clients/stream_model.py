@@ -1,6 +1,6 @@
 """A model that scores over one open gRPC ``ModelStreamInfer`` stream, for the stream consumer.
 
-:class:`lesson.stream_consumer.StreamConsumer` scores events with any object that has
+:class:`lesson.patterns.streaming.consumer.StreamConsumer` scores events with any object that has
 ``predict_async(rows)``. :class:`GrpcStreamModel` keeps one bidirectional stream open to a
 real server and sends each batch as a message on it, reading the answers in order. The same
 consumer therefore runs in-process (in the browser) and over the wire (here), unchanged:
@@ -18,7 +18,7 @@ import grpc
 
 from lesson.clients.errors import from_grpc
 from lesson.clients.grpc import _CHANNEL_OPTIONS, _raise, _target, build_infer_request, response_to_dict
-from lesson.servers._grpc import inference_pb2_grpc as pb_grpc
+from lesson.proto import inference_pb2_grpc as pb_grpc
 
 
 class GrpcStreamModel:

@@ -6,7 +6,7 @@ for every transport), keeps the server's state (live, ready after warm-up, drain
 bounds the number of requests in flight (load shedding instead of an unbounded queue).
 
 Micro-batching: `ServerOptions.max_batch_size` / `max_delay_ms` wrap every model in issue 5's
-`lesson.batching.BatchedModel` (see `batched_service`); any other strategy plugs in through
+`lesson.patterns.batching.BatchedModel` (see `batched_service`); any other strategy plugs in through
 `predict_fn`, a callable with the signature of `PredictionService.predict_rows(rows, *,
 model=None, version=None) -> (predictions, model)`.
 """
@@ -20,12 +20,12 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Sequence
 
-from lesson.models import Model, ModelRegistry
-from lesson.schema import DEFAULT_LIMITS, Limits, parse_v1_request
+from lesson.core.model import Model, ModelRegistry
+from lesson.core.schema import DEFAULT_LIMITS, Limits, parse_v1_request
 from lesson.servers.errors import DrainingError, NotReadyError
-from lesson.service import PredictionService
-from lesson.service import _check_outputs as check_outputs  # the core's output contract check
-from lesson.v2 import InferRequest, OutputTensor, TensorBounds, request_rows, select_outputs
+from lesson.core.service import PredictionService
+from lesson.core.service import _check_outputs as check_outputs  # the core's output contract check
+from lesson.core.v2 import InferRequest, OutputTensor, TensorBounds, request_rows, select_outputs
 
 log = logging.getLogger("lesson.servers")
 
@@ -103,14 +103,14 @@ class ServerOptions:
 #: What the servers serve when no ``--registry`` is given: the real model (``diabetes-mlp``,
 #: numpy) by default, plus ``diabetes-mlp-int8``, ``diabetes-mlp-simulated-accelerator`` and
 #: the original toy ``averaged_ensemble``, each by name.
-DEFAULT_SERVER_REGISTRY = "lesson.mlp_numpy:serving_registry"
+DEFAULT_SERVER_REGISTRY = "lesson.models.mlp_numpy:serving_registry"
 
 
 def load_registry(spec: str | None) -> ModelRegistry:
     """The registry named by "module:attribute" (a registry or a function returning one).
 
     ``None`` (or "") gives :data:`DEFAULT_SERVER_REGISTRY`, the real model's registry. (The
-    core's ``lesson.models.default_registry()``, the toy alone, is unchanged.)
+    core's ``lesson.core.model.default_registry()``, the toy alone, is unchanged.)
     """
     if not spec:
         spec = DEFAULT_SERVER_REGISTRY
@@ -125,7 +125,7 @@ def load_registry(spec: str | None) -> ModelRegistry:
 
 
 def batched_service(service: PredictionService, options: ServerOptions) -> PredictionService:
-    """The service with every model micro-batched (issue 5's `lesson.batching.BatchedModel`).
+    """The service with every model micro-batched (issue 5's `lesson.patterns.batching.BatchedModel`).
 
     Unchanged unless `options.max_batch_size` is set. The gRPC server's threads call
     `BatchedModel.predict` (a threaded batcher); the REST server awaits
@@ -137,11 +137,11 @@ def batched_service(service: PredictionService, options: ServerOptions) -> Predi
         return service
     if type(service) is not PredictionService:
         # The batched service is rebuilt from the registry and limits alone: a subclass's own
-        # request handling (e.g. `lesson.evolution.VersionedService` contracts) would be lost.
+        # request handling (e.g. `lesson.teaching.evolution.VersionedService` contracts) would be lost.
         raise ValueError(f"micro-batching rebuilds the service from its registry, so a custom "
                          f"{type(service).__name__} cannot be batched; serve it without "
                          f"max_batch_size, or batch inside its models")
-    from lesson.batching import BatchedModel, check_batching_options
+    from lesson.patterns.batching import BatchedModel, check_batching_options
 
     delay = 0.0 if options.max_delay_ms is None else options.max_delay_ms
     check_batching_options(options.max_batch_size, delay)

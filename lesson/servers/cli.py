@@ -1,9 +1,8 @@
-"""CLI commands for the real servers: `lesson serve rest|grpc` and `lesson loadtest`.
+"""`lesson serve rest|grpc`: the real servers from the command line.
 
-Registered on the main CLI by `lesson.cli` (`register(app)`); also runnable on its own::
+Registered on the main CLI by `lesson.cli` (`COMMANDS`); also runnable on its own::
 
     python -m lesson.servers.cli serve rest --port 8000
-    python -m lesson.servers.cli loadtest --url http://127.0.0.1:8000 --concurrency 8 --requests 2000
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from typing import Optional
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Real servers and load tests over the wire.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="The lesson's real servers.")
 
 
 def serve(
@@ -22,7 +21,7 @@ def serve(
     model: Optional[str] = typer.Option(None, help="Default model name (must be registered; default: diabetes-mlp)."),
     workers: Optional[int] = typer.Option(None, help="rest: uvicorn processes (1); grpc: pool threads (8)."),
     registry: Optional[str] = typer.Option(None, help="'package.module:attribute' naming a ModelRegistry (default: "
-                                           "lesson.mlp_numpy:serving_registry, the diabetes MLP and, by name, its int8 "
+                                           "lesson.models.mlp_numpy:serving_registry, the diabetes MLP and, by name, its int8 "
                                            "variant, the SIMULATED accelerator and the toy averaged_ensemble)."),
     max_in_flight: int = typer.Option(64, help="Inference requests served at once; more get 503 / RESOURCE_EXHAUSTED."),
     timeout_s: float = typer.Option(10.0, help="Per-request timeout in seconds (504 / DEADLINE_EXCEEDED)."),
@@ -61,35 +60,12 @@ def serve(
     raise typer.Exit(run(kind, host, port, options, backend if (kind == "grpc" or (workers or 1) == 1) else None))
 
 
-def loadtest(
-    url: str = typer.Option(..., help="http://127.0.0.1:PORT or grpc://127.0.0.1:PORT"),
-    concurrency: Optional[int] = typer.Option(None, help="Closed loop: workers (default 8); open loop: most in flight (64)."),
-    requests: int = typer.Option(1000, help="At most this many requests."),
-    rate: Optional[float] = typer.Option(None, help="Open loop: requests per second (latency from intended send time)."),
-    duration: float = typer.Option(10.0, help="At most this many seconds."),
-    model: Optional[str] = typer.Option(None, help="Model name (default: the server's default)."),
-    protocol: str = typer.Option("v1", help="REST only: v1 (original schema) or v2 (tensors)."),
-    features: Optional[int] = typer.Option(None, help="Features per instance (default: what the model expects, from the server's metadata; else 8)."),
-    batch: int = typer.Option(1, help="Instances per request."),
-    warmup: int = typer.Option(20, help="Warm-up requests, not measured."),
-    json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-    seed: int = typer.Option(0, help="Seed for the generated payloads."),
-) -> None:
-    """Load-test a running server over the wire with the lesson's harness."""
-    from lesson.servers.loadtest import run_loadtest
-
-    raise typer.Exit(run_loadtest(url=url, concurrency=concurrency, requests=requests, rate=rate, duration=duration,
-                                  model=model, protocol=protocol, features=features, batch=batch, warmup=warmup,
-                                  json_output=json_output, seed=seed))
+app.command("serve")(serve)
 
 
-def register(main_app: typer.Typer) -> None:
-    """Add `serve` and `loadtest` to another Typer app (used by `lesson.cli`)."""
-    main_app.command("serve")(serve)
-    main_app.command("loadtest")(loadtest)
-
-
-register(app)
+@app.callback()
+def _servers() -> None:
+    """The lesson's real servers (a command group, so `serve` stays a subcommand)."""
 
 if __name__ == "__main__":
     app()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lesson.models import ModelNotFoundError
-from lesson.schema import RequestTooLargeError, ValidationError
-from lesson.service import ModelOutputError
-from lesson.v2 import V2Error, V2TooLargeError
+from lesson.core.model import ModelNotFoundError
+from lesson.core.schema import RequestTooLargeError, ValidationError
+from lesson.core.service import ModelOutputError
+from lesson.core.v2 import V2Error, V2TooLargeError
 
 
 @dataclass(frozen=True)

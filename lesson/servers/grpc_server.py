@@ -28,13 +28,13 @@ from typing import Any, Callable
 
 import grpc
 
-from lesson.servers._grpc import inference_pb2 as pb
-from lesson.servers._grpc import inference_pb2_grpc as pb_grpc
+from lesson.proto import inference_pb2 as pb
+from lesson.proto import inference_pb2_grpc as pb_grpc
 from lesson.servers.backend import InferenceBackend, PredictFn, ServerOptions
 from lesson.servers.errors import OverloadedError, RequestTimeoutError, classify
 from lesson.servers.metrics import ServerMetrics
-from lesson.service import PredictionService
-from lesson.v2 import InferRequest, RequestedOutput, V2Error, encode_raw, make_input
+from lesson.core.service import PredictionService
+from lesson.core.v2 import InferRequest, RequestedOutput, V2Error, encode_raw, make_input
 
 log = logging.getLogger("lesson.servers.grpc")
 

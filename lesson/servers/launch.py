@@ -88,8 +88,8 @@ def _is_ready(kind: str, host: str, port: int, what: str = "ready") -> bool:
             return False
     import grpc
 
-    from lesson.servers._grpc import inference_pb2 as pb
-    from lesson.servers._grpc import inference_pb2_grpc as pb_grpc
+    from lesson.proto import inference_pb2 as pb
+    from lesson.proto import inference_pb2_grpc as pb_grpc
 
     try:
         with grpc.insecure_channel(f"{host}:{port}") as channel:

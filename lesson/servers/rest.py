@@ -45,8 +45,8 @@ from lesson.servers.openapi import (
     json_example,
     offline_docs_settings,
 )
-from lesson.service import PredictionService
-from lesson.v2 import HEADER_LENGTH, V2TooLargeError, encode_infer_response, parse_infer_request, split_body
+from lesson.core.service import PredictionService
+from lesson.core.v2 import HEADER_LENGTH, V2TooLargeError, encode_infer_response, parse_infer_request, split_body
 
 ModelName = Annotated[str, Path(description="A registered model's name.", examples=["averaged_ensemble"])]
 ModelVersion = Annotated[str, Path(description="A version of that model.", examples=["1"])]

@@ -25,9 +25,9 @@ from typing import Any, Sequence
 import ipywidgets as W
 from IPython.display import HTML, display
 
-from lesson import harness
-from lesson.runtime import IN_BROWSER
-from lesson.schema import ensure_response_schema
+from lesson.loadtest import harness
+from lesson.core.runtime import IN_BROWSER
+from lesson.core.schema import ensure_response_schema
 from lesson.widgets.charts import comparison_chart, display_chart
 from lesson.widgets.runs import RunRecord, results_table_html
 from lesson.widgets.targets import Target, is_async_callable, make_payloads
@@ -57,7 +57,7 @@ def _check_range(name: str, value: Any, low: int, high: int) -> int:
 
 
 class LoadTestPanel:
-    """A bounded load-test control panel over :mod:`lesson.harness`.
+    """A bounded load-test control panel over :mod:`lesson.loadtest.harness`.
 
     Args:
         targets: the targets to offer (a sequence, or a mapping of key -> Target).

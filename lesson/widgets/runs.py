@@ -1,7 +1,7 @@
 """One load-test run as the notebooks show it: what was asked, and what was measured.
 
 A :class:`RunRecord` pairs the panel's settings with the harness's
-:class:`lesson.harness.LoadTestResult`. Lists of records feed the comparison table
+:class:`lesson.loadtest.harness.LoadTestResult`. Lists of records feed the comparison table
 (:func:`results_table_html`) and the charts (:mod:`lesson.widgets.charts`)::
 
     record = RunRecord(label="run 1", target="REST", settings={...}, result=result)
@@ -17,7 +17,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-__all__ = ["RunRecord", "PERCENTILE_FIELDS", "results_table_html", "format_ms", "Table", "table"]
+from lesson.core.stats import format_ms
+
+__all__ = ["RunRecord", "PERCENTILE_FIELDS", "results_table_html", "Table", "table"]
 
 #: (column label, LoadTestResult attribute) in the order tables and charts show them.
 PERCENTILE_FIELDS: tuple[tuple[str, str], ...] = (
@@ -48,25 +50,6 @@ class RunRecord:
     def percentiles_ms(self) -> dict[str, float]:
         """p50/p90/p95/p99/max of this run in milliseconds."""
         return {name: float(getattr(self.result, attr)) * 1000.0 for name, attr in PERCENTILE_FIELDS}
-
-
-def format_ms(seconds: float, resolution: float | None = None) -> str:
-    """Milliseconds with three significant figures; below the clock's resolution says so.
-
-    Args:
-        seconds: a latency in seconds.
-        resolution: the clock's resolution in seconds; values under it print as ``< r``.
-    """
-    if resolution and 0 <= seconds < resolution:
-        return f"&lt; {resolution * 1000:.2g}"
-    ms = seconds * 1000.0
-    if ms >= 100:
-        return f"{ms:.0f}"
-    if ms >= 10:
-        return f"{ms:.1f}"
-    if ms >= 1:
-        return f"{ms:.2f}"
-    return f"{ms:.3f}"
 
 
 def _errors_cell(errors: dict[str, int]) -> str:
@@ -118,7 +101,7 @@ def results_table_html(runs: Sequence[RunRecord], *, caption: str | None = None)
             str(run.settings.get("instances", "")),
             f"{res.successes}/{res.requests}",
         ]
-        cells += [format_ms(float(getattr(res, attr)), resolution) for _, attr in PERCENTILE_FIELDS]
+        cells += [format_ms(float(getattr(res, attr)), unit=False, resolution=resolution) for _, attr in PERCENTILE_FIELDS]
         cells += [f"{res.throughput:,.0f}", _errors_cell(dict(res.errors))]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     caption = caption or "Latency percentiles in milliseconds; req/s = completed requests per second"

@@ -31,13 +31,13 @@
 
 # %%
 import lesson
-from lesson.artifacts import load_artifact
-from lesson.edge import load_heldout
+from lesson.core.artifacts import load_artifact
+from lesson.core.artifacts import load_heldout
 from lesson.lab import setup, show_source
-from lesson.mlp import load_default_mlp
+from lesson.models.mlp import load_default_mlp
 
 model = load_default_mlp()
-lab = setup(model=model, registry="lesson.mlp_numpy:serving_registry")
+lab = setup(model=model, registry="lesson.models.mlp_numpy:serving_registry")
 patients, progression = load_heldout(load_artifact(model.name, model.version))
 
 # %% [markdown]
@@ -141,7 +141,7 @@ panel.report()
 # It states its reasons so that you can disagree with a specific one.
 
 # %%
-from lesson.rubric import RUBRIC, Workload, recommend_pattern
+from lesson.teaching.rubric import RUBRIC, Workload, recommend_pattern
 
 table(RUBRIC, caption="The rubric, in the order its rules apply")
 
@@ -171,12 +171,12 @@ print(recommend_pattern(Workload(caller="device", must_work_offline=True)))
 #
 # ## Exercises
 #
-# **1. Choose a pattern for three scenarios.** `lesson.exercises.SCENARIOS` describes three
+# **1. Choose a pattern for three scenarios.** `lesson.teaching.exercises.SCENARIOS` describes three
 # workloads. Return a dict mapping each scenario's name to one of `"REST"`, `"gRPC"`,
 # `"batch"`, `"streaming"`, `"edge"`.
 
 # %%
-from lesson.exercises import SCENARIOS, check
+from lesson.teaching.exercises import SCENARIOS, check
 
 for name, workload in SCENARIOS.items():
     print(f"{name}: {workload}")

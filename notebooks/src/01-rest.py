@@ -25,13 +25,13 @@
 
 # %%
 import lesson
-from lesson.artifacts import load_artifact
-from lesson.edge import load_heldout
+from lesson.core.artifacts import load_artifact
+from lesson.core.artifacts import load_heldout
 from lesson.lab import setup, show_source
-from lesson.mlp import load_default_mlp
+from lesson.models.mlp import load_default_mlp
 
 model = load_default_mlp()
-lab = setup(model=model, registry="lesson.mlp_numpy:serving_registry")
+lab = setup(model=model, registry="lesson.models.mlp_numpy:serving_registry")
 patients, progression = load_heldout(load_artifact(model.name, model.version))  # held-out rows
 
 # %% [markdown]
@@ -100,7 +100,7 @@ lesson.DEFAULT_LIMITS
 # `lesson.parse_v1_request??` to read the whole parser):
 
 # %%
-show_source(lesson.schema.as_number)
+show_source(lesson.core.schema.as_number)
 
 # %% [markdown]
 # ## What travels on the wire
@@ -194,7 +194,7 @@ print(f"the model: {n_parameters} weights and biases, {model.n_features} inputs"
 # year's request. So a serving API may *grow*, but every request that worked yesterday must
 # still work today. Two things get versioned, on different clocks:
 #
-# - the **request contract** — which fields a body may carry (`lesson.evolution.RequestContract`);
+# - the **request contract** — which fields a body may carry (`lesson.teaching.evolution.RequestContract`);
 # - the **model** — which weights answer (the `ModelRegistry` holds several versions by name).
 #
 # The demonstration serves `diabetes-mlp` in two real versions: **v1** with the shipped float
@@ -208,8 +208,8 @@ print(f"the model: {n_parameters} weights and biases, {model.n_features} inputs"
 # service in-process. Either way each line shows the route, the status and the answer.
 
 # %%
-from lesson.evolution import CONTRACT_V1, CONTRACT_V2, CONTRACT_V3_BREAKING, rollout_service
-from lesson.evolution_server import RolloutClient
+from lesson.teaching.evolution import CONTRACT_V1, CONTRACT_V2, CONTRACT_V3_BREAKING, rollout_service
+from lesson.teaching.rollout import RolloutClient
 
 rollout = rollout_service()
 client = RolloutClient.connect(rollout, over_http="rest" in lab.servers)
@@ -282,7 +282,7 @@ client.close()
 # Reject anything else with `lesson.ValidationError` naming the field.
 
 # %%
-from lesson.exercises import check
+from lesson.teaching.exercises import check
 
 
 def parse(payload):
@@ -311,7 +311,7 @@ check("status_for_error", status_for)
 # `contract.changes_from(CONTRACT_V2)`.
 
 # %%
-from lesson.evolution import Field, RequestContract
+from lesson.teaching.evolution import Field, RequestContract
 
 contract_v3 = RequestContract("3", (Field("client", "string", required=True),))  # fix me
 check("compatible_contract", contract_v3)

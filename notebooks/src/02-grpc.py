@@ -19,13 +19,13 @@
 
 # %%
 import lesson
-from lesson.artifacts import load_artifact
-from lesson.edge import load_heldout
+from lesson.core.artifacts import load_artifact
+from lesson.core.artifacts import load_heldout
 from lesson.lab import setup, show_source
-from lesson.mlp import load_default_mlp
+from lesson.models.mlp import load_default_mlp
 
 model = load_default_mlp()
-lab = setup(model=model, registry="lesson.mlp_numpy:serving_registry")
+lab = setup(model=model, registry="lesson.models.mlp_numpy:serving_registry")
 patients, _ = load_heldout(load_artifact(model.name, model.version))
 
 # %% [markdown]
@@ -62,13 +62,13 @@ grpc_predict({"instances": [patients[0]]})
 # %% [markdown]
 # What goes on the wire is not JSON text but a binary tensor: 8 bytes per FP64 value (4 for
 # FP32), little-endian, in `raw_input_contents` — whatever the value's digits. JSON spends one
-# byte per character instead, so which is smaller depends on the numbers. `lesson.v2` encodes
+# byte per character instead, so which is smaller depends on the numbers. `lesson.core.v2` encodes
 # and decodes tensors with the standard library, so this cell runs in the browser too:
 
 # %%
 import json
 
-from lesson import v2
+from lesson.core import v2
 
 rows = patients[:64]
 raw = v2.encode_raw("FP64", [value for row in rows for value in row])
@@ -177,7 +177,7 @@ print(f"gRPC/REST throughput ratio in this run: {g.throughput / r.throughput:.2f
 # `raw_input_contents` carries an FP32 tensor.
 
 # %%
-from lesson.exercises import check
+from lesson.teaching.exercises import check
 
 
 def encode(values):

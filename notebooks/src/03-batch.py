@@ -18,13 +18,13 @@
 
 # %%
 import lesson
-from lesson.artifacts import load_artifact
-from lesson.edge import load_heldout
+from lesson.core.artifacts import load_artifact
+from lesson.core.artifacts import load_heldout
 from lesson.lab import batching_target, setup, show_source
-from lesson.mlp import load_default_mlp
+from lesson.models.mlp import load_default_mlp
 
 model = load_default_mlp()  # the real model (diabetes-mlp); the servers run the same one with numpy
-lab = setup(model=model, registry="lesson.mlp_numpy:serving_registry")
+lab = setup(model=model, registry="lesson.models.mlp_numpy:serving_registry")
 patients, progression = load_heldout(load_artifact(model.name, model.version))  # held-out rows
 
 # %% [markdown]
@@ -34,7 +34,7 @@ patients, progression = load_heldout(load_artifact(model.name, model.version))  
 # service and returns one response per batch, tagged with its size:
 
 # %%
-responses = lesson.batch_scoring_runner(lab.model, [patients[0:2], patients[2:3]])
+responses = lesson.patterns.batch_scoring_runner(lab.model, [patients[0:2], patients[2:3]])
 [(r["predictions"], r["metadata"]["batch_size"]) for r in responses]
 
 # %% [markdown]
@@ -54,7 +54,7 @@ measured = []
 for size in (1, 16, 256, 1024):
     batches = [all_rows[i : i + size] for i in range(0, len(all_rows), size)]
     start = time.perf_counter()
-    lesson.batch_scoring_runner(lab.model, batches)
+    lesson.patterns.batch_scoring_runner(lab.model, batches)
     seconds = time.perf_counter() - start
     measured.append({"rows per batch": size, "calls": len(batches), "seconds": round(seconds, 3),
                      "rows/s": round(len(all_rows) / seconds)})
@@ -86,7 +86,7 @@ for run in (one_row, many_rows):
 # %% [markdown]
 # ## Files, on one machine or on a cluster
 #
-# For real batch jobs the rows live in files. `lesson.batch.score_file(input, output, ...)`
+# For real batch jobs the rows live in files. `lesson.patterns.batch.score_file(input, output, ...)`
 # reads a CSV or Parquet file in chunks of `chunk_rows` rows, scores each chunk, writes the
 # predictions atomically and puts rows it cannot score (missing or non-numeric features) in a
 # separate rejects file with the reason. With `engine="local"` the chunks are scored in this
@@ -106,14 +106,14 @@ for run in (one_row, many_rows):
 import tempfile
 from pathlib import Path
 
-from lesson.runtime import IN_BROWSER
+from lesson.core.runtime import IN_BROWSER
 
 
 def score_with_both_engines(rows=30_000, chunk_rows=5_000):
     """Score one sample file locally and on a local Dask cluster; return the two reports."""
     from distributed import LocalCluster  # ImportError here if Dask is not installed
 
-    from lesson.batch import default_rejects_path, score_file, write_sample_data
+    from lesson.patterns.batch import default_rejects_path, score_file, write_sample_data
 
     with tempfile.TemporaryDirectory() as tmp:
         src = write_sample_data(Path(tmp) / "patients.csv", rows, seed=0, invalid_fraction=0.01)
@@ -159,7 +159,7 @@ else:
 # The batcher is the package's; here is its core loop:
 
 # %%
-from lesson.batching import MicroBatcher
+from lesson.patterns.batching import MicroBatcher
 
 show_source(MicroBatcher._run_forever)
 
@@ -192,7 +192,7 @@ print(f"throughput x{batched.result.throughput / unbatched.result.throughput:.1f
 # at a fixed rate; the server is the same 2 ms + 20 µs/row device. No request is sent.
 
 # %%
-from lesson.simulation import simulate_batching_server
+from lesson.teaching.simulation import simulate_batching_server
 
 rows = []
 for rate in (200, 400, 1000, 2000):
@@ -225,7 +225,7 @@ table(rows, caption="SIMULATION: one device, 2 ms per call + 0.02 ms per row")
 # lazily (it must work on an endless iterator).
 
 # %%
-from lesson.exercises import check
+from lesson.teaching.exercises import check
 
 
 def chunked(items, size):

@@ -18,13 +18,13 @@
 
 # %%
 import lesson
-from lesson.artifacts import load_artifact
-from lesson.edge import load_heldout
+from lesson.core.artifacts import load_artifact
+from lesson.core.artifacts import load_heldout
 from lesson.lab import setup, show_source
-from lesson.mlp import load_default_mlp
+from lesson.models.mlp import load_default_mlp
 
 model = load_default_mlp()  # the real model (diabetes-mlp); the servers run the same one with numpy
-lab = setup(model=model, registry="lesson.mlp_numpy:serving_registry")
+lab = setup(model=model, registry="lesson.models.mlp_numpy:serving_registry")
 patients, progression = load_heldout(load_artifact(model.name, model.version))  # held-out rows
 
 # %% [markdown]
@@ -166,7 +166,7 @@ panel.report()
 # event of each `id`, in order.
 
 # %%
-from lesson.exercises import check
+from lesson.teaching.exercises import check
 
 
 def dedupe(events):

@@ -19,10 +19,10 @@
 # %%
 import lesson
 from lesson.lab import edge_targets, setup, show_source
-from lesson.mlp import load_default_mlp
+from lesson.models.mlp import load_default_mlp
 
 model = load_default_mlp()  # the real model (diabetes-mlp); the servers run the same one with numpy
-lab = setup(model=model, registry="lesson.mlp_numpy:serving_registry")
+lab = setup(model=model, registry="lesson.models.mlp_numpy:serving_registry")
 
 # %% [markdown]
 # ## The model on the device
@@ -45,7 +45,7 @@ fp64, int8 = edge_targets()
 for target in (fp64, int8):
     lab.add_target(target)
 patient = fp64.sample_rows[0]
-run_on_device = lesson.edge_inference_adapter(model, quantise=False)
+run_on_device = lesson.models.int8_inference_adapter(model, quantise=False)
 run_on_device(patient)
 
 # %% [markdown]
@@ -56,7 +56,8 @@ run_on_device(patient)
 # rescales. Here is how the package computes the quantised weights:
 
 # %%
-from lesson.edge import compare_edge_models, quantise_tensor
+from lesson.patterns.edge import compare_edge_models
+from lesson.models.int8 import quantise_tensor
 
 show_source(quantise_tensor)
 
@@ -81,8 +82,8 @@ comparison
 import statistics
 import time
 
-from lesson.artifacts import load_artifact
-from lesson.mlp import MLPModel
+from lesson.core.artifacts import load_artifact
+from lesson.models.mlp import MLPModel
 from lesson.widgets import table
 
 steps = {"load_artifact (read + sha256 + JSON)": [], "build the model": [], "first prediction": [],
@@ -110,7 +111,7 @@ table([{"step": name, "median ms": round(statistics.median(v) * 1000, 3), "max m
 # name `os.system` instead) — looks inside it without loading it, then loads it:
 
 # %%
-from lesson import deserialisation
+from lesson.teaching import deserialisation
 
 show_source(deserialisation.RunsCodeWhenUnpickled)
 
@@ -161,7 +162,7 @@ print(tamper_demo.to_text())
 # measures the mean absolute error (MAE):
 
 # %%
-from lesson.edge import load_heldout
+from lesson.core.artifacts import load_heldout
 
 names = list(model.params.feature_names)
 print("s1..s3 as the manifest describes them:",
@@ -196,7 +197,7 @@ print("MAE of always answering the training mean (manifest, metrics.heldout_mean
 # No call failed, and the skewed predictions fall in about the same range as the real
 # outcomes, so nothing downstream would notice. Yet compare the MAE column with the line above: a model
 # fed skewed inputs can be no better than always answering the average. Two checks at the
-# boundary, both in `lesson.skew`, turn the silent error into a loud one:
+# boundary, both in `lesson.teaching.skew`, turn the silent error into a loud one:
 #
 # 1. **Named features.** The client sends `{"age": 59, "sex": 2, ...}`; the server builds the
 #    row in the artifact's order, so the order of the keys cannot matter, and a missing or
@@ -206,7 +207,7 @@ print("MAE of always answering the training mean (manifest, metrics.heldout_mean
 #    refused.
 
 # %%
-from lesson.skew import check_training_ranges, out_of_range_rows, rows_from_named_features, training_ranges
+from lesson.teaching.skew import check_training_ranges, out_of_range_rows, rows_from_named_features, training_ranges
 
 records = [dict(zip(names, r)) for r in heldout_rows]
 reordered = [dict(sorted(rec.items(), reverse=True)) for rec in records]  # same values, keys in another order
@@ -276,7 +277,7 @@ panel.report()
 # a flat list of floats.
 
 # %%
-from lesson.exercises import check
+from lesson.teaching.exercises import check
 
 
 def quantise(weights):

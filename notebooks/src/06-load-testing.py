@@ -14,10 +14,10 @@
 # %%
 import lesson
 from lesson.lab import batching_target, setup, show_source
-from lesson.mlp import load_default_mlp
+from lesson.models.mlp import load_default_mlp
 
 model = load_default_mlp()  # the real model (diabetes-mlp); the servers run the same one with numpy
-lab = setup(model=model, registry="lesson.mlp_numpy:serving_registry")
+lab = setup(model=model, registry="lesson.models.mlp_numpy:serving_registry")
 
 # %% [markdown]
 # ## Every pattern under the same load
@@ -172,7 +172,7 @@ table(knee, caption="Measured: one simulated 2 ms device, open loop at rising sh
 # no request is sent):
 
 # %%
-from lesson.simulation import simulate_batching_server
+from lesson.teaching.simulation import simulate_batching_server
 
 simulated = []
 for rate in (100, 250, 400, 450, 480, 490):
@@ -198,7 +198,7 @@ table(simulated, caption="SIMULATION: the same 2 ms device, Poisson arrivals")
 # after 10 s, for comparison with the measured backlog.
 
 # %%
-from lesson.simulation import simulate_load_signals
+from lesson.teaching.simulation import simulate_load_signals
 
 signals = []
 for share in (0.5, 0.8, 0.9, 0.95, 1.0, 1.1, 1.3, 1.5):
@@ -240,7 +240,7 @@ table(signals, caption="SIMULATION: one 2 ms server (capacity 500/s), 10 s of Po
 # open-loop test: three lists of times (seconds) per request; return each request's latency.
 
 # %%
-from lesson.exercises import check
+from lesson.teaching.exercises import check
 
 
 def latencies(intended, sent, done):

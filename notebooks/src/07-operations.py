@@ -20,14 +20,14 @@ import asyncio
 import time
 
 import lesson
-from lesson.artifacts import load_artifact
-from lesson.edge import load_heldout
+from lesson.core.artifacts import load_artifact
+from lesson.core.artifacts import load_heldout
 from lesson.lab import batching_target, server_target, setup
-from lesson.mlp import load_default_mlp
+from lesson.models.mlp import load_default_mlp
 from lesson.widgets import table
 
 model = load_default_mlp()  # the real model (diabetes-mlp); the servers run the same one with numpy
-lab = setup(model=model, registry="lesson.mlp_numpy:serving_registry")
+lab = setup(model=model, registry="lesson.models.mlp_numpy:serving_registry")
 patients, progression = load_heldout(load_artifact(model.name, model.version))  # held-out rows
 
 # %% [markdown]
@@ -36,7 +36,7 @@ patients, progression = load_heldout(load_artifact(model.name, model.version))  
 # is a simulation and says so in its metadata). Its capacity is easy to reason about.
 
 # %%
-from lesson.accelerator import SimulatedAcceleratorModel
+from lesson.models.accelerator import SimulatedAcceleratorModel
 
 slow_device = SimulatedAcceleratorModel(lab.model, fixed_cost_s=0.050)  # 50 ms per call
 slow_device.metadata().description
@@ -277,9 +277,10 @@ else:
 # %%
 import hashlib
 
-from lesson.edge import load_edge_model, load_heldout
-from lesson.artifacts import load_artifact
-from lesson.mlp import load_default_mlp
+from lesson.models.int8 import load_edge_model
+from lesson.core.artifacts import load_heldout
+from lesson.core.artifacts import load_artifact
+from lesson.models.mlp import load_default_mlp
 
 production, candidate = load_default_mlp(), load_edge_model()
 traffic, truth = load_heldout(load_artifact(candidate.name, candidate.version))
@@ -329,7 +330,7 @@ table([{"arm": name, "requests": len(v), "share": f"{len(v) / sum(map(len, arms.
 # input bounds, validation, its own load shedding, and which verified caller may use which
 # model (the site's Operations page lists both sides).
 #
-# `lesson.gateway.api_key_gateway` is a minimal gateway in front of the same prediction code
+# `lesson.teaching.gateway.api_key_gateway` is a minimal gateway in front of the same prediction code
 # path the servers run. It answers **401** when there is no key, **403** when the key is
 # wrong, and otherwise forwards the request with the credential headers removed and the
 # verified caller's name added in `x-client-id`. It compares keys with
@@ -337,7 +338,7 @@ table([{"arm": name, "requests": len(v), "share": f"{len(v) / sum(map(len, arms.
 # match, so timing cannot be used to guess a key one character at a time:
 
 # %%
-from lesson.gateway import GatewayRequest, GatewayResponse, api_key_gateway, key_from_env, redact
+from lesson.teaching.gateway import GatewayRequest, GatewayResponse, api_key_gateway, key_from_env, redact
 from lesson.lab import show_source
 
 show_source(api_key_gateway)
@@ -351,7 +352,7 @@ show_source(api_key_gateway)
 import os
 import secrets
 
-from lesson.service import PredictionService
+from lesson.core.service import PredictionService
 
 os.environ.setdefault("LESSON_DEMO_API_KEY", secrets.token_urlsafe(32))  # a secret store does this in production
 api_key = key_from_env("LESSON_DEMO_API_KEY")
@@ -413,7 +414,7 @@ print("headers the model server received:", seen_by_model)
 # seconds to wait before retry number `attempt` (0 for the first retry), with full jitter.
 
 # %%
-from lesson.exercises import check
+from lesson.teaching.exercises import check
 
 
 def delay(attempt, *, base_s, cap_s, rng):

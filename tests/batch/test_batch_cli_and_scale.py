@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from lesson.batch import default_rejects_path, score_file, write_sample_data
+from lesson.patterns.batch import default_rejects_path, score_file, write_sample_data
 
 LESSON = [sys.executable, "-m", "lesson"]
 
@@ -84,7 +84,7 @@ def _peak_rss_kb(code: str) -> int:
 def test_memory_stays_flat_as_the_file_grows(tmp_path, ext):
     small = write_sample_data(tmp_path / f"small.{ext}", 200_000, seed=1, chunk_rows=20_000)
     large = write_sample_data(tmp_path / f"large.{ext}", 800_000, seed=1, chunk_rows=20_000)
-    code = "from lesson.batch import score_file; score_file({src!r}, {dst!r}, chunk_rows=20000)"
+    code = "from lesson.patterns.batch import score_file; score_file({src!r}, {dst!r}, chunk_rows=20000)"
     rss_small = _peak_rss_kb(code.format(src=str(small), dst=str(tmp_path / f"s.{ext}")))
     rss_large = _peak_rss_kb(code.format(src=str(large), dst=str(tmp_path / f"l.{ext}")))
     # 4x the rows must not mean 4x the memory. Loading the large file whole would add over

@@ -16,11 +16,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lesson.batch import default_rejects_path, score_file, write_sample_data
-from lesson.batch import io as batch_io
-from lesson.batch.io import AtomicTableWriter, Chunk, ChunkReader, commit_together
-from lesson.batch.runner import _local_results, _prefetch, _prepare
-from lesson.batch.scoring import (BufferPool, ModelRef, as_arrow, finish_chunk, output_schema, prepare_chunk,
+from lesson.patterns.batch import default_rejects_path, score_file, write_sample_data
+from lesson.patterns.batch import io as batch_io
+from lesson.patterns.batch.io import AtomicTableWriter, Chunk, ChunkReader, commit_together
+from lesson.patterns.batch.runner import _local_results, _prefetch, _prepare
+from lesson.patterns.batch.scoring import (BufferPool, ModelRef, as_arrow, finish_chunk, output_schema, prepare_chunk,
                                   score_table)
 
 FEATURES = ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")
@@ -33,7 +33,7 @@ def test_a_first_run_in_a_fresh_process_imports_nothing_lazily(tmp_path, ext):
     src = write_sample_data(tmp_path / f"in.{ext}", 3000, seed=1, invalid_fraction=0.02)
     code = (
         "import json, sys\n"
-        "from lesson.batch import score_file\n"
+        "from lesson.patterns.batch import score_file\n"
         "before = set(sys.modules)\n"
         f"report = score_file({str(src)!r}, {str(tmp_path / 'out.parquet')!r}, chunk_rows=1000)\n"
         "print(json.dumps({'new': sorted(set(sys.modules) - before), 'rejected': report.rejected}))\n"

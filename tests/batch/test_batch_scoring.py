@@ -11,8 +11,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from lesson.batch import BatchInputError, default_rejects_path, score_file, write_sample_data
-from lesson.mlp import load_default_mlp
+from lesson.patterns.batch import BatchInputError, default_rejects_path, score_file, write_sample_data
+from lesson.models.mlp import load_default_mlp
 
 FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
 

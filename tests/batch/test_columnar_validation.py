@@ -17,11 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lesson.batch import default_rejects_path, score_file, write_sample_data
-from lesson.batch.io import parquet_options
-from lesson.batch.runner import _WriteBehind
-from lesson.batch.scoring import validate_features
-from lesson.mlp import load_default_mlp
+from lesson.patterns.batch import default_rejects_path, score_file, write_sample_data
+from lesson.patterns.batch.io import parquet_options
+from lesson.patterns.batch.runner import _WriteBehind
+from lesson.patterns.batch.scoring import validate_features
+from lesson.models.mlp import load_default_mlp
 
 FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
 

@@ -6,14 +6,14 @@ import pickle
 
 import pytest
 
-from lesson import deserialisation as demo
-from lesson.artifacts import ArtifactIntegrityError, load_artifact
+from lesson.teaching import deserialisation as demo
+from lesson.core.artifacts import ArtifactIntegrityError, load_artifact
 
 
 def test_loading_the_pickle_runs_the_recording_function():
     result = demo.show_pickle_runs_code("unit test note")
     assert result.calls == ["unit test note"]
-    assert result.imports == ["lesson.deserialisation.record_call"]
+    assert result.imports == ["lesson.teaching.deserialisation.record_call"]
     assert result.loaded == "record_call ran: unit test note"
     assert not isinstance(result.loaded, demo.RunsCodeWhenUnpickled)
     text = result.to_text()
@@ -23,11 +23,11 @@ def test_loading_the_pickle_runs_the_recording_function():
 def test_inspecting_a_pickle_does_not_run_it():
     before = len(demo.CALL_LOG)
     data = demo.booby_trapped_pickle("inspect only")
-    assert demo.callables_in_pickle(data) == ["lesson.deserialisation.record_call"]
+    assert demo.callables_in_pickle(data) == ["lesson.teaching.deserialisation.record_call"]
     assert len(demo.CALL_LOG) == before  # genops reads, never calls
     for protocol in range(0, pickle.HIGHEST_PROTOCOL + 1):
         assert demo.callables_in_pickle(pickle.dumps(demo.RunsCodeWhenUnpickled(), protocol)) == [
-            "lesson.deserialisation.record_call"], protocol
+            "lesson.teaching.deserialisation.record_call"], protocol
     assert demo.callables_in_pickle(pickle.dumps({"weights": [1.0, 2.0]})) == []
 
 
@@ -64,16 +64,16 @@ def test_both_demonstrations_run_with_the_standard_library_only(tmp_path):
     script = textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(root)!r})
-        import lesson.deserialisation as d, lesson.evolution as e, lesson.exercises as x
+        import lesson.teaching.deserialisation as d, lesson.teaching.evolution as e, lesson.teaching.exercises as x
         assert d.show_pickle_runs_code().calls
         assert "does not match" in d.show_tamper_refused({str(tmp_path)!r}).error
         s = e.rollout_service()
         row = [59.0, 2.0, 32.1, 101.0, 157.0, 93.2, 38.0, 4.0, 4.8598, 87.0]
         assert s.predict({{"instances": [row], "request_id": "a"}})["metadata"]["request_id"] == "a"
-        from lesson.evolution_server import RolloutClient
+        from lesson.teaching.rollout import RolloutClient
         line = RolloutClient.connect(s, over_http=False).explain("old", {{"instances": [row]}}, version="1")
         assert "200 prediction" in line, line
-        from lesson import exercise_solutions as ref
+        from lesson.teaching import _solutions as ref
         assert x.check("compatible_contract", ref.compatible_contract()).passed
         assert x.check("tampered_files", ref.tampered_files).passed
         stdlib = set(sys.stdlib_module_names) | {{"lesson", "__main__", "builtins"}}

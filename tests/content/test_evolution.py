@@ -6,19 +6,9 @@ import json
 
 import pytest
 
-from lesson.evolution import (
-    CONTRACT_V1,
-    CONTRACT_V2,
-    CONTRACT_V3_BREAKING,
-    Field,
-    RequestContract,
-    VersionedService,
-    http_status,
-    rollout_registry,
-    rollout_service,
-)
-from lesson.models import ModelNotFoundError
-from lesson.schema import Limits, RequestTooLargeError, ValidationError
+from lesson.teaching.evolution import CONTRACT_V1, CONTRACT_V2, CONTRACT_V3_BREAKING, Field, RequestContract, VersionedService, http_status, rollout_registry, rollout_service
+from lesson.core.model import ModelNotFoundError
+from lesson.core.schema import Limits, RequestTooLargeError, ValidationError
 
 ROW = [59.0, 2.0, 32.1, 101.0, 157.0, 93.2, 38.0, 4.0, 4.8598, 87.0]
 OLD_BODY = {"instances": [ROW]}
@@ -126,7 +116,8 @@ def test_versioned_service_uses_default_contract_for_unlisted_versions():
 
 def test_real_rest_server_serves_versions_and_contracts_over_loopback():
     pytest.importorskip("uvicorn")
-    from lesson.evolution_server import RolloutClient, ThreadedRestServer
+    from lesson.teaching.rollout import RolloutClient
+    from lesson.servers.threaded import ThreadedRestServer
 
     with ThreadedRestServer(rollout_service()) as server:
         assert server.url.startswith("http://127.0.0.1:")
@@ -153,7 +144,7 @@ def test_real_rest_server_serves_versions_and_contracts_over_loopback():
 
 
 def test_rollout_client_needs_a_target():
-    from lesson.evolution_server import RolloutClient
+    from lesson.teaching.rollout import RolloutClient
 
     with pytest.raises(ValueError, match="url"):
         RolloutClient()
@@ -162,7 +153,7 @@ def test_rollout_client_needs_a_target():
 
 def test_connect_over_http_and_in_process_explain_the_same_outcomes():
     pytest.importorskip("uvicorn")
-    from lesson.evolution_server import RolloutClient
+    from lesson.teaching.rollout import RolloutClient
 
     with RolloutClient.connect(rollout_service(), over_http=True) as remote:
         assert "real REST server" in remote.where and remote.server is not None

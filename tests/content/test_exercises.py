@@ -10,8 +10,8 @@ from itertools import islice
 
 import pytest
 
-from lesson import exercise_solutions as ref
-from lesson.exercises import EXERCISES, Feedback, check, exercises_for, show_solution
+from lesson.teaching import _solutions as ref
+from lesson.teaching.exercises import EXERCISES, Feedback, check, exercises_for, show_solution
 
 NOTEBOOKS = ["00-overview", "01-rest", "02-grpc", "03-batch", "04-streaming", "05-edge",
              "06-load-testing", "07-operations"]
@@ -109,12 +109,12 @@ def _keeps_last(events):
 
 
 def _ignores_threshold(payload):
-    from lesson.schema import parse_v1_request
+    from lesson.core.schema import parse_v1_request
     return parse_v1_request(payload).rows, payload.get("threshold", 0.5)
 
 
 def _accepts_bool(payload):
-    from lesson.schema import ValidationError, parse_v1_request
+    from lesson.core.schema import ValidationError, parse_v1_request
     rows = parse_v1_request(payload).rows
     t = payload.get("threshold", 0.5)
     if not isinstance(t, (int, float)) or not 0 <= t <= 1 or math.isnan(t):
@@ -123,13 +123,13 @@ def _accepts_bool(payload):
 
 
 def _contract(*fields, unknown="reject"):
-    from lesson.evolution import RequestContract
+    from lesson.teaching.evolution import RequestContract
 
     return RequestContract("3", tuple(fields), unknown)
 
 
 def _wrong_contracts():
-    from lesson.evolution import Field
+    from lesson.teaching.evolution import Field
 
     request_id = Field("request_id", "string", max_length=64, echo=True)
     return {
@@ -253,7 +253,7 @@ def test_backoff_reference_is_bounded_and_jittered():
 
 
 def test_contract_reference_is_backward_compatible_and_v3_breaking_is_not():
-    from lesson.evolution import CONTRACT_V1, CONTRACT_V2, CONTRACT_V3_BREAKING
+    from lesson.teaching.evolution import CONTRACT_V1, CONTRACT_V2, CONTRACT_V3_BREAKING
 
     assert ref.compatible_contract().is_backward_compatible_with(CONTRACT_V2)
     assert CONTRACT_V2.is_backward_compatible_with(CONTRACT_V1)

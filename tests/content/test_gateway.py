@@ -6,9 +6,9 @@ import secrets
 
 import pytest
 
-from lesson.gateway import GatewayRequest, GatewayResponse, api_key_gateway, key_from_env, redact
-from lesson.mlp import load_default_mlp
-from lesson.service import PredictionService
+from lesson.teaching.gateway import GatewayRequest, GatewayResponse, api_key_gateway, key_from_env, redact
+from lesson.models.mlp import load_default_mlp
+from lesson.core.service import PredictionService
 
 KEY = secrets.token_urlsafe(32)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from lesson.rubric import PATTERNS, RUBRIC, Workload, recommend_pattern
-from lesson.simulation import simulate_batching_server, simulate_load_signals
+from lesson.teaching.rubric import PATTERNS, RUBRIC, Workload, recommend_pattern
+from lesson.teaching.simulation import simulate_batching_server, simulate_load_signals
 
 
 @pytest.mark.parametrize("workload,pattern", [

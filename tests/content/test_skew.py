@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from lesson.edge import load_heldout
-from lesson.artifacts import load_artifact
-from lesson.mlp import load_default_mlp
-from lesson.schema import ValidationError
-from lesson.skew import check_training_ranges, out_of_range_rows, rows_from_named_features, training_ranges
+from lesson.core.artifacts import load_heldout
+from lesson.core.artifacts import load_artifact
+from lesson.models.mlp import load_default_mlp
+from lesson.core.schema import ValidationError
+from lesson.teaching.skew import check_training_ranges, out_of_range_rows, rows_from_named_features, training_ranges
 
 NAMES = ("age", "sex", "bmi")
 

@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from lesson.accelerator import SimulatedAcceleratorModel
-from lesson.mlp import load_default_mlp
+from lesson.models.accelerator import SimulatedAcceleratorModel
+from lesson.models.mlp import load_default_mlp
 
 ROW = [59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]
 

@@ -8,16 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lesson.artifacts import (
-    ARTIFACTS_ROOT,
-    ArtifactIntegrityError,
-    ArtifactNotFoundError,
-    list_artifacts,
-    load_artifact,
-    sha256_bytes,
-    write_artifact,
-)
-from lesson.mlp import MLPModel, load_mlp
+from lesson.core.artifacts import ARTIFACTS_ROOT, ArtifactIntegrityError, ArtifactNotFoundError, list_artifacts, load_artifact, sha256_bytes, write_artifact
+from lesson.models.mlp import MLPModel, load_mlp
 
 
 @pytest.fixture
@@ -137,7 +129,7 @@ def test_write_then_load_round_trip_and_newest_version(tmp_path: Path):
 
 def test_export_is_deterministic(tmp_path: Path):
     """Re-exporting the int8 twin from the shipped float artifact gives identical bytes."""
-    from lesson.edge import export_int8_artifact
+    from lesson.models.int8 import export_int8_artifact
 
     export_int8_artifact(load_artifact("diabetes-mlp"), root=tmp_path)
     for name in ("weights_int8.json", "manifest.json"):

@@ -9,17 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from lesson.accelerator import SimulatedAcceleratorModel
-from lesson.batching import (
-    BatchedModel,
-    BatcherClosedError,
-    BatchOutputError,
-    MicroBatcher,
-    ThreadedMicroBatcher,
-    check_batching_options,
-)
-from lesson.mlp import load_default_mlp
-from lesson.schema import ValidationError
+from lesson.models.accelerator import SimulatedAcceleratorModel
+from lesson.patterns.batching import BatchedModel, BatcherClosedError, BatchOutputError, MicroBatcher, ThreadedMicroBatcher, check_batching_options
+from lesson.models.mlp import load_default_mlp
+from lesson.core.schema import ValidationError
 
 ROW = [59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]
 

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from lesson.batching import BatcherClosedError, ThreadedMicroBatcher, _Waiter
+from lesson.patterns.batching import BatcherClosedError, ThreadedMicroBatcher, _Waiter
 
 
 class Device:

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from lesson.artifacts import load_artifact
-from lesson.edge import (
-    QuantisedMLPModel,
-    compare_edge_models,
-    load_edge_model,
-    load_heldout,
-    quantise_tensor,
-    regression_metrics,
-)
-from lesson.mlp import load_default_mlp
+from lesson.core.artifacts import load_artifact
+from lesson.models.int8 import QuantisedMLPModel, load_edge_model, quantise_tensor
+from lesson.core.stats import regression_metrics
+from lesson.patterns.edge import compare_edge_models
+from lesson.core.artifacts import load_heldout
+from lesson.models.mlp import load_default_mlp
 
 
 def test_quantise_tensor_bounds_error():
@@ -63,7 +59,7 @@ def test_comparison_table():
 def test_tampered_int8_artifact_is_refused(tmp_path):
     import shutil
 
-    from lesson.artifacts import ARTIFACTS_ROOT, ArtifactIntegrityError
+    from lesson.core.artifacts import ARTIFACTS_ROOT, ArtifactIntegrityError
 
     shutil.copytree(ARTIFACTS_ROOT, tmp_path / "a")
     p = tmp_path / "a" / "diabetes-mlp-int8" / "1" / "weights_int8.json"

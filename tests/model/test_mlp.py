@@ -6,13 +6,13 @@ import random
 
 import pytest
 
-from lesson.models import Model, ModelMetadata, ModelRegistry
-from lesson.mlp import MLPModel, load_default_mlp
-from lesson.schema import ValidationError
-from lesson.service import PredictionService
+from lesson.core.model import Model, ModelMetadata, ModelRegistry
+from lesson.models.mlp import MLPModel, load_default_mlp
+from lesson.core.schema import ValidationError
+from lesson.core.service import PredictionService
 
 np = pytest.importorskip("numpy")
-from lesson.mlp_numpy import NumpyMLPModel, load_default_numpy_mlp  # noqa: E402
+from lesson.models.mlp_numpy import NumpyMLPModel, load_default_numpy_mlp  # noqa: E402
 
 ROW = [59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]
 
@@ -37,8 +37,9 @@ def test_both_paths_agree_within_1e6():
 
 def test_matches_sklearn_reference_on_heldout():
     """The shipped artifact reproduces the metrics recorded at training time."""
-    from lesson.edge import load_heldout, regression_metrics
-    from lesson.artifacts import load_artifact
+    from lesson.core.artifacts import load_heldout
+    from lesson.core.stats import regression_metrics
+    from lesson.core.artifacts import load_artifact
 
     art = load_artifact("diabetes-mlp")
     rows, targets = load_heldout(art)
@@ -96,7 +97,7 @@ def test_empty_batch():
 
 
 def test_core_mlp_imports_without_numpy():
-    """lesson.mlp, lesson.edge, lesson.artifacts and lesson.batching are stdlib only."""
+    """lesson.models.mlp, lesson.models.int8, lesson.core.artifacts and lesson.patterns.batching are stdlib only."""
     import subprocess
     import sys
 
@@ -107,10 +108,10 @@ def test_core_mlp_imports_without_numpy():
         "        if name.split('.')[0] in {'numpy', 'sklearn', 'pyarrow', 'dask', 'grpc', 'fastapi'}:\n"
         "            raise ImportError('blocked ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import lesson.mlp, lesson.edge, lesson.artifacts, lesson.batching, lesson.accelerator, lesson.stream_consumer\n"
-        "m = lesson.mlp.load_default_mlp()\n"
+        "import lesson.models.mlp, lesson.models.int8, lesson.core.artifacts, lesson.patterns.batching, lesson.models.accelerator, lesson.patterns.streaming.consumer\n"
+        "m = lesson.models.mlp.load_default_mlp()\n"
         "print(round(m.predict([[59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]])[0], 6))\n"
-        "print(round(lesson.edge.load_edge_model().predict([[59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]])[0], 6))\n"
+        "print(round(lesson.models.int8.load_edge_model().predict([[59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]])[0], 6))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -73,4 +73,4 @@ def test_topic_is_demonstrated_by_running_code(topic):
 def test_notebook_serves_the_real_model_explicitly(path):
     """Not the toy: the first cell passes the MLP to the lab and to the servers."""
     first = source(next(c for c in cells(path) if c["cell_type"] == "code"))
-    assert "load_default_mlp()" in first and "registry=\"lesson.mlp_numpy:serving_registry\"" in first
+    assert "load_default_mlp()" in first and "registry=\"lesson.models.mlp_numpy:serving_registry\"" in first

@@ -16,7 +16,7 @@ from server_support import SLEEPY, TEST_ENV  # noqa: E402
 # The transport tests send small free-width rows, so these servers serve the core's registry
 # (the original toy `averaged_ensemble` alone, any width); the servers' own default (the real
 # model's registry) is tested in test_server_default_model.py.
-TOY = "lesson.models:default_registry"
+TOY = "lesson.core.model:default_registry"
 @pytest.fixture(scope="session")
 def rest_server():
     with running_server("rest", registry=TOY) as server:

@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Sequence
 
-from lesson.models import AveragedEnsembleModel, ModelMetadata, ModelRegistry
+from lesson.core.model import AveragedEnsembleModel, ModelMetadata, ModelRegistry
 
 
 class SleepyModel:
@@ -59,8 +59,8 @@ SLOW_DEVICE_CALL_S = 0.1
 
 def slow_device_registry() -> ModelRegistry:
     """The real MLP behind a SIMULATED device that costs 100 ms per call, one call at a time."""
-    from lesson.accelerator import SimulatedAcceleratorModel
-    from lesson.mlp import load_default_mlp
+    from lesson.models.accelerator import SimulatedAcceleratorModel
+    from lesson.models.mlp import load_default_mlp
 
     device = SimulatedAcceleratorModel(load_default_mlp(), fixed_cost_s=SLOW_DEVICE_CALL_S, per_row_s=0.0,
                                        name="slow-device")

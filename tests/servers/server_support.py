@@ -55,7 +55,7 @@ def pid_alive(pid: int) -> bool:
 def loadtest_json(url: str, concurrency: int, requests: int) -> dict[str, Any]:
     """Run the ``loadtest`` CLI (closed loop, 5 warm-up requests) against ``url``; its JSON report."""
     out = subprocess.run(
-        [sys.executable, "-m", "lesson.servers.cli", "loadtest", "--url", url, "--concurrency", str(concurrency),
+        [sys.executable, "-m", "lesson.loadtest.cli", "--url", url, "--concurrency", str(concurrency),
          "--requests", str(requests), "--warmup", "5", "--json"],
         capture_output=True, text=True, timeout=120,
     )

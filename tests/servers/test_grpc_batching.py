@@ -19,13 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import pytest
 
-from lesson.artifacts import load_artifact
-from lesson.edge import load_heldout
-from lesson.mlp import load_default_mlp
-from lesson.servers._grpc import inference_pb2 as pb
-from lesson.servers._grpc import inference_pb2_grpc as pb_grpc
+from lesson.core.artifacts import load_artifact
+from lesson.core.artifacts import load_heldout
+from lesson.models.mlp import load_default_mlp
+from lesson.proto import inference_pb2 as pb
+from lesson.proto import inference_pb2_grpc as pb_grpc
 from lesson.servers.launch import free_port, running_server
-from lesson.v2 import decode_raw, encode_raw
+from lesson.core.v2 import decode_raw, encode_raw
 from lesson_test_models import SLOW_DEVICE_CALL_S
 from server_support import TEST_ENV
 

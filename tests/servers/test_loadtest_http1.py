@@ -16,7 +16,7 @@ import pytest
 from lesson.clients import AsyncRestClient
 from lesson.clients.errors import BadRequestError, InferenceError, ServerUnavailableError, UnknownModelError
 from lesson.clients.http1 import Http1Error, Http1Pool, build_request
-from lesson.servers.loadtest import make_payloads, run_over_wire
+from lesson.loadtest.wire import make_payloads, run_over_wire
 
 PAYLOAD = {"instances": [[0.1, 0.2, 0.3, 0.4], [1.0, 2.0, 3.0, 4.0]]}
 
@@ -291,8 +291,8 @@ def test_the_pool_bounds_connections():
 
 
 def test_client_bound_flag_for_closed_and_open_loops():
-    from lesson.harness import LoadTestResult
-    from lesson.servers.loadtest import _client_bound
+    from lesson.loadtest.harness import LoadTestResult
+    from lesson.loadtest.wire import _client_bound
 
     closed = LoadTestResult(0.001, 1000.0, 1.0, mode="closed", requests=1000)
     assert _client_bound(closed, 0.95) and not _client_bound(closed, 0.5)

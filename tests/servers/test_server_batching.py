@@ -14,10 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from lesson.artifacts import load_artifact
+from lesson.core.artifacts import load_artifact
 from lesson.clients import BadRequestError, GrpcClient, RestClient
-from lesson.edge import load_heldout
-from lesson.mlp import load_default_mlp
+from lesson.core.artifacts import load_heldout
+from lesson.models.mlp import load_default_mlp
 from lesson.servers.launch import running_server
 from lesson_test_models import SLOW_DEVICE_CALL_S
 from server_support import TEST_ENV

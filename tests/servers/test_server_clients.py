@@ -20,8 +20,8 @@ from lesson.clients import (
     UnknownModelError,
     client_for,
 )
-from lesson.schema import ensure_response_schema
-from lesson.service import PredictionService
+from lesson.core.schema import ensure_response_schema
+from lesson.core.service import PredictionService
 from server_support import MODEL, loadtest_json
 
 pytestmark = pytest.mark.server

@@ -1,17 +1,17 @@
 """With no --registry, both servers serve the real model (diabetes MLP) by default.
 
 The int8 edge model, the simulated accelerator and the original toy stay reachable by name;
-the core's own `lesson.models.default_registry()` is unchanged (the toy alone).
+the core's own `lesson.core.model.default_registry()` is unchanged (the toy alone).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from lesson.artifacts import load_artifact
+from lesson.core.artifacts import load_artifact
 from lesson.clients import GrpcClient, RestClient
-from lesson.edge import load_heldout
-from lesson.mlp import load_default_mlp
+from lesson.core.artifacts import load_heldout
+from lesson.models.mlp import load_default_mlp
 from server_support import loadtest_json
 
 pytestmark = pytest.mark.server
@@ -25,7 +25,7 @@ def heldout_rows(n: int = 8) -> list[list[float]]:
 
 
 def test_load_registry_none_is_the_real_models_registry_and_the_core_default_is_unchanged():
-    from lesson.models import default_registry
+    from lesson.core.model import default_registry
     from lesson.servers.backend import DEFAULT_SERVER_REGISTRY, load_registry
 
     registry = load_registry(None)
@@ -33,7 +33,7 @@ def test_load_registry_none_is_the_real_models_registry_and_the_core_default_is_
     assert {m.name for m in registry.list()} == SERVED
     assert registry.get().metadata().platform == "python-numpy"
     assert load_registry("").default_name == "diabetes-mlp"
-    assert DEFAULT_SERVER_REGISTRY == "lesson.mlp_numpy:serving_registry"
+    assert DEFAULT_SERVER_REGISTRY == "lesson.models.mlp_numpy:serving_registry"
     core = default_registry()
     assert core.default_name == "averaged_ensemble" and [m.name for m in core.list()] == ["averaged_ensemble"]
 
@@ -78,7 +78,7 @@ def test_the_toy_and_the_other_models_are_reachable_by_name(kind, default_rest, 
 
 
 def test_loadtest_sends_as_many_features_as_the_default_model_expects(default_rest, default_grpc):
-    from lesson.servers.loadtest import model_width
+    from lesson.loadtest.wire import model_width
 
     assert model_width(default_rest.url) == model_width(default_grpc.url) == 10
     assert model_width(default_rest.url, "averaged_ensemble") is None  # any width

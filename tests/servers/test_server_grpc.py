@@ -10,9 +10,9 @@ import time
 import grpc
 import pytest
 
-from lesson.servers._grpc import inference_pb2 as pb
-from lesson.servers._grpc import inference_pb2_grpc as pb_grpc
-from lesson.v2 import decode_raw, encode_raw
+from lesson.proto import inference_pb2 as pb
+from lesson.proto import inference_pb2_grpc as pb_grpc
+from lesson.core.v2 import decode_raw, encode_raw
 from server_support import MODEL
 
 pytestmark = pytest.mark.server

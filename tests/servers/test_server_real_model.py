@@ -12,8 +12,8 @@ from lesson.servers.launch import running_server
 from server_support import error_of, http
 
 pytestmark = pytest.mark.server
-mlp_numpy = pytest.importorskip("lesson.mlp_numpy")
-REGISTRY = "lesson.mlp_numpy:serving_registry"
+mlp_numpy = pytest.importorskip("lesson.models.mlp_numpy")
+REGISTRY = "lesson.models.mlp_numpy:serving_registry"
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def servers():
 
 
 def test_mlp_answers_identically_in_process_and_over_both_servers(servers):
-    from lesson.service import PredictionService
+    from lesson.core.service import PredictionService
 
     registry = mlp_numpy.serving_registry()
     model = registry.default_name

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from lesson import v2
+from lesson.core import v2
 from server_support import MODEL, error_of, http
 
 pytestmark = pytest.mark.server

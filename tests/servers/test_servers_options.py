@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from lesson.models import ModelNotFoundError
-from lesson.schema import RequestTooLargeError, ValidationError
+from lesson.core.model import ModelNotFoundError
+from lesson.core.schema import RequestTooLargeError, ValidationError
 from lesson.servers.backend import InferenceBackend, ServerOptions, load_registry
 from lesson.servers.errors import DrainingError, NotReadyError, OverloadedError, classify
-from lesson.v2 import V2Error, V2TooLargeError
+from lesson.core.v2 import V2Error, V2TooLargeError
 
 
 @pytest.mark.parametrize("bad", [{"max_in_flight": 0}, {"timeout_s": 0}, {"drain_grace_s": -1}, {"workers": 0}])
@@ -75,7 +75,7 @@ def test_one_error_mapping_for_both_transports(exc, http, code):
 
 def test_batching_refuses_a_custom_service_instead_of_dropping_its_contract():
     """A VersionedService's per-version contracts would be skipped by a rebuilt batched service."""
-    from lesson.evolution import rollout_service
+    from lesson.teaching.evolution import rollout_service
     from lesson.servers.backend import batched_service
 
     service = rollout_service()

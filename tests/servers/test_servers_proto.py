@@ -46,7 +46,7 @@ def test_wire_contract_matches_an_independent_copy_of_the_protocol():
     tritonclient = pytest.importorskip("tritonclient.grpc")
     from tritonclient.grpc import service_pb2 as theirs
 
-    from lesson.servers._grpc import inference_pb2 as ours  # imports next to theirs: private pool
+    from lesson.proto import inference_pb2 as ours  # imports next to theirs: private pool
 
     def walk(descriptor):
         yield descriptor

@@ -1,4 +1,4 @@
-"""`lesson.v2` without a server: tensors, the binary extension, and errors that name the field."""
+"""`lesson.core.v2` without a server: tensors, the binary extension, and errors that name the field."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from lesson import v2
+from lesson.core import v2
 
 BOUNDS = v2.TensorBounds(max_rows=4, max_features=3)
 

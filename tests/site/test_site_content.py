@@ -18,9 +18,9 @@ import pytest
 
 import site_exec
 from lesson import ValidationError, parse_v1_request
-from lesson.artifacts import load_artifact
-from lesson.exercises import EXERCISES, show_solution
-from lesson.rubric import RUBRIC
+from lesson.core.artifacts import load_artifact
+from lesson.teaching.exercises import EXERCISES, show_solution
+from lesson.teaching.rubric import RUBRIC
 
 
 @pytest.fixture(scope="module")

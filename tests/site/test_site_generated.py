@@ -9,7 +9,7 @@ import pytest
 
 import site_exec
 import site_exercises
-from lesson.exercises import EXERCISES, exercises_for, show_solution
+from lesson.teaching.exercises import EXERCISES, exercises_for, show_solution
 
 EXTENSIONS = ["admonition", "attr_list", "md_in_html", "pymdownx.details",
               "pymdownx.superfences", "pymdownx.highlight"]

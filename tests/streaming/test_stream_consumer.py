@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from lesson.mlp import load_default_mlp
-from lesson.stream_consumer import Event, StreamConsumer, generate_events, percentile
+from lesson.models.mlp import load_default_mlp
+from lesson.patterns.streaming.consumer import Event, StreamConsumer, generate_events, percentile
 
 ROW = [59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]
 
@@ -129,7 +129,7 @@ def test_percentile_and_bounds():
 
 def test_async_model_is_awaited_and_batches_per_partition():
     """With the (simulated) accelerator, queued events of a partition share one device call."""
-    from lesson.accelerator import SimulatedAcceleratorModel
+    from lesson.models.accelerator import SimulatedAcceleratorModel
 
     sim = SimulatedAcceleratorModel(load_default_mlp(), fixed_cost_s=0.002, per_row_s=20e-6)
     out = []

@@ -8,9 +8,9 @@ import pytest
 
 from lesson.clients.errors import InferenceError
 from lesson.clients.stream_model import GrpcStreamModel
-from lesson.mlp import load_default_mlp
+from lesson.models.mlp import load_default_mlp
 from lesson.servers.launch import running_server
-from lesson.stream_consumer import Event, StreamConsumer
+from lesson.patterns.streaming.consumer import Event, StreamConsumer
 
 ROW = [59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]
 
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.server
 
 @pytest.fixture(scope="module")
 def grpc_mlp_server():
-    with running_server("grpc", registry="lesson.mlp_numpy:serving_registry") as server:
+    with running_server("grpc", registry="lesson.models.mlp_numpy:serving_registry") as server:
         yield server
 
 

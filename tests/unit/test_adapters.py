@@ -17,7 +17,7 @@ from lesson import (
     fastapi_rest_adapter,
     grpc_streaming_adapter,
 )
-from lesson.adapters import quantise_rows
+from lesson.patterns.adapters import quantise_rows
 
 ORIGINAL_NAMES = [
     "fastapi_rest_adapter", "grpc_streaming_adapter", "batch_scoring_runner", "edge_inference_adapter",

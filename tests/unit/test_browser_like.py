@@ -28,7 +28,8 @@ SCRIPT = textwrap.dedent(
     sys.platform = "emscripten"
 
     import lesson
-    from lesson import demo, harness
+    from lesson.loadtest import harness
+    from lesson.teaching import demo
     assert lesson.IN_BROWSER is True
     assert abs(lesson.clock_resolution() - 1e-4) < 1e-9, lesson.clock_resolution()
 

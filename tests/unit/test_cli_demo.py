@@ -9,7 +9,8 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
-from lesson import cli, demo
+from lesson import cli
+from lesson.teaching import demo
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

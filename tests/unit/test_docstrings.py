@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["lesson", "lesson.schema", "lesson.models", "lesson.service", "lesson.adapters", "lesson.streaming", "lesson.harness"]
+MODULES = ["lesson", "lesson.core.schema", "lesson.core.model", "lesson.core.service", "lesson.patterns.adapters", "lesson.patterns.streaming.events", "lesson.loadtest.harness"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from lesson import harness
-from lesson.harness import LATE_SEND_THRESHOLD, run_load_test, run_load_test_async
+from lesson.loadtest import harness
+from lesson.loadtest.harness import LATE_SEND_THRESHOLD, run_load_test, run_load_test_async
 
 OK = {"predictions": [0.5], "metadata": {}}
 PAYLOAD = {"instances": [0.1, 0.2]}

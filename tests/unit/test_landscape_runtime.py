@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from lesson import describe_serving_landscape, runtime
+from lesson import describe_serving_landscape
+from lesson.core import runtime
 
 ORIGINAL = {
     "REST": {"latency": "medium", "strength": "ubiquitous clients"},

@@ -6,17 +6,7 @@ import threading
 
 import pytest
 
-from lesson.models import (
-    AveragedEnsembleModel,
-    FunctionModel,
-    Model,
-    ModelMetadata,
-    ModelNotFoundError,
-    ModelRegistry,
-    as_model,
-    averaged_ensembled_model,
-    default_registry,
-)
+from lesson.core.model import AveragedEnsembleModel, FunctionModel, Model, ModelMetadata, ModelNotFoundError, ModelRegistry, as_model, averaged_ensembled_model, default_registry
 
 
 @pytest.mark.parametrize(

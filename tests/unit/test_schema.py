@@ -7,17 +7,7 @@ import math
 
 import pytest
 
-from lesson.schema import (
-    DEFAULT_LIMITS,
-    Limits,
-    PredictionResponse,
-    RequestTooLargeError,
-    V1Request,
-    ValidationError,
-    check_body_size,
-    ensure_response_schema,
-    parse_v1_request,
-)
+from lesson.core.schema import DEFAULT_LIMITS, Limits, PredictionResponse, RequestTooLargeError, V1Request, ValidationError, check_body_size, ensure_response_schema, parse_v1_request
 
 
 def error_of(payload, limits=DEFAULT_LIMITS, cls=ValidationError):

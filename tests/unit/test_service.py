@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from lesson.models import AveragedEnsembleModel, FunctionModel, ModelNotFoundError, ModelRegistry
-from lesson.schema import Limits, RequestTooLargeError, ValidationError
-from lesson.service import ModelOutputError, PredictionService
+from lesson.core.model import AveragedEnsembleModel, FunctionModel, ModelNotFoundError, ModelRegistry
+from lesson.core.schema import Limits, RequestTooLargeError, ValidationError
+from lesson.core.service import ModelOutputError, PredictionService
 
 
 def test_predict_builds_the_v1_response():

@@ -57,7 +57,9 @@ SCRIPT = textwrap.dedent(
         r.to_text(); r.summary(); r._repr_html_()
     assert clock_resolution() > 0 and IN_BROWSER is False
 
-    from lesson import demo, cli
+    from lesson import cli
+
+    from lesson.teaching import demo
     assert cli.app is None  # typer blocked
     out = io.StringIO()
     sys.argv = ["lesson", "--requests", "30", "--no-stall"]

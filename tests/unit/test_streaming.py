@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from lesson import averaged_ensembled_model, ensure_response_schema
-from lesson.streaming import EventStreamAdapter, StreamEventError, event_stream_adapter, is_error
+from lesson.patterns.streaming.events import EventStreamAdapter, StreamEventError, event_stream_adapter, is_error
 
 EVENTS = [
     {"id": "e1", "key": "user-1", "instances": [0.2, 0.4, 0.6]},

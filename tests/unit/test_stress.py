@@ -25,7 +25,7 @@ from lesson import (
     run_load_test,
     run_load_test_async,
 )
-from lesson.adapters import quantise_rows
+from lesson.patterns.adapters import quantise_rows
 
 WORKERS = 16
 REQUESTS = 400

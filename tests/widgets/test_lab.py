@@ -19,8 +19,8 @@ PAYLOAD = {"instances": [ROW]}
 
 
 def mlp_predictions(rows):
-    """The real model in pure Python (lesson.mlp): what every default target must answer."""
-    from lesson.mlp import load_default_mlp
+    """The real model in pure Python (lesson.models.mlp): what every default target must answer."""
+    from lesson.models.mlp import load_default_mlp
 
     return load_default_mlp().predict(rows)
 
@@ -83,7 +83,7 @@ def test_grpc_stream_target_survives_a_bad_message():
 def test_show_source_renders_markdown_code():
     shown = show_source(lesson.PredictionService.predict)
     text = shown._repr_markdown_()
-    assert text.startswith("**Source of `lesson.service.PredictionService.predict`**")
+    assert text.startswith("**Source of `lesson.core.service.PredictionService.predict`**")
     assert "```python\n    def predict(" in text
 
 

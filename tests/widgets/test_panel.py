@@ -15,7 +15,7 @@ from lesson.lab import batching_target, in_process_targets  # noqa: E402
 from lesson.widgets import Knob, LoadTestPanel, PanelLimits, Target  # noqa: E402
 from lesson.widgets import panel as panel_module  # noqa: E402
 from lesson.widgets.charts import to_svg  # noqa: E402
-from lesson.widgets.runs import format_ms  # noqa: E402
+from lesson.core.stats import format_ms  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -66,7 +66,7 @@ def test_click_run_fills_the_table_with_real_percentiles(charts_shown):
     assert "milliseconds" in html
     cells = numbers_in_row(html, 0)
     assert cells[3] == "2"  # instances per request
-    assert cells[5] == format_ms(result.p50)  # the p50 column is this run's p50 ...
+    assert cells[5] == format_ms(result.p50, unit=False)  # the p50 column is this run's p50 ...
     assert float(cells[5]) == pytest.approx(result.p50 * 1000, rel=0.02, abs=0.0005)  # ... in ms
     assert panel.progress.value == panel.progress.max == 250
     assert len(charts_shown) == 1 and charts_shown[0]["hconcat"][0]["data"]["values"]

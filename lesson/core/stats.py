@@ -1,0 +1,70 @@
+"""Summary statistics shared by the load tester, the streaming consumer and the simulations.
+
+Standard library only: nearest-rank percentiles and millisecond formatting::
+
+    >>> percentile([0.001, 0.002, 0.003, 0.004], 50)
+    0.002
+    >>> format_ms(0.00234)
+    '2.34 ms'
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+__all__ = ["percentile", "format_ms", "regression_metrics"]
+
+
+def percentile(sorted_samples: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile ``q`` (0..100) of already sorted samples; NaN if there are none."""
+    if not 0 <= q <= 100:
+        raise ValueError(f"percentile q must be in 0..100, got {q!r}")
+    n = len(sorted_samples)
+    if n == 0:
+        return math.nan
+    rank = max(1, math.ceil(q / 100.0 * n))
+    return sorted_samples[min(rank, n) - 1]
+
+
+def format_ms(seconds: float | None, *, unit: bool = True, resolution: float | None = None) -> str:
+    """A latency in milliseconds to three significant figures (``n/a`` for None or NaN).
+
+    Args:
+        seconds: the latency in seconds.
+        unit: append `` ms``.
+        resolution: the clock's resolution in seconds; a value under it prints as ``< r``
+            (HTML-escaped, for tables), since the clock cannot tell it apart from zero.
+    """
+    if seconds is None or math.isnan(seconds):
+        return "n/a"
+    suffix = " ms" if unit else ""
+    if resolution and 0 <= seconds < resolution:
+        return f"&lt; {resolution * 1000:.2g}{suffix}"
+    ms = seconds * 1000.0
+    if ms >= 100:
+        text = f"{ms:.0f}"
+    elif ms >= 10:
+        text = f"{ms:.1f}"
+    elif ms >= 1:
+        text = f"{ms:.2f}"
+    else:
+        text = f"{ms:.3f}"
+    return text + suffix
+
+
+def regression_metrics(y_true: Sequence[float], y_pred: Sequence[float]) -> dict[str, float]:
+    """MAE, RMSE and R^2 in pure Python (rounded to 4 places)."""
+    n = len(y_true)
+    if n == 0 or n != len(y_pred):
+        raise ValueError("need equally many targets and predictions, at least one")
+    errors = [p - t for t, p in zip(y_true, y_pred)]
+    mean = sum(y_true) / n
+    ss_tot = sum((t - mean) ** 2 for t in y_true)
+    ss_res = sum(e * e for e in errors)
+    return {
+        "n": n,
+        "mae": round(sum(abs(e) for e in errors) / n, 4),
+        "rmse": round(math.sqrt(ss_res / n), 4),
+        "r2": round(1.0 - ss_res / ss_tot, 4) if ss_tot > 0 else float("nan"),
+    }

@@ -1,0 +1,4 @@
+"""The reference models: the diabetes MLP (pure Python and numpy), its int8 edge variant and a
+simulated accelerator. Built on :mod:`lesson.core`; the pure-Python modules need only the
+standard library, :mod:`lesson.models.mlp_numpy` needs numpy.
+"""

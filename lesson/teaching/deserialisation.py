@@ -1,0 +1,186 @@
+"""Why loading a pickle runs code (shown harmlessly), and the safe alternative with checksums.
+
+A pickle is a small program for a stack machine: unpickling can import any callable and call
+it. An object's ``__reduce__`` decides which callable, so whoever wrote the file chooses what
+your process runs when it loads it. This module shows that with a callable that only appends
+a note to :data:`CALL_LOG` — nothing destructive — and then shows the safe path the lesson's
+models use: plain JSON files listed with their size and sha256 in a manifest
+(:mod:`lesson.core.artifacts`), where an altered file is refused before any of it is used.
+
+Standard library only (runs in the browser)::
+
+    >>> demo = show_pickle_runs_code()
+    >>> demo.calls
+    ['pickle.loads called lesson.teaching.deserialisation.record_call']
+"""
+
+from __future__ import annotations
+
+import pickle
+import pickletools
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lesson.core.artifacts import ARTIFACTS_ROOT, ArtifactIntegrityError, load_artifact, sha256_bytes
+
+__all__ = [
+    "CALL_LOG",
+    "record_call",
+    "RunsCodeWhenUnpickled",
+    "booby_trapped_pickle",
+    "callables_in_pickle",
+    "PickleDemo",
+    "show_pickle_runs_code",
+    "TamperDemo",
+    "tamper_one_byte",
+    "show_tamper_refused",
+]
+
+#: Notes appended by :func:`record_call`: the evidence that unpickling ran code.
+CALL_LOG: list[str] = []
+
+DEFAULT_NOTE = "pickle.loads called lesson.teaching.deserialisation.record_call"
+
+
+def record_call(note: str) -> str:
+    """The harmless payload: append ``note`` to :data:`CALL_LOG` and return a short text."""
+    CALL_LOG.append(str(note))
+    return f"record_call ran: {note}"
+
+
+class RunsCodeWhenUnpickled:
+    """An object whose pickle, when loaded, calls :func:`record_call` instead of rebuilding it.
+
+    A real attacker would return ``(os.system, ("...",))`` here; this one only records a note.
+    """
+
+    def __init__(self, note: str = DEFAULT_NOTE) -> None:
+        self.note = note
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (record_call, (self.note,))
+
+
+def booby_trapped_pickle(note: str = DEFAULT_NOTE) -> bytes:
+    """Bytes that look like any saved model file but call :func:`record_call` when loaded."""
+    return pickle.dumps(RunsCodeWhenUnpickled(note))
+
+
+def callables_in_pickle(data: bytes) -> list[str]:
+    """The ``module.name`` globals a pickle imports, read WITHOUT loading it (``pickletools``).
+
+    Handy to look inside a file; it is not a defence (an allow-list of "safe" globals is easy
+    to get wrong). The defence is not to unpickle data you did not produce.
+    """
+    found: list[str] = []
+    strings: list[str] = []
+    for opcode, arg, _ in pickletools.genops(data):
+        if opcode.name in ("GLOBAL", "INST"):
+            found.append(str(arg).replace(" ", "."))
+        elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+            found.append(f"{strings[-2]}.{strings[-1]}")
+        elif isinstance(arg, str):
+            strings.append(arg)
+    return found
+
+
+@dataclass(frozen=True)
+class PickleDemo:
+    """What happened when a booby-trapped pickle was loaded.
+
+    Attributes:
+        size_bytes: the pickle's size.
+        imports: callables the pickle names (read without loading).
+        loaded: what ``pickle.loads`` returned (the callable's return value, not a model).
+        calls: notes :func:`record_call` appended during the load.
+    """
+
+    size_bytes: int
+    imports: list[str]
+    loaded: Any
+    calls: list[str]
+
+    def to_text(self) -> str:
+        """Plain words: what ran, and what came back."""
+        ran = "ran code during pickle.loads" if self.calls else "ran no code"
+        return (f"A {self.size_bytes}-byte pickle names these callables: {', '.join(self.imports)}.\n"
+                f"Loading it {ran}: {len(self.calls)} call(s) recorded: {self.calls}.\n"
+                f"pickle.loads returned {self.loaded!r} — not an object of the class that was saved.")
+
+
+def show_pickle_runs_code(note: str = DEFAULT_NOTE) -> PickleDemo:
+    """Build a booby-trapped pickle, inspect it, load it, and report what ran."""
+    data = booby_trapped_pickle(note)
+    imports = callables_in_pickle(data)
+    before = len(CALL_LOG)
+    loaded = pickle.loads(data)  # noqa: S301 - the point of the demonstration; the payload is ours
+    return PickleDemo(len(data), imports, loaded, CALL_LOG[before:])
+
+
+@dataclass(frozen=True)
+class TamperDemo:
+    """Loading a copy of an artifact before and after one byte of it was changed.
+
+    Attributes:
+        label: ``name/version``.
+        file: the file that was changed.
+        offset: which byte.
+        before_sha256, after_sha256: the file's checksum before and after (same size).
+        loaded_before: whether the untouched copy loaded and verified.
+        error: the :class:`ArtifactIntegrityError` message for the altered copy ("" if none).
+    """
+
+    label: str
+    file: str
+    offset: int
+    size_bytes: int
+    before_sha256: str
+    after_sha256: str
+    loaded_before: bool
+    error: str
+
+    def to_text(self) -> str:
+        """Plain words: what was changed and what loading said."""
+        refused = f"refused: {self.error}" if self.error else "ACCEPTED (the check did not catch it)"
+        return (f"{self.label}: the untouched copy {'loaded and verified' if self.loaded_before else 'did NOT load'}.\n"
+                f"Changed 1 byte of {self.file} at offset {self.offset} (size stays {self.size_bytes} bytes; "
+                f"sha256 {self.before_sha256[:12]}... -> {self.after_sha256[:12]}...).\n"
+                f"Loading the altered copy: {refused}")
+
+
+def tamper_one_byte(path: Path | str) -> int:
+    """Change one digit of a JSON file in place, keeping its size; return the byte's offset."""
+    path = Path(path)
+    data = bytearray(path.read_bytes())
+    for offset in range(len(data) // 2, len(data)):
+        if chr(data[offset]).isdigit():
+            data[offset] = ord("1") if data[offset] != ord("1") else ord("2")
+            path.write_bytes(bytes(data))
+            return offset
+    raise ValueError(f"{path} has no digit to change in its second half")
+
+
+def show_tamper_refused(workdir: Path | str, name: str = "diabetes-mlp", version: str = "1",
+                        file: str = "weights.json") -> TamperDemo:
+    """Copy a shipped artifact into ``workdir``, load it, change one byte, load it again.
+
+    Args:
+        workdir: a directory you own (e.g. a ``tempfile.TemporaryDirectory``); the copy goes
+            to ``workdir/<name>/<version>``.
+        name, version, file: the artifact and the file to alter.
+    """
+    target = Path(workdir) / name / version
+    shutil.copytree(ARTIFACTS_ROOT / name / version, target)
+    load_artifact(name, version, root=workdir)  # raises if even the copy is broken
+    before = sha256_bytes((target / file).read_bytes())
+    offset = tamper_one_byte(target / file)
+    after_bytes = (target / file).read_bytes()
+    try:
+        load_artifact(name, version, root=workdir)
+        error = ""
+    except ArtifactIntegrityError as exc:
+        error = str(exc)
+    return TamperDemo(f"{name}/{version}", file, offset, len(after_bytes), before, sha256_bytes(after_bytes),
+                      True, error)
