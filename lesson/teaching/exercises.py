@@ -3,8 +3,8 @@
 Each notebook ends with exercises. A learner writes a function (or a value) and calls
 ``check("<id>", answer)``; the result prints as a short pass/fail note with a hint. It runs
 the answer for real on the cases below, in local Jupyter and in JupyterLite alike (standard
-library only). Reference solutions live in :mod:`lesson.teaching._solutions`; they are hidden
-until asked for with :func:`show_solution`.
+library only). The checks are in :mod:`lesson.teaching.exercise_checks`; the reference solutions
+live in :mod:`lesson.teaching._solutions`, loaded only when asked for (:func:`show_solution`).
 
 Example:
     >>> from lesson.teaching.exercises import check
@@ -16,23 +16,14 @@ from __future__ import annotations
 
 import html
 import inspect
-import math
-import os
-import random
-import struct
-import tempfile
 from dataclasses import dataclass
-from itertools import count
 from typing import Any, Callable
 
-from lesson.teaching import _solutions as ref
-from lesson.teaching.rubric import Workload, recommend_pattern
-from lesson.core.schema import ValidationError
-from lesson.teaching.simulation import simulate_batching_server
+from lesson.teaching import exercise_checks as checks
+from lesson.teaching.exercise_checks import BATCHING_TARGET, SCENARIOS, ExerciseFailure
 
-
-class ExerciseFailure(AssertionError):
-    """Raised by a checker with a message that says what the answer got wrong."""
+__all__ = ["EXERCISES", "Exercise", "Feedback", "ExerciseFailure", "SCENARIOS", "BATCHING_TARGET", "check",
+           "exercises_for", "show_solution"]
 
 
 @dataclass(frozen=True)
@@ -68,383 +59,84 @@ class Exercise:
     task: str
     hint: str
     checker: Callable[[Any], str]
-    solution: Callable[..., Any]
+    #: the reference solution's name in :mod:`lesson.teaching._solutions` (loaded on demand)
+    solution_name: str
 
-
-def _expect(condition: bool, message: str) -> None:
-    if not condition:
-        raise ExerciseFailure(message)
-
-
-def _close(a: float, b: float, tol: float = 1e-9) -> bool:
-    return math.isclose(a, b, rel_tol=tol, abs_tol=tol)
-
-
-# --- checkers: each returns a success message or raises ExerciseFailure ----------------------
-
-def _check_percentile(fn: Callable[[list[float], float], float]) -> str:
-    cases = [([5.0], 50), ([3.0, 1.0, 2.0], 50), ([float(i) for i in range(1, 101)], 99),
-             ([float(i) for i in range(1, 101)], 100), ([10.0, 20.0, 30.0, 40.0], 25),
-             ([1.0] * 99 + [1000.0], 99), ([1.0] * 98 + [1000.0] * 2, 99),
-             ([float(i) for i in range(1, 11)], 95)]
-    for samples, q in cases:
-        given = list(samples)
-        got = fn(given, q)
-        want = ref.percentile(samples, q)
-        _expect(given == samples, "your function changed the list it was given; sort a copy")
-        _expect(_close(float(got), want),
-                f"percentile({samples[:6]}{'...' if len(samples) > 6 else ''}, {q}) returned {got!r}, expected {want!r}")
-    return "nearest-rank percentiles match on all 8 cases, including unsorted input and the tail"
-
-
-SCENARIOS: dict[str, Workload] = {
-    "fraud-check": Workload(caller="service", p99_slo_ms=50, requests_per_s=3000),
-    "nightly-churn": Workload(caller="scheduler", freshness_s=86_400, cost_ceiling_per_million=5),
-    "field-app": Workload(caller="device", p99_slo_ms=30, must_work_offline=True),
-}
-
-
-def _check_pick_patterns(answer: dict[str, str]) -> str:
-    _expect(isinstance(answer, dict), f"answer with a dict scenario -> pattern, got {type(answer).__name__}")
-    missing = sorted(set(SCENARIOS) - set(answer))
-    _expect(not missing, f"no pattern given for: {', '.join(missing)}")
-    for name, workload in SCENARIOS.items():
-        want = recommend_pattern(workload)
-        got = str(answer[name]).strip()
-        _expect(got.lower() == want.pattern.lower(),
-                f"{name}: you chose {got!r}; the rubric says {want.pattern} because {want.reasons[0]}")
-    return "all three scenarios match the rubric"
-
-
-def _bad_threshold_rejected(fn: Callable[[Any], Any], value: Any) -> None:
-    try:
-        fn({"instances": [[0.1, 0.2]], "threshold": value})
-    except ValidationError as err:
-        locs = [list(e.get("loc", [])) for e in err.errors]
-        _expect(any("threshold" in loc for loc in locs),
-                f"threshold={value!r} raised ValidationError but its loc {locs} does not name 'threshold'")
-        return
-    except Exception as err:  # noqa: BLE001 - the learner's code may raise anything
-        raise ExerciseFailure(f"threshold={value!r} raised {type(err).__name__}, expected ValidationError") from None
-    raise ExerciseFailure(f"threshold={value!r} was accepted; it must be rejected")
-
-
-def _check_validate_threshold(fn: Callable[[Any], Any]) -> str:
-    rows, threshold = fn({"instances": [[0.1, 0.2]], "threshold": 0.7})
-    _expect(rows == [[0.1, 0.2]] and _close(threshold, 0.7), f"valid request parsed as {(rows, threshold)!r}")
-    rows, threshold = fn({"instances": [0.3, 0.4]})
-    _expect(_close(threshold, 0.5), f"a request without threshold should default to 0.5, got {threshold!r}")
-    for value in ("high", True, -0.1, 1.5, float("nan"), None):
-        _bad_threshold_rejected(fn, value)
-    try:
-        fn({"threshold": 0.5})
-    except ValidationError:
-        pass
-    else:
-        raise ExerciseFailure("a request without 'instances' was accepted: keep the original validation")
-    return "threshold validated (type, range, NaN, bool, None) and the original instances checks kept"
-
-
-def _check_status_for_error(fn: Callable[[str], tuple[int, str]]) -> str:
-    allowed = {
-        "unknown_model": ({404}, {"NOT_FOUND"}),
-        "invalid_body": ({400, 422}, {"INVALID_ARGUMENT"}),
-        "too_large": ({413}, {"RESOURCE_EXHAUSTED", "INVALID_ARGUMENT"}),
-        "overloaded": ({503, 429}, {"RESOURCE_EXHAUSTED", "UNAVAILABLE"}),
-        "timeout": ({504, 408}, {"DEADLINE_EXCEEDED"}),
-    }
-    for kind, (http_ok, grpc_ok) in allowed.items():
-        status, code = fn(kind)
-        _expect(status in http_ok, f"{kind}: HTTP {status} is not right; think about who is at fault")
-        _expect(str(code).upper() in grpc_ok, f"{kind}: gRPC {code} is not right for this failure")
-    return "every failure maps to a status a client can act on"
-
-
-def _check_fp32_raw(fn: Callable[[list[float]], bytes]) -> str:
-    for values in ([0.5, -1.25, 3.0], [], [1e-3] * 7):
-        got = fn(list(values))
-        want = struct.pack(f"<{len(values)}f", *values)
-        _expect(isinstance(got, (bytes, bytearray)), f"return bytes, got {type(got).__name__}")
-        _expect(len(got) == len(want), f"{len(values)} FP32 values take {len(want)} bytes, you returned {len(got)}")
-        _expect(bytes(got) == want, f"bytes for {values} differ: check float32 ('f') and little-endian ('<')")
-    return "raw FP32 bytes are little-endian and exact"
-
-
-def _check_fp32_decode(fn: Callable[[bytes, list[int]], list[list[float]]]) -> str:
-    raw = struct.pack("<6f", 1, 2, 3, 4, 5, 6)
-    got = fn(raw, [2, 3])
-    _expect([list(map(float, r)) for r in got] == [[1, 2, 3], [4, 5, 6]], f"decoded {got!r}, expected [[1,2,3],[4,5,6]]")
-    got = fn(raw, [3, 2])
-    _expect([list(map(float, r)) for r in got] == [[1, 2], [3, 4], [5, 6]], f"shape [3, 2] decoded as {got!r}")
-    try:
-        fn(raw[:-1], [2, 3])
-    except ValueError:
-        pass
-    except Exception as err:  # noqa: BLE001
-        raise ExerciseFailure(f"truncated bytes raised {type(err).__name__}; raise ValueError with a message") from None
-    else:
-        raise ExerciseFailure("23 bytes for shape [2, 3] were accepted: check the byte count first")
-    return "decodes rows by shape and refuses a truncated payload"
-
-
-def _check_chunked(fn: Callable[[Any, int], Any]) -> str:
-    _expect([list(c) for c in fn(range(7), 3)] == [[0, 1, 2], [3, 4, 5], [6]], "chunks of range(7) by 3 are wrong")
-    _expect([list(c) for c in fn([], 4)] == [], "an empty input must give no chunks")
-    reads = count()
-
-    def endless():  # a stream far longer than memory; stops the check if read eagerly
-        for n in reads:
-            if n >= 100_000:
-                raise ExerciseFailure("your function tried to read an endless stream to the end: read lazily")
-            yield n
-
-    first = next(iter(fn(endless(), 2)))
-    _expect(list(first) == [0, 1], "the first chunk of an endless stream must come out without reading it all")
-    _expect(next(reads) == 2, "your function read ahead of the first chunk: read lazily")
-    return "lazy chunks: memory stays flat however long the file"
-
-
-def _check_atomic_write(fn: Callable[[str, Any], None]) -> str:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "scores.csv")
-        fn(path, ["a,1", "b,2"])
-        with open(path) as handle:
-            _expect(handle.read().splitlines() == ["a,1", "b,2"], "the written file does not hold the lines")
-
-        def interrupted():
-            yield "c,3"
-            raise KeyboardInterrupt("power cut")
-
-        try:
-            fn(path, interrupted())
-        except KeyboardInterrupt:
-            pass
-        with open(path) as handle:
-            _expect(handle.read().splitlines() == ["a,1", "b,2"],
-                    "an interrupted write changed the existing file: write a temporary file, then rename")
-        leftovers = sorted(set(os.listdir(tmp)) - {"scores.csv"})
-        _expect(not leftovers, f"an interrupted write left files behind: {leftovers}")
-    return "a failed write leaves the old output whole and no debris"
-
-
-def _check_dedupe(fn: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> str:
-    events = [{"id": "e1", "v": 1}, {"id": "e2", "v": 2}, {"id": "e1", "v": 99}, {"id": "e3", "v": 3},
-              {"id": "e2", "v": 98}]
-    got = fn(list(events))
-    _expect([e["id"] for e in got] == ["e1", "e2", "e3"], f"kept ids {[e['id'] for e in got]}, expected e1, e2, e3 in order")
-    _expect([e["v"] for e in got] == [1, 2, 3], "keep the FIRST event of each id (a redelivery is a copy)")
-    return "each event scored once, first delivery kept, order preserved"
-
-
-def _check_freshness(fn: Callable[[list[dict[str, float]]], list[float]]) -> str:
-    events = [{"event_time": 10.0, "scored_at": 10.25}, {"event_time": 11.0, "scored_at": 11.004}]
-    got = fn(events)
-    _expect(len(got) == 2 and _close(got[0], 250.0, 1e-6) and _close(got[1], 4.0, 1e-6),
-            f"freshness {got!r}, expected [250.0, 4.0] ms (prediction time minus EVENT time)")
-    return "freshness counts from when the event happened, not when it was read"
-
-
-def _check_quantise(fn: Callable[[list[float]], tuple[float, list[int]]]) -> str:
-    rng = random.Random(3)
-    weights = [rng.uniform(-2, 2) for _ in range(200)] + [2.5, -2.5]
-    scale, values = fn(list(weights))
-    _expect(len(values) == len(weights), "one int8 value per weight")
-    _expect(all(isinstance(v, int) and -127 <= v <= 127 for v in values), "values must be ints in [-127, 127]")
-    _expect(_close(scale, 2.5 / 127, 1e-9), f"scale {scale!r}: symmetric int8 uses max(|w|) / 127")
-    worst = max(abs(w - scale * v) for w, v in zip(weights, values))
-    _expect(worst <= scale / 2 + 1e-12, f"worst error {worst:.4g} exceeds half a step ({scale / 2:.4g}): round, don't truncate")
-    return f"int8 weights within half a step (worst error {worst:.3g})"
-
-
-def _check_dequantise(fn: Callable[[float, list[int]], list[float]]) -> str:
-    got = fn(0.5, [-127, 0, 3])
-    _expect(len(got) == 3 and all(_close(a, b) for a, b in zip(got, [-63.5, 0.0, 1.5])), f"got {got!r}")
-    return "int8 values map back to floats"
-
-
-def _check_open_loop(fn: Callable[..., list[float]]) -> str:
-    intended = [0.0, 0.1, 0.2, 0.3]
-    sent = [0.0, 0.5, 0.5, 0.5]      # the client stalled: three sends went out late
-    done = [0.01, 0.51, 0.52, 0.53]
-    got = fn(intended, sent, done)
-    want = [0.01, 0.41, 0.32, 0.23]
-    _expect(len(got) == 4 and all(_close(a, b, 1e-9) for a, b in zip(got, want)),
-            f"got {got!r}; measuring from the ACTUAL send hides the stall (that is coordinated omission)")
-    return "latencies measured from the intended send time show the stall"
-
-
-def _check_pooled(fn: Callable[..., float]) -> str:
-    fast = [0.010] * 99 + [0.020]
-    slow = [0.100] * 50 + [0.500] * 50
-    got = fn(fast, slow, 99)
-    want = ref.pooled_percentile(fast, slow, 99)
-    _expect(_close(got, want), f"pooled p99 is {want}, you returned {got} (averaging percentiles gives the wrong tail)")
-    return "percentiles pooled from raw samples, never averaged"
-
-
-def _check_backoff(fn: Callable[..., float]) -> str:
-    rng = random.Random(11)
-    for attempt in range(8):
-        ceiling = min(5.0, 0.1 * 2 ** attempt)
-        draws = [fn(attempt, base_s=0.1, cap_s=5.0, rng=rng) for _ in range(300)]
-        _expect(all(0 <= d <= ceiling + 1e-12 for d in draws),
-                f"attempt {attempt}: delays must stay in [0, min(cap, base*2**attempt)] = [0, {ceiling:g}]")
-        _expect(len({round(d, 9) for d in draws}) > 50, f"attempt {attempt}: no jitter, so clients retry in lockstep")
-        _expect(sum(draws) / len(draws) > 0.3 * ceiling, f"attempt {attempt}: delays are too short on average")
-    return "exponential growth, capped, with full jitter"
-
-
-def _contract_error_fields(contract: Any, body: dict[str, Any]) -> list[str] | None:
-    """The fields a contract's error names for ``body`` (None: the body was accepted)."""
-    try:
-        contract.parse(body)
-    except ValidationError as err:
-        return [".".join(str(p) for p in e.get("loc", [])) for e in err.errors]
-    return None
-
-
-def _check_compatible_contract(contract: Any) -> str:
-    from lesson.teaching.evolution import CONTRACT_V2, RequestContract  # noqa: PLC0415
-
-    _expect(isinstance(contract, RequestContract),
-            f"return a lesson.teaching.evolution.RequestContract, got {type(contract).__name__}")
-    breaking = [str(c) for c in contract.changes_from(CONTRACT_V2) if c.breaking]
-    _expect(not breaking, f"old (v2) clients would break: {'; '.join(breaking)}")
-    row = [59.0, 2.0, 32.1, 101.0, 157.0, 93.2, 38.0, 4.0, 4.8598, 87.0]
-    for label, body in (("a v1 body (instances only)", {"instances": [row]}),
-                        ("a v2 body with request_id", {"instances": [row], "request_id": "r-1"})):
-        errors = _contract_error_fields(contract, body)
-        _expect(errors is None, f"{label} was refused ({errors}): old clients must keep working")
-    new_body = {"instances": [row], "request_id": "r-1", "client": "mobile-app"}
-    errors = _contract_error_fields(contract, new_body)
-    _expect(errors is None, f"a new client's body with client='mobile-app' was refused ({errors}): "
-            "'client' must be an optional string")
-    parsed = contract.parse(new_body)
-    _expect(parsed.fields.get("client") == "mobile-app",
-            f"a new client's 'client' field was not kept: fields {parsed.fields!r}")
-    for value, why in ((5, "a number"), ("x" * 33, "33 characters"), (None, "null")):
-        errors = _contract_error_fields(contract, {"instances": [row], "client": value})
-        _expect(errors is not None, f"client={value!r} ({why}) was accepted; it must be refused")
-        _expect("body.client" in errors, f"client={value!r} was refused but the error names {errors}, not body.client")
-    errors = _contract_error_fields(contract, {"instances": [row], "clinet": "typo"})
-    _expect(errors is not None and "body.clinet" in errors,
-            "a misspelt field ('clinet') was accepted silently: keep rejecting unknown fields")
-    return "v1 and v2 bodies still pass, 'client' is optional and bounded, typos are still refused"
-
-
-def _artifact_cases() -> tuple[dict[str, Any], dict[str, bytes]]:
-    from lesson.core.artifacts import load_artifact  # noqa: PLC0415
-
-    artifact = load_artifact("diabetes-mlp")
-    manifest = {"files": {k: dict(v) for k, v in artifact.manifest["files"].items()}}
-    return manifest, dict(artifact.files)
-
-
-def _check_tampered_files(fn: Callable[[dict[str, Any], dict[str, bytes]], list[str]]) -> str:
-    manifest, files = _artifact_cases()
-    names = sorted(manifest["files"])
-    got = fn(manifest, dict(files))
-    _expect(list(got) == [], f"the untouched artifact was flagged: {got!r}")
-    victim = "weights.json" if "weights.json" in files else names[0]
-    data = bytearray(files[victim])
-    middle = len(data) // 2
-    data[middle] = ord("7") if data[middle] != ord("7") else ord("8")  # same size, one byte changed
-    got = sorted(fn(manifest, {**files, victim: bytes(data)}))
-    _expect(got == [victim], f"one changed byte in {victim} (same size) gave {got!r}: compare sha256, not just sizes")
-    got = sorted(fn(manifest, {**files, victim: files[victim][:-10]}))
-    _expect(got == [victim], f"a truncated {victim} gave {got!r}, expected [{victim!r}]")
-    missing = {k: v for k, v in files.items() if k != names[-1]}
-    got = sorted(fn(manifest, missing))
-    _expect(got == [names[-1]], f"with {names[-1]} missing you returned {got!r}: a missing file is not intact")
-    got = sorted(fn(manifest, {**files, "notes.txt": b"extra"}))
-    _expect(got == [], f"a file the manifest does not list should be ignored, you returned {got!r}")
-    return f"altered, truncated and missing files all caught across the {len(names)} files of diabetes-mlp"
-
-
-BATCHING_TARGET = {"rate_per_s": 1500.0, "p99_ms": 15.0}
-
-
-def _check_batching(answer: tuple[int, float]) -> str:
-    size, delay = answer
-    result = simulate_batching_server(rate_per_s=BATCHING_TARGET["rate_per_s"], max_batch_size=int(size),
-                                      max_delay_ms=float(delay), requests=6000)
-    _expect(not result.saturated, f"with max_batch_size={size} the server saturates (utilisation "
-            f"{result.utilisation:.0%}): the queue grows without bound")
-    _expect(result.p99_ms <= BATCHING_TARGET["p99_ms"],
-            f"simulated p99 {result.p99_ms:.1f} ms misses the {BATCHING_TARGET['p99_ms']:g} ms target")
-    return (f"simulated p99 {result.p99_ms:.1f} ms at {BATCHING_TARGET['rate_per_s']:g} req/s, "
-            f"mean batch {result.mean_batch_size:.1f} (a simulation, not a measurement)")
+    @property
+    def solution(self) -> Callable[..., Any]:
+        """The reference solution (try first: it is hidden for a reason)."""
+        return checks.reference(self.solution_name)
 
 
 EXERCISES: dict[str, Exercise] = {e.id: e for e in [
     Exercise("pick_patterns", "00-overview", "Choose a pattern for three scenarios",
              "Return a dict mapping each name in lesson.teaching.exercises.SCENARIOS to a pattern.",
              "Read each Workload's caller and freshness first; the rubric's rules are ordered.",
-             _check_pick_patterns, ref.pick_patterns),
+             checks.check_pick_patterns, "pick_patterns"),
     Exercise("percentile", "00-overview", "Compute a nearest-rank percentile",
              "Write percentile(samples, q) returning the smallest sample with at least q% of samples <= it.",
-             "Sort a copy; the rank is ceil(q/100 * n), counted from 1.", _check_percentile, ref.percentile),
+             "Sort a copy; the rank is ceil(q/100 * n), counted from 1.", checks.check_percentile, "percentile"),
     Exercise("validate_threshold", "01-rest", "Add validation for a new field",
              "Write parse(payload) -> (rows, threshold): instances as before, plus an optional number "
              "'threshold' in [0, 1] (default 0.5); reject bad values with lesson.core.schema.ValidationError.",
              "Call lesson.core.schema.parse_v1_request first; bool is a subclass of int in Python.",
-             _check_validate_threshold, ref.validate_threshold),
+             checks.check_validate_threshold, "validate_threshold"),
     Exercise("status_for_error", "01-rest", "Map failures to status codes",
              "Write status_for(kind) -> (http_status, grpc_code) for unknown_model, invalid_body, "
              "too_large, overloaded, timeout.",
              "4xx means the client must change the request; 5xx means retry later (maybe elsewhere).",
-             _check_status_for_error, ref.status_for_error),
+             checks.check_status_for_error, "status_for_error"),
     Exercise("compatible_contract", "01-rest", "Evolve a contract without breaking old clients",
              "Return a lesson.teaching.evolution.RequestContract version '3' that keeps every v2 body valid and "
              "adds an optional string field 'client' of at most 32 characters.",
              "Start from CONTRACT_V2's fields; a new field must not be required; check yourself with "
-             "contract.changes_from(CONTRACT_V2).", _check_compatible_contract, ref.compatible_contract),
+             "contract.changes_from(CONTRACT_V2).", checks.check_compatible_contract, "compatible_contract"),
     Exercise("fp32_raw", "02-grpc", "Encode a tensor as raw bytes",
              "Write encode(values) -> bytes in little-endian float32, as raw_input_contents carries it.",
-             "struct.pack with '<' and 'f'.", _check_fp32_raw, ref.fp32_raw),
+             "struct.pack with '<' and 'f'.", checks.check_fp32_raw, "fp32_raw"),
     Exercise("fp32_decode", "02-grpc", "Decode raw output bytes",
              "Write decode(raw, shape) -> rows for a 2-D shape; refuse a wrong byte count with ValueError.",
              "A float32 is 4 bytes: check len(raw) == rows*cols*4 before unpacking.",
-             _check_fp32_decode, ref.fp32_decode),
+             checks.check_fp32_decode, "fp32_decode"),
     Exercise("chunked", "03-batch", "Read in chunks",
              "Write chunked(items, size) yielding lists of up to size items, lazily.",
-             "itertools.islice on one shared iterator.", _check_chunked, ref.chunked),
+             "itertools.islice on one shared iterator.", checks.check_chunked, "chunked"),
     Exercise("atomic_write", "03-batch", "Write output atomically",
              "Write atomic_write(path, lines) so an interruption leaves the old file whole.",
              "tempfile.mkstemp in the same folder, then os.replace; clean up on any exception.",
-             _check_atomic_write, ref.atomic_write),
+             checks.check_atomic_write, "atomic_write"),
     Exercise("dedupe_events", "04-streaming", "Score each event once",
              "Write dedupe(events) keeping the first event of each id, in order.",
-             "A set of seen ids.", _check_dedupe, ref.dedupe_events),
+             "A set of seen ids.", checks.check_dedupe, "dedupe_events"),
     Exercise("freshness", "04-streaming", "Measure freshness",
              "Write freshness(events) -> ms between event_time and scored_at for each event.",
-             "Both times are in seconds.", _check_freshness, ref.freshness_ms),
+             "Both times are in seconds.", checks.check_freshness, "freshness_ms"),
     Exercise("quantise_int8", "05-edge", "Quantise weights to int8",
              "Write quantise(weights) -> (scale, ints) with symmetric per-tensor int8.",
              "scale = max(|w|)/127; q = round(w/scale), clipped to [-127, 127].",
-             _check_quantise, ref.quantise_int8),
+             checks.check_quantise, "quantise_int8"),
     Exercise("dequantise_int8", "05-edge", "Dequantise",
-             "Write dequantise(scale, ints) -> floats.", "Multiply.", _check_dequantise, ref.dequantise_int8),
+             "Write dequantise(scale, ints) -> floats.", "Multiply.", checks.check_dequantise, "dequantise_int8"),
     Exercise("tampered_files", "05-edge", "Detect a tampered artifact",
              "Write tampered_files(manifest, files) -> sorted names of the files the manifest lists that "
              "are missing, of the wrong size or whose sha256 differs (files: name -> bytes).",
              "hashlib.sha256(data).hexdigest(); a changed byte keeps the size, so sizes alone are not enough.",
-             _check_tampered_files, ref.tampered_files),
+             checks.check_tampered_files, "tampered_files"),
     Exercise("open_loop_latencies", "06-load-testing", "Measure latency without coordinated omission",
              "Write latencies(intended, sent, done) for an open-loop test.",
              "Which start time would a user who arrived on schedule experience?",
-             _check_open_loop, ref.open_loop_latencies),
+             checks.check_open_loop, "open_loop_latencies"),
     Exercise("pooled_percentile", "06-load-testing", "Combine two runs",
              "Write pooled(run_a, run_b, q) -> the q-th percentile of both runs together.",
-             "Percentiles cannot be averaged; pool the raw samples.", _check_pooled, ref.pooled_percentile),
+             "Percentiles cannot be averaged; pool the raw samples.", checks.check_pooled, "pooled_percentile"),
     Exercise("backoff", "07-operations", "Retry with backoff and jitter",
              "Write delay(attempt, *, base_s, cap_s, rng) -> seconds to wait before retry number attempt.",
-             "Full jitter: rng.uniform(0, min(cap_s, base_s * 2**attempt)).", _check_backoff, ref.backoff_delay),
+             "Full jitter: rng.uniform(0, min(cap_s, base_s * 2**attempt)).", checks.check_backoff, "backoff_delay"),
     Exercise("batching_knobs", "07-operations", "Pick batching knobs for a p99 target",
              "Give (max_batch_size, max_delay_ms) so the simulated accelerator serves 1500 req/s with "
              "p99 <= 15 ms.",
              "One call costs 2 ms + 0.02 ms per row: without batching it serves under 500 req/s.",
-             _check_batching, ref.batching_knobs),
+             checks.check_batching, "batching_knobs"),
 ]}
 
 

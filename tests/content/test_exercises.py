@@ -258,3 +258,19 @@ def test_contract_reference_is_backward_compatible_and_v3_breaking_is_not():
     assert ref.compatible_contract().is_backward_compatible_with(CONTRACT_V2)
     assert CONTRACT_V2.is_backward_compatible_with(CONTRACT_V1)
     assert not CONTRACT_V3_BREAKING.is_backward_compatible_with(CONTRACT_V2)
+
+
+def test_the_solutions_stay_out_of_the_learners_namespace():
+    """Importing the exercises (and checking one) loads no reference solution until one is asked for."""
+    import subprocess
+    import sys
+
+    code = ("import sys, lesson.teaching.exercises as ex\n"
+            "ex.check('dequantise_int8', lambda scale, ints: [])\n"
+            "print('_solutions' in sys.modules['lesson.teaching'].__dict__, 'lesson.teaching._solutions' in sys.modules,"
+            " [n for n in vars(ex) if 'solution' in n.lower() and n != 'show_solution'])\n"
+            "ex.show_solution('percentile')\n"
+            "print('lesson.teaching._solutions' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["False False []", "True"], out.stdout
