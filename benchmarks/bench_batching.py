@@ -109,7 +109,7 @@ def inprocess_endpoint(kind: str, batched: bool, args):
 
 
 def inprocess_median(endpoint, args, **kw) -> dict:
-    from lesson.loadtest.harness import run_load_test
+    from lesson.loadtest import run_load_test
 
     runs = [run_load_test(endpoint, PAYLOAD, max_requests=args.requests, max_duration=args.seconds,
                           warmup=20, **kw) for _ in range(args.repeats)]

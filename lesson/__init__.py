@@ -38,7 +38,7 @@ from lesson.core.schema import (
 )
 from lesson.core.service import ModelOutputError, PredictionService
 from lesson.core.stats import percentile
-from lesson.loadtest.harness import LoadTestResult, run_load_test, run_load_test_async, run_synthetic_load_test
+from lesson.loadtest import LoadTestResult, run_load_test, run_load_test_async, run_synthetic_load_test
 from lesson.patterns.adapters import (
     batch_scoring_runner,
     edge_inference_adapter,

@@ -13,7 +13,6 @@ loop only if it also fell behind its schedule: its scheduler yields busily befor
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import random
@@ -21,7 +20,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from lesson.loadtest.harness import LoadTestResult, run_load_test, run_load_test_async
+from lesson.loadtest import LoadTestResult, run_load_test, run_load_test_async
 
 #: a run whose client used at least this share of one core is flagged as client-bound
 CLIENT_BOUND_CPU = 0.85

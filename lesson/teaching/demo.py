@@ -22,7 +22,7 @@ import time
 from typing import Any, Callable, Sequence
 
 from lesson.patterns.adapters import fastapi_rest_adapter
-from lesson.loadtest.harness import LoadTestResult, run_load_test, run_synthetic_load_test
+from lesson.loadtest import LoadTestResult, run_load_test, run_synthetic_load_test
 from lesson.teaching.landscape import describe_serving_landscape
 from lesson.core.model import averaged_ensembled_model
 from lesson.core.runtime import IN_BROWSER, clock_resolution, threads_available

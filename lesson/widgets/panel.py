@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import ipywidgets as W
 from IPython.display import HTML, display
 
-from lesson.loadtest import harness
+from lesson import loadtest
 from lesson.core.runtime import IN_BROWSER
 from lesson.core.schema import ensure_response_schema
 from lesson.widgets.charts import comparison_chart, display_chart
@@ -57,7 +57,7 @@ def _check_range(name: str, value: Any, low: int, high: int) -> int:
 
 
 class LoadTestPanel:
-    """A bounded load-test control panel over :mod:`lesson.loadtest.harness`.
+    """A bounded load-test control panel over :mod:`lesson.loadtest`.
 
     Args:
         targets: the targets to offer (a sequence, or a mapping of key -> Target).
@@ -331,7 +331,7 @@ class LoadTestPanel:
             return asyncio.run(self.run_async(**overrides))
         endpoint, payloads = self._start(settings)
         try:
-            result = harness.run_load_test(endpoint, payloads, **self._harness_kwargs(settings, self._set_progress))
+            result = loadtest.run_load_test(endpoint, payloads, **self._harness_kwargs(settings, self._set_progress))
             return self._finish(settings, endpoint, result)
         finally:
             self._cleanup(settings, endpoint)
@@ -349,7 +349,7 @@ class LoadTestPanel:
         try:
             if IN_BROWSER or target.asynchronous or is_async_callable(endpoint):
                 kwargs = self._harness_kwargs(settings, self._set_progress)
-                result = await harness.run_load_test_async(endpoint, payloads, **kwargs)
+                result = await loadtest.run_load_test_async(endpoint, payloads, **kwargs)
             else:
                 loop = asyncio.get_running_loop()
 
@@ -357,7 +357,7 @@ class LoadTestPanel:
                     loop.call_soon_threadsafe(self._set_progress, completed, total, elapsed)
 
                 kwargs = self._harness_kwargs(settings, progress)
-                call = functools.partial(harness.run_load_test, endpoint, payloads, **kwargs)
+                call = functools.partial(loadtest.run_load_test, endpoint, payloads, **kwargs)
                 result = await loop.run_in_executor(None, call)
             return self._finish(settings, endpoint, result)
         finally:

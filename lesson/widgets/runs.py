@@ -1,7 +1,7 @@
 """One load-test run as the notebooks show it: what was asked, and what was measured.
 
 A :class:`RunRecord` pairs the panel's settings with the harness's
-:class:`lesson.loadtest.harness.LoadTestResult`. Lists of records feed the comparison table
+:class:`lesson.loadtest.LoadTestResult`. Lists of records feed the comparison table
 (:func:`results_table_html`) and the charts (:mod:`lesson.widgets.charts`)::
 
     record = RunRecord(label="run 1", target="REST", settings={...}, result=result)

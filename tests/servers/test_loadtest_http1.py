@@ -291,7 +291,7 @@ def test_the_pool_bounds_connections():
 
 
 def test_client_bound_flag_for_closed_and_open_loops():
-    from lesson.loadtest.harness import LoadTestResult
+    from lesson.loadtest import LoadTestResult
     from lesson.loadtest.wire import _client_bound
 
     closed = LoadTestResult(0.001, 1000.0, 1.0, mode="closed", requests=1000)

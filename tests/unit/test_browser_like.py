@@ -28,7 +28,6 @@ SCRIPT = textwrap.dedent(
     sys.platform = "emscripten"
 
     import lesson
-    from lesson.loadtest import harness
     from lesson.teaching import demo
     assert lesson.IN_BROWSER is True
     assert abs(lesson.clock_resolution() - 1e-4) < 1e-9, lesson.clock_resolution()

@@ -14,9 +14,9 @@ import time
 import pytest
 
 from lesson import LoadTestResult, fastapi_rest_adapter, averaged_ensembled_model
-from lesson.loadtest import harness
+from lesson.loadtest import thread_runner as harness  # PROGRESS_INTERVAL; threads_available is patched there
 from lesson.core.stats import percentile
-from lesson.loadtest.harness import run_load_test, run_load_test_async, run_synthetic_load_test
+from lesson.loadtest import run_load_test, run_load_test_async, run_synthetic_load_test
 
 OK = {"predictions": [0.5], "metadata": {}}
 PAYLOAD = {"instances": [0.1, 0.2]}

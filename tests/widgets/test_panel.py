@@ -208,14 +208,14 @@ def test_click_inside_a_running_event_loop_schedules_the_run_and_updates_progres
 def test_browser_path_uses_the_asyncio_harness(monkeypatch):
     monkeypatch.setattr(panel_module, "IN_BROWSER", True)
     used = {}
-    real = panel_module.harness.run_load_test_async
+    real = panel_module.loadtest.run_load_test_async
 
     async def spy(*args, **kwargs):
         used["async"] = True
         return await real(*args, **kwargs)
 
-    monkeypatch.setattr(panel_module.harness, "run_load_test_async", spy)
-    monkeypatch.setattr(panel_module.harness, "run_load_test", lambda *a, **k: pytest.fail("threads in the browser"))
+    monkeypatch.setattr(panel_module.loadtest, "run_load_test_async", spy)
+    monkeypatch.setattr(panel_module.loadtest, "run_load_test", lambda *a, **k: pytest.fail("threads in the browser"))
     panel = make_panel(target="rest", requests=200, concurrency=4)
     with pytest.raises(RuntimeError, match="run_async"):
         panel.run()

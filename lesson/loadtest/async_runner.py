@@ -1,0 +1,122 @@
+"""The asyncio runner, :func:`run_load_test_async`: no threads, so it runs in the browser too.
+
+Closed loop: ``concurrency`` worker tasks. Open loop: one scheduler task that spawns a request
+task at each intended send time, with at most ``concurrency`` in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable, Coroutine
+
+from lesson.core.schema import ensure_response_schema
+from lesson.loadtest.bounds import Check, Progress
+from lesson.loadtest.calls import call_async, warm_up_async
+from lesson.loadtest.pacing import clock, sleep_until_async
+from lesson.loadtest.result import LoadTestResult
+from lesson.loadtest.run import LoadRun
+
+__all__ = ["run_load_test_async"]
+
+Tasks = set[asyncio.Task[Any]]
+
+
+async def run_load_test_async(
+    endpoint: Callable[[Any], Any | Awaitable[Any]],
+    payloads: Any,
+    *,
+    concurrency: int = 1,
+    rate: float | None = None,
+    max_requests: int = 1000,
+    max_duration: float = 10.0,
+    warmup: int = 5,
+    check: Check | None = ensure_response_schema,
+    progress: Progress | None = None,
+) -> LoadTestResult:
+    """Load-test with asyncio tasks (no threads: works in the browser).
+
+    Same arguments and result as :func:`run_load_test`. ``endpoint`` may be ``async def``
+    or sync; a sync endpoint blocks the event loop while it runs, so its calls do not
+    overlap (concurrency then only matters for async endpoints). The open loop spawns one
+    task per request at its scheduled time, with at most ``concurrency`` in flight.
+    Requests still running after the grace period are cancelled and count as ``unfinished``.
+    """
+    run = LoadRun.prepare(endpoint, payloads, concurrency, rate, max_requests, max_duration, warmup, check, progress)
+    await warm_up_async(run.endpoint, run.source, run.settings.warmup, budget=run.settings.max_duration)
+    run.begin(inline_progress=True)
+    request_tasks: Tasks = set()  # the open loop's request tasks in flight
+    if run.settings.open_loop:
+        senders = [asyncio.ensure_future(_open_scheduler(run, request_tasks))]
+    else:
+        senders = [asyncio.ensure_future(_closed_worker(run)) for _ in range(run.settings.concurrency)]
+    leftovers = await _wait_until_done(run, senders, request_tasks)
+    end = run.stop()
+    await _cancel(leftovers)
+    return run.result(end)
+
+
+async def _closed_worker(run: LoadRun) -> None:
+    """Send the next request as soon as the previous one answers."""
+    while (i := run.claim()) is not None:
+        if (origin := run.note_send()) is None:
+            return
+        run.record(origin, await call_async(run.endpoint, run.source(i), run.check))
+
+
+async def _open_scheduler(run: LoadRun, request_tasks: Tasks) -> None:
+    """Spawn request ``i`` at its intended time, once a slot is free, until the deadline."""
+    slots = asyncio.Semaphore(run.settings.concurrency)
+
+    def idle() -> bool:  # nothing in flight: nothing for the event loop to read
+        return not request_tasks
+
+    for i in range(run.scheduled):
+        intended = run.intended(i)
+        await sleep_until_async(intended, idle=idle)
+        await slots.acquire()  # bounded in flight: a full pool makes this send late
+        if clock() >= run.deadline:
+            slots.release()
+            return
+        _spawn(request_tasks, _send_on_schedule(run, i, intended, slots))
+
+
+async def _send_on_schedule(run: LoadRun, i: int, intended: float, slots: asyncio.Semaphore) -> None:
+    """Send request ``i`` now (its latency counts from ``intended``), then free its slot."""
+    try:
+        if run.note_send(intended) is None:
+            return
+        run.record(intended, await call_async(run.endpoint, run.source(i), run.check))
+    finally:
+        slots.release()
+
+
+def _spawn(tasks: Tasks, coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run ``coroutine`` as a task held in ``tasks`` until it is done."""
+    task = asyncio.ensure_future(coroutine)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+async def _wait_until_done(run: LoadRun, senders: list[asyncio.Task[Any]], request_tasks: Tasks) -> list[asyncio.Task[Any]]:
+    """Wait for the senders, then their requests, until the hard stop; return the tasks left running.
+
+    If the wait itself is cancelled (a Stop button) or interrupted, every task is cancelled.
+    """
+    try:
+        _, pending = await asyncio.wait(senders, timeout=max(run.hard_stop - clock(), 0.0))
+        while request_tasks and clock() < run.hard_stop:
+            await asyncio.wait(set(request_tasks), timeout=max(run.hard_stop - clock(), 0.0))
+    except BaseException:
+        run.recorder.close()
+        for task in [*senders, *request_tasks]:
+            task.cancel()
+        raise
+    return [task for task in [*pending, *request_tasks] if not task.done()]
+
+
+async def _cancel(tasks: list[asyncio.Task[Any]]) -> None:
+    """Cancel ``tasks`` and wait until they have ended."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
