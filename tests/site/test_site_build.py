@@ -51,7 +51,7 @@ def test_site_is_built_strictly_from_the_current_inputs(site):
     stamp = json.loads((site / ".build-stamp.json").read_text())
     assert stamp["inputs"], stamp
     for url in ["", "patterns", "load-testing", "operations", "rubric", "glossary",
-                "try-in-browser", "reference/harness", *[f"patterns/{p}" for p in PATTERN_PAGES]]:
+                "try-in-browser", "reference/loadtest", *[f"patterns/{p}" for p in PATTERN_PAGES]]:
         assert page(site, url).exists(), f"missing page /{url}"
 
 
