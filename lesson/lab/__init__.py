@@ -32,8 +32,10 @@ from typing import Any, Callable, Sequence
 
 from lesson.core.model import Model
 from lesson.core.runtime import IN_BROWSER
-from lesson.lab.targets import (
+from lesson.lab import targets as _targets
+from lesson.lab.targets import (  # noqa: F401 - re-exported: the notebooks reach the targets through lesson.lab
     MicroBatchedEndpoint,
+    PerThreadClient,
     accelerator_registry,
     batching_target,
     default_model,
@@ -41,28 +43,11 @@ from lesson.lab.targets import (
     example_rows,
     in_process_targets,
     model_width,
-    PerThreadClient,
     server_target,
 )
 from lesson.widgets.targets import Target
 
-__all__ = [
-    "Lab",
-    "setup",
-    "close",
-    "current",
-    "show_source",
-    "in_process_targets",
-    "batching_target",
-    "edge_targets",
-    "accelerator_registry",
-    "server_target",
-    "MicroBatchedEndpoint",
-    "default_model",
-    "example_rows",
-    "READY_SENTINEL",
-    "LAB_PARENT_ENV",
-]
+__all__ = ["Lab", "setup", "close", "current", "show_source", "READY_SENTINEL", "LAB_PARENT_ENV", *_targets.__all__]
 
 #: Every notebook's first output starts with this text (the browser test waits for it).
 READY_SENTINEL = "Serving Patterns Lab ready"
