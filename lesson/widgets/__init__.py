@@ -1,6 +1,6 @@
 """Notebook widgets: the load-test panel (ipywidgets) and latency charts (Vega-Lite specs).
 
-``lesson.widgets.charts``, ``runs`` and ``targets`` use the standard library only;
+``lesson.widgets.charts``, ``runs``, ``settings`` and ``targets`` use the standard library only;
 ``lesson.widgets.panel`` needs ipywidgets and is imported on first use of its names::
 
     from lesson.widgets import LoadTestPanel, Target
@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from lesson.widgets.runs import RunRecord, results_table_html, table
+from lesson.widgets.settings import PanelLimits
 from lesson.widgets.targets import Knob, Target, make_payloads
 
 __all__ = ["Knob", "Target", "make_payloads", "RunRecord", "results_table_html", "table", "LoadTestPanel", "PanelLimits"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in {"LoadTestPanel", "PanelLimits"}:
+    if name == "LoadTestPanel":
         from lesson.widgets import panel
 
         return getattr(panel, name)

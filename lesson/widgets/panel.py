@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import traceback
-from dataclasses import dataclass
 from typing import Any, Sequence
 
 import ipywidgets as W
@@ -27,33 +26,12 @@ from IPython.display import HTML, display
 
 from lesson import loadtest
 from lesson.core.runtime import IN_BROWSER
-from lesson.core.schema import ensure_response_schema
 from lesson.widgets.charts import comparison_chart, display_chart
 from lesson.widgets.runs import RunRecord, results_table_html
+from lesson.widgets.settings import PanelLimits, harness_kwargs, read_settings
 from lesson.widgets.targets import Target, is_async_callable, make_payloads
 
 __all__ = ["PanelLimits", "LoadTestPanel"]
-
-
-@dataclass(frozen=True)
-class PanelLimits:
-    """Upper bounds of the panel's controls (the harness has wider ones of its own)."""
-
-    max_requests: int = 5000
-    max_concurrency: int = 64
-    max_rate: int = 5000
-    max_instances: int = 256
-    max_duration: float = 20.0
-    keep_runs: int = 8
-
-
-def _check_range(name: str, value: Any, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-        raise ValueError(f"{name} must be a whole number between {low} and {high}, got {value!r}")
-    value = int(value)
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
-    return value
 
 
 class LoadTestPanel:
@@ -196,56 +174,17 @@ class LoadTestPanel:
         Raises:
             ValueError: a value outside its bound, naming the setting and the bound.
         """
-        lim = self.limits
-        target_key = overrides.pop("target", self.target_select.value)
-        if target_key not in self.targets:
-            raise ValueError(f"unknown target {target_key!r}; known: {', '.join(self.targets)}")
-        target = self.targets[target_key]
-        knob_overrides = overrides.pop("knobs", {}) or {}
-        values = {
-            "requests": overrides.pop("requests", self.requests_input.value),
-            "concurrency": overrides.pop("concurrency", self.concurrency_input.value),
-            "rate": overrides.pop("rate", self.rate_input.value),
-            "instances": overrides.pop("instances", self.instances_input.value),
+        target_key = overrides.get("target", self.target_select.value)
+        shown = target_key == self.target_select.value
+        controls = {
+            "target": self.target_select.value,
+            "requests": self.requests_input.value,
+            "concurrency": self.concurrency_input.value,
+            "rate": self.rate_input.value,
+            "instances": self.instances_input.value,
+            "knobs": {name: box.value for name, box in self.knob_inputs.items()} if shown else {},
         }
-        if overrides:
-            raise ValueError(f"unknown setting(s): {', '.join(sorted(overrides))}")
-        settings = {
-            "target": target_key,
-            "requests": _check_range("requests", values["requests"], 1, lim.max_requests),
-            "concurrency": _check_range("concurrency", values["concurrency"], 1, lim.max_concurrency),
-            "rate": _check_range("rate", values["rate"], 0, lim.max_rate),
-            "instances": _check_range("instances", values["instances"], 1, lim.max_instances),
-            "knobs": {},
-        }
-        for knob in target.knobs:
-            current = self.knob_inputs[knob.name].value if (
-                target_key == self.target_select.value and knob.name in self.knob_inputs
-            ) else knob.default
-            settings["knobs"][knob.name] = knob.check(knob_overrides.get(knob.name, current))
-        unknown = set(knob_overrides) - {k.name for k in target.knobs}
-        if unknown:
-            raise ValueError(f"target {target_key!r} has no knob(s) {', '.join(sorted(unknown))}")
-        return settings
-
-    def _harness_kwargs(self, settings: dict[str, Any], progress: Any) -> dict[str, Any]:
-        instances = settings["instances"]
-
-        def check(response: Any) -> None:
-            ensure_response_schema(response)
-            got = len(response["predictions"])
-            if got != instances:
-                raise AssertionError(f"expected {instances} predictions, got {got}")
-
-        return {
-            "concurrency": settings["concurrency"],
-            "rate": settings["rate"] or None,
-            "max_requests": settings["requests"],
-            "max_duration": self.limits.max_duration,
-            "warmup": min(5, settings["requests"]),
-            "check": check,
-            "progress": progress,
-        }
+        return read_settings(self.targets, self.limits, controls, overrides)
 
     def _label(self, settings: dict[str, Any]) -> str:
         load = f"{settings['rate']}/s" if settings["rate"] else f"c={settings['concurrency']}"
@@ -331,7 +270,7 @@ class LoadTestPanel:
             return asyncio.run(self.run_async(**overrides))
         endpoint, payloads = self._start(settings)
         try:
-            result = loadtest.run_load_test(endpoint, payloads, **self._harness_kwargs(settings, self._set_progress))
+            result = loadtest.run_load_test(endpoint, payloads, **harness_kwargs(settings, self.limits, self._set_progress))
             return self._finish(settings, endpoint, result)
         finally:
             self._cleanup(settings, endpoint)
@@ -348,7 +287,7 @@ class LoadTestPanel:
         endpoint, payloads = self._start(settings)
         try:
             if IN_BROWSER or target.asynchronous or is_async_callable(endpoint):
-                kwargs = self._harness_kwargs(settings, self._set_progress)
+                kwargs = harness_kwargs(settings, self.limits, self._set_progress)
                 result = await loadtest.run_load_test_async(endpoint, payloads, **kwargs)
             else:
                 loop = asyncio.get_running_loop()
@@ -356,7 +295,7 @@ class LoadTestPanel:
                 def progress(completed: int, total: int, elapsed: float) -> None:
                     loop.call_soon_threadsafe(self._set_progress, completed, total, elapsed)
 
-                kwargs = self._harness_kwargs(settings, progress)
+                kwargs = harness_kwargs(settings, self.limits, progress)
                 call = functools.partial(loadtest.run_load_test, endpoint, payloads, **kwargs)
                 result = await loop.run_in_executor(None, call)
             return self._finish(settings, endpoint, result)
