@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-# Debian packages the tests need: chromium (browser tests), wrk and h2load (benchmarks).
+# Debian packages the tests need: chromium (browser tests), redis-server (the streaming broker),
+# wrk and h2load (benchmarks).
 system-deps:
 	bash scripts/install-system-deps.sh
 

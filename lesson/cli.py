@@ -1,11 +1,11 @@
-"""The ``lesson`` command line: ``lesson demo | serve | loadtest | batch | sample-data``.
+"""The ``lesson`` command line: ``lesson demo | serve | loadtest | batch | sample-data | broker | stream``.
 
 Built with typer (the ``cli`` extra). Without typer installed, :func:`main` still runs the
 demo with the standard library (:func:`lesson.teaching.demo.main`), so ``python -m lesson`` always works.
 
 Commands live in their own modules and are registered lazily from :data:`COMMANDS`: adding
 one is a one-line entry ``("name", "module.path:function")``, where ``function`` is a plain
-function with typer-annotated parameters. If its module cannot be imported (a missing
+function with typer-annotated parameters (or a ``typer.Typer`` for a command group). If its module cannot be imported (a missing
 extra), the command still appears and explains what to install.
 
 Run ``lesson --help`` (or ``python -m lesson --help``).
@@ -32,6 +32,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("loadtest", "lesson.loadtest.cli:loadtest", "needs `pip install lesson[serve]`"),
     ("batch", "lesson.patterns.batch.cli:batch", "needs `pip install lesson[batch]`"),
     ("sample-data", "lesson.patterns.batch.cli:sample_data", "needs `pip install lesson[batch]`"),
+    ("broker", "lesson.servers.broker_cli:app", "needs `pip install lesson[stream]`"),
+    ("stream", "lesson.patterns.streaming.cli:app", "needs `pip install lesson[stream]`"),
 ]
 
 
@@ -99,7 +101,10 @@ def build_app() -> "typer.Typer":
             function = _unavailable(name, hint, error)
         except Exception as error:  # a broken module must not take `lesson demo` down with it
             function = _unavailable(name, "its module failed to import (a bug: please report it)", error)
-        application.command(name)(function)
+        if isinstance(function, typer.Typer):  # a command group: `lesson broker start`
+            application.add_typer(function, name=name)
+        else:
+            application.command(name)(function)
     return application
 
 

@@ -1,0 +1,46 @@
+"""``lesson broker start|stop|status``: the project's own Redis on loopback, from a shell.
+
+``start`` records the broker's address (see :mod:`lesson.patterns.streaming.broker_state`), so
+``lesson stream`` commands need no ``--url``; ``stop`` stops it and removes its data folder.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="The streaming pattern's broker: redis-server on 127.0.0.1, started and stopped by the project.")
+
+
+@app.command()
+def start(port: Optional[int] = typer.Option(None, help="Port on 127.0.0.1 (default: a free one).")) -> None:
+    """Start a broker in the background and print its URL."""
+    from lesson.servers.broker import BrokerUnavailableError, start_command  # noqa: PLC0415
+
+    try:
+        raise typer.Exit(start_command(port))
+    except BrokerUnavailableError as exc:
+        typer.echo(f"lesson broker start: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def stop() -> None:
+    """Stop the broker `lesson broker start` started."""
+    from lesson.servers.broker import stop_command  # noqa: PLC0415
+
+    raise typer.Exit(stop_command())
+
+
+@app.command()
+def status() -> None:
+    """Say whether the broker answers."""
+    from lesson.servers.broker import status_command  # noqa: PLC0415
+
+    raise typer.Exit(status_command())
+
+
+if __name__ == "__main__":
+    app()
