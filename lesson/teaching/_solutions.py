@@ -92,15 +92,29 @@ def atomic_write(path: str, lines: Iterable[str]) -> None:
         raise
 
 
-def dedupe_events(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Keep the first event of each ``id``, in arrival order."""
-    seen: set[Any] = set()
+def dedupe_events(events: Iterable[dict[str, Any]], capacity: int) -> list[dict[str, Any]]:
+    """Keep the first event of each ``id``, in arrival order, remembering at most ``capacity`` ids."""
+    from collections import OrderedDict
+
+    seen: OrderedDict[Any, None] = OrderedDict()
     kept = []
     for event in events:
-        if event["id"] not in seen:
-            seen.add(event["id"])
-            kept.append(event)
+        if event["id"] in seen:
+            continue
+        seen[event["id"]] = None
+        if len(seen) > capacity:
+            seen.popitem(last=False)  # forget the oldest: memory stays bounded
+        kept.append(event)
     return kept
+
+
+def idempotent_sink(store: dict[str, Any], event_id: str, prediction: float) -> bool:
+    """Write an event's result once: the result itself is the "seen" mark."""
+    if event_id in store["results"]:
+        return False
+    store["results"][event_id] = prediction
+    store["out"].append(event_id)
+    return True
 
 
 def freshness_ms(events: Iterable[dict[str, float]]) -> list[float]:

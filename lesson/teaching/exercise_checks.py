@@ -189,13 +189,34 @@ def check_atomic_write(fn: Callable[[str, Any], None]) -> str:
     return "a failed write leaves the old output whole and no debris"
 
 
-def check_dedupe(fn: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> str:
+def check_dedupe(fn: Callable[[list[dict[str, Any]], int], list[dict[str, Any]]]) -> str:
     events = [{"id": "e1", "v": 1}, {"id": "e2", "v": 2}, {"id": "e1", "v": 99}, {"id": "e3", "v": 3},
               {"id": "e2", "v": 98}]
-    got = fn(list(events))
+    got = list(fn(list(events), 10))
     _expect([e["id"] for e in got] == ["e1", "e2", "e3"], f"kept ids {[e['id'] for e in got]}, expected e1, e2, e3 in order")
     _expect([e["v"] for e in got] == [1, 2, 3], "keep the FIRST event of each id (a redelivery is a copy)")
-    return "each event scored once, first delivery kept, order preserved"
+    window = [{"id": i} for i in ("e1", "e2", "e3", "e1", "e3")]
+    got = [e["id"] for e in fn(list(window), 2)]
+    _expect(got == ["e1", "e2", "e3", "e1"],
+            f"with capacity 2, dedupe(e1 e2 e3 e1 e3) kept {got}; expected e1 e2 e3 e1: after e3 only e2 and e3 "
+            "are remembered, so the old e1 comes through again (the price of bounded memory) and e3 does not")
+    many = fn(({"id": f"u{i}"} for i in range(50_000)), 100)
+    _expect(len(list(many)) == 50_000, "every distinct id must be kept once (and any iterable accepted)")
+    return "each event scored once within the window, first delivery kept, order preserved, memory bounded"
+
+
+def check_idempotent_sink(fn: Callable[[dict[str, Any], str, float], bool]) -> str:
+    store: dict[str, Any] = {"results": {}, "out": []}
+    # e1 is redelivered (a producer retry); then the consumer crashes after writing e3 and e4 but
+    # before acknowledging them, so the broker hands both out again.
+    deliveries = [("e1", 0.5), ("e2", 0.25), ("e1", 0.5), ("e3", 1.0), ("e4", 2.0), ("e3", 1.0), ("e4", 2.0)]
+    returned = [fn(store, event_id, p) for event_id, p in deliveries]
+    _expect(store["out"] == ["e1", "e2", "e3", "e4"],
+            f"the output got {store['out']}; each event's result must be written exactly once, in delivery order")
+    _expect(store["results"] == {"e1": 0.5, "e2": 0.25, "e3": 1.0, "e4": 2.0}, f"results are {store['results']}")
+    _expect([bool(r) for r in returned] == [True, True, False, True, True, False, False],
+            f"returned {returned}; return True when written, False for an id already written")
+    return "duplicates and a crash's redeliveries changed nothing: exactly-once effect on at-least-once delivery"
 
 
 def check_freshness(fn: Callable[[list[dict[str, float]]], list[float]]) -> str:

@@ -106,8 +106,15 @@ EXERCISES: dict[str, Exercise] = {e.id: e for e in [
              "tempfile.mkstemp in the same folder, then os.replace; clean up on any exception.",
              checks.check_atomic_write, "atomic_write"),
     Exercise("dedupe_events", "04-streaming", "Score each event once",
-             "Write dedupe(events) keeping the first event of each id, in order.",
-             "A set of seen ids.", checks.check_dedupe, "dedupe_events"),
+             "Write dedupe(events, capacity) keeping the first event of each id, in order, remembering at most "
+             "capacity ids (a stream never ends: memory must not grow with it).",
+             "An OrderedDict of recent ids; past capacity, drop the oldest (popitem(last=False)).",
+             checks.check_dedupe, "dedupe_events"),
+    Exercise("idempotent_sink", "04-streaming", "Make the sink idempotent",
+             "Write sink(store, event_id, prediction) -> bool: set store['results'][event_id] and append the id "
+             "to store['out'] the first time an id arrives; change nothing (return False) when it arrives again.",
+             "The result is the 'seen' mark: check store['results'] before writing anything.",
+             checks.check_idempotent_sink, "idempotent_sink"),
     Exercise("freshness", "04-streaming", "Measure freshness",
              "Write freshness(events) -> ms between event_time and scored_at for each event.",
              "Both times are in seconds.", checks.check_freshness, "freshness_ms"),

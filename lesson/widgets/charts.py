@@ -25,6 +25,7 @@ __all__ = [
     "histogram_chart",
     "comparison_chart",
     "bar_chart",
+    "line_chart",
     "chart_bundle",
     "display_chart",
     "to_svg",
@@ -195,6 +196,42 @@ def bar_chart(
         "width": 420,
         "data": {"values": list(rows)},
         "mark": {"type": "bar"},
+        "encoding": encoding,
+    }
+
+
+def line_chart(
+    rows: Sequence[dict[str, Any]],
+    *,
+    x: str,
+    y: str,
+    color: str | None = None,
+    title: str = "",
+    x_title: str | None = None,
+    y_title: str | None = None,
+) -> dict[str, Any]:
+    """Lines over a quantitative ``x`` (e.g. seconds into a run), one per ``color`` value.
+
+    Args:
+        rows: dicts with the ``x`` and ``y`` fields (and ``color`` if given).
+        x: the quantitative field along the bottom.
+        y: the value drawn.
+        color: optional field that splits the rows into lines.
+    """
+    encoding: dict[str, Any] = {
+        "x": {"field": x, "type": "quantitative", "title": x_title or x},
+        "y": {"field": y, "type": "quantitative", "title": y_title or y},
+        "tooltip": [{"field": k} for k in (x, color, y) if k],
+    }
+    if color:
+        encoding["color"] = {"field": color, "type": "nominal", "title": color, "legend": {"orient": "bottom"}}
+    return {
+        "$schema": VEGA_LITE_SCHEMA,
+        "title": title,
+        "width": 480,
+        "height": 220,
+        "data": {"values": list(rows)},
+        "mark": {"type": "line", "point": False},
         "encoding": encoding,
     }
 

@@ -104,8 +104,23 @@ def _no_length_check(raw, shape):
     return [list(flat[r * cols:(r + 1) * cols]) for r in range(rows)]
 
 
-def _keeps_last(events):
+def _keeps_last(events, capacity):
     return list({e["id"]: e for e in events}.values())
+
+
+def _unbounded_dedupe(events, capacity):
+    seen, kept = set(), []
+    for e in events:
+        if e["id"] not in seen:
+            seen.add(e["id"])
+            kept.append(e)
+    return kept
+
+
+def _appends_every_delivery(store, event_id, prediction):
+    store["results"][event_id] = prediction
+    store["out"].append(event_id)
+    return True
 
 
 def _ignores_threshold(payload):
@@ -172,6 +187,8 @@ WRONG_ANSWERS = [
     ("chunked", _lazy_but_reads_ahead, "read ahead"),
     ("atomic_write", _direct_write, "interrupted write"),
     ("dedupe_events", _keeps_last, "FIRST"),
+    ("dedupe_events", _unbounded_dedupe, "bounded memory"),
+    ("idempotent_sink", _appends_every_delivery, "exactly once"),
     ("freshness", lambda events: [0.0 for _ in events], "EVENT time"),
     ("quantise_int8", _truncating_quantise, "round"),
     ("quantise_int8", _asymmetric_scale, "scale"),

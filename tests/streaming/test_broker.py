@@ -21,7 +21,7 @@ import pytest
 redis_asyncio = pytest.importorskip("redis.asyncio")
 
 from lesson.models.mlp_numpy import load_default_numpy_mlp  # noqa: E402
-from lesson.patterns.streaming.accounting import broker_report, order_violations  # noqa: E402
+from lesson.patterns.streaming.accounting import broker_report, order_violations, pending_count  # noqa: E402
 from lesson.patterns.streaming.broker_consumer import BrokerConsumer, BrokerDownError  # noqa: E402
 from lesson.patterns.streaming.log import StreamLayout  # noqa: E402
 from lesson.patterns.streaming.producer import event_rows, group_backlog, produce  # noqa: E402
@@ -110,16 +110,8 @@ def test_a_sigkilled_consumers_events_finish_exactly_once_on_a_sibling(broker, l
            "--max-seconds", "60"]
     victim = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
-    async def pending(client):
-        import redis.exceptions
-
-        total = 0
-        for stream in layout.streams:
-            try:
-                total += (await client.xpending(stream, "scorers"))["pending"]
-            except redis.exceptions.ResponseError:  # the group does not exist yet
-                pass
-        return total
+    def pending(client):
+        return pending_count(client, layout)
 
     deadline = time.monotonic() + 30
     while run(_with_client(broker.url, pending)) == 0:

@@ -18,7 +18,7 @@ from lesson.core.stats import format_ms, percentile
 from lesson.patterns.streaming.log import StreamLayout
 from lesson.patterns.streaming.producer import group_backlog
 
-__all__ = ["BrokerReport", "broker_report", "freshness_samples", "order_violations"]
+__all__ = ["BrokerReport", "broker_report", "freshness_samples", "order_violations", "pending_count"]
 
 FRESHNESS_SAMPLE = 10_000
 
@@ -86,6 +86,19 @@ async def freshness_samples(client: Any, layout: StreamLayout, count: int = FRES
         except (KeyError, ValueError):
             continue
     return samples
+
+
+async def pending_count(client: Any, layout: StreamLayout, group: str = "scorers") -> int:
+    """Entries delivered to ``group``'s consumers and not yet acknowledged (0 before the group exists)."""
+    import redis.exceptions  # noqa: PLC0415
+
+    total = 0
+    for stream in layout.streams:
+        try:
+            total += int((await client.xpending(stream, group))["pending"])
+        except redis.exceptions.ResponseError:  # no such stream or group yet
+            pass
+    return total
 
 
 async def broker_report(client: Any, layout: StreamLayout, group: str = "scorers") -> BrokerReport:
