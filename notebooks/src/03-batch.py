@@ -34,7 +34,7 @@ patients, progression = load_heldout(load_artifact(model.name, model.version))  
 # service and returns one response per batch, tagged with its size:
 
 # %%
-responses = lesson.patterns.batch_scoring_runner(lab.model, [patients[0:2], patients[2:3]])
+responses = lesson.batch_scoring_runner(lab.model, [patients[0:2], patients[2:3]])
 [(r["predictions"], r["metadata"]["batch_size"]) for r in responses]
 
 # %% [markdown]
@@ -54,7 +54,7 @@ measured = []
 for size in (1, 16, 256, 1024):
     batches = [all_rows[i : i + size] for i in range(0, len(all_rows), size)]
     start = time.perf_counter()
-    lesson.patterns.batch_scoring_runner(lab.model, batches)
+    lesson.batch_scoring_runner(lab.model, batches)
     seconds = time.perf_counter() - start
     measured.append({"rows per batch": size, "calls": len(batches), "seconds": round(seconds, 3),
                      "rows/s": round(len(all_rows) / seconds)})

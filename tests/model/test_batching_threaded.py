@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from lesson.patterns.batching import BatcherClosedError, ThreadedMicroBatcher, _Waiter
+from lesson.patterns.batching import BatcherClosedError, ThreadedMicroBatcher
+from lesson.patterns.batching.common import Waiter as _Waiter
 
 
 class Device:
