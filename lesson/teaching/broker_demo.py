@@ -110,11 +110,11 @@ async def crash_recovery_demo(url: str, *, events: int = 8000, rate: float = 200
         consuming = asyncio.create_task(survivor.run())
         try:
             await asyncio.sleep(kill_after_s)
-            pending = await pending_count(client, layout)
         finally:
             victim.send_signal(signal.SIGKILL)
             victim.wait(10)
         killed_at = time.monotonic() - start
+        pending = await pending_count(client, layout, consumer="a")  # only a claim can change it now
         try:
             await producing
             done = await consuming

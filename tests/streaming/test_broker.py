@@ -251,3 +251,14 @@ def test_lesson_broker_start_records_the_address_for_lesson_stream(tmp_path):
         stopped = subprocess.run([*lesson, "broker", "stop"], capture_output=True, text=True, timeout=60, env=env)
     assert stopped.returncode == 0 and "stopped the broker" in stopped.stdout
     assert not (tmp_path / "broker.json").exists()
+
+
+def test_crash_demo_counts_what_the_killed_consumer_held_and_the_survivor_claims_it(broker):
+    from lesson.teaching.broker_demo import crash_recovery_demo
+
+    demo = run(crash_recovery_demo(broker.url, events=3000, rate=1500.0, kill_after_s=0.8))
+    assert demo.pending_at_kill > 0, "consumer a was killed holding nothing: the demo shows no recovery"
+    assert demo.survivor.claimed == demo.pending_at_kill
+    assert demo.report.redelivered == demo.pending_at_kill
+    assert demo.report.lost == 0
+    assert demo.report.scored + demo.report.dead_lettered == demo.report.unique_ids == 3000

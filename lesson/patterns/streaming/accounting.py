@@ -88,17 +88,29 @@ async def freshness_samples(client: Any, layout: StreamLayout, count: int = FRES
     return samples
 
 
-async def pending_count(client: Any, layout: StreamLayout, group: str = "scorers") -> int:
-    """Entries delivered to ``group``'s consumers and not yet acknowledged (0 before the group exists)."""
+async def pending_count(client: Any, layout: StreamLayout, group: str = "scorers", consumer: str | None = None) -> int:
+    """Entries delivered to ``group``'s consumers (or to ``consumer`` alone) and not yet acknowledged.
+
+    0 before the group exists.
+    """
     import redis.exceptions  # noqa: PLC0415
 
     total = 0
     for stream in layout.streams:
         try:
-            total += int((await client.xpending(stream, group))["pending"])
+            summary = await client.xpending(stream, group)
         except redis.exceptions.ResponseError:  # no such stream or group yet
-            pass
+            continue
+        if consumer is None:
+            total += int(summary["pending"])
+        else:
+            total += sum(int(c["pending"]) for c in summary.get("consumers") or []
+                         if _text(c["name"]) == consumer)
     return total
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 async def broker_report(client: Any, layout: StreamLayout, group: str = "scorers") -> BrokerReport:
