@@ -53,6 +53,7 @@ class Chunk:
     table: pa.Table
     rows: np.ndarray
     malformed: list[tuple[int, str]] = field(default_factory=list)
+    key_reasons: dict[int, str] = field(default_factory=dict)  # rows whose id is empty or repeated
 
 
 class ChunkReader:

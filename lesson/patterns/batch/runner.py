@@ -40,6 +40,7 @@ from typing import Callable, Generator, Iterator
 import pyarrow as pa
 
 from lesson.patterns.batch.io import AtomicTableWriter, Chunk, ChunkReader, commit_together, remove_stale_temporaries
+from lesson.patterns.batch.keys import KeyCheck
 from lesson.patterns.batch.scoring import (ID_COLUMN, BufferPool, ChunkResult, ModelRef, PreparedChunk, finish_chunk, load_model,
                                   output_schema, prepare_chunk, rejects_schema, score_table)
 
@@ -64,6 +65,9 @@ class BatchReport:
     engine: str
     chunks: int
     wall_s: float
+    #: rejected rows whose ``id`` was empty, or repeated an earlier row's (counted in ``rejected``)
+    empty_ids: int = 0
+    repeated_ids: int = 0
     #: Where the time went: CPU seconds of the reader thread (``reader_cpu_s``: decode; for
     #: Parquet with the local engine also validate most chunks), of the calling thread
     #: (``predict_cpu_s``: predict and build the output tables; validate the other chunks;
@@ -85,6 +89,8 @@ class BatchReport:
             f"({self.engine} engine, {self.chunks} chunks, {self.wall_s:.2f} s, {self.rows_per_s:,.0f} rows/s)\n"
             f"  predictions -> {self.output}\n"
             f"  rejected {self.rejected:,} rows -> {self.rejects}"
+            + (f" ({self.empty_ids:,} with an empty id, {self.repeated_ids:,} repeating an earlier row's id)"
+               if self.empty_ids or self.repeated_ids else "")
         )
 
 
@@ -217,7 +223,7 @@ class _WriteBehind:
 
 def _prepare(chunk: Chunk, features: tuple[str, ...], pool: BufferPool) -> PreparedChunk:
     buffer = pool.take(len(features) * chunk.table.num_rows)
-    return prepare_chunk(chunk.table, features, chunk.rows, chunk.malformed, buffer=buffer)
+    return prepare_chunk(chunk.table, features, chunk.rows, chunk.malformed, chunk.key_reasons, buffer=buffer)
 
 
 def _local_results(chunks: Iterator[Chunk | PreparedChunk], ref: ModelRef, features: tuple[str, ...],
@@ -242,7 +248,8 @@ def _dask_results(chunks: Iterator[Chunk], ref: ModelRef, scheduler: str, in_fli
         window = in_flight or 2 * n_workers
         pending: collections.deque = collections.deque()
         for chunk in chunks:
-            pending.append(client.submit(score_table, chunk.table, ref, chunk.rows, chunk.malformed, pure=False))
+            pending.append(client.submit(score_table, chunk.table, ref, chunk.rows, chunk.malformed, chunk.key_reasons,
+                                          pure=False))
             while len(pending) >= window:
                 yield pending.popleft().result()
         while pending:
@@ -315,6 +322,15 @@ def score_file(
     try:
         positions: collections.deque = collections.deque()
 
+        keys = KeyCheck()
+
+        def read() -> Iterator[tuple[Chunk, int]]:
+            """The file's chunks in order, each with its rows' key verdicts (on the reader thread)."""
+            for chunk, position in reader.with_positions():
+                if has_id:
+                    chunk.key_reasons = keys.check(chunk.table.column(ID_COLUMN), chunk.rows)
+                yield chunk, position
+
         def tables(items: Iterator[tuple[object, int]], waiting: threading.Event | None = None) -> Iterator:
             prefetched = _prefetch(items, cpu=stages, waiting=waiting)
             try:
@@ -339,14 +355,14 @@ def score_file(
                 for chunk, position in items:
                     yield (chunk if calling_thread_waits.is_set() else _prepare(chunk, features, buffers)), position
 
-            results = _local_results(tables(validated_unless_waited_for(reader.with_positions()), calling_thread_waits),
+            results = _local_results(tables(validated_unless_waited_for(read()), calling_thread_waits),
                                      ref, features, buffers)
         elif engine == "local":
             # CSV: parsing already fills the reader thread (~330 ms per 1M rows), so the text ->
             # number casts and validation (~200 ms) run here, beside the prediction
-            results = _local_results(tables(reader.with_positions()), ref, features, BufferPool())
+            results = _local_results(tables(read()), ref, features, BufferPool())
         else:  # read here, validate + predict on the cluster
-            results = _dask_results(tables(reader.with_positions()), ref, scheduler, in_flight)
+            results = _dask_results(tables(read()), ref, scheduler, in_flight)
         for result in results:
             writes.put((writer, result.predictions), (rejects, result.rejects))
             rows += result.n_rows
@@ -375,6 +391,6 @@ def score_file(
     return BatchReport(
         input=str(src), output=str(out), rejects=str(rej), rows=rows, scored=writer.rows,
         rejected=rejects.rows, model=ref.name, model_version=ref.version, engine=engine,
-        chunks=chunks, wall_s=time.perf_counter() - start,
+        chunks=chunks, wall_s=time.perf_counter() - start, empty_ids=keys.empty, repeated_ids=keys.repeated,
         stages={k: round(stages[k], 6) for k in ("reader_cpu_s", "predict_cpu_s", "writer_cpu_s", "commit_s") if k in stages},
     )

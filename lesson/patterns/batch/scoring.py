@@ -12,7 +12,7 @@ import math
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -303,7 +303,8 @@ class PreparedChunk:
 
 
 def prepare_chunk(table: pa.Table, features: Sequence[str], row_offset: "int | np.ndarray",
-                  malformed: Sequence[tuple[int, str]] = (), *, buffer: np.ndarray | None = None) -> PreparedChunk:
+                  malformed: Sequence[tuple[int, str]] = (), key_reasons: Mapping[int, str] | None = None, *,
+                  buffer: np.ndarray | None = None) -> PreparedChunk:
     """Validate one chunk (the first half of :func:`score_table`; see there for the arguments).
 
     Args:
@@ -312,6 +313,8 @@ def prepare_chunk(table: pa.Table, features: Sequence[str], row_offset: "int | n
     n = table.num_rows
     has_id = ID_COLUMN in table.column_names
     X, reasons = validate_features(table, features, buffer=buffer)
+    for i, reason in (key_reasons or {}).items():  # the key's verdict first, then the features'
+        reasons[i] = [reason, *reasons.get(i, ())]
     if isinstance(row_offset, np.ndarray):
         rows = row_offset
     else:
@@ -350,7 +353,7 @@ def finish_chunk(prepared: PreparedChunk, ref: ModelRef) -> ChunkResult:
 
 
 def score_table(table: pa.Table, ref: ModelRef, row_offset: "int | np.ndarray",
-                malformed: Sequence[tuple[int, str]] = ()) -> ChunkResult:
+                malformed: Sequence[tuple[int, str]] = (), key_reasons: Mapping[int, str] | None = None) -> ChunkResult:
     """Validate and score one chunk, column by column (no per-row Python for valid rows).
 
     What runs on Dask workers; the local engine runs the same two halves
@@ -362,6 +365,8 @@ def score_table(table: pa.Table, ref: ModelRef, row_offset: "int | np.ndarray",
         row_offset: number of input rows before this chunk (rows are numbered from 0), or
             the row number of each row.
         malformed: ``(row, reason)`` of unparseable rows to add to the rejects.
+        key_reasons: ``{index in the chunk: reason}`` of rows whose ``id`` is empty or repeats
+            an earlier row's (:class:`lesson.patterns.batch.keys.KeyCheck`); rejected.
 
     Returns:
         Predictions for the valid rows and one reject (with its reason) per invalid row.
@@ -369,7 +374,7 @@ def score_table(table: pa.Table, ref: ModelRef, row_offset: "int | np.ndarray",
     features = load_model(ref).params.feature_names
     buffer = _BUFFERS.take(len(features) * table.num_rows)
     try:
-        return finish_chunk(prepare_chunk(table, features, row_offset, malformed, buffer=buffer), ref)
+        return finish_chunk(prepare_chunk(table, features, row_offset, malformed, key_reasons, buffer=buffer), ref)
     finally:
         _BUFFERS.give(buffer)
 
