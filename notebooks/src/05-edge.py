@@ -45,7 +45,7 @@ fp64, int8 = edge_targets()
 for target in (fp64, int8):
     lab.add_target(target)
 patient = fp64.sample_rows[0]
-run_on_device = lesson.models.int8_inference_adapter(model, quantise=False)
+run_on_device = lesson.edge_inference_adapter(model, quantise=False)
 run_on_device(patient)
 
 # %% [markdown]
