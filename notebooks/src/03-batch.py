@@ -90,7 +90,8 @@ for run in (one_row, many_rows):
 # reads a CSV or Parquet file in chunks of `chunk_rows` rows, scores each chunk, writes the
 # predictions atomically and puts rows it cannot score in a separate rejects file with the
 # reason: a missing or non-numeric feature, or an `id` that is empty or repeats an earlier
-# row's (a prediction must join back to exactly one row; the first row with a key is scored). With `engine="local"` the chunks are scored in this
+# row's (a prediction must join back to exactly one row; the first row with a key is scored).
+# With `engine="local"` the chunks are scored in this
 # process; with `engine="dask", scheduler="tcp://host:port"` each chunk becomes a task on a
 # Dask cluster and the results are written back in input order, so the output must not depend
 # on the engine.
