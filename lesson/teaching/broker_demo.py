@@ -73,6 +73,24 @@ async def _sample(client: Any, layout: Any, start: float, timeline: list[dict[st
             pass
 
 
+#: how long after ``kill_after_s`` the demo waits for consumer ``a`` to hold entries (it may
+#: still be starting on a busy machine: a fresh interpreter importing numpy and redis)
+KILL_WAIT_S = 30.0
+
+
+async def _freeze_holding_entries(victim: subprocess.Popen, client: Any, layout: Any, deadline: float) -> None:
+    """Stop (SIGSTOP) ``victim`` at a moment it holds unacknowledged entries, so that the SIGKILL
+    that follows really lands mid-batch; gives up at ``deadline`` (then it is killed as it is)."""
+    from lesson.patterns.streaming.accounting import pending_count  # noqa: PLC0415
+
+    while time.monotonic() < deadline and victim.poll() is None:
+        victim.send_signal(signal.SIGSTOP)
+        if await pending_count(client, layout, consumer="a") > 0:
+            return
+        victim.send_signal(signal.SIGCONT)
+        await asyncio.sleep(0.003)
+
+
 async def crash_recovery_demo(url: str, *, events: int = 8000, rate: float = 2000.0, duplicates: float = 0.02,
                               bad_fraction: float = 0.005, kill_after_s: float = 1.0, batch: int = 8,
                               delay_ms: float = 20.0) -> CrashDemo:
@@ -110,6 +128,7 @@ async def crash_recovery_demo(url: str, *, events: int = 8000, rate: float = 200
         consuming = asyncio.create_task(survivor.run())
         try:
             await asyncio.sleep(kill_after_s)
+            await _freeze_holding_entries(victim, client, layout, deadline=time.monotonic() + KILL_WAIT_S)
         finally:
             victim.send_signal(signal.SIGKILL)
             victim.wait(10)
