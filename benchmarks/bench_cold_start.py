@@ -10,8 +10,8 @@ when the first cell's output (``Serving Patterns Lab ready ...``) appears.
 Stages, in seconds from the request of the page (medians over the clean runs):
 
 * the kernel's Web Worker, from the marks the build patches into it (``lite-kernel
-  stage=NAME t=EPOCH_MS`` on the console, see ``tools/lite_snapshot.py``): ``early-start``
-  (the page started the worker while JupyterLab loads, ``tools/lite_early_kernel.py``),
+  stage=NAME t=EPOCH_MS`` on the console, see ``tools/lite/worker.py``): ``early-start``
+  (the page started the worker while JupyterLab loads, ``tools/lite/early_kernel.py``),
   ``wasm-compiled``, ``snapshot-fetched``, ``files-fetched``, ``python-restored``,
   ``files-written``;
 * ``notebook_visible``: JupyterLab loaded, notebook rendered (the browser's main thread);
@@ -50,11 +50,16 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT))
 
-from site_browser import (chromium_path, offline_browser, run_all_cells,  # noqa: E402
-                          serve_directory, wait_for_output)
-from site_stamp import is_fresh  # noqa: E402
+from tools.site.browser import (
+    chromium_path,
+    offline_browser,
+    run_all_cells,
+    serve_directory,
+    wait_for_output,
+)
+from tools.site.stamp import is_fresh
 
 SENTINEL = "Serving Patterns Lab ready"
 TARGET_S = 10.0

@@ -6,6 +6,9 @@ cell that awaits a load test and updates widgets, the kernel sends ``execute_rep
 its whole timeout has passed, then returns the reply. Each such cell cost the full cell
 timeout (120 s in notebook 06). Polling in short slices bounds the delay to one slice and
 changes nothing else: the overall timeout and the ``Empty`` at the deadline are kept.
+
+Applied by the site build (``tools/site/notebooks.py``) and by pytest/nbmake (the root
+``conftest.py``, which imports this file as the top-level module ``nbclient_patch``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import time
 from queue import Empty
 from typing import Any
 
-import jupyter_client.channels as channels
+from jupyter_client import channels
 
 SLICE_S = 0.2
 _original_get_msg = channels.AsyncZMQSocketChannel.get_msg
@@ -31,6 +34,11 @@ async def _get_msg_in_slices(self: Any, timeout: float | None = None) -> dict[st
                 raise
 
 
+_get_msg_in_slices.sliced = True  # type: ignore[attr-defined]
+
+
 def apply() -> None:
-    """Install the sliced ``get_msg`` (idempotent)."""
+    """Install the sliced ``get_msg`` (idempotent, also across two imports of this file)."""
+    if getattr(channels.AsyncZMQSocketChannel.get_msg, "sliced", False):
+        return
     channels.AsyncZMQSocketChannel.get_msg = _get_msg_in_slices  # type: ignore[method-assign]

@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools"))
+if str(ROOT) not in sys.path:  # the site tests import the build's modules as tools.…
+    sys.path.insert(0, str(ROOT))
 
-from site_browser import chromium_path  # noqa: E402
-from site_stamp import is_fresh  # noqa: E402
+from tools.site.browser import chromium_path
+from tools.site.stamp import is_fresh
 
 NOTEBOOKS = Path(os.environ.get("SITE_TEST_NOTEBOOKS", ROOT / "notebooks"))
 SITE = ROOT / "site"

@@ -11,8 +11,14 @@ import time
 
 import pytest
 
-from site_browser import (error_outputs, offline_browser, run_all_cells, serve_directory,
-                          wait_for_output, wait_kernel_idle)
+from tools.site.browser import (
+    error_outputs,
+    offline_browser,
+    run_all_cells,
+    serve_directory,
+    wait_for_output,
+    wait_kernel_idle,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 

@@ -14,19 +14,15 @@ import os
 import re
 import shutil
 import struct
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools"))
-
-from lite_build import KERNEL_EXT  # noqa: E402
-from lite_early_kernel import APP_PAGES, EXTENSION_EDIT, patch_early_kernel  # noqa: E402
-from lite_snapshot import (FILES_FILE, SNAPSHOT_FILE, SNAPSHOT_EDITS, STAGE_EDITS,  # noqa: E402
-                           patch_kernel_worker)
+from tools.lite.build import KERNEL_EXT
+from tools.lite.early_kernel import APP_PAGES, EXTENSION_EDIT, patch_early_kernel
+from tools.lite.snapshot import FILES_FILE, SNAPSHOT_FILE
+from tools.lite.worker import SNAPSHOT_EDITS, STAGE_EDITS, patch_kernel_worker
 
 SNAPSHOT_MAGIC = 1886286592  # Pyodide's snapshot header
 
@@ -93,8 +89,8 @@ def test_snapshot_belongs_to_the_shipped_runtime_and_packages(site):
     assert off == len(raw)
     lesson_whl = pyodide / lock["packages"]["lesson"]["file_name"]
     with zipfile.ZipFile(lesson_whl) as zf:
-        shipped = zf.read("lesson/lab.py")
-    (path,) = [p for p in offsets if p.endswith("site-packages/lesson/lab.py")]
+        shipped = zf.read("lesson/lab/__init__.py")
+    (path,) = [p for p in offsets if p.endswith("site-packages/lesson/lab/__init__.py")]
     start, size = offsets[path]
     assert raw[start:start + size] == shipped, "snapshot files are not the shipped lesson wheel"
 

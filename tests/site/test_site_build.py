@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urljoin, urlparse
 
 import pytest
 
-from lite_build import BROWSER_WHEELS, PYODIDE_VERSION, check_pins
+from tools.lite.build import BROWSER_WHEELS, PYODIDE_VERSION, check_pins
 
 PATTERN_PAGES = {"rest": "01-rest.ipynb", "grpc": "02-grpc.ipynb", "batch": "03-batch.ipynb",
                  "streaming": "04-streaming.ipynb", "edge": "05-edge.ipynb"}

@@ -6,21 +6,21 @@ these tests at another build folder (a developer's ``mkdocs build -d /tmp/site-x
 
 from __future__ import annotations
 
-from html import unescape
 import json
 import os
 import re
 import reprlib
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
-import site_exec
 from lesson import ValidationError, parse_v1_request
 from lesson.core.artifacts import load_artifact
 from lesson.teaching.exercises import EXERCISES, show_solution
 from lesson.teaching.rubric import RUBRIC
+from tools.site import exec as site_exec
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import json
 import markdown
 import pytest
 
-import site_exec
-import site_exercises
 from lesson.teaching.exercises import EXERCISES, exercises_for, show_solution
+from tools.site import exec as site_exec
+from tools.site import exercises as site_exercises
 
 EXTENSIONS = ["admonition", "attr_list", "md_in_html", "pymdownx.details",
               "pymdownx.superfences", "pymdownx.highlight"]

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from mkdocs.exceptions import PluginError
 
-import site_hooks
+from tools.site import hooks as site_hooks
 
 
 @pytest.mark.parametrize("page_url, expected", [
@@ -52,6 +52,7 @@ def test_notebook_pages_load_widgets_from_the_site_not_a_cdn():
 
 def test_notebook_pages_get_their_exercises_with_collapsed_solutions_and_a_toc_entry():
     from mkdocs.structure.toc import AnchorLink, TableOfContents
+
     from lesson.teaching.exercises import exercises_for
 
     heading = AnchorLink("01 · REST", "rest", 1)

@@ -1,16 +1,16 @@
 """mkdocs hooks for the Serving Patterns Lab site (``hooks:`` in ``mkdocs.yml``).
 
 * adds the executed notebooks (``_build/notebooks/*.ipynb``, made by
-  ``tools/site_notebooks.py``) as pages under ``notebooks/`` and lists them in the nav;
+  ``tools/site/notebooks.py``) as pages under ``notebooks/`` and lists them in the nav;
 * adds the vendored JavaScript (``_build/vendor``: the widget HTML manager and require.js,
   from npm) so static widget state renders with no request to a CDN;
 * expands ``{{ lite_button("01-rest.ipynb") }}`` into an "Open in JupyterLite" button and
   ``{{ lite_embed("01-rest.ipynb") }}`` into a full-width iframe; a name that is not a
   notebook fails the build;
 * appends to each notebook page its exercises with the reference solutions collapsed
-  (``tools/site_exercises.py``: generated from ``lesson.teaching.exercises`` at build time);
-* puts ``tools/`` on ``sys.path`` so that executed docs blocks (markdown-exec) can import
-  ``site_exec``;
+  (``tools/site/exercises.py``: generated from ``lesson.teaching.exercises`` at build time);
+* puts the repository root on ``sys.path`` so that executed docs blocks (markdown-exec) can
+  import ``tools.site.exec``;
 * rewrites the notebook pages' CDN URLs (widget renderer, MathJax) to the site's own files
   and loads require.js after the theme's scripts (loading it before them breaks the theme);
 * copies the JupyterLite build (``_build/lite``) to ``site/lite`` after the build.
@@ -27,7 +27,6 @@ import sys
 from pathlib import Path
 
 import markdown as python_markdown
-
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
@@ -35,14 +34,21 @@ from mkdocs.structure.toc import AnchorLink
 
 log = logging.getLogger("mkdocs.hooks.serving_lab")
 
-ROOT = Path(__file__).resolve().parents[1]
-TOOLS = ROOT / "tools"
-if str(TOOLS) not in sys.path:
-    sys.path.insert(0, str(TOOLS))
+# mkdocs loads this file by its path, with only its own folder on sys.path: the root is
+# needed to import ``tools.…`` (here, and in the pages' executed blocks).
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
-from site_exercises import (SECTION_ID, SECTION_TITLE, exercises_markdown,  # noqa: E402
-                            hide_from_search, notebooks_with_exercises)
-BUILD = ROOT / "_build"
+from tools.paths import BUILD
+from tools.site.exercises import (
+    SECTION_ID,
+    SECTION_TITLE,
+    exercises_markdown,
+    hide_from_search,
+    notebooks_with_exercises,
+)
+
 EXECUTED = BUILD / "notebooks"
 VENDOR = BUILD / "vendor"
 LITE = BUILD / "lite"
@@ -78,11 +84,11 @@ def _relative(page_url: str, target: str) -> str:
 def on_config(config):
     """List every executed notebook under the nav's "Notebooks" section.
 
-    Also puts ``tools/`` on ``sys.path`` for the pages' executed blocks (mkdocs restores
-    ``sys.path`` after loading this module, so it is done here).
+    Also puts the repository root on ``sys.path`` for the pages' executed blocks (mkdocs
+    restores ``sys.path`` after loading this module, so it is done here).
     """
-    if str(TOOLS) not in sys.path:
-        sys.path.insert(0, str(TOOLS))
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     notebooks = sorted(EXECUTED.glob("*.ipynb"))
     pageless = sorted(set(notebooks_with_exercises()) - {nb.stem for nb in notebooks})
     if pageless:
@@ -91,7 +97,7 @@ def on_config(config):
     for item in config["nav"] or []:
         if isinstance(item, dict) and "Notebooks" in item:
             section = item["Notebooks"]
-            known = {list(e.values())[0] if isinstance(e, dict) else e for e in section}
+            known = {next(iter(e.values())) if isinstance(e, dict) else e for e in section}
             for nb in notebooks:
                 uri = f"notebooks/{nb.name}"
                 if uri not in known:

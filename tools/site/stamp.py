@@ -1,6 +1,6 @@
 """Which inputs a site build was made from: lets tests and benchmarks reuse a fresh build.
 
-``tools/build_site.py`` writes ``<site>/.build-stamp.json`` after a successful strict build;
+``tools/site/build.py`` writes ``<site>/.build-stamp.json`` after a successful strict build;
 :func:`is_fresh` says whether the site in a folder was built from the current work tree.
 """
 
@@ -10,11 +10,11 @@ import hashlib
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tools.paths import ROOT
+
 STAMP_NAME = ".build-stamp.json"
 INPUT_GLOBS = ["pyproject.toml", "mkdocs.yml", "lite/*.json", "docs/**/*", "lesson/**/*.py",
-               "lesson/**/*.proto", "lesson/**/*.json", "tools/build_site.py",
-               "tools/site_*.py", "tools/lite_*.py"]
+               "lesson/**/*.proto", "lesson/**/*.json", "tools/**/*"]
 
 
 def inputs_digest(notebooks: Path) -> str:

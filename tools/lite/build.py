@@ -1,19 +1,20 @@
 """Build the offline JupyterLite for the site: ``_build/lite`` (copied to ``site/lite``).
 
-    .venv/bin/python tools/lite_build.py [--notebooks DIR]
+    .venv/bin/python -m tools.lite.build [--notebooks DIR]
 
 Steps (registries only, downloads cached under ``.cache/``):
 
 1. check the pins: jupyterlite-pyodide-kernel expects exactly ``PYODIDE_VERSION``;
    the browser's ipywidgets equals the one that executes the site's notebooks;
 2. build the ``lesson`` wheel (pure Python, ``py3-none-any``) from the work tree;
-3. Pyodide core from npm + PyPI wheels + a rewritten lock (``tools/lite_pyodide.py``);
+3. Pyodide core from npm + PyPI wheels + a rewritten lock (``tools/lite/pyodide.py``);
 4. contents = the notebooks with outputs stripped;
 5. ``jupyter lite build`` with ``lite/jupyter-lite.json`` (preloaded packages, no PyPI
    fallback) and a browser storage name that changes with every release;
-6. a memory snapshot of the started kernel's Python, restored by the browser's kernel worker
-   instead of starting Python from scratch (``tools/lite_snapshot.py``), started while
-   JupyterLab is still loading when the page opens a notebook (``tools/lite_early_kernel.py``).
+6. a memory snapshot of the started kernel's Python (``tools/lite/snapshot.py``), restored by
+   the browser's kernel worker instead of starting Python from scratch
+   (``tools/lite/worker.py``), started while JupyterLab is still loading when the page opens
+   a notebook (``tools/lite/early_kernel.py``).
 """
 
 from __future__ import annotations
@@ -31,16 +32,14 @@ from pathlib import Path
 
 import nbformat
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lite_pyc import precompile_wheels  # noqa: E402
-from lite_pyodide import ExtraWheel, build_offline_pyodide, pypi_wheel, sha256_of  # noqa: E402
-from lite_early_kernel import patch_early_kernel  # noqa: E402
-from lite_snapshot import make_snapshot, patch_kernel_worker  # noqa: E402
-from site_npm import npm_package  # noqa: E402
+from tools.lite.early_kernel import patch_early_kernel
+from tools.lite.pyc import precompile_wheels
+from tools.lite.pyodide import ExtraWheel, build_offline_pyodide, pypi_wheel, sha256_of
+from tools.lite.snapshot import make_snapshot
+from tools.lite.worker import patch_kernel_worker
+from tools.paths import BUILD, CACHE, ROOT
+from tools.site.npm import npm_package
 
-ROOT = Path(__file__).resolve().parents[1]
-CACHE = ROOT / ".cache"
-BUILD = ROOT / "_build"
 LITE_CONFIG = ROOT / "lite"
 VENV_SHARE = Path(sys.prefix) / "share" / "jupyter" / "labextensions"
 KERNEL_EXT = VENV_SHARE / "@jupyterlite" / "pyodide-kernel-extension"

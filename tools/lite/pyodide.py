@@ -8,8 +8,14 @@
   (the browser enforces it as Subresource Integrity), plus entries for our own wheels so
   ``loadPyodideOptions.packages`` can preload them.
 
-Used by ``tools/lite_build.py``; adapted from the team recipe in
+Used by ``tools/lite/build.py``; adapted from the team recipe in
 ``../shared/recipes/offline-jupyterlite``.
+
+Why not the ``pyodide-lock`` package (PyPI) for reading and writing the lock: its last release
+for this venv's Python 3.11 is 0.1.2 (0.1.3 and later require Python >= 3.12), and 0.1.2's
+``InfoSpec`` requires an ``info.version`` field that Pyodide 314's lock no longer has, so
+``PyodideLockSpec.from_json`` rejects the very lock it would rewrite. The rewrite is plain
+JSON (prune, re-hash, add entries), so the dependency would not save much code either.
 """
 
 from __future__ import annotations

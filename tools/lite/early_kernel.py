@@ -7,9 +7,9 @@ and only then does the kernel's Web Worker begin to fetch, compile and restore P
 
 So, at build time:
 
-* every app page (``lab/``, ``notebooks/``) gets a small inline script (:data:`PAGE_SCRIPT`):
+* every app page (``lab/``, ``notebooks/``) gets a small inline script (``early_kernel.js``):
   when the address opens a notebook (``?path=….ipynb``) it creates the kernel worker at once,
-  named ``spl-early PYODIDE_URL``; the worker (patched by ``tools/lite_snapshot.py``) sees its
+  named ``spl-early PYODIDE_URL``; the worker (patched by ``tools/lite/worker.py``) sees its
   name and restores Python from the snapshot straight away;
 * the kernel extension's ``initWorker`` (main thread) adopts that worker instead of creating a
   new one (:data:`EXTENSION_EDIT`); the worker's ``initialize`` then finds Python ready and
@@ -23,37 +23,32 @@ stage marks (``benchmarks/bench_cold_start.py``).
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
-from lite_snapshot import apply_edits
+from tools.lite.patch import apply_edits, js_source
 
 #: (anchor in the minified jupyterlite-pyodide-kernel 0.8.6 extension chunk, replacement)
 EXTENSION_EDIT = (
     'initWorker(e){let t=e=>new Worker(e,{type:"module"});',
-    'initWorker(e){{const w=globalThis.__splEarlyWorker;if(w){globalThis.__splEarlyWorker=void 0;'
-    'if(!crossOriginIsolated)return w;w.terminate()}}let t=e=>new Worker(e,{type:"module"});',
+    ('initWorker(e){{const w=globalThis.__splEarlyWorker;if(w){globalThis.__splEarlyWorker=void 0;'
+     'if(!crossOriginIsolated)return w;w.terminate()}}let t=e=>new Worker(e,{type:"module"});'),
 )
 
-PAGE_SCRIPT = """<script id="spl-early-kernel">
-  /* Serving Patterns Lab: start the notebook's Python while JupyterLab loads
-     (tools/lite_early_kernel.py; the kernel adopts this worker when it starts). */
-  (function () {
-    try {
-      var path = new URLSearchParams(location.search).get("path") || "";
-      if (!/\\.ipynb$/.test(path) || self.crossOriginIsolated || !self.Worker) return;
-      var root = new URL("..", location.href);
-      var worker = new Worker(new URL("%(worker)s", root), {
-        type: "module", name: "spl-early " + new URL("%(pyodide)s", root).href });
-      self.__splEarlyWorker = worker;
-      setTimeout(function () {
-        if (self.__splEarlyWorker === worker) { self.__splEarlyWorker = undefined; worker.terminate(); }
-      }, 120000);
-    } catch (err) {
-      console.warn("early kernel start skipped: " + err);
-    }
-  })();
-</script>
-"""
+#: the inline script each app page gets (a classic script), beside this file
+PAGE_SCRIPT_FILE = "early_kernel.js"
+
+
+def page_script(worker: str, pyodide: str) -> str:
+    """The ``<script id="spl-early-kernel">`` element for an app page.
+
+    Args:
+        worker: the kernel worker bundle, relative to the JupyterLite root.
+        pyodide: ``pyodide.mjs``, relative to the JupyterLite root.
+    """
+    body = js_source(__file__, PAGE_SCRIPT_FILE, WORKER_URL=worker, PYODIDE_URL=pyodide)
+    return f'<script id="spl-early-kernel">\n{textwrap.indent(body, "  ")}</script>\n'
+
 
 #: the app pages a notebook is opened in
 APP_PAGES = ("lab/index.html", "notebooks/index.html")
@@ -73,12 +68,11 @@ def patch_early_kernel(lite_out: Path, worker: Path, pyodide_url: str) -> list[P
     if len(chunks) != 1:
         raise SystemExit(f"{static}: expected initWorker in one chunk, found it in "
                          f"{[c.name for c in chunks]}: the kernel extension changed, update "
-                         "tools/lite_early_kernel.py")
+                         "tools/lite/early_kernel.py")
     (chunk,) = chunks
     chunk.write_text(apply_edits(texts[chunk], [EXTENSION_EDIT], chunk.name,
-                                 "tools/lite_early_kernel.py"))
-    script = PAGE_SCRIPT % {"worker": worker.relative_to(lite_out).as_posix(),
-                            "pyodide": pyodide_url.removeprefix("./")}
+                                 "tools/lite/early_kernel.py"))
+    script = page_script(worker.relative_to(lite_out).as_posix(), pyodide_url.removeprefix("./"))
     changed = [chunk]
     for name in APP_PAGES:
         page = lite_out / name

@@ -4,14 +4,15 @@ The docs quote what the package answers (``python exec="on"`` blocks, run by mar
 when ``mkdocs build`` renders the page). A server's JSON comes from the real FastAPI app of
 ``lesson.servers.rest``, called through Starlette's test client: the same routes, handlers,
 validation and error shapes as ``lesson serve rest``, with no socket and no process.
-``tools/site_hooks.py`` puts this folder on ``sys.path``.
+``tools/site/hooks.py`` puts the repository root on ``sys.path``, so a block imports
+``tools.site.exec``.
 
 markdown-exec captures ``print`` inside the block only, so these helpers return text.
 
 Example (in a page)::
 
     ```python exec="on"
-    from site_exec import rest_app, wrapped
+    from tools.site.exec import rest_app, wrapped
     with rest_app() as server:
         print(wrapped(server.exchange("POST", "/v1/models/averaged_ensemble:predict",
                                       {"instances": [0.2]})))
@@ -26,8 +27,9 @@ import os
 import shlex
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 #: The registry the contract pages serve: the original lesson's model, whose answers are
 #: easy to check by hand (``round(mean * 0.8 + 0.1, 4)``).
@@ -111,8 +113,8 @@ def rest_app(registry: Any = TOY_REGISTRY, **options: Any) -> Iterator[ServerSes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # starlette's note about httpx
         from fastapi.testclient import TestClient
-    from lesson.servers.rest import create_app
     from lesson.core.service import PredictionService
+    from lesson.servers.rest import create_app
 
     if isinstance(registry, str):
         app = create_app(registry=registry, **options)

@@ -1,6 +1,6 @@
 """The notebooks' exercises on the site, with their reference solutions collapsed.
 
-``tools/site_hooks.py`` appends :func:`exercises_markdown` (rendered with the site's own
+``tools/site/hooks.py`` appends :func:`exercises_markdown` (rendered with the site's own
 Markdown extensions) to each notebook's page. Everything comes from the package at build
 time — the statement and hint from :data:`lesson.teaching.exercises.EXERCISES`, the solution's source
 from :func:`lesson.teaching.exercises.show_solution` (``inspect.getsource`` of the function in
@@ -8,7 +8,7 @@ from :func:`lesson.teaching.exercises.show_solution` (``inspect.getsource`` of t
 sits in a closed ``??? success`` block (``pymdownx.details``: a ``<details>`` without
 ``open``), so a reader sees it only after choosing to.
 
-    .venv/bin/python tools/site_exercises.py 01-rest     # print the Markdown for one notebook
+    .venv/bin/python -m tools.site.exercises 01-rest     # print the Markdown for one notebook
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Fetch pinned npm packages once into ``.cache/npm`` (registry only, no CDN).
 
-    .venv/bin/python tools/site_npm.py pyodide@314.0.6   # prints the unpacked folder
+    .venv/bin/python -m tools.site.npm pyodide@314.0.6   # prints the unpacked folder
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import sys
 import tarfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-NPM_CACHE = ROOT / ".cache" / "npm"
+from tools.paths import CACHE
+
+NPM_CACHE = CACHE / "npm"
 
 
 def npm_package(name: str, version: str, cache: Path = NPM_CACHE) -> Path:

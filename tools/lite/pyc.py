@@ -4,8 +4,9 @@ PyPI wheels hold only ``.py`` files, so the browser kernel compiles every module
 at start-up (IPython alone is most of a second of bytecode compilation per hundred modules
 in WebAssembly). Here each wheel is rewritten with ``.pyc`` files in place of its ``.py``
 files (sourceless, like Pyodide's own pre-compiled distribution), compiled by the very
-Python that runs in the browser: the npm ``pyodide`` package under Node.js. Results are
-cached in ``.cache/pyc`` by wheel hash and Pyodide version.
+Python that runs in the browser: the npm ``pyodide`` package under Node.js, running
+``pyc.mjs`` (beside this file). Results are cached in ``.cache/pyc`` by wheel hash and
+Pyodide version.
 
 The ``lesson`` wheel is NOT compiled: learners read its source (``??``, ``show_source``).
 """
@@ -19,34 +20,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-NODE_SCRIPT = r"""
-const [pyodideDir, workDir, namesJson] = process.argv.slice(2);
-const { loadPyodide } = await import(pyodideDir + "/pyodide.mjs");
-const py = await loadPyodide({ indexURL: pyodideDir + "/" });
-py.FS.mkdir("/work");
-py.FS.mount(py.FS.filesystems.NODEFS, { root: workDir }, "/work");
-py.globals.set("names", JSON.parse(namesJson));
-py.runPython(`
-import importlib._bootstrap_external as ext, os, sys, warnings, zipfile
-warnings.simplefilter("ignore")
-site = "/lib/python%d.%d/site-packages" % sys.version_info[:2]
-for name in names:
-    src, dst = "/work/in/" + name, "/work/out/" + name
-    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
-        for info in zin.infolist():
-            data = zin.read(info.filename)
-            if info.filename.endswith(".py") and ".data/" not in info.filename:
-                try:
-                    code = compile(data, site + "/" + info.filename, "exec", dont_inherit=True)
-                except SyntaxError:
-                    zout.writestr(info, data)      # keep what does not compile (py2 tests)
-                    continue
-                pyc = ext._code_to_timestamp_pyc(code, 0, len(data))
-                zout.writestr(info.filename[:-3] + ".pyc", bytes(pyc))
-            else:
-                zout.writestr(info, data)
-`);
-"""
+#: The Node.js script that loads Pyodide and rewrites the wheels.
+NODE_SCRIPT = Path(__file__).with_name("pyc.mjs")
 
 
 def _sha256(path: Path) -> str:
@@ -82,9 +57,7 @@ def precompile_wheels(wheels: list[Path], pyodide_npm: Path, pyodide_version: st
         (work / "out").mkdir()
         for wheel in todo:
             shutil.copy2(wheel, work / "in" / wheel.name)
-        script = work / "compile.mjs"
-        script.write_text(NODE_SCRIPT)
-        subprocess.run(["node", str(script), str(pyodide_npm.resolve()), str(work),
+        subprocess.run(["node", str(NODE_SCRIPT), str(pyodide_npm.resolve()), str(work),
                         json.dumps([w.name for w in todo])], check=True)
         for wheel, key in todo.items():
             shutil.copy2(work / "out" / wheel.name, key)

@@ -1,6 +1,6 @@
 """Execute the lesson notebooks for the site's pages (outputs never go into git).
 
-    .venv/bin/python tools/site_notebooks.py [--notebooks DIR] [--out _build/notebooks]
+    .venv/bin/python -m tools.site.notebooks [--notebooks DIR] [--out _build/notebooks]
 
 Each notebook runs in a fresh kernel (the venv's ``python3``) with its own folder as the
 working directory, as nbmake does; widget state is stored in the notebook's metadata so
@@ -18,12 +18,10 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import nbclient_patch  # noqa: E402
+from tools import nbclient_patch
+from tools.paths import BUILD, ROOT
 
 nbclient_patch.apply()
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def execute_notebook(source: Path, target: Path, timeout_s: int = 600) -> float:
@@ -65,7 +63,7 @@ def execute_all(notebooks: Path, out: Path, jobs: int = 1) -> list[Path]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--notebooks", type=Path, default=ROOT / "notebooks")
-    ap.add_argument("--out", type=Path, default=ROOT / "_build" / "notebooks")
+    ap.add_argument("--out", type=Path, default=BUILD / "notebooks")
     ap.add_argument("--jobs", type=int, default=1,
                     help="notebooks at a time (1 keeps their measurements undisturbed)")
     args = ap.parse_args()

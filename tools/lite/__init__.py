@@ -1,0 +1,1 @@
+"""The offline JupyterLite build (``python -m tools.lite.build``), copied to ``site/lite``."""
