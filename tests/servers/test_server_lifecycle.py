@@ -173,6 +173,52 @@ def test_rest_workers_drain_with_the_same_grace_as_one_process():
         stop_process(server.process)
 
 
+def test_rest_workers_drain_under_load_without_resets_or_other_5xx():
+    """SIGTERM to a 2-worker server while 8 clients keep sending, each as a load balancer would
+    treat it: it goes on sending until it has seen 503 (draining) for 0.5 s of the 1.5 s grace,
+    then stops (the grace exists for that). Answers go from 200 to 503; no connection is reset,
+    no 5xx but 503 is sent, every request gets an answer. Bounded: at most 20 s of load."""
+    import urllib.error
+    from http.client import BadStatusLine, RemoteDisconnected
+
+    server = start_server("rest", workers=2, drain_grace_s=1.5)
+    outcomes: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def client() -> None:
+        deadline, draining_since = time.monotonic() + 20, None
+        while time.monotonic() < deadline:
+            if draining_since is not None and time.monotonic() - draining_since > 0.5:
+                return  # the balancer has taken this server out
+            try:
+                status = str(http("POST", server.url + f"/v1/models/{MODEL}:predict", {"instances": [1.0, 2.0]},
+                                  timeout=10)[0])
+            except urllib.error.URLError as exc:
+                status = f"error:{type(exc.reason).__name__}"
+            except (ConnectionResetError, RemoteDisconnected, BadStatusLine) as exc:
+                status = f"reset:{type(exc).__name__}"
+            if status == "503" and draining_since is None:
+                draining_since = time.monotonic()
+            with lock:
+                outcomes[status] = outcomes.get(status, 0) + 1
+
+    try:
+        _wait_all_ready(server.url)
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)
+        os.kill(server.pid, signal.SIGTERM)
+        for t in threads:
+            t.join(25)
+        assert server.process.wait(20) == 0
+    finally:
+        stop_process(server.process)
+    assert not [k for k in outcomes if not k.isdigit()], outcomes  # resets, refused or other errors
+    assert not [k for k in outcomes if k.startswith("5") and k != "503"], outcomes
+    assert outcomes.get("200", 0) > 0 and outcomes.get("503", 0) > 0, outcomes
+
+
 def _wait_all_ready(url: str, for_s: float = 2.0, seconds: float = 60.0) -> None:
     """The launcher saw one worker ready; wait until new connections keep finding ready ones for
     ``for_s`` seconds (a count of probes in a row was not enough on a loaded machine: they all
