@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Optional
+from typing import Any, Awaitable, Callable, Optional
 
 import typer
 
@@ -61,6 +61,20 @@ def _layout(namespace: str, partitions: int) -> Any:
         raise typer.BadParameter(str(exc)) from None
 
 
+def _run_on_broker(url: str | None, step: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Connect (loopback only), check the broker answers, run ``step(client)``, always close."""
+    client, address = _client(url)
+
+    async def main() -> Any:
+        await _check_reachable(client, address)
+        try:
+            return await step(client)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(main())
+
+
 @app.command()
 def produce(
     events: int = typer.Option(..., help="Unique events to append (1..1,000,000)."),
@@ -77,18 +91,10 @@ def produce(
     from lesson.patterns.streaming.producer import produce as run  # noqa: PLC0415
 
     layout = _layout(namespace, partitions)
-    client, address = _client(url)
-
-    async def main() -> Any:
-        await _check_reachable(client, address)
-        try:
-            return await run(client, layout, events=events, rate=rate, duplicates=duplicates, keys=keys,
-                             bad_fraction=bad, seed=seed, max_lag=max_lag, group=group)
-        finally:
-            await client.aclose()
-
     try:
-        report = asyncio.run(main())
+        report = _run_on_broker(url, lambda client: run(
+            client, layout, events=events, rate=rate, duplicates=duplicates, keys=keys, bad_fraction=bad,
+            seed=seed, max_lag=max_lag, group=group))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     typer.echo(json.dumps(report.summary()))
@@ -112,24 +118,19 @@ def consume(
     from lesson.patterns.streaming.broker_consumer import BrokerConsumer, BrokerDownError  # noqa: PLC0415
 
     layout = _layout(namespace, partitions)
-    client, address = _client(url)
+    model = load_default_numpy_mlp()
+
+    def worker(client: Any) -> BrokerConsumer:
+        return BrokerConsumer(client, layout, model, group=group, consumer=consumer, partitions=partition or None,
+                              batch=batch, max_events=max_events, max_seconds=max_seconds, idle_exit_s=idle_exit,
+                              min_idle_ms=min_idle_ms, delay_ms=delay_ms)
+
     try:
-        worker = BrokerConsumer(client, layout, load_default_numpy_mlp(), group=group, consumer=consumer,
-                                partitions=partition or None, batch=batch, max_events=max_events,
-                                max_seconds=max_seconds, idle_exit_s=idle_exit, min_idle_ms=min_idle_ms,
-                                delay_ms=delay_ms)
+        worker(None)  # the options are checked before anything connects
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-
-    async def main() -> Any:
-        await _check_reachable(client, address)
-        try:
-            return await worker.run()
-        finally:
-            await client.aclose()
-
     try:
-        report = asyncio.run(main())
+        report = _run_on_broker(url, lambda client: worker(client).run())
     except BrokerDownError as exc:
         typer.echo(f"lesson stream consume: {exc}", err=True)
         raise typer.Exit(3) from None
@@ -146,16 +147,7 @@ def report(
     from lesson.patterns.streaming.accounting import broker_report  # noqa: PLC0415
 
     layout = _layout(namespace, partitions)
-    client, address = _client(url)
-
-    async def main() -> Any:
-        await _check_reachable(client, address)
-        try:
-            return await broker_report(client, layout, group)
-        finally:
-            await client.aclose()
-
-    result = asyncio.run(main())
+    result = _run_on_broker(url, lambda client: broker_report(client, layout, group))
     typer.echo(json.dumps(result.summary()) if json_output else result.to_text())
 
 
