@@ -86,3 +86,22 @@ def test_static_notebook_page_shows_chart_and_table(site, chromium, artifacts):
         page.screenshot(path=str(artifacts / "static-01-rest.png"))
         assert browser.external_requests == [], browser.external_requests
         assert missing == [], f"files the page needs are missing from the site: {missing}"
+
+
+def test_architecture_diagram_renders_offline(site, chromium, artifacts):
+    """The layer diagram (a mermaid block) is drawn by the site's own mermaid.min.js: Material
+    for MkDocs draws it into a closed shadow root, so the test checks that the diagram took the
+    height of nine boxes, that mermaid came from the site, and that nothing left loopback."""
+    with serve_directory(site) as base, offline_browser() as browser:
+        page = browser.page
+        loaded = []
+        page.on("response", lambda r: loaded.append(r.url) if "mermaid" in r.url else None)
+        page.goto(f"{base}architecture/")
+        diagram = page.locator(".mermaid").first
+        page.wait_for_function("() => { const m = document.querySelector('.mermaid');"
+                               " return m && m.getBoundingClientRect().height > 600; }", timeout=60_000)
+        diagram.scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "architecture.png"))
+        assert loaded and all(url.startswith(base) for url in loaded), loaded
+        assert page.evaluate("() => typeof window.mermaid") == "object"
+        assert browser.external_requests == [], browser.external_requests

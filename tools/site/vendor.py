@@ -1,8 +1,10 @@
-"""The JavaScript the static notebook pages need, from npm, into ``_build/vendor``.
+"""The JavaScript the site needs, from npm, into ``_build/vendor``.
 
 Static widget rendering: nbconvert's template loads ``embed-amd.js`` (an AMD bundle, so it
-needs require.js) from a CDN unless the site serves its own copy; ``tools/site/hooks.py``
-adds this folder to the site as ``assets/vendor/``.
+needs require.js) from a CDN unless the site serves its own copy. Diagrams: Material for
+MkDocs fetches mermaid from unpkg unless the page already defines ``mermaid``, so the site
+loads its own ``mermaid.min.js`` (``extra_javascript`` in ``mkdocs.yml``).
+``tools/site/hooks.py`` adds this folder to the site as ``assets/vendor/``.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from tools.site.npm import npm_package
 
 HTML_MANAGER_VERSION = "1.0.15"   # @jupyter-widgets/html-manager for ipywidgets 8.1.x
 REQUIREJS_VERSION = "2.3.8"
+MERMAID_VERSION = "11.17.2"       # the major version Material for MkDocs 9.x loads
 FONT_SUFFIXES = (".woff2", ".woff", ".ttf", ".eot", ".svg")
 
 
 def vendor_scripts(out: Path = BUILD / "vendor") -> Path:
-    """Copy the widget HTML manager and require.js from npm into ``out``; return it.
+    """Copy the widget HTML manager, require.js and mermaid from npm into ``out``; return it.
 
     Layout mirrors the AMD module names, because the bundle derives the URL of its font
     files from them (``require.config({baseUrl: .../assets/vendor/})`` is set by the hook):
@@ -37,4 +40,7 @@ def vendor_scripts(out: Path = BUILD / "vendor") -> Path:
     requirejs = npm_package("requirejs", REQUIREJS_VERSION)
     (out / "requirejs").mkdir(parents=True)
     shutil.copy2(requirejs / "require.js", out / "requirejs" / "require.js")
+    mermaid = npm_package("mermaid", MERMAID_VERSION)
+    (out / "mermaid").mkdir(parents=True)
+    shutil.copy2(mermaid / "dist" / "mermaid.min.js", out / "mermaid" / "mermaid.min.js")
     return out
