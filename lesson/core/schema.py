@@ -51,17 +51,24 @@ class Limits:
         max_instances: rows per request.
         max_features: numbers per row.
         max_body_bytes: size of an encoded (JSON) request body.
+        max_inputs: input tensors per V2 request (:mod:`lesson.core.v2`).
     """
 
     max_instances: int = 1024
     max_features: int = 256
     max_body_bytes: int = 1_048_576
+    max_inputs: int = 8
 
     def __post_init__(self) -> None:
-        for name in ("max_instances", "max_features", "max_body_bytes"):
+        for name in ("max_instances", "max_features", "max_body_bytes", "max_inputs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"Limits.{name} must be a positive integer, got {value!r}")
+
+    @property
+    def max_elements(self) -> int:
+        """Numbers in one tensor: ``max_instances * max_features``."""
+        return self.max_instances * self.max_features
 
 
 DEFAULT_LIMITS = Limits()

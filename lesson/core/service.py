@@ -14,14 +14,17 @@ from __future__ import annotations
 import math
 import numbers
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from lesson.core.model import Model, ModelRegistry, as_model, default_registry
 from lesson.core.schema import DEFAULT_LIMITS, Limits, parse_v1_request
 
-__all__ = ["PredictionService", "ModelOutputError"]
+__all__ = ["ModelOutputError", "PredictionService", "PreparedRequest"]
 
 RowsTransform = Callable[[list[list[float]]], list[list[float]]]
+#: `PredictionService.predict_rows`'s signature: ``fn(rows, *, model=None, version=None) -> (predictions, model)``
+ScoreRows = Callable[..., tuple[list[float], Model]]
 
 
 class ModelOutputError(RuntimeError):
@@ -51,6 +54,22 @@ def _check_outputs(outputs: Any, model: Model, n_rows: int) -> list[float]:
             f"model {model.name!r} returned {len(checked)} outputs for {n_rows} rows, expected one per row"
         )
     return checked
+
+
+@dataclass
+class PreparedRequest:
+    """A validated V1 body, ready to score.
+
+    Attributes:
+        rows: the rows for the model.
+        model, version: the model to score them (None: the default / the latest).
+        metadata: keys the reader adds to the response metadata (after the four standard ones).
+    """
+
+    rows: list[list[float]]
+    model: str | None = None
+    version: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 class PredictionService:
@@ -90,6 +109,43 @@ class PredictionService:
         outputs = chosen.predict(rows)
         return _check_outputs(outputs, chosen, len(rows)), chosen
 
+    def read_request(
+        self, payload: Any, *, model: str | None = None, version: str | None = None
+    ) -> PreparedRequest:
+        """Step 1 of :meth:`predict`: validate a V1 payload against the V1 schema.
+
+        The extension point: a subclass that reads another request contract overrides this
+        (e.g. :class:`lesson.teaching.evolution.VersionedService`); scoring and the response
+        stay this class's.
+
+        Raises:
+            ValidationError: the payload is invalid (``RequestTooLargeError`` if oversized).
+        """
+        return PreparedRequest(parse_v1_request(payload, self.limits).rows, model, version)
+
+    def respond(
+        self,
+        request: PreparedRequest,
+        predictions: list[float],
+        chosen: Model,
+        *,
+        started: float,
+        transport: str,
+        extra_metadata: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Step 3 of :meth:`predict`: the V1 response, ``latency_ms`` counted from ``started``."""
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        metadata: dict[str, Any] = {
+            "transport": transport,
+            "model": chosen.name,
+            "model_version": chosen.version,
+            "latency_ms": round(latency_ms, 4),
+        }
+        metadata.update(request.metadata)
+        for key, value in (extra_metadata or {}).items():
+            metadata.setdefault(key, value)
+        return {"predictions": predictions, "metadata": metadata}
+
     def predict(
         self,
         payload: Any,
@@ -99,8 +155,12 @@ class PredictionService:
         transport: str = "in-process",
         extra_metadata: Mapping[str, Any] | None = None,
         transform_rows: RowsTransform | None = None,
+        score_rows: ScoreRows | None = None,
     ) -> dict[str, Any]:
         """Validate a V1 payload, predict, and build the V1 response.
+
+        Three steps: :meth:`read_request` (validate), :meth:`predict_rows` (score; or
+        ``score_rows``), :meth:`respond` (the response with metadata).
 
         Args:
             payload: ``{"instances": [...]}`` (or its JSON text).
@@ -110,6 +170,8 @@ class PredictionService:
             extra_metadata: more metadata keys (they never override the four below).
             transform_rows: applied to the validated rows before predicting (the edge
                 adapter quantises here).
+            score_rows: scores the rows instead of :meth:`predict_rows`, with its signature
+                (a server's micro-batching hook).
 
         Returns:
             ``{"predictions": [...], "metadata": {"transport", "model", "model_version",
@@ -122,19 +184,12 @@ class PredictionService:
             ModelOutputError: the model broke its contract.
         """
         started = time.perf_counter()
-        request = parse_v1_request(payload, self.limits)
+        request = self.read_request(payload, model=model, version=version)
         rows = request.rows if transform_rows is None else transform_rows(request.rows)
-        predictions, chosen = self.predict_rows(rows, model=model, version=version)
-        latency_ms = (time.perf_counter() - started) * 1000.0
-        metadata: dict[str, Any] = {
-            "transport": transport,
-            "model": chosen.name,
-            "model_version": chosen.version,
-            "latency_ms": round(latency_ms, 4),
-        }
-        for key, value in (extra_metadata or {}).items():
-            metadata.setdefault(key, value)
-        return {"predictions": predictions, "metadata": metadata}
+        score = self.predict_rows if score_rows is None else score_rows
+        predictions, chosen = score(rows, model=request.model, version=request.version)
+        return self.respond(request, predictions, chosen, started=started, transport=transport,
+                            extra_metadata=extra_metadata)
 
     def __repr__(self) -> str:
         return f"PredictionService({self.registry!r}, limits={self.limits!r})"

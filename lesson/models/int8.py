@@ -207,6 +207,6 @@ class QuantisedMLPModel(MLPModel):
 
 def load_edge_model(name: str = DEFAULT_EDGE_NAME, version: str | int | None = None, *, root=None) -> QuantisedMLPModel:
     """Load and verify the int8 artifact and return the quantised model."""
-    return QuantisedMLPModel.from_artifact(load_artifact(name, version, root=root))
+    return QuantisedMLPModel.load(name, version, root=root)
 
 

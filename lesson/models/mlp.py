@@ -4,6 +4,8 @@ Trained by ``training/train_model.py`` (scikit-learn ``MLPRegressor``) and shipp
 verified JSON artifact ``lesson/artifacts/diabetes-mlp/1/``. This module runs it with the
 standard library only, so the same model answers in the browser (Pyodide); the numpy twin in
 :mod:`lesson.models.mlp_numpy` gives the same numbers (within 1e-6) for servers and batch jobs.
+What the two share (artifact -> params, row checks, metadata, loading by name and version) is
+:class:`MLPBase`; each supplies only its forward pass.
 
     >>> from lesson.models.mlp import load_default_mlp
     >>> model = load_default_mlp()
@@ -15,9 +17,10 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import mul
-from typing import Any, Sequence
+from typing import Any, Self
 
 from lesson.core.artifacts import Artifact, ArtifactIntegrityError, load_artifact
 from lesson.core.schema import ValidationError
@@ -26,6 +29,7 @@ __all__ = [
     "DEFAULT_MLP_NAME",
     "Layer",
     "MLPParams",
+    "MLPBase",
     "MLPModel",
     "params_from_artifact",
     "check_rows",
@@ -141,15 +145,68 @@ def _value_errors(rows: Sequence[Sequence[Any]]) -> ValidationError:
     return ValidationError(errors or [{"loc": ["body", "instances"], "msg": "bad values", "type": "type_error"}])
 
 
-class MLPDescription:
-    """``metadata()`` and ``repr`` shared by the pure-Python and numpy MLP models."""
+def model_inputs(params: MLPParams, manifest: dict) -> list[dict[str, Any]]:
+    """V2-style input description: one FP64 tensor ``[-1, n_features]`` with named columns."""
+    return [{
+        "name": "input",
+        "datatype": "FP64",
+        "shape": [-1, params.n_features],
+        "features": [dict(i) for i in manifest.get("inputs", [])] or list(params.feature_names),
+    }]
 
-    name: str
-    version: str
+
+def model_outputs(params: MLPParams, manifest: dict) -> list[dict[str, Any]]:
+    """V2-style output description: one FP64 value per row."""
+    described = manifest.get("outputs") or [{"name": params.output_name}]
+    return [dict(described[0], datatype="FP64", shape=[-1])]
+
+
+class MLPBase:
+    """What every MLP model shares: built from an artifact, loaded by name and version, rows
+    checked for width, ``metadata()`` and ``repr``.
+
+    A subclass supplies only the forward pass, ``_predict(rows)`` for rows of the right width
+    (plus, if it needs them, arrays prepared in ``__init__``), and its ``platform``.
+    """
+
     platform: str
-    n_features: int
-    manifest: dict
-    params: "MLPParams"
+    one_output_per_row = True
+
+    def __init__(self, params: MLPParams, *, name: str, version: str, manifest: dict | None = None):
+        self.params = params
+        self.name = name
+        self.version = str(version)
+        self.manifest = manifest or {}
+        self.n_features = params.n_features
+
+    @classmethod
+    def from_artifact(cls, artifact: Artifact) -> Self:
+        """Build the model from a verified artifact."""
+        return cls(params_from_artifact(artifact), name=artifact.name,
+                   version=artifact.version, manifest=artifact.manifest)
+
+    @classmethod
+    def load(cls, name: str = DEFAULT_MLP_NAME, version: str | int | None = None, *, root=None) -> Self:
+        """Load and verify an MLP artifact and build the model from it.
+
+        Raises:
+            ArtifactNotFoundError: no such artifact.
+            ArtifactIntegrityError: the files do not match the manifest.
+        """
+        return cls.from_artifact(load_artifact(name, version, root=root))
+
+    def predict(self, rows: Sequence[Sequence[float]]) -> list[float]:
+        """One prediction per row (the core ``Model`` protocol).
+
+        Raises:
+            ValidationError: a row has the wrong number of features or a value that is not a
+                finite number.
+        """
+        check_rows(rows, self.n_features, self.name)
+        return self._predict(rows)
+
+    def _predict(self, rows: Sequence[Sequence[float]]) -> list[float]:
+        raise NotImplementedError
 
     def metadata(self):
         """The core's ``ModelMetadata`` for this model (inputs named in order)."""
@@ -169,7 +226,7 @@ class MLPDescription:
         return f"{type(self).__name__}(name={self.name!r}, version={self.version!r}, n_features={self.n_features})"
 
 
-class MLPModel(MLPDescription):
+class MLPModel(MLPBase):
     """A dense ReLU network with input standardisation, run in pure Python.
 
     Implements the core ``Model`` protocol: ``name``, ``version``, ``predict(rows)``,
@@ -177,20 +234,6 @@ class MLPModel(MLPDescription):
     """
 
     platform = "python-stdlib"
-    one_output_per_row = True
-
-    def __init__(self, params: MLPParams, *, name: str, version: str, manifest: dict | None = None):
-        self.params = params
-        self.name = name
-        self.version = str(version)
-        self.manifest = manifest or {}
-        self.n_features = params.n_features
-
-    @classmethod
-    def from_artifact(cls, artifact: Artifact) -> "MLPModel":
-        """Build the model from a verified artifact."""
-        return cls(params_from_artifact(artifact), name=artifact.name,
-                   version=artifact.version, manifest=artifact.manifest)
 
     def _predict_row(self, row: Sequence[float]) -> float:
         p = self.params
@@ -201,13 +244,7 @@ class MLPModel(MLPDescription):
                 h = [v if v > 0.0 else 0.0 for v in h]
         return h[0] * p.target_scale + p.target_mean
 
-    def predict(self, rows: Sequence[Sequence[float]]) -> list[float]:
-        """One prediction per row.
-
-        Raises:
-            ValidationError: a row has the wrong number of features or a non-numeric value.
-        """
-        check_rows(rows, self.n_features, self.name)
+    def _predict(self, rows: Sequence[Sequence[float]]) -> list[float]:
         isfinite = math.isfinite
         try:
             if not all(all(map(isfinite, row)) for row in rows):
@@ -217,30 +254,9 @@ class MLPModel(MLPDescription):
             raise _value_errors(rows) from None
 
 
-def model_inputs(params: MLPParams, manifest: dict) -> list[dict[str, Any]]:
-    """V2-style input description: one FP64 tensor ``[-1, n_features]`` with named columns."""
-    return [{
-        "name": "input",
-        "datatype": "FP64",
-        "shape": [-1, params.n_features],
-        "features": [dict(i) for i in manifest.get("inputs", [])] or list(params.feature_names),
-    }]
-
-
-def model_outputs(params: MLPParams, manifest: dict) -> list[dict[str, Any]]:
-    """V2-style output description: one FP64 value per row."""
-    described = manifest.get("outputs") or [{"name": params.output_name}]
-    return [dict(described[0], datatype="FP64", shape=[-1])]
-
-
 def load_mlp(name: str = DEFAULT_MLP_NAME, version: str | int | None = None, *, root=None) -> MLPModel:
-    """Load and verify an MLP artifact and return the pure-Python model.
-
-    Raises:
-        ArtifactNotFoundError: no such artifact.
-        ArtifactIntegrityError: the files do not match the manifest.
-    """
-    return MLPModel.from_artifact(load_artifact(name, version, root=root))
+    """Load and verify an MLP artifact and return the pure-Python model (see :meth:`MLPBase.load`)."""
+    return MLPModel.load(name, version, root=root)
 
 
 @functools.lru_cache(maxsize=1)

@@ -13,13 +13,12 @@ once per row.
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from lesson.core.artifacts import Artifact, load_artifact
-from lesson.models.mlp import DEFAULT_MLP_NAME, MLPDescription, MLPParams, check_rows, params_from_artifact
 from lesson.core.schema import ValidationError
+from lesson.models.mlp import DEFAULT_MLP_NAME, MLPBase, MLPParams, _value_errors
 
 __all__ = ["NumpyMLPModel", "load_numpy_mlp", "load_default_numpy_mlp", "serving_registry", "BLOCK_ROWS"]
 
@@ -29,18 +28,13 @@ __all__ = ["NumpyMLPModel", "load_numpy_mlp", "load_default_numpy_mlp", "serving
 BLOCK_ROWS = 1024
 
 
-class NumpyMLPModel(MLPDescription):
+class NumpyMLPModel(MLPBase):
     """The MLP as numpy arrays. Implements the core ``Model`` protocol plus ``predict_array``."""
 
     platform = "python-numpy"
-    one_output_per_row = True
 
     def __init__(self, params: MLPParams, *, name: str, version: str, manifest: dict | None = None):
-        self.params = params
-        self.name = name
-        self.version = str(version)
-        self.manifest = manifest or {}
-        self.n_features = params.n_features
+        super().__init__(params, name=name, version=version, manifest=manifest)
         self._mean = np.asarray(params.input_mean, dtype=np.float64)
         self._scale = np.asarray(params.input_scale, dtype=np.float64)
         # Stored out x in; keep in x out so a batch is X @ W.
@@ -49,12 +43,6 @@ class NumpyMLPModel(MLPDescription):
              np.asarray(l.bias, dtype=np.float64), l.activation == "relu")
             for l in params.layers
         ]
-
-    @classmethod
-    def from_artifact(cls, artifact: Artifact) -> "NumpyMLPModel":
-        """Build the model from a verified artifact."""
-        return cls(params_from_artifact(artifact), name=artifact.name,
-                   version=artifact.version, manifest=artifact.manifest)
 
     def predict_array(self, X: np.ndarray) -> np.ndarray:
         """Predictions for an ``(n, n_features)`` float array (no per-row checks beyond shape).
@@ -86,20 +74,12 @@ class NumpyMLPModel(MLPDescription):
                 np.maximum(h, 0.0, out=h)
         return h[:, 0] * self.params.target_scale + self.params.target_mean
 
-    def predict(self, rows: Sequence[Sequence[float]]) -> list[float]:
-        """One prediction per row (the core protocol).
-
-        Raises:
-            ValidationError: a row has the wrong number of features or a non-finite value.
-        """
-        check_rows(rows, self.n_features, self.name)
+    def _predict(self, rows: Sequence[Sequence[float]]) -> list[float]:
         if len(rows) == 0:
             return []
         try:
             X = np.asarray(rows, dtype=np.float64)
         except (TypeError, ValueError):
-            from lesson.models.mlp import _value_errors
-
             raise _value_errors(rows) from None
         if not np.isfinite(X).all():
             i, j = (int(v) for v in np.argwhere(~np.isfinite(X))[0])
@@ -110,8 +90,8 @@ class NumpyMLPModel(MLPDescription):
 
 
 def load_numpy_mlp(name: str = DEFAULT_MLP_NAME, version: str | int | None = None, *, root=None) -> NumpyMLPModel:
-    """Load and verify an MLP artifact and return the numpy model."""
-    return NumpyMLPModel.from_artifact(load_artifact(name, version, root=root))
+    """Load and verify an MLP artifact and return the numpy model (see :meth:`MLPBase.load`)."""
+    return NumpyMLPModel.load(name, version, root=root)
 
 
 @functools.lru_cache(maxsize=1)

@@ -4,4 +4,5 @@
 * `lesson.servers.grpc_server` — a thread-pool `grpc.server` for `inference.GRPCInferenceService`.
 * `lesson.servers.launch` — `running_server("rest" | "grpc")`: a subprocess on a free port.
 * `lesson.servers.backend` — what both transports share: the service, readiness, load shedding.
+* `lesson.servers.options` — `ServerOptions` and the service they ask for (registry, default model, batching).
 """

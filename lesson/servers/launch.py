@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from lesson.servers.backend import ServerOptions
+from lesson.servers.options import ServerOptions
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0

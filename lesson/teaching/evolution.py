@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from lesson.core.model import Model, ModelNotFoundError, ModelRegistry
 from lesson.core.schema import DEFAULT_LIMITS, Limits, RequestTooLargeError, ValidationError, check_body_size, parse_v1_request
-from lesson.core.service import PredictionService
+from lesson.core.service import PredictionService, PreparedRequest
 
 __all__ = [
     "Field",
@@ -275,41 +274,27 @@ class VersionedService(PredictionService):
         """The contract that bodies for this model version must follow."""
         return self.contracts.get(str(model.version), self.default_contract)
 
-    def predict(
-        self,
-        payload: Any,
-        *,
-        model: str | None = None,
-        version: str | None = None,
-        transport: str = "in-process",
-        extra_metadata: Mapping[str, Any] | None = None,
-        transform_rows: Any = None,
-    ) -> dict[str, Any]:
-        """Resolve the model version, check the body against its contract, predict.
+    def read_request(
+        self, payload: Any, *, model: str | None = None, version: str | None = None
+    ) -> PreparedRequest:
+        """Resolve the model version, then check the body against that version's contract.
+
+        The service's one extension point (:meth:`PredictionService.read_request`):
+        :meth:`~PredictionService.predict` then scores the rows with the version resolved
+        here and adds ``contract_version`` and the echoed fields to the metadata.
 
         Raises:
             ModelNotFoundError: unknown model or version (HTTP 404).
             ValidationError: the body breaks the version's contract (HTTP 422, field named).
         """
-        started = time.perf_counter()
         chosen = self.registry.get(model, version)
         contract = self.contract_for(chosen)
         request = contract.parse(payload, self.limits)
-        rows = request.rows if transform_rows is None else transform_rows(request.rows)
-        predictions, chosen = self.predict_rows(rows, model=chosen.name, version=chosen.version)
-        metadata: dict[str, Any] = {
-            "transport": transport,
-            "model": chosen.name,
-            "model_version": chosen.version,
-            "latency_ms": round((time.perf_counter() - started) * 1000.0, 4),
-            "contract_version": contract.version,
-        }
+        metadata: dict[str, Any] = {"contract_version": contract.version}
         for spec in contract.fields:
             if spec.echo and spec.name in request.fields:
                 metadata[spec.name] = request.fields[spec.name]
-        for key, value in (extra_metadata or {}).items():
-            metadata.setdefault(key, value)
-        return {"predictions": predictions, "metadata": metadata}
+        return PreparedRequest(request.rows, chosen.name, chosen.version, metadata)
 
 
 def rollout_service(

@@ -87,10 +87,15 @@ def test_errors_stay_per_request_inside_shared_calls(batched, rows):
          "no-such-model"),
     ]
     calls = [r for _, r in good] + [r for _, r, *_ in bad]
-    with ThreadPoolExecutor(len(calls)) as pool:
+    with ThreadPoolExecutor(len(calls) + 1) as pool:
+        # a first request keeps the device busy for 100 ms, so the others queue up together even
+        # when this machine is slow to start their threads (they arrived spread out under load)
+        blocker = pool.submit(_outcome, stub, _request([rows[20]], request_id="blocker"))
+        time.sleep(0.01)
         started = time.perf_counter()
         outcomes = list(pool.map(lambda r: _outcome(stub, r), calls))
         elapsed = time.perf_counter() - started
+        assert blocker.result(10)[0] == "blocker"
     expected = load_default_mlp().predict(rows[:12])
     for i, (request_id, predictions) in enumerate(outcomes[:12]):
         assert request_id == f"ok-{i}"  # its own response...
@@ -101,7 +106,7 @@ def test_errors_stay_per_request_inside_shared_calls(batched, rows):
     # one call per good request would take 12 x 100 ms; shared calls take a few
     assert elapsed < 0.6 * 12 * SLOW_DEVICE_CALL_S, f"{elapsed:.2f} s: not batched?"
     after = _codes(metrics_port)
-    assert after.get("OK", 0) - before.get("OK", 0) == 12
+    assert after.get("OK", 0) - before.get("OK", 0) == 13
     assert after.get("INVALID_ARGUMENT", 0) - before.get("INVALID_ARGUMENT", 0) == 2
     assert after.get("NOT_FOUND", 0) - before.get("NOT_FOUND", 0) == 1
 

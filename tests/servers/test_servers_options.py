@@ -84,6 +84,44 @@ def test_batching_refuses_a_custom_service_instead_of_dropping_its_contract():
         batched_service(service, ServerOptions(max_batch_size=8))
 
 
+def test_a_predict_fn_hook_scores_through_the_services_own_request_contract():
+    """`predict_fn` replaces only the scoring step: a VersionedService still reads its contract."""
+    from lesson.core.model import AveragedEnsembleModel, ModelRegistry
+    from lesson.teaching.evolution import CONTRACT_V2, VersionedService
+
+    calls = []
+    service = VersionedService(ModelRegistry([AveragedEnsembleModel()]), {"1": CONTRACT_V2})
+
+    def predict_fn(rows, *, model=None, version=None):
+        calls.append((rows, model, version))
+        return [7.0] * len(rows), service.registry.get(model, version)
+
+    backend = InferenceBackend(service, predict_fn=predict_fn)
+    out = backend.predict_v1({"instances": [[1.0, 2.0]], "request_id": "r-1"}, None, None, "rest")
+    assert out["predictions"] == [7.0] and calls == [([[1.0, 2.0]], "averaged_ensemble", "1")]
+    assert out["metadata"]["contract_version"] == "2" and out["metadata"]["request_id"] == "r-1"
+    with pytest.raises(ValidationError, match="extra"):
+        backend.predict_v1({"instances": [[1.0]], "extra": 1}, None, None, "rest")
+
+
+def test_the_event_loop_path_answers_like_the_service():
+    """`predict_v1_async` (micro-batching on the REST loop) uses the service's read and respond steps."""
+    import asyncio
+
+    from lesson.core.model import AveragedEnsembleModel, ModelRegistry
+    from lesson.core.service import PredictionService
+
+    service = PredictionService(ModelRegistry([AveragedEnsembleModel()]))
+    backend = InferenceBackend(service)
+    payload = {"instances": [[0.2, 0.4, 0.6], [1.0, 2.0, 3.0]]}
+    answers = [asyncio.run(backend.predict_v1_async(payload, None, None, "rest")),
+               backend.predict_v1(payload, None, None, "rest"), service.predict(payload, transport="rest")]
+    for answer in answers:
+        assert answer["metadata"].pop("latency_ms") >= 0
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0]["metadata"] == {"transport": "rest", "model": "averaged_ensemble", "model_version": "1"}
+
+
 def test_server_target_defaults_to_the_default_models_width():
     from types import SimpleNamespace
 

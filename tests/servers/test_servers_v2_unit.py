@@ -93,7 +93,11 @@ def test_v2_imports_with_the_standard_library_only():
     import sys
     from pathlib import Path
 
-    tree = ast.parse(Path(v2.__file__).read_text())
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-    assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
+    imported = set()
+    for path in Path(v2.__file__).parent.glob("*.py"):  # the package's modules
+        tree = ast.parse(path.read_text())
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    outside = {name for name in imported if not name.startswith("lesson.core.")}
+    assert {name.split(".")[0] for name in outside} <= set(sys.stdlib_module_names) | {"__future__"}, outside
+    assert {name for name in imported - outside} <= {f"lesson.core.{m}" for m in ("schema", "v2", "v2.tensors", "v2.checks", "v2.request", "v2.response", "v2.build")}, imported - outside
