@@ -45,6 +45,7 @@ from lesson.patterns.adapters import (
     fastapi_rest_adapter,
     grpc_streaming_adapter,
     quantise_rows,
+    round_rows,
 )
 from lesson.patterns.streaming.events import EventStreamAdapter, StreamEventError, event_stream_adapter, is_error
 from lesson.teaching.landscape import describe_serving_landscape
@@ -83,6 +84,7 @@ __all__ = [
     "PredictionService",
     "ModelOutputError",
     "quantise_rows",
+    "round_rows",
     "run_load_test",
     "run_load_test_async",
     "percentile",

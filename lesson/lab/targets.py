@@ -160,7 +160,7 @@ def in_process_targets(model: Model | None = None) -> list[Target]:
                _event_endpoint(model), "event_stream_adapter: each request is one event with an id and a key."),
         target("edge", "Edge adapter, in-process (inputs quantised)", "edge",
                edge_inference_adapter(model, quantise=True),
-               "edge_inference_adapter(quantise=True): the on-device runtime."),
+               "edge_inference_adapter(quantise=True): the on-device runtime, inputs rounded to 3 places."),
     ]
 
 

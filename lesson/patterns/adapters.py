@@ -7,7 +7,9 @@ function ``fn(instance) -> list[float]``) and returns something shaped like its 
 - :func:`grpc_streaming_adapter` -> ``handler(request_iterator)`` yielding one response per
   request (a bidirectional stream);
 - :func:`batch_scoring_runner` -> a list of responses, one per batch;
-- :func:`edge_inference_adapter` -> ``run(features)`` on the device, optionally quantised.
+- :func:`edge_inference_adapter` -> ``run(features)`` on the device, inputs rounded to 3 places
+  by default (the original lesson called that ``quantise``; the int8 model in
+  :mod:`lesson.models.int8` is what quantisation really is).
 
 All of them call :meth:`PredictionService.predict`, so they agree on every input::
 
@@ -28,10 +30,11 @@ __all__ = [
     "grpc_streaming_adapter",
     "batch_scoring_runner",
     "edge_inference_adapter",
+    "round_rows",
     "quantise_rows",
 ]
 
-#: Decimal places kept by the edge adapter's quantisation.
+#: Decimal places the edge adapter keeps of each input (``quantise=True``).
 EDGE_DECIMALS = 3
 
 
@@ -113,33 +116,43 @@ def batch_scoring_runner(
     return responses
 
 
-def quantise_rows(rows: list[list[float]], decimals: int = EDGE_DECIMALS) -> list[list[float]]:
-    """Round every feature to ``decimals`` places (what a small device's model sees)."""
+def round_rows(rows: list[list[float]], decimals: int = EDGE_DECIMALS) -> list[list[float]]:
+    """Round every feature to ``decimals`` places (a coarser sensor: what a small device reads)."""
     return [[round(value, decimals) for value in row] for row in rows]
+
+
+#: The original lesson's name for :func:`round_rows`. Rounding inputs is not quantisation (which
+#: stores a model's weights in fewer bits: :mod:`lesson.models.int8`); the name is kept working.
+quantise_rows = round_rows
 
 
 def edge_inference_adapter(
     model: Any, *, quantise: bool = True, service: PredictionService | None = None
 ) -> Callable[[Any], dict[str, Any]]:
-    """An on-device runtime: ``run(features) -> response``, inputs rounded to 3 places if quantised.
+    """An on-device runtime: ``run(features) -> response``, inputs rounded to 3 places by default.
 
     Args:
         model: a Model or a function ``fn(instance) -> list[float]``.
-        quantise: round inputs to :data:`EDGE_DECIMALS` places before predicting.
+        quantise: round every input to :data:`EDGE_DECIMALS` places before predicting (the
+            original lesson's name for it, kept: the MODEL is not quantised; for a model with
+            int8 weights see :mod:`lesson.models.int8`).
 
     Returns:
         ``run(features)`` accepting a flat feature list, a list of rows, or a full
-        ``{"instances": ...}`` payload; metadata carries ``transport="edge"``, ``quantised``.
+        ``{"instances": ...}`` payload; metadata carries ``transport="edge"``, ``quantised``
+        (the original key: were the inputs rounded) and ``input_decimals`` (to how many places,
+        or None).
     """
     svc = _service(model, service)
-    transform = quantise_rows if quantise else None
+    transform = round_rows if quantise else None
+    extra = {"quantised": quantise, "input_decimals": EDGE_DECIMALS if quantise else None}
 
     def run(features: Any) -> dict[str, Any]:
         payload = features if isinstance(features, dict) else {"instances": features}
         return svc.predict(
             payload,
             transport="edge",
-            extra_metadata={"quantised": quantise},
+            extra_metadata=extra,
             transform_rows=transform,
         )
 

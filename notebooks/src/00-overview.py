@@ -198,8 +198,13 @@ check("percentile", percentile)
 
 # %% [markdown]
 # **3. Read the panel (no checker).** Run the panel's `in-process` target with 1 and then 8
-# workers. Does the throughput grow eight-fold? In local Jupyter the load generator runs in
-# Python threads inside this kernel — what limits it?
+# workers. Does the throughput grow eight-fold?
+#
+# - *In local Jupyter* the load generator runs in Python threads inside this kernel, and the
+#   model is Python too: what limits them?
+# - *In the browser* there are no threads: the 8 "workers" are asyncio tasks on one event
+#   loop, and the in-process model never yields while it computes. How many predictions can
+#   run at the same moment, then, and what does concurrency change?
 
 # %%
 lab.close()

@@ -247,30 +247,51 @@ panel = lab.panel("edge-int8", targets=["edge-fp64", "edge-int8", "rest"], reque
 panel
 
 # %%
-await panel.run_async(target="edge-fp64")
-await panel.run_async(target="edge-int8")
-await panel.run_async(target="rest")
+fp64_run = await panel.run_async(target="edge-fp64")
+int8_run = await panel.run_async(target="edge-int8")
+rest_run = await panel.run_async(target="rest")
 panel.report()
 
 # %% [markdown]
 # ## What to notice
 #
-# - **Size:** the int8 weights take a fraction of the bytes of the full-precision ones — what
-#   decides whether a model fits a phone's app bundle or a microcontroller's flash.
-# - **Accuracy:** the held-out error barely moved (compare MAE and R² in the table). Always
-#   measure it: quantisation can hurt a model with outlier weights much more than this one.
-# - **Speed per prediction:** compare the µs column. In pure Python, integer weights do not
-#   make the arithmetic faster by themselves; the speed-up of int8 comes from hardware with
-#   int8 vector units (phone NPUs, CPUs with int8 dot-product instructions), which this
-#   lesson cannot measure in a browser.
-# - **Latency:** on the device there is no network; the prediction costs only compute. The
-#   REST row includes a round trip, even on loopback.
-# - **What you give up:** every device runs the version it has. Rolling out a new model means
-#   shipping an update and living with old versions in the field — version your artifacts and
-#   keep the request and response schemas backwards compatible (notebook 01 shows how).
-# - **Packaging:** a pickle runs code when it is loaded; a JSON artifact with a checksummed
-#   manifest is only data, and a single changed byte was refused above.
-#
+# Computed from the comparison table and the runs above:
+
+# %%
+from IPython.display import Markdown
+
+full, small = comparison.rows[0], comparison.rows[1]
+speed = full["latency_us"] / small["latency_us"]
+device_p50 = {run.label: run.result.p50 * 1000 for run in (fp64_run, int8_run)}
+rest_p50 = rest_run.result.p50 * 1000
+points = [
+    f"- **Size:** the int8 weights file is {small['disk_bytes']:,} bytes against {full['disk_bytes']:,} "
+    f"({small['disk_bytes'] / full['disk_bytes']:.0%}), the parameters {small['tensor_bytes']:,} bytes against "
+    f"{full['tensor_bytes']:,} — what decides whether a model fits a phone's app bundle or a microcontroller's flash.",
+    f"- **Accuracy:** on the {comparison.heldout_n} held-out rows the MAE moved by {small['delta_mae']:+.3f} "
+    f"({full['mae']:.3f} → {small['mae']:.3f}; R² {full['r2']:.3f} → {small['r2']:.3f}) and no prediction "
+    f"changed by more than {comparison.max_abs_prediction_change:.3f}. Always measure it: quantisation can hurt "
+    "a model with outlier weights much more (exercise 4).",
+    f"- **Speed per prediction:** the int8 model took {small['latency_us']:.1f} µs, the full-precision one "
+    f"{full['latency_us']:.1f} µs ({speed:.2f}x its speed). In pure Python each weight is a Python object whatever its "
+    "precision, so fewer bits do not make the arithmetic faster by themselves. Where int8 pays, it pays twice: "
+    f"{full['tensor_bytes'] / small['tensor_bytes']:.1f}x fewer bytes of weights to move (a large model is "
+    "limited by memory bandwidth, not by arithmetic) "
+    "and int8 vector instructions (phone NPUs, CPUs with int8 dot products) — neither of which a tiny model in "
+    "Python can show.",
+    f"- **Latency:** on the device the p50 was {min(device_p50.values()):.3f}–{max(device_p50.values()):.3f} ms, "
+    f"compute only; the REST target's p50 was {rest_p50:.3f} ms"
+    + (", a round trip over loopback to a real server." if "rest" in lab.servers else
+       " — in the browser that is the REST adapter in-process, so no network is in it either."),
+    "- **What you give up:** every device runs the version it has. Rolling out a new model means shipping an "
+    "update and living with old versions in the field — version your artifacts and keep the request and "
+    "response schemas backwards compatible (notebook 01 shows how).",
+    f"- **Packaging:** a pickle runs code when it is loaded (the demo above recorded the call); a JSON "
+    "artifact with a checksummed manifest is only data, and the one changed byte was refused.",
+]
+Markdown("\n".join(points))
+
+# %% [markdown]
 # ## Exercises
 #
 # **1. Quantise.** Write `quantise(weights) -> (scale, ints)`: symmetric per-tensor int8 for

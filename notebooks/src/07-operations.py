@@ -73,56 +73,115 @@ for timeout_s in (0.2, 0.01):
 # served on time and the client knows to back off.
 #
 # In local Jupyter the next cell starts two REST servers in front of the simulated 2 ms device
-# — one that accepts up to 64 requests in flight, one that sheds above 4 — and sends both the
-# same open-loop overload: 700 requests per second for about a second, above what the device
-# can serve.
+# (so about 500 calls a second at most) — one that accepts up to 32 requests in flight, one
+# that sheds above 4 — and sends both the same open-loop overload: 700 requests per second for
+# about a second, with up to 64 in flight from the client, so both servers' bounds really bind.
+# While each run goes on, a sampler reads the server's own `lesson_requests_in_flight` gauge
+# from `/metrics` every 20 ms: the queue *inside* the server.
 
 # %%
+import re
+import urllib.request
 from contextlib import ExitStack
 
 from IPython.display import display
 
-shedding_runs = []
+from lesson.widgets.charts import display_chart, line_chart
+
+IN_FLIGHT = re.compile(r"^lesson_requests_in_flight\{[^}]*\} ([0-9.e+]+)$", re.M)
+
+
+async def sampled(url, run, every_s=0.02):
+    """Run ``run`` (a coroutine) while sampling the server's in-flight gauge; (record, samples)."""
+    samples, loop = [], asyncio.get_running_loop()
+
+    def read():
+        text = urllib.request.urlopen(url + "/metrics", timeout=2).read().decode()
+        return float(IN_FLIGHT.search(text).group(1))
+
+    task = asyncio.ensure_future(run)
+    while not task.done():
+        samples.append(await loop.run_in_executor(None, read))
+        await asyncio.sleep(every_s)
+    return await task, samples
+
+
+shedding_runs, queue_depth = [], {}
 if lab.servers:
     from lesson.servers.launch import running_server
 
+    bounds = {"queue-32": 32, "shed-4": 4}
     with ExitStack() as servers:
-        for key, bound in (("queue-64", 64), ("shed-4", 4)):
+        urls = {}
+        for key, bound in bounds.items():
             handle = servers.enter_context(running_server(
                 "rest", registry="lesson.lab:accelerator_registry", max_in_flight=bound, offload=True))
+            urls[key] = handle.url
             target = lab.add_target(server_target(key, handle, label=f"REST, 2 ms device, max_in_flight={bound}",
                                                  n_features=model.n_features))
             servers.callback(target.endpoint.close)
-        shed_panel = lab.panel("queue-64", targets=["queue-64", "shed-4"], concurrency=32)
+        shed_panel = lab.panel("queue-32", targets=list(bounds), concurrency=64)
         display(shed_panel)
-        for key in ("queue-64", "shed-4"):
-            shedding_runs.append(await shed_panel.run_async(target=key, rate=700, requests=700))
+        for key in bounds:
+            record, samples = await sampled(urls[key], shed_panel.run_async(target=key, rate=700, requests=700))
+            shedding_runs.append(record)
+            queue_depth[key] = samples
         shed_panel.report()
 else:
-    print("In-process path: no server processes in the browser, so here is only the queueing half:\n"
-          "the same device in-process, with no bound on requests in flight, at about twice its capacity.")
     lab.add_target(batching_target(lab.model))
     shed_panel = lab.panel("batching", targets=["batching"], concurrency=32)
     display(shed_panel)
-    shedding_runs.append(await shed_panel.run_async(rate=300, requests=300,
-                                                    knobs={"max_batch_size": 1, "max_delay_ms": 0}))
+    unbatched = {"max_batch_size": 1, "max_delay_ms": 0}
+    capacity_run = await shed_panel.run_async(rate=0, requests=100, concurrency=1, knobs=unbatched)  # closed loop
+    capacity = capacity_run.result.throughput
+    print(f"In-process path: no server processes in the browser, so here is only the queueing half. "
+          f"One request at a time, the device served {capacity:,.0f} requests/s; now the same device, with "
+          f"no bound on requests in flight, at twice that rate ({2 * capacity:,.0f}/s).")
+    shedding_runs.append(await shed_panel.run_async(rate=round(2 * capacity), requests=300, knobs=unbatched))
     shed_panel.report()
 
 # %%
-for run in shedding_runs:
+for run, depth in zip(shedding_runs, list(queue_depth.values()) or [None] * len(shedding_runs)):
     r = run.result
+    inside = f"; requests in flight inside the server: peak {max(depth):.0f}" if depth else ""
     print(f"{run.target}: {r.successes} of {r.requests} served, refused {r.errors.get('OverloadedError', 0)}, "
           f"other errors {sum(v for k, v in r.errors.items() if k != 'OverloadedError')}; "
-          f"p50 {r.p50 * 1000:.1f} ms, p99 {r.p99 * 1000:.1f} ms; late sends {r.late_sends}")
+          f"p50 {r.p50 * 1000:.1f} ms, p99 {r.p99 * 1000:.1f} ms; late sends {r.late_sends}{inside}")
+if queue_depth:
+    display_chart(line_chart([{"sample": i, "server": key, "in flight": v}
+                              for key, values in queue_depth.items() for i, v in enumerate(values)],
+                             x="sample", y="in flight", color="server",
+                             title="Requests in flight inside each server, sampled every 20 ms (measured)"))
+
+# %%
+from IPython.display import Markdown
+
+if queue_depth:
+    (deep, deep_q), (shallow, shallow_q) = zip(shedding_runs, queue_depth.values())
+    d, sh = deep.result, shallow.result
+    refused = {k: run.result.errors.get("OverloadedError", 0) for k, run in zip(queue_depth, shedding_runs)}
+    text = (f"Both servers refused what exceeded their bound: {refused['queue-32']} and "
+            f"{refused['shed-4']} of 700 requests. What differs is the queue they kept: inside the deep one up to "
+            f"{max(deep_q):.0f} requests waited for the device at a time, so those it served took {d.p50 * 1000:.1f} ms "
+            f"at the median and {d.p99 * 1000:.1f} ms at p99; the shallow one held at most {max(shallow_q):.0f}, and "
+            f"served {sh.successes} requests in {sh.p50 * 1000:.1f} ms (p99 {sh.p99 * 1000:.1f} ms) — "
+            f"{'about as many' if abs(sh.successes - d.successes) <= 0.1 * d.successes else ('more' if sh.successes > d.successes else 'fewer')}"
+            f" ({sh.successes} against {d.successes}), {d.p50 / sh.p50:.0f}x sooner. A deeper queue buys no capacity; "
+            "it buys waiting. ")
+else:
+    r = shedding_runs[0].result
+    text = (f"With no bound, the device served {r.successes} of {r.requests} requests, but each waited behind the "
+            f"ones before it: p50 {r.p50 * 1000:.1f} ms, p99 {r.p99 * 1000:.1f} ms, against about 2 ms for the "
+            "call itself. Locally, the same overload meets two servers that refuse what they cannot serve soon. ")
+late = sum(run.result.late_sends for run in shedding_runs)
+text += (f"The load generator missed its schedule by more than 1 ms for {late} sends" +
+         (" — it shares this kernel's CPU with a Python client, and those latencies include that lag." if late > 35
+          else ", so the latencies are the servers'."))
+Markdown(text)
 
 # %% [markdown]
-# Compare the two rows. The server with a deep queue accepts everything, so every request
-# waits behind the ones before it and its p99 grows with the queue. The shedding server
-# refuses part of the traffic within milliseconds — a clear signal to the client to back off —
-# instead of making everyone wait. (The load generator shares this kernel's CPU with a Python
-# client; a large *late sends* count means it could not keep to the schedule, and the
-# latencies include that lag.) Which behaviour is right depends on whether a late answer is
-# worth anything to your caller; usually it is not.
+# Which queue is right depends on whether a late answer is still worth anything to your
+# caller; usually it is not.
 #
 # ## 3. Retries, and the retry storm
 #

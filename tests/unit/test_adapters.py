@@ -17,7 +17,7 @@ from lesson import (
     fastapi_rest_adapter,
     grpc_streaming_adapter,
 )
-from lesson.patterns.adapters import quantise_rows
+from lesson.patterns.adapters import quantise_rows, round_rows
 
 ORIGINAL_NAMES = [
     "fastapi_rest_adapter", "grpc_streaming_adapter", "batch_scoring_runner", "edge_inference_adapter",
@@ -110,6 +110,7 @@ def test_edge_adapter_quantises_inputs():
     assert seen == [[0.123, 0.679]]
     assert response["predictions"] == averaged_ensembled_model([0.123, 0.679])
     assert response["metadata"]["transport"] == "edge" and response["metadata"]["quantised"] is True
+    assert response["metadata"]["input_decimals"] == 3
 
 
 def test_edge_adapter_without_quantisation_and_with_payloads():
@@ -117,7 +118,7 @@ def test_edge_adapter_without_quantisation_and_with_payloads():
     run = edge_inference_adapter(lambda row: seen.append(row) or [0.0], quantise=False)
     response = run({"instances": [0.12345]})
     assert seen == [[0.12345]]
-    assert response["metadata"]["quantised"] is False
+    assert response["metadata"]["quantised"] is False and response["metadata"]["input_decimals"] is None
     assert run([[1.0], [2.0]])["predictions"] == [0.0, 0.0]
 
 
@@ -127,8 +128,9 @@ def test_edge_adapter_validates_before_quantising():
         run(["0.5"])
 
 
-def test_quantise_rows():
-    assert quantise_rows([[0.12349, 1.0005]]) == [[0.123, 1.0]]
+def test_round_rows_and_its_original_name():
+    assert round_rows([[0.12349, 1.0005]]) == [[0.123, 1.0]]
+    assert quantise_rows is round_rows
 
 
 def test_all_adapters_agree_on_every_input():
