@@ -12,6 +12,11 @@ the allocator reach their working size; a leak keeps growing after that).
     .venv/bin/python benchmarks/bench_soak.py [--requests 12000] [--concurrency 32] [--segments 6]
 
 Bounded: at most 200,000 requests and 300 s per segment. Load goes to 127.0.0.1 only.
+
+Measured (2026-12-03 08:52 UTC, 2-core VM, another job's benchmark running beside it; defaults):
+0 errors on every server; RSS middle -> end: REST 71.8 -> 71.8 MB (+0.0 %), REST batched 72.8 ->
+72.8 (+0.0 %), gRPC 72.7 -> 72.6 (-0.2 %), gRPC batched 72.5 -> 72.0 (-0.7 %); 2,000-2,900 req/s.
+No leak to fix.
 """
 
 from __future__ import annotations
