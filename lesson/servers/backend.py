@@ -82,7 +82,6 @@ class InferenceBackend:
         self.service = service
         self.registry = service.registry
         self.limits = service.limits
-        self.bounds = service.limits
         self.predict_rows: PredictFn = predict_fn or service.predict_rows
         #: an asyncio server may await `predict_v1_async` / `infer_async` (micro-batching on
         #: its event loop); False: call the sync methods (in a thread if they may block).
@@ -213,7 +212,7 @@ class InferenceBackend:
         """Run a parsed V2 request. Raises V2Error, ModelNotFoundError, ModelOutputError."""
         started = time.perf_counter()
         self.resolve(name, version)  # unknown model -> 404 before any work
-        rows = request_rows(request, self.bounds)
+        rows = request_rows(request, self.limits)
         predictions, model = self.predict_rows(rows, model=name or None, version=version or None)
         tensor = OutputTensor(self.output_name(model), [len(predictions)], predictions)
         outputs = select_outputs(request, [tensor])
@@ -238,7 +237,7 @@ class InferenceBackend:
         """`infer` on the event loop (see `predict_rows_async`)."""
         started = time.perf_counter()
         self.resolve(name, version)
-        rows = request_rows(request, self.bounds)
+        rows = request_rows(request, self.limits)
         predictions, model = await self.predict_rows_async(rows, model=name or None, version=version or None)
         tensor = OutputTensor(self.output_name(model), [len(predictions)], predictions)
         return InferResult(model, select_outputs(request, [tensor]), (time.perf_counter() - started) * 1000.0)

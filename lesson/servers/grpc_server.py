@@ -67,7 +67,7 @@ def decode_request(request: pb.ModelInferRequest, backend: InferenceBackend) -> 
         raise V2Error("raw_input_contents", f"{len(raw)} entries for {n_inputs} inputs; give one per input")
     if not n_inputs:
         raise V2Error("inputs", "expected a non-empty list of tensors")
-    bounds = backend.bounds
+    bounds = backend.limits
     if n_inputs > bounds.max_inputs:
         raise V2Error("inputs", f"{n_inputs} tensors is over the bound of {bounds.max_inputs}")
     inputs = []

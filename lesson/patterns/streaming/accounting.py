@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lesson.core.stats import format_ms, percentile
-from lesson.patterns.streaming.log import StreamLayout
+from lesson.patterns.streaming.log import StreamLayout, as_text
 from lesson.patterns.streaming.producer import group_backlog
 
 __all__ = ["BrokerReport", "broker_report", "freshness_samples", "order_violations", "pending_count"]
@@ -105,12 +105,9 @@ async def pending_count(client: Any, layout: StreamLayout, group: str = "scorers
             total += int(summary["pending"])
         else:
             total += sum(int(c["pending"]) for c in summary.get("consumers") or []
-                         if _text(c["name"]) == consumer)
+                         if as_text(c["name"]) == consumer)
     return total
 
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 async def broker_report(client: Any, layout: StreamLayout, group: str = "scorers") -> BrokerReport:

@@ -28,6 +28,7 @@ from lesson.patterns.streaming.log import (
     SINK_SCRIPT,
     BadEvent,
     StreamLayout,
+    as_text,
     decode_event,
     sink_arguments,
 )
@@ -177,7 +178,7 @@ class BrokerConsumer:
     async def _read(self) -> list[tuple[str, str, dict]]:
         got = await self.client.xreadgroup(self.group, self.consumer, {s: ">" for s in self._streams},
                                            count=self.batch, block=self.block_ms)
-        return [(_text(stream), entry_id, fields) for stream, entries in (got or []) for entry_id, fields in entries]
+        return [(as_text(stream), entry_id, fields) for stream, entries in (got or []) for entry_id, fields in entries]
 
     async def _handle(self, entries: list[tuple[str, str, dict]], report: ConsumeReport) -> None:
         """Score, write through the sink, then acknowledge."""
@@ -187,8 +188,8 @@ class BrokerConsumer:
             try:
                 good.append(decode_event(fields, self._n_features))
             except BadEvent as exc:
-                event_id = _text(fields.get(b"id", fields.get("id", ""))) or f"{stream}/{_text(entry_id)}"
-                items.append((event_id, _text(fields.get(b"key", fields.get("key", ""))), 0.0, f"d:{exc}"))
+                event_id = as_text(fields.get(b"id", fields.get("id", ""))) or f"{stream}/{as_text(entry_id)}"
+                items.append((event_id, as_text(fields.get(b"key", fields.get("key", ""))), 0.0, f"d:{exc}"))
         if good:
             predictions = self.model.predict([row for *_, row in good])
             items += [(eid, key, t, f"p:{float(p)!r}") for (eid, key, t, _), p in zip(good, predictions)]
@@ -219,10 +220,6 @@ class BrokerConsumer:
                 report.reconnects += 1
                 await asyncio.sleep(delay)
                 delay = min(2.0, delay * 2)
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _address(client: Any) -> str:

@@ -25,7 +25,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-__all__ = ["StreamLayout", "partition_of", "encode_event", "decode_event", "BadEvent", "SINK_SCRIPT",
+__all__ = ["as_text", "StreamLayout", "partition_of", "encode_event", "decode_event", "BadEvent", "SINK_SCRIPT",
            "sink_arguments", "DEFAULT_MAXLEN"]
 
 #: default retention per partition (entries, approximate trimming: ``XADD ... MAXLEN ~``)
@@ -105,7 +105,7 @@ def decode_event(fields: Mapping[Any, Any], n_features: int | None) -> tuple[str
 
     The id is returned even for a bad event (when there is one), so it can be dead-lettered.
     """
-    f = {_text(k): _text(v) for k, v in fields.items()}
+    f = {as_text(k): as_text(v) for k, v in fields.items()}
     event_id = f.get("id", "")
     if not event_id:
         raise BadEvent("missing field 'id'")
@@ -132,7 +132,8 @@ def decode_event(fields: Mapping[Any, Any], n_features: int | None) -> tuple[str
     return event_id, key, event_time, [float(v) for v in features]
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """A Redis reply field as text (redis-py returns bytes unless asked to decode)."""
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 

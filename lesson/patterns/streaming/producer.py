@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from lesson.core.artifacts import load_artifact, load_heldout
-from lesson.patterns.streaming.log import DEFAULT_MAXLEN, StreamLayout, encode_event
+from lesson.patterns.streaming.log import DEFAULT_MAXLEN, StreamLayout, as_text, encode_event
 
 __all__ = ["produce", "ProduceReport", "group_backlog", "event_rows", "MAX_EVENTS", "MAX_RATE"]
 
@@ -57,7 +57,7 @@ async def group_backlog(client: Any, layout: StreamLayout, group: str) -> int:
             groups = await client.xinfo_groups(stream)
         except redis.exceptions.ResponseError:  # no such stream yet
             continue
-        info = next((g for g in groups if _text(g.get("name")) == group), None)
+        info = next((g for g in groups if as_text(g.get("name")) == group), None)
         if info is None:
             total += await client.xlen(stream)
             continue
@@ -168,6 +168,3 @@ async def _wait_for_backlog(client: Any, layout: StreamLayout, group: str, max_l
         paused += 0.02
     return paused
 
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

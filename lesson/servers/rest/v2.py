@@ -98,7 +98,7 @@ async def _infer(name: str, version: str | None, request: Request) -> Response:
     async def work() -> Response:
         body = await read_body(request, state.limit)
         payload, tail = split_body(body, request.headers.get(HEADER_LENGTH), state.limit)
-        parsed = parse_infer_request(payload, tail, backend.bounds)
+        parsed = parse_infer_request(payload, tail, backend.limits)
         result = await state.call_model(lambda: backend.infer(parsed, name, version),
                                         lambda: backend.infer_async(parsed, name, version))
         content, header_length = encode_infer_response(
