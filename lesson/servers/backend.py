@@ -29,7 +29,7 @@ from lesson.servers.errors import DrainingError, NotReadyError
 from lesson.servers.options import DEFAULT_SERVER_REGISTRY, ServerOptions, batched_service, load_registry, serving_service
 from lesson.core.service import PredictionService, ScoreRows
 from lesson.core.service import _check_outputs as check_outputs  # the core's output contract check
-from lesson.core.v2 import InferRequest, OutputTensor, request_rows, select_outputs
+from lesson.core.v2 import InferRequest, OutputTensor, model_config, request_rows, select_outputs
 
 __all__ = [
     "DEFAULT_SERVER_REGISTRY", "InferResult", "InferenceBackend", "PredictFn", "ServerOptions", "ServerState",
@@ -40,7 +40,7 @@ log = logging.getLogger("lesson.servers")
 
 SERVER_NAME = "lesson"
 SERVER_VERSION = "0.1.0"
-EXTENSIONS = ["binary_tensor_data", "model_repository"]
+EXTENSIONS = ["binary_tensor_data", "model_repository", "model_configuration"]
 
 #: a replacement for `PredictionService.predict_rows` (the service's `score_rows`)
 PredictFn = ScoreRows
@@ -185,6 +185,12 @@ class InferenceBackend:
             "inputs": [dict(t) for t in meta.inputs],
             "outputs": [dict(t) for t in meta.outputs],
         }
+
+    def model_config(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """The model's configuration as Triton's extension gives it (what perf_analyzer reads)."""
+        meta = self.resolve(name, version).metadata()
+        return model_config(meta.name, meta.platform, list(meta.inputs), list(meta.outputs),
+                            self.limits.max_instances)
 
     def model_ready(self, name: str, version: str | None = None) -> bool:
         self.resolve(name, version)

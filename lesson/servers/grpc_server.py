@@ -196,6 +196,17 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         entries = self.backend.repository_index(request.ready)
         return pb.RepositoryIndexResponse(models=[pb.RepositoryIndexResponse.ModelIndex(**e) for e in entries])
 
+    def ModelConfig(self, request, context):
+        try:
+            config = self.backend.model_config(request.name, request.version or None)
+        except Exception as exc:
+            self._abort(context, exc)
+        tensor = lambda cls, t: cls(name=t["name"], data_type=pb.DataType.Value(t["data_type"]), dims=t["dims"])  # noqa: E731
+        return pb.ModelConfigResponse(config=pb.ModelConfig(
+            name=config["name"], platform=config["platform"], backend=config["backend"],
+            max_batch_size=config["max_batch_size"], input=[tensor(pb.ModelInput, t) for t in config["input"]],
+            output=[tensor(pb.ModelOutput, t) for t in config["output"]]))
+
     # ------------------------------------------------------------ inference
     def ModelInfer(self, request, context):
         started = time.perf_counter()

@@ -12,6 +12,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import Response
 
+from lesson.core.schema import DEFAULT_LIMITS
+from lesson.core.v2 import model_config
+
 
 # ---------------------------------------------------------------- OpenAPI examples
 EXAMPLE_V1_REQUEST = {"instances": [[0.2, 0.4, 0.6], [1.0, 2.0, 3.0]]}
@@ -37,6 +40,10 @@ EXAMPLE_METADATA = {
     "inputs": [{"name": "input__0", "datatype": "FP64", "shape": [-1, -1]}],
     "outputs": [{"name": "output__0", "datatype": "FP64", "shape": [-1]}],
 }
+
+#: what ``GET /v2/models/averaged_ensemble/config`` answers (from the metadata above, 1024 rows)
+EXAMPLE_CONFIG = model_config(EXAMPLE_METADATA["name"], EXAMPLE_METADATA["platform"], EXAMPLE_METADATA["inputs"],
+                              EXAMPLE_METADATA["outputs"], DEFAULT_LIMITS.max_instances)
 
 
 def json_example(example: Any, description: str = "OK") -> dict:

@@ -106,3 +106,21 @@ def test_repository_index(http_client, grpc_client):
     assert http_client.get_model_repository_index() == [{"name": MODEL, "version": "1", "state": "READY", "reason": ""}]
     index = grpc_client.get_model_repository_index(as_json=True)
     assert index["models"][0]["name"] == MODEL and index["models"][0]["state"] == "READY"
+
+
+@pytest.mark.parametrize("flavour", ["http", "grpc"])
+def test_model_config_is_what_triton_clients_read(flavour, http_client, grpc_client):
+    """The model configuration extension, decoded by tritonclient (perf_analyzer reads the same)."""
+    client = http_client if flavour == "http" else grpc_client
+    config = client.get_model_config(MODEL) if flavour == "http" else client.get_model_config(MODEL, as_json=True)["config"]
+    assert config["name"] == MODEL
+    assert int(config["max_batch_size"]) == 1024  # the server's rows per request, the first dim is the batch
+    (tensor,) = config["input"]
+    assert tensor["name"] == "input__0" and tensor["data_type"] == "TYPE_FP64"
+    assert [int(d) for d in tensor["dims"]] == [-1]  # the toy model takes any number of features
+    assert config["output"][0]["data_type"] == "TYPE_FP64" and [int(d) for d in config["output"][0]["dims"]] == [1]
+    with pytest.raises(InferenceServerException) as info:
+        client.get_model_config("nope")
+    assert info.value.status() in ("404", "StatusCode.NOT_FOUND") and "nope" in info.value.message()
+    extensions = (client.get_server_metadata() if flavour == "http" else client.get_server_metadata(as_json=True))["extensions"]
+    assert "model_configuration" in extensions

@@ -19,7 +19,8 @@ maps to (400, or 413 for bounds on size). The bounds are the core's
 
 The parts: :mod:`.tensors` (datatypes, errors, raw bytes), :mod:`.checks` (one tensor's
 shape, datatype and values), :mod:`.request` (parsing a request), :mod:`.response` (outputs,
-encoding and decoding) and :mod:`.build` (client-side request bodies). Every public name is
+encoding and decoding) and :mod:`.build` (client-side request bodies); :mod:`.config` gives a model's configuration
+in the form of Triton's model-configuration extension. Every public name is
 re-exported here.
 """
 
@@ -57,11 +58,13 @@ from lesson.core.v2.response import (
     encode_infer_response,
     select_outputs,
 )
+from lesson.core.v2.config import CONFIG_DATATYPES, model_config
 from lesson.core.v2.build import (
     build_request,
 )
 
 __all__ = [
+    "CONFIG_DATATYPES",
     "DATATYPES",
     "FLOAT_DATATYPES",
     "HEADER_LENGTH",
@@ -84,6 +87,7 @@ __all__ = [
     "encode_raw",
     "flatten_json_data",
     "make_input",
+    "model_config",
     "parse_infer_request",
     "request_rows",
     "select_outputs",

@@ -1,5 +1,6 @@
 """The Open Inference Protocol (V2, KServe / Triton) routes: metadata, model readiness,
-the repository index and inference, JSON or with the binary tensor extension.
+the repository index, the model configuration (Triton's extension, which perf_analyzer reads)
+and inference, JSON or with the binary tensor extension.
 
 (Server liveness and readiness, ``/v2/health/*``, are in :mod:`lesson.servers.rest.health`.)
 """
@@ -19,6 +20,7 @@ from lesson.core.v2 import (
 )
 from lesson.servers.errors import classify
 from lesson.servers.openapi import (
+    EXAMPLE_CONFIG,
     EXAMPLE_METADATA,
     EXAMPLE_V2_REQUEST,
     EXAMPLE_V2_RESPONSE,
@@ -53,6 +55,22 @@ async def model_metadata(name: ModelName, request: Request) -> Response:
 
 async def model_version_metadata(name: ModelName, version: ModelVersion, request: Request) -> Response:
     return _metadata(request, name, version)
+
+
+# ---------------------------------------------------------------- model configuration (extension)
+def _config(request: Request, name: str, version: str | None) -> Response:
+    try:
+        return JSONResponse(state_of(request).backend.model_config(name, version))
+    except Exception as exc:  # noqa: BLE001 - an unknown model answers 404, anything else 500
+        return error_for(exc)
+
+
+async def model_config(name: ModelName, request: Request) -> Response:
+    return _config(request, name, None)
+
+
+async def model_version_config(name: ModelName, version: ModelVersion, request: Request) -> Response:
+    return _config(request, name, version)
 
 
 # ---------------------------------------------------------------- model readiness
@@ -121,13 +139,18 @@ async def v2_infer_version(name: ModelName, version: ModelVersion, request: Requ
 
 
 def add_routes(app: FastAPI) -> None:
-    """Add the V2 metadata, model-readiness, repository-index and inference routes to `app`."""
+    """Add the V2 metadata, configuration, model-readiness, repository-index and inference routes to `app`."""
     app.get("/v2", tags=["V2 metadata"], summary="Server metadata",
-            responses={200: json_example({"name": "lesson", "version": "0.1.0", "extensions": ["binary_tensor_data", "model_repository"]})})(server_metadata)
+            responses={200: json_example({"name": "lesson", "version": "0.1.0", "extensions": ["binary_tensor_data", "model_repository", "model_configuration"]})})(server_metadata)
     app.get("/v2/models/{name}", tags=["V2 metadata"], summary="Model metadata",
             responses={200: json_example(EXAMPLE_METADATA), 404: INFER_ERRORS[404]})(model_metadata)
     app.get("/v2/models/{name}/versions/{version}", tags=["V2 metadata"], summary="Model metadata (one version)",
             responses={200: json_example(EXAMPLE_METADATA), 404: INFER_ERRORS[404]})(model_version_metadata)
+    app.get("/v2/models/{name}/config", tags=["V2 metadata"], summary="Model configuration (extension)",
+            responses={200: json_example(EXAMPLE_CONFIG), 404: INFER_ERRORS[404]})(model_config)
+    app.get("/v2/models/{name}/versions/{version}/config", tags=["V2 metadata"],
+            summary="Model configuration (extension, one version)",
+            responses={200: json_example(EXAMPLE_CONFIG), 404: INFER_ERRORS[404]})(model_version_config)
     app.get("/v2/models/{name}/ready", tags=["V2 health"], summary="Model readiness",
             responses={200: json_example({"name": "averaged_ensemble", "ready": True}), 404: INFER_ERRORS[404]})(model_ready)
     app.get("/v2/models/{name}/versions/{version}/ready", tags=["V2 health"], summary="Model readiness (one version)",
