@@ -7,6 +7,8 @@ need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)
+# libb64-0d: Triton's perf_analyzer binary links it (benchmarks/bench_peers.py, section perf)
+ldconfig -p 2>/dev/null | grep 'libb64\.so\.0d' >/dev/null || need+=(libb64-0d)  # no -q: pipefail + SIGPIPE
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi

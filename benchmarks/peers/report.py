@@ -1,0 +1,70 @@
+"""Medians of clean runs, tables and verdicts for bench_peers."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+from peers.procs import CpuWatch
+
+
+def watched(pid: int, run: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:
+    """``run(*args, **kwargs)`` with the contamination guard; adds the server's CPU per request (us)."""
+    with CpuWatch(pid) as watch:
+        figures = run(*args, **kwargs)
+    cpu_us = watch.server_cores / figures["rps"] * 1e6 if figures.get("rps") else float("nan")
+    return dict(figures, other=watch.other_cores, contaminated=watch.contaminated, cpu_us=cpu_us)
+
+
+def clean(runs: list[dict]) -> list[dict]:
+    return [r for r in runs if not r.get("contaminated")] or runs
+
+
+def med(runs: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in clean(runs))
+
+
+def cell(runs: list[dict], key: str, digits: int = 2) -> str:
+    values = [r[key] for r in clean(runs)]
+    return f"{statistics.median(values):,.{digits}f} [{min(values):,.{digits}f}-{max(values):,.{digits}f}]"
+
+
+def note(runs: list[dict]) -> str:
+    dirty = sum(bool(r.get("contaminated")) for r in runs)
+    errors = sum(r.get("errors", 0) for r in runs)
+    parts = [f"{len(clean(runs))}/{len(runs)} clean"]
+    if dirty == len(runs):
+        parts = [f"ALL {len(runs)} contaminated (others up to {max(r['other'] for r in runs):.2f} cores)"]
+    if errors:
+        parts.append(f"{errors} ERRORS")
+    return ", ".join(parts)
+
+
+def table(rows: list[tuple[str, list[dict]]], cpu: bool = False) -> None:
+    """label | req/s | p50 ms | p99 ms (median [min-max] of the clean runs) | runs."""
+    head = f"  {'':<26} {'req/s':>24} {'p50 ms':>20} {'p99 ms':>22}" + (f" {'server CPU us/req':>18}" if cpu else "")
+    print(head)
+    for label, runs in rows:
+        if not runs:
+            print(f"  {label:<26} (not run)")
+            continue
+        extra = f" {med(runs, 'cpu_us'):>18,.0f}" if cpu else ""
+        print(f"  {label:<26} {cell(runs, 'rps', 0):>24} {cell(runs, 'p50'):>20} {cell(runs, 'p99'):>22}{extra}  {note(runs)}")
+
+
+def within(ratio: float, tolerance: float) -> bool:
+    return abs(ratio - 1) <= tolerance
+
+
+def verdict(ok: bool) -> str:
+    return "meets target" if ok else "MISSES target"
+
+
+def compare(label: str, ours: list[dict], theirs: list[dict], ref: str, closed: bool = True) -> bool:
+    """Print ours/theirs ratios; closed loop: throughput within 15 %, p50 within 20 %; open: p99 within 30 %."""
+    rps, p50, p99 = (med(ours, k) / med(theirs, k) for k in ("rps", "p50", "p99"))
+    ok = within(rps, 0.15) and within(p50, 0.20) if closed else within(p99, 0.30)
+    target = "throughput within 15 %, p50 within 20 %" if closed else "p99 within 30 %"
+    print(f"  {label}/{ref}: throughput {rps:.2f}x, p50 {p50:.2f}x, p99 {p99:.2f}x -> {verdict(ok)} ({target})")
+    return ok

@@ -1,0 +1,111 @@
+"""The servers compared, each started pinned to core 0 on a free loopback port.
+
+* ``lesson``: ``lesson serve rest`` with the real model's registry (V1 and V2 routes).
+* ``floor``: a minimal FastAPI endpoint, same forward pass (``peers/floor.py``, V1 only).
+* ``kserve``: KServe's Python ``ModelServer`` as shipped (its logging config: one access-log
+  line and one latency line per request); ``kserve-quiet``: the same without per-request logs
+  (``--configure_logging false --enable_latency_logging false``, like the lesson's no access log).
+* ``mlserver``: MLServer as shipped (``debug`` true: access log; ``parallel_workers`` 1:
+  inference in a worker process behind a queue); ``mlserver-inline``: ``debug`` false,
+  ``parallel_workers`` 0 (inference on the server's event loop, like the lesson's). V2 only.
+
+Peers run in their own venvs (``.cache/bench-venvs/<name>``, pinned, installed once) with
+``PYTHONPATH=benchmarks/peers`` (``mlp_peer``: standard library + numpy; no ``lesson``).
+Every server listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from peers.procs import ROOT, VENVS, Unavailable, ensure_venv, free_port, pinned
+
+# uvloop 0.22+ raises in asyncio.get_event_loop() without a running loop, which kills MLServer
+# 1.7.1's parallel inference workers at start (mlserver/parallel/worker.py _ignore_signals).
+PINS = {"mlserver": ["mlserver==1.7.1", "uvloop==0.21.0"], "kserve": ["kserve==0.21.0"]}
+REGISTRY = "lesson.models.mlp_numpy:serving_registry"
+PEERS_DIR = ROOT / "benchmarks" / "peers"
+SPECS = {  # name -> (venv, protocols it speaks over REST)
+    "lesson": (None, ("v1", "v2")), "floor": (None, ("v1",)),
+    "kserve": ("kserve", ("v1", "v2")), "kserve-quiet": ("kserve", ("v1", "v2")),
+    "mlserver": ("mlserver", ("v2",)), "mlserver-inline": ("mlserver", ("v2",)),
+}
+
+
+@dataclass
+class Running:
+    name: str
+    url: str
+    pid: int
+    protocols: tuple[str, ...]
+    version: str
+
+
+def _peer_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    return dict(env, PYTHONPATH=str(PEERS_DIR), PYTHONUNBUFFERED="1")
+
+
+def _mlserver_dir(name: str, port: int) -> Path:
+    """MLServer's settings.json + diabetes-mlp/model-settings.json (ports; the variant's options)."""
+    folder = VENVS.parent / "bench-peers" / f"{name}-{port}"
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "diabetes-mlp").mkdir(parents=True)
+    settings = {"host": "127.0.0.1", "http_port": port, "grpc_port": free_port(), "metrics_port": free_port()}
+    if name == "mlserver-inline":
+        settings.update(debug=False, parallel_workers=0)
+    (folder / "settings.json").write_text(json.dumps(settings))
+    (folder / "diabetes-mlp" / "model-settings.json").write_text(json.dumps(
+        {"name": "diabetes-mlp", "implementation": "mlserver_model.MLPRuntime", "parameters": {"version": "1"}}))
+    return folder
+
+
+@contextmanager
+def server(name: str) -> Iterator[Running]:
+    """Start one of SPECS on core 0 and yield it once its ``/v2/health/ready`` answers 200."""
+    venv_name, protocols = SPECS[name]
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    if venv_name is None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(PEERS_DIR)]))
+        if name == "lesson":
+            cmd = [sys.executable, "-m", "lesson.servers.cli", "serve", "rest", "--port", str(port), "--registry", REGISTRY]
+        else:
+            cmd = [sys.executable, str(PEERS_DIR / "floor.py"), str(port)]
+        version = "project venv"
+        cwd = ROOT
+    else:
+        venv = ensure_venv(venv_name, PINS[venv_name])
+        env, version = _peer_env(), PINS[venv_name][0]
+        if venv_name == "kserve":
+            cmd = [str(venv / "bin" / "python"), str(PEERS_DIR / "kserve_model.py"), "--http_port", str(port)]
+            if name == "kserve-quiet":
+                cmd += ["--configure_logging", "false", "--enable_latency_logging", "false"]
+            cwd = ROOT
+        else:
+            cwd = _mlserver_dir(name, port)
+            cmd = [str(venv / "bin" / "mlserver"), "start", str(cwd)]
+    with pinned(cmd, url + "/v2/health/ready", what=name, env=env, cwd=cwd, timeout_s=180) as proc:
+        yield Running(name, url, proc.pid, protocols, version)
+
+
+@contextmanager
+def servers(names: list[str]) -> Iterator[dict[str, Running]]:
+    """Several servers side by side (runs alternate between them); a peer that cannot be
+    installed is reported and left out."""
+    with ExitStack() as stack:
+        up = {}
+        for name in names:
+            try:
+                up[name] = stack.enter_context(server(name))
+                print(f"  {name}: ready at {up[name].url} ({up[name].version})", flush=True)
+            except Unavailable as exc:
+                print(f"  {name}: NOT RUN: {exc}", flush=True)
+        yield up
