@@ -16,6 +16,7 @@ Standard library only (runs in the browser)::
 
 from __future__ import annotations
 
+import json
 import pickle
 import pickletools
 import shutil
@@ -36,6 +37,12 @@ __all__ = [
     "TamperDemo",
     "tamper_one_byte",
     "show_tamper_refused",
+    "write_marker",
+    "WritesMarkerWhenUnpickled",
+    "MarkerDemo",
+    "show_marker_written",
+    "Attempt",
+    "show_pickled_artifact_refused",
 ]
 
 #: Notes appended by :func:`record_call`: the evidence that unpickling ran code.
@@ -184,3 +191,111 @@ def show_tamper_refused(workdir: Path | str, name: str = "diabetes-mlp", version
         error = str(exc)
     return TamperDemo(f"{name}/{version}", file, offset, len(after_bytes), before, sha256_bytes(after_bytes),
                       True, error)
+
+
+# ---- a visible effect on load, and the same pickle against the artifact loader ---------------
+
+MARKER_NOTE = "written by pickle.loads: the file's author chose this code"
+
+
+def write_marker(path: str, note: str = MARKER_NOTE) -> str:
+    """The harmless payload with an effect you can see: write ``note`` into ``path``.
+
+    Only ever pointed at a file inside a temporary directory the demonstration created.
+    """
+    Path(path).write_text(note)
+    return f"write_marker wrote {Path(path).name}"
+
+
+class WritesMarkerWhenUnpickled:
+    """An object whose pickle, when loaded, calls :func:`write_marker` (an attacker: ``os.system``)."""
+
+    def __init__(self, path: Path | str, note: str = MARKER_NOTE) -> None:
+        self.path = str(path)
+        self.note = note
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        return (write_marker, (self.path, self.note))
+
+
+@dataclass(frozen=True)
+class MarkerDemo:
+    """A pickle loaded once: whether the marker file existed before and after ``pickle.loads``."""
+
+    marker: str
+    existed_before: bool
+    exists_after: bool
+    content: str
+    imports: list[str]
+    loaded: Any
+
+    def to_text(self) -> str:
+        """Plain words: the file the load created."""
+        return (f"Before pickle.loads: {Path(self.marker).name} exists? {self.existed_before}.\n"
+                f"The pickle names: {', '.join(self.imports)}.\n"
+                f"After pickle.loads: exists? {self.exists_after}; it says {self.content!r}.\n"
+                f"pickle.loads returned {self.loaded!r}.")
+
+
+def show_marker_written(workdir: Path | str) -> MarkerDemo:
+    """Pickle a :class:`WritesMarkerWhenUnpickled` aimed at ``workdir/marker.txt`` and load it."""
+    marker = Path(workdir) / "marker.txt"
+    data = pickle.dumps(WritesMarkerWhenUnpickled(marker))
+    before = marker.exists()
+    loaded = pickle.loads(data)  # noqa: S301 - the point of the demonstration; the payload is ours
+    return MarkerDemo(str(marker), before, marker.exists(), marker.read_text() if marker.exists() else "",
+                      callables_in_pickle(data), loaded)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One way of slipping a pickle into an artifact, and what loading it did."""
+
+    attack: str
+    refused: bool
+    error: str
+    marker_written: bool
+
+
+def _rewrite_manifest(directory: Path, file: str, data: bytes) -> None:
+    manifest_path = directory / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"][file] = {**manifest["files"][file], "sha256": sha256_bytes(data), "bytes": len(data)}
+    manifest_path.write_text(json.dumps(manifest, indent=1))
+
+
+def show_pickled_artifact_refused(workdir: Path | str, name: str = "diabetes-mlp", version: str = "1",
+                                  file: str = "weights.json") -> list[Attempt]:
+    """Put a booby-trapped pickle where an artifact's ``file`` belongs, three ways, and load each.
+
+    1. the pickle replaces the file, the manifest is untouched: refused by size and sha256;
+    2. the attacker also rewrites the manifest to match: the checksums pass, and the file is
+       refused as not JSON (a JSON parser builds lists and numbers; it never calls code);
+    3. as 2, but the deployment pinned the manifest's checksum: refused before any file is read.
+
+    Each copy lives under ``workdir``; the marker the pickle would write is ``workdir/marker.txt``.
+    The last attempt, for comparison, is ``pickle.loads`` of the same bytes.
+    """
+    workdir = Path(workdir)
+    marker = workdir / "marker.txt"
+    payload = pickle.dumps(WritesMarkerWhenUnpickled(marker))
+    pinned = sha256_bytes((ARTIFACTS_ROOT / name / version / "manifest.json").read_bytes())
+    attacks = [("pickle swapped in, manifest untouched", False, None),
+               ("pickle swapped in, manifest rewritten to match", True, None),
+               ("both rewritten, manifest checksum pinned at deploy", True, pinned)]
+    attempts = []
+    for number, (attack, rewrite, expected) in enumerate(attacks, 1):
+        root = workdir / f"attempt-{number}"
+        shutil.copytree(ARTIFACTS_ROOT / name / version, root / name / version)
+        (root / name / version / file).write_bytes(payload)
+        if rewrite:
+            _rewrite_manifest(root / name / version, file, payload)
+        try:
+            load_artifact(name, version, root=root, expected_manifest_sha256=expected).json(file)
+            error = ""
+        except ArtifactIntegrityError as exc:
+            error = str(exc)
+        attempts.append(Attempt(attack, bool(error), error, marker.exists()))
+    pickle.loads(payload)  # noqa: S301 - the comparison: the same bytes, loaded the unsafe way
+    attempts.append(Attempt("the same bytes given to pickle.loads", False, "", marker.exists()))
+    return attempts

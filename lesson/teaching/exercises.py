@@ -136,10 +136,10 @@ EXERCISES: dict[str, Exercise] = {e.id: e for e in [
     Exercise("pooled_percentile", "06-load-testing", "Combine two runs",
              "Write pooled(run_a, run_b, q) -> the q-th percentile of both runs together.",
              "Percentiles cannot be averaged; pool the raw samples.", checks.check_pooled, "pooled_percentile"),
-    Exercise("backoff", "07-operations", "Retry with backoff and jitter",
+    Exercise("backoff", "07-resilience", "Retry with backoff and jitter",
              "Write delay(attempt, *, base_s, cap_s, rng) -> seconds to wait before retry number attempt.",
              "Full jitter: rng.uniform(0, min(cap_s, base_s * 2**attempt)).", checks.check_backoff, "backoff_delay"),
-    Exercise("batching_knobs", "07-operations", "Pick batching knobs for a p99 target",
+    Exercise("batching_knobs", "07-resilience", "Pick batching knobs for a p99 target",
              "Give (max_batch_size, max_delay_ms) so the simulated accelerator serves 1500 req/s with "
              "p99 <= 15 ms.",
              "One call costs 2 ms + 0.02 ms per row: without batching it serves under 500 req/s.",

@@ -9,18 +9,28 @@ browser too::
     with ThreadedRestServer(rollout_service()) as server:
         old_client = RolloutClient(url=server.url)
         old_client.predict({"instances": [[...10 numbers...]]})   # -> Reply(200, {...})
+
+A :class:`Canary` pins a stable share of users (by a sha256 bucket) to a candidate version;
+:class:`CanaryEndpoint` sends each user's request through it (a load-test endpoint), records
+who got which version, and with a :class:`CanaryGuard` rolls back when the candidate's errors
+exceed a budget.
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
+import threading
+import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from lesson.teaching.evolution import ROLLOUT_MODEL, http_status
 from lesson.core.service import PredictionService
 
-__all__ = ["RolloutClient", "Reply"]
+__all__ = ["RolloutClient", "Reply", "BUCKETS", "bucket", "Canary", "CanaryGuard", "RequestRejected", "Outcome",
+           "CanaryEndpoint", "arm_summary", "users_on_both_arms"]
 
 
 @dataclass(frozen=True)
@@ -133,3 +143,209 @@ class RolloutClient:
                 return Reply(reply.status, json.loads(reply.read()))
         except urllib.error.HTTPError as error:
             return Reply(error.code, json.loads(error.read() or b"{}"))
+
+
+# ---- a canary: a stable share of users on the candidate version, a guard, a rollback ----------
+
+#: Users are hashed into this many buckets; a share of 10 % is buckets 0..999.
+BUCKETS = 10_000
+
+
+def bucket(user: str, salt: str = "") -> int:
+    """The user's bucket in ``0..BUCKETS-1``, the same in every process (sha256, not ``hash()``).
+
+    Python salts ``hash()`` of strings per process, so two replicas (or a restart) would put
+    one user on different arms; a digest does not.
+    """
+    if not isinstance(user, str):
+        raise TypeError(f"user must be a str, got {type(user).__name__}")
+    digest = hashlib.sha256(f"{salt}:{user}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % BUCKETS
+
+
+@dataclass
+class Canary:
+    """Which version answers which user: ``share`` of the users (by bucket) get ``candidate``.
+
+    A user's arm depends only on their bucket, so a user stays on one arm while the share is
+    unchanged, and widening the share only moves users from stable to candidate.
+
+    Attributes:
+        stable: the version everyone else gets.
+        candidate: the version under test.
+        share: the configured fraction of users on the candidate, 0..1.
+        salt: mixed into the hash, so two canaries do not pick the same users.
+    """
+
+    stable: str
+    candidate: str
+    share: float
+    salt: str = "canary"
+
+    def __post_init__(self) -> None:
+        if self.stable == self.candidate:
+            raise ValueError(f"stable and candidate are both version {self.stable!r}")
+        self.set_share(self.share)
+
+    def set_share(self, share: float) -> None:
+        """Widen or narrow the canary (``ValueError`` outside 0..1)."""
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+            raise ValueError(f"share must be a number in [0, 1], got {share!r}")
+        self.share = float(share)
+
+    def arm(self, user: str) -> str:
+        """``"candidate"`` or ``"stable"`` for this user."""
+        return "candidate" if bucket(user, self.salt) < round(self.share * BUCKETS) else "stable"
+
+    def version_for(self, user: str) -> str:
+        """The model version this user's requests are pinned to."""
+        return self.candidate if self.arm(user) == "candidate" else self.stable
+
+    def rollback(self) -> None:
+        """Send every user to the stable version again."""
+        self.share = 0.0
+
+
+@dataclass(frozen=True)
+class CanaryGuard:
+    """When to give up on a candidate: its error rate over at least ``min_requests`` requests.
+
+    Attributes:
+        max_error_rate: the candidate's error budget (0.05: more than 5 % failed answers rolls back).
+        min_requests: decide nothing before the candidate has answered this many.
+    """
+
+    max_error_rate: float = 0.05
+    min_requests: int = 20
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_error_rate < 1.0:
+            raise ValueError(f"max_error_rate must be in [0, 1), got {self.max_error_rate!r}")
+        if self.min_requests < 1:
+            raise ValueError(f"min_requests must be at least 1, got {self.min_requests!r}")
+
+    def verdict(self, requests: int, errors: int) -> str:
+        """``"wait"`` (too few requests), ``"rollback"`` or ``"healthy"``."""
+        if requests < self.min_requests:
+            return "wait"
+        return "rollback" if errors / requests > self.max_error_rate else "healthy"
+
+
+class RequestRejected(RuntimeError):
+    """The server answered a status outside 2xx (the load harness counts it as an error)."""
+
+    def __init__(self, reply: Reply) -> None:
+        super().__init__(reply.describe())
+        self.status = reply.status
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One request through a canary: who sent it, which version answered, and how."""
+
+    index: int
+    user: str
+    client: str
+    share: float
+    arm: str
+    version: str
+    status: int
+    latency_s: float
+
+
+class CanaryEndpoint:
+    """``payload -> response`` through a :class:`Canary`: each call is the next user's request.
+
+    Users take turns from ``users``; each request is pinned to the version the canary picks
+    for its user. ``kind_of(user)`` says whether the user runs the ``"old"`` client (sends
+    only ``instances``) or the ``"new"`` one (adds ``request_id``). With a ``guard``, the
+    endpoint rolls the canary back the moment the candidate's errors exceed the budget.
+    Thread-safe (the load harness calls it from several threads).
+    """
+
+    def __init__(self, client: RolloutClient, canary: Canary, users: Sequence[str], *,
+                 guard: CanaryGuard | None = None, kind_of: Callable[[str], str] | None = None) -> None:
+        if not users:
+            raise ValueError("users must not be empty")
+        self.client, self.canary, self.users, self.guard = client, canary, list(users), guard
+        self.kind_of = kind_of or (lambda user: "old")
+        self.outcomes: list[Outcome] = []
+        self.rolled_back_at: int | None = None  # the index of the request that tripped the guard
+        self._next = itertools.count()
+        self._lock = threading.Lock()
+
+    def __call__(self, payload: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            index = next(self._next)
+            user = self.users[index % len(self.users)]
+            share, arm = self.canary.share, self.canary.arm(user)
+            version = self.canary.version_for(user)
+        kind = self.kind_of(user)
+        body = dict(payload, request_id=f"{user}-{index}") if kind == "new" else payload
+        start = time.perf_counter()
+        reply = self.client.predict(body, version=version)
+        latency = time.perf_counter() - start
+        with self._lock:
+            self.outcomes.append(Outcome(index, user, kind, share, arm, version, reply.status, latency))
+            self._apply_guard(index)
+        if not reply.ok:
+            raise RequestRejected(reply)
+        return reply.body
+
+    def _apply_guard(self, index: int) -> None:
+        if self.guard is None or self.rolled_back_at is not None or self.canary.share == 0:
+            return
+        tried = [o for o in self.outcomes if o.arm == "candidate"]
+        errors = sum(not 200 <= o.status < 300 for o in tried)
+        if self.guard.verdict(len(tried), errors) == "rollback":
+            self.canary.rollback()
+            self.rolled_back_at = index
+
+    def send(self, payloads: Sequence[dict[str, Any]]) -> list[Outcome]:
+        """Send ``payloads`` one after another (rejections are recorded, not raised)."""
+        first = len(self.outcomes)
+        for payload in payloads:
+            try:
+                self(payload)
+            except RequestRejected:
+                pass
+        return self.outcomes[first:]
+
+
+def arm_summary(outcomes: Sequence[Outcome], *, clock_tick_s: float = 0.0) -> list[dict[str, Any]]:
+    """One row per (configured share, arm): requests, measured share, errors, statuses, median latency.
+
+    A median below ``clock_tick_s`` (the browser's clock ticks in 100 µs steps) is reported as
+    below the tick rather than as a number the clock cannot resolve.
+    """
+    rows: list[dict[str, Any]] = []
+    first: dict[float, int] = {}
+    for o in outcomes:
+        first[o.share] = min(first.get(o.share, o.index), o.index)
+    for share in sorted(first, key=first.__getitem__):  # in the order the shares were configured
+        phase = [o for o in outcomes if o.share == share]
+        for arm in ("stable", "candidate"):
+            mine = [o for o in phase if o.arm == arm]
+            if not mine:
+                continue
+            statuses: dict[int, int] = {}
+            for o in mine:
+                statuses[o.status] = statuses.get(o.status, 0) + 1
+            median = sorted(o.latency_s for o in mine)[len(mine) // 2]
+            rows.append({
+                "canary share configured": f"{share:.0%}", "arm": arm,
+                "version": "/".join(sorted({o.version for o in mine})), "requests": len(mine),
+                "share measured": f"{len(mine) / len(phase):.1%}",
+                "errors": sum(not 200 <= o.status < 300 for o in mine),
+                "statuses": ", ".join(f"{n}x {s}" for s, n in sorted(statuses.items())),
+                "median ms": round(median * 1000, 2) if median >= clock_tick_s else f"< {clock_tick_s * 1000:g}",
+            })
+    return rows
+
+
+def users_on_both_arms(outcomes: Sequence[Outcome]) -> int:
+    """How many users were answered by both versions at one configured share (0: sticky)."""
+    seen: dict[tuple[float, str], set[str]] = {}
+    for o in outcomes:
+        seen.setdefault((o.share, o.user), set()).add(o.version)
+    return sum(len(versions) > 1 for versions in seen.values())

@@ -83,3 +83,23 @@ def test_both_demonstrations_run_with_the_standard_library_only(tmp_path):
     """)
     proc = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_loading_the_marker_pickle_writes_the_file(tmp_path):
+    result = demo.show_marker_written(tmp_path)
+    assert not result.existed_before and result.exists_after
+    assert (tmp_path / "marker.txt").read_text() == demo.MARKER_NOTE == result.content
+    assert result.imports == ["lesson.teaching.deserialisation.write_marker"]
+    assert "exists? True" in result.to_text()
+
+
+def test_the_artifact_loader_refuses_a_pickle_three_ways_and_never_runs_it(tmp_path):
+    attempts = demo.show_pickled_artifact_refused(tmp_path)
+    *loader, plain = attempts
+    assert [a.refused for a in loader] == [True, True, True]
+    assert [a.marker_written for a in loader] == [False, False, False]
+    assert "bytes on disk" in loader[0].error
+    assert "not valid JSON" in loader[1].error
+    assert "checksum differs from the pinned one" in loader[2].error
+    assert not plain.refused and plain.marker_written  # the same bytes, unpickled, ran the payload
+    load_artifact("diabetes-mlp", "1")  # the package's own copy still verifies

@@ -28,7 +28,8 @@ PREREQUISITES = {
     "04-streaming": ["01-rest"],
     "05-edge": ["01-rest"],
     "06-load-testing": ["00-overview", "01-rest"],
-    "07-operations": ["06-load-testing"],
+    "07-resilience": ["06-load-testing"],
+    "08-rollout": ["01-rest", "07-resilience"],
 }
 
 

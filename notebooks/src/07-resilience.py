@@ -1,19 +1,22 @@
 # %% [markdown]
-# # 07 · Operations: keeping a model server up
+# # 07 · Resilience: keeping a model server up
 #
 # A model server that answers correctly on a quiet afternoon is half the job. The other half
-# is what it does when things go wrong: a slow dependency, a traffic spike, a deploy, a new
-# model version that is subtly worse. In this notebook you will see, running:
+# is what it does when things go wrong: a slow dependency, a traffic spike, a deploy, a flood
+# of calls it should never have received. In this notebook you will
 #
-# 1. **timeouts** — bound how long anyone waits;
-# 2. **load shedding** — refuse quickly instead of queueing without bound (a real server in
-#    local Jupyter);
-# 3. **retries and retry storms** — how naive retries multiply load exactly when the server
-#    is overloaded, and how backoff with jitter avoids it;
-# 4. **liveness, readiness and draining** — what a load balancer needs to know;
-# 5. **shadow and canary** — comparing a candidate model on real traffic before it serves.
-# 6. **authentication at the boundary** — a gateway checks the API key; the model server
+# 1. bound every wait with a **timeout**, and see what the caller gets when it fires;
+# 2. watch **load shedding** at work: two real servers (local Jupyter) given the same overload,
+#    one with a deep queue and one that refuses early, with the queue inside each charted;
+# 3. measure a **retry storm**: how naive retries multiply load exactly when the server is
+#    overloaded, and how backoff with jitter avoids it;
+# 4. see **liveness, readiness and draining**: what a load balancer needs to know while a
+#    server stops;
+# 5. put **authentication at the boundary**: a gateway checks the API key; the model server
 #    never sees it.
+#
+# Rolling out a new model version (shadow, canary, rollback, schema evolution) is the next
+# notebook, 08.
 
 # %%
 import asyncio
@@ -51,6 +54,7 @@ slow_device.metadata().description
 
 # %%
 rows = [patients[0]]
+timeouts = []
 for timeout_s in (0.2, 0.01):
     start = time.perf_counter()
     try:
@@ -58,7 +62,9 @@ for timeout_s in (0.2, 0.01):
         outcome = f"answered {prediction}"
     except asyncio.TimeoutError:
         outcome = "gave up (TimeoutError)"
-    print(f"timeout {timeout_s * 1000:>5.0f} ms: {outcome} after {(time.perf_counter() - start) * 1000:.1f} ms")
+    waited_ms = (time.perf_counter() - start) * 1000
+    timeouts.append({"timeout ms": timeout_s * 1000, "answered": outcome.startswith("answered"), "waited ms": waited_ms})
+    print(f"timeout {timeout_s * 1000:>5.0f} ms: {outcome} after {waited_ms:.1f} ms")
 
 # %% [markdown]
 # A timeout frees the *caller*. The work it abandoned may still be running on the server —
@@ -272,17 +278,18 @@ for scenario in scenarios:
           f"with {later['load amplification']}x the attempts")
 
 # %% [markdown]
-# Read the table with the two lines above:
+# What to look for in the table and the two lines above (the verdicts, computed from this
+# run, are in "What to notice" at the end):
 #
-# - **Immediate retries are a storm.** Each refused client comes straight back, several times,
-#   while the server is still overloaded: the attempts multiply and few extra clients are served.
-# - **Backoff with jitter turns a burst into a trickle.** The retries land later, spread out,
-#   when the server has room — so a burst that would have been mostly refused gets served.
-# - **Under sustained overload no client policy creates capacity.** The served count is bounded
-#   by what the device can do in the time; retries only add load. That is the case for load
-#   shedding on the server and a **retry budget** on the client (retries may be at most, say,
-#   10 % of requests), and for retrying only **idempotent** requests — a prediction is
-#   idempotent; "charge the card" is not, without an idempotency key.
+# - **Immediate retries**: a refused client comes straight back, several times, while the
+#   server is still overloaded. Compare their attempts with the clients they served.
+# - **Backoff with jitter**: the retries land later, spread out, when the server may have room.
+#   Does the burst get served?
+# - **Sustained overload**: the served count is bounded by what the device can do in the time.
+#   Does any client policy move it? If not, that is the case for load shedding on the server
+#   and a **retry budget** on the client (retries may be at most, say, 10 % of requests), and
+#   for retrying only **idempotent** requests — a prediction is idempotent; "charge the card"
+#   is not, without an idempotency key.
 #
 # ## 4. Liveness, readiness and draining
 #
@@ -308,79 +315,25 @@ def probe(url):
         return "no answer"
 
 
+drain = None
 if lab.servers:
     with running_server("rest", drain_grace_s=1.0) as handle:
         base = handle.url
-        print(f"before: live {probe(base + '/v2/health/live')}, ready {probe(base + '/v2/health/ready')}")
+        before = (probe(base + "/v2/health/live"), probe(base + "/v2/health/ready"))
+        print(f"before: live {before[0]}, ready {before[1]}")
         handle.process.send_signal(signal.SIGTERM)
         start, seen = time.perf_counter(), []
         while time.perf_counter() - start < 2.5 and handle.process.poll() is None:
             seen.append((round(time.perf_counter() - start, 1), probe(base + "/v2/health/live"), probe(base + "/v2/health/ready")))
             time.sleep(0.25)
         print("after SIGTERM (seconds, live, ready):", seen)
-        print("exit code:", handle.process.wait(10))
+        drain = {"before": before, "seen": seen, "exit": handle.process.wait(10)}
+        print("exit code:", drain["exit"])
 else:
     print("In-process path: no server process to stop in the browser. Run locally to see draining.")
 
 # %% [markdown]
-# ## 5. Shadow and canary: a new model meets real traffic
-#
-# Before a candidate model serves anyone, run it in **shadow**: mirror the production traffic
-# to it, keep its answers out of the response, and compare. Then a **canary**: let it serve a
-# small, fixed share of requests (chosen by a stable hash, so one user stays on one arm) and
-# watch its error rate and latency before widening the share.
-#
-# Here the production model is the full-precision MLP of notebook 05 and the candidate is its
-# int8 variant; the traffic is the held-out rows, whose true outcomes we know.
-
-# %%
-import hashlib
-
-from lesson.models.int8 import load_edge_model
-from lesson.core.artifacts import load_heldout
-from lesson.core.artifacts import load_artifact
-from lesson.models.mlp import load_default_mlp
-
-production, candidate = load_default_mlp(), load_edge_model()
-traffic, truth = load_heldout(load_artifact(candidate.name, candidate.version))
-
-shadow = []
-for row, y in zip(traffic, truth):
-    served = production.predict([row])[0]          # the user gets this one
-    mirrored = candidate.predict([row])[0]         # computed on a copy, never returned
-    shadow.append((served, mirrored, y))
-mae = lambda pairs: sum(abs(p - y) for p, y in pairs) / len(pairs)  # noqa: E731
-table([{"requests mirrored": len(shadow),
-        "production MAE": round(mae([(s, y) for s, _, y in shadow]), 3),
-        "candidate MAE": round(mae([(m, y) for _, m, y in shadow]), 3),
-        "largest disagreement": round(max(abs(s - m) for s, m, _ in shadow), 4)}],
-      caption="Shadow: both models on the same mirrored traffic (measured)")
-
-# %%
-def arm(request_id, canary_share=0.10):
-    bucket = int(hashlib.sha256(request_id.encode()).hexdigest(), 16) % 1000
-    return "candidate" if bucket < canary_share * 1000 else "production"
-
-
-def median_us(seconds):  # the browser's clock ticks in 100 µs steps: say so instead of printing 0
-    tick = lesson.clock_resolution()
-    return round(seconds * 1e6, 1) if seconds >= tick else f"< {tick * 1e6:.3g} (clock tick)"
-
-
-arms = {"production": [], "candidate": []}
-for i, (row, y) in enumerate(zip(traffic * 10, truth * 10)):
-    which = arm(f"user-{i % 300}")
-    model = candidate if which == "candidate" else production
-    start = time.perf_counter()
-    prediction = model.predict([row])[0]
-    arms[which].append((time.perf_counter() - start, abs(prediction - y)))
-table([{"arm": name, "requests": len(v), "share": f"{len(v) / sum(map(len, arms.values())):.0%}",
-        "MAE": round(sum(e for _, e in v) / len(v), 3),
-        "median µs": median_us(sorted(t for t, _ in v)[len(v) // 2])} for name, v in arms.items()],
-      caption="Canary: about 10 % of users (by a stable hash) served by the candidate (measured)")
-
-# %% [markdown]
-# ## 6. Authentication at the boundary: the gateway checks, the model server never sees a key
+# ## 5. Authentication at the boundary: the gateway checks, the model server never sees a key
 #
 # Who may call the model is decided in front of it, in the gateway (API gateway, ingress,
 # service mesh), not in the model server: keys and tokens are checked and rotated in one
@@ -445,28 +398,81 @@ table(outcomes, caption="Measured now: three requests through the API-key gatewa
 print("headers the model server received:", seen_by_model)
 
 # %% [markdown]
-# Refused requests never reached the model, so a flood of unauthenticated calls costs the
-# gateway, not the replica. The accepted request arrived without `x-api-key`: the model
-# server cannot log, cache or leak a credential it never receives. It trusts `x-client-id`
-# only because nothing but the gateway can reach it; a caller who sends its own
-# `x-client-id` has it overwritten. In production the same split holds with TLS, OAuth 2.0
-# / OpenID Connect tokens and per-caller rate limits in the gateway.
+# A refused request that never reaches the model costs the gateway, not the replica; an
+# accepted request that arrives without `x-api-key` leaves the model server no credential to
+# log, cache or leak. It trusts `x-client-id` only because nothing but the gateway can reach
+# it; a caller who sends its own `x-client-id` has it overwritten. In production the same
+# split holds with TLS, OAuth 2.0 / OpenID Connect tokens and per-caller rate limits in the
+# gateway.
 
 # %% [markdown]
 # ## What to notice
 #
-# - **Every wait needs a bound**: timeouts for callers, bounded queues and in-flight limits for
-#   servers. Unbounded waiting turns a slow moment into an outage.
-# - **Fail fast under overload.** A quick 503 with "retry later" is a better answer than a
-#   slow success that arrives after the caller gave up.
-# - **Retries are load.** Count attempts, not requests; back off with jitter; cap retries with a
-#   budget; retry only idempotent calls.
-# - **Ready is not live.** Draining (not-ready first, then stop) is what makes deploys invisible.
-# - **Compare before you switch.** Shadow shows how a candidate *would* have answered; a canary
-#   shows how it behaves when it *does* answer, on a small, stable share of users.
-# - **Authenticate at the boundary.** The gateway checks keys and strips them; the model
-#   server validates inputs and never handles a credential.
-#
+# Each point is computed from the runs above (and says so when the browser path ran).
+
+# %%
+fast, tight = timeouts
+points = [
+    f"- **Every wait needs a bound.** With a {fast['timeout ms']:.0f} ms timeout the 50 ms device "
+    + (f"answered after {fast['waited ms']:.0f} ms" if fast["answered"] else f"did not answer in time ({fast['waited ms']:.0f} ms)")
+    + f"; with {tight['timeout ms']:.0f} ms the caller "
+    + (f"gave up after {tight['waited ms']:.1f} ms, free to fall back, instead of waiting 50 ms."
+       if not tight["answered"] else f"still got an answer ({tight['waited ms']:.1f} ms): the bound did not bind here.")
+]
+if queue_depth:
+    d, sh = (run.result for run in shedding_runs)
+    deeper_buys_waiting = d.successes <= 1.1 * sh.successes and d.p99 > sh.p99
+    points.append(
+        f"- **Fail fast under overload.** Given the same 700 requests, the server bounded at 4 served {sh.successes} "
+        f"(p99 {sh.p99 * 1000:.1f} ms) and the one bounded at 32 served {d.successes} (p99 {d.p99 * 1000:.1f} ms), "
+        f"with up to {max(queue_depth['queue-32']):.0f} requests queued inside it: "
+        + ("the deeper queue bought waiting, not capacity." if deeper_buys_waiting else
+           "on this run the deeper queue did not only add waiting; compare the p99s and served counts above."))
+else:
+    r = shedding_runs[0].result
+    points.append(
+        f"- **Fail fast under overload.** With no bound, at twice its measured capacity the device served "
+        f"{r.successes} of {r.requests}, at p99 {r.p99 * 1000:.1f} ms against about 2 ms a call: every request waited "
+        "behind the queue. Run it locally to see two real servers shed the excess.")
+burst = {policy: by[("burst", policy)] for policy, _, _ in policies}
+sustained = [by[("sustained", policy)] for policy, _, _ in policies]
+rates = [row["served"] / row["took s"] for row in sustained]  # clients served per second of the run
+none, now, later = burst.values()
+points.append(
+    f"- **Retries are load.** In the burst, immediate retries sent {now['load amplification']}x the attempts and "
+    f"served {now['served']} of {now['clients']} clients (no retries: {none['served']}); backoff with jitter served "
+    f"{later['served']} with {later['load amplification']}x. "
+    + ("Spreading the retries out is what served the burst. " if later["served"] > max(now["served"], none["served"])
+       else "On this run spreading them out did not serve more of the burst. ")
+    + f"Under sustained overload the three policies served {', '.join(str(row['served']) for row in sustained)} of "
+    f"{sustained[0]['clients']} clients, at {', '.join(f'{rate:.0f}' for rate in rates)} a second of the run"
+    + (": no client policy raised the rate the device serves at; backoff served more only by taking longer "
+       f"({sustained[-1]['took s']} s against {sustained[0]['took s']} s), and every retry was an extra attempt."
+       if max(rates) <= 1.15 * min(rates) else
+       ": on this run the rates differ by more than 15 %; compare the attempts each policy cost."))
+if drain:
+    not_ready = next(((t, live, ready) for t, live, ready in drain["seen"] if ready != 200), None)
+    points.append(
+        f"- **Ready is not live.** Before SIGTERM the server answered live {drain['before'][0]}, ready {drain['before'][1]}; "
+        + (f"at the first probe after it ({not_ready[0]} s) ready was {not_ready[2]} while live was {not_ready[1]}: "
+           "the balancer stops "
+           "sending while requests in flight finish" if not_ready else "no probe saw it not-ready before it exited")
+        + f"; it exited with code {drain['exit']}.")
+else:
+    points.append("- **Ready is not live.** The browser has no server process to stop: run the notebook locally to "
+                  "see readiness turn false while liveness holds, during the drain.")
+refused = [o for o in outcomes if o["status"] in (401, 403)]
+accepted = seen_by_model[-1] if seen_by_model else {}
+points.append(
+    f"- **Authenticate at the boundary.** The gateway refused {len(refused)} of {len(outcomes)} requests "
+    f"({', '.join(str(o['status']) for o in refused)}); "
+    + ("none of them reached the model. " if not any(o["reached the model"] for o in refused)
+       else "yet some reached the model. ")
+    + ("The accepted one arrived without its API key" if "x-api-key" not in accepted else "The accepted one arrived WITH its key")
+    + f", as caller {accepted.get('x-client-id')!r}.")
+Markdown("\n".join(points))
+
+# %% [markdown]
 # ## Exercises
 #
 # **1. Backoff with jitter.** Write `delay(attempt, *, base_s, cap_s, rng)` returning the
