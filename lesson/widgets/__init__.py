@@ -4,6 +4,9 @@
 ``lesson.widgets.panel`` needs ipywidgets and is imported on first use of its names::
 
     from lesson.widgets import LoadTestPanel, Target
+
+``lesson.widgets.quiz`` (the self-check quiz: ``show_quiz``, ``QuizWidget``) is imported the
+same way; it falls back to text without ipywidgets.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from lesson.widgets.runs import RunRecord, results_table_html, table
 from lesson.widgets.settings import PanelLimits
 from lesson.widgets.targets import Knob, Target, make_payloads
 
-__all__ = ["Knob", "Target", "make_payloads", "RunRecord", "results_table_html", "table", "LoadTestPanel", "PanelLimits"]
+__all__ = ["Knob", "Target", "make_payloads", "RunRecord", "results_table_html", "table", "LoadTestPanel", "PanelLimits",
+           "QuizWidget", "show_quiz"]
 
 
 def __getattr__(name: str) -> Any:
@@ -22,4 +26,8 @@ def __getattr__(name: str) -> Any:
         from lesson.widgets import panel
 
         return getattr(panel, name)
+    if name in ("QuizWidget", "show_quiz"):
+        from lesson.widgets import quiz
+
+        return getattr(quiz, name)
     raise AttributeError(f"module 'lesson.widgets' has no attribute {name!r}")

@@ -167,8 +167,24 @@ print(recommend_pattern(Workload(caller="device", must_work_offline=True)))
 #
 # `01-rest` and `02-grpc` (online serving), `03-batch` (throughput and dynamic batching),
 # `04-streaming` (events), `05-edge` (on the device), `06-load-testing` (every pattern under
-# the same load, and the traps of load testing), `07-operations` (keeping it up).
+# the same load, and the traps of load testing), `07-resilience` (timeouts, retries and load
+# shedding), `08-rollout` (versions, canary and shadow deployments, schema evolution) and
+# `09-capstone` (serve it for real: meet an SLO, checked with an open-loop test).
+
+# %% [markdown]
+# ## Check yourself
 #
+# A few questions on the ideas of this notebook that are most often misunderstood. Click an
+# option: each one says why it is right or wrong. (Without widgets, the cell prints the
+# questions and how to answer them from code.)
+
+# %%
+from lesson.teaching.quizzes import quiz_for
+from lesson.widgets.quiz import show_quiz
+
+show_quiz(quiz_for("00-overview"))
+
+# %% [markdown]
 # ## Exercises
 #
 # **1. Choose a pattern for three scenarios.** `lesson.teaching.exercises.SCENARIOS` describes three

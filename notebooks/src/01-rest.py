@@ -274,6 +274,19 @@ print("request_id echoed?", "request_id" in reply["metadata"])
 client.close()
 
 # %% [markdown]
+# ## Check yourself
+#
+# A few questions on the ideas of this notebook that are most often misunderstood. Click an
+# option: each one says why it is right or wrong. (Without widgets, the cell prints the
+# questions and how to answer them from code.)
+
+# %%
+from lesson.teaching.quizzes import quiz_for
+from lesson.widgets.quiz import show_quiz
+
+show_quiz(quiz_for("01-rest"))
+
+# %% [markdown]
 # ## Exercises
 #
 # **1. Add validation for a new field.** Clients want to send an optional decision

@@ -202,6 +202,19 @@ points.append("- **Streams remove per-call overhead** (stream set-up and headers
 Markdown("\n".join(points))
 
 # %% [markdown]
+# ## Check yourself
+#
+# A few questions on the ideas of this notebook that are most often misunderstood. Click an
+# option: each one says why it is right or wrong. (Without widgets, the cell prints the
+# questions and how to answer them from code.)
+
+# %%
+from lesson.teaching.quizzes import quiz_for
+from lesson.widgets.quiz import show_quiz
+
+show_quiz(quiz_for("02-grpc"))
+
+# %% [markdown]
 # ## Exercises
 #
 # **1. Encode a tensor.** Write `encode(values) -> bytes`: little-endian float32, as

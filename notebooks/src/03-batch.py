@@ -220,7 +220,21 @@ table(rows, caption="SIMULATION: one device, 2 ms per call + 0.02 ms per row")
 #   company that does not come. Pick it from your p99 objective, not from peak throughput.
 # - On a model *without* a fixed call cost (like the small MLP here), batching adds queueing
 #   and a hand-off between tasks and can *lower* throughput — measure before you enable it.
+
+# %% [markdown]
+# ## Check yourself
 #
+# A few questions on the ideas of this notebook that are most often misunderstood. Click an
+# option: each one says why it is right or wrong. (Without widgets, the cell prints the
+# questions and how to answer them from code.)
+
+# %%
+from lesson.teaching.quizzes import quiz_for
+from lesson.widgets.quiz import show_quiz
+
+show_quiz(quiz_for("03-batch"))
+
+# %% [markdown]
 # ## Exercises
 #
 # **1. Read in chunks.** Write `chunked(items, size)` yielding lists of up to `size` items,

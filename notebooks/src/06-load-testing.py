@@ -233,7 +233,21 @@ table(signals, caption="SIMULATION: one 2 ms server (capacity 500/s), 10 s of Po
 # - **Latency is flat, then vertical.** Far below capacity p99 barely moves; near capacity the
 #   queue, and p99 with it, grows without bound. Plan capacity so the busiest minute stays well
 #   left of the knee, and set SLOs at p95/p99, where the knee shows first.
+
+# %% [markdown]
+# ## Check yourself
 #
+# A few questions on the ideas of this notebook that are most often misunderstood. Click an
+# option: each one says why it is right or wrong. (Without widgets, the cell prints the
+# questions and how to answer them from code.)
+
+# %%
+from lesson.teaching.quizzes import quiz_for
+from lesson.widgets.quiz import show_quiz
+
+show_quiz(quiz_for("06-load-testing"))
+
+# %% [markdown]
 # ## Exercises
 #
 # **1. Latency without coordinated omission.** Write `latencies(intended, sent, done)` for an
