@@ -473,6 +473,19 @@ points.append(
 Markdown("\n".join(points))
 
 # %% [markdown]
+# ## Check yourself
+#
+# A few questions on the ideas of this notebook that are most often misunderstood. Click an
+# option: each one says why it is right or wrong. (Without widgets, the cell prints the
+# questions and how to answer them from code.)
+
+# %%
+from lesson.teaching.quizzes import quiz_for
+from lesson.widgets.quiz import show_quiz
+
+show_quiz(quiz_for("07-resilience"))
+
+# %% [markdown]
 # ## Exercises
 #
 # **1. Backoff with jitter.** Write `delay(attempt, *, base_s, cap_s, rng)` returning the

@@ -326,6 +326,19 @@ points = [
 Markdown("\n".join(points))
 
 # %% [markdown]
+# ## Check yourself
+#
+# A few questions on the ideas of this notebook that are most often misunderstood. Click an
+# option: each one says why it is right or wrong. (Without widgets, the cell prints the
+# questions and how to answer them from code.)
+
+# %%
+from lesson.teaching.quizzes import quiz_for
+from lesson.widgets.quiz import show_quiz
+
+show_quiz(quiz_for("08-rollout"))
+
+# %% [markdown]
 # ## Exercises
 #
 # **1. A rollback plan (no checker).** Change the guard in section 3 to `max_error_rate=0.5`
