@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import markdown
 import pytest
 
+from lesson.core.schema import DEFAULT_LIMITS
 from lesson.teaching.exercises import EXERCISES, exercises_for, show_solution
 from tools.site import exec as site_exec
 from tools.site import exercises as site_exercises
@@ -81,3 +83,28 @@ def test_a_failing_cli_command_fails_the_page_instead_of_being_quoted():
 def test_cli_output_is_quoted_with_its_command():
     text = site_exec.run_cli(["sample-data", "p.csv", "--rows", "10"])
     assert text.splitlines() == ["$ lesson sample-data p.csv --rows 10", "wrote 10 rows to p.csv"]
+
+
+def test_grpc_server_answers_over_loopback_with_the_real_status_codes():
+    with site_exec.grpc_server() as server:
+        ok = server.exchange("averaged_ensemble", [2, 1], [0.2, 0.4])
+        short = server.call(site_exec.infer_request("averaged_ensemble", [2, 1], [0.2]))
+        unknown = server.call(site_exec.infer_request("averaged_ensemble", [1, 1], [0.2], version="99"))
+        port = server.port
+    first, second = ok.splitlines()
+    assert first == "$ ModelInfer model=averaged_ensemble shape=[2, 1] data=[0.2, 0.4]"
+    code, outputs = second.split(" ", 1)
+    assert code == "OK" and json.loads(outputs)[0]["data"] == [0.26, 0.42]
+    assert short == ("INVALID_ARGUMENT", "inputs[0].data: shape [2, 1] needs 2 values, got 1")
+    assert unknown[0] == "NOT_FOUND" and "'99'" in unknown[1]
+    with socket.socket() as probe:   # the server is stopped when the block ends
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_grpc_exchange_shortens_long_data_and_names_the_version():
+    with site_exec.grpc_server(max_in_flight=4) as server:
+        text = server.exchange("averaged_ensemble", [2000, 1], [0.1] * 2000, version="1", note="(too many rows)")
+    first, second = text.splitlines()
+    assert first == ("$ ModelInfer model=averaged_ensemble version=1 shape=[2000, 1] data=[2000 values]"
+                     "    (too many rows)")
+    assert second.startswith("RESOURCE_EXHAUSTED ") and f"bound of {DEFAULT_LIMITS.max_instances}" in second

@@ -3,7 +3,10 @@
 The docs quote what the package answers (``python exec="on"`` blocks, run by markdown-exec
 when ``mkdocs build`` renders the page). A server's JSON comes from the real FastAPI app of
 ``lesson.servers.rest``, called through Starlette's test client: the same routes, handlers,
-validation and error shapes as ``lesson serve rest``, with no socket and no process.
+validation and error shapes as ``lesson serve rest``, with no socket and no process. A gRPC
+status comes from the real grpcio server of ``lesson serve grpc``, started in this process on
+a free loopback port (:func:`grpc_server`). ``tools/site/quoted.py`` checks that no page
+quotes output any other way.
 ``tools/site/hooks.py`` puts the repository root on ``sys.path``, so a block imports
 ``tools.site.exec``.
 
@@ -122,6 +125,80 @@ def rest_app(registry: Any = TOY_REGISTRY, **options: Any) -> Iterator[ServerSes
         app = create_app(service=PredictionService(registry), **options)
     with TestClient(app) as client:
         yield ServerSession(client)
+
+
+@dataclass
+class GrpcSession:
+    """A running gRPC server (warmed up) and a stub bound to it, over loopback."""
+
+    stub: Any
+    port: int
+
+    def call(self, request: Any) -> tuple[str, str]:
+        """One ``ModelInfer``; returns the status code's name and the outputs or the error message."""
+        import grpc
+
+        from lesson.clients.grpc import response_to_dict
+
+        try:
+            response = self.stub.ModelInfer(request, timeout=10)
+        except grpc.RpcError as exc:
+            return exc.code().name, exc.details() or ""
+        outputs = [{"name": o["name"], "shape": o["shape"], "data": o["data"]}
+                   for o in response_to_dict(response)["outputs"]]
+        return "OK", compact(outputs)
+
+    def exchange(self, model: str, shape: list[int], data: list[float], *, version: str = "",
+                 note: str = "") -> str:
+        """``$ ModelInfer model=... shape=... data=...`` then ``CODE outputs-or-message``.
+
+        The request carries one FP64 tensor named ``input-0`` in ``contents`` (the readable
+        form; clients send ``raw_input_contents``), so a shape that disagrees with its data
+        reaches the server's checks.
+        """
+        code, text = self.call(infer_request(model, shape, data, version=version))
+        line = f"$ ModelInfer model={model}" + (f" version={version}" if version else "")
+        line += f" shape={json.dumps(shape)} data={json.dumps(data) if len(data) <= 8 else f'[{len(data)} values]'}"
+        if note:
+            line += f"    {note}"
+        return f"{line}\n{code} {text}"
+
+
+def infer_request(model: str, shape: list[int], data: list[float], *, version: str = "") -> Any:
+    """A ``ModelInferRequest`` with one FP64 tensor ``input-0`` of ``shape`` holding ``data``."""
+    from lesson.proto import inference_pb2 as pb
+
+    request = pb.ModelInferRequest(model_name=model, model_version=version)
+    tensor = request.inputs.add(name="input-0", datatype="FP64", shape=list(shape))
+    tensor.contents.fp64_contents.extend(float(v) for v in data)
+    return request
+
+
+@contextlib.contextmanager
+def grpc_server(registry: Any = TOY_REGISTRY, **options: Any) -> Iterator[GrpcSession]:
+    """The real gRPC server of ``lesson serve grpc``, in this process on a free 127.0.0.1 port.
+
+    Args:
+        registry: a ``"module:attribute"`` spec (as ``--registry``) or a ``ModelRegistry``.
+        **options: ``ServerOptions`` fields (``max_in_flight=...``).
+    """
+    import grpc
+
+    from lesson.core.service import PredictionService
+    from lesson.proto import inference_pb2_grpc as pb_grpc
+    from lesson.servers.grpc_server import create_server
+    from lesson.servers.options import load_registry
+
+    if isinstance(registry, str):
+        registry = load_registry(registry)
+    server, backend, port = create_server("127.0.0.1", 0, service=PredictionService(registry), **options)
+    server.start()
+    try:
+        backend.warm_up()
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            yield GrpcSession(pb_grpc.GRPCInferenceServiceStub(channel), port)
+    finally:
+        server.stop(grace=None)
 
 
 def run_cli(*commands: list[str]) -> str:
