@@ -163,20 +163,25 @@ from lesson.teaching.rollout import arm_summary, users_on_both_arms
 
 tick = lesson.clock_resolution()
 table(arm_summary(bad_endpoint.outcomes, clock_tick_s=tick),
-      caption="The canary's own record: before the rollback (10 %) and after it (0 %)")
+      caption="The canary's own record, by the share configured when each request was routed")
 
 # %%
 from lesson.widgets.charts import display_chart, line_chart
 
 WINDOW = 50
+in_order = sorted(bad_endpoint.outcomes, key=lambda o: o.index)
 window_rows = []
-for start in range(0, len(bad_endpoint.outcomes), WINDOW):
-    chunk = sorted(bad_endpoint.outcomes, key=lambda o: o.index)[start:start + WINDOW]
-    window_rows += [{"request": start + len(chunk), "series": "answered by v2", "count": sum(o.version == "2" for o in chunk)},
+for start in range(0, len(in_order), WINDOW):
+    chunk = in_order[start:start + WINDOW]
+    window_rows += [{"request": start + len(chunk), "series": "routed to v2", "count": sum(o.version == "2" for o in chunk)},
                     {"request": start + len(chunk), "series": "failed", "count": sum(o.status != 200 for o in chunk)}]
-display_chart(line_chart(window_rows, x="request", y="count", color="series",
-                         title=f"Per {WINDOW} requests: the canary's share and its failures (measured)",
-                         x_title="requests sent", y_title=f"requests of {WINDOW}"))
+same = all(a["count"] == b["count"] for a, b in zip(window_rows[::2], window_rows[1::2]))
+spec = line_chart(window_rows, x="request", y="count", color="series",
+                  title=f"Per {WINDOW} requests: routed to the canary, and failed (measured)"
+                  + (" — the lines coincide: every request v2 got failed" if same else ""),
+                  x_title="requests sent", y_title=f"requests of {WINDOW}")
+spec["encoding"]["strokeDash"] = {"field": "series", "type": "nominal", "legend": None}  # coinciding lines stay visible
+display_chart(spec)
 
 # %%
 tried = [o for o in bad_endpoint.outcomes if o.arm == "candidate"]
@@ -297,14 +302,17 @@ table([{"attempt": a.attack, "refused": a.refused, "error": a.error or "—", "m
 # %%
 refused = [a for a in attempts if a.refused]
 points = [
-    f"- **Contracts decide who can talk to whom.** Of six client-route pairs, {len(matrix) - len(failed)} were "
+    f"- **Contracts decide who can talk to whom.** Of {len(matrix)} client-route pairs, {len(matrix) - len(failed)} were "
     "answered" + (f"; {failed[0]['client']} {failed[0]['route']} got {failed[0]['status']}" if failed else "")
     + ". Make every route accept a new field before any client sends it.",
     f"- **Shadow first.** v2 disagreed with v1 by at most {shadow_row['largest disagreement']} on "
     f"{shadow_row['requests mirrored']} mirrored requests (MAE {shadow_row['v1 MAE (served)']} served against "
     f"{shadow_row['v2 MAE (shadow)']} in shadow), and no user saw a v2 answer.",
     (f"- **A canary limits the damage; a guard ends it.** The broken v2 failed {sum(o.status != 200 for o in tried)} "
-     f"requests of {len(bad_endpoint.outcomes)}, all on the canary's users, before the guard rolled it back at request "
+     f"requests of {len(bad_endpoint.outcomes)}, "
+     + ("all on the canary's users, " if all(o.arm == "candidate" for o in bad_endpoint.outcomes if o.status != 200)
+        else "some of them on the stable arm, ")
+     + f"before the guard rolled it back at request "
      f"{bad_endpoint.rolled_back_at}; after that, {sum(o.status != 200 for o in after)} failed."
      if bad_endpoint.rolled_back_at is not None else
      "- **A canary limits the damage.** On this run the guard did not roll back: look at the canary's record above."),
