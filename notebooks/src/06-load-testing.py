@@ -221,6 +221,70 @@ table(signals, caption="SIMULATION: one 2 ms server (capacity 500/s), 10 s of Po
 # them even more.
 
 # %% [markdown]
+# ## Check your load tester
+#
+# A load tester is code too, and this notebook has trusted one all along. Before you believe
+# its figures, hold it against tools other people trust, on the same server, in the same run:
+#
+# - **wrk**, written in C, one thread, one request in flight per connection;
+# - **locust**, the Python load tool many teams use (`FastHttpUser`, headless);
+# - **`lesson loadtest`**, this lesson's harness, in its own process, as you would run it
+#   from a terminal.
+#
+# One after another, each for the same seconds at the same number of connections, against the
+# real REST server's V1 route. Each tool reports its own requests per second, p50 and p99.
+# In the browser there are no processes to start and no sockets to load, so this section only
+# runs in a local Jupyter.
+
+# %%
+import json
+
+from lesson.loadtest.outside import compare_load_tools
+from lesson.widgets.charts import bar_chart, display_chart
+
+tool_runs = []
+if "rest" in lab.servers:
+    body = json.dumps(lab.example_payload()).encode()
+    tool_runs = compare_load_tools(lab.servers["rest"].url, path=f"/v1/models/{model.name}:predict", body=body,
+                                   model=model.name, connections=8, seconds=3, progress=print)
+    display(table([run.row() for run in tool_runs],
+                  caption="Same server, same route, 8 connections, 3 s each, one tool after another"))
+    display_chart(bar_chart([{"tool": run.tool, "figure": name, "ms": value}
+                             for run in tool_runs if run.available
+                             for name, value in (("p50", run.p50_ms), ("p99", run.p99_ms))],
+                            x="tool", y="ms", color="figure", title="Latency each tool measured (ms)"))
+else:
+    print("Skipped here: wrk and locust are processes on a real machine, and this browser has neither "
+          "processes nor sockets. Run the notebook in a local Jupyter to compare the tools.")
+
+# %% [markdown]
+# How to read it: the tools disagree a little by nature. wrk's client costs least, so it
+# leaves the most CPU to the server; locust's Python users cost more per request, and on a
+# machine where the server and the load share the cores, a costlier client means fewer
+# requests per second *and* higher latency. A harness you can trust lands near wrk. The
+# verdict below compares this run's figures with the targets the lesson holds its harness
+# to (throughput within 15 % of wrk's, p50 within 20 %).
+
+# %%
+by_tool = {run.tool: run for run in tool_runs if run.available}
+if "wrk" in by_tool and "lesson loadtest" in by_tool:
+    wrk_run, ours = by_tool["wrk"], by_tool["lesson loadtest"]
+    rps_ratio, p50_ratio = ours.rps / wrk_run.rps, ours.p50_ms / wrk_run.p50_ms
+    holds = abs(rps_ratio - 1) <= 0.15 and abs(p50_ratio - 1) <= 0.20
+    print(f"lesson loadtest / wrk: throughput {rps_ratio:.2f}x, p50 {p50_ratio:.2f}x -> "
+          + ("within the targets on this run." if holds else
+             "outside the targets on this run: rerun it on an idle machine before you blame either tool; "
+             "benchmarks/bench_peers.py pins server and load to separate cores and takes medians of 3."))
+    if "locust" in by_tool:
+        loc = by_tool["locust"]
+        print(f"locust / wrk: throughput {loc.rps / wrk_run.rps:.2f}x, p50 {loc.p50_ms / wrk_run.p50_ms:.2f}x "
+              "(locust's own per-request cost is in its figures)")
+elif "rest" in lab.servers:
+    print("No verdict: " + "; ".join(f"{run.tool}: {run.note}" for run in tool_runs if not run.available))
+else:
+    print("No verdict in the browser: nothing was run.")
+
+# %% [markdown]
 # ## What to notice
 #
 # - **Compare like with like.** The side-by-side runs used the same payloads and load; change
@@ -238,8 +302,9 @@ table(signals, caption="SIMULATION: one 2 ms server (capacity 500/s), 10 s of Po
 # ## Check yourself
 #
 # A few questions on the ideas of this notebook that are most often misunderstood. Click an
-# option: each one says why it is right or wrong. (Without widgets, the cell prints the
-# questions and how to answer them from code.)
+# option: each one says why it is right or wrong. The buttons need a running kernel: on the
+# site's page, open the notebook in JupyterLite to answer. (Without widgets, the cell prints
+# the questions and how to answer them from code.)
 
 # %%
 from lesson.teaching.quizzes import quiz_for

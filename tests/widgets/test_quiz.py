@@ -268,3 +268,12 @@ def test_without_ipywidgets_the_quiz_is_text():
     assert out.stdout.startswith(quiz_for("01-rest").to_text())
     assert "<pre class='lesson-quiz-text'>Check yourself" in out.stdout
     assert "widget: the quiz widget needs ipywidgets" in out.stdout
+
+
+@pytest.mark.parametrize("name", ["lesson.teaching.quizzes", "lesson.teaching.quizzes.model"])
+def test_docstring_examples_run(name):
+    import doctest
+    import importlib
+
+    failures, tried = doctest.testmod(importlib.import_module(name), verbose=False)
+    assert tried >= 3 and failures == 0

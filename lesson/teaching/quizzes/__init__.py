@@ -1,7 +1,7 @@
 """Self-check quizzes, one per notebook: questions as data, graded by a pure function.
 
 Standard library only (it runs in Pyodide). In a notebook, the widget shows the quiz and
-grades each click (``lesson.widgets.quiz``); without ipywidgets, answer from code::
+grades each click (``lesson.widgets.quiz``); without ipywidgets, answer from code:
 
     >>> from lesson.teaching.quizzes import quiz_for
     >>> quiz = quiz_for("06-load-testing")

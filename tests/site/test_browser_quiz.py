@@ -1,0 +1,105 @@
+"""The self-check quiz in the built site, in Debian's headless Chromium, offline.
+
+In JupyterLite: run the overview notebook in the browser's Python, click a wrong and then the
+right option of the quiz's first question, and read each option's own explanation. On the
+static notebook page: the quiz rendered from the saved widget state shows its questions.
+Screenshots go to ``test-artifacts/``.
+
+The site comes from the ``site`` fixture (``tests/site/conftest.py``: ``./site``, rebuilt when
+stale); ``SITE_TEST_DIR=/path`` uses a site built elsewhere (``tools/build_site.py
+--site-dir /path``) instead.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+
+import pytest
+
+from lesson.teaching.quizzes import quiz_for
+from tools.site.browser import (
+    error_outputs,
+    offline_browser,
+    run_all_cells,
+    serve_directory,
+    wait_for_output,
+    wait_kernel_idle,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
+
+READY = "Serving Patterns Lab ready"
+NOTEBOOK = "00-overview"
+
+
+@pytest.fixture(scope="module")
+def built_site(request) -> Path:
+    elsewhere = os.environ.get("SITE_TEST_DIR")
+    if elsewhere:
+        path = Path(elsewhere)
+        assert (path / ".build-stamp.json").exists(), f"{path} is not a built site"
+        return path
+    return request.getfixturevalue("site")
+
+
+def visible_text(locator) -> str:
+    return " ".join(locator.inner_text().split())
+
+
+def test_quiz_answers_a_click_in_jupyterlite(built_site, chromium, artifacts):
+    quiz = quiz_for(NOTEBOOK)
+    question = quiz.questions[0]
+    wrong = next(i for i, o in enumerate(question.options) if not o.correct)
+    with serve_directory(built_site) as base, offline_browser() as browser:
+        lab = browser.page
+        lab.goto(f"{base}lite/lab/index.html?path={NOTEBOOK}.ipynb")
+        run_all_cells(lab)
+        wait_for_output(lab, READY)
+        box = lab.locator(".lesson-quiz").first
+        box.wait_for(timeout=300_000)
+        wait_kernel_idle(lab)
+        first = box.locator(".lesson-quiz-question").first
+        assert " ".join(question.prompt.split()).replace("`", "") in visible_text(first)
+        buttons = first.locator("button")
+        assert buttons.count() == len(question.options)
+        assert buttons.nth(wrong).inner_text().strip() == "abcdef"[wrong]
+
+        buttons.nth(wrong).click()   # the kernel grades it and sends the feedback back
+        feedback = first.locator(".lesson-quiz-feedback")
+        feedback.wait_for(timeout=60_000)
+        said = visible_text(feedback)
+        assert "Not this one" in said
+        assert html.unescape(" ".join(question.options[wrong].feedback.split())).replace("`", "") in said
+        assert question.options[question.answer].text.replace("`", "") in said  # names the answer
+
+        buttons.nth(question.answer).click()
+        right = first.locator(".lesson-quiz-feedback", has_text="Right")
+        right.wait_for(timeout=60_000)
+        said = visible_text(right)
+        assert question.options[question.answer].feedback.replace("`", "") in said
+        assert "Answered 1 of" in visible_text(box.locator(".lesson-quiz-score"))
+        box.scroll_into_view_if_needed()
+        box.screenshot(path=str(artifacts / "jupyterlite-quiz.png"))
+        assert error_outputs(lab) == []
+        assert browser.external_requests == [], browser.external_requests
+
+
+def test_static_page_shows_the_quiz_questions(built_site, chromium, artifacts):
+    quiz = quiz_for(NOTEBOOK)
+    with serve_directory(built_site) as base, offline_browser() as browser:
+        page = browser.page
+        page.goto(f"{base}notebooks/{NOTEBOOK}/")
+        box = page.locator(".lesson-quiz").first
+        box.wait_for(timeout=60_000)   # rendered from the stored widget state
+        box.scroll_into_view_if_needed()
+        text = visible_text(box)
+        assert quiz.title in text
+        for question in quiz.questions:
+            assert " ".join(question.prompt.split()).replace("`", "") in text
+            for option in question.options:
+                assert option.text.replace("`", "") in text
+        assert box.locator(".lesson-quiz-question button").count() == sum(len(q.options) for q in quiz.questions)
+        box.screenshot(path=str(artifacts / "static-quiz.png"))
+        assert browser.external_requests == [], browser.external_requests
