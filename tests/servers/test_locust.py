@@ -1,5 +1,5 @@
-"""An outside load generator (locust, headless) against the real REST server: no failures, and
-the server's own Prometheus counter saw every request locust says it sent."""
+"""Outside load generators (locust headless, wrk) against the real REST server: no failures, and
+the server's own Prometheus counter saw every request they say they sent."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from lesson.loadtest.outside import LOCUSTFILE, ToolRun, check_loopback, compare_load_tools
 from lesson.servers.launch import running_server
 
 pytestmark = pytest.mark.server
@@ -22,7 +23,6 @@ pytestmark = pytest.mark.server
 # in its own process below; this only checks that it is installed.
 if importlib.util.find_spec("locust") is None:
     pytest.skip("locust is not installed (the test extra installs it)", allow_module_level=True)
-LOCUSTFILE = Path(__file__).resolve().parents[2] / "benchmarks" / "locustfile.py"
 REGISTRY = "lesson.models.mlp_numpy:serving_registry"
 ROUTE = "/v1/models/{name}:predict"
 
@@ -53,3 +53,48 @@ def test_locust_headless_against_the_rest_server(tmp_path):
     assert failures == 0, (tmp_path / "run_failures.csv").read_text()
     assert requests > 0
     assert after - before >= requests, (after - before, requests)
+
+
+BODY = b'{"instances": [[54.0, 2.0, 36.1, 115.0, 163.0, 98.4, 43.0, 4.0, 4.6821, 101.0]]}'
+
+
+def test_check_your_load_tester_runs_each_tool_and_the_server_counts_their_requests():
+    """What notebook 06 runs: each tool in turn, its own figures, all requests seen by the server."""
+    with running_server("rest", registry=REGISTRY) as server:
+        before = served(server.url)
+        runs = compare_load_tools(server.url, path=ROUTE.format(name="diabetes-mlp"), body=BODY,
+                                  model="diabetes-mlp", connections=4, seconds=1)
+        after = served(server.url)
+    assert [r.tool for r in runs] == ["wrk", "locust", "lesson loadtest"]
+    ran = [r for r in runs if r.available]
+    assert any(r.tool == "lesson loadtest" for r in ran)
+    for run in ran:
+        assert run.errors == 0 and run.requests > 0, run
+        assert 0 < run.p50_ms <= run.p99_ms and run.rps > 0, run
+    for run in runs:
+        if not run.available:
+            assert "not installed" in run.note and run.row()["req/s"] == "not run"
+    # the harness's warm-up requests are counted by the server too, so at least, not exactly
+    assert after - before >= sum(r.requests for r in ran)
+
+
+@pytest.mark.parametrize("url", ["http://10.0.0.1:8000", "http://example.com:80", "https://127.0.0.1:8000",
+                                 "http://127.0.0.1"])
+def test_outside_tools_only_ever_load_a_local_server(url):
+    with pytest.raises(ValueError, match="local server"):
+        check_loopback(url)
+    with pytest.raises(ValueError, match="local server"):
+        compare_load_tools(url, path="/", body=b"{}")
+
+
+@pytest.mark.parametrize("kwargs, match", [({"connections": 0}, "connections"), ({"connections": 65}, "connections"),
+                                           ({"seconds": 0.5}, "seconds"), ({"seconds": 31}, "seconds"),
+                                           ({"tools": ["ab"]}, "unknown tool")])
+def test_outside_tool_runs_are_bounded(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        compare_load_tools("http://127.0.0.1:9", path="/", body=b"{}", **kwargs)
+
+
+def test_a_run_that_did_not_happen_reads_as_such():
+    row = ToolRun("wrk", False, note="wrk is not installed").row()
+    assert row["req/s"] == "not run" and row["note"] == "wrk is not installed"

@@ -1,6 +1,6 @@
 """Locust users POSTing one prediction request to a lesson (or peer) REST server.
 
-    locust -f benchmarks/locustfile.py --headless -u 8 -r 8 -t 10s --host http://127.0.0.1:PORT --csv out
+    locust -f lesson/loadtest/outside/locustfile.py --headless -u 8 -r 8 -t 10s --host http://127.0.0.1:PORT --csv out
 
 Environment (all optional):
 
