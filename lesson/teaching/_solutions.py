@@ -172,3 +172,24 @@ def tampered_files(manifest: dict[str, Any], files: dict[str, bytes]) -> list[st
                 or hashlib.sha256(data).hexdigest() != entry["sha256"]):
             bad.append(name)
     return sorted(bad)
+
+
+def canary_arm(user: str, share: float) -> str:
+    """The user's arm: a sha256 bucket per user (the same in every process) below the share's line."""
+    bucket = int.from_bytes(hashlib.sha256(user.encode()).digest()[:8], "big") % 10_000
+    return "candidate" if bucket < share * 10_000 else "stable"
+
+
+def canary_verdict(stable: dict[str, float], candidate: dict[str, float], *, max_error_rate: float,
+                   max_slowdown: float, min_requests: int) -> str:
+    """``"wait"`` before ``min_requests`` answers; ``"rollback"`` on errors or latency over budget; else ``"widen"``."""
+    if candidate["requests"] < min_requests:
+        return "wait"
+
+    def error_rate(arm: dict[str, float]) -> float:
+        return arm["errors"] / arm["requests"] if arm["requests"] else 0.0
+
+    if (error_rate(candidate) - error_rate(stable) > max_error_rate
+            or candidate["p99_ms"] > max_slowdown * stable["p99_ms"]):
+        return "rollback"
+    return "widen"

@@ -144,6 +144,21 @@ EXERCISES: dict[str, Exercise] = {e.id: e for e in [
              "p99 <= 15 ms.",
              "One call costs 2 ms + 0.02 ms per row: without batching it serves under 500 req/s.",
              checks.check_batching, "batching_knobs"),
+    Exercise("canary_arm", "08-rollout", "Pick a canary's users",
+             "Write arm(user, share) -> 'candidate' or 'stable': about share of all users on the candidate, the "
+             "same arm for a user on every call and in every process, and widening the share only moves users "
+             "onto the candidate.",
+             "One number per user from hashlib.sha256(user.encode()); its bucket (mod 10,000) below share * 10,000 "
+             "is the candidate. Python's hash() of a str changes from process to process.",
+             checks.check_canary_arm, "canary_arm"),
+    Exercise("canary_verdict", "08-rollout", "Wait, widen or roll back",
+             "Write verdict(stable, candidate, *, max_error_rate, max_slowdown, min_requests) -> 'wait', 'widen' "
+             "or 'rollback', each arm a dict with requests, errors and p99_ms: wait until the candidate has "
+             "min_requests answers; roll back if its error rate exceeds the stable arm's by more than "
+             "max_error_rate, or its p99 is more than max_slowdown times the stable arm's; otherwise widen.",
+             "Compare error rates, not counts: the arms get different numbers of requests. An arm with no "
+             "requests has an error rate of 0.",
+             checks.check_canary_verdict, "canary_verdict"),
 ]}
 
 

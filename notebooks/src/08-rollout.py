@@ -349,7 +349,38 @@ show_quiz(quiz_for("08-rollout"))
 # %% [markdown]
 # ## Exercises
 #
-# **1. A rollback plan (no checker).** Change the guard in section 3 to `max_error_rate=0.5`
+# **1. Pick a canary's users.** Write `arm(user, share)` returning `"candidate"` or
+# `"stable"`: about `share` of all users on the candidate, the same arm for a user on every
+# call and in every process (two replicas must agree), and widening the share only moves
+# users onto the candidate, never back.
+
+# %%
+from lesson.teaching.exercises import check
+
+
+def arm(user, share):
+    raise NotImplementedError("your code here")
+
+
+check("canary_arm", arm)
+
+# %% [markdown]
+# **2. Wait, widen or roll back.** The guard above judges errors only. Write
+# `verdict(stable, candidate, *, max_error_rate, max_slowdown, min_requests)` where each arm
+# is a dict `{"requests": ..., "errors": ..., "p99_ms": ...}`: return `"wait"` until the
+# candidate has `min_requests` answers, `"rollback"` if its error rate exceeds the stable
+# arm's by more than `max_error_rate` or its p99 is more than `max_slowdown` times the stable
+# arm's, and `"widen"` otherwise.
+
+# %%
+def verdict(stable, candidate, *, max_error_rate, max_slowdown, min_requests):
+    raise NotImplementedError("your code here")
+
+
+check("canary_verdict", verdict)
+
+# %% [markdown]
+# **3. A rollback plan (no checker).** Change the guard in section 3 to `max_error_rate=0.5`
 # and rerun the canary: how many failed answers reach users before it rolls back? Then set
 # the canary's share to 1 % instead of 10 %: what does a small share buy, and what does it
 # cost in time before the guard has seen `min_requests` answers?

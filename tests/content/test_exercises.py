@@ -172,7 +172,44 @@ def _flags_extras(manifest, files):
     return sorted(set(ref.tampered_files(manifest, files)) | (set(files) - set(manifest["files"])))
 
 
+def _python_hash_arm(user, share):
+    return "candidate" if hash(user) % 10_000 < share * 10_000 else "stable"
+
+
+def _random_arm(user, share):
+    return "candidate" if random.random() < share else "stable"
+
+
+def _reshuffling_arm(user, share):  # a new bucket for every share: widening moves users back
+    import hashlib
+
+    bucket = int(hashlib.sha256(f"{share}:{user}".encode()).hexdigest(), 16) % 10_000
+    return "candidate" if bucket < share * 10_000 else "stable"
+
+
+def _counts_not_rates(stable, candidate, *, max_error_rate, max_slowdown, min_requests):
+    if candidate["requests"] < min_requests:
+        return "wait"
+    if candidate["errors"] - stable["errors"] > max_error_rate * candidate["requests"]:
+        return "rollback"
+    return "rollback" if candidate["p99_ms"] > max_slowdown * stable["p99_ms"] else "widen"
+
+
+def _errors_only(stable, candidate, *, max_error_rate, max_slowdown, min_requests):
+    if candidate["requests"] < min_requests:
+        return "wait"
+    rate = candidate["errors"] / candidate["requests"]
+    return "rollback" if rate - stable["errors"] / max(1, stable["requests"]) > max_error_rate else "widen"
+
+
 WRONG_ANSWERS = [
+    ("canary_arm", _python_hash_arm, "hashlib"),
+    ("canary_arm", _random_arm, "second call"),
+    ("canary_arm", _reshuffling_arm, "widening"),
+    ("canary_arm", lambda user, share: "canary" if share else "stable", "should be 'candidate'"),
+    ("canary_verdict", _counts_not_rates, "expected"),
+    ("canary_verdict", _errors_only, "1.5x"),
+    ("canary_verdict", lambda stable, candidate, **budget: "widen", "too early"),
     ("percentile", _truncating_percentile, "expected"),
     ("percentile", _sorting_in_place, "changed the list"),
     ("pick_patterns", {"fraud-check": "REST", "nightly-churn": "batch", "field-app": "edge"}, "fraud-check"),
