@@ -46,7 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from peers import loadgens as lg
 from peers.procs import ROOT, Unavailable, free_port, pinned
-from peers.report import compare, med, table, watched
+from peers.report import RECORD, compare, med, table, verdict, watched
+from peers.servers import PINS as PEER_PINS
 
 PY = sys.executable
 REGISTRY = "lesson.models.mlp_numpy:serving_registry"
@@ -133,15 +134,15 @@ def section_loadgen(args, case: Case) -> None:
             closed["harness"].append(watched(s.pid, lg.run_harness, s.url, 8, d, case.model))
             opened["locust"].append(watched(s.pid, lg.run_locust, s.url, url_path, body, 8, d, rate_per_user=args.rate / 8))
             opened["harness"].append(watched(s.pid, lg.run_harness, s.url, 64, d, case.model, rate=args.rate))
-    print("closed loop, 8 connections:")
     table([("wrk (C, 1 thread)", closed["wrk"]), ("locust (FastHttpUser, 8)", closed["locust"]),
-           ("lesson loadtest", closed["harness"])])
+           ("lesson loadtest", closed["harness"])], title="REST, closed loop, 8 connections")
     compare("harness", closed["harness"], closed["wrk"], "wrk")
     compare("locust", closed["locust"], closed["wrk"], "wrk")
     late = med(opened["harness"], "late") * 100
-    print(f"open loop at {args.rate:g} req/s (locust: 8 users x constant_throughput({args.rate / 8:g}); harness:"
-          f" sends on a schedule, at most 64 in flight, latency from each intended send; late > 1 ms: {late:.2f} %):")
-    table([("locust, paced", opened["locust"]), ("lesson loadtest --rate", opened["harness"])])
+    table([("locust, paced", opened["locust"]), ("lesson loadtest --rate", opened["harness"])],
+          title=f"REST, {args.rate:g} req/s (locust: 8 users x constant_throughput({args.rate / 8:g}), each waiting for"
+                f" its answer; harness: open loop, at most 64 in flight, latency from each intended send;"
+                f" late > 1 ms: {late:.2f} %)")
     compare("harness", opened["harness"], opened["locust"], "locust", closed=False)
 
     print("\n   gRPC server (ModelInfer, one FP64 row in raw_input_contents): h2load vs the harness, 8 connections")
@@ -158,7 +159,8 @@ def section_loadgen(args, case: Case) -> None:
             runs["h2load"].append(watched(proc.pid, lg.run_h2load, port, frame, 8, d))
             runs["h2load"][-1]["errors"] += int(grpc_not_ok(mport) - before)
             runs["harness"].append(watched(proc.pid, lg.run_harness, f"grpc://127.0.0.1:{port}", 8, d, case.model))
-    table([("h2load (C, HTTP/2, -m 1)", runs["h2load"]), ("lesson loadtest grpc://", runs["harness"])])
+    table([("h2load (C, HTTP/2, -m 1)", runs["h2load"]), ("lesson loadtest grpc://", runs["harness"])],
+          title="gRPC, closed loop, 8 connections")
     compare("harness", runs["harness"], runs["h2load"], "h2load")
 
 
@@ -171,6 +173,7 @@ def section_perf(args, case: Case) -> None:
         binary, env = perf_analyzer()
     except Unavailable as exc:
         print(f"  perf_analyzer: NOT RUN: {exc}")
+        RECORD.setdefault("not_run", {})["perf_analyzer"] = str(exc)
         return
     print(f"  perf_analyzer: {binary.relative_to(ROOT)} runs (LD_LIBRARY_PATH={env['LD_LIBRARY_PATH'].replace(str(ROOT) + '/', '')});"
           " it reads the model configuration the servers answer (GET /v2/models/<m>/config, ModelConfig)")
@@ -209,14 +212,15 @@ def section_perf(args, case: Case) -> None:
                 print(f"  {kind}: one perf_analyzer sweep --concurrency-range 1:8 (single run, for the curve)", flush=True)
                 sweep = run_perf(binary, env, proto, target, case.model, case.row, concurrency="1:8",
                                  window_ms=2000)
-        print(f"{kind.upper()} ({'V2 binary tensors' if kind == 'rest' else 'ModelInfer'} from perf_analyzer;"
-              f" the harness {'V2 JSON tensors' if kind == 'rest' else 'ModelInfer raw'}):")
         table([("perf_analyzer c=1", runs["pa1"]), ("lesson loadtest c=1", runs["h1"]),
                ("perf_analyzer c=8", runs["pa8"]), ("lesson loadtest c=8", runs["h8"]),
-               (f"perf_analyzer {args.rate:g}/s", runs["pa-rate"]), (f"lesson loadtest {args.rate:g}/s", runs["h-rate"])])
-        compare("harness c=8", runs["h8"], runs["pa8"], "perf_analyzer")
-        compare("harness c=1", runs["h1"], runs["pa1"], "perf_analyzer")
-        compare(f"harness {args.rate:g}/s", runs["h-rate"], runs["pa-rate"], "perf_analyzer", closed=False)
+               (f"perf_analyzer {args.rate:g}/s", runs["pa-rate"]), (f"lesson loadtest {args.rate:g}/s", runs["h-rate"])],
+              title=f"{kind.upper()} ({'V2 binary tensors' if kind == 'rest' else 'ModelInfer'} from perf_analyzer;"
+                    f" the harness {'V2 JSON tensors' if kind == 'rest' else 'ModelInfer raw'})")
+        where = "REST" if kind == "rest" else "gRPC"
+        compare(f"harness on {where}, c=8", runs["h8"], runs["pa8"], "perf_analyzer")
+        compare(f"harness on {where}, c=1", runs["h1"], runs["pa1"], "perf_analyzer")
+        compare(f"harness on {where}, {args.rate:g}/s", runs["h-rate"], runs["pa-rate"], "perf_analyzer", closed=False)
         if not args.quick:
             print("  sweep: " + "; ".join(f"c={int(c)} {v['rps']:,.0f}/s p50 {v['p50']:.2f} p99 {v['p99']:.2f} ms"
                                           for c, v in sorted(sweep.items())))
@@ -245,12 +249,21 @@ def section_peers(args, case: Case) -> None:
             rows = [(name, runs[(name, q, c)]) for (name, q, c) in runs if q == p and c == conns]
             if not rows:
                 continue
-            print(f"{p.upper()} {case.path(p)}, {conns} connections:")
-            table(rows, cpu=True)
+            table(rows, cpu=True, title=f"{p.upper()} {case.path(p)}, {conns} connections")
             if (base := runs.get(("lesson", p, conns))):
-                ratios = [f"{name} {med(base, 'rps') / med(r, 'rps'):.2f}x (p50 {med(base, 'p50') / med(r, 'p50'):.2f}x)"
-                          for name, r in rows if name != "lesson"]
-                print("  lesson/peer throughput (p50): " + ", ".join(ratios))
+                for name, r in rows:
+                    if name == "lesson":
+                        continue
+                    rps, p99 = med(base, "rps") / med(r, "rps"), med(base, "p99") / med(r, "p99")
+                    ok = rps >= 1.0 and p99 <= 1.0
+                    kind = "floor (a bare endpoint, not a peer)" if name == "floor" else "peer"
+                    print(f"  lesson/{name}: throughput {rps:.2f}x, p99 {p99:.2f}x -> "
+                          + (f"{verdict(ok)} (>= 1.0x throughput at equal or better p99)" if name != "floor"
+                             else "the floor: what the lesson's route costs above a bare endpoint"))
+                    RECORD["verdicts"].append({"section": "peers", "label": "lesson", "ref": name, "protocol": p,
+                                               "connections": conns, "rps": rps, "p99": p99, "ok": ok, "kind": kind,
+                                               "p50": med(base, "p50") / med(r, "p50"),
+                                               "target": ">= 1.0x throughput at equal or better p99"})
 
 
 def section_profile(args, case: Case) -> None:
@@ -280,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=500.0, help="open-loop requests/s (default 500)")
     parser.add_argument("--peers", nargs="+", help="servers for the peers section (default: all)")
     parser.add_argument("--quick", action="store_true", help="1 run of 3 s: a smoke test, not a measurement")
+    parser.add_argument("--record", metavar="JSON", help="also write every table and verdict there (the site's"
+                        " Scaling and Load-testing pages read benchmarks/results/bench_peers.json)")
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)
     if args.quick:
@@ -296,9 +311,19 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench_peers: {args.runs} run(s) of {args.duration:g} s; medians [min-max] of clean runs; model {case.model},"
           f" row {case.row}, the lesson predicts {case.expected:.9f}; python {sys.version.split()[0]},"
           f" {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    RECORD["meta"] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": " ".join(
+        ["python", "benchmarks/bench_peers.py", *(argv if argv is not None else sys.argv[1:])]),
+        "runs": args.runs, "duration_s": args.duration, "rate": args.rate, "cpus": os.cpu_count(),
+        "python": sys.version.split()[0], "load_average": os.getloadavg()[0], "model": case.model,
+        "versions": {"mlserver": PEER_PINS["mlserver"][0], "kserve": PEER_PINS["kserve"][0]}}
     for name in args.only or list(SECTIONS):
+        RECORD["section"] = name
         SECTIONS[name](args, case)
     print(f"\nbench_peers: done in {(time.monotonic() - started) / 60:.1f} min; load average {os.getloadavg()[0]:.2f}")
+    if args.record:
+        RECORD["meta"]["minutes"] = round((time.monotonic() - started) / 60, 1)
+        Path(args.record).write_text(json.dumps({k: v for k, v in RECORD.items() if k != "section"}, indent=1) + "\n")
+        print(f"bench_peers: recorded in {args.record}")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Medians of clean runs, tables and verdicts for bench_peers."""
+"""Medians of clean runs, tables and verdicts for bench_peers; every table and verdict printed is
+also kept in :data:`RECORD` (``--record`` writes it as JSON for the site's pages)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,21 @@ from collections.abc import Callable
 from typing import Any
 
 from peers.procs import CpuWatch
+
+#: what was printed, as data: {"tables": [{section, title, rows}], "verdicts": [{section, ...}]}
+RECORD: dict[str, Any] = {"section": "", "tables": [], "verdicts": []}
+
+
+def _summary(label: str, runs: list[dict]) -> dict[str, Any]:
+    kept = clean(runs)
+    out: dict[str, Any] = {"label": label, "runs": len(runs), "clean": sum(not r.get("contaminated") for r in runs),
+                           "errors": sum(r.get("errors", 0) for r in runs)}
+    for key in ("rps", "p50", "p99", "cpu_us"):
+        values = [r[key] for r in kept if key in r]
+        if values:
+            out[key] = statistics.median(values)
+            out[key + "_range"] = [min(values), max(values)]
+    return out
 
 
 def watched(pid: int, run: Callable[..., dict], *args: Any, **kwargs: Any) -> dict:
@@ -41,8 +57,12 @@ def note(runs: list[dict]) -> str:
     return ", ".join(parts)
 
 
-def table(rows: list[tuple[str, list[dict]]], cpu: bool = False) -> None:
+def table(rows: list[tuple[str, list[dict]]], cpu: bool = False, title: str = "") -> None:
     """label | req/s | p50 ms | p99 ms (median [min-max] of the clean runs) | runs."""
+    if title:
+        print(title + ":")
+    RECORD["tables"].append({"section": RECORD["section"], "title": title,
+                             "rows": [_summary(label, runs) for label, runs in rows if runs]})
     head = f"  {'':<26} {'req/s':>24} {'p50 ms':>20} {'p99 ms':>22}" + (f" {'server CPU us/req':>18}" if cpu else "")
     print(head)
     for label, runs in rows:
@@ -67,4 +87,6 @@ def compare(label: str, ours: list[dict], theirs: list[dict], ref: str, closed: 
     ok = within(rps, 0.15) and within(p50, 0.20) if closed else within(p99, 0.30)
     target = "throughput within 15 %, p50 within 20 %" if closed else "p99 within 30 %"
     print(f"  {label}/{ref}: throughput {rps:.2f}x, p50 {p50:.2f}x, p99 {p99:.2f}x -> {verdict(ok)} ({target})")
+    RECORD["verdicts"].append({"section": RECORD["section"], "label": label, "ref": ref, "rps": rps, "p50": p50,
+                               "p99": p99, "ok": ok, "target": target, "closed": closed})
     return ok

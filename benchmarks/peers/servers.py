@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from peers.procs import ROOT, VENVS, Unavailable, ensure_venv, free_port, pinned
+from peers.report import RECORD
 
 # uvloop 0.22+ raises in asyncio.get_event_loop() without a running loop, which kills MLServer
 # 1.7.1's parallel inference workers at start (mlserver/parallel/worker.py _ignore_signals).
@@ -108,4 +109,5 @@ def servers(names: list[str]) -> Iterator[dict[str, Running]]:
                 print(f"  {name}: ready at {up[name].url} ({up[name].version})", flush=True)
             except Unavailable as exc:
                 print(f"  {name}: NOT RUN: {exc}", flush=True)
+                RECORD.setdefault("not_run", {})[name] = str(exc)
         yield up

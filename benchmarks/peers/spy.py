@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from peers.procs import ensure_venv
+from peers.report import RECORD
 
 PINS = ["py-spy==0.4.3"]
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
@@ -78,6 +79,8 @@ def show(name: str, total: int, inclusive: Counter, leaf: Counter, seconds: floa
         return
     shares = ", ".join(f"{p} {100 * n / total:.0f}%" for p, n in inclusive.most_common(top + 8)
                        if n / total >= 0.03 and not p.startswith(_ENTRY))
+    tops = ", ".join(f"{f} {100 * n / total:.1f}%" for f, n in leaf.most_common(top))
     print(f"  {name}: {total} samples in {seconds:g} s at 200 Hz (idle threads are not sampled)")
     print(f"    stacks through: {shares}")
-    print("    on top (self): " + ", ".join(f"{f} {100 * n / total:.1f}%" for f, n in leaf.most_common(top)))
+    print("    on top (self): " + tops)
+    RECORD.setdefault("profile", []).append({"server": name, "samples": total, "stacks_through": shares, "on_top": tops})

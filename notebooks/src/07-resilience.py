@@ -479,8 +479,9 @@ Markdown("\n".join(points))
 # ## Check yourself
 #
 # A few questions on the ideas of this notebook that are most often misunderstood. Click an
-# option: each one says why it is right or wrong. (Without widgets, the cell prints the
-# questions and how to answer them from code.)
+# option: each one says why it is right or wrong. The buttons need a running kernel: on the
+# site's page, open the notebook in JupyterLite to answer. (Without widgets, the cell prints
+# the questions and how to answer them from code.)
 
 # %%
 from lesson.teaching.quizzes import quiz_for

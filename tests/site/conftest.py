@@ -4,7 +4,8 @@
 when ``site/.build-stamp.json`` matches the current inputs, and otherwise builds it again
 with ``tools/build_site.py`` (strict). ``SITE_TEST_NOTEBOOKS=DIR`` builds from another
 notebook folder; ``SITE_TEST_REUSE=1`` reuses any stamped build (both for developing the
-site while the package and notebooks change under it).
+site while the package and notebooks change under it); ``SITE_TEST_DIR=DIR`` uses (or builds)
+the site in another folder than ``./site``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from tools.site.browser import chromium_path
 from tools.site.stamp import is_fresh
 
 NOTEBOOKS = Path(os.environ.get("SITE_TEST_NOTEBOOKS", ROOT / "notebooks"))
-SITE = ROOT / "site"
+SITE = Path(os.environ.get("SITE_TEST_DIR", ROOT / "site"))
 ARTIFACTS = ROOT / "test-artifacts"
 
 

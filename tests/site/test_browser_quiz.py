@@ -5,15 +5,13 @@ right option of the quiz's first question, and read each option's own explanatio
 static notebook page: the quiz rendered from the saved widget state shows its questions.
 Screenshots go to ``test-artifacts/``.
 
-The site comes from the ``site`` fixture (``tests/site/conftest.py``: ``./site``, rebuilt when
-stale); ``SITE_TEST_DIR=/path`` uses a site built elsewhere (``tools/build_site.py
---site-dir /path``) instead.
+The site comes from the ``site`` fixture (``tests/site/conftest.py``: ``./site``, or
+``SITE_TEST_DIR``; rebuilt when stale).
 """
 
 from __future__ import annotations
 
 import html
-import os
 from pathlib import Path
 
 import pytest
@@ -35,13 +33,8 @@ NOTEBOOK = "00-overview"
 
 
 @pytest.fixture(scope="module")
-def built_site(request) -> Path:
-    elsewhere = os.environ.get("SITE_TEST_DIR")
-    if elsewhere:
-        path = Path(elsewhere)
-        assert (path / ".build-stamp.json").exists(), f"{path} is not a built site"
-        return path
-    return request.getfixturevalue("site")
+def built_site(site) -> Path:
+    return site
 
 
 def visible_text(locator) -> str:
