@@ -16,8 +16,15 @@ Sections:
            unchanged (they answer the model configuration it reads): concurrency 1 and 8, and a
            constant --rate.
   peers    MLServer, KServe and a minimal FastAPI floor serving the same MLP (weights read from the
-           lesson's artifact JSON, same forward pass), same payload, wrk at 8 and 32 connections;
-           V1 (instances) and V2 (JSON tensors) separately; ratios lesson/peer.
+           lesson's artifact JSON, same forward pass), same payload, at 8 and 32 connections;
+           ratios lesson/peer. REST under wrk: V1 (instances) and V2 (JSON tensors) separately.
+           gRPC under h2load (-m 1): the lesson's gRPC server vs KServe's and MLServer's V2 gRPC
+           (the floor has none), the same ModelInfer frame (one FP64 row in raw_input_contents,
+           which both peers decode), in the same rounds as REST. Errors on gRPC (h2load cannot read
+           trailers): HTTP/transport failures, answers without a full message (DATA bytes), the
+           lesson's non-OK codes on its metrics, and for peers 5 real calls after every run that
+           must end OK with the right answer; values under load are not checked (see
+           peers/grpc_peers.py). Before any load, `ss -ltnp` must show every socket on 127.0.0.1.
 
 Method (as bench_servers.py): servers pinned to core 0, load generators to core 1 (taskset);
 every server is warmed first and runs alternate between the things compared; a run where OTHER
@@ -46,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from peers import loadgens as lg
 from peers.procs import ROOT, Unavailable, free_port, pinned
-from peers.report import RECORD, compare, med, table, verdict, watched
+from peers.report import RECORD, compare, med, save, table, watched
 from peers.servers import PINS as PEER_PINS
 
 PY = sys.executable
@@ -187,7 +194,7 @@ def section_perf(args, case: Case) -> None:
             port, _, ctx = lesson_grpc()
             url = f"grpc://127.0.0.1:{port}"
         proto, target = ("http" if kind == "rest" else "grpc"), f"127.0.0.1:{port}"
-        hp = "v2"  # the harness on REST: V2 JSON tensors, the closest to perf_analyzer's V2 binary tensors
+        hp = "v2"  # the harness on REST: V2 with binary tensors (its client's default), as perf_analyzer sends
         runs: dict[str, list] = {k: [] for k in ("pa1", "pa8", "h1", "h8", "pa-rate", "h-rate")}
         with ctx as proc:
             if kind == "rest":
@@ -215,8 +222,8 @@ def section_perf(args, case: Case) -> None:
         table([("perf_analyzer c=1", runs["pa1"]), ("lesson loadtest c=1", runs["h1"]),
                ("perf_analyzer c=8", runs["pa8"]), ("lesson loadtest c=8", runs["h8"]),
                (f"perf_analyzer {args.rate:g}/s", runs["pa-rate"]), (f"lesson loadtest {args.rate:g}/s", runs["h-rate"])],
-              title=f"{kind.upper()} ({'V2 binary tensors' if kind == 'rest' else 'ModelInfer'} from perf_analyzer;"
-                    f" the harness {'V2 JSON tensors' if kind == 'rest' else 'ModelInfer raw'})")
+              title=f"{kind.upper()} ({'V2 binary tensors' if kind == 'rest' else 'ModelInfer'} from both:"
+                    f" perf_analyzer and the harness{' (its V2 client sends binary tensors)' if kind == 'rest' else ''})")
         where = "REST" if kind == "rest" else "gRPC"
         compare(f"harness on {where}, c=8", runs["h8"], runs["pa8"], "perf_analyzer")
         compare(f"harness on {where}, c=1", runs["h1"], runs["pa1"], "perf_analyzer")
@@ -228,42 +235,54 @@ def section_perf(args, case: Case) -> None:
 
 # ---------------------------------------------------------------- 3. peers
 def section_peers(args, case: Case) -> None:
-    from peers.servers import servers
+    from contextlib import ExitStack
+
+    from peers import grpc_peers as gp
+    from peers.report import peer_verdicts
+    from peers.servers import loopback_only, servers
 
     names = args.peers or ["lesson", "floor", "kserve", "kserve-quiet", "mlserver", "mlserver-inline"]
-    print(f"\n== 3. Peers serving the same MLP, same payload, wrk at 8 and 32 connections ({', '.join(names)}) ==")
-    with servers(names) as up:
+    print(f"\n== 3. Peers serving the same MLP, same payload: REST under wrk, gRPC under h2load, 8 and 32"
+          f" connections ({', '.join(names)}) ==")
+    frame = lg.grpc_frame(case.row, case.model)
+    with servers(names) as up, ExitStack() as stack:
+        lesson = None
+        if "lesson" in up:
+            port, mport, ctx = lesson_grpc()
+            proc = stack.enter_context(ctx)
+            lesson = gp.Target("lesson", port, proc.pid, not_ok=lambda: grpc_not_ok(mport))
+        exposed = loopback_only([s.pid for s in up.values()] + ([lesson.pid] if lesson else []))
+        if exposed:
+            raise SystemExit("a server listens beyond loopback (ss -ltnp):\n  " + "\n  ".join(exposed))
+        print("  ss -ltnp: every socket these servers listen on is on 127.0.0.1")
         combos = [(s, p) for s in up.values() for p in s.protocols]
         for s, p in combos:
             case.check(s.url, p, s.name)
             lg.run_wrk(s.url, case.path(p), case.bodies[p], 8, 2)  # warm up
+        grpc = gp.targets(up, lesson)
+        for t in grpc:
+            gp.check(t, frame, case.expected)
+            lg.run_h2load(t.port, frame, 8, 2)  # warm up
         runs: dict[tuple[str, str, int], list] = {}
+        grpc_runs: dict[tuple[str, int], list] = {}
         for r in range(args.runs):
-            print(f"  round {r + 1}/{args.runs}: {len(combos)} server/protocol pairs x (8, 32) connections", flush=True)
+            print(f"  round {r + 1}/{args.runs}: {len(combos)} REST server/protocol pairs and {len(grpc)} gRPC"
+                  " servers x (8, 32) connections", flush=True)
             for s, p in combos:
                 for conns in (8, 32):
                     runs.setdefault((s.name, p, conns), []).append(
                         watched(s.pid, lg.run_wrk, s.url, case.path(p), case.bodies[p], conns, args.duration))
+            for t in grpc:
+                for conns in (8, 32):
+                    grpc_runs.setdefault((t.name, conns), []).append(
+                        gp.run(t, frame, conns, args.duration, case.expected))
     for p in ("v1", "v2"):
         for conns in (8, 32):
             rows = [(name, runs[(name, q, c)]) for (name, q, c) in runs if q == p and c == conns]
-            if not rows:
-                continue
-            table(rows, cpu=True, title=f"{p.upper()} {case.path(p)}, {conns} connections")
-            if (base := runs.get(("lesson", p, conns))):
-                for name, r in rows:
-                    if name == "lesson":
-                        continue
-                    rps, p99 = med(base, "rps") / med(r, "rps"), med(base, "p99") / med(r, "p99")
-                    ok = rps >= 1.0 and p99 <= 1.0
-                    kind = "floor (a bare endpoint, not a peer)" if name == "floor" else "peer"
-                    print(f"  lesson/{name}: throughput {rps:.2f}x, p99 {p99:.2f}x -> "
-                          + (f"{verdict(ok)} (>= 1.0x throughput at equal or better p99)" if name != "floor"
-                             else "the floor: what the lesson's route costs above a bare endpoint"))
-                    RECORD["verdicts"].append({"section": "peers", "label": "lesson", "ref": name, "protocol": p,
-                                               "connections": conns, "rps": rps, "p99": p99, "ok": ok, "kind": kind,
-                                               "p50": med(base, "p50") / med(r, "p50"),
-                                               "target": ">= 1.0x throughput at equal or better p99"})
+            if rows:
+                table(rows, cpu=True, title=f"{p.upper()} {case.path(p)}, {conns} connections")
+                peer_verdicts(rows, p, conns)
+    gp.tables(grpc_runs, peer_verdicts)
 
 
 def section_profile(args, case: Case) -> None:
@@ -322,8 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nbench_peers: done in {(time.monotonic() - started) / 60:.1f} min; load average {os.getloadavg()[0]:.2f}")
     if args.record:
         RECORD["meta"]["minutes"] = round((time.monotonic() - started) / 60, 1)
-        Path(args.record).write_text(json.dumps({k: v for k, v in RECORD.items() if k != "section"}, indent=1) + "\n")
-        print(f"bench_peers: recorded in {args.record}")
+        save(Path(args.record), args.only or list(SECTIONS))
+        print(f"bench_peers: recorded in {args.record} (sections {', '.join(args.only or SECTIONS)}; others kept)")
     return 0
 
 

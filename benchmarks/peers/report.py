@@ -3,8 +3,10 @@ also kept in :data:`RECORD` (``--record`` writes it as JSON for the site's pages
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from peers.procs import CpuWatch
@@ -90,3 +92,43 @@ def compare(label: str, ours: list[dict], theirs: list[dict], ref: str, closed: 
     RECORD["verdicts"].append({"section": RECORD["section"], "label": label, "ref": ref, "rps": rps, "p50": p50,
                                "p99": p99, "ok": ok, "target": target, "closed": closed})
     return ok
+
+
+def peer_verdicts(rows: list[tuple[str, list[dict]]], protocol: str, conns: int) -> None:
+    """lesson/peer ratios for one table (same protocol and connections): a peer is met when the
+    lesson has >= 1.0x its throughput at equal or better p99; the floor is reported, not judged."""
+    base = dict(rows).get("lesson")
+    if not base:
+        return
+    for name, r in rows:
+        if name == "lesson" or not r:
+            continue
+        rps, p99 = med(base, "rps") / med(r, "rps"), med(base, "p99") / med(r, "p99")
+        ok = rps >= 1.0 and p99 <= 1.0
+        kind = "floor (a bare endpoint, not a peer)" if name == "floor" else "peer"
+        print(f"  lesson/{name}: throughput {rps:.2f}x, p99 {p99:.2f}x -> "
+              + (f"{verdict(ok)} (>= 1.0x throughput at equal or better p99)" if name != "floor"
+                 else "the floor: what the lesson's route costs above a bare endpoint"))
+        RECORD["verdicts"].append({"section": "peers", "label": "lesson", "ref": name, "protocol": protocol,
+                                   "connections": conns, "rps": rps, "p99": p99, "ok": ok, "kind": kind,
+                                   "p50": med(base, "p50") / med(r, "p50"),
+                                   "target": ">= 1.0x throughput at equal or better p99"})
+
+
+def save(path: Path, sections: list[str]) -> None:
+    """Write RECORD to ``path``; sections this run did not measure keep their earlier record.
+
+    ``meta["sections"][name]`` says when and with which command each section was measured.
+    """
+    old = json.loads(path.read_text()) if path.exists() else {}
+    meta = dict(RECORD["meta"])
+    stamps = dict(old.get("meta", {}).get("sections", {}))
+    stamps.update({name: {k: meta[k] for k in ("date", "command", "runs", "duration_s", "load_average")}
+                   for name in sections})
+    out: dict[str, Any] = {"meta": dict(meta, sections=stamps)}
+    for key in ("tables", "verdicts"):
+        out[key] = [x for x in old.get(key, []) if x.get("section") not in sections] + RECORD[key]
+    out["profile"] = RECORD.get("profile", []) if "profile" in sections else old.get("profile", [])
+    out["not_run"] = {**{k: v for k, v in old.get("not_run", {}).items() if k not in RECORD.get("not_run", {})},
+                      **RECORD.get("not_run", {})}
+    path.write_text(json.dumps(out, indent=1) + "\n")

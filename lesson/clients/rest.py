@@ -15,6 +15,7 @@ import asyncio
 import http.client
 import json
 import threading
+from dataclasses import dataclass
 from typing import Any, Sequence
 from urllib.parse import quote
 
@@ -198,6 +199,14 @@ class RestClient:
         return v1_from_v2(self.infer(rows_of(payload), model), "rest")
 
 
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A whole HTTP/1.1 request encoded once (:meth:`AsyncRestClient.prepare_v2`): what a load
+    generator sends again and again without paying to encode it each time."""
+
+    data: bytes
+
+
 class AsyncRestClient:
     """The asyncio REST client (keep-alive pool; one session per event loop).
 
@@ -307,8 +316,23 @@ class AsyncRestClient:
             self._default_model = index[0]["name"]
         return self._default_model
 
+    async def prepare_v2(self, payload: Any, model: str | None = None) -> PreparedRequest:
+        """A V2 inference (binary tensors, as `infer` sends) of ``payload``'s rows, encoded once
+        as a whole request for the ``http1`` engine; `predict` sends it as it is."""
+        if self.engine != "http1":
+            raise ValueError("prepare_v2 needs engine='http1'")
+        from lesson.clients.http1 import build_request
+
+        body, headers = _Paths.infer_body(rows_of(payload), True)
+        path = _Paths.v2(model or await self.default_model(), None)
+        return PreparedRequest(build_request("POST", path, self._http1_pool().host_header, body, headers))
+
     async def predict(self, payload: Any, model: str | None = None) -> dict[str, Any]:
         """`await client.predict({"instances": [...]})` -> the V1 response."""
+        if isinstance(payload, PreparedRequest):
+            status, resp_headers, data = await self._http1_send(payload.data)
+            _check(status, data)
+            return v1_from_v2(decode_infer_response(data, resp_headers.get(HEADER_LENGTH.lower())), "rest")
         if self._paths.protocol == "v2":
             return await self.predict_v2(payload, model)
         body = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)

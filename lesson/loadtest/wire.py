@@ -119,7 +119,10 @@ def run_over_wire(url: str, payloads: list[dict[str, Any]], *, concurrency: int,
                                   engine=engine) as client:
                 if model is None:
                     await client.default_model()  # asked once, before the clock starts
-                return await run_load_test_async(client.predict, bodies, **kwargs)
+                prepared = bodies
+                if protocol == "v2" and engine == "http1":  # V2 too: each request encoded once, up front
+                    prepared = [await client.prepare_v2(p) for p in payloads]
+                return await run_load_test_async(client.predict, prepared, **kwargs)
 
         result = uvloop.run(main())
         generator = f"{'lean HTTP/1.1 client' if engine == 'http1' else 'aiohttp'} on uvloop, asyncio tasks"

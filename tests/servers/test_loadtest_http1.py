@@ -69,6 +69,26 @@ def test_http1_engine_matches_aiohttp_on_the_real_server(rest_server):
     run(main())
 
 
+def test_a_v2_request_encoded_once_answers_as_the_v2_client_does(rest_server):
+    """`lesson loadtest --protocol v2` sends PreparedRequests: same answer as encoding each time."""
+    async def main():
+        async with AsyncRestClient(rest_server.url, engine="http1", protocol="v2") as lean:
+            prepared = await lean.prepare_v2(PAYLOAD)
+            once, each_time = await lean.predict(prepared), await lean.predict(PAYLOAD)
+            assert once["predictions"] == each_time["predictions"] and len(once["predictions"]) == 2
+            assert (await lean.predict(prepared))["predictions"] == once["predictions"]  # reusable
+            with pytest.raises(UnknownModelError):
+                await lean.predict(await lean.prepare_v2(PAYLOAD, model="no-such-model"))
+        async with AsyncRestClient(rest_server.url, protocol="v2") as full:
+            with pytest.raises(ValueError, match="http1"):
+                await full.prepare_v2(PAYLOAD)
+
+    run(main())
+    result, _ = run_over_wire(rest_server.url, make_payloads(4, 2, count=8), concurrency=4, rate=None,
+                              max_requests=100, max_duration=10.0, warmup=5, protocol="v2")
+    assert result.successes == 100 and not result.errors, result.to_text()
+
+
 def test_the_server_answers_with_content_length_never_chunked(rest_server):
     """The lean client relies on a well-kept parser anyway; this documents what the server sends."""
 

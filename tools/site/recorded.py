@@ -26,14 +26,18 @@ def load(path: Path = RECORD) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def provenance(record: dict[str, Any]) -> str:
-    """One admonition saying when, where and how the figures were measured."""
+def provenance(record: dict[str, Any], *sections: str) -> str:
+    """One admonition saying when, where and how the figures of ``sections`` were measured."""
     meta = record["meta"]
-    return (f'!!! info "Recorded run, {meta["date"]}"\n'
+    stamps = [dict(meta, **meta.get("sections", {}).get(name, {})) for name in sections] or [meta]
+    when = sorted({s["date"] for s in stamps})
+    how = " and ".join(sorted({f'`{s["command"]}`' for s in stamps}))
+    first = stamps[0]
+    return (f'!!! info "Recorded run, {" and ".join(when)}"\n'
             f'    Measured on a {meta["cpus"]}-core VM (Python {meta["python"]}; server pinned to one core, load '
-            f'generator to the other; {meta["runs"]} runs of {meta["duration_s"]:g} s each, medians of the runs '
-            f'no other process disturbed, [min–max] beside). Reproduce with `{meta["command"]}` '
-            f'({meta["minutes"]:g} min here). Your machine will give other absolute figures; the ratios are the point.\n')
+            f'generator to the other; {first["runs"]} runs of {first["duration_s"]:g} s each, medians of the runs '
+            f'no other process disturbed, [min–max] beside). Reproduce with {how}. Your machine will give other '
+            'absolute figures; the ratios are the point.\n')
 
 
 def _fmt(row: dict[str, Any], key: str, digits: int) -> str:
