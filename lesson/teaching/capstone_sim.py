@@ -1,0 +1,233 @@
+"""The capstone where no server can run: a SIMULATED run on a virtual clock, and the exercises.
+
+JupyterLite has no sockets, so no server can start there. This module plays the capstone's
+server instead: ``workers`` processes, each with its own simulated accelerator (a call costs
+``fixed_ms + per_row_ms * rows``, one call at a time, as
+:class:`lesson.models.accelerator.SimulatedAcceleratorModel` sleeps), optional dynamic
+batching (``max_batch_size``, ``max_delay_ms``) and load shedding (a worker refuses a request
+when ``max_in_flight`` are already inside it). Requests arrive OPEN loop, on the same evenly
+spaced schedule the harness uses, and are dealt to the workers in turn.
+
+The outcome is a :class:`lesson.loadtest.LoadTestResult` (``mode="open"``), so the capstone's
+checker judges it by the same rules as a measured run; the checker labels its verdict
+SIMULATED. Nothing is sent and no model runs: it is a model of a server, not a measurement.
+Each answer also pays a seeded random overhead (the framework and the loopback hop, about
+:data:`OVERHEAD_MS` plus an exponential tail), so percentiles differ as they do in a real run.
+
+The capstone's two checked exercises live here too (:func:`check`), because the second one is
+judged on this simulation: it runs in the browser as well.
+
+Example:
+    >>> r = simulate_open_loop(rate_per_s=600, requests=1800, workers=1, max_batch_size=16, max_delay_ms=2.0)
+    >>> r.mode, r.requests, r.error_count
+    ('open', 1800, 0)
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from typing import Any, Callable
+
+from lesson.core.stats import percentile
+from lesson.loadtest import LoadTestResult
+from lesson.teaching.capstone import MeasuredRun, ServingConfig, Slo, check_slo, min_requests, SIMULATED_TARGET
+from lesson.teaching.exercise_checks import ExerciseFailure
+
+__all__ = ["simulate_open_loop", "simulated_run", "check", "EXERCISE_SLO", "MAX_SIMULATED_REQUESTS",
+           "DEVICE_FIXED_MS", "DEVICE_PER_ROW_MS", "OVERHEAD_MS", "REFUSAL_MS"]
+
+#: Most requests one simulated run may hold.
+MAX_SIMULATED_REQUESTS = 200_000
+#: The simulated accelerator's cost, as `SimulatedAcceleratorModel`'s defaults (2 ms + 20 µs a row).
+DEVICE_FIXED_MS = 2.0
+DEVICE_PER_ROW_MS = 0.02
+#: What a refusal (HTTP 503) costs the caller in the simulation.
+REFUSAL_MS = 0.2
+#: Each answer's overhead outside the device (framework, loopback): this, plus an exponential
+#: tail of mean OVERHEAD_MS / 2, seeded.
+OVERHEAD_MS = 1.0
+
+
+class _Worker:
+    """One server process: a queue of accepted requests and a device that serves batches."""
+
+    def __init__(self, max_batch: int, delay_ms: float, fixed_ms: float, per_row_ms: float) -> None:
+        self.max_batch, self.delay_ms = max_batch, delay_ms
+        self.fixed_ms, self.per_row_ms = fixed_ms, per_row_ms
+        self.waiting: deque[tuple[int, float]] = deque()  # (request index, arrival ms), not yet batched
+        self.running: deque[float] = deque()  # completion times of batched requests, ascending
+        self.free_at = 0.0
+
+    def advance(self, now: float, done: dict[int, float]) -> None:
+        """Launch every batch whose launch time is settled before ``now`` (no later arrival can join)."""
+        while self.waiting:
+            first = self.waiting[0][1]
+            start = max(self.free_at, first)
+            deadline = max(start, first + self.delay_ms) if self.max_batch > 1 else start
+            joined = [item for item in list(self.waiting)[: self.max_batch] if item[1] <= deadline]
+            full = len(joined) == self.max_batch
+            launch = max(start, joined[-1][1]) if full else deadline
+            if launch >= now and not full:
+                return  # a request arriving at `now` may still join this batch
+            finish = launch + self.fixed_ms + self.per_row_ms * len(joined)
+            for index, _ in joined:
+                self.waiting.popleft()
+                done[index] = finish
+                self.running.append(finish)
+            self.free_at = finish
+
+    def in_flight(self, now: float) -> int:
+        """Requests inside this worker at ``now``: waiting for a batch or in one not finished."""
+        while self.running and self.running[0] <= now:
+            self.running.popleft()
+        return len(self.waiting) + len(self.running)
+
+
+def simulate_open_loop(
+    *,
+    rate_per_s: float,
+    requests: int,
+    workers: int = 1,
+    max_batch_size: int | None = None,
+    max_delay_ms: float | None = None,
+    max_in_flight: int = 64,
+    fixed_ms: float = DEVICE_FIXED_MS,
+    per_row_ms: float = DEVICE_PER_ROW_MS,
+    overhead_ms: float = OVERHEAD_MS,
+    seed: int = 7,
+) -> LoadTestResult:
+    """Simulate an open-loop run against ``workers`` simulated devices (a SIMULATION).
+
+    Args:
+        rate_per_s: requests per second, sent on an even schedule (0 < rate <= 100,000).
+        requests: how many are sent (1..MAX_SIMULATED_REQUESTS); the run lasts ``requests / rate``.
+        workers: server processes, one device each (1..256).
+        max_batch_size, max_delay_ms: dynamic batching per worker (None: one request a call).
+        max_in_flight: a worker refuses a request when this many are inside it (1..100,000).
+        fixed_ms, per_row_ms: one device call's cost.
+        overhead_ms: each answer's cost outside the device (plus a seeded exponential tail).
+        seed: the random seed of the overheads.
+
+    Returns:
+        A :class:`LoadTestResult`; refusals count as ``OverloadedError`` errors.
+
+    Raises:
+        ValueError: an argument out of range (the message names it).
+    """
+    if isinstance(rate_per_s, bool) or not 0 < rate_per_s <= 100_000:
+        raise ValueError(f"rate_per_s must be in (0, 100000]; got {rate_per_s!r}")
+    for name, value, high in (("requests", requests, MAX_SIMULATED_REQUESTS), ("workers", workers, 256),
+                              ("max_in_flight", max_in_flight, 100_000),
+                              ("max_batch_size", 1 if max_batch_size is None else max_batch_size, 4096)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+            raise ValueError(f"{name} must be an integer in 1..{high}; got {value!r}")
+    delay = 0.0 if max_delay_ms is None else float(max_delay_ms)
+    if not 0 <= delay <= 10_000 or min(fixed_ms, per_row_ms, overhead_ms) < 0:
+        raise ValueError("max_delay_ms must be in [0, 10000] and the costs >= 0")
+
+    pool = [_Worker(max_batch_size or 1, delay, fixed_ms, per_row_ms) for _ in range(workers)]
+    done: dict[int, float] = {}
+    refused: list[int] = []
+    spacing = 1000.0 / rate_per_s
+    for i in range(requests):
+        now = i * spacing
+        worker = pool[i % workers]
+        worker.advance(now, done)
+        if worker.in_flight(now) >= max_in_flight:
+            refused.append(i)
+            done[i] = now + REFUSAL_MS
+        else:
+            worker.waiting.append((i, now))
+    for worker in pool:
+        worker.advance(math.inf, done)
+
+    rng = random.Random(seed)
+    shed = set(refused)
+    for i in range(requests):
+        if i not in shed:
+            done[i] += overhead_ms + (rng.expovariate(2.0 / overhead_ms) if overhead_ms > 0 else 0.0)
+    latencies = [(done[i] - i * spacing) / 1000.0 for i in range(requests)]
+    ordered = sorted(latencies)
+    wall = max(done.values()) / 1000.0
+    errors = {"OverloadedError": len(refused)} if refused else {}
+    successes = requests - len(refused)
+    return LoadTestResult(
+        avg_latency=sum(latencies) / requests, throughput=requests / wall if wall > 0 else 0.0,
+        success_rate=successes / requests, p50=percentile(ordered, 50), p90=percentile(ordered, 90),
+        p95=percentile(ordered, 95), p99=percentile(ordered, 99), p999=percentile(ordered, 99.9),
+        max_latency=ordered[-1], requests=requests, successes=successes, errors=errors, wall_time=wall,
+        mode="open", concurrency=workers * max_in_flight, target_rate=float(rate_per_s),
+        clock_resolution=0.0, stopped_by="max_requests", latencies=latencies,
+        error_examples={"OverloadedError": "simulated 503: too many requests in flight"} if refused else {},
+    )
+
+
+def simulated_run(slo: Slo, config: ServingConfig, *, seconds: float | None = None) -> MeasuredRun:
+    """The browser's stand-in for a measured run: ``config`` on the virtual clock at the SLO's rate
+    for ``seconds`` (default: :attr:`Slo.min_seconds`), labelled simulated."""
+    duration = slo.min_seconds if seconds is None else seconds
+    if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not 0 < duration <= 600:
+        raise ValueError(f"seconds must be in (0, 600]; got {seconds!r}")
+    requests = max(1, min(MAX_SIMULATED_REQUESTS, math.ceil(slo.rate_per_s * duration - 1e-9)))
+    result = simulate_open_loop(rate_per_s=slo.rate_per_s, requests=requests, workers=config.cores,
+                                max_batch_size=config.max_batch_size, max_delay_ms=config.max_delay_ms,
+                                max_in_flight=config.max_in_flight)
+    return MeasuredRun(result, SIMULATED_TARGET, config, simulated=True)
+
+
+# ---- the capstone's checked exercises ---------------------------------------------------------
+
+#: Exercise 2's tighter SLO: judged on the simulation, so it can be checked anywhere.
+EXERCISE_SLO = Slo(p99_ms=10.0, rate_per_s=1500.0, freshness_s=1.0, max_cores=1)
+
+_MIN_REQUEST_CASES = ((99.0, 10), (99.0, 1), (95.0, 5), (90.0, 3), (50.0, 1), (99.9, 10))
+
+
+def check_min_requests(fn: Callable[[float, int], int]) -> str:
+    """Exercise ``capstone_min_requests``: ``fn(quantile, tail)`` against the checker's own rule."""
+    for quantile, tail in _MIN_REQUEST_CASES:
+        got, want = fn(quantile, tail), min_requests(quantile, tail)
+        if got != want:
+            n = got if isinstance(got, int) and got > 0 else want
+            above = n - max(1, math.ceil(quantile / 100 * n))
+            raise ExerciseFailure(f"min_requests({quantile:g}, {tail}) returned {got!r}, expected {want}: with "
+                                  f"{n} requests the nearest-rank p{quantile:g} has {above} samples above it")
+    return (f"right on {len(_MIN_REQUEST_CASES)} cases: a p99 needs {min_requests(99.0, 10)} requests for 10 samples "
+            "above it")
+
+
+def check_config_answer(config: ServingConfig) -> str:
+    """Exercise ``capstone_config``: a configuration that meets :data:`EXERCISE_SLO` on the simulation."""
+    if not isinstance(config, ServingConfig):
+        raise ExerciseFailure(f"give a ServingConfig(...), got {type(config).__name__}")
+    verdict = check_slo(EXERCISE_SLO, simulated_run(EXERCISE_SLO, config))
+    if not verdict.passed:
+        raise ExerciseFailure("; ".join(f"{c.name}: {c.message}" for c in verdict.failures))
+    p99 = next(c.measured for c in verdict.checks if c.name == "p99")
+    return f"meets {EXERCISE_SLO} on the simulation (p99 {p99})"
+
+
+#: The exercises' statements (``lesson.teaching.exercises.Exercise`` fields, notebook 09-capstone).
+EXERCISES: tuple[dict[str, Any], ...] = (
+    {"id": "capstone_min_requests", "title": "How long must a p99 run be?",
+     "task": "Write min_requests(quantile, tail) -> the fewest requests whose nearest-rank percentile has at "
+             "least tail measured samples above it.",
+     "hint": "Nearest rank: the percentile is sample number ceil(q/100 * n); count what lies above it, and grow n "
+             "until it is enough.", "checker": check_min_requests, "solution_name": "capstone_min_requests"},
+    {"id": "capstone_config", "title": "Meet a tighter SLO within one core",
+     "task": "Give a lesson.teaching.capstone.ServingConfig that meets EXERCISE_SLO (p99 <= 10 ms at 1,500 req/s, "
+             "within 1 core), checked on the simulated run.",
+     "hint": "One worker is one device: 2 ms a call cannot serve 1,500 calls a second one at a time.",
+     "checker": check_config_answer, "solution_name": "capstone_config"},
+)
+
+
+def check(exercise_id: str, answer: Any) -> Any:
+    """``lesson.teaching.exercises.check``, with the capstone's exercises registered (returns its Feedback)."""
+    from lesson.teaching import exercises  # noqa: PLC0415 - it imports the whole exercise table
+
+    for spec in EXERCISES:
+        exercises.EXERCISES.setdefault(spec["id"], exercises.Exercise(notebook="09-capstone", **spec))
+    return exercises.check(exercise_id, answer)
