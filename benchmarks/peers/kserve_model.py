@@ -1,15 +1,20 @@
 """KServe's Python model server serving the diabetes MLP (runs in ``.cache/bench-venvs/kserve``).
 
-    python kserve_model.py --http_port PORT [--configure_logging false --enable_latency_logging false]
+    python kserve_model.py --http_port PORT [--grpc_port PORT] [--configure_logging false --enable_latency_logging false]
 
 Both protocols KServe speaks over REST: V1 ``POST /v1/models/diabetes-mlp:predict`` with
 ``{"instances": [[10 floats]]}`` (a dict reaches ``predict``), and V2 ``POST
-/v2/models/diabetes-mlp/infer`` (an ``InferRequest``). gRPC is off (the benchmark drives HTTP);
-uvicorn listens on 127.0.0.1 only (KServe binds 0.0.0.0 by default: patched here, nothing else).
+/v2/models/diabetes-mlp/infer`` (an ``InferRequest``); with ``--grpc_port`` also its V2 gRPC
+server (``ModelInfer``: an ``InferRequest`` decoded from ``raw_input_contents`` or typed contents).
+Loopback only: KServe binds uvicorn to 0.0.0.0 and gRPC to ``[::]:PORT`` (hard-coded in
+``GRPCServer.start``); both are patched here to 127.0.0.1, nothing else.
 """
 
 from __future__ import annotations
 
+import sys
+
+import kserve.protocol.grpc.server as grpc_server
 import kserve.protocol.rest.server as rest_server
 import numpy as np
 import uvicorn
@@ -24,6 +29,21 @@ def _loopback_config(*args, **kwargs):
 
 
 rest_server.uvicorn.Config = _loopback_config  # listen on loopback only
+_aio_server = grpc_server.aio.server
+
+
+class _LoopbackAio:
+    """``grpc.aio`` as KServe's gRPC server module sees it: its server adds ports on 127.0.0.1."""
+
+    @staticmethod
+    def server(*args, **kwargs):
+        srv = _aio_server(*args, **kwargs)
+        add = srv.add_insecure_port
+        srv.add_insecure_port = lambda address: add("127.0.0.1:" + address.rsplit(":", 1)[1])
+        return srv
+
+
+grpc_server.aio = _LoopbackAio
 
 
 class MLP(Model):
@@ -48,4 +68,4 @@ class MLP(Model):
 
 
 if __name__ == "__main__":
-    ModelServer(enable_grpc=False).start([MLP("diabetes-mlp")])
+    ModelServer(enable_grpc="--grpc_port" in sys.argv).start([MLP("diabetes-mlp")])

@@ -41,16 +41,21 @@ def grpc_frame(row: list[float], model: str) -> bytes:
     return b"\x00" + struct.pack(">I", len(message)) + message
 
 
-def run_h2load(port: int, frame: bytes, connections: int, seconds: float) -> dict:
+def run_h2load(port: int, frame: bytes, connections: int, seconds: float, warm_up_s: float = 0.5) -> dict:
     """h2load (HTTP/2, gRPC headers), one thread, ``-m 1``: percentiles from its per-request log.
 
-    h2load cannot read gRPC trailers: the caller counts non-OK answers on the server's metrics.
+    h2load cannot read gRPC trailers (grpc-status): ``errors`` counts only HTTP and transport
+    failures. ``answers`` and ``data_bytes`` (DATA frame bytes received) let the caller check that
+    every answer carried a full message (a gRPC error is trailers-only: no DATA); h2load counts
+    the DATA of its warm-up (``warm_up_s``) but not its answers, so that check needs
+    ``warm_up_s=0``. The lesson's non-OK answers are counted on its metrics.
     """
     with tempfile.NamedTemporaryFile("wb", suffix=".bin", delete=False) as body, \
             tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as log:
         body.write(frame)
     cmd = ["taskset", "-c", CLIENT_CORE, "h2load", "-t1", "-c", str(connections), "-m", "1",
-           "-D", str(max(1, round(seconds))), "--warm-up-time", "500ms", "-d", body.name,
+           "-D", str(max(1, round(seconds))), *(["--warm-up-time", f"{warm_up_s * 1000:.0f}ms"] if warm_up_s else []),
+           "-d", body.name,
            "-H", "content-type: application/grpc", "-H", "te: trailers", "--log-file", log.name,
            f"http://127.0.0.1:{port}{GRPC_INFER}"]
     try:
@@ -63,7 +68,8 @@ def run_h2load(port: int, frame: bytes, connections: int, seconds: float) -> dic
     non_2xx = sum(int(n) for n in re.search(r"status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out).groups())
     return {"rps": float(re.search(r"finished in [0-9.]+\w*, ([0-9.]+) req/s", out).group(1)),
             "p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
-            "errors": non_2xx + sum(int(n) for n in done.groups()[1:])}
+            "errors": non_2xx + sum(int(n) for n in done.groups()[1:]), "answers": int(done.group(1)),
+            "data_bytes": int(re.search(r"\((\d+)\) data", out).group(1))}
 
 
 def run_locust(url: str, path: str, body: bytes, users: int, seconds: float,
