@@ -281,7 +281,7 @@ def _enough_requests(slo: Slo, run: MeasuredRun) -> Check:
     n, need = run.result.requests, slo.min_requests
     ok = n >= need
     return Check("enough requests", ok, f"{n} requests", f">= {need}",
-                 f"its p99 has {max(0, n - math.ceil(0.99 * n))} samples above it" if ok else
+                 f"its p99 has {n - max(1, math.ceil(99 / 100.0 * n))} samples above it" if ok else
                  f"too short: {n} requests, but a p99 needs at least {need} so that at least {TAIL_SAMPLES} "
                  "measured requests lie above it; with fewer, one or two slow requests decide it")
 

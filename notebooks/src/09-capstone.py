@@ -87,7 +87,7 @@ config = ServingConfig(
     max_in_flight=64,                # the shedding bound
 )
 seconds = SLO.min_seconds + 1        # how long the open-loop run lasts
-client_in_flight = 64                # most requests the load generator keeps open at once
+client_in_flight = 32                # most requests the load generator keeps open at once
 # ==== end of your configuration ====
 
 requests = round(SLO.rate_per_s * seconds)
@@ -209,13 +209,13 @@ points = [
     f"- **Configuration is capacity.** The baseline (one request per call) achieved {base.throughput:,.0f} req/s "
     f"with {base.error_count} errors and p99 {base.p99 * 1000:.0f} ms; a device serving one request a call "
     f"manages at most {one_at_a_time:,.0f} a second, "
-    + ("so it could not meet a rate above that." if not baseline_verdict.passed else
-       "and on this run the baseline met the SLO too: compare the p99s."),
+    + (f"and the checker refused the baseline on {', '.join(c.name for c in baseline_verdict.failures)}."
+       if not baseline_verdict.passed else "and on this run the baseline met the SLO too: compare the p99s."),
 ]
 short_v = refused["short run"]
 points.append(
-    f"- **Short runs prove nothing.** The {next(c.measured for c in short_v.checks if c.name == 'enough requests')} "
-    "run was refused "
+    f"- **Short runs prove nothing.** The run of {next(c.measured for c in short_v.checks if c.name == 'enough requests')} "
+    "was refused "
     f"({', '.join(c.name for c in short_v.failures)}) "
     + ("even though its p99 was within the bound: " if next(c for c in short_v.checks if c.name == "p99").passed
        else "(and its p99 missed the bound too): ")

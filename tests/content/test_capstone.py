@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pathlib
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -210,6 +214,25 @@ def test_exercises_accept_a_right_answer_and_explain_a_wrong_one():
     assert not two_workers.passed and "ceiling" in two_workers.message
 
 
+def test_the_capstone_imports_and_runs_with_the_standard_library_only():
+    """What the browser runs (no site-packages, so no numpy, ipywidgets or servers)."""
+    script = textwrap.dedent("""
+        import sys
+        sys.path.insert(0, sys.argv[1])
+        from lesson.teaching.capstone import CAPSTONE_SLO, ServingConfig, check_slo
+        from lesson.teaching.capstone_sim import check, simulated_run
+        verdict = check_slo(CAPSTONE_SLO, simulated_run(CAPSTONE_SLO, ServingConfig(max_batch_size=16, max_delay_ms=2.0)))
+        assert verdict.passed and verdict.simulated, verdict
+        assert not check("capstone_config", ServingConfig()).passed
+        foreign = sorted({m.split(".")[0] for m in sys.modules} - set(sys.stdlib_module_names) - {"lesson", "__main__"})
+        assert not foreign, foreign
+        print("STDLIB-ONLY-OK")
+    """)
+    root = str(pathlib.Path(__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, "-S", "-c", script, root], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "STDLIB-ONLY-OK" in out.stdout, out.stderr
+
+
 # ---- real open-loop runs against a real server on 127.0.0.1 ----------------------------------------
 
 def _serve(config: ServingConfig):
@@ -218,7 +241,7 @@ def _serve(config: ServingConfig):
     return running_server(config.server_kind, **config.server_options())
 
 
-def _load(url: str, *, rate: float | None, requests: int, seconds: float, concurrency: int = 64):
+def _load(url: str, *, rate: float | None, requests: int, seconds: float, concurrency: int = 32):
     from lesson.clients import RestClient
     from lesson.lab import default_model, example_rows
 
