@@ -172,20 +172,39 @@ print(f"the model: {n_parameters} weights and biases, {model.n_features} inputs"
 # %% [markdown]
 # ## What to notice
 #
-# - **Percentiles, not the mean.** The gap between p50 and p99 is the experience of your unluckiest
-#   users in every hundred. Read both.
-# - **The transport dominates.** The model here is small (the cell above counted its
-#   parameters), so most of the REST latency is HTTP, JSON and the network stack —
-#   compare the two rows above. With a heavy model the ratio shrinks, but the fixed cost per
-#   request stays.
-# - **Concurrency is not free.** Raise *Concurrency* in the panel to 16 and run again: throughput
-#   rises while the server has idle capacity, then p99 climbs as requests queue. The
-#   load-testing notebook (06) explores this on purpose.
-# - **The load generator is part of the measurement.** Here the client runs in this kernel, in
-#   Python threads, on the same CPU as the server, so the figures include its cost too.
-# - In the browser every "request" is a function call, the clock ticks in steps of about
-#   0.1 ms, and the event loop's own scheduling dominates throughput: the figures there show
-#   the adapters and the browser, not a network.
+# Each point below is computed from the runs above (rerun them and the sentences change).
+
+# %%
+import os
+
+from IPython.display import Markdown
+
+r = over_rest.result
+notes = [
+    f"- **Percentiles, not the mean.** Through the REST target p50 was {r.p50 * 1000:.2f} ms and p99 "
+    f"{r.p99 * 1000:.2f} ms ({r.p99 / r.p50:.1f}x): the p99 is the experience of your unluckiest user in every "
+    f"hundred, and the mean ({r.avg_latency * 1000:.2f} ms) shows neither.",
+]
+if fn_p50 > 2 * tick:
+    share = max(0.0, 1 - fn_p50 / rest_p50)
+    notes.append(f"- **The transport dominates.** The model has {n_parameters} weights and biases; calling it as a "
+                 f"plain function took {fn_p50 * 1000:.4f} ms at p50, so {share:.0%} of the REST target's median is "
+                 "the transport (HTTP, JSON, the network stack, the client). With a heavy model that share shrinks, "
+                 "but the fixed cost per request stays.")
+else:
+    notes.append(f"- **The transport dominates** — or would, if this clock could time one plain call "
+                 f"({tick * 1000:.2g} ms per tick): the model has only {n_parameters} weights and biases.")
+notes.append("- **Concurrency is not free.** Raise *Concurrency* in the panel to 16 and run again: watch whether "
+             "throughput still rises and how p99 moves as requests queue. Notebook 06 explores this on purpose.")
+if "rest" in lab.servers:
+    notes.append(f"- **The load generator is part of the measurement.** The client ran in this kernel, in Python "
+                 f"threads, on the same {os.cpu_count()} CPU(s) as the server, so the "
+                 f"{r.throughput:,.0f} req/s include its cost too.")
+else:
+    notes.append(f"- **In the browser** every \"request\" was a function call on a clock that ticks every "
+                 f"{tick * 1000:.2g} ms, and the event loop's own scheduling set the throughput: the figures show the "
+                 "adapters and the browser, not a network.")
+Markdown("\n".join(notes))
 
 # %% [markdown]
 # ## Changing the contract without breaking clients

@@ -60,11 +60,18 @@ for size in (1, 16, 256, 1024):
                      "rows/s": round(len(all_rows) / seconds)})
 table(measured, caption="20,000 rows through batch_scoring_runner (measured just now)")
 
+# %%
+gain_16 = measured[1]["rows/s"] / measured[0]["rows/s"]
+gain_last = measured[-1]["rows/s"] / measured[-2]["rows/s"]
+print(f"From 1 to 16 rows per batch, rows/s grew {gain_16:.1f}x; from {measured[-2]['rows per batch']} to "
+      f"{measured[-1]['rows per batch']} rows, {gain_last:.2f}x.")
+
 # %% [markdown]
 # The model here is small (one hidden layer, run in pure Python), so a large part of the cost
 # of a one-row call is the *per-call* work — validation, building the response, metadata — and
 # larger batches spread it over more rows. The arithmetic per row stays whatever the batch
-# size: that is why rows per second stops growing long before the batch does.
+# size, so once the per-call work is spread thin, a bigger batch has little left to save:
+# compare the two growth factors just printed.
 #
 # ## The same effect online: instances per request
 #
@@ -209,17 +216,37 @@ table(rows, caption="SIMULATION: one device, 2 ms per call + 0.02 ms per row")
 # %% [markdown]
 # ## What to notice
 #
-# - **Rows per second, not requests per second,** is the figure that matters for batch work.
-#   Bigger batches raise it until the per-row cost dominates.
-# - **Without batching the device saturates** near 1 / 2 ms ≈ 500 calls per second: above that
-#   rate the queue grows without bound (the simulation marks it *saturated*) and latency is
-#   limited only by how long you measure.
-# - **Batching raises the ceiling** because one call serves many requests, and under load
-#   batches fill by themselves even with `max_delay_ms=0`.
-# - **`max_delay_ms` is a tax at low load:** when requests are rare, the first one waits for
-#   company that does not come. Pick it from your p99 objective, not from peak throughput.
-# - On a model *without* a fixed call cost (like the small MLP here), batching adds queueing
-#   and a hand-off between tasks and can *lower* throughput — measure before you enable it.
+# Each point below is computed from the runs above (rerun them and the sentences change).
+
+# %%
+from IPython.display import Markdown
+
+best = max(measured, key=lambda row: row["rows/s"])
+sim = {(row["rate/s"], row["max_batch_size"], row["max_delay_ms"]): row for row in rows}
+saturated_unbatched = [rate for rate in (200, 400, 1000, 2000) if sim[(rate, 1, 0.0)]["saturated"]]
+batched_ok = [rate for rate in (200, 400, 1000, 2000) if not sim[(rate, 32, 0.0)]["saturated"]]
+low = 200
+notes = [
+    f"- **Rows per second, not requests per second,** is the figure for batch work: batches of "
+    f"{best['rows per batch']:,} rows scored {best['rows/s']:,} rows/s, one-row calls {measured[0]['rows/s']:,}; "
+    f"online, 64 rows per request gave {many_rows.result.throughput * 64:,.0f} rows/s against "
+    f"{one_row.result.throughput:,.0f} with one.",
+    f"- **Without batching the device saturates** (one call at a time, {device.call_cost_s(1) * 1000:.2f} ms each, "
+    f"so at most {1 / device.call_cost_s(1):,.0f} calls/s): the simulation marks it saturated at "
+    + (", ".join(f"{r}/s" for r in saturated_unbatched) or "none of the rates tried")
+    + "; there the queue grows without bound and latency is limited only by how long you measure.",
+    f"- **Batching raises the ceiling:** measured, batches of up to 32 gave {batched.result.throughput / unbatched.result.throughput:.1f}x "
+    f"the throughput of one-row calls; simulated, with `max_delay_ms=0` the device kept up at "
+    + (", ".join(f"{r}/s" for r in batched_ok) or "none of the rates")
+    + f" (mean batch {sim[(2000, 32, 0.0)]['mean batch']} at 2000/s: under load batches fill by themselves).",
+    f"- **`max_delay_ms` is a tax at low load:** at {low}/s, waiting up to 5 ms for company put p50 at "
+    f"{sim[(low, 32, 5.0)]['p50 ms']} ms against {sim[(low, 32, 0.0)]['p50 ms']} ms without waiting. Pick it from "
+    "your p99 objective, not from peak throughput.",
+    "- **A model without a fixed call cost** (like the small MLP here) leaves batching little to amortise, while "
+    "the queue and the hand-off between tasks still cost: measure before you enable it "
+    "(`benchmarks/bench_batching.py` measures it).",
+]
+Markdown("\n".join(notes))
 
 # %% [markdown]
 # ## Check yourself

@@ -105,11 +105,18 @@ for run in (closed, opened):
     print(f"{r.mode:>6} loop: p50 {r.p50 * 1000:.3f} ms, p99 {r.p99 * 1000:.1f} ms, max {r.max_latency * 1000:.1f} ms; "
           f"{slow} requests slower than 50 ms; {r.error_count} errors")
 
+# %%
+slow_closed = sum(1 for x in closed.result.latencies if x > 0.05)
+slow_open = sum(1 for x in opened.result.latencies if x > 0.05)
+print(f"The same stall, the same server: the closed loop saw {slow_closed} request(s) slower than 50 ms, "
+      f"the open loop {slow_open}" + (f" ({slow_open / max(slow_closed, 1):.0f}x as many): every request that "
+                                      "arrived during the stall and had to wait, as users would have."
+                                      if slow_open > slow_closed else
+                                      ": on this run the open loop did not see more (is the clock too coarse here?)."))
+
 # %% [markdown]
-# The same stall, the same server: the closed loop reports **one** slow request; the open loop
-# reports every request that arrived during the stall and had to wait — which is what users
-# would have seen. In the harness's open loop, request *i* is due at `start + i / rate`, and
-# its latency is `done - intended`, not `done - sent` (read `lesson.run_load_test??`).
+# In the harness's open loop, request *i* is due at `start + i / rate`, and its latency is
+# `done - intended`, not `done - sent` (read `lesson.run_load_test??`).
 
 # %% [markdown]
 # ## Percentiles cannot be averaged
@@ -149,8 +156,10 @@ knee_panel
 no_batching = {"max_batch_size": 1, "max_delay_ms": 0}
 capacity_run = await knee_panel.run_async(rate=2000, requests=600, knobs=no_batching)  # far above capacity
 capacity = capacity_run.result.throughput
+device = lab.targets["batching"].extra["device"]
+hold_ms = device.call_cost_s(1) * 1000  # what one 1-row call holds the device for
 print(f"measured capacity (open loop far above it, so the device never idles): {capacity:,.0f} requests/s, "
-      f"i.e. {1000 / capacity:.2f} ms per request, of which the device holds 2.02 ms")
+      f"i.e. {1000 / capacity:.2f} ms per request, of which the device is set to hold {hold_ms:.2f} ms")
 
 # %%
 knee = []
@@ -210,15 +219,24 @@ for share in (0.5, 0.8, 0.9, 0.95, 1.0, 1.1, 1.3, 1.5):
 table(signals, caption="SIMULATION: one 2 ms server (capacity 500/s), 10 s of Poisson arrivals per rate")
 
 # %% [markdown]
-# Read the columns from the top. Below capacity the busy fraction tracks the load and is a
-# fine signal. From 100 % of capacity on it is pinned at (or next to) 100 % and stops
-# changing, while the requests in flight and p99 keep climbing, and the backlog at the end
-# is close to the excess arrivals: at 130 % and 150 % the queue says "about this many
-# requests too many per second", which is exactly what a scale-out decision needs. This is
-# why serving systems scale on queue depth, concurrency or in-flight requests per replica
-# (for example Knative's concurrency target, or KEDA on a queue length) rather than on CPU
-# alone — and why a GPU server, whose CPU may idle while the device is saturated, needs
-# them even more.
+# Read the columns from the top (the cell below puts the run's own figures into words):
+
+# %%
+rows_by_share = {row["share of capacity"]: row for row in signals}
+at_cap, at_130, at_150 = rows_by_share["100%"], rows_by_share["130%"], rows_by_share["150%"]
+print(f"Busy (the CPU-like signal): {rows_by_share['50%']['busy (CPU-like)']} at 50 % of capacity, "
+      f"{at_cap['busy (CPU-like)']} at 100 %, {at_130['busy (CPU-like)']} at 130 %, {at_150['busy (CPU-like)']} at 150 %.")
+print(f"In flight at the end of 10 s: {at_cap['in flight at end']} at 100 %, {at_130['in flight at end']} at 130 % "
+      f"(excess x 10 s: {at_130['excess × 10 s']}), {at_150['in flight at end']} at 150 % "
+      f"(excess: {at_150['excess × 10 s']}); p99 {at_cap['p99 ms']} -> {at_130['p99 ms']} -> {at_150['p99 ms']} ms.")
+
+# %% [markdown]
+# Past capacity the busy fraction cannot rise further, while the backlog keeps counting the
+# excess arrivals: the queue says "about this many requests too many per second", which is
+# what a scale-out decision needs. This is why serving systems scale on queue depth,
+# concurrency or in-flight requests per replica (for example Knative's concurrency target, or
+# KEDA on a queue length) rather than on CPU alone — and why a GPU server, whose CPU may idle
+# while the device is saturated, needs them even more.
 
 # %% [markdown]
 # ## Check your load tester
@@ -287,16 +305,38 @@ else:
 # %% [markdown]
 # ## What to notice
 #
-# - **Compare like with like.** The side-by-side runs used the same payloads and load; change
-#   one thing at a time, and say which machine, client and server produced a figure.
-# - **Closed loops hide stalls.** If your test tool waits for answers before sending, it
-#   measures the server's *service time*, not your users' *response time*. Use an open loop
-#   (a fixed arrival rate) for latency objectives, and report late sends.
-# - **Never average percentiles** — across runs, hosts or minutes. Keep raw samples or
-#   mergeable histograms.
-# - **Latency is flat, then vertical.** Far below capacity p99 barely moves; near capacity the
-#   queue, and p99 with it, grows without bound. Plan capacity so the busiest minute stays well
-#   left of the knee, and set SLOs at p95/p99, where the knee shows first.
+# Each point below is computed from the runs above (rerun them and the sentences change).
+
+# %%
+from IPython.display import Markdown
+
+by_share = {row["share of capacity"]: row for row in knee}
+low, near, over = by_share["25%"], by_share["95%"], by_share["110%"]
+pooled_p99 = lesson.percentile(pooled, 99)
+notes = [
+    "- **Compare like with like.** The side-by-side runs used the same payloads, requests and concurrency; "
+    f"the spread between the fastest and slowest pattern's p50 was "
+    f"{max(r.result.p50 for r in by_pattern.values()) / min(r.result.p50 for r in by_pattern.values()):.0f}x, "
+    "so say which machine, client and server produced a figure.",
+    f"- **Closed loops hide stalls.** One 200 ms stall: the closed loop counted {slow_closed} slow request(s), the "
+    f"open loop {slow_open}. Use an open loop (a fixed arrival rate) for latency objectives, and report late sends.",
+    f"- **Never average percentiles.** The two runs' p99s averaged to {(a.p99 + b.p99) / 2 * 1000:.2f} ms; the p99 of "
+    f"their pooled samples was {pooled_p99 * 1000:.2f} ms. Keep raw samples or mergeable histograms.",
+    f"- **Latency is flat, then vertical.** At 25 % of the measured capacity p99 was {low['p99 ms']} ms, at 95 % "
+    f"{near['p99 ms']} ms ({near['p99 ms'] / low['p99 ms']:.1f}x), at 110 % {over['p99 ms']} ms "
+    f"({over['p99 ms'] / low['p99 ms']:.1f}x): plan capacity so the busiest minute stays left of the knee.",
+]
+if by_tool.get("wrk") and by_tool.get("lesson loadtest"):
+    notes.append(f"- **Check your load tester.** Against wrk on the same server, the harness measured "
+                 f"{by_tool['lesson loadtest'].rps / by_tool['wrk'].rps:.2f}x its throughput and "
+                 f"{by_tool['lesson loadtest'].p50_ms / by_tool['wrk'].p50_ms:.2f}x its p50.")
+else:
+    notes.append("- **Check your load tester** could not run here (no wrk or no local server); the Load "
+                 "testing page shows a recorded comparison with wrk, locust, h2load and Triton's perf_analyzer.")
+if lab.path != "servers":
+    notes.append("- **In the browser** every run above was in-process and on a coarse clock: the shapes hold, the "
+                 "absolute figures are the browser's, not a server's.")
+Markdown("\n".join(notes))
 
 # %% [markdown]
 # ## Check yourself
