@@ -14,7 +14,7 @@ from lesson.teaching import _solutions as ref
 from lesson.teaching.exercises import EXERCISES, Feedback, check, exercises_for, show_solution
 
 NOTEBOOKS = ["00-overview", "01-rest", "02-grpc", "03-batch", "04-streaming", "05-edge",
-             "06-load-testing", "07-resilience", "08-rollout"]
+             "06-load-testing", "07-resilience", "08-rollout", "09-capstone"]
 
 
 def _solution_answer(exercise_id: str):

@@ -12,7 +12,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXPECTED = ["00-overview", "01-rest", "02-grpc", "03-batch", "04-streaming", "05-edge",
-            "06-load-testing", "07-resilience", "08-rollout"]
+            "06-load-testing", "07-resilience", "08-rollout", "09-capstone"]
 
 
 def cells(path: pathlib.Path) -> list[dict]:

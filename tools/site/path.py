@@ -30,6 +30,7 @@ PREREQUISITES = {
     "06-load-testing": ["00-overview", "01-rest"],
     "07-resilience": ["06-load-testing"],
     "08-rollout": ["01-rest", "07-resilience"],
+    "09-capstone": ["03-batch", "06-load-testing", "07-resilience"],
 }
 
 
