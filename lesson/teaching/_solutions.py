@@ -193,3 +193,18 @@ def canary_verdict(stable: dict[str, float], candidate: dict[str, float], *, max
             or candidate["p99_ms"] > max_slowdown * stable["p99_ms"]):
         return "rollback"
     return "widen"
+
+
+def capstone_min_requests(quantile: float, tail: int) -> int:
+    """The fewest requests whose nearest-rank ``quantile`` has at least ``tail`` samples above it."""
+    n = 1
+    while n - max(1, math.ceil(quantile / 100 * n)) < tail:
+        n += 1
+    return n
+
+
+def capstone_config() -> Any:
+    """A configuration that meets EXERCISE_SLO within one core: batch the device's calls."""
+    from lesson.teaching.capstone import ServingConfig
+
+    return ServingConfig(pattern="REST", workers=1, max_batch_size=16, max_delay_ms=1.0)

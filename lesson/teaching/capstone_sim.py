@@ -225,9 +225,7 @@ EXERCISES: tuple[dict[str, Any], ...] = (
 
 
 def check(exercise_id: str, answer: Any) -> Any:
-    """``lesson.teaching.exercises.check``, with the capstone's exercises registered (returns its Feedback)."""
-    from lesson.teaching import exercises  # noqa: PLC0415 - it imports the whole exercise table
+    """``lesson.teaching.exercises.check`` (the capstone's exercises are in its table); returns its Feedback."""
+    from lesson.teaching import exercises  # noqa: PLC0415 - exercises imports this module
 
-    for spec in EXERCISES:
-        exercises.EXERCISES.setdefault(spec["id"], exercises.Exercise(notebook="09-capstone", **spec))
     return exercises.check(exercise_id, answer)

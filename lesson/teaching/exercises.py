@@ -19,6 +19,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from lesson.teaching import capstone_sim
 from lesson.teaching import exercise_checks as checks
 from lesson.teaching.exercise_checks import BATCHING_TARGET, SCENARIOS, ExerciseFailure
 
@@ -159,6 +160,7 @@ EXERCISES: dict[str, Exercise] = {e.id: e for e in [
              "Compare error rates, not counts: the arms get different numbers of requests. An arm with no "
              "requests has an error rate of 0.",
              checks.check_canary_verdict, "canary_verdict"),
+    *(Exercise(notebook="09-capstone", **spec) for spec in capstone_sim.EXERCISES),
 ]}
 
 

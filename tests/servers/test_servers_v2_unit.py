@@ -100,4 +100,4 @@ def test_v2_imports_with_the_standard_library_only():
         imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     outside = {name for name in imported if not name.startswith("lesson.core.")}
     assert {name.split(".")[0] for name in outside} <= set(sys.stdlib_module_names) | {"__future__"}, outside
-    assert {name for name in imported - outside} <= {f"lesson.core.{m}" for m in ("schema", "v2", "v2.tensors", "v2.checks", "v2.request", "v2.response", "v2.build")}, imported - outside
+    assert {name for name in imported - outside} <= {f"lesson.core.{m}" for m in ("schema", "v2", "v2.tensors", "v2.checks", "v2.request", "v2.response", "v2.build", "v2.config")}, imported - outside

@@ -1,8 +1,10 @@
 """The self-check quiz in the built site, in Debian's headless Chromium, offline.
 
 In JupyterLite: run the overview notebook in the browser's Python, click a wrong and then the
-right option of the quiz's first question, and read each option's own explanation. On the
-static notebook page: the quiz rendered from the saved widget state shows its questions.
+right option of the quiz's first question, read each option's own explanation, and see the
+exercise checker's verdict on the notebook's starting answers. On the static notebook page: the
+quiz rendered from the saved widget state shows its questions, and a reference solution stays
+collapsed until it is clicked open.
 Screenshots go to ``test-artifacts/``.
 
 The site comes from the ``site`` fixture (``tests/site/conftest.py``: ``./site``, or
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from lesson.teaching.exercises import exercises_for, show_solution
 from lesson.teaching.quizzes import quiz_for
 from tools.site.browser import (
     error_outputs,
@@ -75,6 +78,10 @@ def test_quiz_answers_a_click_in_jupyterlite(built_site, chromium, artifacts):
         assert "Answered 1 of" in visible_text(box.locator(".lesson-quiz-score"))
         box.scroll_into_view_if_needed()
         box.screenshot(path=str(artifacts / "jupyterlite-quiz.png"))
+        # the exercises were checked in the browser's Python too: the notebook's starting answers
+        # are wrong, and the checker says what failed
+        for exercise in exercises_for(NOTEBOOK):
+            wait_for_output(lab, f"[NOT YET] {exercise.id}", timeout_s=60)
         assert error_outputs(lab) == []
         assert browser.external_requests == [], browser.external_requests
 
@@ -95,4 +102,22 @@ def test_static_page_shows_the_quiz_questions(built_site, chromium, artifacts):
                 assert option.text.replace("`", "") in text
         assert box.locator(".lesson-quiz-question button").count() == sum(len(q.options) for q in quiz.questions)
         box.screenshot(path=str(artifacts / "static-quiz.png"))
+        assert browser.external_requests == [], browser.external_requests
+
+
+def test_a_reference_solution_opens_on_click_on_the_static_page(built_site, chromium, artifacts):
+    exercise = exercises_for(NOTEBOOK)[0]
+    first_line = show_solution(exercise.id).strip().splitlines()[0]
+    with serve_directory(built_site) as base, offline_browser() as browser:
+        page = browser.page
+        page.goto(f"{base}notebooks/{NOTEBOOK}/")
+        block = page.locator("details.success", has_text="Reference solution").first
+        block.wait_for(timeout=60_000)
+        block.scroll_into_view_if_needed()
+        code = block.locator("pre").first
+        assert not code.is_visible(), "the solution shows before it is asked for"
+        block.locator("summary").click()
+        code.wait_for(state="visible", timeout=10_000)
+        assert first_line.split("(")[0] in " ".join(code.inner_text().split())
+        block.screenshot(path=str(artifacts / "static-solution-open.png"))
         assert browser.external_requests == [], browser.external_requests
