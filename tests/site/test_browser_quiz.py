@@ -81,7 +81,7 @@ def test_quiz_answers_a_click_in_jupyterlite(built_site, chromium, artifacts):
         # the exercises were checked in the browser's Python too: the notebook's starting answers
         # are wrong, and the checker says what failed
         for exercise in exercises_for(NOTEBOOK):
-            wait_for_output(lab, f"[NOT YET] {exercise.id}", timeout_s=60)
+            wait_for_output(lab, f"not yet {exercise.id}", timeout_s=60)
         assert error_outputs(lab) == []
         assert browser.external_requests == [], browser.external_requests
 
