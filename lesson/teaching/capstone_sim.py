@@ -35,7 +35,7 @@ from lesson.loadtest import LoadTestResult
 from lesson.teaching.capstone import MeasuredRun, ServingConfig, Slo, check_slo, min_requests, SIMULATED_TARGET
 from lesson.teaching.exercise_checks import ExerciseFailure
 
-__all__ = ["simulate_open_loop", "simulated_run", "check", "EXERCISE_SLO", "MAX_SIMULATED_REQUESTS",
+__all__ = ["simulate_open_loop", "simulated_run", "EXERCISE_SLO", "MAX_SIMULATED_REQUESTS",
            "DEVICE_FIXED_MS", "DEVICE_PER_ROW_MS", "OVERHEAD_MS", "REFUSAL_MS"]
 
 #: Most requests one simulated run may hold.
@@ -222,10 +222,3 @@ EXERCISES: tuple[dict[str, Any], ...] = (
      "hint": "One worker is one device: 2 ms a call cannot serve 1,500 calls a second one at a time.",
      "checker": check_config_answer, "solution_name": "capstone_config"},
 )
-
-
-def check(exercise_id: str, answer: Any) -> Any:
-    """``lesson.teaching.exercises.check`` (the capstone's exercises are in its table); returns its Feedback."""
-    from lesson.teaching import exercises  # noqa: PLC0415 - exercises imports this module
-
-    return exercises.check(exercise_id, answer)

@@ -99,15 +99,13 @@ stall_panel
 closed = await stall_panel.run_async(rate=0)      # closed loop, 1 worker
 opened = await stall_panel.run_async(rate=400)    # open loop, 400 requests/s for 1 s
 stall_panel.report()
-for run in (closed, opened):
+slow_closed, slow_open = (sum(1 for x in run.result.latencies if x > 0.05) for run in (closed, opened))
+for run, slow in ((closed, slow_closed), (opened, slow_open)):
     r = run.result
-    slow = sum(1 for x in r.latencies if x > 0.05)
     print(f"{r.mode:>6} loop: p50 {r.p50 * 1000:.3f} ms, p99 {r.p99 * 1000:.1f} ms, max {r.max_latency * 1000:.1f} ms; "
           f"{slow} requests slower than 50 ms; {r.error_count} errors")
 
 # %%
-slow_closed = sum(1 for x in closed.result.latencies if x > 0.05)
-slow_open = sum(1 for x in opened.result.latencies if x > 0.05)
 print(f"The same stall, the same server: the closed loop saw {slow_closed} request(s) slower than 50 ms, "
       f"the open loop {slow_open}" + (f" ({slow_open / max(slow_closed, 1):.0f}x as many): every request that "
                                       "arrived during the stall and had to wait, as users would have."

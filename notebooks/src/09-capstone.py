@@ -256,7 +256,7 @@ show_quiz(quiz_for("09-capstone"))
 # own rule uses `min_requests(99, 10)`).
 
 # %%
-from lesson.teaching.capstone_sim import check
+from lesson.teaching.exercises import check
 
 
 def min_requests(quantile, tail):

@@ -32,6 +32,7 @@ from lesson.teaching.capstone import (
     min_requests,
     rules_table,
 )
+from lesson.teaching.exercises import check
 from lesson.teaching.rubric import recommend_pattern
 
 SLO = CAPSTONE_SLO
@@ -204,13 +205,13 @@ def test_simulated_shedding_refuses_above_the_bound():
 
 
 def test_exercises_accept_a_right_answer_and_explain_a_wrong_one():
-    assert capstone_sim.check("capstone_min_requests", min_requests).passed
-    wrong = capstone_sim.check("capstone_min_requests", lambda q, tail: math.ceil(tail / (1 - q / 100)) - 1)
+    assert check("capstone_min_requests", min_requests).passed
+    wrong = check("capstone_min_requests", lambda q, tail: math.ceil(tail / (1 - q / 100)) - 1)
     assert not wrong.passed and "expected" in wrong.message
-    assert capstone_sim.check("capstone_config", ServingConfig(max_batch_size=16, max_delay_ms=1.0)).passed
-    unbatched = capstone_sim.check("capstone_config", ServingConfig())
+    assert check("capstone_config", ServingConfig(max_batch_size=16, max_delay_ms=1.0)).passed
+    unbatched = check("capstone_config", ServingConfig())
     assert not unbatched.passed and "could not keep up" in unbatched.message
-    two_workers = capstone_sim.check("capstone_config", ServingConfig(workers=2))
+    two_workers = check("capstone_config", ServingConfig(workers=2))
     assert not two_workers.passed and "ceiling" in two_workers.message
 
 
@@ -220,7 +221,8 @@ def test_the_capstone_imports_and_runs_with_the_standard_library_only():
         import sys
         sys.path.insert(0, sys.argv[1])
         from lesson.teaching.capstone import CAPSTONE_SLO, ServingConfig, check_slo
-        from lesson.teaching.capstone_sim import check, simulated_run
+        from lesson.teaching.capstone_sim import simulated_run
+        from lesson.teaching.exercises import check
         verdict = check_slo(CAPSTONE_SLO, simulated_run(CAPSTONE_SLO, ServingConfig(max_batch_size=16, max_delay_ms=2.0)))
         assert verdict.passed and verdict.simulated, verdict
         assert not check("capstone_config", ServingConfig()).passed

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from lesson.lab import READY_SENTINEL
 from tools.site.browser import (
     error_outputs,
     offline_browser,
@@ -22,7 +23,7 @@ from tools.site.browser import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
-READY = "Serving Patterns Lab ready"
+READY = READY_SENTINEL
 
 
 def test_rest_notebook_runs_offline_in_jupyterlite(site, chromium, artifacts):

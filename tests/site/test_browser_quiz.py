@@ -14,12 +14,12 @@ The site comes from the ``site`` fixture (``tests/site/conftest.py``: ``./site``
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 import pytest
 
 from lesson.teaching.exercises import exercises_for, show_solution
 from lesson.teaching.quizzes import quiz_for
+from lesson.lab import READY_SENTINEL
 from tools.site.browser import (
     error_outputs,
     offline_browser,
@@ -31,24 +31,19 @@ from tools.site.browser import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
-READY = "Serving Patterns Lab ready"
+READY = READY_SENTINEL
 NOTEBOOK = "00-overview"
-
-
-@pytest.fixture(scope="module")
-def built_site(site) -> Path:
-    return site
 
 
 def visible_text(locator) -> str:
     return " ".join(locator.inner_text().split())
 
 
-def test_quiz_answers_a_click_in_jupyterlite(built_site, chromium, artifacts):
+def test_quiz_answers_a_click_in_jupyterlite(site, chromium, artifacts):
     quiz = quiz_for(NOTEBOOK)
     question = quiz.questions[0]
     wrong = next(i for i, o in enumerate(question.options) if not o.correct)
-    with serve_directory(built_site) as base, offline_browser() as browser:
+    with serve_directory(site) as base, offline_browser() as browser:
         lab = browser.page
         lab.goto(f"{base}lite/lab/index.html?path={NOTEBOOK}.ipynb")
         run_all_cells(lab)
@@ -86,9 +81,9 @@ def test_quiz_answers_a_click_in_jupyterlite(built_site, chromium, artifacts):
         assert browser.external_requests == [], browser.external_requests
 
 
-def test_static_page_shows_the_quiz_questions(built_site, chromium, artifacts):
+def test_static_page_shows_the_quiz_questions(site, chromium, artifacts):
     quiz = quiz_for(NOTEBOOK)
-    with serve_directory(built_site) as base, offline_browser() as browser:
+    with serve_directory(site) as base, offline_browser() as browser:
         page = browser.page
         page.goto(f"{base}notebooks/{NOTEBOOK}/")
         box = page.locator(".lesson-quiz").first
@@ -105,10 +100,10 @@ def test_static_page_shows_the_quiz_questions(built_site, chromium, artifacts):
         assert browser.external_requests == [], browser.external_requests
 
 
-def test_a_reference_solution_opens_on_click_on_the_static_page(built_site, chromium, artifacts):
+def test_a_reference_solution_opens_on_click_on_the_static_page(site, chromium, artifacts):
     exercise = exercises_for(NOTEBOOK)[0]
     first_line = show_solution(exercise.id).strip().splitlines()[0]
-    with serve_directory(built_site) as base, offline_browser() as browser:
+    with serve_directory(site) as base, offline_browser() as browser:
         page = browser.page
         page.goto(f"{base}notebooks/{NOTEBOOK}/")
         block = page.locator("details.success", has_text="Reference solution").first
