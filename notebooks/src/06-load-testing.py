@@ -317,7 +317,7 @@ notes = [
     f"{max(r.result.p50 for r in by_pattern.values()) / min(r.result.p50 for r in by_pattern.values()):.0f}x, "
     "so say which machine, client and server produced a figure.",
     f"- **Closed loops hide stalls.** One 200 ms stall: the closed loop counted {slow_closed} slow request(s), the "
-    f"open loop {slow_open}. Use an open loop (a fixed arrival rate) for latency objectives, and report late sends.",
+    f"open loop {slow_open}. Use an open loop (arrivals that do not wait for answers) for latency objectives, and report late sends.",
     f"- **Never average percentiles.** The two runs' p99s averaged to {(a.p99 + b.p99) / 2 * 1000:.2f} ms; the p99 of "
     f"their pooled samples was {pooled_p99 * 1000:.2f} ms. Keep raw samples or mergeable histograms.",
     f"- **Latency is flat, then vertical.** At 25 % of the measured capacity p99 was {low['p99 ms']} ms, at 95 % "

@@ -10,8 +10,10 @@ Errors stay per request: a request can be checked on arrival (``validate``) and 
 if a batched call raises, each request of that batch is retried alone, so only the one that
 really fails gets the error.
 
-Batching only pays where a call has a real fixed cost (an accelerator, a remote call): see
-:mod:`lesson.models.accelerator`. Standard library only.
+Batching pays where one call of n rows costs much less than n calls of one row: a fixed cost
+per call (an accelerator's launch, a remote call), weights reused across the rows, or parallel
+units one row leaves idle (see :mod:`lesson.models.accelerator`). With a cost per row it only
+adds waiting. Standard library only.
 
 - :class:`MicroBatcher` (``asyncio_batcher.py``) -- asyncio (FastAPI ``async def`` routes, the browser).
 - :class:`ThreadedMicroBatcher` (``threaded.py``) -- threads (grpcio's thread-pool server, sync routes).
