@@ -26,7 +26,9 @@ if _version_not_supported:
 
 
 class GRPCInferenceServiceStub:
-    """The inference service: health, metadata, inference and the repository index.
+    """The inference service. The Open Inference Protocol's gRPC API has six RPCs (ServerLive,
+    ServerReady, ModelReady, ServerMetadata, ModelMetadata, ModelInfer); ModelStreamInfer,
+    RepositoryIndex and ModelConfig are Triton's extensions, served here too.
     """
 
     def __init__(self, channel):
@@ -83,7 +85,9 @@ class GRPCInferenceServiceStub:
 
 
 class GRPCInferenceServiceServicer:
-    """The inference service: health, metadata, inference and the repository index.
+    """The inference service. The Open Inference Protocol's gRPC API has six RPCs (ServerLive,
+    ServerReady, ModelReady, ServerMetadata, ModelMetadata, ModelInfer); ModelStreamInfer,
+    RepositoryIndex and ModelConfig are Triton's extensions, served here too.
     """
 
     def ServerLive(self, request, context):
@@ -129,7 +133,8 @@ class GRPCInferenceServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ModelStreamInfer(self, request_iterator, context):
-        """Many requests on one bidirectional stream; each gets a response or an error message.
+        """Triton's extension: many requests on one bidirectional stream; each gets a response
+        or an error message.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -206,7 +211,9 @@ def add_GRPCInferenceServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class GRPCInferenceService:
-    """The inference service: health, metadata, inference and the repository index.
+    """The inference service. The Open Inference Protocol's gRPC API has six RPCs (ServerLive,
+    ServerReady, ModelReady, ServerMetadata, ModelMetadata, ModelInfer); ModelStreamInfer,
+    RepositoryIndex and ModelConfig are Triton's extensions, served here too.
     """
 
     @staticmethod

@@ -7,8 +7,9 @@
 # many requests multiplexed on one connection, and streams in both directions.
 # gRPC gives both. In this notebook you will
 #
-# 1. read the contract: the Open Inference Protocol's `GRPCInferenceService`, the same one
-#    KServe and NVIDIA Triton serve, so a production client works against the lesson's server;
+# 1. read the contract: the Open Inference Protocol's `GRPCInferenceService`, whose six calls
+#    KServe's servers and NVIDIA Triton serve, plus three of Triton's extensions, so a
+#    production client works against the lesson's server;
 # 2. see how a request is encoded — a typed tensor with raw little-endian bytes — and compare
 #    its size with the JSON body of notebook 01;
 # 3. see errors as status codes, and one long-lived stream carrying many requests;
@@ -31,9 +32,16 @@ patients, _ = load_heldout(load_artifact(model.name, model.version))
 # %% [markdown]
 # ## The contract
 #
-# The service is defined in a `.proto` file that ships with the package. Field names and
-# numbers are the wire format: clients and servers generated from this file agree on every
-# byte. These are the calls a V2 inference server offers:
+# The service is defined in a `.proto` file that ships with the package. On the wire a field
+# is only its **number** and wire type: names never travel in the binary encoding (they matter
+# to the generated code and to protobuf's JSON form), so a field can be renamed without
+# breaking a binary client but never renumbered. Clients and servers generated from this file
+# agree on every byte. These are the calls the lesson's server offers: the six of the Open
+# Inference Protocol's gRPC API (`ServerLive`, `ServerReady`, `ModelReady`, `ServerMetadata`,
+# `ModelMetadata`, `ModelInfer`;
+# [KServe: gRPC API](https://kserve.github.io/website/docs/reference/oip/grpc-api)) and three
+# of Triton's extensions, `ModelStreamInfer`, `RepositoryIndex` and `ModelConfig`
+# ([Triton: inference protocols](https://docs.nvidia.com/deeplearning/triton-inference-server/user-guide/docs/customization_guide/inference_protocols.html)):
 
 # %%
 from importlib import resources
@@ -120,10 +128,14 @@ for name, payload in {
 # ## One stream, many requests
 #
 # Unary calls already share one HTTP/2 connection (a channel multiplexes them), but each call
-# is a new HTTP/2 stream with its own HEADERS frames and trailers. `ModelStreamInfer` keeps one
-# bidirectional stream open instead: requests flow in, answers flow out in order, with no
-# per-call stream set-up or headers. The in-process streaming adapter behaves the same way, so
-# this cell runs in both worlds:
+# is a new HTTP/2 stream with its own HEADERS frames and trailers. `ModelStreamInfer` — Triton's
+# streaming extension, not part of the Open Inference Protocol — keeps one bidirectional stream
+# open instead: requests flow in, answers flow out, with no per-call stream set-up or headers.
+# gRPC keeps the order of the messages in each direction; the two directions are independent
+# ([gRPC: core concepts](https://grpc.io/docs/what-is-grpc/core-concepts/#bidirectional-streaming-rpc)).
+# The answers come back in request order here because the lesson's handler answers each message
+# before it reads the next. The in-process streaming adapter behaves the same way, so this cell
+# runs in both worlds:
 
 # %%
 events = [{"instances": [row]} for row in patients[:5]]
@@ -197,8 +209,11 @@ else:
     points.append(f"- **Measure before you believe.** In the browser both targets are in-process adapters "
                   f"({ratio:.2f}x), so this run compares two Python functions, not two protocols: run the "
                   "notebook locally to put real servers on the wire.")
-points.append("- **Streams remove per-call overhead** (stream set-up and headers) and keep order; they also "
-              "keep a connection busy, so one slow message delays the ones behind it on that stream.")
+points.append("- **Streams remove per-call overhead** (stream set-up and headers). gRPC keeps each direction's "
+              "messages in order, and other calls share the connection meanwhile (HTTP/2 multiplexes them). "
+              "The in-order answers come from the lesson's handler, which answers one message before reading the "
+              "next: with it, one slow message delays the ones behind it on that stream. A server may instead "
+              "answer out of order, matched by request id, as Triton's decoupled models do.")
 Markdown("\n".join(points))
 
 # %% [markdown]

@@ -64,7 +64,9 @@ show_source(lesson.EventStreamAdapter.process)
 #
 # - the **producer** appends events with `XADD` to one of 4 partitions (a key always maps to
 #   the same one), with `MAXLEN ~` bounding the retention: a consumer that falls further behind
-#   than that loses events, which is why lag is watched;
+#   than that loses events (Redis 7 trims them even while pending; `XAUTOCLAIM` then reports
+#   their ids as deleted, and the lesson counts them as lost to retention), which is why lag is
+#   watched;
 # - each **consumer** of the group reads with `XREADGROUP`, scores every valid event of a read
 #   in one vectorised model call, writes results and dead letters through one atomic Lua script
 #   (`HSETNX` on the event id: the result is the "seen" mark), and only then `XACK`s;
@@ -180,9 +182,10 @@ table([{"events": len(freshness)} | {f"p{q}": round(lesson.percentile(freshness,
 # unbounded, a burst becomes memory growth and ever-staler predictions; if it is **bounded**, a
 # full queue makes the producer wait. That is *backpressure*, and it couples the two: the
 # producer runs at the consumer's speed. A log decouples them instead — the producer never
-# waits, the broker absorbs the backlog (up to its retention), and lag is what grows. (The
-# producer can still choose to wait: `lesson stream produce --max-lag N` pauses while the
-# group's backlog exceeds `N`.) Here the consumer takes 5 ms per event and the producer would
+# waits, the broker absorbs the backlog (up to its retention), and lag is what grows. (A
+# producer can still choose to wait — the log never asks it to: `lesson stream produce
+# --max-lag N` polls the group's backlog before each batch of appends and pauses while it
+# exceeds `N`. It is off by default, and this notebook's producer does not use it.) Here the consumer takes 5 ms per event and the producer would
 # like to send every 1 ms; the queue holds 10 events.
 
 # %%

@@ -189,13 +189,21 @@ for rate in (100, 250, 400, 450, 480, 490):
 table(simulated, caption="SIMULATION: the same 2 ms device, Poisson arrivals")
 
 # %% [markdown]
-# ## Autoscaling signals: CPU saturates, queue depth keeps counting
+# ## Autoscaling signals: CPU saturates, an uncapped queue keeps counting
 #
 # An autoscaler adds servers when a signal crosses a threshold. The usual signal is CPU
 # utilisation, the fraction of time the server is busy. It cannot go above 100 %: once the
 # server is always busy, 10 % more traffic and twice the traffic look the same. The number
 # of requests **in flight** (queued or being served) keeps growing with the excess, and p99
-# with it, so it still tells you how far over capacity you are and how many servers to add.
+# with it — *where nothing caps the queue* — so there it still tells you how far over capacity
+# you are and how many servers to add.
+#
+# A real server usually caps it. The lesson's servers count a request in their
+# `lesson_requests_in_flight` gauge only once it is admitted, admit at most `max_in_flight`,
+# and answer the excess at once with 503 / `RESOURCE_EXHAUSTED` (notebook 07 shows the gauge
+# peaking at exactly its bounds, 32 and 4). Past the cap that gauge saturates just like CPU,
+# and the overload shows only in the rate of refusals: watch both, or count requests where
+# they wait before admission (a proxy or queue in front of the server).
 #
 # The cell below is a **simulation** on a virtual clock (`simulate_load_signals`; no request
 # is sent): one server, one request at a time, 2 ms each, Poisson arrivals for 10 seconds of
@@ -229,12 +237,16 @@ print(f"In flight at the end of 10 s: {at_cap['in flight at end']} at 100 %, {at
       f"(excess: {at_150['excess × 10 s']}); p99 {at_cap['p99 ms']} -> {at_130['p99 ms']} -> {at_150['p99 ms']} ms.")
 
 # %% [markdown]
-# Past capacity the busy fraction cannot rise further, while the backlog keeps counting the
-# excess arrivals: the queue says "about this many requests too many per second", which is
-# what a scale-out decision needs. This is why serving systems scale on queue depth,
-# concurrency or in-flight requests per replica (for example Knative's concurrency target, or
-# KEDA on a queue length) rather than on CPU alone — and why a GPU server, whose CPU may idle
-# while the device is saturated, needs them even more.
+# Past capacity the busy fraction cannot rise further, while this simulation's uncapped backlog
+# keeps counting the excess arrivals: the queue says "about this many requests too many per
+# second", which is what a scale-out decision needs. This is why many serving platforms can
+# scale on queue depth, concurrency or in-flight requests per replica — for example Knative's
+# concurrency target, which KServe uses in its serverless mode, or KEDA on a queue length —
+# rather than on CPU alone, and why a GPU server, whose CPU may idle while the device is
+# saturated, needs them even more. Not every platform does by default: KServe's raw deployment
+# mode scales through the Kubernetes HPA on CPU or memory, and concurrency-based scaling needs
+# Knative
+# ([KServe: autoscaling with the Kubernetes HPA](https://kserve.github.io/website/docs/model-serving/predictive-inference/autoscaling/hpa-autoscaler)).
 
 # %% [markdown]
 # ## Check your load tester

@@ -83,10 +83,12 @@ LOAD_TESTING = Quiz("06-load-testing", "Check yourself: load testing, honestly",
         wrong("Nothing changes until 100 %",
               "Random arrivals queue well before full utilisation."),
     )),
-    ask("autoscale-signal", "Why do serving systems autoscale on requests in flight rather than "
-             "on CPU alone?", (
-        right("CPU stops at 100 %, so 10 % and 100 % over capacity look alike; in-flight keeps counting",
-              "The backlog says how far over capacity you are, which is what a scale-out decision needs."),
+    ask("autoscale-signal", "Why do many serving platforms offer autoscaling on queue depth or "
+             "requests in flight, not only on CPU?", (
+        right("CPU stops at 100 %, so 10 % and 100 % over capacity look alike; an uncapped queue keeps counting",
+              "The backlog says how far over capacity you are, which is what a scale-out decision needs, "
+              "if it is counted before any cap: the lesson's servers count only admitted requests, so "
+              "their gauge stops at `max_in_flight` (notebook 07) and the excess shows as refusals."),
         wrong("CPU cannot be measured inside a container", "It can; it just saturates."),
         wrong("In-flight requests are cheaper to count", "Both are cheap; the point is which one still moves at saturation."),
     )),
