@@ -52,8 +52,9 @@ run_on_device(patient)
 # ## Quantisation: smaller weights, (almost) the same answers
 #
 # The int8 variant stores each weight matrix as 8-bit integers with one float scale per
-# tensor: `q = round(W / s)`, `s = max|W| / 127`. Inference multiplies the integers and
-# rescales. Here is how the package computes the quantised weights:
+# tensor: `q = round(W / s)`, `s = max|W| / 127`. It is *weight-only*: biases, inputs and
+# activations stay float, so inference multiplies each integer weight by a float input and
+# rescales the sum (`s * sum(q_i * x_i)`). Here is how the package computes the quantised weights:
 
 # %%
 from lesson.patterns.edge import compare_edge_models
@@ -266,19 +267,21 @@ device_p50 = {run.label: run.result.p50 * 1000 for run in (fp64_run, int8_run)}
 rest_p50 = rest_run.result.p50 * 1000
 points = [
     f"- **Size:** the int8 weights file is {small['disk_bytes']:,} bytes against {full['disk_bytes']:,} "
-    f"({small['disk_bytes'] / full['disk_bytes']:.0%}), the parameters {small['tensor_bytes']:,} bytes against "
-    f"{full['tensor_bytes']:,} — what decides whether a model fits a phone's app bundle or a microcontroller's flash.",
+    f"({full['disk_bytes'] / small['disk_bytes']:.1f}x smaller), the parameters {small['tensor_bytes']:,} bytes "
+    f"against {full['tensor_bytes']:,} ({full['tensor_bytes'] / small['tensor_bytes']:.1f}x; not 8x, because the "
+    "biases and scales stay float) — what decides whether a model fits a phone's app bundle or a microcontroller's flash.",
     f"- **Accuracy:** on the {comparison.heldout_n} held-out rows the MAE moved by {small['delta_mae']:+.3f} "
     f"({full['mae']:.3f} → {small['mae']:.3f}; R² {full['r2']:.3f} → {small['r2']:.3f}) and no prediction "
     f"changed by more than {comparison.max_abs_prediction_change:.3f}. Always measure it: quantisation can hurt "
     "a model with outlier weights much more (exercise 4).",
     f"- **Speed per prediction:** the int8 model took {small['latency_us']:.1f} µs, the full-precision one "
     f"{full['latency_us']:.1f} µs ({speed:.2f}x its speed). In pure Python each weight is a Python object whatever its "
-    "precision, so fewer bits do not make the arithmetic faster by themselves. Where int8 pays, it pays twice: "
-    f"{full['tensor_bytes'] / small['tensor_bytes']:.1f}x fewer bytes of weights to move (a large model is "
-    "limited by memory bandwidth, not by arithmetic) "
-    "and int8 vector instructions (phone NPUs, CPUs with int8 dot products) — neither of which a tiny model in "
-    "Python can show.",
+    "precision, so fewer bits do not make the arithmetic faster by themselves. On real hardware a weight-only "
+    f"scheme like this one can pay in memory traffic — {full['tensor_bytes'] / small['tensor_bytes']:.1f}x fewer "
+    "bytes of parameters to move, which matters for a large model limited by memory bandwidth — but not in "
+    "arithmetic: int8 dot products and integer SIMD (phone NPUs, CPUs with int8 dot-product instructions) multiply "
+    "int8 by int8, and here the activations stay float. Schemes that quantise the activations too can use them. "
+    "A tiny model in Python can show neither.",
     f"- **Latency:** on the device the p50 was {min(device_p50.values()):.3f}–{max(device_p50.values()):.3f} ms, "
     f"compute only; the REST target's p50 was {rest_p50:.3f} ms"
     + (", a round trip over loopback to a real server." if "rest" in lab.servers else

@@ -96,3 +96,26 @@ def test_load_signals_are_reproducible_and_bounded():
         simulate_load_signals(rate_per_s=10, service_ms=-1)
     with pytest.raises(ValueError, match="rate_per_s \\* duration_s"):
         simulate_load_signals(rate_per_s=100_000, duration_s=100)
+
+
+def test_near_capacity_latency_is_high_but_the_queue_stays_stable():
+    # The quiz `knee`: from 50 % to 95 % of capacity latency grows several-fold, but below
+    # capacity the queue does not grow without bound; past capacity it does.
+    half = simulate_load_signals(rate_per_s=100, service_ms=5)               # 50 % of 200/s
+    near = simulate_load_signals(rate_per_s=190, service_ms=5, duration_s=60)  # 95 %
+    over = simulate_load_signals(rate_per_s=220, service_ms=5, duration_s=60)  # 110 %
+    assert near.p99_ms > 5 * half.p99_ms
+    assert near.in_flight_at_end < 0.01 * near.completed  # stable: nothing piles up over 60 s
+    assert over.in_flight_at_end > 30 * max(near.in_flight_at_end, 1)  # unstable: the excess piles up
+
+
+@pytest.mark.parametrize("rate", [300, 400])
+def test_batching_helps_a_fixed_cost_per_call_and_hurts_a_cost_per_row(rate):
+    # Notebook 03 and operations.md: the same 2.02 ms one-row call, shaped two ways.
+    def p99(size, fixed_ms, per_row_ms):
+        return simulate_batching_server(rate_per_s=rate, max_batch_size=size, max_delay_ms=0, requests=4000,
+                                        fixed_ms=fixed_ms, per_row_ms=per_row_ms).p99_ms
+
+    assert p99(32, 2.0, 0.02) < p99(1, 2.0, 0.02) / 2      # a fixed cost: batches drain the queue
+    assert p99(32, 0.02, 2.0) > p99(1, 0.02, 2.0)          # a cost per row: each waits for its batch
+    assert p99(1, 2.0, 0.02) == p99(1, 0.02, 2.0)          # unbatched, the two models are the same

@@ -37,7 +37,9 @@ def provenance(record: dict[str, Any], *sections: str) -> str:
             f'    Measured on a {meta["cpus"]}-core VM (Python {meta["python"]}; server pinned to one core, load '
             f'generator to the other; {first["runs"]} runs of {first["duration_s"]:g} s each, medians of the runs '
             f'no other process disturbed, [min–max] beside). Reproduce with {how}. Your machine will give other '
-            'absolute figures; the ratios are the point.\n')
+            'absolute figures, and the ratios hold for this setup — one core per server, a model that costs '
+            'microseconds, so per-request overhead is nearly all that is measured — not for every machine '
+            'or model.\n')
 
 
 def _fmt(row: dict[str, Any], key: str, digits: int) -> str:

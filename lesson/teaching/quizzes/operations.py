@@ -8,23 +8,30 @@ from lesson.teaching.quizzes.serving import ask, right, wrong
 EDGE = Quiz("05-edge", "Check yourself: the edge", (
     ask("int8-vs-rounding", "What makes the int8 model smaller than the float one?", (
         right("Its weights are stored as 8-bit integers with one float scale per tensor",
-              "One byte per weight instead of eight; inference multiplies the integers and rescales."),
+              "One byte per weight instead of eight (the biases stay float); inference multiplies each "
+              "integer weight by a float input and rescales the sum."),
         wrong("Its inputs are rounded to 3 decimals before prediction",
               "That is input rounding (`round_rows`): it changes what the model sees, not the "
               "model's size. Quantisation is about the weights."),
         wrong("It has fewer layers",
               "It is the same network, layer for layer; only the weights' storage changed."),
     )),
-    ask("int8-speed", "Where does int8 inference pay on real hardware?", (
-        right("Moving and caching fewer bytes of weights, and integer SIMD instructions",
-              "Memory bandwidth is often the limit: 8x fewer bytes than FP64 fit the caches and "
-              "cross the bus faster."),
+    ask("int8-speed", "This notebook's int8 scheme is weight-only: activations stay float. Where "
+             "can such a scheme pay on real hardware?", (
+        right("Moving and caching fewer bytes of weights, where memory bandwidth is the limit",
+              "Fewer bytes fit the caches and cross the bus faster; the page prints how many fewer "
+              "(less than 8x here: the biases stay float). Integer dot products and integer SIMD "
+              "need int8 activations too, which this scheme does not have."),
+        wrong("In int8 dot-product (integer SIMD) instructions",
+              "Those multiply int8 by int8. With float activations each weight is multiplied as a "
+              "float; a scheme that also quantises the activations can use them."),
         wrong("In pure Python, where integer arithmetic is much cheaper",
               "Python's per-operation overhead dwarfs the width of a number; compare the "
               "measured ratio in the table above."),
         wrong("It makes each prediction more accurate",
-              "Quantisation trades a small accuracy loss for size and speed; the held-out error "
-              "shows the cost."),
+              "Rounding the weights perturbs the model: held-out error can move a little either "
+              "way (compare the page's two MAEs), but quantisation is a way to save bytes, never "
+              "to gain accuracy. Measure the change on your own data."),
     )),
     ask("pickle-code", "Why does the lesson ship its model as JSON plus a checksummed manifest, "
              "never as a pickle?", (
@@ -75,11 +82,18 @@ LOAD_TESTING = Quiz("06-load-testing", "Check yourself: load testing, honestly",
         wrong("20 ms, their average", "Averaging percentiles has no meaning; it may be far from the pooled value."),
         wrong("30 ms, the larger", "The pooled p99 depends on both tails; it need not equal either p99."),
     )),
-    ask("knee", "A server's arrival rate rises from 50 % to 95 % of its capacity. What does p99 do?", (
-        right("It grows sharply: near capacity the queue, and p99 with it, grows without bound",
-              "Latency is flat, then vertical; keep the busiest minute well left of the knee."),
+    ask("knee", "Requests arrive at random (Poisson) at a single server, and the arrival rate rises "
+             "from 50 % to 95 % of its capacity. What does latency do?", (
+        right("It grows about tenfold, yet stays finite: below capacity the queue is stable",
+              "In the M/M/1 queueing model the time in the system is proportional to "
+              "1 / (1 − utilisation): (1 / 0.05) / (1 / 0.5) = 10, for the mean and the p99 alike. "
+              "Only past 100 % does the queue grow without bound. Keep the busiest minute well "
+              "left of the knee."),
         wrong("It roughly doubles, in proportion to the load",
-              "Queueing delay is not linear in load; it explodes as utilisation nears 100 %."),
+              "Queueing delay is not linear in load: it grows like 1 / (1 − utilisation)."),
+        wrong("The queue grows without bound",
+              "Not below capacity: at 95 % the server still catches up, with long queues at times. "
+              "Unbounded growth starts only when arrivals exceed capacity."),
         wrong("Nothing changes until 100 %",
               "Random arrivals queue well before full utilisation."),
     )),
@@ -153,10 +167,15 @@ ROLLOUT = Quiz("08-rollout", "Check yourself: versions, canary, shadow", (
         wrong("The new version's", "That is a rollout (or canary), not a shadow."),
         wrong("Whichever answers first", "Racing versions would give users an unpredictable mix."),
     )),
-    ask("canary", "A canary sends 5 % of traffic to v2, and v2's p99 is worse than v1's. What "
-             "should happen?", (
-        right("Roll back: compare the canary with the baseline on the same metrics, then stop it",
-              "The canary limits the blast radius to 5 % while the evidence comes in."),
+    ask("canary", "A canary sends 5 % of traffic to v2. After the agreed minimum number of "
+             "requests, v2's p99 exceeds v1's by more than the agreed margin. What should happen?", (
+        right("Roll back: the evidence met the bar set before the canary started",
+              "A guard needs both, fixed in advance: a margin (notebook 08's exercise calls it "
+              "`max_slowdown`) and a minimum sample (`min_requests`). The canary limits the blast "
+              "radius to 5 % while the evidence comes in."),
+        wrong("Roll back as soon as v2's p99 is above v1's, even after ten requests",
+              "The p99 of ten requests is their maximum: one slow request decides. Without a "
+              "margin and a minimum sample, noise rolls back good versions."),
         wrong("Raise v2 to 50 % to collect more data faster",
               "That exposes more users to a known regression."),
         wrong("Nothing: 5 % is too little traffic to matter", "Those 5 % are real users."),

@@ -159,13 +159,16 @@ BATCH = Quiz("03-batch", "Check yourself: batch and dynamic batching", (
     ask("tiny-model-batching", "You put a micro-batcher in front of the small pure-Python MLP, "
              "whose calls have almost no fixed cost. What should you expect?", (
         right("Little or no gain, possibly lower throughput",
-              "Batching amortises a fixed cost per call; with none to amortise it only adds queueing "
-              "and a hand-off between tasks. Measure before you enable it."),
+              "Batching pays where one call of many rows costs much less than many calls of one row "
+              "(a fixed cost per call, weights reused across rows, idle parallel units). Pure Python "
+              "pays per row, so batching only adds queueing and a hand-off between tasks. Measure "
+              "before you enable it."),
         wrong("Throughput grows with `max_batch_size`",
               "Only where one call of many rows costs much less than many calls of one row, as on "
               "the simulated accelerator (2 ms per call)."),
         wrong("Lower latency at low load",
-              "At low load a request waits up to `max_delay_ms` for company: batching never lowers it."),
+              "At low load there is no queue for a batch to drain, and a request may wait up to "
+              "`max_delay_ms` for company."),
     )),
     ask("delay-tax", "At 5 requests per second, `max_delay_ms=10` and `max_batch_size=32`. What does "
              "a typical request see?", (
@@ -239,7 +242,8 @@ STREAMING = Quiz("04-streaming", "Check yourself: streaming on a log", (
     ask("log-backlog", "Producers append faster than the consumer group can score. With a log "
              "(not an in-process bounded queue), what grows?", (
         right("The group's lag, until entries older than the retention bound are trimmed",
-              "The producer never waits; the broker absorbs the backlog, and lag is what you watch."),
+              "The producer does not wait (unless it chooses to, as `--max-lag` does); the broker "
+              "absorbs the backlog, and lag is what you watch."),
         wrong("The producer's waiting time",
               "That is backpressure from a bounded in-process queue; a log decouples the two."),
         wrong("The consumers' memory",
