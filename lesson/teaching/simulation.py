@@ -43,7 +43,8 @@ class SimulationResult:
 
     @property
     def saturated(self) -> bool:
-        """True when the server was busy nearly all the time (the queue grows without bound)."""
+        """True when the server was busy nearly all the time: at or past capacity, where the queue
+        grows for as long as the load lasts (below capacity it stays finite, if long)."""
         return self.utilisation >= 0.98
 
 

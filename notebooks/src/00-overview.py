@@ -105,7 +105,8 @@ show_source(lesson.PredictionService.predict)
 # The original lesson measured an endpoint with `run_synthetic_load_test`: call it once per
 # payload, one after another, and report the average latency and throughput. It now reports
 # percentiles too — and the difference between the average and the p99 is the first lesson
-# about latency: an average hides the slow requests that users remember.
+# about latency: a few slow requests pull the average up, yet it cannot say how many there were
+# or how slow they were; the p99 and the max can.
 
 # %%
 payloads = [{"instances": [patients[i % len(patients)]]} for i in range(200)]
@@ -158,8 +159,9 @@ print(recommend_pattern(Workload(caller="device", must_work_offline=True)))
 #   in-process targets in pure Python, and the edge target rounds its inputs first): the
 #   patterns differ in *transport* and *timing*, not in the answer. That is what makes it safe to move a model from one
 #   pattern to another.
-# - The average latency sat close to the median, while the p99 and the max were further out.
-#   Percentiles describe what users experience; an average describes nobody.
+# - Compare the average with the median, the p99 and the max printed above: the average mixes
+#   fast and slow requests into one number that may match no request at all; percentiles are
+#   latencies that requests really had.
 # - Over a network (local Jupyter) the REST and gRPC rows are far slower than the in-process
 #   row: for a small model, the transport *is* the latency.
 #
