@@ -200,8 +200,9 @@ table(simulated, caption="SIMULATION: the same 2 ms device, Poisson arrivals")
 #
 # A real server usually caps it. The lesson's servers count a request in their
 # `lesson_requests_in_flight` gauge only once it is admitted, admit at most `max_in_flight`,
-# and answer the excess at once with 503 / `RESOURCE_EXHAUSTED` (notebook 07 shows the gauge
-# peaking at exactly its bounds, 32 and 4). Past the cap that gauge saturates just like CPU,
+# and answer the excess at once with 503 / `RESOURCE_EXHAUSTED`, so the gauge never passes the
+# bound (notebook 07 reads it while servers bounded at 32 and 4 shed load). Past the cap that
+# gauge saturates just like CPU,
 # and the overload shows only in the rate of refusals: watch both, or count requests where
 # they wait before admission (a proxy or queue in front of the server).
 #
