@@ -185,8 +185,8 @@ r = over_rest.result
 session = 20  # calls a page view or short session might make (an assumption, not measured here)
 notes = [
     f"- **Percentiles, not the mean.** Through the REST target p50 was {r.p50 * 1000:.2f} ms and p99 "
-    f"{r.p99 * 1000:.2f} ms ({r.p99 / r.p50:.1f}x): 1 *request* in 100 took longer than the p99, and the mean "
-    f"({r.avg_latency * 1000:.2f} ms) is neither.",
+    f"{r.p99 * 1000:.2f} ms ({r.p99 / r.p50:.1f}x): 1 *request* in 100 took longer than the p99. The mean "
+    f"({r.avg_latency * 1000:.2f} ms) mixes the fast and the slow into one figure that says neither.",
     f"- **Users make many requests.** A user whose page or session makes {session} calls sees at least one slower "
     f"than the p99 with probability 1 − 0.99^{session} = {1 - 0.99 ** session:.0%} (if the calls' latencies are "
     "independent): the tail is common, not rare.",
