@@ -43,12 +43,14 @@ EDGE = Quiz("05-edge", "Check yourself: the edge", (
               "It stores them fine; that is why it is popular, and why it is dangerous."),
     )),
     ask("units-skew", "A client sends cholesterol in mmol/L instead of the mg/dL the model was "
-             "trained on. What happens?", (
+             "trained on, to a server that validates types and shapes only. What happens?", (
         right("Plausible-looking wrong predictions, with no error",
               "Ten numbers of the right type pass any schema. Named features and training-range "
               "checks at the boundary make the mistake loud."),
         wrong("The service refuses the request with a validation error",
-              "The schema checks types and shapes, not units; the range check is an extra tripwire."),
+              "Not with types and shapes alone: they say nothing about units. A check against the "
+              "training ranges, like this notebook's, can refuse values far outside them; a shift "
+              "that stays inside the ranges still passes."),
         wrong("Nothing: the model's scaler normalises any unit",
               "The scaler assumes the training units; cholesterol in mmol/L is off by a factor of 38.67."),
     )),
