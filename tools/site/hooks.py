@@ -63,6 +63,7 @@ LITE_CALL = re.compile(r"\{\{\s*lite_(button|embed)\(\s*\"([^\"]+)\"\s*"
 H1_END = re.compile(r"</h1>", re.I)
 CODE_CELL = re.compile(r'<div class="jp-Cell jp-CodeCell[^"]*"[^>]*>')
 DIV_TAG = re.compile(r"<div\b|</div>")
+EXERCISE_HEADING = re.compile(r'<h3 id="(exercise-[^"]+)">')
 #: the site's search ranks these pages' sections higher (Material's ``search.boost``, set
 #: here so that the pages keep no build settings in their text): a definition of a term
 #: should come before the pages that only use it
@@ -188,6 +189,18 @@ def unsearched_code_cells(html: str) -> str:
     return "".join(out) + html[pos:]
 
 
+def exercise_headings_unsectioned(html: str) -> str:
+    """Move each exercise heading's id to an anchor inside it, so that search does not make
+    the exercise a result of its own.
+
+    Material's search makes a result of every heading with an id, and weighs its title 1000
+    times its text: an exercise titled "Pick batching knobs for a p99 target" then came before
+    every page that explains p99. Its statement and hint stay searchable as the text of the
+    "Reference solutions" section, and ``#exercise-…`` links still land on the heading.
+    """
+    return EXERCISE_HEADING.sub(r'<h3><span class="exercise-anchor" id="\1"></span>', html)
+
+
 def on_page_markdown(markdown: str, page, config, files) -> str:
     """Expand ``lite_button`` / ``lite_embed`` calls into HTML with page-relative links.
 
@@ -242,7 +255,7 @@ def on_page_content(html: str, page, config, files) -> str:
     html = MATHJAX_TAG.sub("", html)
     section = exercises_markdown(Path(page.file.src_uri).stem)
     if section:
-        solutions = hide_from_search(render_markdown(section, config))
+        solutions = exercise_headings_unsectioned(hide_from_search(render_markdown(section, config)))
         html += f'\n<div class="lesson-solutions">\n{solutions}\n</div>\n'
         _add_to_toc(page, SECTION_TITLE, SECTION_ID)
     return html
