@@ -10,6 +10,8 @@
 * opens each notebook page with an "Open in JupyterLite" button and a link to download its
   ``.ipynb``, and appends its exercises with the reference solutions collapsed
   (``tools/site/exercises.py``: generated from ``lesson.teaching.exercises`` at build time);
+* keeps the search on definitions: notebook code cells and outputs are not indexed, exercise
+  headings are not results of their own, the glossary is boosted (:data:`SEARCH_BOOST`);
 * puts the repository root on ``sys.path`` so that executed docs blocks (markdown-exec) can
   import ``tools.site.exec``;
 * rewrites the notebook pages' CDN URLs (widget renderer, MathJax) to the site's own files
