@@ -2,13 +2,17 @@
 #   make serve   create .venv, install, build the site (lesson + executed notebooks + offline
 #                JupyterLite) and serve it on http://127.0.0.1:8000
 #   make test    create .venv if needed, install, run the whole test suite
+#   make lab     create .venv if needed, install, run JupyterLab on 127.0.0.1 over notebooks/
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
+LAB_PORT ?= 8888
+# jupyter refuses to run as root without --allow-root: pass it only when running as root
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: serve test site demo install system-deps clean benchmarks
+.PHONY: serve test site demo install system-deps clean benchmarks lab
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +35,12 @@ site: install system-deps
 serve: site
 	@echo "Serving the lesson site on http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory site
+
+# A local Jupyter: the notebooks start the real REST and gRPC servers on 127.0.0.1. No browser
+# is opened; jupyter prints the address (with its token) to open. Ctrl-C to stop.
+lab: install
+	$(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --port=$(LAB_PORT) \
+		--ServerApp.root_dir=notebooks $(ALLOW_ROOT)
 
 demo: install
 	$(BIN)/python -m lesson

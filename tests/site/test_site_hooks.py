@@ -60,8 +60,9 @@ def test_notebook_pages_get_their_exercises_with_collapsed_solutions_and_a_toc_e
                            file=SimpleNamespace(src_uri="notebooks/01-rest.ipynb"))
     config = {"markdown_extensions": ["admonition", "attr_list", "pymdownx.details",
                                       "pymdownx.superfences", "pymdownx.highlight"], "mdx_configs": {}}
-    out = site_hooks.on_page_content("<div>notebook</div>", page, config, None)
-    assert out.startswith("<div>notebook</div>")
+    out = site_hooks.on_page_content("<h1>01 · REST</h1><div>notebook</div>", page, config, None)
+    assert out.startswith('<h1>01 · REST</h1><p class="notebook-actions">')  # the bar under the title
+    assert out.index("<div>notebook</div>") < out.index('id="reference-solutions"')
     assert out.count('<details class="success" data-search-exclude>') == len(exercises_for("01-rest"))
     assert [c.id for c in heading.children] == ["reference-solutions"]
 

@@ -4,11 +4,14 @@
   ``tools/site/notebooks.py``) as pages under ``notebooks/`` and lists them in the nav;
 * adds the vendored JavaScript (``_build/vendor``: the widget HTML manager and require.js,
   from npm) so static widget state renders with no request to a CDN;
-* expands ``{{ lite_button("01-rest.ipynb") }}`` into an "Open in JupyterLite" button and
-  ``{{ lite_embed("01-rest.ipynb") }}`` into a full-width iframe; a name that is not a
-  notebook fails the build;
-* appends to each notebook page its exercises with the reference solutions collapsed
+* expands ``{{ lite_button("01-rest.ipynb") }}`` into an "Open in JupyterLite" button (a second
+  argument sets its label), and ``{{ lite_embed("01-rest.ipynb") }}`` into a full-width
+  iframe; a name that is not a notebook of the JupyterLite build fails the build;
+* opens each notebook page with an "Open in JupyterLite" button and a link to download its
+  ``.ipynb``, and appends its exercises with the reference solutions collapsed
   (``tools/site/exercises.py``: generated from ``lesson.teaching.exercises`` at build time);
+* keeps the search on definitions: notebook code cells and outputs are not indexed, exercise
+  headings are not results of their own, the glossary is boosted (:data:`SEARCH_BOOST`);
 * puts the repository root on ``sys.path`` so that executed docs blocks (markdown-exec) can
   import ``tools.site.exec``;
 * rewrites the notebook pages' CDN URLs (widget renderer, MathJax) to the site's own files
@@ -53,8 +56,20 @@ EXECUTED = BUILD / "notebooks"
 VENDOR = BUILD / "vendor"
 LITE = BUILD / "lite"
 LITE_FILES = LITE / "files"   # the notebooks JupyterLite serves
+#: the JupyterLite interface every link opens a notebook in (``lite/notebooks/index.html`` is
+#: the lighter one-notebook interface): the one place to change it
+LITE_APP = "lite/lab/index.html"
 
-LITE_CALL = re.compile(r"\{\{\s*lite_(button|embed)\(\s*\"([^\"]+)\"\s*\)\s*\}\}")
+LITE_CALL = re.compile(r"\{\{\s*lite_(button|embed)\(\s*\"([^\"]+)\"\s*"
+                       r"(?:,\s*\"([^\"]+)\"\s*)?\)\s*\}\}")
+H1_END = re.compile(r"</h1>", re.I)
+CODE_CELL = re.compile(r'<div class="jp-Cell jp-CodeCell[^"]*"[^>]*>')
+DIV_TAG = re.compile(r"<div\b|</div>")
+EXERCISE_HEADING = re.compile(r'<h3 id="(exercise-[^"]+)">')
+#: the site's search ranks these pages' sections higher (Material's ``search.boost``, set
+#: here so that the pages keep no build settings in their text): a definition of a term
+#: should come before the pages that only use it
+SEARCH_BOOST = {"glossary.md": 5}
 WIDGET_RENDERER = re.compile(r"var widgetRendererSrc = '[^']*';")
 MATHJAX_TAG = re.compile(r"<script src=\"https://cdnjs\.cloudflare\.com/ajax/libs/mathjax/[^\"]*\">"
                          r"\s*</script>")
@@ -79,6 +94,36 @@ def _relative(page_url: str, target: str) -> str:
     base = posixpath.dirname(page_url) if not page_url.endswith("/") else page_url.rstrip("/")
     rel = posixpath.relpath(target, base or ".")
     return rel
+
+
+def lite_url(page_url: str, notebook: str) -> str:
+    """Page-relative URL that opens ``notebook`` (a file of the JupyterLite build) in JupyterLite.
+
+    Raises:
+        PluginError: ``notebook`` is not in the JupyterLite build (``_build/lite/files``).
+    """
+    if not (LITE_FILES / notebook).is_file():
+        raise PluginError(f"{page_url or 'home page'}: {notebook} is not in the JupyterLite "
+                          f"build ({LITE_FILES}); run tools/build_site.py")
+    return _relative(page_url, LITE_APP) + f"?path={notebook}"
+
+
+def lite_button(page_url: str, notebook: str, label: str = "Open in JupyterLite") -> str:
+    """An ``<a>`` styled as Material's primary button that opens ``notebook`` in a new tab."""
+    return (f'<a class="md-button md-button--primary lite-button" href="{lite_url(page_url, notebook)}" '
+            f'target="_blank" rel="noopener">{label}</a>')
+
+
+def notebook_actions(page) -> str:
+    """The bar at the top of a notebook page: open it in JupyterLite, download its ``.ipynb``.
+
+    mkdocs-jupyter (``include_source``) copies the notebook into the folder of the page's HTML
+    file, so the download link is the notebook's bare file name.
+    """
+    name = posixpath.basename(page.file.src_uri)
+    return (f'<p class="notebook-actions">{lite_button(page.url, name)} '
+            f'<a class="md-button notebook-download" href="{name}" download="{name}">'
+            f'Download the notebook (.ipynb)</a></p>')
 
 
 def on_config(config):
@@ -120,20 +165,58 @@ def on_files(files: Files, config) -> Files:
     return files
 
 
+def unsearched_code_cells(html: str) -> str:
+    """Wrap the inside of each notebook code cell (its code and its outputs) in a
+    ``<section data-search-exclude>``: the site's search then indexes the notebook's prose.
+
+    Material's search skips an excluded element up to the first closing tag of the same name,
+    so the wrapper must be a tag that the cells do not nest: ``section``; ``display:
+    contents`` (``way-in.css``) keeps the cells' layout as it was.
+    """
+    out, pos = [], 0
+    for cell in CODE_CELL.finditer(html):
+        if cell.start() < pos:
+            continue
+        depth, end = 1, None
+        for tag in DIV_TAG.finditer(html, cell.end()):
+            depth += 1 if tag.group(0) == "<div" else -1
+            if depth == 0:
+                end = tag.start()
+                break
+        if end is None:
+            break
+        out += [html[pos:cell.end()], '<section class="unsearched" data-search-exclude>',
+                html[cell.end():end], "</section>"]
+        pos = end
+    return "".join(out) + html[pos:]
+
+
+def exercise_headings_unsectioned(html: str) -> str:
+    """Move each exercise heading's id to an anchor inside it, so that search does not make
+    the exercise a result of its own.
+
+    Material's search makes a result of every heading with an id, and weighs its title 1000
+    times its text: an exercise titled "Pick batching knobs for a p99 target" then came before
+    every page that explains p99. Its statement and hint stay searchable as the text of the
+    "Reference solutions" section, and ``#exercise-…`` links still land on the heading.
+    """
+    return EXERCISE_HEADING.sub(r'<h3><span class="exercise-anchor" id="\1"></span>', html)
+
+
 def on_page_markdown(markdown: str, page, config, files) -> str:
-    """Expand ``lite_button`` / ``lite_embed`` calls into HTML with page-relative links."""
+    """Expand ``lite_button`` / ``lite_embed`` calls into HTML with page-relative links.
+
+    Also sets the search boost of the pages in :data:`SEARCH_BOOST`.
+    """
+    if page.file.src_uri in SEARCH_BOOST:
+        page.meta.setdefault("search", {}).setdefault("boost", SEARCH_BOOST[page.file.src_uri])
 
     def expand(match: re.Match) -> str:
-        kind, notebook = match.groups()
-        if not (LITE_FILES / notebook).exists():
-            raise PluginError(f"{page.file.src_uri}: {notebook} is not in the JupyterLite "
-                              f"build ({LITE_FILES}); run tools/build_site.py")
-        lab = _relative(page.url, "lite/lab/index.html") + f"?path={notebook}"
+        kind, notebook, label = match.groups()
         if kind == "button":
-            return (f'<a class="md-button md-button--primary lite-button" href="{lab}" '
-                    f'target="_blank" rel="noopener">Open in JupyterLite</a>')
-        return (f'<iframe class="lite-embed" src="{lab}" title="JupyterLite: {notebook}" '
-                f'loading="lazy"></iframe>')
+            return lite_button(page.url, notebook, *([label] if label else []))
+        return (f'<iframe class="lite-embed" src="{lite_url(page.url, notebook)}" '
+                f'title="JupyterLite: {notebook}" loading="lazy"></iframe>')
 
     return LITE_CALL.sub(expand, markdown)
 
@@ -156,18 +239,25 @@ def _add_to_toc(page, title: str, anchor: str) -> None:
 
 
 def on_page_content(html: str, page, config, files) -> str:
-    """Notebook pages: append the exercises' collapsed solutions; serve widgets locally.
+    """Notebook pages: the JupyterLite and download bar under the title, the exercises'
+    collapsed solutions at the end; widgets served locally.
 
     The widget renderer is pointed at the site's copy and the MathJax CDN tag is dropped.
     """
     if not page.file.src_uri.endswith(".ipynb"):
         return html
+    html = unsearched_code_cells(html)
+    actions = notebook_actions(page)
+    if H1_END.search(html):
+        html = H1_END.sub(lambda m: m.group(0) + actions, html, count=1)
+    else:
+        html = actions + html
     embed = _relative(page.url, EMBED_AMD)
     html = WIDGET_RENDERER.sub(f"var widgetRendererSrc = '{embed}';", html)
     html = MATHJAX_TAG.sub("", html)
     section = exercises_markdown(Path(page.file.src_uri).stem)
     if section:
-        solutions = hide_from_search(render_markdown(section, config))
+        solutions = exercise_headings_unsectioned(hide_from_search(render_markdown(section, config)))
         html += f'\n<div class="lesson-solutions">\n{solutions}\n</div>\n'
         _add_to_toc(page, SECTION_TITLE, SECTION_ID)
     return html

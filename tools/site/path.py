@@ -80,8 +80,17 @@ def step(path: Path) -> Step:
     return Step(path.stem, title, objectives, max(5, 5 * round(minutes / 5)), local_only)
 
 
+def notebook_page(stem: str) -> str:
+    """The URL of a notebook's page relative to the home page (the site uses directory URLs).
+
+    The path is printed by an executed block, whose links mkdocs does not rewrite: a link to
+    ``notebooks/01-rest.ipynb`` would stay as written, and that file does not exist.
+    """
+    return f"notebooks/{stem}/"
+
+
 def learning_path_markdown() -> str:
-    """The path as Markdown: one numbered entry a notebook, then the total."""
+    """The path as Markdown for the home page: one numbered entry a notebook, then the total."""
     steps = [step(p) for p in sorted(SOURCES.glob("*.py"))]
     titles = {s.stem: s.title for s in steps}
     lines = []
@@ -89,7 +98,7 @@ def learning_path_markdown() -> str:
         before = ", ".join(titles[p].split(" · ")[0] for p in PREREQUISITES.get(s.stem, [])) or "nothing"
         where = ("everything runs in the browser" if not s.local_only else
                  "in the browser with in-process stand-ins; locally also " + " and ".join(s.local_only))
-        lines.append(f"{number}. **[{s.title}](notebooks/{s.stem}.ipynb)** — about {s.minutes} min; "
+        lines.append(f"{number}. **[{s.title}]({notebook_page(s.stem)})** — about {s.minutes} min; "
                      f"before it: {before}; {where}.")
         lines += [f"    - {o}" for o in s.objectives]
     total = sum(s.minutes for s in steps)
