@@ -20,7 +20,7 @@
 # 1. *Read* the site: every notebook is there with its outputs, executed on the build machine.
 # 2. *Run in your browser*: the **Open in JupyterLite** button runs the notebook offline in
 #    the page (Pyodide). There are no sockets there, so the patterns run in-process.
-# 3. *Run locally*: `make serve`, or `pip install -e ".[dev]"` and `jupyter lab notebooks/`.
+# 3. *Run locally*: `make lab` (it installs what it needs, then starts JupyterLab on 127.0.0.1 over `notebooks/`).
 #    Then the notebooks start real REST and gRPC servers on `127.0.0.1`.
 # 4. *Use the command line*: `python -m lesson` runs the demo; `lesson serve rest`,
 #    `lesson serve grpc` and `lesson loadtest --url ...` run servers and load tests.
