@@ -186,9 +186,9 @@ display_chart(spec)
 # %%
 tried = [o for o in bad_endpoint.outcomes if o.arm == "candidate"]
 failures = sorted({o.status for o in tried if o.status != 200})
-after = [o for o in bad_endpoint.outcomes if bad_endpoint.rolled_back_at is not None and o.index > bad_endpoint.rolled_back_at]
+after = bad_endpoint.after_rollback()
 Markdown(
-    (f"The guard rolled the canary back at request {bad_endpoint.rolled_back_at}, after v2 had answered "
+    (f"The guard rolled the canary back when request {bad_endpoint.rolled_back_at} answered, after v2 had answered "
      f"{len(tried)} requests and failed {sum(o.status != 200 for o in tried)} of them "
      f"(status {', '.join(map(str, failures))}: old clients send no `request_id`). "
      if bad_endpoint.rolled_back_at is not None else "The guard did not roll back on this run. ")
@@ -312,8 +312,9 @@ points = [
      f"requests of {len(bad_endpoint.outcomes)}, "
      + ("all on the canary's users, " if all(o.arm == "candidate" for o in bad_endpoint.outcomes if o.status != 200)
         else "some of them on the stable arm, ")
-     + f"before the guard rolled it back at request "
-     f"{bad_endpoint.rolled_back_at}; after that, {sum(o.status != 200 for o in after)} failed."
+     + f"before the guard rolled it back when request "
+     f"{bad_endpoint.rolled_back_at} answered; of the {len(after)} routed after that, "
+     f"{sum(o.status != 200 for o in after)} failed."
      if bad_endpoint.rolled_back_at is not None else
      "- **A canary limits the damage.** On this run the guard did not roll back: look at the canary's record above."),
     f"- **Sticky, widening shares.** Configured {', '.join(f'{s:.0%}' for s in stages)}; measured "
