@@ -308,7 +308,7 @@ def dedupe(events, capacity):
 check("dedupe_events", dedupe)
 
 # %% [markdown]
-# **2. Measure freshness.** Write `freshness(events) -> list of ms` from each event's
+# **2. Measure freshness.** Write `freshness_ms(events) -> list of ms` from each event's
 # `event_time` and `scored_at` (both in seconds).
 
 # %%
