@@ -74,8 +74,9 @@ def test_claims_are_contradicted_only_by_the_measured_order():
     grpc_slower = claims_against_measured(claims, {"REST": 0.000825, "gRPC": 0.00165}, tick_s=CPYTHON_TICK)
     assert len(grpc_slower) == 1 and grpc_slower[0].startswith("gRPC (claimed low) measured 1.650 ms at p50, above REST")
     assert claims_against_measured(claims, {"REST": 0.00165, "gRPC": 0.000825}, tick_s=CPYTHON_TICK) == []
-    # within the margin, or below the clock's resolution, is not a contradiction
-    assert claims_against_measured(claims, {"REST": 0.0010, "gRPC": 0.00105}, tick_s=CPYTHON_TICK) == []
+    # within the margin (run-to-run noise), or below the clock's resolution, is not a contradiction
+    assert claims_against_measured(claims, {"REST": 0.0010, "gRPC": 0.0012}, tick_s=CPYTHON_TICK) == []
+    assert len(claims_against_measured(claims, {"REST": 0.0010, "gRPC": 0.0013}, tick_s=CPYTHON_TICK)) == 1
     assert claims_against_measured(claims, {"REST": 0.0, "gRPC": BROWSER_TICK}, tick_s=BROWSER_TICK) == []
     with pytest.raises(ValueError, match="unknown latency words"):
         claims_against_measured({"REST": "fast"}, {"REST": 1.0}, tick_s=CPYTHON_TICK)
