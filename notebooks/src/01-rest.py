@@ -179,11 +179,15 @@ import os
 
 from IPython.display import Markdown
 
+from lesson.teaching.verdicts import latency_text, ratio
+
 r = over_rest.result
+tail = ratio(r.p99, r.p50, tick_s=tick)
 notes = [
-    f"- **Percentiles, not the mean.** Through the REST target p50 was {r.p50 * 1000:.2f} ms and p99 "
-    f"{r.p99 * 1000:.2f} ms ({r.p99 / r.p50:.1f}x): the p99 is the experience of your unluckiest user in every "
-    f"hundred, and the mean ({r.avg_latency * 1000:.2f} ms) shows neither.",
+    f"- **Percentiles, not the mean.** Through the REST target p50 was {latency_text(r.p50, tick_s=tick, digits=2)} "
+    f"and p99 {latency_text(r.p99, tick_s=tick, digits=2)}" + (f" ({tail:.1f}x)" if tail is not None else "")
+    + ": the p99 is the experience of your unluckiest user in every "
+    f"hundred, and the mean ({latency_text(r.avg_latency, tick_s=tick, digits=2)}) shows neither.",
 ]
 if fn_p50 > 2 * tick:
     share = max(0.0, 1 - fn_p50 / rest_p50)

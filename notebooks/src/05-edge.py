@@ -260,10 +260,12 @@ panel.report()
 # %%
 from IPython.display import Markdown
 
+from lesson.teaching.verdicts import latency_range_text, latency_text
+
 full, small = comparison.rows[0], comparison.rows[1]
 speed = full["latency_us"] / small["latency_us"]
-device_p50 = {run.label: run.result.p50 * 1000 for run in (fp64_run, int8_run)}
-rest_p50 = rest_run.result.p50 * 1000
+device_p50 = {run.label: run.result.p50 for run in (fp64_run, int8_run)}
+tick = rest_run.result.clock_resolution
 points = [
     f"- **Size:** the int8 weights file is {small['disk_bytes']:,} bytes against {full['disk_bytes']:,} "
     f"({small['disk_bytes'] / full['disk_bytes']:.0%}), the parameters {small['tensor_bytes']:,} bytes against "
@@ -279,8 +281,8 @@ points = [
     "limited by memory bandwidth, not by arithmetic) "
     "and int8 vector instructions (phone NPUs, CPUs with int8 dot products) — neither of which a tiny model in "
     "Python can show.",
-    f"- **Latency:** on the device the p50 was {min(device_p50.values()):.3f}–{max(device_p50.values()):.3f} ms, "
-    f"compute only; the REST target's p50 was {rest_p50:.3f} ms"
+    f"- **Latency:** on the device the p50 was {latency_range_text(list(device_p50.values()), tick_s=tick)}, "
+    f"compute only; the REST target's p50 was {latency_text(rest_run.result.p50, tick_s=tick)}"
     + (", a round trip over loopback to a real server." if "rest" in lab.servers else
        " — in the browser that is the REST adapter in-process, so no network is in it either."),
     "- **What you give up:** every device runs the version it has. Rolling out a new model means shipping an "
