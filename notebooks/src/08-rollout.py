@@ -187,12 +187,16 @@ display_chart(spec)
 tried = [o for o in bad_endpoint.outcomes if o.arm == "candidate"]
 failures = sorted({o.status for o in tried if o.status != 200})
 after = bad_endpoint.after_rollback()
+in_flight = (bad_endpoint.routed_before_rollback or 0) - (bad_endpoint.rolled_back_at or 0)
 Markdown(
-    (f"The guard rolled the canary back when request {bad_endpoint.rolled_back_at} answered, after v2 had answered "
+    (f"The guard rolled the canary back when request {bad_endpoint.rolled_back_at} answered"
+     + (f" ({in_flight} more were already on their way, routed at the old share: the table's "
+        f"{bad_endpoint.routed_before_rollback} at that share count them)" if in_flight else "")
+     + ", after v2 had answered "
      f"{len(tried)} requests and failed {sum(o.status != 200 for o in tried)} of them "
      f"(status {', '.join(map(str, failures))}: old clients send no `request_id`). "
      if bad_endpoint.rolled_back_at is not None else "The guard did not roll back on this run. ")
-    + (f"After the rollback {len(after)} requests went to v{', v'.join(sorted({o.version for o in after}))} and "
+    + (f"The {len(after)} requests routed after the rollback went to v{', v'.join(sorted({o.version for o in after}))} and "
        f"{sum(o.status != 200 for o in after)} failed. " if after else "")
     + f"The load test counted {sum(canary_run.result.errors.values())} errors ({canary_run.result.successes} "
     f"answered of {canary_run.result.requests}); the canary's record also holds the harness's "
