@@ -95,8 +95,9 @@ print(f"Streaming path: real broker, redis-server at {broker.url}" if broker els
 # %% [markdown]
 # Two consumers, `a` (its own process) and `b` (this kernel), share the group. The producer
 # appends 6,000 events at 1,500 per second (2 % appended twice, as a retrying producer would;
-# 0.5 % with a bad payload). After a second, at a moment `a` holds entries it has read but not
-# yet acknowledged, it is stopped and killed with SIGKILL, mid-batch.
+# 0.5 % with a bad payload). At the first moment after one second when `a` holds entries it
+# has read but not yet acknowledged, it is stopped and killed with SIGKILL, mid-batch (the
+# chart's title gives the moment).
 
 # %%
 if broker:
