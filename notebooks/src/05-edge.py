@@ -275,8 +275,13 @@ points = [
     f"changed by more than {comparison.max_abs_prediction_change:.3f}. Always measure it: quantisation can hurt "
     "a model with outlier weights much more (exercise 4).",
     f"- **Speed per prediction:** the int8 model took {small['latency_us']:.1f} µs, the full-precision one "
-    f"{full['latency_us']:.1f} µs ({speed:.2f}x its speed). In pure Python each weight is a Python object whatever its "
-    "precision, so fewer bits do not make the arithmetic faster by themselves. Where int8 pays, it pays twice: "
+    f"{full['latency_us']:.1f} µs ({speed:.2f}x its speed"
+    + ("). In pure Python each weight is a Python object whatever its precision, so fewer bits do not make the "
+       "arithmetic faster by themselves. " if 0.8 <= speed <= 1.25 else
+       f"; {'faster' if speed > 1 else 'slower'} on this run, yet in pure Python each weight is a Python object "
+       "whatever its precision, so the bits are not the reason: the two models' code differs, and a busy machine "
+       "moves such timings — rerun the comparison cell before you read much into it). ")
+    + "Where int8 pays, it pays twice: "
     f"{full['tensor_bytes'] / small['tensor_bytes']:.1f}x fewer bytes of weights to move (a large model is "
     "limited by memory bandwidth, not by arithmetic) "
     "and int8 vector instructions (phone NPUs, CPUs with int8 dot products) — neither of which a tiny model in "

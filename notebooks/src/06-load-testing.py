@@ -55,19 +55,23 @@ for key, pattern in pattern_of.items():
 table(rows, caption="The serving landscape, filled with figures measured just now (300 requests, 4 workers)")
 
 # %%
+from IPython.display import Markdown
+
 from lesson.teaching.verdicts import claims_against_measured
 
 clock_tick = by_pattern["rest"].result.clock_resolution
 ways = {"over a real server": [k for k in pattern_of if k in lab.servers],
         "in-process": [k for k in pattern_of if k not in lab.servers]}
-contradicted = [clause for keys in ways.values() for clause in claims_against_measured(
-    {pattern_of[k]: landscape[pattern_of[k]]["latency"] for k in keys},
-    {pattern_of[k]: by_pattern[k].result.p50 for k in keys}, tick_s=clock_tick)]
-print("Comparing only rows measured the same way (" + "; ".join(
-    f"{way}: {', '.join(pattern_of[k] for k in keys)}" for way, keys in ways.items() if keys) + "), "
-      + (f"the measured p50s contradict notebook 00's words (by more than 25 %) in {len(contradicted)} "
-         f"pair{'s' if len(contradicted) != 1 else ''}:\n- " + "\n- ".join(contradicted)
-         if contradicted else "no measured p50 contradicts notebook 00's words by more than 25 %."))
+contradicted = []
+for keys in ways.values():  # compare only rows measured the same way
+    claims = {pattern_of[k]: landscape[pattern_of[k]]["latency"] for k in keys}
+    p50s = {pattern_of[k]: by_pattern[k].result.p50 for k in keys}
+    contradicted += claims_against_measured(claims, p50s, tick_s=clock_tick)
+compared = "; ".join(f"{way}: {', '.join(pattern_of[k] for k in keys)}" for way, keys in ways.items() if keys)
+Markdown(f"Compared within rows measured the same way ({compared}), "
+         + (f"the measured p50s contradict notebook 00's words (by more than 25 %) in {len(contradicted)} "
+            f"pair{'s' if len(contradicted) != 1 else ''}:\n\n" + "\n".join(f"- {c}" for c in contradicted)
+            if contradicted else "no measured p50 contradicts notebook 00's words by more than 25 %."))
 
 # %% [markdown]
 # Read it with care: the in-process rows measure the adapters (a function call), the REST and
