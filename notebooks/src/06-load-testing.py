@@ -297,11 +297,11 @@ else:
 # by their own cost per request *and* by what the server and the machine did during their
 # seconds. wrk's client costs least; locust's Python users cost more per request. If that
 # cost is what separates them, on a machine where server and load share the cores, the
-# costlier client shows fewer requests per second *and* a higher latency; if a tool shows
-# more of both, the server's speed moved between runs by more than the clients differ. The
-# cell below says which of these this run shows. A harness you can trust lands near wrk: the
-# verdict compares this run's figures with the targets the lesson holds its harness to
-# (throughput within 15 % of wrk's, p50 within 20 %).
+# costlier client shows fewer requests per second *and* a higher latency; if a tool shows more
+# requests per second *and* a lower latency, the server's speed moved between runs by more
+# than the clients differ. The cell below says which of these this run shows. A harness you
+# can trust lands near wrk: the verdict compares this run's figures with the targets the
+# lesson holds its harness to (throughput within 15 % of wrk's, p50 within 20 %).
 
 # %%
 from lesson.teaching.verdicts import tool_agreement_text
