@@ -34,6 +34,10 @@ __all__ = [
     "quantise_rows",
 ]
 
+#: What ``metadata["framework"]`` says for the in-process REST adapter: no web framework ran (the
+#: original lesson said "FastAPI" here; FastAPI serves the route only in :mod:`lesson.servers`).
+IN_PROCESS_FRAMEWORK = "none (in-process call, no HTTP server)"
+
 #: Decimal places the edge adapter keeps of each input (``quantise=True``).
 EDGE_DECIMALS = 3
 
@@ -52,13 +56,15 @@ def fastapi_rest_adapter(
         service: share an existing service instead of making one for ``model``.
 
     Returns:
-        ``predict(payload)``; metadata carries ``transport="REST"``, ``framework="FastAPI"``.
+        ``predict(payload)``; metadata carries ``transport="REST"`` and ``framework`` saying that no
+        web framework ran (:data:`IN_PROCESS_FRAMEWORK`): the route's validation and service,
+        called as a function. The real FastAPI app is :mod:`lesson.servers.rest`.
         Raises :class:`~lesson.core.schema.ValidationError` on a bad payload (HTTP 422).
     """
     svc = _service(model, service)
 
     def predict(payload: Any) -> dict[str, Any]:
-        return svc.predict(payload, transport="REST", extra_metadata={"framework": "FastAPI"})
+        return svc.predict(payload, transport="REST", extra_metadata={"framework": IN_PROCESS_FRAMEWORK})
 
     return predict
 

@@ -116,7 +116,7 @@ def demo_report(*, requests: int = 500, concurrency: int = 4, seed: int = 7, sta
             "",
         ]
 
-    out.append("The serving landscape:")
+    out.append("The serving landscape (the original lesson's latency words: claims, not measured here):")
     for name, entry in describe_serving_landscape().items():
         out.append(f"  {name:<10} latency {entry['latency']:<9} strength: {entry['strength']}")
     return "\n".join(out)

@@ -117,7 +117,7 @@ EXERCISES: dict[str, Exercise] = {e.id: e for e in [
              "The result is the 'seen' mark: check store['results'] before writing anything.",
              checks.check_idempotent_sink, "idempotent_sink"),
     Exercise("freshness", "04-streaming", "Measure freshness",
-             "Write freshness(events) -> ms between event_time and scored_at for each event.",
+             "Write freshness_ms(events) -> the ms between event_time and scored_at for each event, in order.",
              "Both times are in seconds.", checks.check_freshness, "freshness_ms"),
     Exercise("quantise_int8", "05-edge", "Quantise weights to int8",
              "Write quantise(weights) -> (scale, ints) with symmetric per-tensor int8.",

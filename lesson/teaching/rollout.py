@@ -270,13 +270,19 @@ class CanaryEndpoint:
         self.client, self.canary, self.users, self.guard = client, canary, list(users), guard
         self.kind_of = kind_of or (lambda user: "old")
         self.outcomes: list[Outcome] = []
-        self.rolled_back_at: int | None = None  # the index of the request that tripped the guard
+        #: The request whose answer tripped the guard, counted from 1 ("request 196 of 600").
+        self.rolled_back_at: int | None = None
+        #: How many requests had been routed when the guard rolled back: these ran at the old
+        #: share (the tripping one included, and under concurrency any still in flight).
+        self.routed_before_rollback: int | None = None
         self._next = itertools.count()
+        self._routed = 0
         self._lock = threading.Lock()
 
     def __call__(self, payload: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             index = next(self._next)
+            self._routed = index + 1
             user = self.users[index % len(self.users)]
             share, arm = self.canary.share, self.canary.arm(user)
             version = self.canary.version_for(user)
@@ -299,7 +305,31 @@ class CanaryEndpoint:
         errors = sum(not 200 <= o.status < 300 for o in tried)
         if self.guard.verdict(len(tried), errors) == "rollback":
             self.canary.rollback()
-            self.rolled_back_at = index
+            self.rolled_back_at = index + 1  # outcomes index from 0; people count requests from 1
+            self.routed_before_rollback = self._routed
+
+    def after_rollback(self) -> list[Outcome]:
+        """The outcomes of the requests routed after the rollback (empty if there was none)."""
+        if self.routed_before_rollback is None:
+            return []
+        return [o for o in self.outcomes if o.index >= self.routed_before_rollback]
+
+    def rollback_sentence(self) -> str:
+        """Where the guard rolled back and what happened after, in one sentence computed from the record.
+
+        The counts add up: the requests routed before the rollback plus those routed after it
+        are every request the endpoint sent.
+        """
+        total = len(self.outcomes)
+        if self.rolled_back_at is None or self.routed_before_rollback is None:
+            return f"The guard did not roll back in {total} requests."
+        after = self.after_rollback()
+        failed = sum(not 200 <= o.status < 300 for o in after)
+        before = self.routed_before_rollback
+        in_flight = (f"; {before - self.rolled_back_at} more were already routed at the old share"
+                     if before > self.rolled_back_at else "")
+        return (f"The guard rolled back when request {self.rolled_back_at} of {total} answered{in_flight}; "
+                f"of the {len(after)} requests routed after the rollback, {failed} failed.")
 
     def send(self, payloads: Sequence[dict[str, Any]]) -> list[Outcome]:
         """Send ``payloads`` one after another (rejections are recorded, not raised)."""

@@ -129,9 +129,7 @@ panel = lab.panel("rest", requests=300, concurrency=4)
 panel
 
 # %%
-await panel.run_async(target="rest")
-await panel.run_async(target="grpc")
-await panel.run_async(target="in-process")
+by_target = {key: await panel.run_async(target=key) for key in ("rest", "grpc", "in-process")}
 panel.report()
 
 # %% [markdown]
@@ -154,17 +152,44 @@ print(recommend_pattern(Workload(caller="device", must_work_offline=True)))
 # %% [markdown]
 # ## What to notice
 #
-# - The same prediction came back through every target, to the digits shown (the line above
-#   the table printed the largest difference: the servers run the model with numpy, the
-#   in-process targets in pure Python, and the edge target rounds its inputs first): the
-#   patterns differ in *transport* and *timing*, not in the answer. That is what makes it safe to move a model from one
-#   pattern to another.
-# - Compare the average with the median, the p99 and the max printed above: the average mixes
-#   fast and slow requests into one number that may match no request at all; percentiles are
-#   latencies that requests really had.
-# - Over a network (local Jupyter) the REST and gRPC rows are far slower than the in-process
-#   row: for a small model, the transport *is* the latency.
-#
+# Each point is computed from the runs above (rerun them and the sentences change).
+
+# %%
+from IPython.display import Markdown
+
+from lesson.teaching.verdicts import compare_text, latency_text
+
+answers = {}
+for row in rows:
+    answers.setdefault(row["prediction"], []).append(row["target"])
+common = max(answers, key=lambda p: len(answers[p]))
+others = [f"{', '.join(targets)} returned {p}" for p, targets in answers.items() if p != common]
+tick = first.clock_resolution
+gap = (first.avg_latency - first.p50) / first.p50 if first.p50 > tick else None
+notes = [
+    f"- **One model, many doors.** {len(answers[common])} of {len(rows)} targets returned {common}"
+    + (f"; {'; '.join(others)} (the servers run the model with numpy, the in-process targets in pure Python, and "
+       f"the edge target rounds its inputs to 3 places first: the largest difference was {spread:.4f})"
+       if others else ", every one of them") + ". The patterns differ in *transport* and *timing*, not in the model, "
+    "which is what makes it safe to move a model from one pattern to another.",
+    f"- **An average describes nobody.** The first load test's mean was {latency_text(first.avg_latency, tick_s=tick)}"
+    + (f", {abs(gap):.0%} {'above' if gap > 0 else 'below'} its p50 ({latency_text(first.p50, tick_s=tick)})"
+       if gap is not None else f", its p50 {latency_text(first.p50, tick_s=tick)}")
+    + f"; its p99 was {latency_text(first.p99, tick_s=tick)} and its slowest request "
+    f"{latency_text(first.max_latency, tick_s=tick)}: the mean mixes the slow requests into a figure no request "
+    "had, while the percentiles say what the typical and the unlucky user saw.",
+]
+fn = by_target["in-process"].result
+for key, name in (("rest", "REST"), ("grpc", "gRPC")):
+    r = by_target[key].result
+    notes.append(f"- **{name} against a plain call.** " + compare_text(f"The {name} target", r.p50, "the plain call", fn.p50,
+                                                 tick_s=r.clock_resolution)
+                 + (" — over a real network stack: for a small model, the transport *is* the latency."
+                    if key in lab.servers and r.p50 > fn.p50 else
+                    " — in-process here: no network is in either figure." if key not in lab.servers else "."))
+Markdown("\n".join(notes))
+
+# %% [markdown]
 # ## Where to go next
 #
 # `01-rest` and `02-grpc` (online serving), `03-batch` (throughput and dynamic batching),

@@ -181,12 +181,16 @@ import os
 
 from IPython.display import Markdown
 
+from lesson.teaching.verdicts import latency_text, ratio
+
 r = over_rest.result
 session = 20  # calls a page view or short session might make (an assumption, not measured here)
+tail = ratio(r.p99, r.p50, tick_s=tick)
 notes = [
-    f"- **Percentiles, not the mean.** Through the REST target p50 was {r.p50 * 1000:.2f} ms and p99 "
-    f"{r.p99 * 1000:.2f} ms ({r.p99 / r.p50:.1f}x): 1 *request* in 100 took longer than the p99. The mean "
-    f"({r.avg_latency * 1000:.2f} ms) mixes the fast and the slow into one figure that says neither.",
+    f"- **Percentiles, not the mean.** Through the REST target p50 was {latency_text(r.p50, tick_s=tick, digits=2)} "
+    f"and p99 {latency_text(r.p99, tick_s=tick, digits=2)}" + (f" ({tail:.1f}x)" if tail is not None else "")
+    + ": 1 *request* in 100 took longer than the p99. The mean "
+    f"({latency_text(r.avg_latency, tick_s=tick, digits=2)}) mixes the fast and the slow into one figure that says neither.",
     f"- **Users make many requests.** A user whose page or session makes {session} calls sees at least one slower "
     f"than the p99 with probability 1 − 0.99^{session} = {1 - 0.99 ** session:.0%} (if the calls' latencies are "
     "independent): the tail is common, not rare.",

@@ -63,7 +63,7 @@ table(measured, caption="20,000 rows through batch_scoring_runner (measured just
 # %%
 gain_16 = measured[1]["rows/s"] / measured[0]["rows/s"]
 gain_last = measured[-1]["rows/s"] / measured[-2]["rows/s"]
-print(f"From 1 to 16 rows per batch, rows/s grew {gain_16:.1f}x; from {measured[-2]['rows per batch']} to "
+print(f"From 1 to 16 rows per batch, rows/s changed {gain_16:.1f}x; from {measured[-2]['rows per batch']} to "
       f"{measured[-1]['rows per batch']} rows, {gain_last:.2f}x.")
 
 # %% [markdown]

@@ -261,10 +261,12 @@ panel.report()
 # %%
 from IPython.display import Markdown
 
+from lesson.teaching.verdicts import latency_range_text, latency_text
+
 full, small = comparison.rows[0], comparison.rows[1]
 speed = full["latency_us"] / small["latency_us"]
-device_p50 = {run.label: run.result.p50 * 1000 for run in (fp64_run, int8_run)}
-rest_p50 = rest_run.result.p50 * 1000
+device_p50 = {run.label: run.result.p50 for run in (fp64_run, int8_run)}
+tick = rest_run.result.clock_resolution
 points = [
     f"- **Size:** the int8 weights file is {small['disk_bytes']:,} bytes against {full['disk_bytes']:,} "
     f"({full['disk_bytes'] / small['disk_bytes']:.1f}x smaller), the parameters {small['tensor_bytes']:,} bytes "
@@ -275,15 +277,20 @@ points = [
     f"changed by more than {comparison.max_abs_prediction_change:.3f}. Always measure it: quantisation can hurt "
     "a model with outlier weights much more (exercise 4).",
     f"- **Speed per prediction:** the int8 model took {small['latency_us']:.1f} µs, the full-precision one "
-    f"{full['latency_us']:.1f} µs ({speed:.2f}x its speed). In pure Python each weight is a Python object whatever its "
-    "precision, so fewer bits do not make the arithmetic faster by themselves. On real hardware a weight-only "
+    f"{full['latency_us']:.1f} µs ({speed:.2f}x its speed"
+    + ("). In pure Python each weight is a Python object whatever its precision, so fewer bits do not make the "
+       "arithmetic faster by themselves. " if 0.8 <= speed <= 1.25 else
+       f"; {'faster' if speed > 1 else 'slower'} on this run, yet in pure Python each weight is a Python object "
+       "whatever its precision, so the bits are not the reason: the two models' code differs, and a busy machine "
+       "moves such timings — rerun the comparison cell before you read much into it). ")
+    + "On real hardware a weight-only "
     f"scheme like this one can pay in memory traffic — {full['tensor_bytes'] / small['tensor_bytes']:.1f}x fewer "
     "bytes of parameters to move, which matters for a large model limited by memory bandwidth — but not in "
     "arithmetic: int8 dot products and integer SIMD (phone NPUs, CPUs with int8 dot-product instructions) multiply "
     "int8 by int8, and here the activations stay float. Schemes that quantise the activations too can use them. "
     "A tiny model in Python can show neither.",
-    f"- **Latency:** on the device the p50 was {min(device_p50.values()):.3f}–{max(device_p50.values()):.3f} ms, "
-    f"compute only; the REST target's p50 was {rest_p50:.3f} ms"
+    f"- **Latency:** on the device the p50 was {latency_range_text(list(device_p50.values()), tick_s=tick)}, "
+    f"compute only; the REST target's p50 was {latency_text(rest_run.result.p50, tick_s=tick)}"
     + (", a round trip over loopback to a real server." if "rest" in lab.servers else
        " — in the browser that is the REST adapter in-process, so no network is in it either."),
     "- **What you give up:** every device runs the version it has. Rolling out a new model means shipping an "

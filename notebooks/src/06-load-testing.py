@@ -48,11 +48,30 @@ pattern_of = {"rest": "REST", "grpc": "gRPC", "batch": "batch", "streaming": "st
 rows = []
 for key, pattern in pattern_of.items():
     result = by_pattern[key].result
-    rows.append({"pattern": pattern, "claimed latency": landscape[pattern]["latency"],
+    rows.append({"pattern": pattern, "notebook 00 claimed": landscape[pattern]["latency"],
                  "measured via": lab.targets[key].label,
                  "p50 ms": round(result.p50 * 1000, 3), "p99 ms": round(result.p99 * 1000, 3),
                  "req/s": round(result.throughput), "errors": result.error_count})
 table(rows, caption="The serving landscape, filled with figures measured just now (300 requests, 4 workers)")
+
+# %%
+from IPython.display import Markdown
+
+from lesson.teaching.verdicts import claims_against_measured
+
+clock_tick = by_pattern["rest"].result.clock_resolution
+ways = {"over a real server": [k for k in pattern_of if k in lab.servers],
+        "in-process": [k for k in pattern_of if k not in lab.servers]}
+contradicted = []
+for keys in ways.values():  # compare only rows measured the same way
+    claims = {pattern_of[k]: landscape[pattern_of[k]]["latency"] for k in keys}
+    p50s = {pattern_of[k]: by_pattern[k].result.p50 for k in keys}
+    contradicted += claims_against_measured(claims, p50s, tick_s=clock_tick)
+compared = "; ".join(f"{way}: {', '.join(pattern_of[k] for k in keys)}" for way, keys in ways.items() if keys)
+Markdown(f"Compared within rows measured the same way ({compared}), "
+         + (f"the measured p50s contradict notebook 00's words (by more than 25 %) in {len(contradicted)} "
+            f"pair{'s' if len(contradicted) != 1 else ''}:\n\n" + "\n".join(f"- {c}" for c in contradicted)
+            if contradicted else "no measured p50 contradicts notebook 00's words by more than 25 %."))
 
 # %% [markdown]
 # Read it with care: the in-process rows measure the adapters (a function call), the REST and
@@ -287,14 +306,19 @@ else:
           "processes nor sockets. Run the notebook in a local Jupyter to compare the tools.")
 
 # %% [markdown]
-# How to read it: the tools disagree a little by nature. wrk's client costs least, so it
-# leaves the most CPU to the server; locust's Python users cost more per request, and on a
-# machine where the server and the load share the cores, a costlier client means fewer
-# requests per second *and* higher latency. A harness you can trust lands near wrk. The
-# verdict below compares this run's figures with the targets the lesson holds its harness
-# to (throughput within 15 % of wrk's, p50 within 20 %).
+# How to read it: each tool runs in its own process, one after another, so the tools differ
+# by their own cost per request *and* by what the server and the machine did during their
+# seconds. wrk's client costs least; locust's Python users cost more per request. If that
+# cost is what separates them, on a machine where server and load share the cores, the
+# costlier client shows fewer requests per second *and* a higher latency; if a tool shows more
+# requests per second *and* a lower latency, the server's speed moved between runs by more
+# than the clients differ. The cell below says which of these this run shows. A harness you
+# can trust lands near wrk: the verdict compares this run's figures with the targets the
+# lesson holds its harness to (throughput within 15 % of wrk's, p50 within 20 %).
 
 # %%
+from lesson.teaching.verdicts import tool_agreement_text
+
 by_tool = {run.tool: run for run in tool_runs if run.available}
 if "wrk" in by_tool and "lesson loadtest" in by_tool:
     wrk_run, ours = by_tool["wrk"], by_tool["lesson loadtest"]
@@ -306,8 +330,8 @@ if "wrk" in by_tool and "lesson loadtest" in by_tool:
              "benchmarks/bench_peers.py pins server and load to separate cores and takes medians of 3."))
     if "locust" in by_tool:
         loc = by_tool["locust"]
-        print(f"locust / wrk: throughput {loc.rps / wrk_run.rps:.2f}x, p50 {loc.p50_ms / wrk_run.p50_ms:.2f}x "
-              "(locust's own per-request cost is in its figures)")
+        print(tool_agreement_text("locust", "wrk", rps=loc.rps, reference_rps=wrk_run.rps,
+                                  p50_ms=loc.p50_ms, reference_p50_ms=wrk_run.p50_ms))
 elif "rest" in lab.servers:
     print("No verdict: " + "; ".join(f"{run.tool}: {run.note}" for run in tool_runs if not run.available))
 else:
@@ -321,14 +345,15 @@ else:
 # %%
 from IPython.display import Markdown
 
+from lesson.teaching.verdicts import spread_text
+
 by_share = {row["share of capacity"]: row for row in knee}
 low, near, over = by_share["25%"], by_share["95%"], by_share["110%"]
 pooled_p99 = lesson.percentile(pooled, 99)
 notes = [
     "- **Compare like with like.** The side-by-side runs used the same payloads, requests and concurrency; "
-    f"the spread between the fastest and slowest pattern's p50 was "
-    f"{max(r.result.p50 for r in by_pattern.values()) / min(r.result.p50 for r in by_pattern.values()):.0f}x, "
-    "so say which machine, client and server produced a figure.",
+    + spread_text({key: run.result.p50 for key, run in by_pattern.items()}, tick_s=clock_tick)
+    + ". Say which machine, client and server produced a figure.",
     f"- **Closed loops hide stalls.** One 200 ms stall: the closed loop counted {slow_closed} slow request(s), the "
     f"open loop {slow_open}. Use an open loop (arrivals that do not wait for answers) for latency objectives, and report late sends.",
     f"- **Never average percentiles.** The two runs' p99s averaged to {(a.p99 + b.p99) / 2 * 1000:.2f} ms; the p99 of "

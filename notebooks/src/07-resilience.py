@@ -173,7 +173,10 @@ if queue_depth:
             f"served {sh.successes} requests in {sh.p50 * 1000:.1f} ms (p99 {sh.p99 * 1000:.1f} ms) — "
             f"{'about as many' if abs(sh.successes - d.successes) <= 0.1 * d.successes else ('more' if sh.successes > d.successes else 'fewer')}"
             f" ({sh.successes} against {d.successes}), {d.p50 / sh.p50:.1f}x sooner at the median. "
-            + ("A deeper queue buys no capacity; it buys waiting. " if d.successes <= 1.1 * sh.successes and d.p99 > sh.p99
+            + (("A deeper queue buys no capacity; it buys waiting. " if d.successes <= sh.successes else
+                f"The deeper queue served {d.successes / sh.successes - 1:.0%} more for {d.p99 / sh.p99:.1f}x the "
+                "p99: a little capacity, bought with a lot of waiting. ")
+               if d.successes <= 1.1 * sh.successes and d.p99 > sh.p99
                else "On this run the deeper queue did not only add waiting: compare the served counts and p99s. "))
 else:
     r = shedding_runs[0].result
@@ -427,7 +430,9 @@ if queue_depth:
         f"- **Fail fast under overload.** Given the same 700 requests, the server bounded at 4 served {sh.successes} "
         f"(p99 {sh.p99 * 1000:.1f} ms) and the one bounded at 32 served {d.successes} (p99 {d.p99 * 1000:.1f} ms), "
         f"with up to {max(queue_depth['queue-32']):.0f} requests queued inside it: "
-        + ("the deeper queue bought waiting, not capacity." if deeper_buys_waiting else
+        + (("the deeper queue bought waiting, not capacity." if d.successes <= sh.successes else
+            f"the deeper queue bought {d.successes / sh.successes - 1:.0%} more served requests with "
+            f"{d.p99 / sh.p99:.1f}x the p99.") if deeper_buys_waiting else
            "on this run the deeper queue did not only add waiting; compare the p99s and served counts above."))
 else:
     r = shedding_runs[0].result
@@ -447,7 +452,7 @@ points.append(
        else "On this run spreading them out did not serve more of the burst. ")
     + f"Under sustained overload the three policies served {', '.join(str(row['served']) for row in sustained)} of "
     f"{sustained[0]['clients']} clients, at {', '.join(f'{rate:.0f}' for rate in rates)} a second of the run"
-    + (": no retry policy raised the rate above that of no retries"
+    + (": no retry policy raised the rate more than 10 % above that of no retries"
        + (f"; backoff served more only by taking longer ({sustained[-1]['took s']} s against "
           f"{sustained[0]['took s']} s)" if sustained[-1]["served"] > sustained[0]["served"] else "")
        + ", and every retry was an extra attempt."

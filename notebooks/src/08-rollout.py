@@ -186,13 +186,17 @@ display_chart(spec)
 # %%
 tried = [o for o in bad_endpoint.outcomes if o.arm == "candidate"]
 failures = sorted({o.status for o in tried if o.status != 200})
-after = [o for o in bad_endpoint.outcomes if bad_endpoint.rolled_back_at is not None and o.index > bad_endpoint.rolled_back_at]
+after = bad_endpoint.after_rollback()
+in_flight = (bad_endpoint.routed_before_rollback or 0) - (bad_endpoint.rolled_back_at or 0)
 Markdown(
-    (f"The guard rolled the canary back at request {bad_endpoint.rolled_back_at}, after v2 had answered "
+    (f"The guard rolled the canary back when request {bad_endpoint.rolled_back_at} answered"
+     + (f" ({in_flight} more were already on their way, routed at the old share: the table's "
+        f"{bad_endpoint.routed_before_rollback} at that share count them)" if in_flight else "")
+     + ", after v2 had answered "
      f"{len(tried)} requests and failed {sum(o.status != 200 for o in tried)} of them "
      f"(status {', '.join(map(str, failures))}: old clients send no `request_id`). "
      if bad_endpoint.rolled_back_at is not None else "The guard did not roll back on this run. ")
-    + (f"After the rollback {len(after)} requests went to v{', v'.join(sorted({o.version for o in after}))} and "
+    + (f"The {len(after)} requests routed after the rollback went to v{', v'.join(sorted({o.version for o in after}))} and "
        f"{sum(o.status != 200 for o in after)} failed. " if after else "")
     + f"The load test counted {sum(canary_run.result.errors.values())} errors ({canary_run.result.successes} "
     f"answered of {canary_run.result.requests}); the canary's record also holds the harness's "
@@ -312,8 +316,9 @@ points = [
      f"requests of {len(bad_endpoint.outcomes)}, "
      + ("all on the canary's users, " if all(o.arm == "candidate" for o in bad_endpoint.outcomes if o.status != 200)
         else "some of them on the stable arm, ")
-     + f"before the guard rolled it back at request "
-     f"{bad_endpoint.rolled_back_at}; after that, {sum(o.status != 200 for o in after)} failed."
+     + f"before the guard rolled it back when request "
+     f"{bad_endpoint.rolled_back_at} answered; of the {len(after)} routed after that, "
+     f"{sum(o.status != 200 for o in after)} failed."
      if bad_endpoint.rolled_back_at is not None else
      "- **A canary limits the damage.** On this run the guard did not roll back: look at the canary's record above."),
     f"- **Sticky, widening shares.** Configured {', '.join(f'{s:.0%}' for s in stages)}; measured "

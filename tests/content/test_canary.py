@@ -77,7 +77,7 @@ def test_a_breaking_candidate_is_rolled_back_by_the_guard_and_nobody_fails_after
     assert endpoint.rolled_back_at is not None and canary.share == 0.0
     tried = [o for o in outcomes if o.arm == "candidate"]
     assert len(tried) == 10 and {o.status for o in tried} == {422}
-    after = [o for o in outcomes if o.index > endpoint.rolled_back_at]
+    after = endpoint.after_rollback()
     assert after and {(o.version, o.status) for o in after} == {("1", 200)}
     rows = arm_summary(outcomes)
     assert [(r["canary share configured"], r["arm"]) for r in rows] == [
@@ -88,6 +88,68 @@ def test_a_breaking_candidate_is_rolled_back_by_the_guard_and_nobody_fails_after
     with pytest.raises(RequestRejected) as err:
         CanaryEndpoint(broken, Canary("1", "2", 1.0), ["u"])({"instances": [ROW]})
     assert err.value.status == 422
+
+
+@pytest.mark.parametrize("share,min_requests", [(0.1, 20), (0.2, 10), (0.5, 5)])
+def test_the_rollback_counts_add_up_to_every_request_sent(share, min_requests):
+    """The request that trips the guard is counted from 1, as the table counts requests.
+
+    The page once said "rolled back at request 195 of 600; of the 404 requests after it":
+    the tripping request's 0-based index beside a count.
+    """
+    broken = RolloutClient(service=rollout_service({"1": CONTRACT_V1, "2": CONTRACT_V3_BREAKING}))
+    endpoint = CanaryEndpoint(broken, Canary("1", "2", share), USERS[:300],
+                              guard=CanaryGuard(max_error_rate=0.05, min_requests=min_requests))
+    outcomes = endpoint.send([{"instances": [ROW]}] * 600)
+    before_rows = [r for r in arm_summary(outcomes) if r["canary share configured"] == f"{share:.0%}"]
+    after = endpoint.after_rollback()
+    # one at a time, the tripping request is the last one routed at the old share
+    assert endpoint.rolled_back_at == endpoint.routed_before_rollback == sum(r["requests"] for r in before_rows)
+    assert endpoint.rolled_back_at + len(after) == len(outcomes) == 600
+    assert outcomes[endpoint.rolled_back_at - 1].status == 422  # the answer that tripped it failed
+    assert {o.share for o in after} == {0.0}
+    sentence = endpoint.rollback_sentence()
+    assert (f"request {endpoint.rolled_back_at} of 600 answered; of the {len(after)} requests routed after "
+            "the rollback, 0 failed.") in sentence
+    assert "already routed" not in sentence
+
+
+def test_under_concurrency_requests_in_flight_are_counted_before_the_rollback():
+    import threading
+
+    broken = RolloutClient(service=rollout_service({"1": CONTRACT_V1, "2": CONTRACT_V3_BREAKING}))
+    endpoint = CanaryEndpoint(broken, Canary("1", "2", 0.5), USERS[:300],
+                              guard=CanaryGuard(max_error_rate=0.05, min_requests=5))
+    start = threading.Barrier(4)
+
+    def send(n: int) -> None:
+        start.wait()
+        for _ in range(n):
+            try:
+                endpoint({"instances": [ROW]})
+            except RequestRejected:
+                pass
+
+    threads = [threading.Thread(target=send, args=(50,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert len(endpoint.outcomes) == 200
+    after = endpoint.after_rollback()
+    assert endpoint.routed_before_rollback is not None
+    assert endpoint.routed_before_rollback >= endpoint.rolled_back_at
+    assert endpoint.routed_before_rollback + len(after) == 200
+    assert not any(o.share for o in after)  # routed after the rollback: share 0
+    assert all(o.share == 0.5 for o in endpoint.outcomes if o.index < endpoint.routed_before_rollback)
+
+
+def test_no_rollback_says_so():
+    endpoint = CanaryEndpoint(RolloutClient(service=rollout_service()), Canary("1", "2", 0.1), USERS[:10],
+                              guard=CanaryGuard())
+    endpoint.send([{"instances": [ROW]}] * 30)
+    assert endpoint.after_rollback() == [] and endpoint.rolled_back_at is None
+    assert endpoint.rollback_sentence() == "The guard did not roll back in 30 requests."
 
 
 def test_new_clients_send_request_id_and_get_it_echoed_by_v2():

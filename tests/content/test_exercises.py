@@ -328,3 +328,32 @@ def test_the_solutions_stay_out_of_the_learners_namespace():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:2] == ["False False []", "True"], out.stdout
+
+
+def _task_names() -> set[str]:
+    import re
+
+    return {m.group(1) for e in EXERCISES.values() if (m := re.match(r"Write (\w+)\(", e.task))}
+
+
+def test_the_function_the_task_names_is_the_one_the_notebook_defines_and_checks():
+    """04 once asked for ``freshness(events)`` while its cell defined and checked ``freshness_ms``."""
+    import re
+    from pathlib import Path
+
+    sources = {p.stem: p.read_text() for p in (Path(__file__).parents[2] / "notebooks" / "src").glob("*.py")}
+    named = 0
+    for exercise in EXERCISES.values():
+        asked = re.match(r"Write (\w+)\(", exercise.task)
+        if asked is None:
+            continue
+        source = sources[exercise.notebook]
+        checked = re.search(rf'check\("{exercise.id}",\s*(\w+)\)', source)
+        assert checked is not None, f"{exercise.notebook} does not check {exercise.id!r}"
+        name = asked.group(1)
+        assert checked.group(1) == name, (exercise.id, name, checked.group(1))
+        assert re.search(rf"^def {name}\(", source, re.M), f"{exercise.notebook} does not define {name}()"
+        asked_in_text = re.findall(r"Write `(\w+)\(", source)
+        assert not set(asked_in_text) - {e for e in _task_names()}, asked_in_text
+        named += 1
+    assert named >= 15

@@ -17,7 +17,7 @@ from lesson import (
     fastapi_rest_adapter,
     grpc_streaming_adapter,
 )
-from lesson.patterns.adapters import quantise_rows, round_rows
+from lesson.patterns.adapters import IN_PROCESS_FRAMEWORK, quantise_rows, round_rows
 
 ORIGINAL_NAMES = [
     "fastapi_rest_adapter", "grpc_streaming_adapter", "batch_scoring_runner", "edge_inference_adapter",
@@ -39,7 +39,9 @@ def test_rest_adapter(model):
     ensure_response_schema(response)
     assert response["predictions"] == [0.42]
     meta = response["metadata"]
-    assert meta["transport"] == "REST" and meta["framework"] == "FastAPI"
+    # no FastAPI runs in-process (nor in the browser): the metadata must not say it did
+    assert meta["transport"] == "REST" and meta["framework"] == IN_PROCESS_FRAMEWORK
+    assert "fastapi" not in meta["framework"].lower()
     assert meta["model"] == "averaged_ensemble" and meta["model_version"] == "1"
     assert "latency_ms" in meta
 
