@@ -7,13 +7,16 @@ that left 127.0.0.1. A failure names the notebook, the cell (its source's first 
 its outputs. Then what two browser paths claim is checked in the browser: notebook 06's open
 loop sees the stall its closed loop hides, and a panel's Run button redraws its chart.
 
-Per notebook, the seconds from Run All to the last cell are printed (``-s`` shows them).
+Per notebook, the seconds from Run All to the last cell are printed (``-s`` shows them);
+``RUNALL_DUMP=DIR`` also writes each notebook's cells and outputs as text to ``DIR/NAME.txt``.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import pytest
@@ -105,6 +108,10 @@ def lite(site, chromium):
                 page = open_notebook(browser, base, name)
                 done[name] = report = run_all(page, name)
                 report.external = browser.external_requests[before:]
+                if os.environ.get("RUNALL_DUMP"):
+                    dump = Path(os.environ["RUNALL_DUMP"])
+                    dump.mkdir(parents=True, exist_ok=True)
+                    (dump / f"{Path(name).stem}.txt").write_text("\n\n".join(c.describe(1500) for c in report.cells))
                 print(f"\nrun-all {name}: {report.seconds:.1f} s; slowest cells "
                       + ", ".join(f"#{i} {s:.1f}s" for i, s in sorted(report.cell_seconds.items(),
                                                                        key=lambda kv: -kv[1])[:3]))
@@ -136,6 +143,7 @@ def test_open_loop_sees_the_stall_the_closed_loop_hides(lite):
     runs = {m[1]: m for m in STALL_LINE.finditer(report.text())}
     assert set(runs) == {"closed", "open"}, f"the stall demo printed no figures:\n{report.text()[:3000]}"
     closed, opened = runs["closed"], runs["open"]
+    print(f"\n06 in the browser: {closed[0]}\n06 in the browser: {opened[0]}")
     assert int(closed[6]) == 0 and int(opened[6]) == 0, (closed[0], opened[0])
     slow_closed, slow_open = int(closed[5]), int(opened[5])
     assert slow_closed >= 1, f"the closed loop did not see the stall at all: {closed[0]}"

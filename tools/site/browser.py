@@ -191,8 +191,8 @@ def open_notebook(chromium: OfflineChromium, base: str, name: str):
 _CELLS_JS = """() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].map(cell => ({
     kind: cell.classList.contains('jp-CodeCell') ? 'code' : 'other',
     prompt: (cell.querySelector('.jp-InputPrompt')?.textContent || '').trim(),
-    source: (cell.querySelector('.jp-InputArea-editor .cm-content')?.innerText
-             || cell.querySelector('.jp-InputArea-editor')?.textContent || '').slice(0, 400),
+    source: [...cell.querySelectorAll('.jp-InputArea-editor .cm-line')].map(l => l.textContent)
+            .join('\n').slice(0, 400),
     outputs: [...cell.querySelectorAll('.jp-OutputArea-output')].map(o => ({
         mime: o.getAttribute('data-mime-type') || '',
         text: (o.textContent || '').slice(0, 1500)})),
@@ -224,9 +224,10 @@ class CellState:
         bad = ("application/vnd.jupyter.error", "application/vnd.jupyter.stderr")
         return [f"{o['mime']}: {o['text']}" for o in self.outputs if o["mime"] in bad]
 
-    def describe(self) -> str:
+    def describe(self, limit: int = 600) -> str:
+        """The cell's prompt, its source's first lines and its outputs (``limit`` characters each)."""
         head = "\n    ".join(self.source.strip().splitlines()[:4])
-        shown = "\n".join(f"    -> {o['mime']}: {o['text'][:600]}" for o in self.outputs) or "    (no output)"
+        shown = "\n".join(f"    -> {o['mime']}: {o['text'][:limit]}" for o in self.outputs) or "    (no output)"
         return f"cell {self.index} {self.prompt}\n    {head}\n{shown}"
 
 
