@@ -192,7 +192,7 @@ _CELLS_JS = """() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].map
     kind: cell.classList.contains('jp-CodeCell') ? 'code' : 'other',
     prompt: (cell.querySelector('.jp-InputPrompt')?.textContent || '').trim(),
     source: [...cell.querySelectorAll('.jp-InputArea-editor .cm-line')].map(l => l.textContent)
-            .join('\n').slice(0, 400),
+            .join('\\n').slice(0, 400),
     outputs: [...cell.querySelectorAll('.jp-OutputArea-output')].map(o => ({
         mime: o.getAttribute('data-mime-type') || '',
         text: (o.textContent || '').slice(0, 1500)})),
