@@ -104,7 +104,8 @@ stall_panel.report()
 slow_closed, slow_open = (sum(1 for x in run.result.latencies if x > 0.05) for run in (closed, opened))
 for run, slow in ((closed, slow_closed), (opened, slow_open)):
     r = run.result
-    print(f"{r.mode:>6} loop: p50 {r.p50 * 1000:.3f} ms, p99 {r.p99 * 1000:.1f} ms, max {r.max_latency * 1000:.1f} ms; "
+    p50 = f"< {r.clock_resolution * 1000:.2g} ms (the clock's step)" if r.p50 < r.clock_resolution else f"{r.p50 * 1000:.3f} ms"
+    print(f"{r.mode:>6} loop: p50 {p50}, p99 {r.p99 * 1000:.1f} ms, max {r.max_latency * 1000:.1f} ms; "
           f"{slow} requests slower than 50 ms; {r.error_count} errors")
 
 # %%

@@ -134,7 +134,7 @@ def test_run_all_in_jupyterlite(lite, name):
             report.page.context.close()
 
 
-STALL_LINE = re.compile(r"(closed|open) loop: p50 ([\d.]+) ms, p99 ([\d.]+) ms, max ([\d.]+) ms; "
+STALL_LINE = re.compile(r"(closed|open) loop: p50 (.+?), p99 ([\d.]+) ms, max ([\d.]+) ms; "
                         r"(\d+) requests slower than 50 ms; (\d+) errors")
 
 
