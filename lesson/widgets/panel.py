@@ -15,8 +15,9 @@ Errors raised by callbacks are shown in the panel's ``Output`` log, never swallo
 
 The chart and the log are written by assigning the ``Output`` widgets' ``outputs`` (a
 state sync), never with ``with output:``/``display``: a click's run finishes after the
-click's message was answered, and outputs sent then have no request left to be routed
-to, so the chart stayed on the previous run (JupyterLite and local Jupyter alike).
+click's message was answered, and output sent then is routed by a message that is over
+(seen in JupyterLite: the table showed a new run, the chart the previous one). A state
+sync does not depend on which message is current.
 """
 
 from __future__ import annotations
