@@ -12,6 +12,12 @@ Every control is bounded (:class:`PanelLimits`) and every run also stops at
 threads) a click schedules the asyncio harness on the running event loop; in CPython the
 thread harness runs in an executor while the progress bar updates from the event loop.
 Errors raised by callbacks are shown in the panel's ``Output`` log, never swallowed.
+
+The chart and the log are written by assigning the ``Output`` widgets' ``outputs`` (a
+state sync), never with ``with output:``/``display``: a click's run finishes after the
+click's message was answered, and output sent then is routed by a message that is over
+(seen in JupyterLite: the table showed a new run, the chart the previous one). A state
+sync does not depend on which message is current.
 """
 
 from __future__ import annotations
@@ -26,12 +32,21 @@ from IPython.display import HTML, display
 
 from lesson import loadtest
 from lesson.core.runtime import IN_BROWSER
-from lesson.widgets.charts import comparison_chart, display_chart
+from lesson.widgets.charts import VEGA_LITE_MIME, chart_bundle, comparison_chart, display_chart
 from lesson.widgets.runs import RunRecord, results_table_html
 from lesson.widgets.settings import PanelLimits, harness_kwargs, read_settings
 from lesson.widgets.targets import Target, is_async_callable, make_payloads
 
-__all__ = ["PanelLimits", "LoadTestPanel"]
+__all__ = ["PanelLimits", "LoadTestPanel", "chart_output"]
+
+
+def chart_output(spec: dict[str, Any]) -> dict[str, Any]:
+    """A ``display_data`` output of a Vega-Lite spec for an ``Output`` widget's ``outputs``.
+
+    Drawn as SVG (``embed_options``), so the chart's text (run labels) is in the page.
+    """
+    return {"output_type": "display_data", "data": chart_bundle(spec),
+            "metadata": {VEGA_LITE_MIME: {"embed_options": {"renderer": "svg"}}}}
 
 
 class LoadTestPanel:
@@ -165,8 +180,10 @@ class LoadTestPanel:
         self.knobs_box.children = children
 
     def _on_target_change(self, change: dict[str, Any]) -> None:
-        with self.log:
+        try:
             self._build_knobs()
+        except Exception as exc:  # noqa: BLE001 - shown to the learner in the panel
+            self._show_error(exc)
 
     def settings(self, **overrides: Any) -> dict[str, Any]:
         """The run's settings from the controls, with ``overrides``; every value bound-checked.
@@ -249,9 +266,7 @@ class LoadTestPanel:
 
     def _render(self) -> None:
         self.results_html.value = results_table_html(self.runs)
-        self.chart_output.clear_output(wait=True)
-        with self.chart_output:
-            display_chart(comparison_chart(self.runs))
+        self.chart_output.outputs = (chart_output(comparison_chart(self.runs)),)
 
     def run(self, **overrides: Any) -> RunRecord:
         """Run one load test now, blocking (CPython only).
@@ -307,9 +322,9 @@ class LoadTestPanel:
         self.last_error = exc
         self.progress.bar_style = "danger"
         self.progress_label.value = f"failed: {type(exc).__name__}"
-        with self.log:
-            print(f"Run failed: {type(exc).__name__}: {exc}")
-            traceback.print_exception(exc, limit=-3)
+        lines = traceback.format_exception(exc, limit=-3)
+        self.log.outputs = (*self.log.outputs, {"output_type": "stream", "name": "stderr",
+                                                "text": f"Run failed: {type(exc).__name__}: {exc}\n" + "".join(lines)})
 
     def _on_task_done(self, task: asyncio.Future) -> None:
         if not self.running:
@@ -325,7 +340,7 @@ class LoadTestPanel:
         """Start a run: scheduled on the running event loop if there is one, else run now."""
         if self.running or (self._task is not None and not self._task.done()):
             return  # one run at a time: the button is disabled meanwhile, this is a stray click
-        self.log.clear_output()
+        self.log.outputs = ()
         self.last_error = None
         try:
             loop = asyncio.get_running_loop()
@@ -347,7 +362,7 @@ class LoadTestPanel:
     def _on_clear_clicked(self, _button: Any = None) -> None:
         self.runs.clear()
         self.results_html.value = "<i>No runs yet: press Run.</i>"
-        self.chart_output.clear_output()
+        self.chart_output.outputs = ()
         self.progress.value = 0
         self.progress_label.value = "idle"
 

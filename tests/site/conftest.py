@@ -49,7 +49,7 @@ def site(notebooks) -> Path:
     return SITE
 
 
-@pytest.fixture()
+@pytest.fixture(scope="session")
 def chromium() -> str:
     """Debian's chromium; skipped with the reason when it is missing (failed on CI)."""
     path = chromium_path()

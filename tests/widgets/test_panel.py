@@ -20,10 +20,19 @@ from lesson.core.stats import format_ms  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def charts_shown(monkeypatch):
-    """Record the charts the panel draws (outside a kernel an Output widget would print them)."""
+    """Record the charts ``report()`` displays (outside a kernel ``display`` would print them)."""
     shown = []
     monkeypatch.setattr(panel_module, "display_chart", lambda spec, **kw: shown.append(spec))
     return shown
+
+
+def panel_chart(panel) -> dict:
+    """The Vega-Lite spec the panel's chart ``Output`` widget holds (its only output)."""
+    from lesson.widgets.charts import VEGA_LITE_MIME
+
+    (output,) = panel.chart_output.outputs
+    assert output["output_type"] == "display_data"
+    return output["data"][VEGA_LITE_MIME]
 
 
 def make_panel(**kwargs):
@@ -69,7 +78,7 @@ def test_click_run_fills_the_table_with_real_percentiles(charts_shown):
     assert cells[5] == format_ms(result.p50, unit=False)  # the p50 column is this run's p50 ...
     assert float(cells[5]) == pytest.approx(result.p50 * 1000, rel=0.02, abs=0.0005)  # ... in ms
     assert panel.progress.value == panel.progress.max == 250
-    assert len(charts_shown) == 1 and charts_shown[0]["hconcat"][0]["data"]["values"]
+    assert panel_chart(panel)["hconcat"][0]["data"]["values"]
     assert panel.progress_label.value.startswith("done: 250 requests")
     assert not panel.run_button.disabled
 
@@ -177,6 +186,8 @@ def test_a_failing_run_is_shown_and_the_panel_recovers():
     panel.run_button.click()
     assert isinstance(panel.last_error, RuntimeError)
     assert panel.progress_label.value == "failed: RuntimeError"
+    (logged,) = panel.log.outputs  # in the panel's log, whichever message the click came with
+    assert logged["name"] == "stderr" and "Run failed: RuntimeError: cannot build this endpoint" in logged["text"]
     assert not panel.running and not panel.run_button.disabled
     panel.target_select.value = "rest"
     panel.run_button.click()
@@ -203,6 +214,29 @@ def test_click_inside_a_running_event_loop_schedules_the_run_and_updates_progres
     asyncio.run(main())
     assert panel.last_error is None and len(panel.runs) == 1
     assert seen and seen[-1] == 3000  # progress reached the end through the loop
+
+
+def test_each_run_replaces_the_chart_with_one_that_names_it():
+    """The chart is the Output widget's state, set after each run (a click's run ends after the
+    click's message was answered: output sent with ``display`` then had nowhere to go)."""
+    panel = make_panel(target="in-process", requests=60)
+
+    async def click_and_wait():
+        panel.run_button.click()
+        await panel._task
+
+    for _ in range(2):
+        asyncio.run(click_and_wait())
+    labels = [run.label for run in panel.runs]
+    spec = panel_chart(panel)
+    curves, histogram = spec["hconcat"]
+    assert {v["run"] for v in curves["data"]["values"]} == set(labels)
+    assert histogram["title"]["subtitle"] == labels[-1]
+    assert len(histogram["data"]["values"]) == 60
+    assert panel.chart_output.outputs[0]["metadata"]["application/vnd.vegalite.v5+json"] == {
+        "embed_options": {"renderer": "svg"}}
+    panel.clear_button.click()
+    assert panel.chart_output.outputs == ()
 
 
 def test_browser_path_uses_the_asyncio_harness(monkeypatch):

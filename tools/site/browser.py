@@ -112,6 +112,44 @@ def offline_browser(viewport: tuple[int, int] = (1280, 900)) -> Iterator[Offline
             context.close()
 
 
+@dataclass
+class OfflineChromium:
+    """One headless Chromium; each :meth:`new_page` gets its own context (fresh storage, so
+    JupyterLab restores no earlier notebook's tabs), offline like :func:`offline_browser`."""
+
+    browser: object
+    external_requests: list[str] = field(default_factory=list)
+
+    def new_page(self, viewport: tuple[int, int] = (1280, 900)):
+        context = self.browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+
+        def route(route):
+            url = route.request.url
+            if url.startswith(("data:", "blob:")) or urlparse(url).hostname == "127.0.0.1":
+                return route.continue_()
+            self.external_requests.append(url)
+            return route.abort()
+
+        context.route("**/*", route)
+        return context.new_page()
+
+
+@contextlib.contextmanager
+def offline_chromium() -> Iterator[OfflineChromium]:
+    """Launch headless Chromium once; yield an :class:`OfflineChromium` to open pages in."""
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    if executable is None:
+        raise RuntimeError("chromium is not installed (apt-get install -y chromium)")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        try:
+            yield OfflineChromium(browser)
+        finally:
+            browser.close()
+
+
 def wait_for_output(frame, text: str, timeout_s: float = 240) -> None:
     """Wait until a notebook output area in ``frame`` contains ``text``."""
     frame.wait_for_function(
@@ -139,3 +177,66 @@ def error_outputs(frame) -> list[str]:
     return frame.eval_on_selector_all(
         ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.error']",
         "els => els.map(e => e.innerText.slice(0, 800))")
+
+
+def open_notebook(chromium: OfflineChromium, base: str, name: str):
+    """A new page (own context) with ``name`` (e.g. ``01-rest.ipynb``) open in the site's JupyterLite."""
+    page = chromium.new_page()
+    page.goto(f"{base}lite/lab/index.html?path={name}")
+    return page
+
+
+#: Every cell of the open notebook: kind, input prompt ("[3]:", "[*]:", "[ ]:"), the head of its
+#: source and its outputs (MIME type and text; textContent, so cells out of view count too).
+_CELLS_JS = """() => [...document.querySelectorAll('.jp-Notebook .jp-Cell')].map(cell => ({
+    kind: cell.classList.contains('jp-CodeCell') ? 'code' : 'other',
+    prompt: (cell.querySelector('.jp-InputPrompt')?.textContent || '').trim(),
+    source: [...cell.querySelectorAll('.jp-InputArea-editor .cm-line')].map(l => l.textContent)
+            .join('\\n').slice(0, 400),
+    outputs: [...cell.querySelectorAll('.jp-OutputArea-output')].map(o => ({
+        mime: o.getAttribute('data-mime-type') || '',
+        text: (o.textContent || '').slice(0, 1500)})),
+}))"""
+
+
+@dataclass
+class CellState:
+    """One notebook cell as the page shows it."""
+
+    index: int
+    kind: str
+    prompt: str
+    source: str
+    outputs: list[dict]
+
+    @property
+    def done(self) -> bool:
+        """Executed: its prompt holds an execution count."""
+        return any(ch.isdigit() for ch in self.prompt)
+
+    @property
+    def busy(self) -> bool:
+        """Running or queued (``[*]``)."""
+        return "*" in self.prompt
+
+    def failures(self) -> list[str]:
+        """Its error (traceback) and stderr outputs."""
+        bad = ("application/vnd.jupyter.error", "application/vnd.jupyter.stderr")
+        return [f"{o['mime']}: {o['text']}" for o in self.outputs if o["mime"] in bad]
+
+    def describe(self, limit: int = 600) -> str:
+        """The cell's prompt, its source's first lines and its outputs (``limit`` characters each)."""
+        head = "\n    ".join(self.source.strip().splitlines()[:4])
+        shown = "\n".join(f"    -> {o['mime']}: {o['text'][:limit]}" for o in self.outputs) or "    (no output)"
+        return f"cell {self.index} {self.prompt}\n    {head}\n{shown}"
+
+
+def notebook_cells(frame) -> list[CellState]:
+    """The open notebook's cells (see :class:`CellState`)."""
+    return [CellState(i, **c) for i, c in enumerate(frame.evaluate(_CELLS_JS))]
+
+
+def kernel_status(frame) -> str:
+    """The notebook's execution indicator: ``idle``, ``busy``, ... (empty before it exists)."""
+    return frame.evaluate("() => document.querySelector('.jp-Notebook-ExecutionIndicator')"
+                          "?.getAttribute('data-status') || ''")
