@@ -9,7 +9,8 @@
      label (axe: aria-input-field-name).
 
    Runs at load and again, debounced, whenever the page's DOM changes (the widgets are
-   rendered after load from their saved state). */
+   rendered after load from their saved state); <html data-a11y-pending> is set while a run
+   is due and data-a11y-fixed holds the time of the last run. */
 (function () {
   "use strict";
   var NBCONVERT_ALT = "No description has been provided for this image";
@@ -76,11 +77,14 @@
     nameCharts(root);
     nameSliders(root);
     reachScrollables(root);
-    document.documentElement.dataset.a11yFixed = String(Date.now());
+    var html = document.documentElement;
+    html.dataset.a11yFixed = String(Date.now());
+    delete html.dataset.a11yPending;
   }
 
   var pending = null;
   function later() {
+    document.documentElement.dataset.a11yPending = "1";  /* tests wait until it is gone */
     if (pending !== null) clearTimeout(pending);
     pending = setTimeout(function () { pending = null; fix(); }, 150);
   }

@@ -339,7 +339,7 @@ def _text_summary(spec: dict[str, Any]) -> str:
     return "Vega-Lite chart: " + "; ".join(titles)
 
 
-_SVG_ROOT = re.compile(r"<svg\b([^>]*)>")
+_SVG_ROOT = re.compile(r"<svg\b([^>]*)>(?:<title>.*?</title>)?", re.S)
 
 
 def label_svg(svg: str, text: str) -> str:

@@ -20,6 +20,8 @@ AXE_VERSION = "4.14.1"
 #: The rule sets audited: WCAG 2.0 and 2.1, levels A and AA.
 WCAG_TAGS = ("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")
 BLOCKING = ("critical", "serious")
+#: The alt text nbconvert gives an image that has none (it says nothing about the chart).
+NBCONVERT_ALT = "No description has been provided for this image"
 
 
 def axe_script() -> Path:
