@@ -73,14 +73,37 @@ def _num(value: Any) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+#: Longest line of a chart title (characters at the title's font size within a 320-340 px plot).
+TITLE_LINE = 44
+
+
 def _title_text(title: Any) -> str:
     if isinstance(title, dict):  # {"text": ..., "subtitle": ...}
-        return ", ".join(str(title[k]) for k in ("text", "subtitle") if title.get(k))
+        return ", ".join(_title_text(title[k]) for k in ("text", "subtitle") if title.get(k))
+    if isinstance(title, (list, tuple)):  # lines
+        return " ".join(map(str, title))
     return str(title or "")
+
+
+def _title_lines(text: str, limit: int = TITLE_LINE) -> str | list[str]:
+    """A long title as lines of at most ``limit`` characters (Vega-Lite draws a list as lines):
+    one long line made the chart wider than a phone's screen."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= limit:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines if len(lines) > 1 else text
 
 
 def _finish(spec: dict[str, Any], description: str) -> dict[str, Any]:
     """Top-level keys every chart shares: schema, transparent background, fonts, text alternative."""
+    title = spec.get("title")
+    if isinstance(title, str):
+        spec = {**spec, "title": _title_lines(title)}
+    elif isinstance(title, dict) and isinstance(title.get("text"), str):
+        spec = {**spec, "title": {**title, "text": _title_lines(title["text"])}}
     return {"$schema": VEGA_LITE_SCHEMA, "description": description, "background": "transparent",
             "config": CHART_CONFIG, **spec}
 
@@ -248,15 +271,16 @@ def bar_chart(
         },
         "tooltip": [{"field": k} for k in (x, color, y) if k],
     }
-    if color:
-        encoding["color"] = {"field": color, "type": "nominal", "title": color}
+    if color:  # the legend under the bars, so the chart stays as narrow as a phone
+        encoding["color"] = {"field": color, "type": "nominal", "title": color,
+                             "legend": {"orient": "bottom", "direction": "vertical", "labelLimit": 320}}
         encoding["yOffset"] = {"field": color, "type": "nominal"}
     bars = [f"{row[x]}{f' ({row[color]})' if color else ''}: {_num(row[y])}" for row in rows]
     description = (f"{_title_text(title) or 'Bar chart'}: {y_title or y} by {x_title or x}"
                    f"{' (log scale)' if log else ''}. " + _listed(bars) + ".")
     return _finish({
         "title": title,
-        "width": 420,
+        "width": 300,
         "data": {"values": list(rows)},
         "mark": {"type": "bar"},
         "encoding": encoding,
@@ -287,7 +311,8 @@ def line_chart(
         "tooltip": [{"field": k} for k in (x, color, y) if k],
     }
     if color:
-        encoding["color"] = {"field": color, "type": "nominal", "title": color, "legend": {"orient": "bottom"}}
+        encoding["color"] = {"field": color, "type": "nominal", "title": color,
+                             "legend": {"orient": "bottom", "direction": "vertical", "labelLimit": 320}}
     series: dict[Any, list[dict[str, Any]]] = {}
     for row in rows:
         series.setdefault(row[color] if color else y_title or y, []).append(row)
@@ -302,7 +327,7 @@ def line_chart(
                    + _listed(lines) + ".")
     return _finish({
         "title": title,
-        "width": 480,
+        "width": 340,
         "height": 220,
         "data": {"values": list(rows)},
         "mark": {"type": "line", "point": False},

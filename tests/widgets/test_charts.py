@@ -92,3 +92,20 @@ def test_label_svg_escapes_and_replaces_a_previous_label():
     twice = label_svg(once, "second")
     assert once.startswith('<svg width="1" role="img" aria-label="a &quot;quoted&quot; &lt;b&gt;">')
     assert twice.count("role=") == 1 and 'aria-label="second"' in twice
+
+
+def test_long_titles_wrap_so_every_chart_fits_a_phone():
+    pytest.importorskip("vl_convert")
+    from lesson.widgets.charts import to_svg
+
+    title = "Per 50 requests: routed to the canary, and failed (measured) — the lines coincide: every request failed"
+    lines = [{"request": i * 50, "count": (i * 7) % 50, "series": s}
+             for s in ("routed to the canary (v2)", "failed") for i in range(20)]
+    bars = [{"stage": f"stage {i}", "percent": i * 10.0, "share of": k}
+            for i in range(4) for k in ("configured", "measured")]
+    for spec in (line_chart(lines, x="request", y="count", color="series", title=title),
+                 bar_chart(bars, x="stage", y="percent", color="share of", title=title)):
+        assert isinstance(spec["title"], list) and " ".join(spec["title"]) == title
+        assert spec["description"].startswith(title)
+        width = float(re.search(r'<svg[^>]*width="([0-9.]+)"', to_svg(spec))[1])
+        assert width <= 420, width
