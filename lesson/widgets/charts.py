@@ -55,7 +55,12 @@ MAX_HISTOGRAM_SAMPLES = 1500
 #: defaults are 10-11 px for labels); the background is transparent, so the page's light or
 #: dark theme shows through (JupyterLab's dark theme recolours the text; the site's CSS does
 #: it for the static SVG).
+#: Series colours with at least 3:1 contrast against white and, inverted as the site's dark
+#: scheme shows them, against its dark background (#1e2129): mid luminance, no yellow.
+CATEGORY_COLOURS: tuple[str, ...] = ("#1f77b4", "#d95f02", "#1b9e77", "#d62728", "#9467bd",
+                                     "#e7298a", "#a6761d", "#7f7f7f", "#17a2b8", "#7a7a00")
 CHART_CONFIG: dict[str, Any] = {
+    "range": {"category": list(CATEGORY_COLOURS)},
     "axis": {"labelFontSize": 12, "titleFontSize": 13},
     "legend": {"labelFontSize": 12, "titleFontSize": 13},
     "title": {"fontSize": 15, "subtitleFontSize": 12},

@@ -109,3 +109,26 @@ def test_long_titles_wrap_so_every_chart_fits_a_phone():
         assert spec["description"].startswith(title)
         width = float(re.search(r'<svg[^>]*width="([0-9.]+)"', to_svg(spec))[1])
         assert width <= 420, width
+
+
+def _luminance(rgb: tuple[int, ...]) -> float:
+    lin = [c / 255 / 12.92 if c / 255 <= 0.03928 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _contrast(a: tuple[int, ...], b: tuple[int, ...]) -> float:
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def test_series_colours_read_on_white_and_inverted_on_the_dark_page(runs):
+    from lesson.widgets.charts import CATEGORY_COLOURS
+
+    spec = comparison_chart(runs)
+    assert spec["config"]["range"]["category"] == list(CATEGORY_COLOURS)
+    slate = (0x1E, 0x21, 0x29)   # --md-default-bg-color of Material's slate scheme
+    for colour in CATEGORY_COLOURS:
+        rgb = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+        inverted = tuple(255 - c for c in rgb)   # site.css: filter: invert(1) hue-rotate(180deg)
+        assert _contrast(rgb, (255, 255, 255)) >= 3, colour
+        assert _contrast(inverted, slate) >= 3, colour
