@@ -14,6 +14,8 @@ Nothing here draws by hand: the specs describe the data, Vega-Lite draws.
 from __future__ import annotations
 
 import concurrent.futures
+import html
+import re
 from typing import Any, Sequence
 
 from lesson.widgets.runs import RunRecord
@@ -29,6 +31,7 @@ __all__ = [
     "chart_bundle",
     "display_chart",
     "to_svg",
+    "label_svg",
 ]
 
 VEGA_LITE_MIME = "application/vnd.vegalite.v5+json"
@@ -46,6 +49,74 @@ CURVE_POINTS: tuple[tuple[str, str], ...] = (
 
 #: Most latency samples embedded in a histogram (evenly spaced ranks of the sorted samples).
 MAX_HISTOGRAM_SAMPLES = 1500
+
+
+#: Font sizes for charts that are scaled down to a phone's width and still read (Vega's
+#: defaults are 10-11 px for labels); the background is transparent, so the page's light or
+#: dark theme shows through (JupyterLab's dark theme recolours the text; the site's CSS does
+#: it for the static SVG).
+#: Series colours with at least 3:1 contrast against white and, inverted as the site's dark
+#: scheme shows them, against its dark background (#1e2129): mid luminance, no yellow.
+CATEGORY_COLOURS: tuple[str, ...] = ("#1f77b4", "#d95f02", "#1b9e77", "#d62728", "#9467bd",
+                                     "#e7298a", "#a6761d", "#7f7f7f", "#17a2b8", "#7a7a00")
+CHART_CONFIG: dict[str, Any] = {
+    "range": {"category": list(CATEGORY_COLOURS)},
+    "axis": {"labelFontSize": 12, "titleFontSize": 13},
+    "legend": {"labelFontSize": 12, "titleFontSize": 13},
+    "title": {"fontSize": 15, "subtitleFontSize": 12},
+    "header": {"labelFontSize": 12, "titleFontSize": 13},
+}
+#: How many rows a chart's text alternative lists before it says how many more there are.
+MAX_DESCRIBED = 12
+
+
+def _ms(value: float) -> str:
+    return f"{value:.3g} ms"
+
+
+def _num(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+#: Longest line of a chart title (characters at the title's font size within a 320-340 px plot).
+TITLE_LINE = 44
+
+
+def _title_text(title: Any) -> str:
+    if isinstance(title, dict):  # {"text": ..., "subtitle": ...}
+        return ", ".join(_title_text(title[k]) for k in ("text", "subtitle") if title.get(k))
+    if isinstance(title, (list, tuple)):  # lines
+        return " ".join(map(str, title))
+    return str(title or "")
+
+
+def _title_lines(text: str, limit: int = TITLE_LINE) -> str | list[str]:
+    """A long title as lines of at most ``limit`` characters (Vega-Lite draws a list as lines):
+    one long line made the chart wider than a phone's screen."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= limit:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines if len(lines) > 1 else text
+
+
+def _finish(spec: dict[str, Any], description: str) -> dict[str, Any]:
+    """Top-level keys every chart shares: schema, transparent background, fonts, text alternative."""
+    title = spec.get("title")
+    if isinstance(title, str):
+        spec = {**spec, "title": _title_lines(title)}
+    elif isinstance(title, dict) and isinstance(title.get("text"), str):
+        spec = {**spec, "title": {**title, "text": _title_lines(title["text"])}}
+    return {"$schema": VEGA_LITE_SCHEMA, "description": description, "background": "transparent",
+            "config": CHART_CONFIG, **spec}
+
+
+def _listed(items: list[str]) -> str:
+    shown = items[:MAX_DESCRIBED]
+    more = len(items) - len(shown)
+    return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
 
 
 def percentile_chart(runs: Sequence[RunRecord], *, title: str = "Latency by percentile") -> dict[str, Any]:
@@ -72,8 +143,14 @@ def percentile_chart(runs: Sequence[RunRecord], *, title: str = "Latency by perc
                     "latency_ms": round(max(seconds, floor) * 1000.0, 4),
                 }
             )
-    return {
-        "$schema": VEGA_LITE_SCHEMA,
+    described = [
+        f"{run.label}: p50 {_ms(run.result.p50 * 1000)}, p99 {_ms(run.result.p99 * 1000)}, "
+        f"max {_ms(run.result.max_latency * 1000)}"
+        for run in runs
+    ]
+    description = (f"{title}: latency (ms, log scale) at p50, p90, p95, p99, p99.9 and max, "
+                   f"one line per run ({len(runs)}). " + _listed(described) + ".")
+    return _finish({
         "title": title,
         "width": 320,
         "height": 220,
@@ -103,7 +180,7 @@ def percentile_chart(runs: Sequence[RunRecord], *, title: str = "Latency by perc
                 {"field": "latency_ms", "type": "quantitative", "title": "ms", "format": ".3f"},
             ],
         },
-    }
+    }, description)
 
 
 def _sample_sorted(latencies: Sequence[float], limit: int) -> list[float]:
@@ -129,8 +206,14 @@ def histogram_chart(run: RunRecord, *, title: str | None = None, up_to_p99: bool
     sample = _sample_sorted(latencies, MAX_HISTOGRAM_SAMPLES) if latencies else []
     shown = f"{len(sample)} of {len(latencies)}" if len(sample) < len(latencies) else f"{len(sample)}"
     scope = "up to p99" if up_to_p99 else "all"
-    return {
-        "$schema": VEGA_LITE_SCHEMA,
+    if sample:
+        middle = sample[len(sample) // 2]
+        spread = (f"from {_ms(sample[0] * 1000)} to {_ms(sample[-1] * 1000)}, "
+                  f"median {_ms(middle * 1000)}")
+    else:
+        spread = "no latencies recorded"
+    description = f"Histogram of {shown} latencies ({scope}) of run {run.label}: {spread}."
+    return _finish({
         # the run's label as a subtitle, cut to the plot's width: a long label made the title
         # wider than the plot and the pair of charts too wide for the page
         "title": title or {"text": f"Distribution {scope} ({shown} requests)", "subtitle": run.label,
@@ -143,18 +226,24 @@ def histogram_chart(run: RunRecord, *, title: str | None = None, up_to_p99: bool
             "x": {"field": "latency_ms", "type": "quantitative", "bin": {"maxbins": 40}, "title": "latency (ms)"},
             "y": {"aggregate": "count", "type": "quantitative", "title": "requests"},
         },
-    }
+    }, description)
 
 
 def comparison_chart(runs: Sequence[RunRecord]) -> dict[str, Any]:
-    """Percentile curves of every run beside the latest run's histogram (one spec)."""
+    """Percentile curves of every run above the latest run's histogram (one spec).
+
+    Stacked, not side by side: one chart's width fits a phone's screen with its text
+    readable, where two side by side were scaled to half size.
+    """
     if not runs:
         raise ValueError("comparison_chart needs at least one run")
-    left = percentile_chart(runs)
-    right = histogram_chart(runs[-1])
-    for part in (left, right):
-        part.pop("$schema")
-    return {"$schema": VEGA_LITE_SCHEMA, "hconcat": [left, right], "resolve": {"scale": {"color": "independent"}}}
+    top = percentile_chart(runs)
+    bottom = histogram_chart(runs[-1])
+    for part in (top, bottom):
+        for key in ("$schema", "background", "config"):
+            part.pop(key)
+    return _finish({"vconcat": [top, bottom], "resolve": {"scale": {"color": "independent"}}},
+                   f"{top['description']} {bottom['description']}")
 
 
 def bar_chart(
@@ -187,17 +276,20 @@ def bar_chart(
         },
         "tooltip": [{"field": k} for k in (x, color, y) if k],
     }
-    if color:
-        encoding["color"] = {"field": color, "type": "nominal", "title": color}
+    if color:  # the legend under the bars, so the chart stays as narrow as a phone
+        encoding["color"] = {"field": color, "type": "nominal", "title": color,
+                             "legend": {"orient": "bottom", "direction": "vertical", "labelLimit": 320}}
         encoding["yOffset"] = {"field": color, "type": "nominal"}
-    return {
-        "$schema": VEGA_LITE_SCHEMA,
+    bars = [f"{row[x]}{f' ({row[color]})' if color else ''}: {_num(row[y])}" for row in rows]
+    description = (f"{_title_text(title) or 'Bar chart'}: {y_title or y} by {x_title or x}"
+                   f"{' (log scale)' if log else ''}. " + _listed(bars) + ".")
+    return _finish({
         "title": title,
-        "width": 420,
+        "width": 300,
         "data": {"values": list(rows)},
         "mark": {"type": "bar"},
         "encoding": encoding,
-    }
+    }, description)
 
 
 def line_chart(
@@ -224,16 +316,28 @@ def line_chart(
         "tooltip": [{"field": k} for k in (x, color, y) if k],
     }
     if color:
-        encoding["color"] = {"field": color, "type": "nominal", "title": color, "legend": {"orient": "bottom"}}
-    return {
-        "$schema": VEGA_LITE_SCHEMA,
+        encoding["color"] = {"field": color, "type": "nominal", "title": color,
+                             "legend": {"orient": "bottom", "direction": "vertical", "labelLimit": 320}}
+    series: dict[Any, list[dict[str, Any]]] = {}
+    for row in rows:
+        series.setdefault(row[color] if color else y_title or y, []).append(row)
+    lines = []
+    for name, points in series.items():
+        ys = [p[y] for p in points if isinstance(p[y], (int, float))]
+        xs = [p[x] for p in points if isinstance(p[x], (int, float))]
+        span = f"{_num(min(ys))} to {_num(max(ys))}" if ys else "no values"
+        over = f" over {x_title or x} {_num(min(xs))} to {_num(max(xs))}" if xs else ""
+        lines.append(f"{name}: {len(points)} points, {span}{over}")
+    description = (f"{_title_text(title) or 'Line chart'}: {y_title or y} against {x_title or x}. "
+                   + _listed(lines) + ".")
+    return _finish({
         "title": title,
-        "width": 480,
+        "width": 340,
         "height": 220,
         "data": {"values": list(rows)},
         "mark": {"type": "line", "point": False},
         "encoding": encoding,
-    }
+    }, description)
 
 
 _svg_worker: concurrent.futures.ThreadPoolExecutor | None = None
@@ -260,23 +364,38 @@ def to_svg(spec: dict[str, Any]) -> str | None:
 
 
 def _text_summary(spec: dict[str, Any]) -> str:
-    parts = spec.get("hconcat") or [spec]
-    titles = []
-    for part in parts:
-        title = part.get("title", "chart")
-        if isinstance(title, dict):  # {"text": ..., "subtitle": ...}
-            title = ", ".join(str(title[k]) for k in ("text", "subtitle") if title.get(k))
-        titles.append(str(title))
+    parts = spec.get("hconcat") or spec.get("vconcat") or [spec]
+    titles = [_title_text(part.get("title", "chart")) or "chart" for part in parts]
     return "Vega-Lite chart: " + "; ".join(titles)
 
 
+_SVG_ROOT = re.compile(r"<svg\b([^>]*)>(?:<title>.*?</title>)?", re.S)
+
+
+def label_svg(svg: str, text: str) -> str:
+    """The SVG with ``text`` as its accessible name: ``role="img"``, ``aria-label`` and a
+    ``<title>`` on the root element (the site copies it into the ``alt`` of the ``<img>``
+    a static page shows the SVG in: docs/assets/a11y.js)."""
+    match = _SVG_ROOT.search(svg)
+    if match is None or not text:
+        return svg
+    quoted = html.escape(text, quote=True)
+    attrs = re.sub(r'\s(role|aria-label)="[^"]*"', "", match.group(1))
+    root = f'<svg{attrs} role="img" aria-label="{quoted}"><title>{quoted}</title>'
+    return svg[: match.start()] + root + svg[match.end():]
+
+
 def chart_bundle(spec: dict[str, Any], *, svg: bool = True) -> dict[str, Any]:
-    """The MIME bundle for a spec: Vega-Lite, an SVG fallback when available, and text."""
+    """The MIME bundle for a spec: Vega-Lite, an SVG fallback when available, and text.
+
+    The SVG carries the spec's ``description`` (what the chart shows, with its key figures)
+    as its accessible name.
+    """
     bundle: dict[str, Any] = {VEGA_LITE_MIME: spec, "text/plain": _text_summary(spec)}
     if svg:
         image = to_svg(spec)
         if image is not None:
-            bundle["image/svg+xml"] = image
+            bundle["image/svg+xml"] = label_svg(image, str(spec.get("description") or _text_summary(spec)))
     return bundle
 
 

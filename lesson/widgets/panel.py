@@ -113,13 +113,19 @@ class LoadTestPanel:
         )
         self.knobs_box = W.VBox()
         self.knob_inputs: dict[str, W.IntSlider] = {}
-        self.run_button = W.Button(description="Run", button_style="primary", icon="play")
-        self.clear_button = W.Button(description="Clear history", icon="trash")
-        self.progress = W.IntProgress(value=0, min=0, max=requests, description="Progress")
-        self.progress_label = W.HTML(value="idle")
+        # buttons as wide as their text (a narrow row squeezed them to "…"); rows wrap on a phone
+        self.run_button = W.Button(description="Run", button_style="primary", icon="play",
+                                   layout=W.Layout(width="auto", min_width="max-content"))
+        self.clear_button = W.Button(description="Clear history", icon="trash",
+                                     layout=W.Layout(width="auto", min_width="max-content"))
+        self.progress = W.IntProgress(value=0, min=0, max=requests, description="Progress",
+                                      layout=W.Layout(flex="1 1 14em", min_width="0"))
+        self.progress_label = W.HTML(value="idle", layout=W.Layout(flex="1 1 12em"))
         self.log = W.Output()
-        self.results_html = W.HTML(value="<i>No runs yet: press Run.</i>")
-        self.chart_output = W.Output()
+        # a wide results table scrolls inside the panel instead of hiding its p50/p99 columns
+        self.results_html = W.HTML(value="<i>No runs yet: press Run.</i>",
+                                   layout=W.Layout(max_width="100%", overflow="auto"))
+        self.chart_output = W.Output(layout=W.Layout(max_width="100%", overflow="auto"))
         self._apply_controls(self.requests_input, self.concurrency_input, self.rate_input, self.instances_input)
 
         note = W.HTML(
@@ -132,10 +138,11 @@ class LoadTestPanel:
             [
                 note,
                 self.target_select,
-                W.HBox([self.requests_input, self.concurrency_input]),
-                W.HBox([self.rate_input, self.instances_input]),
+                W.HBox([self.requests_input, self.concurrency_input], layout=W.Layout(flex_flow="row wrap")),
+                W.HBox([self.rate_input, self.instances_input], layout=W.Layout(flex_flow="row wrap")),
                 self.knobs_box,
-                W.HBox([self.run_button, self.clear_button, self.progress, self.progress_label]),
+                W.HBox([self.run_button, self.clear_button, self.progress, self.progress_label],
+                       layout=W.Layout(flex_flow="row wrap", align_items="center")),
                 self.log,
                 self.results_html,
                 self.chart_output,
@@ -150,8 +157,8 @@ class LoadTestPanel:
 
     @staticmethod
     def _apply_controls(*controls: W.Widget) -> None:
-        for control in controls:
-            control.layout = W.Layout(width="50%")
+        for control in controls:  # two per row where there is room, one per row on a phone
+            control.layout = W.Layout(flex="1 1 20em", min_width="0", width="auto")
 
     # ---- display -------------------------------------------------------------------------
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -173,10 +180,11 @@ class LoadTestPanel:
             slider = W.IntSlider(
                 value=knob.default, min=knob.minimum, max=knob.maximum,
                 description=knob.label, style={"description_width": "initial"},
-                continuous_update=False, layout=W.Layout(width="60%"),
+                continuous_update=False, layout=W.Layout(flex="1 1 20em", min_width="0", width="auto"),
             )
             self.knob_inputs[knob.name] = slider
-            children.append(W.HBox([slider, W.HTML(f"<small>{knob.help}</small>")]))
+            children.append(W.HBox([slider, W.HTML(f"<small>{knob.help}</small>")],
+                                   layout=W.Layout(flex_flow="row wrap")))
         self.knobs_box.children = children
 
     def _on_target_change(self, change: dict[str, Any]) -> None:

@@ -78,7 +78,7 @@ def test_click_run_fills_the_table_with_real_percentiles(charts_shown):
     assert cells[5] == format_ms(result.p50, unit=False)  # the p50 column is this run's p50 ...
     assert float(cells[5]) == pytest.approx(result.p50 * 1000, rel=0.02, abs=0.0005)  # ... in ms
     assert panel.progress.value == panel.progress.max == 250
-    assert panel_chart(panel)["hconcat"][0]["data"]["values"]
+    assert panel_chart(panel)["vconcat"][0]["data"]["values"]
     assert panel.progress_label.value.startswith("done: 250 requests")
     assert not panel.run_button.disabled
 
@@ -229,7 +229,7 @@ def test_each_run_replaces_the_chart_with_one_that_names_it():
         asyncio.run(click_and_wait())
     labels = [run.label for run in panel.runs]
     spec = panel_chart(panel)
-    curves, histogram = spec["hconcat"]
+    curves, histogram = spec["vconcat"]
     assert {v["run"] for v in curves["data"]["values"]} == set(labels)
     assert histogram["title"]["subtitle"] == labels[-1]
     assert len(histogram["data"]["values"]) == 60
@@ -290,7 +290,7 @@ def test_chart_spec_carries_the_runs_data_and_renders_offline():
     panel.run(requests=150, target="batch")
     spec = comparison_chart(panel.runs)
     assert spec["$schema"] == VEGA_LITE_SCHEMA
-    curve, histogram = spec["hconcat"]
+    curve, histogram = spec["vconcat"]
     values = curve["data"]["values"]
     assert len(values) == 6 * 2
     first = [v for v in values if v["run"] == panel.runs[0].label]
@@ -334,7 +334,7 @@ def test_report_displays_table_and_chart(monkeypatch, charts_shown):
     panel.report()
     html = shown[0].data
     assert '<table class="lesson-results">' in html and "<th>p50</th>" in html
-    assert len(charts_shown) == 1 and len(charts_shown[0]["hconcat"]) == 2
+    assert len(charts_shown) == 1 and len(charts_shown[0]["vconcat"]) == 2
 
 
 def test_chart_bundle_has_vega_lite_text_and_an_svg_fallback():
