@@ -110,19 +110,24 @@ def arrivals_verdict(by_name: Mapping[str, LoadTestResult], rate: float, capacit
     text = (f"At the same mean rate ({rate:,.0f} req/s, {rate / capacity:.0%} of the measured capacity), p99 was "
             f"{u * 1000:.2f} ms with evenly spaced arrivals, {p * 1000:.2f} ms with Poisson arrivals "
             f"({p / u:.1f}x) and {g * 1000:.2f} ms with bursty ones ({g / u:.1f}x). ")
-    if p > SAME * u and g > SAME * p:
+    raised = [(name, ratio) for name, ratio in (("Poisson", p / u), ("bursty", g / u)) if ratio > SAME]
+    if len(raised) == 2 and g > SAME * p:
         text += ("The burstier the arrivals, the longer the queues behind them: a test with evenly spaced arrivals "
-                 "flatters the tail users will see.")
-    elif p > SAME * u or g > SAME * u:
-        text += ("Independent or bursty arrivals queued where evenly spaced ones did not: a test with evenly spaced "
-                 "arrivals flatters the tail users will see.")
+                 "flatters the tail users will see. ")
+    elif raised:
+        names = " and ".join(name for name, _ in raised)
+        text += f"{names.capitalize()} arrivals queued where evenly spaced ones did not"
+        if len(raised) == 1:
+            other, ratio = ("bursty", g / u) if raised[0][0] == "Poisson" else ("Poisson", p / u)
+            text += f" ({other} ones did not on this run: {ratio:.1f}x)"
+        text += ": a test with evenly spaced arrivals flatters the tail users will see. "
     else:
         text += (f"On this run neither Poisson nor bursty arrivals raised p99 by more than {SAME - 1:.0%} over evenly "
                  "spaced ones. ")
-        if _late_share(even.late_sends, even.requests) > LATE_SHARE:
-            text += (f"But the evenly spaced run itself sent {even.late_sends} of its {even.requests} requests late: "
-                     "the machine or the load generator could not keep the schedule, so queues formed whatever the "
-                     "arrivals; rerun on a quieter machine.")
-        else:
-            text += "At this load the queues stayed short whatever the arrivals; raise the rate to see them differ."
-    return text
+    if _late_share(even.late_sends, even.requests) > LATE_SHARE:
+        text += (f"The evenly spaced run itself sent {even.late_sends} of its {even.requests} requests late: the "
+                 "machine or the load generator could not keep the schedule, so these figures include that; rerun "
+                 "on a quieter machine.")
+    elif not raised:
+        text += "At this load the queues stayed short whatever the arrivals; raise the rate to see them differ."
+    return text.strip()
