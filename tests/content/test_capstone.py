@@ -17,7 +17,7 @@ import textwrap
 import pytest
 
 from lesson.core.stats import percentile
-from lesson.loadtest import LoadTestResult, run_load_test
+from lesson.loadtest import LoadTestResult
 from lesson.loadtest.arrivals import Arrivals
 from lesson.teaching import capstone_sim
 from lesson.teaching.capstone import (
@@ -30,6 +30,7 @@ from lesson.teaching.capstone import (
     TAIL_SAMPLES,
     MeasuredRun,
     ServingConfig,
+    SERVER_MODEL,
     Slo,
     check_slo,
     min_requests,
@@ -300,14 +301,17 @@ def _serve(config: ServingConfig):
 
 def _load(url: str, *, rate: float | None, requests: int, seconds: float, concurrency: int = 32,
           arrivals: str | None = None):
-    from lesson.clients import RestClient
+    """The harness over the wire as `lesson loadtest` runs it (the lean HTTP/1.1 client on uvloop:
+    a few % of a core, so a busy machine's CPU goes to the server, not to a threaded client)."""
     from lesson.lab import default_model, example_rows
+    from lesson.loadtest.wire import run_over_wire
 
     rows = example_rows(default_model())
-    client = RestClient(url)
     arrivals = arrivals or ("poisson" if rate is not None else "uniform")
-    return run_load_test(client.predict, [{"instances": [r]} for r in rows[:50]], concurrency=concurrency,
-                         rate=rate, max_requests=requests, max_duration=seconds, warmup=20, arrivals=arrivals)
+    result, _ = run_over_wire(url, [{"instances": [r]} for r in rows[:50]], concurrency=concurrency, rate=rate,
+                              max_requests=requests, max_duration=seconds, warmup=20, model=SERVER_MODEL,
+                              arrivals=arrivals)
+    return result
 
 
 @pytest.fixture(scope="module")
