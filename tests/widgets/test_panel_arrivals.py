@@ -26,6 +26,9 @@ def test_a_poisson_run_from_code_records_its_arrivals():
     bursty = asyncio.run(panel.run_async(rate=400, requests=300, arrivals="gamma", burstiness=0.5))
     assert bursty.result.arrivals == Arrivals("gamma", 0.5, 0)
     assert panel.run(rate=400, requests=50).result.arrivals == Arrivals()  # the default stays uniform
+    labels = [run.label for run in panel.runs]  # the chart's legend tells the runs apart
+    assert labels[0].endswith("400/s Poisson") and labels[1].endswith("400/s gamma b=0.5")
+    assert labels[2].endswith("400/s"), labels
 
 
 @pytest.mark.parametrize("overrides, message", [
