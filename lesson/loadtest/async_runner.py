@@ -32,16 +32,20 @@ async def run_load_test_async(
     warmup: int = 5,
     check: Check | None = ensure_response_schema,
     progress: Progress | None = None,
+    arrivals: str = "uniform",
+    burstiness: float = 1.0,
+    seed: int | None = 0,
 ) -> LoadTestResult:
     """Load-test with asyncio tasks (no threads: works in the browser).
 
-    Same arguments and result as :func:`run_load_test`. ``endpoint`` may be ``async def``
+    Same arguments (``arrivals``, ``burstiness``, ``seed`` included) and result as :func:`run_load_test`. ``endpoint`` may be ``async def``
     or sync; a sync endpoint blocks the event loop while it runs, so its calls do not
     overlap (concurrency then only matters for async endpoints). The open loop spawns one
     task per request at its scheduled time, with at most ``concurrency`` in flight.
     Requests still running after the grace period are cancelled and count as ``unfinished``.
     """
-    run = LoadRun.prepare(endpoint, payloads, concurrency, rate, max_requests, max_duration, warmup, check, progress)
+    run = LoadRun.prepare(endpoint, payloads, concurrency, rate, max_requests, max_duration, warmup, check, progress,
+                          arrivals=arrivals, burstiness=burstiness, seed=seed)
     await warm_up_async(run.endpoint, run.source, run.settings.warmup, budget=run.settings.max_duration)
     run.begin(inline_progress=True)
     request_tasks: Tasks = set()  # the open loop's request tasks in flight

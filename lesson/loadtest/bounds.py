@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
+from lesson.loadtest.arrivals import Arrivals
+
 __all__ = [
     "Endpoint",
     "Check",
@@ -48,6 +50,7 @@ class Settings:
     max_requests: int
     max_duration: float
     warmup: int
+    arrivals: Arrivals = Arrivals()
 
     @property
     def open_loop(self) -> bool:
@@ -90,6 +93,9 @@ def validate(
     warmup: Any,
     check: Any,
     progress: Any,
+    arrivals: Any = "uniform",
+    burstiness: Any = 1.0,
+    seed: Any = 0,
 ) -> Settings:
     """Check every argument of a run against its bound; the ValueError names the argument."""
     check_endpoint(endpoint)
@@ -99,11 +105,15 @@ def validate(
     warmup = check_int("warmup", warmup, 0, MAX_WARMUP)
     if rate is not None:
         rate = check_real("rate", rate, MAX_RATE)
+    process = Arrivals(arrivals, burstiness, seed)  # ValueError naming the bound
+    if rate is None and process.random:
+        raise ValueError(f"arrivals={arrivals!r} needs a rate (an open loop): a closed loop sends each request "
+                         "when the previous one is answered")
     if check is not None and not callable(check):
         raise ValueError(f"check must be callable or None, got {type(check).__name__}")
     if progress is not None and not callable(progress):
         raise ValueError(f"progress must be callable or None, got {type(progress).__name__}")
-    return Settings(concurrency, rate, max_requests, max_duration, warmup)
+    return Settings(concurrency, rate, max_requests, max_duration, warmup, process)
 
 
 def payload_source(payloads: Any, limit: int) -> PayloadSource:

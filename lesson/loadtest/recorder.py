@@ -8,6 +8,7 @@ from collections import Counter
 
 from lesson.core.runtime import clock_resolution
 from lesson.core.stats import percentile
+from lesson.loadtest.arrivals import Arrivals
 from lesson.loadtest.bounds import Progress
 from lesson.loadtest.pacing import clock
 from lesson.loadtest.result import LoadTestResult
@@ -97,6 +98,7 @@ class Recorder:
         unsent: int,
         stopped_by: str,
         end: float | None = None,
+        arrivals: Arrivals | None = None,
     ) -> LoadTestResult:
         """The result so far; the wall time ends at ``end``, or else at the last completion."""
         latencies = list(self.latencies)
@@ -127,4 +129,5 @@ class Recorder:
             stopped_by=stopped_by,
             latencies=latencies,
             error_examples=dict(self.examples),
+            arrivals=arrivals,
         )

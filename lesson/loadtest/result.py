@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lesson.core.stats import format_ms
+from lesson.loadtest.arrivals import Arrivals
 from lesson.loadtest.pacing import LATE_SEND_THRESHOLD
 
 __all__ = ["LoadTestResult", "PERCENTILE_METHOD"]
@@ -45,6 +46,8 @@ class LoadTestResult:
         stopped_by: ``max_requests``, ``max_duration`` or ``payloads``.
         latencies: every latency in completion order (not shown in the repr).
         error_examples: the first message seen for each error kind.
+        arrivals: the open loop's arrival process (uniform, Poisson or gamma, with its seed);
+            None for a closed loop or a sequential run.
     """
 
     avg_latency: float
@@ -69,6 +72,12 @@ class LoadTestResult:
     stopped_by: str = ""
     latencies: list[float] = field(default_factory=list, repr=False)
     error_examples: dict[str, str] = field(default_factory=dict, repr=False)
+    arrivals: Arrivals | None = None
+
+    @property
+    def goodput(self) -> float:
+        """Successful requests per second of wall time (``throughput`` counts errors too)."""
+        return self.successes / self.wall_time if self.wall_time > 0 else 0.0
 
     @property
     def error_count(self) -> int:
@@ -91,6 +100,8 @@ class LoadTestResult:
             "success_rate": round(self.success_rate, 6),
             "errors": dict(self.errors),
             "throughput_rps": round(self.throughput, 3),
+            "goodput_rps": round(self.goodput, 3),
+            **(self.arrivals.summary() if self.arrivals is not None else {"arrivals": None}),
             "avg_ms": ms(self.avg_latency),
             "p50_ms": ms(self.p50),
             "p90_ms": ms(self.p90),
@@ -108,7 +119,8 @@ class LoadTestResult:
 
     def _describe_mode(self) -> str:
         if self.mode == "open":
-            return f"open loop at {self.target_rate:g} req/s (at most {self.concurrency} in flight)"
+            arrivals = "" if self.arrivals is None else f", {self.arrivals.describe()} arrivals"
+            return f"open loop at {self.target_rate:g} req/s{arrivals} (at most {self.concurrency} in flight)"
         if self.mode == "closed":
             return f"closed loop, {self.concurrency} worker{'s' if self.concurrency != 1 else ''}"
         return "sequential"
@@ -118,7 +130,8 @@ class LoadTestResult:
         lines = [
             f"{self._describe_mode()}: {self.requests} requests in {self.wall_time:.3f} s"
             f" (stopped by {self.stopped_by or 'n/a'})",
-            f"  throughput  {self.throughput:,.1f} req/s    success {self.success_rate * 100:.1f} %",
+            f"  throughput  {self.throughput:,.1f} req/s ({self.goodput:,.1f} successful)"
+            f"    success {self.success_rate * 100:.1f} %",
             "  latency     "
             + "  ".join(
                 f"{name} {format_ms(value)}"

@@ -12,6 +12,7 @@ import itertools
 import threading
 from typing import Any
 
+from lesson.loadtest.arrivals import arrival_offsets
 from lesson.loadtest.bounds import (
     Check,
     Endpoint,
@@ -45,15 +46,21 @@ class LoadRun:
         self.settings = settings
         self.check = check
         self.progress = progress
-        self.scheduled = settings.scheduled
+        self._offsets: list[float] | None = None  # drawn arrivals (poisson, gamma); None: i / rate
+        if settings.rate is not None and settings.arrivals.random:
+            self._offsets = arrival_offsets(settings.arrivals, rate=settings.rate, limit=settings.max_requests,
+                                            horizon=settings.max_duration)
+        self.scheduled = settings.scheduled if self._offsets is None else len(self._offsets)
         self._claim_lock = threading.Lock()
         self._indices = itertools.count()
 
     @classmethod
     def prepare(cls, endpoint: Any, payloads: Any, concurrency: Any, rate: Any, max_requests: Any,
-                max_duration: Any, warmup: Any, check: Any, progress: Any, *, sync_only: bool = False) -> LoadRun:
+                max_duration: Any, warmup: Any, check: Any, progress: Any, *, sync_only: bool = False,
+                arrivals: Any = "uniform", burstiness: Any = 1.0, seed: Any = 0) -> LoadRun:
         """Validate the arguments (ValueError naming the bound); ``sync_only`` refuses async endpoints."""
-        settings = validate(endpoint, concurrency, rate, max_requests, max_duration, warmup, check, progress)
+        settings = validate(endpoint, concurrency, rate, max_requests, max_duration, warmup, check, progress,
+                            arrivals, burstiness, seed)
         if sync_only and (inspect.iscoroutinefunction(endpoint)
                           or inspect.iscoroutinefunction(getattr(endpoint, "__call__", None))):
             raise TypeError("endpoint is async: use `await run_load_test_async(...)`")
@@ -78,8 +85,10 @@ class LoadRun:
             return i
 
     def intended(self, i: int) -> float:
-        """Open loop: when request ``i`` is due."""
+        """Open loop: when request ``i`` is due (evenly spaced, or the drawn arrivals)."""
         assert self.settings.rate is not None
+        if self._offsets is not None:
+            return self.start + self._offsets[i]
         return self.start + i / self.settings.rate
 
     def note_send(self, intended: float | None = None) -> float | None:
@@ -117,6 +126,7 @@ class LoadRun:
             unsent=max(self.scheduled - sent, 0) if settings.open_loop else 0,
             stopped_by="max_requests" if sent >= settings.max_requests else "max_duration",
             end=end,
+            arrivals=settings.arrivals if settings.open_loop else None,
         )
         if self.progress is not None:
             self.progress(len(result.latencies), self.scheduled, result.wall_time)

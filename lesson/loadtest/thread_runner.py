@@ -33,6 +33,9 @@ def run_load_test(
     warmup: int = 5,
     check: Check | None = ensure_response_schema,
     progress: Progress | None = None,
+    arrivals: str = "uniform",
+    burstiness: float = 1.0,
+    seed: int | None = 0,
 ) -> LoadTestResult:
     """Load-test a sync endpoint with threads: closed loop (``rate=None``) or open loop.
 
@@ -50,17 +53,23 @@ def run_load_test(
         check: raises if a response is wrong (default: the V1 schema); None accepts all.
         progress: ``progress(completed, total, elapsed_s)``, from the calling thread, at
             most every 50 ms and once at the end.
+        arrivals: open loop: ``uniform`` (evenly spaced), ``poisson`` (exponential gaps) or
+            ``gamma`` (gaps ~ Gamma(burstiness, 1 / (rate * burstiness))); see
+            :mod:`lesson.loadtest.arrivals`. A drawn schedule ends at ``max_duration``.
+        burstiness: the gamma shape (0.01..100; < 1 burstier than Poisson); 1 unless gamma.
+        seed: fixes the drawn schedule (None: a fresh one each run).
 
     Returns:
         The :class:`LoadTestResult`.
 
     Raises:
-        ValueError: a bound is out of range (the message names it).
+        ValueError: a bound is out of range (the message names it), an unknown arrival
+            process, or drawn arrivals without a rate.
         TypeError: ``endpoint`` is an ``async def`` function.
         RuntimeError: ``concurrency > 1`` where threads cannot start (the browser).
     """
     run = LoadRun.prepare(endpoint, payloads, concurrency, rate, max_requests, max_duration, warmup, check,
-                          progress, sync_only=True)
+                          progress, sync_only=True, arrivals=arrivals, burstiness=burstiness, seed=seed)
     inline = not threads_available()
     if inline and run.settings.concurrency > 1:
         raise RuntimeError(

@@ -21,6 +21,7 @@ import time
 from typing import Any, Callable
 
 from lesson.loadtest import LoadTestResult, run_load_test, run_load_test_async
+from lesson.loadtest.arrivals import Arrivals
 
 #: a run whose client used at least this share of one core is flagged as client-bound
 CLIENT_BOUND_CPU = 0.85
@@ -93,13 +94,19 @@ def _client_bound(result: LoadTestResult, cpu_share: float) -> bool:
 def run_over_wire(url: str, payloads: list[dict[str, Any]], *, concurrency: int, rate: float | None,
                   max_requests: int, max_duration: float, warmup: int, model: str | None = None,
                   protocol: str = "v1", progress: Callable[[int, int, float], None] | None = None,
+                  arrivals: str = "uniform", burstiness: float = 1.0, seed: int | None = 0,
                   ) -> tuple[LoadTestResult, dict[str, Any]]:
-    """Run the harness against a server; returns the result and the client's resource use."""
+    """Run the harness against a server; returns the result and the client's resource use.
+
+    ``arrivals``, ``burstiness``, ``seed``: the open loop's arrival process (see
+    :mod:`lesson.loadtest.arrivals`); a ValueError before anything is sent if they are wrong.
+    """
     from lesson.clients import client_for
 
+    _check_arrivals(arrivals, burstiness, seed, rate)
     cpu0, wall0 = time.process_time(), time.perf_counter()
     kwargs = dict(concurrency=concurrency, rate=rate, max_requests=max_requests, max_duration=max_duration,
-                  warmup=warmup, progress=progress)
+                  warmup=warmup, progress=progress, arrivals=arrivals, burstiness=burstiness, seed=seed)
     if url.startswith("grpc://"):
         client = client_for(url, model=model)
         try:
@@ -138,15 +145,28 @@ def run_over_wire(url: str, payloads: list[dict[str, Any]], *, concurrency: int,
     return result, client
 
 
+def _check_arrivals(arrivals: Any, burstiness: Any, seed: Any, rate: Any) -> None:
+    """A ValueError naming the bound unless the arrival process is valid for this rate."""
+    if Arrivals(arrivals, burstiness, seed).random and rate is None:
+        raise ValueError(f"arrivals={arrivals!r} needs a rate (an open loop): a closed loop sends each request "
+                         "when the previous one is answered")
+
+
 def run_loadtest(*, url: str, concurrency: int | None, requests: int, rate: float | None, duration: float,
                  model: str | None, protocol: str, features: int | None, batch: int, warmup: int, json_output: bool,
-                 seed: int = 0) -> int:
-    """The `lesson loadtest` command. Returns the exit status (0 unless nothing succeeded).
+                 seed: int = 0, arrivals: str = "uniform", burstiness: float = 1.0) -> int:
+    """The `lesson loadtest` command. Returns the exit status (0 unless nothing succeeded; 2: bad arguments).
 
-    ``features=None``: as many as the model expects (asked from the server), else 8.
+    ``features=None``: as many as the model expects (asked from the server), else 8. ``seed``
+    fixes both the generated payloads and the drawn arrivals.
     """
     if not url.startswith(("http://", "https://", "grpc://")):
         print(f"--url must start with http:// or grpc://, got {url!r}", file=sys.stderr)
+        return 2
+    try:
+        _check_arrivals(arrivals, burstiness, seed, rate)
+    except ValueError as exc:
+        print(f"invalid load test: {exc}", file=sys.stderr)
         return 2
     if concurrency is None:
         concurrency = 64 if rate is not None else 8
@@ -159,7 +179,7 @@ def run_loadtest(*, url: str, concurrency: int | None, requests: int, rate: floa
         try:
             result, client = run_over_wire(url, payloads, concurrency=concurrency, rate=rate, max_requests=max_requests,
                                            max_duration=duration, warmup=warmup, model=model, protocol=protocol,
-                                           progress=update)
+                                           progress=update, arrivals=arrivals, burstiness=burstiness, seed=seed)
         finally:
             stop()
     except ValueError as exc:

@@ -42,7 +42,8 @@ class CrashDemo:
         r = self.report
         return [{"produced": r.produced, "unique ids": r.unique_ids, "scored": r.scored,
                  "dead-lettered": r.dead_lettered, "duplicates suppressed": r.duplicates_suppressed,
-                 "redelivered": r.redelivered, "outstanding": r.outstanding, "lost": r.lost}]
+                 "redelivered": r.redelivered, "outstanding": r.outstanding, "lost": r.lost,
+                 "lost to retention": r.lost_to_retention}]
 
     def chart_rows(self) -> list[dict[str, Any]]:
         """Long-form rows for a line chart: seconds, series, value."""

@@ -5,8 +5,9 @@ server instead: ``workers`` processes, each with its own simulated accelerator (
 ``fixed_ms + per_row_ms * rows``, one call at a time, as
 :class:`lesson.models.accelerator.SimulatedAcceleratorModel` sleeps), optional dynamic
 batching (``max_batch_size``, ``max_delay_ms``) and load shedding (a worker refuses a request
-when ``max_in_flight`` are already inside it). Requests arrive OPEN loop, on the same evenly
-spaced schedule the harness uses, and are dealt to the workers in turn.
+when ``max_in_flight`` are already inside it). Requests arrive OPEN loop, on a schedule drawn
+as the harness draws it (:mod:`lesson.loadtest.arrivals`: uniform, Poisson or gamma; the
+capstone's runs are Poisson), and are dealt to the workers in turn.
 
 The outcome is a :class:`lesson.loadtest.LoadTestResult` (``mode="open"``), so the capstone's
 checker judges it by the same rules as a measured run; the checker labels its verdict
@@ -18,9 +19,10 @@ The capstone's two checked exercises live here too (:func:`check`), because the 
 judged on this simulation: it runs in the browser as well.
 
 Example:
-    >>> r = simulate_open_loop(rate_per_s=600, requests=1800, workers=1, max_batch_size=16, max_delay_ms=2.0)
-    >>> r.mode, r.requests, r.error_count
-    ('open', 1800, 0)
+    >>> r = simulate_open_loop(rate_per_s=600, requests=1800, workers=1, max_batch_size=16, max_delay_ms=2.0,
+    ...                        arrivals="poisson")
+    >>> r.mode, r.requests, r.error_count, r.arrivals.process
+    ('open', 1800, 0, 'poisson')
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from typing import Any, Callable
 
 from lesson.core.stats import percentile
 from lesson.loadtest import LoadTestResult
-from lesson.teaching.capstone import MeasuredRun, ServingConfig, Slo, check_slo, min_requests, SIMULATED_TARGET
+from lesson.loadtest.arrivals import Arrivals, arrival_offsets
+from lesson.teaching.capstone import (GATE_ARRIVALS, MeasuredRun, ServingConfig, Slo, check_slo, min_requests,
+                                      SIMULATED_TARGET)
 from lesson.teaching.exercise_checks import ExerciseFailure
 
 __all__ = ["simulate_open_loop", "simulated_run", "EXERCISE_SLO", "MAX_SIMULATED_REQUESTS",
@@ -97,18 +101,23 @@ def simulate_open_loop(
     per_row_ms: float = DEVICE_PER_ROW_MS,
     overhead_ms: float = OVERHEAD_MS,
     seed: int = 7,
+    arrivals: str = "uniform",
+    burstiness: float = 1.0,
+    arrival_seed: int | None = 0,
 ) -> LoadTestResult:
     """Simulate an open-loop run against ``workers`` simulated devices (a SIMULATION).
 
     Args:
-        rate_per_s: requests per second, sent on an even schedule (0 < rate <= 100,000).
-        requests: how many are sent (1..MAX_SIMULATED_REQUESTS); the run lasts ``requests / rate``.
+        rate_per_s: requests per second on average (0 < rate <= 100,000).
+        requests: how many are sent (1..MAX_SIMULATED_REQUESTS); the run lasts about ``requests / rate``.
         workers: server processes, one device each (1..256).
         max_batch_size, max_delay_ms: dynamic batching per worker (None: one request a call).
         max_in_flight: a worker refuses a request when this many are inside it (1..100,000).
         fixed_ms, per_row_ms: one device call's cost.
         overhead_ms: each answer's cost outside the device (plus a seeded exponential tail).
         seed: the random seed of the overheads.
+        arrivals, burstiness, arrival_seed: the arrival process, as the harness's
+            (``uniform``: evenly spaced; ``poisson``; ``gamma`` with its burstiness).
 
     Returns:
         A :class:`LoadTestResult`; refusals count as ``OverloadedError`` errors.
@@ -127,12 +136,13 @@ def simulate_open_loop(
     if not 0 <= delay <= 10_000 or min(fixed_ms, per_row_ms, overhead_ms) < 0:
         raise ValueError("max_delay_ms must be in [0, 10000] and the costs >= 0")
 
+    process = Arrivals(arrivals, burstiness, arrival_seed)  # ValueError naming the bound
+    due = [t * 1000.0 for t in arrival_offsets(process, rate=float(rate_per_s), limit=requests, horizon=math.inf)]
     pool = [_Worker(max_batch_size or 1, delay, fixed_ms, per_row_ms) for _ in range(workers)]
     done: dict[int, float] = {}
     refused: list[int] = []
-    spacing = 1000.0 / rate_per_s
     for i in range(requests):
-        now = i * spacing
+        now = due[i]
         worker = pool[i % workers]
         worker.advance(now, done)
         if worker.in_flight(now) >= max_in_flight:
@@ -148,7 +158,7 @@ def simulate_open_loop(
     for i in range(requests):
         if i not in shed:
             done[i] += overhead_ms + (rng.expovariate(2.0 / overhead_ms) if overhead_ms > 0 else 0.0)
-    latencies = [(done[i] - i * spacing) / 1000.0 for i in range(requests)]
+    latencies = [(done[i] - due[i]) / 1000.0 for i in range(requests)]
     ordered = sorted(latencies)
     wall = max(done.values()) / 1000.0
     errors = {"OverloadedError": len(refused)} if refused else {}
@@ -161,19 +171,21 @@ def simulate_open_loop(
         mode="open", concurrency=workers * max_in_flight, target_rate=float(rate_per_s),
         clock_resolution=0.0, stopped_by="max_requests", latencies=latencies,
         error_examples={"OverloadedError": "simulated 503: too many requests in flight"} if refused else {},
+        arrivals=process,
     )
 
 
 def simulated_run(slo: Slo, config: ServingConfig, *, seconds: float | None = None) -> MeasuredRun:
     """The browser's stand-in for a measured run: ``config`` on the virtual clock at the SLO's rate
-    for ``seconds`` (default: :attr:`Slo.min_seconds`), labelled simulated."""
+    for ``seconds`` (default: :attr:`Slo.min_seconds`), Poisson arrivals, labelled simulated."""
     duration = slo.min_seconds if seconds is None else seconds
     if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not 0 < duration <= 600:
         raise ValueError(f"seconds must be in (0, 600]; got {seconds!r}")
     requests = max(1, min(MAX_SIMULATED_REQUESTS, math.ceil(slo.rate_per_s * duration - 1e-9)))
     result = simulate_open_loop(rate_per_s=slo.rate_per_s, requests=requests, workers=config.cores,
                                 max_batch_size=config.max_batch_size, max_delay_ms=config.max_delay_ms,
-                                max_in_flight=config.max_in_flight)
+                                max_in_flight=config.max_in_flight, arrivals=GATE_ARRIVALS.process,
+                                arrival_seed=GATE_ARRIVALS.seed)
     return MeasuredRun(result, SIMULATED_TARGET, config, simulated=True)
 
 

@@ -213,6 +213,9 @@ class LoadTestPanel:
 
     def _label(self, settings: dict[str, Any]) -> str:
         load = f"{settings['rate']}/s" if settings["rate"] else f"c={settings['concurrency']}"
+        arrivals = settings.get("arrivals")  # drawn arrivals are named: runs at one rate must be told apart
+        if settings["rate"] and arrivals is not None and arrivals.random:
+            load += " Poisson" if arrivals.process == "poisson" else f" gamma b={arrivals.burstiness:g}"
         knobs = "".join(f" {k}={v}" for k, v in settings["knobs"].items())
         return f"#{self._run_count} {settings['target']} {load}{knobs}"
 

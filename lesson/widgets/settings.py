@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from lesson.core.schema import ensure_response_schema
+from lesson.loadtest.arrivals import Arrivals
 from lesson.widgets.targets import Target
 
 __all__ = ["PanelLimits", "read_settings", "harness_kwargs"]
@@ -45,7 +46,8 @@ def read_settings(targets: Mapping[str, Target], limits: PanelLimits, controls: 
         limits: the panel's bounds.
         controls: what the controls show: ``target``, ``requests``, ``concurrency``, ``rate``,
             ``instances`` and ``knobs`` (the shown target's knob values by name).
-        overrides: values given in code (``panel.run(requests=...)``), ``knobs`` a dict.
+        overrides: values given in code (``panel.run(requests=...)``), ``knobs`` a dict; in
+            code only, the open loop's ``arrivals``, ``burstiness`` and ``seed`` (default uniform).
 
     Raises:
         ValueError: an unknown target, setting or knob, or a value outside its bound.
@@ -57,6 +59,7 @@ def read_settings(targets: Mapping[str, Target], limits: PanelLimits, controls: 
     target = targets[target_key]
     knob_overrides = overrides.pop("knobs", {}) or {}
     values = {name: overrides.pop(name, controls[name]) for name in ("requests", "concurrency", "rate", "instances")}
+    arrivals = Arrivals(overrides.pop("arrivals", "uniform"), overrides.pop("burstiness", 1.0), overrides.pop("seed", 0))
     if overrides:
         raise ValueError(f"unknown setting(s): {', '.join(sorted(overrides))}")
     settings = {
@@ -66,6 +69,7 @@ def read_settings(targets: Mapping[str, Target], limits: PanelLimits, controls: 
         "rate": check_range("rate", values["rate"], 0, limits.max_rate),
         "instances": check_range("instances", values["instances"], 1, limits.max_instances),
         "knobs": {},
+        "arrivals": arrivals,
     }
     shown_knobs = controls.get("knobs") or {}
     for knob in target.knobs:
@@ -96,4 +100,14 @@ def harness_kwargs(settings: Mapping[str, Any], limits: PanelLimits,
         "warmup": min(5, settings["requests"]),
         "check": check,
         "progress": progress,
+        **_arrival_kwargs(settings.get("arrivals"), settings["rate"]),
     }
+
+
+def _arrival_kwargs(arrivals: Arrivals | None, rate: int) -> dict[str, Any]:
+    """The harness's arrival arguments: none for uniform (its default); a ValueError without a rate."""
+    if arrivals is None or not arrivals.random:
+        return {}
+    if not rate:
+        raise ValueError(f"arrivals={arrivals.process!r} needs a rate (an open loop)")
+    return {"arrivals": arrivals.process, "burstiness": arrivals.burstiness, "seed": arrivals.seed}

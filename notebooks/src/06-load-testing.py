@@ -9,7 +9,9 @@
 # 2. see **coordinated omission**: how a closed-loop test hides a stalled server, and how an
 #    open-loop test (latency measured from each request's *intended* send time) shows it;
 # 3. see why **percentiles cannot be averaged**;
-# 4. watch **queueing blow-up** as the arrival rate approaches a server's capacity.
+# 4. watch **queueing blow-up** as the arrival rate approaches a server's capacity, with
+#    Poisson arrivals, and see how evenly spaced, Poisson and bursty arrivals at the same mean
+#    rate give the same server different tails.
 
 # %%
 import lesson
@@ -162,11 +164,15 @@ print(f"p99 of all {len(pooled)} requests pooled: {lesson.percentile(pooled, 99)
 # A server that needs 2 ms per request can serve at most about 500 requests per second. What
 # does latency do as traffic approaches that? Below, the lesson's **simulated accelerator**
 # (it holds a "device" for 2 ms + 20 µs per call, one call at a time, by sleeping — a
-# simulation, labelled as such) with batching off. First its real capacity is measured by
-# offering far more traffic than it can take, so it never idles (sleeping, waking and the hand-offs between tasks add their
-# own time to the 2 ms), then it gets open-loop traffic at rising shares of that capacity,
-# about one second each — the last one above capacity. These are real runs of real code
-# against a simulated device.
+# simulation, labelled as such) with batching off, called in-process with asyncio (in local
+# Jupyter and in the browser alike). First its real capacity is measured by offering far more
+# traffic than it can take, so it never idles (sleeping, waking and the hand-offs between
+# tasks add their own time to the 2 ms): the capacity is the rate of *successful* answers.
+# Then it gets open-loop traffic at rising shares of that capacity, about two seconds each,
+# with **Poisson arrivals** (independent users: some gaps short, some long, as real traffic
+# arrives). Beside each offered rate the table shows the achieved rate of successful requests:
+# a point is past capacity only if the server could not keep up with it. These are real runs
+# of real code against a simulated device.
 
 # %%
 lab.add_target(batching_target(lab.model))
@@ -175,23 +181,28 @@ knee_panel
 
 # %%
 no_batching = {"max_batch_size": 1, "max_delay_ms": 0}
-capacity_run = await knee_panel.run_async(rate=2000, requests=600, knobs=no_batching)  # far above capacity
-capacity = capacity_run.result.throughput
+capacity_run = await knee_panel.run_async(rate=2000, requests=1000, knobs=no_batching)  # far above capacity
+capacity = capacity_run.result.goodput  # successful answers per second while it never idled
 device = lab.targets["batching"].extra["device"]
 hold_ms = device.call_cost_s(1) * 1000  # what one 1-row call holds the device for
 print(f"measured capacity (open loop far above it, so the device never idles): {capacity:,.0f} requests/s, "
       f"i.e. {1000 / capacity:.2f} ms per request, of which the device is set to hold {hold_ms:.2f} ms")
 
 # %%
+from lesson.teaching.knee import knee_row
+
 knee = []
-for share in (0.25, 0.5, 0.8, 0.9, 0.95, 1.1):
+for share in (0.25, 0.5, 0.8, 0.9, 0.95, 1.3):
     rate = round(share * capacity)
-    run = await knee_panel.run_async(rate=rate, requests=rate, knobs=no_batching)  # about 1 s each
-    r = run.result
-    knee.append({"rate/s": rate, "share of capacity": f"{share:.0%}", "p50 ms": round(r.p50 * 1000, 2),
-                 "p99 ms": round(r.p99 * 1000, 2), "errors": r.error_count})
+    run = await knee_panel.run_async(rate=rate, requests=2 * rate, knobs=no_batching, arrivals="poisson",
+                                     seed=6)  # about 2 s each
+    knee.append(knee_row(run.result, share, capacity))
 knee_panel.report()
-table(knee, caption="Measured: one simulated 2 ms device, open loop at rising shares of its measured capacity")
+from lesson.core.runtime import IN_BROWSER
+
+where_knee = "in the browser (asyncio, coarse timers)" if IN_BROWSER else "in this kernel (asyncio)"
+table(knee, caption=f"Measured {where_knee}: one simulated 2 ms device, Poisson arrivals at rising shares of its "
+                    f"measured capacity ({capacity:,.0f} successful req/s)")
 
 # %% [markdown]
 # (In the browser the event loop's timers are coarse — a few milliseconds — and every request
@@ -210,6 +221,40 @@ for rate in (100, 250, 400, 450, 480, 490):
     simulated.append({"rate/s": rate, "p50 ms": round(sim.p50_ms, 2), "p99 ms": round(sim.p99_ms, 2),
                       "utilisation": f"{sim.utilisation:.0%}", "saturated": sim.saturated})
 table(simulated, caption="SIMULATION: the same 2 ms device, Poisson arrivals")
+
+# %% [markdown]
+# ## How requests arrive: evenly spaced, Poisson, bursty
+#
+# An open loop sends on a schedule that does not wait for answers — but *which* schedule?
+# Evenly spaced arrivals (one every 1/rate seconds) are the gentlest load there is: no two
+# requests ever arrive together, so a server below capacity almost never queues. Real users
+# act independently, which is closer to a **Poisson** process (exponential gaps), and real
+# traffic is often burstier still. The harness draws all three from a seed
+# (`run_load_test(..., arrivals="uniform" | "poisson" | "gamma", burstiness=..., seed=...)`;
+# gamma gaps with burstiness < 1 are burstier than Poisson, as in vLLM's serving benchmark).
+#
+# Below, the same simulated device at the same mean rate — 70 % of the capacity measured
+# above — under each process, for about three seconds each.
+
+# %%
+from lesson.teaching.knee import arrivals_verdict, arrivals_row
+
+arrivals_panel = lab.panel("batching", targets=["batching"], concurrency=64,
+                           title="Same mean rate, three arrival processes")
+same_rate = round(0.7 * capacity)
+by_arrivals = {}
+for name, process, burstiness in (("uniform", "uniform", 1.0), ("Poisson", "poisson", 1.0),
+                                  ("bursty (gamma, burstiness 0.25)", "gamma", 0.25)):
+    run = await arrivals_panel.run_async(rate=same_rate, requests=3 * same_rate, knobs=no_batching,
+                                         arrivals=process, burstiness=burstiness, seed=6)
+    by_arrivals[name] = run.result
+arrivals_panel.report()
+table([arrivals_row(name, r) for name, r in by_arrivals.items()],
+      caption=f"Measured {where_knee}: one simulated 2 ms device at {same_rate} req/s (70 % of its measured capacity), "
+              "three arrival processes")
+
+# %%
+print(arrivals_verdict(by_arrivals, same_rate, capacity))
 
 # %% [markdown]
 # ## Autoscaling signals: CPU saturates, an uncapped queue keeps counting
@@ -349,22 +394,23 @@ else:
 # %%
 from IPython.display import Markdown
 
+from lesson.teaching.knee import knee_sentence
 from lesson.teaching.verdicts import spread_text
 
-by_share = {row["share of capacity"]: row for row in knee}
-low, near, over = by_share["25%"], by_share["95%"], by_share["110%"]
 pooled_p99 = lesson.percentile(pooled, 99)
 notes = [
     "- **Compare like with like.** The side-by-side runs used the same payloads, requests and concurrency; "
     + spread_text({key: run.result.p50 for key, run in by_pattern.items()}, tick_s=clock_tick)
     + ". Say which machine, client and server produced a figure.",
-    f"- **Closed loops hide stalls.** One 200 ms stall: the closed loop counted {slow_closed} slow request(s), the "
-    f"open loop {slow_open}. Use an open loop (arrivals that do not wait for answers) for latency objectives, and report late sends.",
+    (f"- **Closed loops hide stalls.** One 200 ms stall: the closed loop counted {slow_closed} slow request(s), the "
+     f"open loop {slow_open}. Use an open loop (arrivals that do not wait for answers) for latency objectives, and "
+     "report late sends." if slow_open > slow_closed else
+     f"- **The stall did not separate the loops this time.** The closed loop counted {slow_closed} slow request(s), "
+     f"the open loop {slow_open}: rerun the stall cells (an open loop should keep sending through the stall)."),
     f"- **Never average percentiles.** The two runs' p99s averaged to {(a.p99 + b.p99) / 2 * 1000:.2f} ms; the p99 of "
     f"their pooled samples was {pooled_p99 * 1000:.2f} ms. Keep raw samples or mergeable histograms.",
-    f"- **Latency is flat, then vertical.** At 25 % of the measured capacity p99 was {low['p99 ms']} ms, at 95 % "
-    f"{near['p99 ms']} ms ({near['p99 ms'] / low['p99 ms']:.1f}x), at 110 % {over['p99 ms']} ms "
-    f"({over['p99 ms'] / low['p99 ms']:.1f}x): plan capacity so the busiest minute stays left of the knee.",
+    "- **Queues grow near capacity.** " + knee_sentence(knee, capacity),
+    "- **Arrivals shape the tail.** " + arrivals_verdict(by_arrivals, same_rate, capacity),
 ]
 if by_tool.get("wrk") and by_tool.get("lesson loadtest"):
     notes.append(f"- **Check your load tester.** Against wrk on the same server, the harness measured "

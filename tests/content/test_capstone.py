@@ -17,16 +17,20 @@ import textwrap
 import pytest
 
 from lesson.core.stats import percentile
-from lesson.loadtest import LoadTestResult, run_load_test
+from lesson.loadtest import LoadTestResult
+from lesson.loadtest.arrivals import Arrivals
 from lesson.teaching import capstone_sim
 from lesson.teaching.capstone import (
     CAPSTONE_SLO,
+    GATE_ARRIVALS,
+    SLO_WINDOW_NOTE,
     MIN_SECONDS,
     RATE_TOLERANCE,
     RULES,
     TAIL_SAMPLES,
     MeasuredRun,
     ServingConfig,
+    SERVER_MODEL,
     Slo,
     check_slo,
     min_requests,
@@ -41,11 +45,12 @@ URL = "http://127.0.0.1:8000"
 
 
 def _result(**changes) -> LoadTestResult:
-    """A run shaped like one that meets SLO; each test changes the fields it is about."""
+    """A run shaped like one that passes the gate (10 s at the rate, Poisson); each test changes its fields."""
     rate = SLO.rate_per_s
     base = dict(avg_latency=0.005, throughput=rate, success_rate=1.0, p50=0.004, p90=0.007, p95=0.008,
-                p99=SLO.p99_ms / 2000.0, p999=0.015, max_latency=0.02, requests=int(3 * rate),
-                successes=int(3 * rate), errors={}, wall_time=3.0, mode="open", concurrency=64, target_rate=rate)
+                p99=SLO.p99_ms / 2000.0, p999=0.015, max_latency=0.02, requests=int(10 * rate),
+                successes=int(10 * rate), errors={}, wall_time=10.0, mode="open", concurrency=64, target_rate=rate,
+                arrivals=GATE_ARRIVALS)
     base.update(changes)
     return LoadTestResult(**base)
 
@@ -63,7 +68,17 @@ def _failed(verdict) -> list[str]:
 def test_a_run_shaped_like_a_good_one_passes_every_rule():
     verdict = _verdict()
     assert verdict.passed and len(verdict.checks) == len(RULES)
-    assert "SLO met" in verdict.headline() and "SIMULATED" not in verdict.headline()
+    headline = verdict.headline()
+    assert "Passed the load-test gate" in headline and "not an SLO over a production window" in headline
+    assert "SLO met" not in headline and "SIMULATED" not in headline
+    failed = _verdict(_result(p99=1.0)).headline()
+    assert failed.startswith("Did NOT pass the load-test gate") and "SLO" not in failed.split("(")[0]
+
+
+def test_the_gate_needs_5000_requests_for_50_samples_above_the_p99():
+    assert TAIL_SAMPLES == 50 and min_requests(99.0, TAIL_SAMPLES) == SLO.min_requests == 5000
+    assert SLO.min_seconds == pytest.approx(5000 / SLO.rate_per_s)
+    assert "30 days" in SLO_WINDOW_NOTE and "error budget" in SLO_WINDOW_NOTE
 
 
 def test_min_requests_leaves_tail_samples_above_the_nearest_rank_p99():
@@ -75,17 +90,20 @@ def test_min_requests_leaves_tail_samples_above_the_nearest_rank_p99():
     assert SLO.min_requests == need
 
 
-@pytest.mark.parametrize("requests", [min_requests() - 1, 100])
-def test_too_few_requests_is_rejected_with_the_rule(requests):
-    verdict = _verdict(_result(requests=requests, successes=requests))
-    assert _failed(verdict) == ["enough requests"]
+@pytest.mark.parametrize("requests, failed", [(min_requests() - 1, ["enough requests"]),
+                                              (100, ["enough requests", "long enough"])])
+def test_too_few_samples_above_the_p99_is_rejected_with_the_rule(requests, failed):
+    verdict = _verdict(_result(requests=requests, successes=requests, wall_time=requests / SLO.rate_per_s))
+    assert _failed(verdict) == failed
     message = verdict.failures[0].message
     assert f"{requests} requests" in message and str(min_requests()) in message and str(TAIL_SAMPLES) in message
+    # 4,999 requests leave 49 above the nearest-rank p99
+    assert min_requests() - 1 - math.ceil(0.99 * (min_requests() - 1)) == TAIL_SAMPLES - 1
 
 
 def test_exactly_enough_requests_passes():
     n = min_requests()
-    assert _verdict(_result(requests=n, successes=n)).passed
+    assert _verdict(_result(requests=n, successes=n, wall_time=n / SLO.rate_per_s)).passed
 
 
 def test_too_few_seconds_is_rejected():
@@ -108,17 +126,40 @@ def test_an_open_loop_at_a_lower_rate_is_rejected():
 
 def test_achieved_rate_below_target_beyond_the_tolerance_is_rejected():
     floor = SLO.rate_per_s * (1 - RATE_TOLERANCE)
-    assert _verdict(_result(throughput=floor * 1.001)).passed
-    verdict = _verdict(_result(throughput=floor * 0.99, late_sends=40, unsent=12))
+    n = math.ceil(floor * 1.001 * 10)
+    assert _verdict(_result(throughput=n / 10, requests=n, successes=n)).passed
+    n = math.floor(floor * 0.99 * 10)
+    verdict = _verdict(_result(throughput=n / 10, requests=n, successes=n, late_sends=40, unsent=12))
     assert _failed(verdict) == ["achieved rate"]
     assert "could not keep up" in verdict.failures[0].message and "12 never" in verdict.failures[0].message
 
 
+def test_a_run_with_refusals_cannot_keep_up_on_them():
+    """575 req/s completed with 252 refusals: 549.8 successful req/s, under the 570 floor."""
+    verdict = _verdict(_result(throughput=575.0, requests=5750, successes=5498, errors={"OverloadedError": 252},
+                               success_rate=5498 / 5750))
+    assert _failed(verdict) == ["achieved rate", "no errors"]
+    rate = verdict.failures[0]
+    assert rate.measured == "549.8 successful req/s" and "575.0 req/s counting its 252 errors" in rate.message
+    # the same throughput without refusals keeps up
+    assert _verdict(_result(throughput=575.0, requests=5750, successes=5750)).passed
+
+
 def test_a_run_with_errors_is_rejected_naming_the_kind():
-    verdict = _verdict(_result(successes=1797, errors={"OverloadedError": 3},
+    verdict = _verdict(_result(successes=5997, errors={"OverloadedError": 3},
                                error_examples={"OverloadedError": "503 too many requests"}))
     assert _failed(verdict) == ["no errors"]
-    assert "OverloadedError" in verdict.failures[0].measured and "3 of 1800" in verdict.failures[0].message
+    assert "OverloadedError" in verdict.failures[0].measured and "3 of 6000" in verdict.failures[0].message
+
+
+@pytest.mark.parametrize("arrivals, ok", [(Arrivals("poisson", seed=3), True), (Arrivals("poisson", seed=None), True),
+                                          (Arrivals("gamma", 0.5), True), (Arrivals("gamma", 1.0), True),
+                                          (Arrivals("gamma", 2.0), False), (Arrivals(), False), (None, False)])
+def test_the_gate_requires_poisson_or_burstier_arrivals(arrivals, ok):
+    verdict = _verdict(_result(arrivals=arrivals))
+    assert verdict.passed is ok and _failed(verdict) == ([] if ok else ["Poisson arrivals"])
+    if not ok:
+        assert "evenly spaced arrivals barely queue" in verdict.failures[0].message
 
 
 @pytest.mark.parametrize("target", ["http://10.0.0.5:8000", "http://example.com", "grpc://192.0.2.1:50051"])
@@ -190,12 +231,27 @@ def test_the_rubric_picks_a_pattern_the_capstone_serves():
 def test_the_simulated_run_is_judged_by_the_same_rules_and_says_so():
     good = check_slo(SLO, capstone_sim.simulated_run(SLO, BATCHED))
     assert good.passed and good.headline().startswith("SIMULATED")
+    assert capstone_sim.simulated_run(SLO, BATCHED).result.arrivals == GATE_ARRIVALS
     bad = check_slo(SLO, capstone_sim.simulated_run(SLO, ServingConfig()))  # one 2 ms device, 600 req/s
     assert {"achieved rate", "p99"} <= set(_failed(bad)) and bad.headline().startswith("SIMULATED")
     # a simulated result cannot pose as a measured one, nor a measured one as a simulation
     run = capstone_sim.simulated_run(SLO, BATCHED)
     assert _failed(_verdict(run.result, target=URL, simulated=True)) == ["target"]
     assert _failed(_verdict(run.result, target="simulation")) == ["target"]
+
+
+def test_the_simulation_draws_the_harness_schedule():
+    from lesson.loadtest.arrivals import arrival_offsets
+
+    uniform = capstone_sim.simulate_open_loop(rate_per_s=500, requests=3000, max_batch_size=16, max_delay_ms=2.0)
+    poisson = capstone_sim.simulate_open_loop(rate_per_s=500, requests=3000, max_batch_size=16, max_delay_ms=2.0,
+                                              arrivals="poisson", arrival_seed=1)
+    assert uniform.arrivals == Arrivals() and poisson.arrivals == Arrivals("poisson", seed=1)
+    due = arrival_offsets(Arrivals("poisson", seed=1), rate=500.0, limit=3000, horizon=math.inf)
+    assert poisson.wall_time >= due[-1]
+    assert poisson.p99 > uniform.p99  # bursts queue where even arrivals do not
+    with pytest.raises(ValueError, match="arrivals must be one of"):
+        capstone_sim.simulate_open_loop(rate_per_s=500, requests=10, arrivals="zipf")
 
 
 def test_simulated_shedding_refuses_above_the_bound():
@@ -243,14 +299,19 @@ def _serve(config: ServingConfig):
     return running_server(config.server_kind, **config.server_options())
 
 
-def _load(url: str, *, rate: float | None, requests: int, seconds: float, concurrency: int = 32):
-    from lesson.clients import RestClient
+def _load(url: str, *, rate: float | None, requests: int, seconds: float, concurrency: int = 32,
+          arrivals: str | None = None):
+    """The harness over the wire as `lesson loadtest` runs it (the lean HTTP/1.1 client on uvloop:
+    a few % of a core, so a busy machine's CPU goes to the server, not to a threaded client)."""
     from lesson.lab import default_model, example_rows
+    from lesson.loadtest.wire import run_over_wire
 
     rows = example_rows(default_model())
-    client = RestClient(url)
-    return run_load_test(client.predict, [{"instances": [r]} for r in rows[:50]], concurrency=concurrency,
-                         rate=rate, max_requests=requests, max_duration=seconds, warmup=20)
+    arrivals = arrivals or ("poisson" if rate is not None else "uniform")
+    result, _ = run_over_wire(url, [{"instances": [r]} for r in rows[:50]], concurrency=concurrency, rate=rate,
+                              max_requests=requests, max_duration=seconds, warmup=20, model=SERVER_MODEL,
+                              arrivals=arrivals)
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -265,7 +326,7 @@ def _real(server, config, **load):
 
 @pytest.fixture(scope="module")
 def good_run(batched_server):
-    """An open-loop run at the SLO's rate, long enough, against the batched server."""
+    """An open-loop run at the SLO's rate, Poisson arrivals, long enough, against the batched server."""
     seconds = SLO.min_seconds + 1
     return _load(batched_server.url, rate=SLO.rate_per_s, requests=math.ceil(SLO.rate_per_s * seconds),
                  seconds=seconds)
@@ -275,6 +336,14 @@ def test_real_run_a_correct_configuration_passes(batched_server, good_run):
     verdict = check_slo(SLO, MeasuredRun(good_run, batched_server.url, BATCHED))
     assert verdict.passed, str(verdict)
     assert good_run.mode == "open" and good_run.requests >= SLO.min_requests
+    assert good_run.arrivals.process == "poisson" and good_run.goodput >= SLO.rate_per_s * (1 - RATE_TOLERANCE)
+
+
+def test_real_run_with_evenly_spaced_arrivals_fails_the_arrivals_check_only(batched_server):
+    seconds = SLO.min_seconds + 1
+    verdict = _real(batched_server, BATCHED, rate=SLO.rate_per_s, requests=math.ceil(SLO.rate_per_s * seconds),
+                    seconds=seconds, arrivals="uniform")
+    assert _failed(verdict) == ["Poisson arrivals"], str(verdict)
 
 
 def test_real_run_over_the_ceiling_fails_on_cost_only(batched_server, good_run):

@@ -262,3 +262,42 @@ def test_crash_demo_counts_what_the_killed_consumer_held_and_the_survivor_claims
     assert demo.report.redelivered == demo.pending_at_kill
     assert demo.report.lost == 0
     assert demo.report.scored + demo.report.dead_lettered == demo.report.unique_ids == 3000
+
+
+@pytest.mark.parametrize("trim", ["xdel", "xtrim"])
+def test_pending_entries_trimmed_from_the_log_are_counted_as_lost_to_retention(broker, layout, trim):
+    """A consumer reads entries and stops before acking; the log then drops some of them.
+
+    On Redis >= 7.0 XAUTOCLAIM names the deleted ids in its third element and drops them from
+    the pending list: the sibling counts them, and the accounting shows them.
+    """
+    one = StreamLayout(layout.namespace, partitions=1)
+
+    async def scenario(client):
+        from lesson.patterns.streaming.broker_consumer import ensure_groups
+
+        await produce(client, one, events=300, seed=5)
+        await ensure_groups(client, one, "scorers")
+        stream = one.events(0)
+        read = await client.xreadgroup("scorers", "gone", {stream: ">"}, count=40)  # pending, never acked
+        ids = [entry_id for _, entries in read for entry_id, _ in entries]
+        if trim == "xdel":
+            removed = ids[5:17]
+            assert await client.xdel(stream, *removed) == len(removed)
+        else:  # keep only the newest 270: the oldest 30 entries, all pending, go
+            assert await client.xtrim(stream, maxlen=270, approximate=False) == 30
+            removed = ids[:30]
+        version = (await client.info("server"))["redis_version"]
+        got = await consumer(client, one, consumer="b", min_idle_ms=0).run()
+        return (len(ids), len(removed), version, got, await broker_report(client, one),
+                await pending_count(client, one))
+
+    pending_before, removed, version, got, report, pending_after = run(_with_client(broker.url, scenario))
+    assert int(version.split(".")[0]) >= 7, version
+    assert pending_before == 40 and removed > 0
+    assert got.lost_to_retention == removed == report.lost_to_retention
+    assert got.claimed == pending_before - removed and pending_after == 0
+    assert report.outstanding == 0 and report.lost == removed  # the ids with no outcome, and now their reason
+    assert report.scored + report.dead_lettered + report.lost_to_retention == report.unique_ids == 300
+    assert report.summary()["lost_to_retention"] == removed
+    assert f"lost to retention     {removed}" in report.to_text()

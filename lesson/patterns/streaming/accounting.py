@@ -6,7 +6,9 @@ After any run, crashed or not, once nothing is pending or undelivered::
 
 ``duplicates_suppressed`` counts deliveries the sink refused because the id already had a
 result (producer retries, and redeliveries after a crash); ``redelivered`` counts entries a
-consumer claimed from another one's pending list.
+consumer claimed from another one's pending list; ``lost_to_retention`` counts pending entries
+the log trimmed away before any consumer finished them (``XAUTOCLAIM`` names them on Redis >=
+7.0): their events are among ``lost``, and now the reason is counted.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class BrokerReport:
     redelivered: int
     dead_lettered: int
     outstanding: int
+    lost_to_retention: int = 0
     freshness_s: list[float] = field(default_factory=list, repr=False)
 
     @property
@@ -53,6 +56,7 @@ class BrokerReport:
         return {"produced": self.produced, "unique_ids": self.unique_ids, "scored": self.scored,
                 "duplicates_suppressed": self.duplicates_suppressed, "redelivered": self.redelivered,
                 "dead_lettered": self.dead_lettered, "outstanding": self.outstanding, "lost": self.lost,
+                "lost_to_retention": self.lost_to_retention,
                 "freshness_ms": self.freshness_ms()}
 
     def to_text(self) -> str:
@@ -67,6 +71,8 @@ class BrokerReport:
             f"redelivered           {self.redelivered}  (claimed from a consumer that stopped)",
             f"outstanding           {self.outstanding}  (undelivered + pending)",
             f"lost                  {lost}",
+            f"lost to retention     {self.lost_to_retention}  (pending entries trimmed from the log before they "
+            "were finished)",
             f"freshness             p50 {fresh['p50']}, p99 {fresh['p99']}, max {fresh['max']} "
             f"(event time -> result written)",
         ])
@@ -122,6 +128,7 @@ async def broker_report(client: Any, layout: StreamLayout, group: str = "scorers
         redelivered=get.get("redelivered", 0),
         dead_lettered=get.get("dead_lettered", 0),
         outstanding=await group_backlog(client, layout, group),
+        lost_to_retention=get.get("lost_to_retention", 0),
         freshness_s=await freshness_samples(client, layout),
     )
 

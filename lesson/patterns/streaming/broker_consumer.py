@@ -4,7 +4,9 @@ One loop, bounded in events and seconds:
 
 1. **claim** what a dead consumer left: ``XAUTOCLAIM`` hands this consumer the entries another
    consumer read but never acknowledged, once they have been idle ``min_idle_ms``
-   (counted as ``redelivered``);
+   (counted as ``redelivered``). A pending entry the log trimmed away (retention, ``MAXLEN``
+   or ``XDEL``) cannot be scored: Redis >= 7.0 drops it from the pending list and names it in
+   ``XAUTOCLAIM``'s third reply element; it is counted as ``lost_to_retention``;
 2. **read** new entries: ``XREADGROUP ... >`` up to ``batch`` per call;
 3. **score** every valid event of the batch in one vectorised ``model.predict(rows)``; a bad
    event (missing feature, NaN, wrong type) becomes a dead letter with its reason;
@@ -53,6 +55,7 @@ class ConsumeReport:
     scored: int = 0
     dead_lettered: int = 0
     duplicates_suppressed: int = 0
+    lost_to_retention: int = 0
     batches: int = 0
     reconnects: int = 0
     wall_s: float = 0.0
@@ -143,7 +146,7 @@ class BrokerConsumer:
             if self.idle_exit_s is not None and now - last_new >= self.idle_exit_s:
                 report.stopped_by = "idle"
                 break
-            entries = await self._retrying(report, self._claim)
+            entries = await self._retrying(report, lambda: self._claim(report))
             report.claimed += len(entries)
             if not entries:
                 entries = await self._retrying(report, self._read)
@@ -160,19 +163,34 @@ class BrokerConsumer:
         report.wall_s = time.monotonic() - start
         return report
 
-    async def _claim(self) -> list[tuple[str, str, dict]]:
-        """Entries idle in other consumers' pending lists, now this consumer's."""
+    async def _claim(self, report: ConsumeReport) -> list[tuple[str, str, dict]]:
+        """Entries idle in other consumers' pending lists, now this consumer's.
+
+        Pending entries the log no longer holds are counted as lost to retention: Redis >= 7.0
+        returns their ids in a third element and drops them from the pending list; older
+        servers return them with no fields and keep them pending, so they are acknowledged here.
+        """
         claimed: list[tuple[str, str, dict]] = []
+        lost = 0
         for stream in self._streams:
             result = await self.client.xautoclaim(stream, self.group, self.consumer, self.min_idle_ms,
                                                   start_id="0-0", count=self.batch - len(claimed))
+            empty = []
             for entry_id, fields in result[1]:
-                if fields:  # an entry trimmed away while pending comes back empty
+                if fields:
                     claimed.append((stream, entry_id, fields))
+                else:  # Redis < 7.0: trimmed while pending, returned empty
+                    empty.append(entry_id)
+            if empty:
+                await self.client.xack(stream, self.group, *empty)
+            lost += len(empty) + (len(result[2]) if len(result) > 2 and result[2] else 0)
             if len(claimed) >= self.batch:
                 break
         if claimed:
             await self.client.hincrby(self.layout.stats, "redelivered", len(claimed))
+        if lost:
+            await self.client.hincrby(self.layout.stats, "lost_to_retention", lost)
+            report.lost_to_retention += lost
         return claimed
 
     async def _read(self) -> list[tuple[str, str, dict]]:

@@ -9,7 +9,8 @@ Keys (all under one namespace, default ``lesson``):
 - ``NS:out`` — the results as a stream (id, key, prediction, event and write times).
 - ``NS:dead`` — dead letters: events that could not be scored, with the reason.
 - ``NS:ids`` — a set of every event id produced (the accounting's "unique ids").
-- ``NS:stats`` — counters: produced, scored, duplicates_suppressed, redelivered, dead_lettered.
+- ``NS:stats`` — counters: produced, scored, duplicates_suppressed, redelivered, dead_lettered,
+  lost_to_retention.
 
 The sink is one Lua script (:data:`SINK_SCRIPT`): for each event it sets the result only if the
 id has none yet (``HSETNX``) and appends to ``out`` or ``dead`` in the same atomic step, so a
