@@ -215,9 +215,10 @@ CAPSTONE = Quiz("09-capstone", "Check yourself: meeting an SLO", (
         wrong("It is not: p99 needs only 99 samples", "With 99 samples the p99 is simply the maximum."),
     )),
     ask("errors-pass", "A run meets the p99 target, but 2 % of requests were rejected with 503. "
-             "Is the SLO met?", (
+             "Does it pass the load-test gate?", (
         right("No: rejected requests are failures, and fast rejections flatter the latency",
-              "An SLO is about the requests users sent; shedding 2 % to stay fast is a different objective."),
+              "The gate (like the SLO it stands in for) is about the requests users sent: the capstone counts "
+              "only successful requests towards the rate, and shedding 2 % to stay fast is a different objective."),
         wrong("Yes: only latency was specified", "Errors are part of every serving objective, stated or not."),
         wrong("Yes, if the 503s were fast", "Fast failures are still failures."),
     )),
