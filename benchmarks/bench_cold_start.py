@@ -226,7 +226,6 @@ def one_run(base_url: str, notebook: str, timeout_s: float, app: str = "lab",
             cdp = context.new_cdp_session(page)
             cdp.send("Performance.enable")
             before = renderer_threads()
-            epoch0 = time.time()
             page.goto(url, wait_until="commit")
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_s * 1000)
             at_visible = renderer_threads(before)
@@ -246,7 +245,7 @@ def one_run(base_url: str, notebook: str, timeout_s: float, app: str = "lab",
     # The clock starts when the page is requested (navigation start, performance.timeOrigin);
     # the worker's marks are Date.now() of the same machine.
     origin = nav[0]
-    stages = {"page:html-received": nav[1] / 1000, "launch_to_request": origin / 1000 - epoch0}
+    stages = {"page:html-received": nav[1] / 1000}
     stages.update({f"page:{k}": (v - origin) / 1000 for k, v in marks.items() if k in PAGE_STAGES})
     for line in console:
         mark = STAGE_MARK.search(line)
