@@ -40,10 +40,11 @@ contaminated, and the medians are taken over the clean runs when there are any.
 Builds the site first (``tools/build_site.py``) when ``site/`` is not a build of the current
 work tree (``--no-build`` uses ``--site`` as it is). Target: median <= 5 s.
 
-Measured 2026-12-07 in quiet moments (``--wait-quiet 90``; runs with others above 0.25 cores
-left out): **median 4.26 s** (3 clean of 5 runs, 4.11-4.87 s; JupyterLab) against 4.88 s
-(4 clean, 4.64-5.13 s) for the build before this change; Notebook interface 4.56 s (1 clean;
-all five 4.56-5.12 s). With others using ~1 core: 6.50 s against 7.47 s (interleaved).
+Measured 2026-12-07 in quiet moments (``--wait-quiet``; runs with others above 0.25 cores
+left out): **median 4.26 s** (JupyterLab; 7 clean runs of 12 in two sessions, 3.85-4.91 s)
+against 4.88 s (4 clean of 5, 4.64-5.13 s) for the build before this change; Notebook
+interface 4.56 s (1 clean; all five 4.56-5.12 s). With others using ~1 core: 6.50 s against
+7.47 s (interleaved runs).
 
 What bounds it: the page's main thread, not the kernel. Python is restored and its files
 written at ~2.2 s, the notebook is visible at ~3.0 s and the kernel is asked for at ~3.7 s.
