@@ -73,13 +73,15 @@ def test_chart_text_alternatives_state_the_figures(site, chromium):
         for alt in alts:
             assert alt and alt != NBCONVERT_ALT and alt != "chart", alts
             assert re.search(r"\d", alt), alt   # figures, not only a title
-        panel = page.locator(".lesson-panel", has=page.locator("table.lesson-results")).first
-        last_row = panel.locator("table.lesson-results tbody tr").last
+        # the panel's report: its results table and chart in one cell's outputs (the panel widget
+        # itself is shown as its cell left it, before any run)
+        report = page.locator(".jp-Cell", has=page.locator("table.lesson-results")).first
+        last_row = report.locator("table.lesson-results tbody tr").last
         cells = last_row.locator("td").all_inner_texts()
-        heads = panel.locator("table.lesson-results th").all_inner_texts()
+        heads = report.locator("table.lesson-results th").all_inner_texts()
         label = re.sub(r"\s+", " ", cells[0]).strip()
         p50 = float(cells[heads.index("p50")].replace(",", ""))
-        chart_alt = panel.locator("img[src^='data:image/svg+xml']").first.get_attribute("alt")
+        chart_alt = report.locator("img[src^='data:image/svg+xml']").first.get_attribute("alt")
         assert label in chart_alt, (label, chart_alt)
         stated = re.search(re.escape(label) + r": p50 ([0-9.e+-]+) ms", chart_alt)
         assert stated, chart_alt
@@ -92,7 +94,8 @@ def test_panel_at_phone_width(site, chromium, artifacts, scheme):
         page = browser.page
         page.emulate_media(color_scheme=scheme)
         open_page(page, base + PANEL_PAGE)
-        panel = page.locator(".lesson-panel", has=page.locator("table.lesson-results")).first
+        panel = page.locator(".lesson-panel").first
+        report = page.locator(".jp-Cell", has=page.locator("table.lesson-results")).first
         panel.scroll_into_view_if_needed()
         page.screenshot(path=str(artifacts / f"phone-06-panel-{scheme}.png"))
         # the page itself does not scroll sideways
@@ -113,7 +116,7 @@ def test_panel_at_phone_width(site, chromium, artifacts, scheme):
         for lab in labels:
             assert lab["scroll"] <= lab["client"] and lab["inside"], f"label truncated: {lab}"
         for name in ("p50", "p99"):
-            header = panel.locator("table.lesson-results th", has_text=re.compile(f"^{name}$")).first
+            header = report.locator("table.lesson-results th", has_text=re.compile(f"^{name}$")).first
             header.scroll_into_view_if_needed()
             seen = header.evaluate(
                 "h => { const r = h.getBoundingClientRect();"
