@@ -39,6 +39,10 @@ from lesson.widgets.targets import Target, is_async_callable, make_payloads
 
 __all__ = ["PanelLimits", "LoadTestPanel", "chart_output"]
 
+#: What an empty panel says; on a static page its buttons cannot run (no kernel there).
+NO_RUNS_YET = ("<i>No runs yet: press Run. (On the site's static page the buttons do nothing: open "
+               "the notebook in JupyterLite, or run it in Jupyter.)</i>")
+
 
 def chart_output(spec: dict[str, Any]) -> dict[str, Any]:
     """A ``display_data`` output of a Vega-Lite spec for an ``Output`` widget's ``outputs``.
@@ -123,7 +127,7 @@ class LoadTestPanel:
         self.progress_label = W.HTML(value="idle", layout=W.Layout(flex="1 1 12em"))
         self.log = W.Output()
         # a wide results table scrolls inside the panel instead of hiding its p50/p99 columns
-        self.results_html = W.HTML(value="<i>No runs yet: press Run.</i>",
+        self.results_html = W.HTML(value=NO_RUNS_YET,
                                    layout=W.Layout(max_width="100%", overflow="auto"))
         self.chart_output = W.Output(layout=W.Layout(max_width="100%", overflow="auto"))
         self._apply_controls(self.requests_input, self.concurrency_input, self.rate_input, self.instances_input)
@@ -372,7 +376,7 @@ class LoadTestPanel:
 
     def _on_clear_clicked(self, _button: Any = None) -> None:
         self.runs.clear()
-        self.results_html.value = "<i>No runs yet: press Run.</i>"
+        self.results_html.value = NO_RUNS_YET
         self.chart_output.outputs = ()
         self.progress.value = 0
         self.progress_label.value = "idle"
