@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 from lesson.loadtest import LoadTestResult
 from lesson.loadtest.arrivals import arrival_offsets, gap_cv
 
-__all__ = ["KEEP_UP", "kept_up", "knee_row", "knee_sentence", "arrivals_row", "arrivals_verdict"]
+__all__ = ["KEEP_UP", "kept_up", "knee_row", "knee_sentence", "disturbances", "arrivals_row", "arrivals_verdict"]
 
 #: A run kept up with its offered rate if it answered at least this share of it successfully.
 #: A drawn schedule's count varies by a few percent, and draining the queue after the last
@@ -50,19 +50,45 @@ def knee_row(result: LoadTestResult, share: float, capacity: float) -> dict[str,
             "requests": result.requests, "errors": result.error_count}
 
 
+def disturbances(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """What in a knee run says it was disturbed: p99 falling as load rose, a lower rate not kept up
+    while a higher one was, or a point that sent many requests late (sorted by offered rate)."""
+    ordered = sorted(rows, key=lambda r: r["offered req/s"])
+    found = []
+    for lower, higher in zip(ordered, ordered[1:]):
+        if lower["p99 ms"] > SAME * higher["p99 ms"]:
+            found.append(f"p99 fell from {lower['p99 ms']} ms at {lower['share of capacity']} to {higher['p99 ms']} ms "
+                         f"at {higher['share of capacity']}")
+    for i, row in enumerate(ordered):
+        if row["kept up"] == "NO" and any(r["kept up"] == "yes" for r in ordered[i + 1:]):
+            found.append(f"{row['share of capacity']} did not keep up while a higher rate did")
+            break
+    late = [r for r in ordered if _late_share(r["late sends"], r.get("requests", 0)) > LATE_SHARE]
+    if late:
+        found.append("requests were sent late at " + ", ".join(r["share of capacity"] for r in late))
+    return found
+
+
 def knee_sentence(rows: Sequence[Mapping[str, Any]], capacity: float) -> str:
-    """How p99 grew from the lowest to the highest offered rate, and whether the highest was past capacity."""
+    """A bold heading and how p99 grew from the lowest to the highest offered rate, and whether the
+    highest was past capacity; a disturbed run (see :func:`disturbances`) is named as such."""
     if len(rows) < 2:
         raise ValueError("knee_sentence needs at least two rows")
     ordered = sorted(rows, key=lambda r: r["offered req/s"])
     low, high = ordered[0], ordered[-1]
     growth = high["p99 ms"] / low["p99 ms"] if low["p99 ms"] > 0 else float("inf")
     doubled = next((r for r in ordered if r["p99 ms"] > 2 * low["p99 ms"]), None)
-    text = (f"With Poisson arrivals, p99 went from {low['p99 ms']} ms at {low['share of capacity']} of the measured "
+    disturbed = disturbances(rows)
+    heading = ("**This run is not a clean curve.** " if disturbed else
+               "**Queues grow near capacity.** " if doubled else "**The knee did not show on this run.** ")
+    text = heading + (f"With Poisson arrivals, p99 went from {low['p99 ms']} ms at {low['share of capacity']} of the measured "
             f"capacity ({capacity:,.0f} successful req/s) to {high['p99 ms']} ms at {high['share of capacity']} "
             f"({growth:.1f}x). ")
     text += (f"It first more than doubled at {doubled['share of capacity']}. " if doubled else
              "It never doubled on this run. ")
+    if disturbed:
+        text += ("On this run " + "; ".join(disturbed) + ": the machine or the load generator (in the browser, its "
+                 "coarse timers) disturbed it, so read its shape with care and compare the simulation below. ")
     if _late_share(low["late sends"], low.get("requests", 0)) > LATE_SHARE:
         text += (f"Even the lowest point sent {low['late sends']} of its {low['requests']} requests late: the machine "
                  "was busy (or the load generator fell behind), so these figures include that; rerun on a quieter "
@@ -111,12 +137,17 @@ def arrivals_verdict(by_name: Mapping[str, LoadTestResult], rate: float, capacit
             f"{u * 1000:.2f} ms with evenly spaced arrivals, {p * 1000:.2f} ms with Poisson arrivals "
             f"({p / u:.1f}x) and {g * 1000:.2f} ms with bursty ones ({g / u:.1f}x). ")
     raised = [(name, ratio) for name, ratio in (("Poisson", p / u), ("bursty", g / u)) if ratio > SAME]
-    if len(raised) == 2 and g > SAME * p:
+    lowered = [name for name, value in (("Poisson", p), ("bursty", g)) if u > SAME * value]
+    if lowered:
+        text += (f"On this run evenly spaced arrivals had a higher p99 than {' and '.join(lowered)} ones, which "
+                 "queueing does not predict for the same mean rate: the run was disturbed (a busy machine, or in the "
+                 "browser coarse timers); rerun it, and compare the simulation below. ")
+    elif len(raised) == 2 and g > SAME * p:
         text += ("The burstier the arrivals, the longer the queues behind them: a test with evenly spaced arrivals "
                  "flatters the tail users will see. ")
     elif raised:
         names = " and ".join(name for name, _ in raised)
-        text += f"{names.capitalize()} arrivals queued where evenly spaced ones did not"
+        text += f"{names.capitalize()} arrivals raised p99 above the evenly spaced run's"
         if len(raised) == 1:
             other, ratio = ("bursty", g / u) if raised[0][0] == "Poisson" else ("Poisson", p / u)
             text += f" ({other} ones did not on this run: {ratio:.1f}x)"
@@ -128,6 +159,6 @@ def arrivals_verdict(by_name: Mapping[str, LoadTestResult], rate: float, capacit
         text += (f"The evenly spaced run itself sent {even.late_sends} of its {even.requests} requests late: the "
                  "machine or the load generator could not keep the schedule, so these figures include that; rerun "
                  "on a quieter machine.")
-    elif not raised:
+    elif not raised and not lowered:
         text += "At this load the queues stayed short whatever the arrivals; raise the rate to see them differ."
     return text.strip()

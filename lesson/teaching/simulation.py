@@ -22,6 +22,7 @@ import random
 from dataclasses import dataclass
 
 from lesson.core.stats import percentile
+from lesson.loadtest.arrivals import Arrivals, arrival_offsets
 
 MAX_SIMULATED_REQUESTS = 200_000
 
@@ -57,6 +58,7 @@ def simulate_batching_server(
     per_row_ms: float = 0.02,
     requests: int = 5000,
     seed: int = 7,
+    arrivals: Arrivals | None = None,
 ) -> SimulationResult:
     """Simulate a single-call-at-a-time server with optional dynamic batching.
 
@@ -68,6 +70,8 @@ def simulate_batching_server(
         per_row_ms: the extra cost of each request in a call.
         requests: how many requests to simulate (bounded by ``MAX_SIMULATED_REQUESTS``).
         seed: random seed for the arrival times.
+        arrivals: another arrival process (uniform, Poisson or gamma, with its own seed) instead
+            of the default Poisson arrivals drawn from ``seed``.
 
     Returns:
         A :class:`SimulationResult`; latency is measured from each request's arrival.
@@ -83,12 +87,17 @@ def simulate_batching_server(
     if fixed_ms < 0 or per_row_ms < 0:
         raise ValueError("fixed_ms and per_row_ms must be >= 0")
 
-    rng = random.Random(seed)
-    arrivals: list[float] = []
-    t = 0.0
-    for _ in range(requests):
-        t += rng.expovariate(rate_per_s) * 1000.0
-        arrivals.append(t)
+    if arrivals is None:
+        rng = random.Random(seed)
+        times: list[float] = []
+        t = 0.0
+        for _ in range(requests):
+            t += rng.expovariate(rate_per_s) * 1000.0
+            times.append(t)
+    else:
+        times = [1000.0 * (offset + 1.0 / rate_per_s)
+                 for offset in arrival_offsets(arrivals, rate=rate_per_s, limit=requests, horizon=float("inf"))]
+    arrivals_ms = times
 
     latencies: list[float] = []
     batch_sizes: list[int] = []
@@ -98,23 +107,23 @@ def simulate_batching_server(
     while i < requests:
         # The batch opens when the server is free and the first request has arrived; it
         # launches when full, or when the first request has waited max_delay_ms.
-        start = max(server_free_at, arrivals[i])
-        deadline = max(start, arrivals[i] + max_delay_ms) if max_batch_size > 1 else start
+        start = max(server_free_at, arrivals_ms[i])
+        deadline = max(start, arrivals_ms[i] + max_delay_ms) if max_batch_size > 1 else start
         j = i + 1
-        while j < requests and j - i < max_batch_size and arrivals[j] <= deadline:
+        while j < requests and j - i < max_batch_size and arrivals_ms[j] <= deadline:
             j += 1
-        launch = max(start, arrivals[j - 1]) if j - i == max_batch_size else deadline
+        launch = max(start, arrivals_ms[j - 1]) if j - i == max_batch_size else deadline
         size = j - i
         cost = fixed_ms + per_row_ms * size
         done = launch + cost
         busy_ms += cost
-        latencies.extend(done - arrivals[k] for k in range(i, j))
+        latencies.extend(done - arrivals_ms[k] for k in range(i, j))
         batch_sizes.append(size)
         server_free_at = done
         i = j
 
     latencies.sort()
-    span = max(server_free_at, arrivals[-1]) - arrivals[0] or 1.0
+    span = max(server_free_at, arrivals_ms[-1]) - arrivals_ms[0] or 1.0
     return SimulationResult(
         rate_per_s=rate_per_s,
         max_batch_size=max_batch_size,

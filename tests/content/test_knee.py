@@ -53,11 +53,11 @@ def runs(u: float, p: float, g: float) -> dict[str, LoadTestResult]:
 
 @pytest.mark.parametrize("u, p, g, says", [
     (4.0, 8.0, 20.0, "The burstier the arrivals, the longer"),
-    (4.0, 8.0, 8.5, "Poisson and bursty arrivals queued where evenly spaced ones did not:"),
-    (4.0, 8.0, 4.2, "Poisson arrivals queued where evenly spaced ones did not (bursty ones did not on this run: 1.1x)"),
-    (4.0, 4.2, 9.0, "Bursty arrivals queued where evenly spaced ones did not (Poisson ones did not on this run: 1.1x)"),
+    (4.0, 8.0, 8.5, "Poisson and bursty arrivals raised p99 above the evenly spaced run's:"),
+    (4.0, 8.0, 4.2, "Poisson arrivals raised p99 above the evenly spaced run's (bursty ones did not on this run: 1.1x)"),
+    (4.0, 4.2, 9.0, "Bursty arrivals raised p99 above the evenly spaced run's (Poisson ones did not on this run: 1.1x)"),
     (4.0, 4.2, 4.5, "the queues stayed short whatever the arrivals"),
-    (8.0, 4.0, 2.0, "the queues stayed short whatever the arrivals"),
+    (8.0, 4.0, 2.0, "evenly spaced arrivals had a higher p99 than Poisson and bursty ones"),
 ])
 def test_the_arrivals_verdict_follows_the_numbers(u, p, g, says):
     text = arrivals_verdict(runs(u, p, g), 420.0, 600.0)
@@ -70,12 +70,12 @@ def test_a_run_that_could_not_keep_its_schedule_is_named_as_such():
     busy = runs(200.0, 170.0, 60.0)
     busy["uniform"].late_sends = 275  # of 600
     text = arrivals_verdict(busy, 185.0, 265.0)
-    assert "neither Poisson nor bursty" in text
+    assert "evenly spaced arrivals had a higher p99 than bursty ones" in text and "disturbed" in text
     assert "sent 275 of its 600 requests late" in text and "stayed short" not in text
     busy = runs(36.0, 79.0, 36.5)  # the caveat holds whatever the verdict
     busy["uniform"].late_sends = 132
     text = arrivals_verdict(busy, 217.0, 310.0)
-    assert "Poisson arrivals queued" in text and "bursty ones did not on this run: 1.0x" in text
+    assert "Poisson arrivals raised p99" in text and "bursty ones did not on this run: 1.0x" in text
     assert "sent 132 of its 600 requests late" in text
     rows = [knee_row(result(37.0, rate=66, successes=130, late=30), 0.25, 265.0),
             knee_row(result(583.0, rate=344, successes=530, late=332), 1.3, 265.0)]
@@ -98,3 +98,22 @@ def test_an_arrivals_row_reports_the_schedules_gap_cv():
     assert uniform["gap CV (schedule)"] == 0.0
     assert math.isclose(poisson["gap CV (schedule)"], 1.0, abs_tol=0.1)
     assert math.isclose(bursty["gap CV (schedule)"], 2.0, abs_tol=0.25)
+
+
+def test_a_disturbed_knee_run_is_named_not_read_as_a_knee():
+    """p99 falling as load rises, or a low rate not kept up while a higher one is, is a disturbed run
+    (the browser's coarse timers, a busy machine): the heading says so instead of 'Queues grow'."""
+    clean = [knee_row(result(4.0, rate=150, successes=300), 0.25, 600.0),
+             knee_row(result(9.0, rate=540, successes=1080), 0.9, 600.0)]
+    assert knee_sentence(clean, 600.0).startswith("**Queues grow near capacity.**")
+    falling = [knee_row(result(94.0, rate=150, successes=300), 0.25, 600.0),
+               knee_row(result(49.0, rate=480, successes=960), 0.8, 600.0),
+               knee_row(result(635.0, rate=780, successes=1200), 1.3, 600.0)]
+    text = knee_sentence(falling, 600.0)
+    assert text.startswith("**This run is not a clean curve.**") and "p99 fell from 94.0 ms at 25% to 49.0 ms at 80%" in text
+    stuck = [knee_row(result(1411.0, rate=300, successes=400), 0.5, 600.0),
+             knee_row(result(9.0, rate=540, successes=1080), 0.9, 600.0)]
+    assert "50% did not keep up while a higher rate did" in knee_sentence(stuck, 600.0)
+    flat = [knee_row(result(4.0, rate=150, successes=300), 0.25, 600.0),
+            knee_row(result(5.0, rate=540, successes=1080), 0.9, 600.0)]
+    assert knee_sentence(flat, 600.0).startswith("**The knee did not show on this run.**")
