@@ -119,3 +119,17 @@ def test_batching_helps_a_fixed_cost_per_call_and_hurts_a_cost_per_row(rate):
     assert p99(32, 2.0, 0.02) < p99(1, 2.0, 0.02) / 2      # a fixed cost: batches drain the queue
     assert p99(32, 0.02, 2.0) > p99(1, 0.02, 2.0)          # a cost per row: each waits for its batch
     assert p99(1, 2.0, 0.02) == p99(1, 0.02, 2.0)          # unbatched, the two models are the same
+
+
+def test_the_simulation_takes_an_arrival_process():
+    """Evenly spaced arrivals below capacity never queue (every latency is the service time);
+    Poisson arrivals queue, and bursty (gamma, burstiness 0.25) ones queue more, at the same rate."""
+    from lesson.loadtest.arrivals import Arrivals
+
+    rate = 0.9 * 1000 / 2.02
+    even = simulate_batching_server(rate_per_s=rate, requests=4000, arrivals=Arrivals("uniform"))
+    poisson = simulate_batching_server(rate_per_s=rate, requests=4000, arrivals=Arrivals("poisson", seed=6))
+    bursty = simulate_batching_server(rate_per_s=rate, requests=4000, arrivals=Arrivals("gamma", burstiness=0.25, seed=6))
+    assert even.p99_ms == pytest.approx(2.02) and even.p50_ms == pytest.approx(2.02)
+    assert 5 * even.p99_ms < poisson.p99_ms < bursty.p99_ms
+    assert simulate_batching_server(rate_per_s=rate, requests=400) == simulate_batching_server(rate_per_s=rate, requests=400)
