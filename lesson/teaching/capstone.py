@@ -121,8 +121,8 @@ class Slo:
         return max(MIN_SECONDS, self.min_requests / self.rate_per_s)
 
     def __str__(self) -> str:
-        return (f"p99 <= {self.p99_ms:g} ms at {self.rate_per_s:g} req/s (open loop, Poisson arrivals), predictions "
-                f"at most {self.freshness_s:g} s old, within {self.max_cores} core{'s' if self.max_cores != 1 else ''}")
+        return (f"p99 <= {_num(self.p99_ms)} ms at {_num(self.rate_per_s)} req/s (open loop, Poisson arrivals), predictions "
+                f"at most {_num(self.freshness_s)} s old, within {self.max_cores} core{'s' if self.max_cores != 1 else ''}")
 
 
 #: The capstone's SLO: a clinic's triage app, above what one unbatched device can serve.
@@ -201,6 +201,26 @@ class Check:
     bound: str
     message: str
 
+    def failure_text(self) -> str:
+        """What failed, with the measured figure and its bound: ``"too few requests (300 requests, needs >= 5,000)"``.
+
+        The check's name says what it verifies (``"enough requests"``), which reads as the
+        opposite in a list of failures; this says what went wrong.
+        """
+        return f"{FAILED_AS.get(self.name, self.name + ' failed')} ({self.measured}, needs {self.bound})"
+
+
+#: Each check's name, said as its failure.
+FAILED_AS = {"target": "not an allowed target", "cost": "too many cores", "pattern": "not a served pattern",
+             "open loop": "not an open loop at the SLO's rate", "Poisson arrivals": "arrivals not Poisson",
+             "enough requests": "too few requests", "long enough": "too short", "achieved rate": "rate not reached",
+             "no errors": "errors", "p99": "p99 over the bound", "freshness": "predictions too old"}
+
+
+def _num(value: float) -> str:
+    """A bound or rate as a reader wants it: ``5,000``, ``600``, ``8.33``, ``0.5``."""
+    return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:.3g}"
+
 
 @dataclass(frozen=True)
 class SloVerdict:
@@ -274,7 +294,7 @@ def _cost(slo: Slo, run: MeasuredRun) -> Check:
 def _pattern(slo: Slo, run: MeasuredRun) -> Check:
     pattern = run.config.pattern
     ok = pattern in SERVED_PATTERNS
-    why = {"batch": f"batch scores on a schedule (hours), so its predictions break a {slo.freshness_s:g} s freshness bound",
+    why = {"batch": f"batch scores on a schedule (hours), so its predictions break a {_num(slo.freshness_s)} s freshness bound",
            "streaming": "no caller waits on a stream, so a p99-at-a-rate SLO cannot be measured on it here",
            "edge": "an edge model runs on the caller's device: there is no server to load-test"}
     return Check("pattern", ok, pattern, " or ".join(SERVED_PATTERNS),
@@ -286,14 +306,14 @@ def _open_loop(slo: Slo, run: MeasuredRun) -> Check:
     asked = r.target_rate or 0.0
     if r.mode != "open":
         return Check("open loop", False, f"{r.mode} loop ({r.concurrency} workers)" if r.mode == "closed" else r.mode,
-                     f"open at {slo.rate_per_s:g} req/s",
+                     f"open at {_num(slo.rate_per_s)} req/s",
                      "a closed loop was run, but the SLO asks for an open loop: a closed loop slows down with the "
                      "server and hides its stalls (coordinated omission); run with rate="
-                     f"{slo.rate_per_s:g}")
+                     f"{_num(slo.rate_per_s)}")
     ok = asked >= slo.rate_per_s * (1 - 1e-9)
-    return Check("open loop", ok, f"open at {asked:g} req/s", f"open at >= {slo.rate_per_s:g} req/s",
+    return Check("open loop", ok, f"open at {_num(asked)} req/s", f"open at >= {_num(slo.rate_per_s)} req/s",
                  "sent on a schedule of its own at the SLO's rate, whatever the server did" if ok else
-                 f"the run asked for {asked:g} req/s, below the SLO's {slo.rate_per_s:g} req/s")
+                 f"the run asked for {_num(asked)} req/s, below the SLO's {_num(slo.rate_per_s)} req/s")
 
 
 def gate_arrivals_ok(arrivals: Arrivals | None) -> bool:
@@ -315,18 +335,18 @@ def _arrivals(slo: Slo, run: MeasuredRun) -> Check:
 def _enough_requests(slo: Slo, run: MeasuredRun) -> Check:
     n, need = run.result.requests, slo.min_requests
     ok = n >= need
-    return Check("enough requests", ok, f"{n} requests", f">= {need}",
+    return Check("enough requests", ok, f"{n:,} requests", f">= {need:,}",
                  f"its p99 has {n - max(1, math.ceil(99 / 100.0 * n))} samples above it" if ok else
-                 f"too short: {n} requests, but a p99 needs at least {need} so that at least {TAIL_SAMPLES} "
+                 f"too short: {n:,} requests, but a p99 needs at least {need:,} so that at least {TAIL_SAMPLES} "
                  "measured requests lie above it; with fewer, one or two slow requests decide it")
 
 
 def _long_enough(slo: Slo, run: MeasuredRun) -> Check:
     wall, need = run.result.wall_time, slo.min_seconds
     ok = wall >= need * (1 - RATE_TOLERANCE)
-    return Check("long enough", ok, f"{wall:.2f} s", f">= {need:g} s",
+    return Check("long enough", ok, f"{wall:.2f} s", f">= {_num(need)} s",
                  "long enough for a pause to show" if ok else
-                 f"too short: the run lasted {wall:.2f} s, under {need:g} s; a pause (a collection, a noisy "
+                 f"too short: the run lasted {wall:.2f} s, under {_num(need)} s; a pause (a collection, a noisy "
                  "neighbour) needs room to show")
 
 
@@ -339,9 +359,9 @@ def _achieved_rate(slo: Slo, run: MeasuredRun) -> Check:
     failed = (f"; it completed {r.throughput:,.1f} req/s counting its {r.error_count} errors, but a refusal is "
               "not an answer" if r.error_count else "")
     return Check("achieved rate", ok, f"{r.goodput:,.1f} successful req/s", f">= {floor:,.1f} req/s",
-                 f"kept up with the SLO's {slo.rate_per_s:g} req/s in successful answers" if ok else
+                 f"kept up with the SLO's {_num(slo.rate_per_s)} req/s in successful answers" if ok else
                  f"the run answered {r.goodput:,.1f} requests a second successfully, below the SLO's "
-                 f"{slo.rate_per_s:g} req/s less {RATE_TOLERANCE:.0%}: the server could not keep up{failed}{behind}")
+                 f"{_num(slo.rate_per_s)} req/s less {RATE_TOLERANCE:.0%}: the server could not keep up{failed}{behind}")
 
 
 def _no_errors(slo: Slo, run: MeasuredRun) -> Check:
@@ -357,16 +377,16 @@ def _no_errors(slo: Slo, run: MeasuredRun) -> Check:
 def _p99(slo: Slo, run: MeasuredRun) -> Check:
     p99_ms = run.result.p99 * 1000.0
     ok = not math.isnan(p99_ms) and p99_ms <= slo.p99_ms
-    return Check("p99", ok, f"{p99_ms:.2f} ms", f"<= {slo.p99_ms:g} ms",
-                 "within the objective" if ok else f"p99 {p99_ms:.2f} ms is over the SLO's {slo.p99_ms:g} ms")
+    return Check("p99", ok, f"{p99_ms:.2f} ms", f"<= {_num(slo.p99_ms)} ms",
+                 "within the objective" if ok else f"p99 {p99_ms:.2f} ms is over the SLO's {_num(slo.p99_ms)} ms")
 
 
 def _freshness(slo: Slo, run: MeasuredRun) -> Check:
     age = run.result.p99
     ok = not math.isnan(age) and age <= slo.freshness_s
-    return Check("freshness", ok, f"{age:.3f} s at p99", f"<= {slo.freshness_s:g} s",
+    return Check("freshness", ok, f"{age:.3f} s at p99", f"<= {_num(slo.freshness_s)} s",
                  "a prediction made on request is as old as its latency" if ok else
-                 f"99 % of predictions must be at most {slo.freshness_s:g} s old; they were up to {age:.3f} s")
+                 f"99 % of predictions must be at most {_num(slo.freshness_s)} s old; they were up to {age:.3f} s")
 
 
 #: The rules in the order they are applied: first whether the evidence can show the SLO, then the SLO.
@@ -400,7 +420,7 @@ def rules_table() -> list[dict[str, str]]:
                                               "burstiness <= 1): evenly spaced arrivals barely queue"},
         {"check": "enough requests", "rule": f">= {min_requests(99.0, TAIL_SAMPLES)} requests, so that >= "
                                              f"{TAIL_SAMPLES} measured requests lie above the p99 (nearest rank)"},
-        {"check": "long enough", "rule": f">= max({MIN_SECONDS:g} s, those requests at the SLO's rate), less "
+        {"check": "long enough", "rule": f">= max({_num(MIN_SECONDS)} s, those requests at the SLO's rate), less "
                                          f"{RATE_TOLERANCE:.0%}"},
         {"check": "achieved rate", "rule": f"SUCCESSFUL requests per second >= the SLO's rate less "
                                            f"{RATE_TOLERANCE:.0%}: a refusal is not an answer, so a run with errors "

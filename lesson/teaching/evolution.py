@@ -40,6 +40,7 @@ __all__ = [
     "CONTRACT_V1",
     "CONTRACT_V2",
     "CONTRACT_V3_BREAKING",
+    "CONTRACT_V2_REQUIRED",
     "ROLLOUT_MODEL",
     "rollout_registry",
     "rollout_service",
@@ -218,6 +219,9 @@ CONTRACT_V2 = RequestContract("2", (
 CONTRACT_V3_BREAKING = RequestContract("3", (
     Field("request_id", "string", required=True, max_length=64, echo=True),
 ))
+#: v2 as it might have shipped instead, with ``request_id`` required from the start: the same
+#: field as :data:`CONTRACT_V3_BREAKING`, versioned "2" so its errors name the version deployed.
+CONTRACT_V2_REQUIRED = RequestContract("2", CONTRACT_V3_BREAKING.fields)
 
 #: The model name the rollout demonstration serves in two versions.
 ROLLOUT_MODEL = "diabetes-mlp"

@@ -44,8 +44,10 @@ class SimulationResult:
 
     @property
     def saturated(self) -> bool:
-        """True when the server was busy nearly all the time: at or past capacity, where the queue
-        grows for as long as the load lasts (below capacity it stays finite, if long)."""
+        """True when the device was busy at least 98 % of the time. Without batching (batches of
+        one) that is at or past capacity: the queue grows for as long as the load lasts. With
+        batching, while batches are not full (``mean_batch_size`` below ``max_batch_size``) a
+        busy device takes bigger batches instead, and latency can stay low."""
         return self.utilisation >= 0.98
 
 

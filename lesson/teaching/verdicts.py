@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
-__all__ = ["RATIO_MIN_TICKS", "resolved", "below_resolution_text", "latency_text", "latency_range_text",
+__all__ = ["RATIO_MIN_TICKS", "resolved", "digits_for", "below_resolution_text", "latency_text", "latency_range_text",
            "ratio", "ratio_text", "compare_text", "spread_text", "LATENCY_CLAIM_ORDER", "claims_against_measured",
            "tool_agreement_text"]
 
@@ -44,18 +44,29 @@ def below_resolution_text(tick_s: float) -> str:
     return f"below the clock's {_check(tick_s, 'tick_s') * 1000:.2g} ms resolution"
 
 
-def latency_text(value_s: float, *, tick_s: float, digits: int = 3) -> str:
-    """``"1.650 ms"``, or the clock's resolution when the figure is at or below one tick."""
+def digits_for(tick_s: float, *, most: int = 3) -> int:
+    """Decimals of a figure in ms that the clock can back: 1 for a 0.1 ms tick, ``most`` for a fine clock."""
+    tick_ms = _check(tick_s, "tick_s") * 1000
+    if tick_ms == 0:
+        return most
+    return max(0, min(most, math.ceil(-math.log10(tick_ms) - 1e-9)))
+
+
+def latency_text(value_s: float, *, tick_s: float, digits: int | None = None) -> str:
+    """``"1.650 ms"`` (digits to the clock's resolution unless given: ``"1.6 ms"`` on a 0.1 ms
+    clock), or the clock's resolution when the figure is at or below one tick."""
     if not resolved(value_s, tick_s):
         return below_resolution_text(tick_s)
+    digits = digits_for(tick_s) if digits is None else digits
     return f"{value_s * 1000:.{digits}f} ms"
 
 
-def latency_range_text(values_s: Sequence[float], *, tick_s: float, digits: int = 3) -> str:
+def latency_range_text(values_s: Sequence[float], *, tick_s: float, digits: int | None = None) -> str:
     """The range of several latencies: ``"0.016–0.037 ms"``, one figure when they print alike,
     or the clock's resolution for those at or below one tick."""
     if not values_s:
         raise ValueError("values_s must not be empty")
+    digits = digits_for(tick_s) if digits is None else digits
     low, high = min(values_s), max(values_s)
     if not resolved(high, tick_s):
         return below_resolution_text(tick_s) + " (all of them)"

@@ -114,8 +114,12 @@ first = lesson.run_synthetic_load_test(lab.endpoint("rest"), payloads)
 first
 
 # %%
-print(f"average {first.avg_latency * 1000:.3f} ms, p50 {first.p50 * 1000:.3f} ms, "
-      f"p99 {first.p99 * 1000:.3f} ms, max {first.max_latency * 1000:.3f} ms")
+from lesson.teaching.verdicts import latency_text  # digits to the clock's resolution, or "below" it
+
+tick = first.clock_resolution
+print(f"average {latency_text(first.avg_latency, tick_s=tick)}, p50 {latency_text(first.p50, tick_s=tick)}, "
+      f"p99 {latency_text(first.p99, tick_s=tick)}, max {latency_text(first.max_latency, tick_s=tick)} "
+      f"(clock resolution {tick * 1e6:.3g} µs)")
 
 # %% [markdown]
 # ## The load-test panel
@@ -168,8 +172,10 @@ tick = first.clock_resolution
 gap = (first.avg_latency - first.p50) / first.p50 if first.p50 > tick else None
 notes = [
     f"- **One model, many doors.** {len(answers[common])} of {len(rows)} targets returned {common}"
-    + (f"; {'; '.join(others)} (the servers run the model with numpy, the in-process targets in pure Python, and "
-       f"the edge target rounds its inputs to 3 places first: the largest difference was {spread:.4f})"
+    + (f"; {'; '.join(others)} ("
+       + (f"the servers ({', '.join(sorted(lab.servers))}) run the model with numpy, the in-process targets in pure "
+          "Python, and " if lab.servers else "every target ran in this kernel, in pure Python; ")
+       + f"the edge target rounds its inputs to 3 places first: the largest difference was {spread:.4f})"
        if others else ", every one of them") + ". The patterns differ in *transport* and *timing*, not in the model, "
     "which is what makes it safe to move a model from one pattern to another.",
     f"- **An average describes nobody.** The first load test's mean was {latency_text(first.avg_latency, tick_s=tick)}"

@@ -159,14 +159,17 @@ as_function = await panel.run_async(target="in-process")
 panel.report()
 
 # %%
+from lesson.teaching.verdicts import latency_text
+
 rest_p50, fn_p50 = over_rest.result.p50, as_function.result.p50
 tick = as_function.result.clock_resolution
-print(f"p50 through the REST target: {rest_p50 * 1000:.3f} ms; as a plain call: {fn_p50 * 1000:.4f} ms")
+print(f"p50 through the REST target: {latency_text(rest_p50, tick_s=tick)}; "
+      f"as a plain call: {latency_text(fn_p50, tick_s=tick)} (clock resolution {tick * 1e6:.3g} µs)")
 if fn_p50 <= 2 * tick:
     print(f"The plain call is within two ticks of this clock ({tick * 1000:.2g} ms per tick): "
           "too fast to time one call at a time here, so the ratio would mean nothing.")
 else:
-    print(f"The REST target's median is {rest_p50 / fn_p50:,.0f}x the plain call's.")
+    print(f"The REST target's median is about {float(f'{rest_p50 / fn_p50:.2g}'):,.0f}x the plain call's.")
 print(f"throughput: {over_rest.result.throughput:,.0f} req/s vs {as_function.result.throughput:,.0f} req/s")
 n_parameters = sum(len(layer.weights) * len(layer.weights[0]) + len(layer.bias) for layer in model.params.layers)
 print(f"the model: {n_parameters} weights and biases, {model.n_features} inputs")
@@ -198,7 +201,7 @@ notes = [
 if fn_p50 > 2 * tick:
     share = max(0.0, 1 - fn_p50 / rest_p50)
     notes.append(f"- **The transport dominates.** The model has {n_parameters} weights and biases; calling it as a "
-                 f"plain function took {fn_p50 * 1000:.4f} ms at p50, so {share:.0%} of the REST target's median is "
+                 f"plain function took {latency_text(fn_p50, tick_s=tick)} at p50, so {share:.0%} of the REST target's median is "
                  "the transport (HTTP, JSON, the network stack, the client). With a heavy model that share shrinks, "
                  "but the fixed cost per request stays.")
 else:
@@ -237,7 +240,7 @@ Markdown("\n".join(notes))
 # service in-process. Either way each line shows the route, the status and the answer.
 
 # %%
-from lesson.teaching.evolution import CONTRACT_V1, CONTRACT_V2, CONTRACT_V3_BREAKING, rollout_service
+from lesson.teaching.evolution import CONTRACT_V1, CONTRACT_V2, CONTRACT_V2_REQUIRED, rollout_service
 from lesson.teaching.rollout import RolloutClient
 
 rollout = rollout_service()
@@ -284,9 +287,11 @@ print(f"pinned to v1: {pinned:.4f}; default route (v2 now): {default:.4f}; "
 # to check before shipping (a test in CI), rather than after, from the error logs:
 
 # %%
-for change in CONTRACT_V2.changes_from(CONTRACT_V1) + CONTRACT_V3_BREAKING.changes_from(CONTRACT_V2):
-    print(change)
-with RolloutClient.connect(rollout_service({"1": CONTRACT_V1, "2": CONTRACT_V3_BREAKING}),
+for change in CONTRACT_V2.changes_from(CONTRACT_V1):
+    print("v1 -> v2 as shipped:", change)
+for change in CONTRACT_V2_REQUIRED.changes_from(CONTRACT_V1):
+    print("v1 -> v2 had it made request_id required:", change)
+with RolloutClient.connect(rollout_service({"1": CONTRACT_V1, "2": CONTRACT_V2_REQUIRED}),
                            over_http="rest" in lab.servers) as breaking:
     print(breaking.explain("old client, if v2 had shipped with request_id REQUIRED", old_body))
 

@@ -165,7 +165,9 @@ else:
 # one row: a fixed cost per call to amortise (an accelerator's kernel launch and transfer, a
 # remote call, the framework's dispatch), weights read from memory once and reused for every
 # row of the batch, or parallel units (SIMD lanes, GPU cores) that one row leaves idle. Our
-# small MLP in pure Python has little of any of these — its cost grows with the rows — so the
+# small MLP in pure Python has only the first, and a small one: the Python work around each
+# call, which the batch-size table above spread over more rows until its arithmetic per row,
+# which no batch saves, was what remained. To show the case batching was made for, the
 # lesson provides a **simulated accelerator**: a model that holds a "device" for 2 ms per call
 # plus 20 µs per row, one call at a time. It is a simulation (it sleeps), and it is labelled as
 # one everywhere it appears.
@@ -251,6 +253,10 @@ best = max(measured, key=lambda row: row["rows/s"])
 sim = {(row["rate/s"], row["max_batch_size"], row["max_delay_ms"]): row for row in rows}
 saturated_unbatched = [rate for rate in (200, 400, 1000, 2000) if sim[(rate, 1, 0.0)]["saturated"]]
 batched_ok = [rate for rate in (200, 400, 1000, 2000) if not sim[(rate, 32, 0.0)]["saturated"]]
+batched_busy = [rate for rate in (200, 400, 1000, 2000) if sim[(rate, 32, 0.0)]["saturated"]]
+one, big = measured[0], best
+per_row_us = {row["rows per batch"]: 1e6 / row["rows/s"] for row in (one, big)}
+per_call_us = per_row_us[1] - per_row_us[big["rows per batch"]]  # what the batch spread over its rows
 low = 200
 notes = [
     f"- **Rows per second, not requests per second,** is the figure for batch work: batches of "
@@ -262,9 +268,16 @@ notes = [
     + (", ".join(f"{r}/s" for r in saturated_unbatched) or "none of the rates tried")
     + "; there the queue grows without bound and latency is limited only by how long you measure.",
     f"- **Batching raises the ceiling:** measured, batches of up to 32 gave {batched.result.throughput / unbatched.result.throughput:.1f}x "
-    f"the throughput of one-row calls; simulated, with `max_delay_ms=0` the device kept up at "
+    "the throughput of one-row calls. In the simulation's table, `saturated` means the device was busy at least 98 % "
+    "of the time; with `max_delay_ms=0` and batches of up to 32 it was not at "
     + (", ".join(f"{r}/s" for r in batched_ok) or "none of the rates")
-    + f" (mean batch {sim[(2000, 32, 0.0)]['mean batch']} at 2000/s: under load batches fill by themselves).",
+    + "".join(f"; at {r}/s it was busy {sim[(r, 32, 0.0)]['utilisation']} of the time (saturated in the table) with "
+              f"a mean batch of {sim[(r, 32, 0.0)]['mean batch']} of 32 and a p99 of {sim[(r, 32, 0.0)]['p99 ms']} ms"
+              for r in batched_busy)
+    + (": a busy device with room in its batches takes more rows per call instead of letting the queue grow, so "
+       "busy is not overloaded until the batches are full (unbatched, at "
+       + ", ".join(f"{r}/s the p99 was {sim[(r, 1, 0.0)]['p99 ms']} ms" for r in batched_busy) + ")."
+       if batched_busy else "."),
     f"- **Batching with no wait is not a latency cost:** at 400/s the fixed-cost device's p99 was "
     f"{sim[(400, 1, 0.0)]['p99 ms']} ms unbatched and {sim[(400, 32, 0.0)]['p99 ms']} ms with batches of up to 32 "
     "and `max_delay_ms=0`: batches drain the queue faster. The wait, when you configure one, is the cost.",
@@ -276,10 +289,14 @@ notes = [
     f"- **`max_delay_ms` is a tax at low load:** at {low}/s, waiting up to 5 ms for company put p50 at "
     f"{sim[(low, 32, 5.0)]['p50 ms']} ms against {sim[(low, 32, 0.0)]['p50 ms']} ms without waiting. Pick it from "
     "your p99 objective, not from peak throughput.",
-    "- **A model without a fixed call cost** (like the small MLP here, one core, pure Python) leaves batching little "
-    "to amortise, while the queue and the hand-off between tasks still cost — a conclusion drawn from this one small "
-    "model on this machine; a model on a GPU or with vectorised kernels can gain a lot. Measure before you enable it "
-    "(`benchmarks/bench_batching.py` measures it).",
+    f"- **The small MLP has a fixed cost per call too,** the Python work around each call (validation, building the "
+    f"response): measured above, a row cost {per_row_us[1]:.1f} µs in one-row calls and {per_row_us[big['rows per batch']]:.1f} µs "
+    f"in batches of {big['rows per batch']:,}, so about {per_call_us:.1f} µs ({per_call_us / per_row_us[1]:.0%}) of a one-row "
+    f"call was per-call cost that batching spread over the rows, for {big['rows/s'] / one['rows/s']:.1f}x the rows/s. "
+    f"The simulated device's fixed cost is {device.fixed_cost_s / device.per_row_s:,.0f} "
+    "times its cost per row, so batching gained it far more. A server's micro-batcher also adds a queue and a hand-off "
+    "between tasks, which a small per-call saving may not repay: these figures are this one small model on this "
+    "machine; measure before you enable it (`benchmarks/bench_batching.py` measures it).",
 ]
 Markdown("\n".join(notes))
 

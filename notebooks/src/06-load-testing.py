@@ -119,15 +119,16 @@ stall_panel = lab.panel("stalls", targets=["stalls"], requests=400, concurrency=
 stall_panel
 
 # %%
+from lesson.teaching.verdicts import latency_text
+
 closed = await stall_panel.run_async(rate=0)      # closed loop, 1 worker
 opened = await stall_panel.run_async(rate=400)    # open loop, 400 requests/s for 1 s
 stall_panel.report()
 slow_closed, slow_open = (sum(1 for x in run.result.latencies if x > 0.05) for run in (closed, opened))
 for run, slow in ((closed, slow_closed), (opened, slow_open)):
-    r = run.result
-    p50 = f"< {r.clock_resolution * 1000:.2g} ms (the clock's step)" if r.p50 < r.clock_resolution else f"{r.p50 * 1000:.3f} ms"
-    print(f"{r.mode:>6} loop: p50 {p50}, p99 {r.p99 * 1000:.1f} ms, max {r.max_latency * 1000:.1f} ms; "
-          f"{slow} requests slower than 50 ms; {r.error_count} errors")
+    r, tick = run.result, run.result.clock_resolution  # latency_text: digits to the clock, as in the later cells
+    print(f"{r.mode:>6} loop: p50 {latency_text(r.p50, tick_s=tick)}, p99 {latency_text(r.p99, tick_s=tick)}, "
+          f"max {latency_text(r.max_latency, tick_s=tick)}; {slow} requests slower than 50 ms; {r.error_count} errors")
 
 # %%
 print(f"The same stall, the same server: the closed loop saw {slow_closed} request(s) slower than 50 ms, "
@@ -154,9 +155,10 @@ show_source(lesson.percentile)
 # %%
 a, b = closed.result, opened.result
 pooled = sorted(a.latencies + b.latencies)
-print(f"p99 of run A {a.p99 * 1000:.2f} ms, of run B {b.p99 * 1000:.2f} ms")
-print(f"average of the two p99s: {(a.p99 + b.p99) / 2 * 1000:.2f} ms")
-print(f"p99 of all {len(pooled)} requests pooled: {lesson.percentile(pooled, 99) * 1000:.2f} ms")
+tick = max(a.clock_resolution, b.clock_resolution)
+print(f"p99 of run A (closed loop) {latency_text(a.p99, tick_s=tick)}, of run B (open loop) {latency_text(b.p99, tick_s=tick)}")
+print(f"average of the two p99s: {latency_text((a.p99 + b.p99) / 2, tick_s=tick)}")
+print(f"p99 of all {len(pooled)} requests pooled: {latency_text(lesson.percentile(pooled, 99), tick_s=tick)}")
 
 # %% [markdown]
 # ## Queueing blow-up near saturation
@@ -433,8 +435,10 @@ notes = [
      "report late sends." if slow_open > slow_closed else
      f"- **The stall did not separate the loops this time.** The closed loop counted {slow_closed} slow request(s), "
      f"the open loop {slow_open}: rerun the stall cells (an open loop should keep sending through the stall)."),
-    f"- **Never average percentiles.** The two runs' p99s averaged to {(a.p99 + b.p99) / 2 * 1000:.2f} ms; the p99 of "
-    f"their pooled samples was {pooled_p99 * 1000:.2f} ms. Keep raw samples or mergeable histograms.",
+    f"- **Never average percentiles.** The two runs' p99s averaged to "
+    f"{latency_text((a.p99 + b.p99) / 2, tick_s=max(a.clock_resolution, b.clock_resolution))}; the p99 of their pooled "
+    f"samples was {latency_text(pooled_p99, tick_s=max(a.clock_resolution, b.clock_resolution))}. Keep raw samples or "
+    "mergeable histograms.",
     "- " + knee_sentence(knee, capacity),
     "- **Arrivals shape the tail.** " + arrivals_verdict(by_arrivals, same_rate, capacity),
 ]

@@ -38,7 +38,7 @@ patients, progression = load_heldout(load_artifact(model.name, model.version))  
 # the real REST app (FastAPI + uvicorn) for this service in a thread of this kernel.
 
 # %%
-from lesson.teaching.evolution import CONTRACT_V3_BREAKING, ROLLOUT_MODEL, rollout_service
+from lesson.teaching.evolution import CONTRACT_V2_REQUIRED, ROLLOUT_MODEL, rollout_service
 from lesson.teaching.rollout import RolloutClient
 
 over_http = "rest" in lab.servers  # sockets exist: a real server; in the browser: in-process
@@ -120,7 +120,7 @@ table([shadow_row], caption="Shadow: both versions on the same mirrored traffic 
 #
 # ## 3. A canary that goes wrong, and the rollback
 #
-# Suppose v2 had shipped with `request_id` **required** (`CONTRACT_V3_BREAKING` as v2's
+# Suppose v2 had shipped with `request_id` **required** (`CONTRACT_V2_REQUIRED` as v2's
 # contract), and the team starts a canary: 10 % of users, chosen by a stable hash of the user
 # id (`lesson.teaching.rollout.Canary`), are pinned to v2, the rest to v1. Every client in the
 # field is still an old one. A **guard** watches the candidate's answers and rolls the canary
@@ -143,7 +143,7 @@ from lesson.widgets.targets import Target
 
 users = [f"user-{i:03d}" for i in range(300)]
 guard = CanaryGuard(max_error_rate=0.05, min_requests=20)
-broken = RolloutClient.connect(rollout_service({"1": service.contracts["1"], "2": CONTRACT_V3_BREAKING}),
+broken = RolloutClient.connect(rollout_service({"1": service.contracts["1"], "2": CONTRACT_V2_REQUIRED}),
                                over_http=over_http)
 bad_canary = Canary(stable="1", candidate="2", share=0.10)
 bad_endpoint = CanaryEndpoint(broken, bad_canary, users, guard=guard)

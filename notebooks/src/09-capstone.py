@@ -106,7 +106,7 @@ requests = round(SLO.rate_per_s * seconds)
 print(f"{config.pattern} with {config.workers} worker(s), batching "
       f"{'off' if config.max_batch_size is None else f'up to {config.max_batch_size} within {config.max_delay_ms} ms'}, "
       f"shedding above {config.max_in_flight} in flight: {config.cores} of {SLO.max_cores} cores. "
-      f"Test plan: {requests} requests open loop at {SLO.rate_per_s:g} req/s, Poisson arrivals "
+      f"Test plan: {requests:,} requests open loop at {SLO.rate_per_s:g} req/s, Poisson arrivals "
       f"(about {seconds:.1f} s; the gate needs {SLO.min_requests:,}).")
 
 # %% [markdown]
@@ -198,7 +198,7 @@ for name, v in refused.items():
     p99 = next(c for c in v.checks if c.name == "p99")
     rows.append({"run": name, "p99": p99.measured, "p99 within bound": p99.passed,
                  "verdict": "passed the gate" if v.passed else "refused",
-                 "failed checks": ", ".join(c.name for c in v.failures) or "none"})
+                 "what failed": "; ".join(c.failure_text() for c in v.failures) or "nothing"})
 table(rows, caption="Runs the checker must refuse, whatever their p99")
 
 # %%
@@ -223,7 +223,7 @@ points = [
        f"{config.cores} of {SLO.max_cores} cores. That is one run here, not an SLO met: that needs a window of "
        "production traffic and an error budget."
        if verdict.passed else
-       f"did not pass the load-test gate: {', '.join(c.name + ' (' + c.measured + ')' for c in verdict.failures)}. "
+       f"did not pass the load-test gate: {'; '.join(c.failure_text() for c in verdict.failures)}. "
        + (f"Only the latency failed, and the load generator sent {mine.late_sends} requests late: on a busy "
           "machine the client's own delays land in the tail, so rerun before you retune. "
           if {c.name for c in verdict.failures} <= {"p99", "freshness"} and mine.late_sends else "")
@@ -231,22 +231,22 @@ points = [
     f"- **Configuration is capacity.** The baseline (one request per call) completed {base.throughput:,.0f} req/s "
     f"with {base.error_count} errors, so {base.goodput:,.0f} successful req/s, and p99 {base.p99 * 1000:.0f} ms; "
     f"a device serving one request a call manages at most {one_at_a_time:,.0f} a second, "
-    + (f"and the checker refused the baseline on {', '.join(c.name for c in baseline_verdict.failures)}."
+    + (f"and the checker refused the baseline: {'; '.join(c.failure_text() for c in baseline_verdict.failures)}."
        if not baseline_verdict.passed else "and on this run the baseline passed the gate too: compare the p99s."),
 ]
 short_v = refused["short run"]
 points.append(
     f"- **Short runs prove nothing.** The run of {next(c.measured for c in short_v.checks if c.name == 'enough requests')} "
-    "was refused "
-    f"({', '.join(c.name for c in short_v.failures)}) "
+    f"was refused: {'; '.join(c.failure_text() for c in short_v.failures)}, "
     + ("even though its p99 was within the bound: " if next(c for c in short_v.checks if c.name == "p99").passed
-       else "(and its p99 missed the bound too): ")
-    + f"a p99 needs {SLO.min_requests} requests so that {capstone.TAIL_SAMPLES} measured requests lie above it.")
+       else "and its p99 missed the bound too: ")
+    + f"a p99 needs {SLO.min_requests:,} requests so that {capstone.TAIL_SAMPLES} measured requests lie above it.")
 if "closed loop" in refused:
     c = refused["closed loop"]
     points.append(f"- **Closed loop measures something else.** The closed-loop run (4 workers) achieved "
-                  f"{closed.result.throughput:,.0f} req/s with p99 {closed.result.p99 * 1000:.1f} ms and was refused "
-                  f"on {', '.join(x.name for x in c.failures)}: it sends only as fast as the server answers.")
+                  f"{closed.result.throughput:,.0f} req/s with p99 {closed.result.p99 * 1000:.1f} ms and was refused: "
+                  f"{'; '.join(x.failure_text() for x in c.failures)}. A closed loop sends only as fast as the "
+                  "server answers.")
 else:
     points.append("- **Closed loop measures something else.** The simulation runs only open loop; run the notebook "
                   "locally to see the checker refuse a closed-loop run of the real server.")

@@ -96,7 +96,7 @@ def test_too_few_samples_above_the_p99_is_rejected_with_the_rule(requests, faile
     verdict = _verdict(_result(requests=requests, successes=requests, wall_time=requests / SLO.rate_per_s))
     assert _failed(verdict) == failed
     message = verdict.failures[0].message
-    assert f"{requests} requests" in message and str(min_requests()) in message and str(TAIL_SAMPLES) in message
+    assert f"{requests:,} requests" in message and f"{min_requests():,}" in message and str(TAIL_SAMPLES) in message
     # 4,999 requests leave 49 above the nearest-rank p99
     assert min_requests() - 1 - math.ceil(0.99 * (min_requests() - 1)) == TAIL_SAMPLES - 1
 
@@ -380,3 +380,16 @@ def test_real_run_without_batching_cannot_keep_up():
         verdict = _real(server, unbatched, rate=SLO.rate_per_s, requests=math.ceil(SLO.rate_per_s * SLO.min_seconds),
                         seconds=SLO.min_seconds + 0.5)
     assert {"achieved rate", "p99"} <= set(_failed(verdict)), str(verdict)
+
+
+def test_a_failure_is_said_as_what_went_wrong_with_measured_and_bound():
+    """The names of failed checks ("enough requests", "long enough") read as the opposite in a list of failures."""
+    slo = Slo(p99_ms=50.0, rate_per_s=600.0, freshness_s=1.0, max_cores=2)
+    verdict = _verdict(_result(requests=300, successes=300, wall_time=0.5, target_rate=600.0, throughput=600.0),
+                       slo=slo)
+    texts = {c.name: c.failure_text() for c in verdict.failures}
+    assert texts["enough requests"] == f"too few requests (300 requests, needs >= {min_requests():,})"
+    need_s = slo.min_seconds
+    assert need_s != round(need_s, 2)  # a bound like 8.333... s: printed to 3 figures, not 8.33333
+    assert texts["long enough"] == f"too short (0.50 s, needs >= {need_s:.3g} s)"
+    assert "8.33333" not in " ".join(c.message + c.bound for c in verdict.checks)

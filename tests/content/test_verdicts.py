@@ -11,7 +11,7 @@ import random
 import pytest
 
 from lesson.teaching.verdicts import (RATIO_MIN_TICKS, claims_against_measured, compare_text, latency_range_text,
-                                      latency_text, ratio, ratio_text, spread_text, tool_agreement_text)
+                                      latency_text, ratio, digits_for, ratio_text, spread_text, tool_agreement_text)
 
 BROWSER_TICK = 1e-4
 CPYTHON_TICK = 1e-7
@@ -43,11 +43,14 @@ def test_figures_at_the_browser_clock_say_so_and_form_no_ratio():
     tick = BROWSER_TICK
     assert latency_text(0.0, tick_s=tick) == "below the clock's 0.1 ms resolution"
     assert latency_text(tick, tick_s=tick) == "below the clock's 0.1 ms resolution"
-    assert latency_text(3 * tick, tick_s=tick) == "0.300 ms"
+    assert latency_text(3 * tick, tick_s=tick) == "0.3 ms"  # digits to the clock: not "0.300 ms"
+    assert latency_text(0.0036, tick_s=tick) == "3.6 ms" and latency_text(0.0036, tick_s=tick, digits=3) == "3.600 ms"
+    assert latency_text(0.0036, tick_s=CPYTHON_TICK) == "3.600 ms"
+    assert (digits_for(1e-4), digits_for(1e-3), digits_for(1e-5), digits_for(1e-7), digits_for(0.0)) == (1, 0, 2, 3, 3)
     # the learner once read "p50 was 0.100–0.100 ms"
     assert latency_range_text([tick, tick], tick_s=tick) == "below the clock's 0.1 ms resolution (all of them)"
-    assert latency_range_text([tick, 0.0004], tick_s=tick) == "from below the clock's 0.1 ms resolution to 0.400 ms"
-    assert latency_range_text([0.0004, 0.0004], tick_s=tick) == "0.400 ms"
+    assert latency_range_text([tick, 0.0004], tick_s=tick) == "from below the clock's 0.1 ms resolution to 0.4 ms"
+    assert latency_range_text([0.0004, 0.0004], tick_s=tick) == "0.4 ms"
     assert latency_range_text([0.000016, 0.000037], tick_s=CPYTHON_TICK) == "0.016–0.037 ms"
     # ... and "spread 1x"
     assert spread_text({"a": tick, "b": tick, "c": 0.0}, tick_s=tick).startswith("every p50 was below the clock's")

@@ -55,7 +55,7 @@ def test_notebook_shape(path):
 #: Topics of issue 7 that must have a runnable demonstration, and the call that runs it.
 DEMONSTRATIONS = {
     "schema evolution, versioned models over the real REST route": ("01-rest", "RolloutClient.connect("),
-    "a breaking contract change, flagged and refused": ("01-rest", "CONTRACT_V3_BREAKING"),
+    "a breaking contract change, flagged and refused": ("01-rest", "CONTRACT_V2_REQUIRED"),
     "unpickling runs code (harmless payload)": ("05-edge", "show_pickle_runs_code("),
     "a tampered artifact is refused": ("05-edge", "show_tamper_refused("),
 }
