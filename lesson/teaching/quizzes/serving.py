@@ -156,13 +156,15 @@ GRPC = Quiz("02-grpc", "Check yourself: gRPC", (
 ))
 
 BATCH = Quiz("03-batch", "Check yourself: batch and dynamic batching", (
-    ask("tiny-model-batching", "You put a micro-batcher in front of the small pure-Python MLP, "
-             "whose calls have almost no fixed cost. What should you expect?", (
+    ask("tiny-model-batching", "You put a micro-batcher in front of a model whose cost is all per row: "
+             "a call of 32 rows takes 32 times as long as a call of one. What should you expect?", (
         right("Little or no gain, possibly lower throughput",
               "Batching pays where one call of many rows costs much less than many calls of one row "
-              "(a fixed cost per call, weights reused across rows, idle parallel units). Pure Python "
-              "pays per row, so batching only adds queueing and a hand-off between tasks. Measure "
-              "before you enable it."),
+              "(a fixed cost per call, weights reused across rows, idle parallel units). With no such "
+              "saving, batching only adds queueing and a hand-off between tasks: notebook 03's "
+              "per-row simulation shows p99 rising. (The numpy MLP on notebook 03's page is not such "
+              "a model: part of each call's cost is fixed, and its measured rows/s rose with batch "
+              "size.) Measure before you enable it."),
         wrong("Throughput grows with `max_batch_size`",
               "Only where one call of many rows costs much less than many calls of one row, as on "
               "the simulated accelerator (2 ms per call)."),
