@@ -158,7 +158,7 @@ print(recommend_pattern(Workload(caller="device", must_work_offline=True)))
 #
 # Each point is computed from the runs above (rerun them and the sentences change).
 
-# %%
+# %% tags=["hide-input"]
 from IPython.display import Markdown
 
 from lesson.teaching.verdicts import compare_text, latency_text

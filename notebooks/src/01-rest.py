@@ -179,7 +179,7 @@ print(f"the model: {n_parameters} weights and biases, {model.n_features} inputs"
 #
 # Each point below is computed from the runs above (rerun them and the sentences change).
 
-# %%
+# %% tags=["hide-input"]
 import os
 
 from IPython.display import Markdown

@@ -174,7 +174,7 @@ print(f"gRPC/REST throughput ratio in this run: {g.throughput / r.throughput:.2f
 #
 # The points below are computed from the runs above (they change when you re-run them).
 
-# %%
+# %% tags=["hide-input"]
 from IPython.display import Markdown
 
 over_wire = "grpc" in lab.servers

@@ -246,7 +246,7 @@ table(flip, caption="SIMULATION: 400 requests/s, Poisson arrivals; two models wh
 #
 # Each point below is computed from the runs above (rerun them and the sentences change).
 
-# %%
+# %% tags=["hide-input"]
 from IPython.display import Markdown
 
 best = max(measured, key=lambda row: row["rows/s"])

@@ -240,7 +240,7 @@ panel.report()
 #
 # Each point below is computed from the runs above (rerun them and the sentences change).
 
-# %%
+# %% tags=["hide-input"]
 from IPython.display import Markdown
 
 points = []

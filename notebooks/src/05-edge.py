@@ -258,7 +258,7 @@ panel.report()
 #
 # Computed from the comparison table and the runs above:
 
-# %%
+# %% tags=["hide-input"]
 from IPython.display import Markdown
 
 from lesson.teaching.verdicts import latency_range_text, latency_text

@@ -419,7 +419,7 @@ else:
 #
 # Each point below is computed from the runs above (rerun them and the sentences change).
 
-# %%
+# %% tags=["hide-input"]
 from IPython.display import Markdown
 
 from lesson.teaching.knee import knee_sentence

@@ -414,7 +414,7 @@ print("headers the model server received:", seen_by_model)
 #
 # Each point is computed from the runs above (and says so when the browser path ran).
 
-# %%
+# %% tags=["hide-input"]
 fast, tight = timeouts
 points = [
     f"- **Every wait needs a bound.** With a {fast['timeout ms']:.0f} ms timeout the 50 ms device "

@@ -303,7 +303,7 @@ table([{"attempt": a.attack, "refused": a.refused, "error": a.error or "—", "m
 #
 # Each point is computed from the runs above.
 
-# %%
+# %% tags=["hide-input"]
 refused = [a for a in attempts if a.refused]
 points = [
     f"- **Contracts decide who can talk to whom.** Of {len(matrix)} client-route pairs, {len(matrix) - len(failed)} were "

@@ -211,7 +211,7 @@ for name, v in refused.items():
 #
 # Each point is computed from the runs above (and says so when the simulated path ran).
 
-# %%
+# %% tags=["hide-input"]
 from IPython.display import Markdown
 
 where = "on the SIMULATED server" if verdict.simulated else "on the real server"
