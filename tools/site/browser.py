@@ -72,6 +72,19 @@ def serve_directory(root: Path) -> Iterator[str]:
             server.wait()
 
 
+def keep_on_loopback(context, blocked: list[str]) -> None:
+    """Abort every request of ``context`` that leaves 127.0.0.1 (data: and blob: stay), recording its URL."""
+
+    def route(route):
+        url = route.request.url
+        if url.startswith(("data:", "blob:")) or urlparse(url).hostname == "127.0.0.1":
+            return route.continue_()
+        blocked.append(url)
+        return route.abort()
+
+    context.route("**/*", route)
+
+
 @dataclass
 class OfflineBrowser:
     """A Chromium context whose non-loopback requests are aborted and recorded."""
@@ -96,15 +109,7 @@ def offline_browser(viewport: tuple[int, int] = (1280, 900)) -> Iterator[Offline
             viewport={"width": viewport[0], "height": viewport[1]})
         page = context.pages[0] if context.pages else context.new_page()
         browser = OfflineBrowser(context, page)
-
-        def route(route):
-            url = route.request.url
-            if url.startswith(("data:", "blob:")) or urlparse(url).hostname == "127.0.0.1":
-                return route.continue_()
-            browser.external_requests.append(url)
-            return route.abort()
-
-        context.route("**/*", route)
+        keep_on_loopback(context, browser.external_requests)
         page.on("console", lambda m: browser.console.append(f"{m.type}: {m.text[:300]}"))
         try:
             yield browser
@@ -122,15 +127,7 @@ class OfflineChromium:
 
     def new_page(self, viewport: tuple[int, int] = (1280, 900)):
         context = self.browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
-
-        def route(route):
-            url = route.request.url
-            if url.startswith(("data:", "blob:")) or urlparse(url).hostname == "127.0.0.1":
-                return route.continue_()
-            self.external_requests.append(url)
-            return route.abort()
-
-        context.route("**/*", route)
+        keep_on_loopback(context, self.external_requests)
         return context.new_page()
 
 
