@@ -222,7 +222,7 @@ for rate in (100, 250, 400, 450, 480, 490):
     sim = simulate_batching_server(rate_per_s=rate, requests=4000)
     simulated.append({"rate/s": rate, "p50 ms": round(sim.p50_ms, 2), "p99 ms": round(sim.p99_ms, 2),
                       "utilisation": f"{sim.utilisation:.0%}", "saturated": sim.saturated})
-table(simulated, caption="SIMULATION: the same 2 ms device, Poisson arrivals")
+table(simulated, caption="SIMULATION: the same 2 ms device, Poisson arrivals (saturated: busy at least 98 % of the time)")
 
 # %% [markdown]
 # ## How requests arrive: evenly spaced, Poisson, bursty
