@@ -117,3 +117,14 @@ def test_a_disturbed_knee_run_is_named_not_read_as_a_knee():
     flat = [knee_row(result(4.0, rate=150, successes=300), 0.25, 600.0),
             knee_row(result(5.0, rate=540, successes=1080), 0.9, 600.0)]
     assert knee_sentence(flat, 600.0).startswith("**The knee did not show on this run.**")
+
+
+def test_late_sends_past_capacity_are_not_a_disturbance():
+    """A point that could not keep up sends late by design (its in-flight cap is reached); a point
+    that kept up and still sent many requests late says the machine or the generator fell behind."""
+    past = [knee_row(result(4.0, rate=150, successes=300), 0.25, 600.0),
+            knee_row(result(600.0, rate=780, successes=1200, late=800), 1.3, 600.0)]
+    assert knee_sentence(past, 600.0).startswith("**Queues grow near capacity.**")
+    busy = [knee_row(result(4.0, rate=150, successes=300), 0.25, 600.0),
+            knee_row(result(40.0, rate=540, successes=1080, late=500), 0.9, 600.0)]
+    assert "requests were sent late at 90%" in knee_sentence(busy, 600.0)
