@@ -5,6 +5,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "tools"))
 
-import nbclient_patch  # noqa: E402
+import nbclient_patch
 
 nbclient_patch.apply()

@@ -207,26 +207,36 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--chunk-rows", type=int, default=65_536)
     parser.add_argument("--formats", default="parquet,csv")
-    parser.add_argument("--max-others", type=float, default=0.25,
-                        help="flag runs where other processes used more than this many cores")
+    parser.add_argument(
+        "--max-others",
+        type=float,
+        default=0.25,
+        help="flag runs where other processes used more than this many cores",
+    )
     parser.add_argument("--data-dir", type=Path, default=None, help="keep generated files here")
     args = parser.parse_args(argv)
     sizes = [int(r) for r in args.rows.split(",")]
     formats = [f.strip() for f in args.formats.split(",")]
 
-    from lesson.patterns.batch import default_rejects_path, write_sample_data
     from lesson.models.mlp_numpy import BLOCK_ROWS
+    from lesson.patterns.batch import default_rejects_path, write_sample_data
 
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data_dir or Path(tmp)
         data.mkdir(parents=True, exist_ok=True)
         summary: dict[tuple[str, int], dict] = {}
-        print(f"batch scoring benchmark: chunk_rows={args.chunk_rows}, numpy BLOCK_ROWS={BLOCK_ROWS}, "
-              f"{args.repeats} repeats, {os.cpu_count()} cores; '*' = contaminated (others > {args.max_others} core)")
-        print("e2e = end to end incl. model load (score_file in a fresh process); loaded = the same with the model\n"
-              "loaded and verified before the timer, as the numpy baseline's is. Ratios are vs the baseline run just before.")
-        print(f"{'file':>20} {'rep':>3} {'e2e rows/s':>11} {'loaded':>11} {'numpy rows/s':>13} {'ratio':>6} {'loaded':>6} "
-              f"{'cpu ns/row':>10} {'numpy':>6} {'reader/calling/writer':>23} {'commit ms':>9} {'peak MB':>8} {'others':>7}")
+        print(
+            f"batch scoring benchmark: chunk_rows={args.chunk_rows}, numpy BLOCK_ROWS={BLOCK_ROWS}, "
+            f"{args.repeats} repeats, {os.cpu_count()} cores; '*' = contaminated (others > {args.max_others} core)"
+        )
+        print(
+            "e2e = end to end incl. model load (score_file in a fresh process); loaded = the same with the model\n"
+            "loaded and verified before the timer, as the numpy baseline's is. Ratios are vs the baseline run just before."
+        )
+        print(
+            f"{'file':>20} {'rep':>3} {'e2e rows/s':>11} {'loaded':>11} {'numpy rows/s':>13} {'ratio':>6} {'loaded':>6} "
+            f"{'cpu ns/row':>10} {'numpy':>6} {'reader/calling/writer':>23} {'commit ms':>9} {'peak MB':>8} {'others':>7}"
+        )
         for n in sizes:
             for fmt in formats:
                 src = data / f"sample-{n}.{fmt}"
@@ -236,8 +246,13 @@ def main(argv=None) -> int:
                 for rep in range(args.repeats):
                     base = run_child(BASELINE.format(root=str(ROOT), src=str(src)))
                     dst = Path(tmp) / f"out-{n}.{fmt}"
-                    pipe = {"root": str(ROOT), "src": str(src), "dst": str(dst), "chunk": args.chunk_rows,
-                            "rejects": str(default_rejects_path(dst))}
+                    pipe = {
+                        "root": str(ROOT),
+                        "src": str(src),
+                        "dst": str(dst),
+                        "chunk": args.chunk_rows,
+                        "rejects": str(default_rejects_path(dst)),
+                    }
                     run = run_child(PIPELINE.format(**pipe, preload=False))
                     loaded = run_child(PIPELINE.format(**pipe, preload=True))
                     assert run["rows"] == loaded["rows"] == base["rows"] == n, (run, base)
@@ -245,42 +260,83 @@ def main(argv=None) -> int:
                     loaded_rate = n / loaded["wall"]
                     dirty = max(run["others"], loaded["others"], base["others"]) > args.max_others
                     st = run["stages"]
-                    stage_ns = [st.get(k, float("nan")) * 1e9 / n for k in ("reader_cpu_s", "predict_cpu_s", "writer_cpu_s")]
-                    runs.append({"rate": rate, "loaded": loaded_rate, "base": base_rate, "ratio": rate / base_rate,
-                                 "ratio_loaded": loaded_rate / base_rate, "rss": run["rss_mb"],
-                                 "cpu_ns": run["cpu"] * 1e9 / n, "base_cpu_ns": base["cpu"] * 1e9 / n,
-                                 "read_ns": stage_ns[0], "score_ns": stage_ns[1], "write_ns": stage_ns[2],
-                                 "commit_ms": st.get("commit_s", float("nan")) * 1e3, "load_ms": loaded["load_s"] * 1e3,
-                                 "dirty": dirty})
+                    stage_ns = [
+                        st.get(k, float("nan")) * 1e9 / n
+                        for k in ("reader_cpu_s", "predict_cpu_s", "writer_cpu_s")
+                    ]
+                    runs.append(
+                        {
+                            "rate": rate,
+                            "loaded": loaded_rate,
+                            "base": base_rate,
+                            "ratio": rate / base_rate,
+                            "ratio_loaded": loaded_rate / base_rate,
+                            "rss": run["rss_mb"],
+                            "cpu_ns": run["cpu"] * 1e9 / n,
+                            "base_cpu_ns": base["cpu"] * 1e9 / n,
+                            "read_ns": stage_ns[0],
+                            "score_ns": stage_ns[1],
+                            "write_ns": stage_ns[2],
+                            "commit_ms": st.get("commit_s", float("nan")) * 1e3,
+                            "load_ms": loaded["load_s"] * 1e3,
+                            "dirty": dirty,
+                        }
+                    )
                     stages = "/".join(f"{v:.0f}" for v in stage_ns)
-                    print(f"{src.name:>20} {rep + 1:>3} {rate:>11,.0f} {loaded_rate:>11,.0f} {base_rate:>13,.0f} "
-                          f"{rate / base_rate:>6.2f} {loaded_rate / base_rate:>6.2f} {run['cpu'] * 1e9 / n:>10.0f} "
-                          f"{base['cpu'] * 1e9 / n:>6.0f} {stages:>23} {runs[-1]['commit_ms']:>9.1f} {run['rss_mb']:>8.0f} "
-                          f"{max(run['others'], loaded['others'], base['others']):>6.2f}{'*' if dirty else ' '}", flush=True)
+                    print(
+                        f"{src.name:>20} {rep + 1:>3} {rate:>11,.0f} {loaded_rate:>11,.0f} {base_rate:>13,.0f} "
+                        f"{rate / base_rate:>6.2f} {loaded_rate / base_rate:>6.2f} {run['cpu'] * 1e9 / n:>10.0f} "
+                        f"{base['cpu'] * 1e9 / n:>6.0f} {stages:>23} {runs[-1]['commit_ms']:>9.1f} {run['rss_mb']:>8.0f} "
+                        f"{max(run['others'], loaded['others'], base['others']):>6.2f}{'*' if dirty else ' '}",
+                        flush=True,
+                    )
                 clean = [r for r in runs if not r["dirty"]] or runs
-                keys = ("rate", "loaded", "base", "ratio", "ratio_loaded", "rss", "cpu_ns", "base_cpu_ns", "read_ns",
-                        "score_ns", "write_ns", "commit_ms", "load_ms")
+                keys = (
+                    "rate",
+                    "loaded",
+                    "base",
+                    "ratio",
+                    "ratio_loaded",
+                    "rss",
+                    "cpu_ns",
+                    "base_cpu_ns",
+                    "read_ns",
+                    "score_ns",
+                    "write_ns",
+                    "commit_ms",
+                    "load_ms",
+                )
                 med = {k: _median([r[k] for r in clean]) for k in keys}
                 med["clean"] = sum(not r["dirty"] for r in runs)
                 summary[(fmt, n)] = med
         print("\nmedians (clean runs where there are any):")
         for (fmt, n), m in summary.items():
-            target = f"  target >= 0.50: {'MET' if m['ratio'] >= 0.5 else 'MISSED'}" if fmt == "parquet" else ""
-            print(f"  {fmt:8} {n:>10,} rows: end to end incl. model load {m['rate']:>11,.0f} rows/s vs numpy "
-                  f"{m['base']:>11,.0f} -> {m['ratio']:.2f}x; pipeline with the model loaded {m['loaded']:,.0f} rows/s "
-                  f"-> {m['ratio_loaded']:.2f}x (model load + verify {m['load_ms']:.1f} ms)  "
-                  f"({m['clean']}/{args.repeats} clean runs){target}")
-            print(f"  {'':8} {'':>10}       CPU {m['cpu_ns']:.0f} vs {m['base_cpu_ns']:.0f} ns/row; stages (CPU ns/row) "
-                  f"reader thread {m['read_ns']:.0f}, calling thread {m['score_ns']:.0f}, "
-                  f"writer thread {m['write_ns']:.0f}; "
-                  f"fsync+rename {m['commit_ms']:.1f} ms")
+            target = (
+                f"  target >= 0.50: {'MET' if m['ratio'] >= 0.5 else 'MISSED'}"
+                if fmt == "parquet"
+                else ""
+            )
+            print(
+                f"  {fmt:8} {n:>10,} rows: end to end incl. model load {m['rate']:>11,.0f} rows/s vs numpy "
+                f"{m['base']:>11,.0f} -> {m['ratio']:.2f}x; pipeline with the model loaded {m['loaded']:,.0f} rows/s "
+                f"-> {m['ratio_loaded']:.2f}x (model load + verify {m['load_ms']:.1f} ms)  "
+                f"({m['clean']}/{args.repeats} clean runs){target}"
+            )
+            print(
+                f"  {'':8} {'':>10}       CPU {m['cpu_ns']:.0f} vs {m['base_cpu_ns']:.0f} ns/row; stages (CPU ns/row) "
+                f"reader thread {m['read_ns']:.0f}, calling thread {m['score_ns']:.0f}, "
+                f"writer thread {m['write_ns']:.0f}; "
+                f"fsync+rename {m['commit_ms']:.1f} ms"
+            )
         if len(sizes) >= 2:
             lo, hi = sizes[0], sizes[-1]
             for fmt in formats:
                 a, b = summary[(fmt, lo)]["rss"], summary[(fmt, hi)]["rss"]
                 ok = "MET" if b <= a * 1.10 else "MISSED"
-                print(f"  peak memory {fmt:8} {lo:,} -> {hi:,} rows: {a:.0f} -> {b:.0f} MB "
-                      f"({(b / a - 1) * 100:+.1f}%)  target within 10%: {ok}")
+                print(
+                    f"  peak memory {fmt:8} {lo:,} -> {hi:,} rows: {a:.0f} -> {b:.0f} MB "
+                    f"({(b / a - 1) * 100:+.1f}%)  target within 10%: {ok}"
+                )
     return 0
 
 

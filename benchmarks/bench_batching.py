@@ -69,14 +69,15 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_servers import CpuWatch, pinned_process  # noqa: E402  (the same guard and launcher)
+from bench_servers import CpuWatch, pinned_process
 
 ROW = [59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.86, 87]
 PAYLOAD = {"instances": [ROW]}
@@ -91,11 +92,11 @@ PY = sys.executable
 @contextlib.contextmanager
 def inprocess_endpoint(kind: str, batched: bool, args):
     """Yield ``endpoint(payload) -> response`` for the model, batched or not, in this process."""
-    from lesson.models.accelerator import SimulatedAcceleratorModel
-    from lesson.patterns.batching import BatchedModel
-    from lesson.models.mlp_numpy import load_default_numpy_mlp
     from lesson.core.model import ModelRegistry
     from lesson.core.service import PredictionService
+    from lesson.models.accelerator import SimulatedAcceleratorModel
+    from lesson.models.mlp_numpy import load_default_numpy_mlp
+    from lesson.patterns.batching import BatchedModel
 
     mlp = load_default_numpy_mlp()
     model = mlp if kind == "tiny" else SimulatedAcceleratorModel(mlp)
@@ -111,8 +112,17 @@ def inprocess_endpoint(kind: str, batched: bool, args):
 def inprocess_median(endpoint, args, **kw) -> dict:
     from lesson.loadtest import run_load_test
 
-    runs = [run_load_test(endpoint, PAYLOAD, max_requests=args.requests, max_duration=args.seconds,
-                          warmup=20, **kw) for _ in range(args.repeats)]
+    runs = [
+        run_load_test(
+            endpoint,
+            PAYLOAD,
+            max_requests=args.requests,
+            max_duration=args.seconds,
+            warmup=20,
+            **kw,
+        )
+        for _ in range(args.repeats)
+    ]
     return {
         "rps": statistics.median(r.throughput for r in runs),
         "p50": statistics.median(r.p50 for r in runs) * 1e3,
@@ -128,7 +138,9 @@ def inprocess_closed(args) -> dict:
         for batched in (False, True):
             with inprocess_endpoint(kind, batched, args) as endpoint:
                 for c in args.concurrency:
-                    r = results[("in-process", kind, batched, c)] = inprocess_median(endpoint, args, concurrency=c)
+                    r = results[("in-process", kind, batched, c)] = inprocess_median(
+                        endpoint, args, concurrency=c
+                    )
                     print(row_text("in-process", kind, batched, c, r), flush=True)
     return results
 
@@ -139,8 +151,12 @@ def inprocess_open(args) -> dict:
         for batched in (False, True):
             with inprocess_endpoint(kind, batched, args) as endpoint:
                 results[("in-process", kind, batched)] = ladder(
-                    args, kind, batched, "in-process",
-                    lambda rate: inprocess_median(endpoint, args, concurrency=64, rate=rate))
+                    args,
+                    kind,
+                    batched,
+                    "in-process",
+                    lambda rate: inprocess_median(endpoint, args, concurrency=64, rate=rate),
+                )
     return results
 
 
@@ -169,24 +185,53 @@ def pinned_server(transport: str, kind: str, batched: bool, args) -> Iterator[di
     from lesson.servers.launch import free_port
 
     port = free_port()
-    cmd = [PY, "-m", "lesson.servers.cli", "serve", transport, "--port", str(port), "--registry", REGISTRY,
-           "--model", MODEL_NAMES[kind], "--max-in-flight", "1024"]
+    cmd = [
+        PY,
+        "-m",
+        "lesson.servers.cli",
+        "serve",
+        transport,
+        "--port",
+        str(port),
+        "--registry",
+        REGISTRY,
+        "--model",
+        MODEL_NAMES[kind],
+        "--max-in-flight",
+        "1024",
+    ]
     if batched:
-        cmd += ["--max-batch-size", str(args.max_batch_size), "--max-delay-ms", str(args.max_delay_ms)]
+        cmd += [
+            "--max-batch-size",
+            str(args.max_batch_size),
+            "--max-delay-ms",
+            str(args.max_delay_ms),
+        ]
     metrics_port = None
     if transport == "grpc":
         metrics_port = free_port()
         cmd += ["--workers", str(args.grpc_threads), "--metrics-port", str(metrics_port)]
     with pinned_process(cmd, transport, port, what=" ".join(cmd), start_timeout_s=90) as proc:
-        yield {"transport": transport, "kind": kind, "batched": batched, "port": port, "pid": proc.pid,
-               "metrics_port": metrics_port, "model": MODEL_NAMES[kind]}
+        yield {
+            "transport": transport,
+            "kind": kind,
+            "batched": batched,
+            "port": port,
+            "pid": proc.pid,
+            "metrics_port": metrics_port,
+            "model": MODEL_NAMES[kind],
+        }
 
 
 def verify(server: dict, expected: float) -> None:
     """Send the load generator's exact bytes once with a real client; fail unless the answer is right."""
     if server["transport"] == "rest":
-        request = urllib.request.Request(f"http://127.0.0.1:{server['port']}/v1/models/{server['model']}:predict",
-                                         data=v1_body(), headers={"Content-Type": "application/json"}, method="POST")
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{server['port']}/v1/models/{server['model']}:predict",
+            data=v1_body(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
         with urllib.request.urlopen(request, timeout=10) as resp:
             got = json.loads(resp.read())["predictions"]
     else:
@@ -197,13 +242,18 @@ def verify(server: dict, expected: float) -> None:
 
         body = grpc_body(server["model"])[5:]  # the message h2load frames
         with grpc.insecure_channel(f"127.0.0.1:{server['port']}") as channel:
-            call = channel.unary_unary(GRPC_PATH, request_serializer=None,
-                                       response_deserializer=pb.ModelInferResponse.FromString)
+            call = channel.unary_unary(
+                GRPC_PATH,
+                request_serializer=None,
+                response_deserializer=pb.ModelInferResponse.FromString,
+            )
             response, info = call.with_call(body, timeout=10)  # raises unless grpc-status is 0 (OK)
             assert info.code() == grpc.StatusCode.OK, info.code()
             got = response_to_dict(response)["outputs"][0]["data"]
     if len(got) != 1 or abs(got[0] - expected) > 1e-6:
-        raise SystemExit(f"{server['transport']} {server['model']}: got {got}, expected [{expected}] within 1e-6")
+        raise SystemExit(
+            f"{server['transport']} {server['model']}: got {got}, expected [{expected}] within 1e-6"
+        )
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -221,29 +271,57 @@ def run_wrk(server: dict, connections: int, seconds: float) -> dict:
     would hide the slowest answers (its default is 2 s).
     """
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write('wrk.method = "POST"\n'
-                     f"wrk.body = {json.dumps(v1_body().decode())}\n"
-                     'wrk.headers["Content-Type"] = "application/json"\n')
+        script.write(
+            'wrk.method = "POST"\n'
+            f"wrk.body = {json.dumps(v1_body().decode())}\n"
+            'wrk.headers["Content-Type"] = "application/json"\n'
+        )
     try:
         out = subprocess.run(
-            ["taskset", "-c", CLIENT_CORE, "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
-             "--latency", "-s", script.name,
-             f"http://127.0.0.1:{server['port']}/v1/models/{server['model']}:predict"],
-            capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+            [
+                "taskset",
+                "-c",
+                CLIENT_CORE,
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{max(1, round(seconds))}s",
+                "--timeout",
+                "30s",
+                "--latency",
+                "-s",
+                script.name,
+                f"http://127.0.0.1:{server['port']}/v1/models/{server['model']}:predict",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            check=True,
+        ).stdout
     finally:
         os.unlink(script.name)
     pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
     errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
-    return {"rps": float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1)),
-            "p50": _ms(pct["50"]), "p99": _ms(pct["99"]), "errors": errors}
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1)),
+        "p50": _ms(pct["50"]),
+        "p99": _ms(pct["99"]),
+        "errors": errors,
+    }
 
 
 def grpc_codes(server: dict) -> dict[str, float]:
     """The server's own count of ModelInfer answers by gRPC status code (Prometheus)."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{server['metrics_port']}/metrics", timeout=10).read().decode()
+    text = (
+        urllib.request.urlopen(f"http://127.0.0.1:{server['metrics_port']}/metrics", timeout=10)
+        .read()
+        .decode()
+    )
     codes: dict[str, float] = {}
-    for code, value in re.findall(r'lesson_requests_total\{code="([A-Z_]+)",[^}]*route="ModelInfer"[^}]*\} ([0-9.e+]+)', text):
+    for code, value in re.findall(
+        r'lesson_requests_total\{code="([A-Z_]+)",[^}]*route="ModelInfer"[^}]*\} ([0-9.e+]+)', text
+    ):
         codes[code] = codes.get(code, 0.0) + float(value)
     return codes
 
@@ -254,29 +332,76 @@ def run_h2load(server: dict, clients: int, seconds: float) -> dict:
     Closed loop, ``-m 1`` (one request in flight per connection). Percentiles come from
     h2load's per-request log.
     """
-    with tempfile.NamedTemporaryFile("wb", suffix=".bin", delete=False) as body, \
-            tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as log:
+    with (
+        tempfile.NamedTemporaryFile("wb", suffix=".bin", delete=False) as body,
+        tempfile.NamedTemporaryFile("w", suffix=".log", delete=False) as log,
+    ):
         body.write(grpc_body(server["model"]))
     before = grpc_codes(server)
-    cmd = ["taskset", "-c", CLIENT_CORE, "h2load", "-t1", "-c", str(clients), "-D", str(max(1, round(seconds))),
-           "--warm-up-time", "500ms", "-d", body.name, "-H", "content-type: application/grpc", "-H", "te: trailers",
-           "--log-file", log.name, "-m", "1"]
+    cmd = [
+        "taskset",
+        "-c",
+        CLIENT_CORE,
+        "h2load",
+        "-t1",
+        "-c",
+        str(clients),
+        "-D",
+        str(max(1, round(seconds))),
+        "--warm-up-time",
+        "500ms",
+        "-d",
+        body.name,
+        "-H",
+        "content-type: application/grpc",
+        "-H",
+        "te: trailers",
+        "--log-file",
+        log.name,
+        "-m",
+        "1",
+    ]
     try:
-        out = subprocess.run([*cmd, f"http://127.0.0.1:{server['port']}{GRPC_PATH}"],
-                             capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
-        latencies = sorted(int(line.split("\t")[2]) / 1000.0 for line in open(log.name) if line.strip())
+        out = subprocess.run(
+            [*cmd, f"http://127.0.0.1:{server['port']}{GRPC_PATH}"],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            check=True,
+        ).stdout
+        latencies = sorted(
+            int(line.split("\t")[2]) / 1000.0 for line in open(log.name) if line.strip()
+        )
     finally:
         os.unlink(body.name)
         os.unlink(log.name)
     after = grpc_codes(server)
     not_ok = sum(after.get(c, 0) - before.get(c, 0) for c in after if c != "OK")
-    done = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, "
-                     r"(\d+) timeout", out)
-    non_2xx = sum(int(n) for n in re.search(r"status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out).groups())
+    done = re.search(
+        r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, "
+        r"(\d+) timeout",
+        out,
+    )
+    non_2xx = sum(
+        int(n)
+        for n in re.search(r"status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out).groups()
+    )
     rps = float(re.search(r"finished in [0-9.]+\w*, ([0-9.]+) req/s", out).group(1))
-    pick = lambda q: latencies[min(len(latencies) - 1, max(0, round(q * len(latencies)) - 1))] if latencies else float("nan")  # noqa: E731
-    return {"rps": rps, "p50": pick(0.50), "p99": pick(0.99),
-            "errors": int(not_ok) + non_2xx + int(done.group(5)) + int(done.group(6)) + int(done.group(7))}
+    pick = lambda q: (
+        latencies[min(len(latencies) - 1, max(0, round(q * len(latencies)) - 1))]
+        if latencies
+        else float("nan")
+    )
+    return {
+        "rps": rps,
+        "p50": pick(0.50),
+        "p99": pick(0.99),
+        "errors": int(not_ok)
+        + non_2xx
+        + int(done.group(5))
+        + int(done.group(6))
+        + int(done.group(7)),
+    }
 
 
 def load(server: dict, connections: int, seconds: float) -> dict:
@@ -289,19 +414,32 @@ def load(server: dict, connections: int, seconds: float) -> dict:
             figures = run_h2load(server, connections, seconds)
         cpu, wall = watch._server() - cpu0, time.monotonic() - t0
     served = figures["rps"] * wall  # about the requests served during the watch (warm-up included)
-    return dict(figures, cpu_us=cpu / served * 1e6 if served else float("nan"),
-                other=watch.other_cores, contaminated=watch.contaminated)
+    return dict(
+        figures,
+        cpu_us=cpu / served * 1e6 if served else float("nan"),
+        other=watch.other_cores,
+        contaminated=watch.contaminated,
+    )
 
 
 def median_of(runs: list[dict]) -> dict:
     clean = [r for r in runs if not r["contaminated"]]
     use = clean or runs
     dirty = len(runs) - len(clean)
-    note = "" if not dirty else f"{dirty}/{len(runs)} contaminated (others up to {max(r['other'] for r in runs):.2f} cores)"
-    return {"rps": statistics.median(r["rps"] for r in use), "p50": statistics.median(r["p50"] for r in use),
-            "p99": statistics.median(r["p99"] for r in use), "errors": sum(r["errors"] for r in runs),
-            "cpu_us": statistics.median(r["cpu_us"] for r in use),
-            "note": note, "others": statistics.median(r["other"] for r in runs)}
+    note = (
+        ""
+        if not dirty
+        else f"{dirty}/{len(runs)} contaminated (others up to {max(r['other'] for r in runs):.2f} cores)"
+    )
+    return {
+        "rps": statistics.median(r["rps"] for r in use),
+        "p50": statistics.median(r["p50"] for r in use),
+        "p99": statistics.median(r["p99"] for r in use),
+        "errors": sum(r["errors"] for r in runs),
+        "cpu_us": statistics.median(r["cpu_us"] for r in use),
+        "note": note,
+        "others": statistics.median(r["other"] for r in runs),
+    }
 
 
 def wire_closed(args) -> dict:
@@ -310,7 +448,10 @@ def wire_closed(args) -> dict:
     expected = expected_prediction()
     for transport in args.transports:
         for kind in args.models:
-            with pinned_server(transport, kind, False, args) as single, pinned_server(transport, kind, True, args) as batched:
+            with (
+                pinned_server(transport, kind, False, args) as single,
+                pinned_server(transport, kind, True, args) as batched,
+            ):
                 for server in (single, batched):
                     verify(server, expected)
                     load(server, 8, 1)  # warm up: threads, caches, connections
@@ -336,9 +477,12 @@ def ladder(args, kind: str, batched: bool, where: str, measure) -> tuple[float, 
         r = measure(rate)
         ok = r["rps"] >= 0.95 * rate and r["p99"] <= args.p99_limit_ms and not r["errors"]
         steps.append((rate, r, ok))
-        print(f"  open   {where:10} {kind:5} {'batched' if batched else 'single ':7} rate={rate:<6} "
-              f"{r['rps']:9.0f} req/s  p50 {r['p50']:7.2f} ms  p99 {r['p99']:7.2f} ms  errors {r['errors']}"
-              f"  {'ok' if ok else 'NOT sustained'}{'  ' + r['note'] if r.get('note') else ''}", flush=True)
+        print(
+            f"  open   {where:10} {kind:5} {'batched' if batched else 'single ':7} rate={rate:<6} "
+            f"{r['rps']:9.0f} req/s  p50 {r['p50']:7.2f} ms  p99 {r['p99']:7.2f} ms  errors {r['errors']}"
+            f"  {'ok' if ok else 'NOT sustained'}{'  ' + r['note'] if r.get('note') else ''}",
+            flush=True,
+        )
         if ok:
             best, best_r, failures = rate, r, 0
         else:
@@ -350,15 +494,19 @@ def ladder(args, kind: str, batched: bool, where: str, measure) -> tuple[float, 
 
 def row_text(where: str, kind: str, batched: bool, c: int, r: dict) -> str:
     cpu = f"  server CPU {r['cpu_us']:5.0f} µs/req" if "cpu_us" in r else ""
-    return (f"  closed {where:10} {kind:5} {'batched' if batched else 'single ':7} c={c:<3} {r['rps']:9.0f} req/s"
-            f"  p50 {r['p50']:7.2f} ms  p99 {r['p99']:7.2f} ms  errors {r['errors']}{cpu}"
-            + (f"  [{r['note']}]" if r.get("note") else ""))
+    return (
+        f"  closed {where:10} {kind:5} {'batched' if batched else 'single ':7} c={c:<3} {r['rps']:9.0f} req/s"
+        f"  p50 {r['p50']:7.2f} ms  p99 {r['p99']:7.2f} ms  errors {r['errors']}{cpu}"
+        + (f"  [{r['note']}]" if r.get("note") else "")
+    )
 
 
 def print_table(closed: dict, args) -> None:
     print("\nclosed loop, medians (req/s, p50 ms, p99 ms); x = batched / single")
-    print(f"  {'where':10} {'model':5} {'c':>3} | {'single req/s':>12} {'p50':>7} {'p99':>8} | "
-          f"{'batched req/s':>13} {'p50':>7} {'p99':>8} | {'thr x':>6} {'p50 x':>6} {'p99 x':>6}")
+    print(
+        f"  {'where':10} {'model':5} {'c':>3} | {'single req/s':>12} {'p50':>7} {'p99':>8} | "
+        f"{'batched req/s':>13} {'p50':>7} {'p99':>8} | {'thr x':>6} {'p50 x':>6} {'p99 x':>6}"
+    )
     wheres = sorted({k[0] for k in closed}, key=lambda w: ("rest", "grpc", "in-process").index(w))
     for where in wheres:
         for kind in args.models:
@@ -366,9 +514,11 @@ def print_table(closed: dict, args) -> None:
                 s, b = closed.get((where, kind, False, c)), closed.get((where, kind, True, c))
                 if not s or not b:
                     continue
-                print(f"  {where:10} {kind:5} {c:>3} | {s['rps']:12,.0f} {s['p50']:7.2f} {s['p99']:8.2f} | "
-                      f"{b['rps']:13,.0f} {b['p50']:7.2f} {b['p99']:8.2f} | {b['rps'] / s['rps']:6.2f} "
-                      f"{b['p50'] / s['p50']:6.2f} {b['p99'] / s['p99']:6.2f}")
+                print(
+                    f"  {where:10} {kind:5} {c:>3} | {s['rps']:12,.0f} {s['p50']:7.2f} {s['p99']:8.2f} | "
+                    f"{b['rps']:13,.0f} {b['p50']:7.2f} {b['p99']:8.2f} | {b['rps'] / s['rps']:6.2f} "
+                    f"{b['p50'] / s['p50']:6.2f} {b['p99'] / s['p99']:6.2f}"
+                )
 
 
 def print_targets(closed: dict, opened: dict, args) -> None:
@@ -381,21 +531,32 @@ def print_targets(closed: dict, opened: dict, args) -> None:
         s1, b1 = closed[(where, "accel", False, 1)], closed[(where, "accel", True, 1)]
         x = b64["rps"] / s64["rps"]
         p50 = b1["p50"] / s1["p50"] - 1
-        print(f"  {where:10} c=64 throughput x{x:.1f} (target >= 5x: {'met' if x >= 5 else 'MISSED'}); "
-              f"p99 {b64['p99']:.1f} vs {s64['p99']:.1f} ms ({'no worse' if b64['p99'] <= s64['p99'] else 'WORSE'}); "
-              f"c=1 p50 {b1['p50']:.2f} vs {s1['p50']:.2f} ms ({p50 * 100:+.0f} %, target <= +10 %: "
-              f"{'met' if p50 <= 0.10 else 'MISSED'})")
+        print(
+            f"  {where:10} c=64 throughput x{x:.1f} (target >= 5x: {'met' if x >= 5 else 'MISSED'}); "
+            f"p99 {b64['p99']:.1f} vs {s64['p99']:.1f} ms ({'no worse' if b64['p99'] <= s64['p99'] else 'WORSE'}); "
+            f"c=1 p50 {b1['p50']:.2f} vs {s1['p50']:.2f} ms ({p50 * 100:+.0f} %, target <= +10 %: "
+            f"{'met' if p50 <= 0.10 else 'MISSED'})"
+        )
     for where in sorted({k[0] for k in opened}):
         if (where, "accel", False) in opened and (where, "accel", True) in opened:
-            (s, sr, _), (b, br, steps) = opened[(where, "accel", False)], opened[(where, "accel", True)]
+            (s, sr, _), (b, br, steps) = (
+                opened[(where, "accel", False)],
+                opened[(where, "accel", True)],
+            )
             x = b / s if s else float("nan")
-            print(f"  {where:10} open loop: sustainable {s:.0f} -> {b:.0f} req/s (x{x:.1f}, target >= 3x: "
-                  f"{'met' if x >= 3 else 'MISSED'}) at p99 <= {args.p99_limit_ms:g} ms"
-                  + (f" (p99 there: {sr['p99']:.1f} vs {br['p99']:.1f} ms)" if sr and br else ""))
+            print(
+                f"  {where:10} open loop: sustainable {s:.0f} -> {b:.0f} req/s (x{x:.1f}, target >= 3x: "
+                f"{'met' if x >= 3 else 'MISSED'}) at p99 <= {args.p99_limit_ms:g} ms"
+                + (f" (p99 there: {sr['p99']:.1f} vs {br['p99']:.1f} ms)" if sr and br else "")
+            )
             if sr:  # a stricter reading: the batched rate whose p99 is no worse than unbatched at its best
-                equal = max((rate for rate, r, ok in steps if ok and r["p99"] <= sr["p99"]), default=0)
-                print(f"  {where:10} open loop at equal p99 (<= {sr['p99']:.1f} ms, unbatched at {s:.0f} req/s): "
-                      f"batched sustains {equal:.0f} req/s (x{equal / s:.1f})")
+                equal = max(
+                    (rate for rate, r, ok in steps if ok and r["p99"] <= sr["p99"]), default=0
+                )
+                print(
+                    f"  {where:10} open loop at equal p99 (<= {sr['p99']:.1f} ms, unbatched at {s:.0f} req/s): "
+                    f"batched sustains {equal:.0f} req/s (x{equal / s:.1f})"
+                )
 
 
 def model_call_us(rows: int, repeats: int = 2000) -> float:
@@ -405,15 +566,21 @@ def model_call_us(rows: int, repeats: int = 2000) -> float:
     from lesson.models.mlp_numpy import load_default_numpy_mlp
 
     model, batch = load_default_numpy_mlp(), [ROW] * rows
-    return statistics.median(timeit.repeat(lambda: model.predict(batch), number=repeats, repeat=5)) / repeats * 1e6
+    return (
+        statistics.median(timeit.repeat(lambda: model.predict(batch), number=repeats, repeat=5))
+        / repeats
+        * 1e6
+    )
 
 
 def explain_tiny(closed: dict, args) -> None:
     """Why batching does or does not help the tiny model, from the figures measured above."""
     one, many = model_call_us(1), model_call_us(args.max_batch_size)
     saved = one - many / args.max_batch_size
-    print(f"\ntiny model: one call of 1 row costs {one:.1f} µs, of {args.max_batch_size} rows {many:.1f} µs "
-          f"(in-process, this machine now): sharing calls saves at most ~{saved:.0f} µs a request.")
+    print(
+        f"\ntiny model: one call of 1 row costs {one:.1f} µs, of {args.max_batch_size} rows {many:.1f} µs "
+        f"(in-process, this machine now): sharing calls saves at most ~{saved:.0f} µs a request."
+    )
     for where in ("rest", "grpc", "in-process"):
         c = max(args.concurrency)
         s, b = closed.get((where, "tiny", False, c)), closed.get((where, "tiny", True, c))
@@ -422,15 +589,20 @@ def explain_tiny(closed: dict, args) -> None:
         x = b["rps"] / s["rps"]
         line = f"  {where:10} c={c}: throughput x{x:.2f}, p99 x{b['p99'] / s['p99']:.2f}"
         if "cpu_us" in s and s["cpu_us"] > 0:
-            line += (f"; server CPU {s['cpu_us']:.0f} µs a request unbatched (the model is {100 * one / s['cpu_us']:.1f} % "
-                     f"of it), {b['cpu_us']:.0f} µs batched ({b['cpu_us'] - s['cpu_us']:+.0f} µs)")
+            line += (
+                f"; server CPU {s['cpu_us']:.0f} µs a request unbatched (the model is {100 * one / s['cpu_us']:.1f} % "
+                f"of it), {b['cpu_us']:.0f} µs batched ({b['cpu_us'] - s['cpu_us']:+.0f} µs)"
+            )
         print(line)
         if where != "in-process":
-            verdict = ("batching did not help: the model is a sliver of what a request costs (parsing, JSON/protobuf, "
-                       "the event loop or thread pool), so sharing calls saves next to nothing while the queue and "
-                       "wake-ups add their own cost" if x < 1.1 else
-                       "batching helped here, which the model's share of the request cost does not explain: check the "
-                       "contamination notes above before believing it")
+            verdict = (
+                "batching did not help: the model is a sliver of what a request costs (parsing, JSON/protobuf, "
+                "the event loop or thread pool), so sharing calls saves next to nothing while the queue and "
+                "wake-ups add their own cost"
+                if x < 1.1
+                else "batching helped here, which the model's share of the request cost does not explain: check the "
+                "contamination notes above before believing it"
+            )
             print(f"             => {verdict}")
 
 
@@ -449,34 +621,51 @@ def main(argv=None) -> int:
     parser.add_argument("--p99-limit-ms", type=float, default=100.0)
     parser.add_argument("--no-open-loop", action="store_true")
     parser.add_argument("--no-closed-loop", action="store_true")
-    parser.add_argument("--quick", action="store_true", help="1 repeat of 2 s: a smoke test, not a measurement")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 repeat of 2 s: a smoke test, not a measurement"
+    )
     args = parser.parse_args(argv)
     args.models = [m for m in args.models.split(",") if m]
     args.transports = [t for t in args.transports.split(",") if t]
     args.concurrency = [int(c) for c in args.concurrency.split(",")]
     if args.quick:
         args.repeats, args.requests, args.seconds = 1, 1500, 2.0
-    args.rates = {"tiny": [500, 1000, 2000, 4000, 8000, 16000], "accel": [100, 200, 400, 800, 1600, 3200, 6400]}
+    args.rates = {
+        "tiny": [500, 1000, 2000, 4000, 8000, 16000],
+        "accel": [100, 200, 400, 800, 1600, 3200, 6400],
+    }
     wheres = ["wire", "inprocess"] if args.where == "both" else [args.where]
     if "wire" in wheres:
-        for tool in ["taskset"] + (["wrk"] if "rest" in args.transports else []) + (["h2load"] if "grpc" in args.transports else []):
+        for tool in (
+            ["taskset"]
+            + (["wrk"] if "rest" in args.transports else [])
+            + (["h2load"] if "grpc" in args.transports else [])
+        ):
             if shutil.which(tool) is None:
-                parser.error(f"{tool} is not installed (apt-get install util-linux wrk nghttp2-client)")
+                parser.error(
+                    f"{tool} is not installed (apt-get install util-linux wrk nghttp2-client)"
+                )
     sys.stdout.reconfigure(line_buffering=True)
-    print(f"batching benchmark ({', '.join(wheres)}; max_batch_size={args.max_batch_size}, "
-          f"max_delay_ms={args.max_delay_ms}; medians of {args.repeats} x {args.seconds:g} s; "
-          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs)")
+    print(
+        f"batching benchmark ({', '.join(wheres)}; max_batch_size={args.max_batch_size}, "
+        f"max_delay_ms={args.max_delay_ms}; medians of {args.repeats} x {args.seconds:g} s; "
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs)"
+    )
     closed: dict = {}
     opened: dict = {}
     if "wire" in wheres and not args.no_closed_loop:
         print("CLOSED LOOP OVER THE WIRE: server on core 0, wrk (REST) / h2load (gRPC) on core 1")
         closed.update(wire_closed(args))
     if "inprocess" in wheres and not args.no_closed_loop:
-        print("CLOSED LOOP IN-PROCESS: the service called by the harness's threads in this process (no transport)")
+        print(
+            "CLOSED LOOP IN-PROCESS: the service called by the harness's threads in this process (no transport)"
+        )
         closed.update(inprocess_closed(args))
     if not args.no_open_loop:
-        print("OPEN LOOP IN-PROCESS (not over the wire: wrk cannot send on a schedule and h2load --rps bunches "
-              "its sends): the service called by the harness's threads, latency from each intended send time")
+        print(
+            "OPEN LOOP IN-PROCESS (not over the wire: wrk cannot send on a schedule and h2load --rps bunches "
+            "its sends): the service called by the harness's threads, latency from each intended send time"
+        )
         opened.update(inprocess_open(args))
     if closed:
         print_table(closed, args)

@@ -85,16 +85,42 @@ STAGE_MARK = re.compile(r"lite-kernel stage=([\w-]+) t=(\d+)")
 PAGE_SCRIPT = Path(__file__).with_name("bench_cold_start_page.js")
 #: The page's main thread (marks of bench_cold_start_page.js, "page:") and the kernel's
 #: worker (marks patched in by tools/lite/worker.py, "worker:"), in the order they happen.
-PAGE_STAGES = ["html-received", "config-merged", "bundle-executed", "chunks-executed-before-app",
-               "app-created", "shell-started", "shell-restored", "notebook-opened",
-               "notebook-model-loaded", "notebook-visible", "kernel-connected", "run-all",
-               "first-output"]
-WORKER_STAGES = ["early-start", "wasm-compiled", "snapshot-fetched", "files-fetched",
-                 "python-restored", "files-written", "worker-start", "early-adopted",
-                 "python-ready", "package-manager-ready", "kernel-imported", "kernel-ready"]
+PAGE_STAGES = [
+    "html-received",
+    "config-merged",
+    "bundle-executed",
+    "chunks-executed-before-app",
+    "app-created",
+    "shell-started",
+    "shell-restored",
+    "notebook-opened",
+    "notebook-model-loaded",
+    "notebook-visible",
+    "kernel-connected",
+    "run-all",
+    "first-output",
+]
+WORKER_STAGES = [
+    "early-start",
+    "wasm-compiled",
+    "snapshot-fetched",
+    "files-fetched",
+    "python-restored",
+    "files-written",
+    "worker-start",
+    "early-adopted",
+    "python-ready",
+    "package-manager-ready",
+    "kernel-imported",
+    "kernel-ready",
+]
 #: Main-thread time (s) by kind, from Chromium's Performance.getMetrics (cumulative).
-BUSY_METRICS = {"TaskDuration": "busy", "ScriptDuration": "script",
-                "RecalcStyleDuration": "style", "LayoutDuration": "layout"}
+BUSY_METRICS = {
+    "TaskDuration": "busy",
+    "ScriptDuration": "script",
+    "RecalcStyleDuration": "style",
+    "LayoutDuration": "layout",
+}
 
 
 class CpuWatch:
@@ -113,13 +139,14 @@ class CpuWatch:
         for proc in [self.me, *self.me.children(recursive=True)]:
             try:
                 times = proc.cpu_times()
-                seen[proc.pid] = (times.user + times.system + times.children_user
-                                  + times.children_system)
+                seen[proc.pid] = (
+                    times.user + times.system + times.children_user + times.children_system
+                )
             except psutil.Error:
                 pass
         return seen
 
-    def __enter__(self) -> "CpuWatch":
+    def __enter__(self) -> CpuWatch:
         self.wall0, self.busy0, self.ours0 = time.monotonic(), self._busy(), self._ours()
         return self
 
@@ -145,8 +172,11 @@ def renderer_threads(since: dict | None = None) -> dict:
     wall time, barely changes when other processes load the machine; the waiting time says how
     long a thread was starved of a core.
     """
-    renderers = [p for p in psutil.Process().children(recursive=True)
-                 if "--type=renderer" in " ".join(p.cmdline())]
+    renderers = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if "--type=renderer" in " ".join(p.cmdline())
+    ]
     best = {"pid": None, "threads": {}, "raw": {}}
     old = since["raw"] if since else {}
     for proc in renderers:
@@ -183,12 +213,22 @@ def _browser(pw, profile: str, cpu: int | None):
         wrapper.chmod(0o755)
         executable = str(wrapper)
     return pw.chromium.launch_persistent_context(
-        str(Path(profile) / "profile"), executable_path=executable, headless=True,
-        args=CHROMIUM_FLAGS, viewport={"width": 1280, "height": 900})
+        str(Path(profile) / "profile"),
+        executable_path=executable,
+        headless=True,
+        args=CHROMIUM_FLAGS,
+        viewport={"width": 1280, "height": 900},
+    )
 
 
-def one_run(base_url: str, notebook: str, timeout_s: float, app: str = "lab",
-            cpu: int | None = None, warm: bool = False) -> dict[str, float]:
+def one_run(
+    base_url: str,
+    notebook: str,
+    timeout_s: float,
+    app: str = "lab",
+    cpu: int | None = None,
+    warm: bool = False,
+) -> dict[str, float]:
     """Seconds from the request of the page to each stage, for one cold (or warm) start.
 
     Cold: a fresh browser profile. Warm (``warm=True``): the same notebook opened and run once
@@ -201,8 +241,11 @@ def one_run(base_url: str, notebook: str, timeout_s: float, app: str = "lab",
     from playwright.sync_api import sync_playwright
 
     script = PAGE_SCRIPT.read_text().replace("__SENTINEL__", json.dumps(SENTINEL))
-    with (CpuWatch() as watch, sync_playwright() as pw,
-          tempfile.TemporaryDirectory(prefix="chromium-") as profile):
+    with (
+        CpuWatch() as watch,
+        sync_playwright() as pw,
+        tempfile.TemporaryDirectory(prefix="chromium-") as profile,
+    ):
         context = _browser(pw, profile, cpu)
         try:
             page = context.pages[0] if context.pages else context.new_page()
@@ -212,18 +255,33 @@ def one_run(base_url: str, notebook: str, timeout_s: float, app: str = "lab",
                 run_all_cells(page)
                 page.wait_for_function(
                     "t => [...document.querySelectorAll('.jp-OutputArea-output')]"
-                    ".some(e => e.textContent.includes(t))", arg=SENTINEL,
-                    timeout=timeout_s * 1000, polling=100)
+                    ".some(e => e.textContent.includes(t))",
+                    arg=SENTINEL,
+                    timeout=timeout_s * 1000,
+                    polling=100,
+                )
                 page.close()
                 page = context.new_page()
             console: list[str] = []
             external: list[str] = []
             wasm_types: list[str] = []
             page.on("console", lambda m: console.append(m.text[:300]))
-            context.on("request", lambda r: external.append(r.url) if urlparse(r.url).hostname
-                       not in (None, "127.0.0.1") else None)
-            context.on("response", lambda r: wasm_types.append(
-                r.headers.get("content-type", "")) if r.url.endswith(".wasm") else None)
+            context.on(
+                "request",
+                lambda r: (
+                    external.append(r.url)
+                    if urlparse(r.url).hostname not in (None, "127.0.0.1")
+                    else None
+                ),
+            )
+            context.on(
+                "response",
+                lambda r: (
+                    wasm_types.append(r.headers.get("content-type", ""))
+                    if r.url.endswith(".wasm")
+                    else None
+                ),
+            )
             context.add_init_script(script)
             cdp = context.new_cdp_session(page)
             cdp.send("Performance.enable")
@@ -232,14 +290,19 @@ def one_run(base_url: str, notebook: str, timeout_s: float, app: str = "lab",
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=timeout_s * 1000)
             at_visible = renderer_threads(before)
             run_all_cells(page)
-            page.wait_for_function("() => window.__splMarks && window.__splMarks['first-output']",
-                                   timeout=timeout_s * 1000, polling=100)
+            page.wait_for_function(
+                "() => window.__splMarks && window.__splMarks['first-output']",
+                timeout=timeout_s * 1000,
+                polling=100,
+            )
             metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
             threads = renderer_threads(before)
             watch.stop()
             marks = page.evaluate("() => window.__splMarks")
-            nav = page.evaluate("() => { const n = performance.getEntriesByType('navigation')[0];"
-                                " return [performance.timeOrigin, n.responseEnd]; }")
+            nav = page.evaluate(
+                "() => { const n = performance.getEntriesByType('navigation')[0];"
+                " return [performance.timeOrigin, n.responseEnd]; }"
+            )
         finally:
             context.close()
     if external:
@@ -258,8 +321,9 @@ def one_run(base_url: str, notebook: str, timeout_s: float, app: str = "lab",
         stages.update({f"cpu{prefix}:{name}": run for name, (run, _) in sample.items()})
         stages.update({f"wait{prefix}:{name}": wait for name, (_, wait) in sample.items()})
     stages["other_cores"] = watch.other_cores
-    stages["wasm_is_application_wasm"] = float(bool(wasm_types) and all(
-        t.startswith("application/wasm") for t in wasm_types))
+    stages["wasm_is_application_wasm"] = float(
+        bool(wasm_types) and all(t.startswith("application/wasm") for t in wasm_types)
+    )
     return stages
 
 
@@ -289,8 +353,10 @@ def report(runs: list[dict[str, float]], args: argparse.Namespace) -> None:
     clean = [r for r in runs if not r["contaminated"]]
     used = clean or runs
     label = f"{len(used)} {'clean' if clean else 'CONTAMINATED'} of {len(runs)} runs"
-    print(f"stages, s from the page request (median, min-max over {label}; +gap to the "
-          "previous stage of the same thread):")
+    print(
+        f"stages, s from the page request (median, min-max over {label}; +gap to the "
+        "previous stage of the same thread):"
+    )
     previous = {"page": 0.0, "worker": 0.0}
     for key in sorted(ordered_keys(used), key=lambda k: statistics.median(r[k] for r in used)):
         thread = key.split(":")[0]
@@ -300,56 +366,90 @@ def report(runs: list[dict[str, float]], args: argparse.Namespace) -> None:
     first = [r["page:first-output"] for r in used]
     visible = statistics.median(r["page:notebook-visible"] for r in used)
     ready = statistics.median(r.get("worker:files-written", float("nan")) for r in used)
-    busy = {kind: statistics.median(r[f"busy:{kind}"] for r in used) for kind in BUSY_METRICS.values()}
-    print(f"main thread up to the first output (median s): busy {busy['busy']:.2f} of "
-          f"{statistics.median(first):.2f} (script {busy['script']:.2f}, style "
-          f"{busy['style']:.2f}, layout {busy['layout']:.2f})")
+    busy = {
+        kind: statistics.median(r[f"busy:{kind}"] for r in used) for kind in BUSY_METRICS.values()
+    }
+    print(
+        f"main thread up to the first output (median s): busy {busy['busy']:.2f} of "
+        f"{statistics.median(first):.2f} (script {busy['script']:.2f}, style "
+        f"{busy['style']:.2f}, layout {busy['layout']:.2f})"
+    )
 
     def med(key: str) -> float:
         return statistics.median(r.get(key, 0.0) for r in used)
 
-    print(f"threads up to the notebook visible (median s): main ran {med('cpu-visible:main'):.2f}, "
-          f"waited for a core {med('wait-visible:main'):.2f}; kernel worker ran "
-          f"{med('cpu-visible:DedicatedWorker'):.2f}, compile/GC threads "
-          f"{med('cpu-visible:ThreadPoolForeg'):.2f}")
-    print(f"threads up to the first output (median s): main ran {med('cpu:main'):.2f}, waited "
-          f"{med('wait:main'):.2f}; kernel worker ran {med('cpu:DedicatedWorker'):.2f}, "
-          f"compile/GC threads {med('cpu:ThreadPoolForeg'):.2f}")
+    print(
+        f"threads up to the notebook visible (median s): main ran {med('cpu-visible:main'):.2f}, "
+        f"waited for a core {med('wait-visible:main'):.2f}; kernel worker ran "
+        f"{med('cpu-visible:DedicatedWorker'):.2f}, compile/GC threads "
+        f"{med('cpu-visible:ThreadPoolForeg'):.2f}"
+    )
+    print(
+        f"threads up to the first output (median s): main ran {med('cpu:main'):.2f}, waited "
+        f"{med('wait:main'):.2f}; kernel worker ran {med('cpu:DedicatedWorker'):.2f}, "
+        f"compile/GC threads {med('cpu:ThreadPoolForeg'):.2f}"
+    )
     if visible > ready:
         starved = med("wait-visible:main") > med("cpu-visible:main")
-        bound = ("the page's main thread, " + ("starved of a core (it waited longer than it ran)"
-                 if starved else "by its own work (it ran longer than it waited)"))
+        bound = "the page's main thread, " + (
+            "starved of a core (it waited longer than it ran)"
+            if starved
+            else "by its own work (it ran longer than it waited)"
+        )
     else:
         bound = "the kernel's worker"
-    print(f"bound: {bound}; Python restored and its files written at {ready:.2f} s, the "
-          f"notebook visible at {visible:.2f} s")
+    print(
+        f"bound: {bound}; Python restored and its files written at {ready:.2f} s, the "
+        f"notebook visible at {visible:.2f} s"
+    )
     wasm_ok = all(r["wasm_is_application_wasm"] for r in runs)
     print(f"pyodide.asm.wasm served as application/wasm: {'yes' if wasm_ok else 'NO'}")
-    print(f"{'warm' if args.warm else 'cold'} start to first output ({args.app}, {args.notebook}, {label}, offline, "
-          f"browser {'on core ' + str(args.cpu) if args.cpu is not None else 'unpinned'}): "
-          f"median {statistics.median(first):.2f}s (min {min(first):.2f}s, max "
-          f"{max(first):.2f}s); other processes median "
-          f"{statistics.median(r['other_cores'] for r in runs):.2f} cores (max "
-          f"{max(r['other_cores'] for r in runs):.2f}); target <= {TARGET_S:.0f}s: "
-          f"{'met' if statistics.median(first) <= TARGET_S else 'NOT met'}")
+    print(
+        f"{'warm' if args.warm else 'cold'} start to first output ({args.app}, {args.notebook}, {label}, offline, "
+        f"browser {'on core ' + str(args.cpu) if args.cpu is not None else 'unpinned'}): "
+        f"median {statistics.median(first):.2f}s (min {min(first):.2f}s, max "
+        f"{max(first):.2f}s); other processes median "
+        f"{statistics.median(r['other_cores'] for r in runs):.2f} cores (max "
+        f"{max(r['other_cores'] for r in runs):.2f}); target <= {TARGET_S:.0f}s: "
+        f"{'met' if statistics.median(first) <= TARGET_S else 'NOT met'}"
+    )
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--notebook", default="01-rest.ipynb")
-    ap.add_argument("--app", choices=("lab", "notebooks"), default="lab",
-                    help="JupyterLite interface: JupyterLab (lab) or Jupyter Notebook (notebooks)")
+    ap.add_argument(
+        "--app",
+        choices=("lab", "notebooks"),
+        default="lab",
+        help="JupyterLite interface: JupyterLab (lab) or Jupyter Notebook (notebooks)",
+    )
     ap.add_argument("--site", type=Path, default=ROOT / "site")
-    ap.add_argument("--no-build", action="store_true",
-                    help="use --site as it is, even when it is not a build of this work tree")
-    ap.add_argument("--warm", action="store_true",
-                    help="measure a second visit in the same browser profile (caches filled)")
-    ap.add_argument("--cpu", type=int, default=None,
-                    help="pin Chromium (all its processes) to this core with taskset")
-    ap.add_argument("--wait-quiet", type=float, default=0, metavar="S",
-                    help="before each run, wait up to S seconds for 3 s in which the machine "
-                         "used at most --max-other-cores cores (a shared machine's quiet moments)")
+    ap.add_argument(
+        "--no-build",
+        action="store_true",
+        help="use --site as it is, even when it is not a build of this work tree",
+    )
+    ap.add_argument(
+        "--warm",
+        action="store_true",
+        help="measure a second visit in the same browser profile (caches filled)",
+    )
+    ap.add_argument(
+        "--cpu",
+        type=int,
+        default=None,
+        help="pin Chromium (all its processes) to this core with taskset",
+    )
+    ap.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        metavar="S",
+        help="before each run, wait up to S seconds for 3 s in which the machine "
+        "used at most --max-other-cores cores (a shared machine's quiet moments)",
+    )
     ap.add_argument("--timeout", type=float, default=180)
     ap.add_argument("--max-other-cores", type=float, default=0.25)
     args = ap.parse_args()
@@ -360,8 +460,11 @@ def main() -> int:
     if chromium_path() is None:
         print("chromium is not installed: apt-get install -y chromium", file=sys.stderr)
         return 2
-    if not args.no_build and args.site.resolve() == ROOT / "site" and not is_fresh(
-            args.site, ROOT / "notebooks"):
+    if (
+        not args.no_build
+        and args.site.resolve() == ROOT / "site"
+        and not is_fresh(args.site, ROOT / "notebooks")
+    ):
         subprocess.run([sys.executable, str(ROOT / "tools" / "build_site.py")], check=True)
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
     runs = []
@@ -372,11 +475,17 @@ def main() -> int:
             stages = one_run(base, args.notebook, args.timeout, args.app, args.cpu, args.warm)
             stages["contaminated"] = stages["other_cores"] > args.max_other_cores
             runs.append(stages)
-            marks = ", ".join(f"{k.split(':')[1]} {stages[k]:.2f}" for k in ordered_keys([stages])
-                              if k.startswith("page:"))
-            print(f"run {i + 1}: {marks} | main thread busy {stages['busy:busy']:.2f} s | "
-                  f"other processes {stages['other_cores']:.2f} cores"
-                  f"{' CONTAMINATED' if stages['contaminated'] else ''}", flush=True)
+            marks = ", ".join(
+                f"{k.split(':')[1]} {stages[k]:.2f}"
+                for k in ordered_keys([stages])
+                if k.startswith("page:")
+            )
+            print(
+                f"run {i + 1}: {marks} | main thread busy {stages['busy:busy']:.2f} s | "
+                f"other processes {stages['other_cores']:.2f} cores"
+                f"{' CONTAMINATED' if stages['contaminated'] else ''}",
+                flush=True,
+            )
     report(runs, args)
     return 0
 

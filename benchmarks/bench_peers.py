@@ -73,23 +73,41 @@ class Case:
         self.row = [float(v) for v in load_artifact(self.model).json("heldout.json")["rows"][0]]
         self.expected = registry.get().predict([self.row])[0]
         width = len(self.row)
-        self.bodies = {"v1": json.dumps({"instances": [self.row]}).encode(),
-                       "v2": json.dumps({"inputs": [{"name": "input", "shape": [1, width], "datatype": "FP64",
-                                                     "data": [self.row]}]}).encode()}
+        self.bodies = {
+            "v1": json.dumps({"instances": [self.row]}).encode(),
+            "v2": json.dumps(
+                {
+                    "inputs": [
+                        {
+                            "name": "input",
+                            "shape": [1, width],
+                            "datatype": "FP64",
+                            "data": [self.row],
+                        }
+                    ]
+                }
+            ).encode(),
+        }
 
     def path(self, protocol: str) -> str:
         return PATHS[protocol].format(self.model)
 
     def check(self, url: str, protocol: str, who: str) -> None:
         """POST the exact body the load generator sends; stop unless the answer is the lesson's."""
-        request = urllib.request.Request(url + self.path(protocol), data=self.bodies[protocol], method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            url + self.path(protocol),
+            data=self.bodies[protocol],
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=30) as resp:
             answer = json.loads(resp.read())
         got = answer["predictions"] if protocol == "v1" else answer["outputs"][0]["data"]
         got = got[0] if got and isinstance(got[0], list) else got  # a [1, 1] tensor may come nested
         if len(got) != 1 or abs(got[0] - self.expected) > 1e-6:
-            raise SystemExit(f"{who} {protocol}: answered {got}, the lesson predicts {self.expected} (1e-6)")
+            raise SystemExit(
+                f"{who} {protocol}: answered {got}, the lesson predicts {self.expected} (1e-6)"
+            )
         print(f"  {who} {protocol}: answers {got[0]:.9f} = the lesson's prediction within 1e-6")
 
     def check_grpc(self, port: int, who: str) -> None:
@@ -99,25 +117,55 @@ class Case:
         from lesson.proto import inference_pb2 as pb
 
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            call = channel.unary_unary(lg.GRPC_INFER, request_serializer=None,
-                                       response_deserializer=pb.ModelInferResponse.FromString)
-            got = response_to_dict(call(lg.grpc_frame(self.row, self.model)[5:], timeout=30))["outputs"][0]["data"]
+            call = channel.unary_unary(
+                lg.GRPC_INFER,
+                request_serializer=None,
+                response_deserializer=pb.ModelInferResponse.FromString,
+            )
+            got = response_to_dict(call(lg.grpc_frame(self.row, self.model)[5:], timeout=30))[
+                "outputs"
+            ][0]["data"]
         if len(got) != 1 or abs(got[0] - self.expected) > 1e-6:
             raise SystemExit(f"{who} gRPC: answered {got}, the lesson predicts {self.expected}")
         print(f"  {who} gRPC: answers {got[0]:.9f} = the lesson's prediction within 1e-6")
 
 
 def grpc_not_ok(metrics_port: int) -> float:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
-    return sum(float(v) for code, v in re.findall(
-        r'lesson_requests_total\{code="([A-Z_]+)",[^}]*route="ModelInfer"[^}]*\} ([0-9.e+]+)', text) if code != "OK")
+    text = (
+        urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
+        .read()
+        .decode()
+    )
+    return sum(
+        float(v)
+        for code, v in re.findall(
+            r'lesson_requests_total\{code="([A-Z_]+)",[^}]*route="ModelInfer"[^}]*\} ([0-9.e+]+)',
+            text,
+        )
+        if code != "OK"
+    )
 
 
 def lesson_grpc():
     port, mport = free_port(), free_port()
-    cmd = [PY, "-m", "lesson.servers.cli", "serve", "grpc", "--port", str(port), "--registry", REGISTRY,
-           "--metrics-port", str(mport)]
-    return port, mport, pinned(cmd, port, what="lesson-grpc", env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    cmd = [
+        PY,
+        "-m",
+        "lesson.servers.cli",
+        "serve",
+        "grpc",
+        "--port",
+        str(port),
+        "--registry",
+        REGISTRY,
+        "--metrics-port",
+        str(mport),
+    ]
+    return (
+        port,
+        mport,
+        pinned(cmd, port, what="lesson-grpc", env=dict(os.environ, PYTHONPATH=str(ROOT))),
+    )
 
 
 # ---------------------------------------------------------------- 1. load generators
@@ -134,25 +182,44 @@ def section_loadgen(args, case: Case) -> None:
         closed: dict[str, list] = {"wrk": [], "locust": [], "harness": []}
         opened: dict[str, list] = {"locust": [], "harness": []}
         for r in range(args.runs):
-            print(f"  round {r + 1}/{args.runs}: wrk, locust, harness at 8 connections; then {args.rate:g} req/s"
-                  " paced locust and open-loop harness", flush=True)
+            print(
+                f"  round {r + 1}/{args.runs}: wrk, locust, harness at 8 connections; then {args.rate:g} req/s"
+                " paced locust and open-loop harness",
+                flush=True,
+            )
             closed["wrk"].append(watched(s.pid, lg.run_wrk, s.url, url_path, body, 8, d))
             closed["locust"].append(watched(s.pid, lg.run_locust, s.url, url_path, body, 8, d))
             closed["harness"].append(watched(s.pid, lg.run_harness, s.url, 8, d, case.model))
-            opened["locust"].append(watched(s.pid, lg.run_locust, s.url, url_path, body, 8, d, rate_per_user=args.rate / 8))
-            opened["harness"].append(watched(s.pid, lg.run_harness, s.url, 64, d, case.model, rate=args.rate))
-    table([("wrk (C, 1 thread)", closed["wrk"]), ("locust (FastHttpUser, 8)", closed["locust"]),
-           ("lesson loadtest", closed["harness"])], title="REST, closed loop, 8 connections")
+            opened["locust"].append(
+                watched(
+                    s.pid, lg.run_locust, s.url, url_path, body, 8, d, rate_per_user=args.rate / 8
+                )
+            )
+            opened["harness"].append(
+                watched(s.pid, lg.run_harness, s.url, 64, d, case.model, rate=args.rate)
+            )
+    table(
+        [
+            ("wrk (C, 1 thread)", closed["wrk"]),
+            ("locust (FastHttpUser, 8)", closed["locust"]),
+            ("lesson loadtest", closed["harness"]),
+        ],
+        title="REST, closed loop, 8 connections",
+    )
     compare("harness", closed["harness"], closed["wrk"], "wrk")
     compare("locust", closed["locust"], closed["wrk"], "wrk")
     late = med(opened["harness"], "late") * 100
-    table([("locust, paced", opened["locust"]), ("lesson loadtest --rate", opened["harness"])],
-          title=f"REST, {args.rate:g} req/s (locust: 8 users x constant_throughput({args.rate / 8:g}), each waiting for"
-                f" its answer; harness: open loop, at most 64 in flight, latency from each intended send;"
-                f" late > 1 ms: {late:.2f} %)")
+    table(
+        [("locust, paced", opened["locust"]), ("lesson loadtest --rate", opened["harness"])],
+        title=f"REST, {args.rate:g} req/s (locust: 8 users x constant_throughput({args.rate / 8:g}), each waiting for"
+        f" its answer; harness: open loop, at most 64 in flight, latency from each intended send;"
+        f" late > 1 ms: {late:.2f} %)",
+    )
     compare("harness", opened["harness"], opened["locust"], "locust", closed=False)
 
-    print("\n   gRPC server (ModelInfer, one FP64 row in raw_input_contents): h2load vs the harness, 8 connections")
+    print(
+        "\n   gRPC server (ModelInfer, one FP64 row in raw_input_contents): h2load vs the harness, 8 connections"
+    )
     port, mport, ctx = lesson_grpc()
     frame = lg.grpc_frame(case.row, case.model)
     runs: dict[str, list] = {"h2load": [], "harness": []}
@@ -165,9 +232,16 @@ def section_loadgen(args, case: Case) -> None:
             before = grpc_not_ok(mport)
             runs["h2load"].append(watched(proc.pid, lg.run_h2load, port, frame, 8, d))
             runs["h2load"][-1]["errors"] += int(grpc_not_ok(mport) - before)
-            runs["harness"].append(watched(proc.pid, lg.run_harness, f"grpc://127.0.0.1:{port}", 8, d, case.model))
-    table([("h2load (C, HTTP/2, -m 1)", runs["h2load"]), ("lesson loadtest grpc://", runs["harness"])],
-          title="gRPC, closed loop, 8 connections")
+            runs["harness"].append(
+                watched(proc.pid, lg.run_harness, f"grpc://127.0.0.1:{port}", 8, d, case.model)
+            )
+    table(
+        [
+            ("h2load (C, HTTP/2, -m 1)", runs["h2load"]),
+            ("lesson loadtest grpc://", runs["harness"]),
+        ],
+        title="gRPC, closed loop, 8 connections",
+    )
     compare("harness", runs["harness"], runs["h2load"], "h2load")
 
 
@@ -182,13 +256,29 @@ def section_perf(args, case: Case) -> None:
         print(f"  perf_analyzer: NOT RUN: {exc}")
         RECORD.setdefault("not_run", {})["perf_analyzer"] = str(exc)
         return
-    print(f"  perf_analyzer: {binary.relative_to(ROOT)} runs (LD_LIBRARY_PATH={env['LD_LIBRARY_PATH'].replace(str(ROOT) + '/', '')});"
-          " it reads the model configuration the servers answer (GET /v2/models/<m>/config, ModelConfig)")
+    print(
+        f"  perf_analyzer: {binary.relative_to(ROOT)} runs (LD_LIBRARY_PATH={env['LD_LIBRARY_PATH'].replace(str(ROOT) + '/', '')});"
+        " it reads the model configuration the servers answer (GET /v2/models/<m>/config, ModelConfig)"
+    )
     for kind in ("rest", "grpc"):
         if kind == "rest":
             port = free_port()
-            ctx = pinned([PY, "-m", "lesson.servers.cli", "serve", "rest", "--port", str(port), "--registry", REGISTRY],
-                         f"http://127.0.0.1:{port}/v2/health/ready", what="lesson-rest", env=dict(os.environ, PYTHONPATH=str(ROOT)))
+            ctx = pinned(
+                [
+                    PY,
+                    "-m",
+                    "lesson.servers.cli",
+                    "serve",
+                    "rest",
+                    "--port",
+                    str(port),
+                    "--registry",
+                    REGISTRY,
+                ],
+                f"http://127.0.0.1:{port}/v2/health/ready",
+                what="lesson-rest",
+                env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            )
             url = f"http://127.0.0.1:{port}"
         else:
             port, _, ctx = lesson_grpc()
@@ -201,36 +291,119 @@ def section_perf(args, case: Case) -> None:
                 case.check(url, "v1", "lesson")
             else:
                 case.check_grpc(port, "lesson")
-            run_perf(binary, env, proto, target, case.model, case.row, concurrency="8:8", window_ms=1000)
+            run_perf(
+                binary, env, proto, target, case.model, case.row, concurrency="8:8", window_ms=1000
+            )
             for r in range(args.runs):
-                print(f"  {kind} round {r + 1}/{args.runs}: perf_analyzer -i {proto} --concurrency-range 1:8:7,"
-                      f" harness 1 and 8, both at {args.rate:g} req/s", flush=True)
-                res = watched(proc.pid, perf_levels, binary, env, proto, target, case.model, case.row, concurrency="1:8:7")
+                print(
+                    f"  {kind} round {r + 1}/{args.runs}: perf_analyzer -i {proto} --concurrency-range 1:8:7,"
+                    f" harness 1 and 8, both at {args.rate:g} req/s",
+                    flush=True,
+                )
+                res = watched(
+                    proc.pid,
+                    perf_levels,
+                    binary,
+                    env,
+                    proto,
+                    target,
+                    case.model,
+                    case.row,
+                    concurrency="1:8:7",
+                )
                 for level, key in ((1.0, "pa1"), (8.0, "pa8")):
-                    runs[key].append(dict(res["levels"][level], contaminated=res["contaminated"], other=res["other"]))
-                runs["h1"].append(watched(proc.pid, lg.run_harness, url, 1, args.duration, case.model, protocol=hp))
-                runs["h8"].append(watched(proc.pid, lg.run_harness, url, 8, args.duration, case.model, protocol=hp))
-                res = watched(proc.pid, perf_levels, binary, env, proto, target, case.model, case.row, rate=args.rate)
-                runs["pa-rate"].append(dict(next(iter(res["levels"].values())), contaminated=res["contaminated"],
-                                            other=res["other"]))
-                runs["h-rate"].append(watched(proc.pid, lg.run_harness, url, 64, args.duration, case.model,
-                                              rate=args.rate, protocol=hp))
+                    runs[key].append(
+                        dict(
+                            res["levels"][level],
+                            contaminated=res["contaminated"],
+                            other=res["other"],
+                        )
+                    )
+                runs["h1"].append(
+                    watched(
+                        proc.pid, lg.run_harness, url, 1, args.duration, case.model, protocol=hp
+                    )
+                )
+                runs["h8"].append(
+                    watched(
+                        proc.pid, lg.run_harness, url, 8, args.duration, case.model, protocol=hp
+                    )
+                )
+                res = watched(
+                    proc.pid,
+                    perf_levels,
+                    binary,
+                    env,
+                    proto,
+                    target,
+                    case.model,
+                    case.row,
+                    rate=args.rate,
+                )
+                runs["pa-rate"].append(
+                    dict(
+                        next(iter(res["levels"].values())),
+                        contaminated=res["contaminated"],
+                        other=res["other"],
+                    )
+                )
+                runs["h-rate"].append(
+                    watched(
+                        proc.pid,
+                        lg.run_harness,
+                        url,
+                        64,
+                        args.duration,
+                        case.model,
+                        rate=args.rate,
+                        protocol=hp,
+                    )
+                )
             if not args.quick:
-                print(f"  {kind}: one perf_analyzer sweep --concurrency-range 1:8 (single run, for the curve)", flush=True)
-                sweep = run_perf(binary, env, proto, target, case.model, case.row, concurrency="1:8",
-                                 window_ms=2000)
-        table([("perf_analyzer c=1", runs["pa1"]), ("lesson loadtest c=1", runs["h1"]),
-               ("perf_analyzer c=8", runs["pa8"]), ("lesson loadtest c=8", runs["h8"]),
-               (f"perf_analyzer {args.rate:g}/s", runs["pa-rate"]), (f"lesson loadtest {args.rate:g}/s", runs["h-rate"])],
-              title=f"{kind.upper()} ({'V2 binary tensors' if kind == 'rest' else 'ModelInfer'} from both:"
-                    f" perf_analyzer and the harness{' (its V2 client sends binary tensors)' if kind == 'rest' else ''})")
+                print(
+                    f"  {kind}: one perf_analyzer sweep --concurrency-range 1:8 (single run, for the curve)",
+                    flush=True,
+                )
+                sweep = run_perf(
+                    binary,
+                    env,
+                    proto,
+                    target,
+                    case.model,
+                    case.row,
+                    concurrency="1:8",
+                    window_ms=2000,
+                )
+        table(
+            [
+                ("perf_analyzer c=1", runs["pa1"]),
+                ("lesson loadtest c=1", runs["h1"]),
+                ("perf_analyzer c=8", runs["pa8"]),
+                ("lesson loadtest c=8", runs["h8"]),
+                (f"perf_analyzer {args.rate:g}/s", runs["pa-rate"]),
+                (f"lesson loadtest {args.rate:g}/s", runs["h-rate"]),
+            ],
+            title=f"{kind.upper()} ({'V2 binary tensors' if kind == 'rest' else 'ModelInfer'} from both:"
+            f" perf_analyzer and the harness{' (its V2 client sends binary tensors)' if kind == 'rest' else ''})",
+        )
         where = "REST" if kind == "rest" else "gRPC"
         compare(f"harness on {where}, c=8", runs["h8"], runs["pa8"], "perf_analyzer")
         compare(f"harness on {where}, c=1", runs["h1"], runs["pa1"], "perf_analyzer")
-        compare(f"harness on {where}, {args.rate:g}/s", runs["h-rate"], runs["pa-rate"], "perf_analyzer", closed=False)
+        compare(
+            f"harness on {where}, {args.rate:g}/s",
+            runs["h-rate"],
+            runs["pa-rate"],
+            "perf_analyzer",
+            closed=False,
+        )
         if not args.quick:
-            print("  sweep: " + "; ".join(f"c={int(c)} {v['rps']:,.0f}/s p50 {v['p50']:.2f} p99 {v['p99']:.2f} ms"
-                                          for c, v in sorted(sweep.items())))
+            print(
+                "  sweep: "
+                + "; ".join(
+                    f"c={int(c)} {v['rps']:,.0f}/s p50 {v['p50']:.2f} p99 {v['p99']:.2f} ms"
+                    for c, v in sorted(sweep.items())
+                )
+            )
 
 
 # ---------------------------------------------------------------- 3. peers
@@ -241,9 +414,18 @@ def section_peers(args, case: Case) -> None:
     from peers.report import peer_verdicts
     from peers.servers import loopback_only, servers
 
-    names = args.peers or ["lesson", "floor", "kserve", "kserve-quiet", "mlserver", "mlserver-inline"]
-    print(f"\n== 3. Peers serving the same MLP, same payload: REST under wrk, gRPC under h2load, 8 and 32"
-          f" connections ({', '.join(names)}) ==")
+    names = args.peers or [
+        "lesson",
+        "floor",
+        "kserve",
+        "kserve-quiet",
+        "mlserver",
+        "mlserver-inline",
+    ]
+    print(
+        f"\n== 3. Peers serving the same MLP, same payload: REST under wrk, gRPC under h2load, 8 and 32"
+        f" connections ({', '.join(names)}) =="
+    )
     frame = lg.grpc_frame(case.row, case.model)
     with servers(names) as up, ExitStack() as stack:
         lesson = None
@@ -253,7 +435,9 @@ def section_peers(args, case: Case) -> None:
             lesson = gp.Target("lesson", port, proc.pid, not_ok=lambda: grpc_not_ok(mport))
         exposed = loopback_only([s.pid for s in up.values()] + ([lesson.pid] if lesson else []))
         if exposed:
-            raise SystemExit("a server listens beyond loopback (ss -ltnp):\n  " + "\n  ".join(exposed))
+            raise SystemExit(
+                "a server listens beyond loopback (ss -ltnp):\n  " + "\n  ".join(exposed)
+            )
         print("  ss -ltnp: every socket these servers listen on is on 127.0.0.1")
         combos = [(s, p) for s in up.values() for p in s.protocols]
         for s, p in combos:
@@ -266,16 +450,29 @@ def section_peers(args, case: Case) -> None:
         runs: dict[tuple[str, str, int], list] = {}
         grpc_runs: dict[tuple[str, int], list] = {}
         for r in range(args.runs):
-            print(f"  round {r + 1}/{args.runs}: {len(combos)} REST server/protocol pairs and {len(grpc)} gRPC"
-                  " servers x (8, 32) connections", flush=True)
+            print(
+                f"  round {r + 1}/{args.runs}: {len(combos)} REST server/protocol pairs and {len(grpc)} gRPC"
+                " servers x (8, 32) connections",
+                flush=True,
+            )
             for s, p in combos:
                 for conns in (8, 32):
                     runs.setdefault((s.name, p, conns), []).append(
-                        watched(s.pid, lg.run_wrk, s.url, case.path(p), case.bodies[p], conns, args.duration))
+                        watched(
+                            s.pid,
+                            lg.run_wrk,
+                            s.url,
+                            case.path(p),
+                            case.bodies[p],
+                            conns,
+                            args.duration,
+                        )
+                    )
             for t in grpc:
                 for conns in (8, 32):
                     grpc_runs.setdefault((t.name, conns), []).append(
-                        gp.run(t, frame, conns, args.duration, case.expected))
+                        gp.run(t, frame, conns, args.duration, case.expected)
+                    )
     for p in ("v1", "v2"):
         for conns in (8, 32):
             rows = [(name, runs[(name, q, c)]) for (name, q, c) in runs if q == p and c == conns]
@@ -289,31 +486,67 @@ def section_profile(args, case: Case) -> None:
     from peers.servers import servers
     from peers.spy import record, show
 
-    pairs = [("lesson", "v1"), ("floor", "v1"), ("kserve-quiet", "v1"), ("lesson", "v2"), ("kserve-quiet", "v2"),
-             ("mlserver", "v2"), ("mlserver-inline", "v2")]
-    print(f"\n== 4. Where the server's CPU goes: py-spy for {args.duration - 1:g} s under wrk at 8 connections ==")
+    pairs = [
+        ("lesson", "v1"),
+        ("floor", "v1"),
+        ("kserve-quiet", "v1"),
+        ("lesson", "v2"),
+        ("kserve-quiet", "v2"),
+        ("mlserver", "v2"),
+        ("mlserver-inline", "v2"),
+    ]
+    print(
+        f"\n== 4. Where the server's CPU goes: py-spy for {args.duration - 1:g} s under wrk at 8 connections =="
+    )
     with servers(sorted({name for name, _ in pairs})) as up:
         for name, p in pairs:
             if name in up:
                 s = up[name]
                 lg.run_wrk(s.url, case.path(p), case.bodies[p], 8, 2)
-                show(f"{name} {p}", *record(s.pid, args.duration - 1, lg.run_wrk, s.url, case.path(p), case.bodies[p], 8,
-                                            args.duration), seconds=args.duration - 1)
+                show(
+                    f"{name} {p}",
+                    *record(
+                        s.pid,
+                        args.duration - 1,
+                        lg.run_wrk,
+                        s.url,
+                        case.path(p),
+                        case.bodies[p],
+                        8,
+                        args.duration,
+                    ),
+                    seconds=args.duration - 1,
+                )
 
 
-SECTIONS = {"loadgen": section_loadgen, "perf": section_perf, "peers": section_peers, "profile": section_profile}
+SECTIONS = {
+    "loadgen": section_loadgen,
+    "perf": section_perf,
+    "peers": section_peers,
+    "profile": section_profile,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=sorted(SECTIONS), action="append", help="run only these sections")
+    parser.add_argument(
+        "--only", choices=sorted(SECTIONS), action="append", help="run only these sections"
+    )
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (default 3)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per run (default 10)")
-    parser.add_argument("--rate", type=float, default=500.0, help="open-loop requests/s (default 500)")
+    parser.add_argument(
+        "--rate", type=float, default=500.0, help="open-loop requests/s (default 500)"
+    )
     parser.add_argument("--peers", nargs="+", help="servers for the peers section (default: all)")
-    parser.add_argument("--quick", action="store_true", help="1 run of 3 s: a smoke test, not a measurement")
-    parser.add_argument("--record", metavar="JSON", help="also write every table and verdict there (the site's"
-                        " Scaling and Load-testing pages read benchmarks/results/bench_peers.json)")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 run of 3 s: a smoke test, not a measurement"
+    )
+    parser.add_argument(
+        "--record",
+        metavar="JSON",
+        help="also write every table and verdict there (the site's"
+        " Scaling and Load-testing pages read benchmarks/results/bench_peers.json)",
+    )
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)
     if args.quick:
@@ -322,27 +555,44 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--runs must be in 1..20, --duration in 1..120 s, --rate in 10..5000")
     for tool, package in (("taskset", "util-linux"), ("wrk", "wrk"), ("h2load", "nghttp2-client")):
         if shutil.which(tool) is None:
-            parser.error(f"{tool} is not installed (scripts/install-system-deps.sh, or apt-get install -y {package})")
+            parser.error(
+                f"{tool} is not installed (scripts/install-system-deps.sh, or apt-get install -y {package})"
+            )
     if shutil.which("locust", path=str(Path(PY).parent)) is None:
         parser.error("locust is not installed in this venv (pip install -e '.[test]')")
     case = Case()
     started = time.monotonic()
-    print(f"bench_peers: {args.runs} run(s) of {args.duration:g} s; medians [min-max] of clean runs; model {case.model},"
-          f" row {case.row}, the lesson predicts {case.expected:.9f}; python {sys.version.split()[0]},"
-          f" {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
-    RECORD["meta"] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": " ".join(
-        ["python", "benchmarks/bench_peers.py", *(argv if argv is not None else sys.argv[1:])]),
-        "runs": args.runs, "duration_s": args.duration, "rate": args.rate, "cpus": os.cpu_count(),
-        "python": sys.version.split()[0], "load_average": os.getloadavg()[0], "model": case.model,
-        "versions": {"mlserver": PEER_PINS["mlserver"][0], "kserve": PEER_PINS["kserve"][0]}}
+    print(
+        f"bench_peers: {args.runs} run(s) of {args.duration:g} s; medians [min-max] of clean runs; model {case.model},"
+        f" row {case.row}, the lesson predicts {case.expected:.9f}; python {sys.version.split()[0]},"
+        f" {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
+    )
+    RECORD["meta"] = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "command": " ".join(
+            ["python", "benchmarks/bench_peers.py", *(argv if argv is not None else sys.argv[1:])]
+        ),
+        "runs": args.runs,
+        "duration_s": args.duration,
+        "rate": args.rate,
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "load_average": os.getloadavg()[0],
+        "model": case.model,
+        "versions": {"mlserver": PEER_PINS["mlserver"][0], "kserve": PEER_PINS["kserve"][0]},
+    }
     for name in args.only or list(SECTIONS):
         RECORD["section"] = name
         SECTIONS[name](args, case)
-    print(f"\nbench_peers: done in {(time.monotonic() - started) / 60:.1f} min; load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"\nbench_peers: done in {(time.monotonic() - started) / 60:.1f} min; load average {os.getloadavg()[0]:.2f}"
+    )
     if args.record:
         RECORD["meta"]["minutes"] = round((time.monotonic() - started) / 60, 1)
         save(Path(args.record), args.only or list(SECTIONS))
-        print(f"bench_peers: recorded in {args.record} (sections {', '.join(args.only or SECTIONS)}; others kept)")
+        print(
+            f"bench_peers: recorded in {args.record} (sections {', '.join(args.only or SECTIONS)}; others kept)"
+        )
     return 0
 
 

@@ -42,9 +42,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -73,7 +74,15 @@ def minimal_rest(port: int) -> None:
     async def ready() -> dict:
         return {"ready": True}
 
-    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+    )
 
 
 def minimal_grpc(port: int) -> None:
@@ -82,9 +91,9 @@ def minimal_grpc(port: int) -> None:
 
     import grpc
 
+    from lesson.core.v2 import encode_raw
     from lesson.proto import inference_pb2 as pb
     from lesson.proto import inference_pb2_grpc as pb_grpc
-    from lesson.core.v2 import encode_raw
 
     fixed = pb.ModelInferResponse(model_name="averaged_ensemble", model_version="1")
     fixed.outputs.add(name="output__0", datatype="FP64", shape=[1])
@@ -98,7 +107,11 @@ def minimal_grpc(port: int) -> None:
             return pb.ServerReadyResponse(ready=True)
 
         def RepositoryIndex(self, request, context):
-            return pb.RepositoryIndexResponse(models=[pb.RepositoryIndexResponse.ModelIndex(name="averaged_ensemble", version="1")])
+            return pb.RepositoryIndexResponse(
+                models=[
+                    pb.RepositoryIndexResponse.ModelIndex(name="averaged_ensemble", version="1")
+                ]
+            )
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(Minimal(), server)
@@ -121,12 +134,18 @@ def _ready(kind: str, port: int) -> bool:
 
 
 @contextmanager
-def pinned_process(cmd: list[str], kind: str, port: int, *, what: str,
-                   start_timeout_s: float = 60.0) -> Iterator[subprocess.Popen]:
+def pinned_process(
+    cmd: list[str], kind: str, port: int, *, what: str, start_timeout_s: float = 60.0
+) -> Iterator[subprocess.Popen]:
     """Run ``cmd`` on the server core until a ``kind`` server answers on ``port``; always stop it."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen(["taskset", "-c", SERVER_CORE, *cmd], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        ["taskset", "-c", SERVER_CORE, *cmd],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + start_timeout_s
         while not _ready(kind, port):
@@ -176,7 +195,7 @@ class CpuWatch:
         except OSError:
             return 0.0
 
-    def __enter__(self) -> "CpuWatch":
+    def __enter__(self) -> CpuWatch:
         usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.t0, self.busy0, self.server0 = time.monotonic(), self._busy(), self._server()
         self.children0 = usage.ru_utime + usage.ru_stime
@@ -203,13 +222,29 @@ def _ms(text: str) -> float:
 def run_wrk(url: str, connections: int, duration: float) -> dict[str, float]:
     """wrk (C, one thread on the client core) POSTing the V1 body; requests/s and p50/p99 in ms."""
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    script.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(BODY)}\nwrk.headers["Content-Type"] = "application/json"\n')
+    script.write(
+        f'wrk.method = "POST"\nwrk.body = {json.dumps(BODY)}\nwrk.headers["Content-Type"] = "application/json"\n'
+    )
     script.close()
     try:
         out = subprocess.run(
-            ["taskset", "-c", CLIENT_CORE, "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency",
-             "-s", script.name, url + "/v1/models/averaged_ensemble:predict"],
-            capture_output=True, text=True, timeout=duration + 30, check=True,
+            [
+                "taskset",
+                "-c",
+                CLIENT_CORE,
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{max(1, round(duration))}s",
+                "--latency",
+                "-s",
+                script.name,
+                url + "/v1/models/averaged_ensemble:predict",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=duration + 30,
+            check=True,
         ).stdout
     finally:
         os.unlink(script.name)
@@ -220,30 +255,62 @@ def run_wrk(url: str, connections: int, duration: float) -> dict[str, float]:
     return {"rps": rps, "p50": _ms(pct["50"]), "p99": _ms(pct["99"]), "errors": errors}
 
 
-def run_harness(url: str, concurrency: int, duration: float, rate: float | None = None,
-                root: Path = ROOT) -> dict[str, float]:
+def run_harness(
+    url: str, concurrency: int, duration: float, rate: float | None = None, root: Path = ROOT
+) -> dict[str, float]:
     """`lesson loadtest --json` on the client core (lean HTTP/1.1 client on uvloop for REST, grpcio threads for gRPC)."""
-    cmd = [PY, "-m", "lesson.loadtest.cli", "--url", url, "--concurrency", str(concurrency),
-           "--duration", str(duration), "--warmup", "50", "--model", "averaged_ensemble", "--json"]
+    cmd = [
+        PY,
+        "-m",
+        "lesson.loadtest.cli",
+        "--url",
+        url,
+        "--concurrency",
+        str(concurrency),
+        "--duration",
+        str(duration),
+        "--warmup",
+        "50",
+        "--model",
+        "averaged_ensemble",
+        "--json",
+    ]
     cmd += ["--rate", str(rate)] if rate else ["--requests", "1000000"]
-    out = subprocess.run(["taskset", "-c", CLIENT_CORE, *cmd], capture_output=True, text=True, timeout=duration + 60,
-                         check=True, env=dict(os.environ, PYTHONPATH=str(root)), cwd=str(root)).stdout
+    out = subprocess.run(
+        ["taskset", "-c", CLIENT_CORE, *cmd],
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+        check=True,
+        env=dict(os.environ, PYTHONPATH=str(root)),
+        cwd=str(root),
+    ).stdout
     report = json.loads(out)
-    return {"rps": report["throughput_rps"], "p50": report["p50_ms"], "p99": report["p99_ms"],
-            "late": report["late_sends"] / max(report["requests"], 1), "client_bound": report["client_bound"],
-            "client_cpu": report["client_cpu_percent"], "unsent": report["unsent"],
-            "errors": sum(report["errors"].values())}
+    return {
+        "rps": report["throughput_rps"],
+        "p50": report["p50_ms"],
+        "p99": report["p99_ms"],
+        "late": report["late_sends"] / max(report["requests"], 1),
+        "client_bound": report["client_bound"],
+        "client_cpu": report["client_cpu_percent"],
+        "unsent": report["unsent"],
+        "errors": sum(report["errors"].values()),
+    }
 
 
 # ---------------------------------------------------------------- measuring and reporting
-def measure(server_name: str, load: Callable[[str], dict[str, float]], runs: int, warm: Callable[[str], Any]) -> list[dict]:
+def measure(
+    server_name: str, load: Callable[[str], dict[str, float]], runs: int, warm: Callable[[str], Any]
+) -> list[dict]:
     results = []
     with pinned_server(server_name) as server:
         warm(server["url"])
         for _ in range(runs):
             with CpuWatch(server["pid"]) as watch:
                 figures = load(server["url"])
-            results.append(dict(figures, other_cores=watch.other_cores, contaminated=watch.contaminated))
+            results.append(
+                dict(figures, other_cores=watch.other_cores, contaminated=watch.contaminated)
+            )
     return results
 
 
@@ -260,7 +327,11 @@ def fmt(results: list[dict], key: str, unit: str = "") -> str:
 
 def note(results: list[dict]) -> str:
     dirty = sum(r["contaminated"] for r in results)
-    return "" if not dirty else f"  ({dirty}/{len(results)} runs contaminated: others used up to {max(r['other_cores'] for r in results):.2f} cores)"
+    return (
+        ""
+        if not dirty
+        else f"  ({dirty}/{len(results)} runs contaminated: others used up to {max(r['other_cores'] for r in results):.2f} cores)"
+    )
 
 
 def verdict(ok: bool) -> str:
@@ -268,42 +339,59 @@ def verdict(ok: bool) -> str:
 
 
 def section_rest(args) -> None:
-    print("\n== REST: lesson V1 route vs minimal FastAPI endpoint, wrk (server core 0, wrk core 1) ==")
-    warm = lambda url: run_wrk(url, 8, 1)  # noqa: E731
+    print(
+        "\n== REST: lesson V1 route vs minimal FastAPI endpoint, wrk (server core 0, wrk core 1) =="
+    )
+    warm = lambda url: run_wrk(url, 8, 1)
     for conns in (8, 64):
-        load = lambda url, c=conns: run_wrk(url, c, args.duration)  # noqa: E731
+        load = lambda url, c=conns: run_wrk(url, c, args.duration)
         minimal = measure("minimal-rest", load, args.runs, warm)
         lesson = measure("lesson-rest", load, args.runs, warm)
         ratio = summary(lesson, "rps")[0] / summary(minimal, "rps")[0]
         p50_ratio = summary(lesson, "p50")[0] / summary(minimal, "p50")[0]
-        print(f"{conns:>3} connections  minimal {fmt(minimal, 'rps')} req/s  p50 {fmt(minimal, 'p50', ' ms')}{note(minimal)}")
-        print(f"{'':>16} lesson  {fmt(lesson, 'rps')} req/s  p50 {fmt(lesson, 'p50', ' ms')}{note(lesson)}")
-        print(f"{'':>16} ratio {ratio:.2f}x throughput, {p50_ratio:.2f}x p50 -> {verdict(ratio >= 0.85 and p50_ratio <= 1.2)}")
+        print(
+            f"{conns:>3} connections  minimal {fmt(minimal, 'rps')} req/s  p50 {fmt(minimal, 'p50', ' ms')}{note(minimal)}"
+        )
+        print(
+            f"{'':>16} lesson  {fmt(lesson, 'rps')} req/s  p50 {fmt(lesson, 'p50', ' ms')}{note(lesson)}"
+        )
+        print(
+            f"{'':>16} ratio {ratio:.2f}x throughput, {p50_ratio:.2f}x p50 -> {verdict(ratio >= 0.85 and p50_ratio <= 1.2)}"
+        )
 
 
 def section_grpc(args) -> None:
-    print("\n== gRPC: lesson servicer vs minimal grpcio servicer, same client (lesson loadtest, 8 workers) ==")
-    load = lambda url: run_harness(url, 8, args.duration)  # noqa: E731
-    warm = lambda url: run_harness(url, 8, 1)  # noqa: E731
+    print(
+        "\n== gRPC: lesson servicer vs minimal grpcio servicer, same client (lesson loadtest, 8 workers) =="
+    )
+    load = lambda url: run_harness(url, 8, args.duration)
+    warm = lambda url: run_harness(url, 8, 1)
     minimal = measure("minimal-grpc", load, args.runs, warm)
     lesson = measure("lesson-grpc", load, args.runs, warm)
     ratio = summary(lesson, "rps")[0] / summary(minimal, "rps")[0]
     print(f"minimal {fmt(minimal, 'rps')} req/s  p50 {fmt(minimal, 'p50', ' ms')}{note(minimal)}")
     print(f"lesson  {fmt(lesson, 'rps')} req/s  p50 {fmt(lesson, 'p50', ' ms')}{note(lesson)}")
     bound = any(r["client_bound"] for r in minimal + lesson)
-    print(f"ratio {ratio:.2f}x -> {verdict(ratio >= 0.8)}" + ("  (client-bound runs: the client limits both)" if bound else ""))
+    print(
+        f"ratio {ratio:.2f}x -> {verdict(ratio >= 0.8)}"
+        + ("  (client-bound runs: the client limits both)" if bound else "")
+    )
 
 
 def section_compare(args) -> None:
     print("\n== gRPC vs REST (V1), the lesson's clients at 1, 8, 32 ==")
-    warm = lambda url: run_harness(url, 8, 1)  # noqa: E731
+    warm = lambda url: run_harness(url, 8, 1)
     for conc in (1, 8, 32):
-        load = lambda url, c=conc: run_harness(url, c, args.duration)  # noqa: E731
+        load = lambda url, c=conc: run_harness(url, c, args.duration)
         rest = measure("lesson-rest", load, args.runs, warm)
         grpc_ = measure("lesson-grpc", load, args.runs, warm)
         ratio = summary(grpc_, "rps")[0] / summary(rest, "rps")[0]
-        print(f"c={conc:<3} REST {fmt(rest, 'rps')} req/s p50 {fmt(rest, 'p50', ' ms')} p99 {fmt(rest, 'p99', ' ms')}{note(rest)}")
-        print(f"      gRPC {fmt(grpc_, 'rps')} req/s p50 {fmt(grpc_, 'p50', ' ms')} p99 {fmt(grpc_, 'p99', ' ms')}{note(grpc_)}")
+        print(
+            f"c={conc:<3} REST {fmt(rest, 'rps')} req/s p50 {fmt(rest, 'p50', ' ms')} p99 {fmt(rest, 'p99', ' ms')}{note(rest)}"
+        )
+        print(
+            f"      gRPC {fmt(grpc_, 'rps')} req/s p50 {fmt(grpc_, 'p50', ' ms')} p99 {fmt(grpc_, 'p99', ' ms')}{note(grpc_)}"
+        )
         print(f"      gRPC/REST throughput {ratio:.2f}x")
 
 
@@ -313,8 +401,10 @@ def _paired(server: dict, conns: int, args) -> tuple[dict, dict]:
         wrk = run_wrk(server["url"], conns, args.duration)
     with CpuWatch(server["pid"]) as w2:
         harness = run_harness(server["url"], conns, args.duration, root=args.client_root)
-    return (dict(wrk, other_cores=w1.other_cores, contaminated=w1.contaminated),
-            dict(harness, other_cores=w2.other_cores, contaminated=w2.contaminated))
+    return (
+        dict(wrk, other_cores=w1.other_cores, contaminated=w1.contaminated),
+        dict(harness, other_cores=w2.other_cores, contaminated=w2.contaminated),
+    )
 
 
 def harness_vs_wrk(args, conns: int) -> float:
@@ -324,25 +414,42 @@ def harness_vs_wrk(args, conns: int) -> float:
         run_harness(server["url"], conns, 1, root=args.client_root)  # and the client's imports
         runs = [_paired(server, conns, args) for _ in range(args.runs)]
     wrks, harnesses = [w for w, _ in runs], [h for _, h in runs]
-    print(f"{conns} connection(s)  wrk     {fmt(wrks, 'rps')} req/s p50 {fmt(wrks, 'p50', ' ms')} p99 {fmt(wrks, 'p99', ' ms')}{note(wrks)}")
-    print(f"{'':>16} harness {fmt(harnesses, 'rps')} req/s p50 {fmt(harnesses, 'p50', ' ms')} p99 {fmt(harnesses, 'p99', ' ms')}"
-          f" client CPU {fmt(harnesses, 'client_cpu', ' %')}{note(harnesses)}")
+    print(
+        f"{conns} connection(s)  wrk     {fmt(wrks, 'rps')} req/s p50 {fmt(wrks, 'p50', ' ms')} p99 {fmt(wrks, 'p99', ' ms')}{note(wrks)}"
+    )
+    print(
+        f"{'':>16} harness {fmt(harnesses, 'rps')} req/s p50 {fmt(harnesses, 'p50', ' ms')} p99 {fmt(harnesses, 'p99', ' ms')}"
+        f" client CPU {fmt(harnesses, 'client_cpu', ' %')}{note(harnesses)}"
+    )
     # per-run pairing: each harness run is compared with the wrk run just before it
     clean = [(w, h) for w, h in runs if not (w["contaminated"] or h["contaminated"])] or runs
-    tag = "clean pairs" if len(clean) < len(runs) or not any(w["contaminated"] or h["contaminated"] for w, h in runs) else "ALL pairs contaminated"
+    tag = (
+        "clean pairs"
+        if len(clean) < len(runs)
+        or not any(w["contaminated"] or h["contaminated"] for w, h in runs)
+        else "ALL pairs contaminated"
+    )
     w = {k: summary(wrks, k)[0] for k in ("rps", "p50", "p99")}
     h = {k: summary(harnesses, k)[0] for k in ("rps", "p50", "p99")}
     if conns == 1:
         deltas = [(hh["p50"] - ww["p50"]) * 1000 for ww, hh in clean]
         every = [(hh["p50"] - ww["p50"]) * 1000 for ww, hh in runs]
         extra_us = statistics.median(deltas)
-        print(f"{'':>16} p50 above wrk: {extra_us:+.0f} us [{min(deltas):+.0f}..{max(deltas):+.0f}] over {len(clean)} {tag}"
-              f" (all {len(runs)} pairs: {statistics.median(every):+.0f} us [{min(every):+.0f}..{max(every):+.0f}])"
-              f" -> {verdict(extra_us <= 100)} (target <= +100 us)")
+        print(
+            f"{'':>16} p50 above wrk: {extra_us:+.0f} us [{min(deltas):+.0f}..{max(deltas):+.0f}] over {len(clean)} {tag}"
+            f" (all {len(runs)} pairs: {statistics.median(every):+.0f} us [{min(every):+.0f}..{max(every):+.0f}])"
+            f" -> {verdict(extra_us <= 100)} (target <= +100 us)"
+        )
     else:
-        ok = abs(h["rps"] / w["rps"] - 1) <= 0.15 and abs(h["p50"] / w["p50"] - 1) <= 0.2 and abs(h["p99"] / w["p99"] - 1) <= 0.3
-        print(f"{'':>16} throughput {h['rps'] / w['rps']:.2f}x, p50 {h['p50'] / w['p50']:.2f}x, p99 {h['p99'] / w['p99']:.2f}x"
-              f" -> {verdict(ok)} (targets: within 15 %, 20 %, 30 %)")
+        ok = (
+            abs(h["rps"] / w["rps"] - 1) <= 0.15
+            and abs(h["p50"] / w["p50"] - 1) <= 0.2
+            and abs(h["p99"] / w["p99"] - 1) <= 0.3
+        )
+        print(
+            f"{'':>16} throughput {h['rps'] / w['rps']:.2f}x, p50 {h['p50'] / w['p50']:.2f}x, p99 {h['p99'] / w['p99']:.2f}x"
+            f" -> {verdict(ok)} (targets: within 15 %, 20 %, 30 %)"
+        )
     return w["rps"]
 
 
@@ -356,17 +463,31 @@ def open_loop(args, capacity: float | None = None) -> None:
         opens = []
         for _ in range(args.runs):
             with CpuWatch(server["pid"]) as watch:
-                figures = run_harness(server["url"], 64, args.duration, rate=rate, root=args.client_root)
-            opens.append(dict(figures, late=100 * figures["late"], other_cores=watch.other_cores,
-                              contaminated=watch.contaminated))
+                figures = run_harness(
+                    server["url"], 64, args.duration, rate=rate, root=args.client_root
+                )
+            opens.append(
+                dict(
+                    figures,
+                    late=100 * figures["late"],
+                    other_cores=watch.other_cores,
+                    contaminated=watch.contaminated,
+                )
+            )
     late = summary(opens, "late")[0]
     every = [r["late"] for r in opens]
-    print(f"open loop at {rate:,.0f} req/s (half of the 1-connection capacity {capacity:,.0f} req/s), 64 in flight:")
-    print(f"{'':>16} late sends (> 1 ms) {fmt(opens, 'late', ' %')} of sends; unsent {fmt(opens, 'unsent')};"
-          f" achieved {fmt(opens, 'rps')} req/s; p50 {fmt(opens, 'p50', ' ms')} p99 {fmt(opens, 'p99', ' ms')};"
-          f" client CPU {fmt(opens, 'client_cpu', ' %')}{note(opens)}")
-    print(f"{'':>16} all {len(opens)} runs: late {statistics.median(every):.2f} % [{min(every):.2f}-{max(every):.2f}]"
-          f" -> {verdict(late <= 1.0)} (target <= 1 % late)")
+    print(
+        f"open loop at {rate:,.0f} req/s (half of the 1-connection capacity {capacity:,.0f} req/s), 64 in flight:"
+    )
+    print(
+        f"{'':>16} late sends (> 1 ms) {fmt(opens, 'late', ' %')} of sends; unsent {fmt(opens, 'unsent')};"
+        f" achieved {fmt(opens, 'rps')} req/s; p50 {fmt(opens, 'p50', ' ms')} p99 {fmt(opens, 'p99', ' ms')};"
+        f" client CPU {fmt(opens, 'client_cpu', ' %')}{note(opens)}"
+    )
+    print(
+        f"{'':>16} all {len(opens)} runs: late {statistics.median(every):.2f} % [{min(every):.2f}-{max(every):.2f}]"
+        f" -> {verdict(late <= 1.0)} (target <= 1 % late)"
+    )
 
 
 def _watched(server: dict, fn: Callable[[], dict]) -> dict:
@@ -378,9 +499,13 @@ def _watched(server: dict, fn: Callable[[], dict]) -> dict:
 def section_baseline(args) -> None:
     """Before/after on one server, interleaved so machine noise hits both load generators alike."""
     if args.baseline_root is None:
-        raise SystemExit("--only baseline needs --baseline-root DIR (a copy of the project before the change)")
+        raise SystemExit(
+            "--only baseline needs --baseline-root DIR (a copy of the project before the change)"
+        )
     roots = {"baseline": args.baseline_root, "current": args.client_root}
-    print(f"\n== Load generator before/after, interleaved: baseline {args.baseline_root} vs current {args.client_root} ==")
+    print(
+        f"\n== Load generator before/after, interleaved: baseline {args.baseline_root} vs current {args.client_root} =="
+    )
     with pinned_server("lesson-rest") as server:
         url = server["url"]
         run_wrk(url, 8, 1)
@@ -392,8 +517,12 @@ def section_baseline(args) -> None:
         for _ in range(args.runs):
             row = {"wrk": _watched(server, lambda: run_wrk(url, 1, args.duration))}
             for name, root in roots.items():
-                row[name] = _watched(server, lambda r=root: run_harness(url, 1, args.duration, root=r))
-                row[name + "-open"] = _watched(server, lambda r=root: run_harness(url, 64, args.duration, rate=rate, root=r))
+                row[name] = _watched(
+                    server, lambda r=root: run_harness(url, 1, args.duration, root=r)
+                )
+                row[name + "-open"] = _watched(
+                    server, lambda r=root: run_harness(url, 64, args.duration, rate=rate, root=r)
+                )
             rounds.append(row)
     for name in roots:
         pairs = [(r["wrk"], r[name]) for r in rounds]
@@ -403,19 +532,29 @@ def section_baseline(args) -> None:
         opens = [r[name + "-open"] for r in rounds]
         late_all = [100 * o["late"] for o in opens]
         late_clean = [100 * o["late"] for o in opens if not o["contaminated"]]
-        span = lambda v: f"{statistics.median(v):+.0f} us [{min(v):+.0f}..{max(v):+.0f}]" if v else "n/a"  # noqa: E731
-        pct = lambda v: f"{statistics.median(v):.2f} % [{min(v):.2f}-{max(v):.2f}]" if v else "n/a"  # noqa: E731
-        print(f"{name:>9}: 1-connection p50 above wrk: clean {span(good)} ({len(good)} pairs), all {span(every)};"
-              f" client CPU {statistics.median(r[name]['client_cpu'] for r in rounds):.0f} %")
-        print(f"{'':>11}open loop at {rate:,.0f} req/s, late > 1 ms: clean {pct(late_clean)} ({len(late_clean)} runs),"
-              f" all {pct(late_all)}; p99 {statistics.median(o['p99'] for o in opens):.2f} ms;"
-              f" client CPU {statistics.median(o['client_cpu'] for o in opens):.0f} %")
-    print(f"{'':>11}wrk 1-connection p50 {statistics.median(r['wrk']['p50'] for r in rounds) * 1000:.0f} us;"
-          f" others' CPU per run median {statistics.median(r['wrk']['other_cores'] for r in rounds):.2f} cores")
+        span = lambda v: (
+            f"{statistics.median(v):+.0f} us [{min(v):+.0f}..{max(v):+.0f}]" if v else "n/a"
+        )
+        pct = lambda v: f"{statistics.median(v):.2f} % [{min(v):.2f}-{max(v):.2f}]" if v else "n/a"
+        print(
+            f"{name:>9}: 1-connection p50 above wrk: clean {span(good)} ({len(good)} pairs), all {span(every)};"
+            f" client CPU {statistics.median(r[name]['client_cpu'] for r in rounds):.0f} %"
+        )
+        print(
+            f"{'':>11}open loop at {rate:,.0f} req/s, late > 1 ms: clean {pct(late_clean)} ({len(late_clean)} runs),"
+            f" all {pct(late_all)}; p99 {statistics.median(o['p99'] for o in opens):.2f} ms;"
+            f" client CPU {statistics.median(o['client_cpu'] for o in opens):.0f} %"
+        )
+    print(
+        f"{'':>11}wrk 1-connection p50 {statistics.median(r['wrk']['p50'] for r in rounds) * 1000:.0f} us;"
+        f" others' CPU per run median {statistics.median(r['wrk']['other_cores'] for r in rounds):.2f} cores"
+    )
 
 
 def section_harness(args) -> None:
-    print(f"\n== The harness vs wrk on the lesson's REST server (load generator from {args.client_root}) ==")
+    print(
+        f"\n== The harness vs wrk on the lesson's REST server (load generator from {args.client_root}) =="
+    )
     harness_vs_wrk(args, 8)
     capacity = harness_vs_wrk(args, 1)
     open_loop(args, capacity)
@@ -431,22 +570,43 @@ def section_openloop(args) -> None:
     open_loop(args)
 
 
-SECTIONS = {"rest": section_rest, "grpc": section_grpc, "compare": section_compare, "harness": section_harness,
-            "harness1": section_harness1, "openloop": section_openloop, "baseline": section_baseline}
+SECTIONS = {
+    "rest": section_rest,
+    "grpc": section_grpc,
+    "compare": section_compare,
+    "harness": section_harness,
+    "harness1": section_harness1,
+    "openloop": section_openloop,
+    "baseline": section_baseline,
+}
 DEFAULT_SECTIONS = ["rest", "grpc", "compare", "harness"]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=sorted(SECTIONS), action="append", help="run only these sections")
+    parser.add_argument(
+        "--only", choices=sorted(SECTIONS), action="append", help="run only these sections"
+    )
     parser.add_argument("--runs", type=int, default=3, help="runs per measurement (default 3)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per run (default 10)")
-    parser.add_argument("--quick", action="store_true", help="1 run of 3 s: a smoke test, not a measurement")
-    parser.add_argument("--client-root", type=Path, default=ROOT,
-                        help="a copy of the project whose `lesson` runs the load generator (compare before/after)")
-    parser.add_argument("--baseline-root", type=Path, default=None,
-                        help="with --only baseline: the copy of the project to compare the current load generator with")
-    parser.add_argument("--serve-baseline", choices=["minimal-rest", "minimal-grpc"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--quick", action="store_true", help="1 run of 3 s: a smoke test, not a measurement"
+    )
+    parser.add_argument(
+        "--client-root",
+        type=Path,
+        default=ROOT,
+        help="a copy of the project whose `lesson` runs the load generator (compare before/after)",
+    )
+    parser.add_argument(
+        "--baseline-root",
+        type=Path,
+        default=None,
+        help="with --only baseline: the copy of the project to compare the current load generator with",
+    )
+    parser.add_argument(
+        "--serve-baseline", choices=["minimal-rest", "minimal-grpc"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_baseline:
@@ -459,11 +619,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--runs must be in 1..20 and --duration in 1..120 s")
     for tool in ("taskset", "wrk"):
         if shutil.which(tool) is None:
-            parser.error(f"{tool} is not installed (apt-get install {'util-linux' if tool == 'taskset' else 'wrk'})")
+            parser.error(
+                f"{tool} is not installed (apt-get install {'util-linux' if tool == 'taskset' else 'wrk'})"
+            )
     if (os.cpu_count() or 1) < 2:
         print("WARNING: one CPU: server and load generator share it; figures are not comparable")
-    print(f"bench_servers: {args.runs} run(s) of {args.duration:g} s; medians [min-max] of clean runs; "
-          f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"bench_servers: {args.runs} run(s) of {args.duration:g} s; medians [min-max] of clean runs; "
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
+    )
     for name in args.only or DEFAULT_SECTIONS:
         SECTIONS[name](args)
     return 0

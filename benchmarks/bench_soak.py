@@ -49,10 +49,19 @@ def memory_kb(pid: int) -> dict[str, int]:
 
 
 def soak(name: str, kind: str, options: dict, args: argparse.Namespace) -> dict:
-    with running_server(kind, registry="lesson.models.mlp_numpy:serving_registry", **options) as server:
+    with running_server(
+        kind, registry="lesson.models.mlp_numpy:serving_registry", **options
+    ) as server:
         payloads = make_payloads(10, 1, count=256)
-        run_over_wire(server.url, payloads, concurrency=args.concurrency, rate=None, max_requests=500,
-                      max_duration=60, warmup=50)
+        run_over_wire(
+            server.url,
+            payloads,
+            concurrency=args.concurrency,
+            rate=None,
+            max_requests=500,
+            max_duration=60,
+            warmup=50,
+        )
         samples = [memory_kb(server.pid)]
         errors: dict[str, int] = {}
         examples: dict[str, str] = {}
@@ -60,8 +69,15 @@ def soak(name: str, kind: str, options: dict, args: argparse.Namespace) -> dict:
         throughput = []
         per_segment = args.requests // args.segments
         for _ in range(args.segments):
-            result, _client = run_over_wire(server.url, payloads, concurrency=args.concurrency, rate=None,
-                                            max_requests=per_segment, max_duration=300, warmup=0)
+            result, _client = run_over_wire(
+                server.url,
+                payloads,
+                concurrency=args.concurrency,
+                rate=None,
+                max_requests=per_segment,
+                max_duration=300,
+                warmup=0,
+            )
             sent += result.requests
             ok += result.successes
             throughput.append(result.throughput)
@@ -70,38 +86,67 @@ def soak(name: str, kind: str, options: dict, args: argparse.Namespace) -> dict:
             examples.update({k: v for k, v in result.error_examples.items() if k not in examples})
             samples.append(memory_kb(server.pid))
             if result.requests < per_segment:
-                print(f"  {name}: a segment sent only {result.requests} of {per_segment} "
-                      f"(stopped by {result.stopped_by})", file=sys.stderr)
+                print(
+                    f"  {name}: a segment sent only {result.requests} of {per_segment} "
+                    f"(stopped by {result.stopped_by})",
+                    file=sys.stderr,
+                )
     middle = samples[len(samples) // 2]["VmRSS"]
     end = samples[-1]["VmRSS"]
-    return {"server": name, "requests": sent, "ok": ok, "errors": errors, "examples": examples,
-            "req_per_s": statistics.median(throughput), "rss_start_mb": samples[0]["VmRSS"] / 1024,
-            "rss_mid_mb": middle / 1024, "rss_end_mb": end / 1024, "hwm_mb": samples[-1]["VmHWM"] / 1024,
-            "growth": (end - middle) / middle, "trace_mb": [round(s["VmRSS"] / 1024, 1) for s in samples]}
+    return {
+        "server": name,
+        "requests": sent,
+        "ok": ok,
+        "errors": errors,
+        "examples": examples,
+        "req_per_s": statistics.median(throughput),
+        "rss_start_mb": samples[0]["VmRSS"] / 1024,
+        "rss_mid_mb": middle / 1024,
+        "rss_end_mb": end / 1024,
+        "hwm_mb": samples[-1]["VmHWM"] / 1024,
+        "growth": (end - middle) / middle,
+        "trace_mb": [round(s["VmRSS"] / 1024, 1) for s in samples],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=12_000, help=f"requests per server (1..{MAX_REQUESTS})")
+    parser.add_argument(
+        "--requests", type=int, default=12_000, help=f"requests per server (1..{MAX_REQUESTS})"
+    )
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight (1..256)")
-    parser.add_argument("--segments", type=int, default=6, help="runs between memory readings (2..50)")
-    parser.add_argument("--only", choices=sorted(SERVERS), action="append", help="servers to soak (repeat)")
+    parser.add_argument(
+        "--segments", type=int, default=6, help="runs between memory readings (2..50)"
+    )
+    parser.add_argument(
+        "--only", choices=sorted(SERVERS), action="append", help="servers to soak (repeat)"
+    )
     args = parser.parse_args(argv)
-    if not (1 <= args.requests <= MAX_REQUESTS and 1 <= args.concurrency <= 256 and 2 <= args.segments <= 50):
+    if not (
+        1 <= args.requests <= MAX_REQUESTS
+        and 1 <= args.concurrency <= 256
+        and 2 <= args.segments <= 50
+    ):
         parser.error("--requests 1..200000, --concurrency 1..256, --segments 2..50")
     rows = [soak(name, *SERVERS[name], args) for name in (args.only or SERVERS)]
-    print(f"soak: {args.requests:,} requests per server at concurrency {args.concurrency}, "
-          f"{args.segments} segments; RSS of the server process")
-    print(f"{'server':<13} | {'requests':>8} | {'errors':<16} | {'req/s':>6} | {'RSS start':>9} | "
-          f"{'middle':>7} | {'end':>7} | {'peak':>7} | {'mid->end':>8}")
+    print(
+        f"soak: {args.requests:,} requests per server at concurrency {args.concurrency}, "
+        f"{args.segments} segments; RSS of the server process"
+    )
+    print(
+        f"{'server':<13} | {'requests':>8} | {'errors':<16} | {'req/s':>6} | {'RSS start':>9} | "
+        f"{'middle':>7} | {'end':>7} | {'peak':>7} | {'mid->end':>8}"
+    )
     failed = False
     for r in rows:
         errs = ", ".join(f"{k} {v}" for k, v in r["errors"].items()) or "none"
         verdict = "ok" if r["growth"] < 0.10 else "OVER 10 %"
         failed |= bool(r["errors"]) or r["growth"] >= 0.10
-        print(f"{r['server']:<13} | {r['requests']:>8,} | {errs:<16} | {r['req_per_s']:>6,.0f} | "
-              f"{r['rss_start_mb']:>6.1f} MB | {r['rss_mid_mb']:>7.1f} | {r['rss_end_mb']:>7.1f} | "
-              f"{r['hwm_mb']:>7.1f} | {100 * r['growth']:>+6.1f} % {verdict}")
+        print(
+            f"{r['server']:<13} | {r['requests']:>8,} | {errs:<16} | {r['req_per_s']:>6,.0f} | "
+            f"{r['rss_start_mb']:>6.1f} MB | {r['rss_mid_mb']:>7.1f} | {r['rss_end_mb']:>7.1f} | "
+            f"{r['hwm_mb']:>7.1f} | {100 * r['growth']:>+6.1f} % {verdict}"
+        )
     for r in rows:
         print(f"  {r['server']}: RSS after warm-up and each segment (MB): {r['trace_mb']}")
         for kind_, text in r["examples"].items():

@@ -65,13 +65,23 @@ async def lesson_rate(client, model, events: int, batch: int) -> float:
     """Events per second scored by the lesson's consumer over a pre-filled log."""
     layout = fresh_layout()
     await produce(client, layout, events=events, seed=1)
-    consumer = BrokerConsumer(client, layout, model, consumer="bench", batch=batch, max_events=events,
-                              max_seconds=600.0, block_ms=100)
+    consumer = BrokerConsumer(
+        client,
+        layout,
+        model,
+        consumer="bench",
+        batch=batch,
+        max_events=events,
+        max_seconds=600.0,
+        block_ms=100,
+    )
     started = time.perf_counter()
     report = await consumer.run()
     elapsed = time.perf_counter() - started
     if report.scored + report.dead_lettered != events:
-        raise SystemExit(f"lesson consumer scored {report.scored} + {report.dead_lettered} dead of {events}")
+        raise SystemExit(
+            f"lesson consumer scored {report.scored} + {report.dead_lettered} dead of {events}"
+        )
     return events / elapsed
 
 
@@ -103,13 +113,37 @@ async def freshness_at(client, model, url: str, rate: float, seconds: float) -> 
     layout = fresh_layout()
     await ensure_groups(client, layout, "scorers")
     events = max(1, int(rate * seconds))
-    consumer = BrokerConsumer(client, layout, model, consumer="bench", batch=128, max_events=events,
-                              max_seconds=seconds * 3 + 10, block_ms=50)
+    consumer = BrokerConsumer(
+        client,
+        layout,
+        model,
+        consumer="bench",
+        batch=128,
+        max_events=events,
+        max_seconds=seconds * 3 + 10,
+        block_ms=50,
+    )
     task = asyncio.create_task(consumer.run())
     producer = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "lesson", "stream", "produce", "--url", url, "--namespace", layout.namespace,
-        "--partitions", "1", "--events", str(events), "--rate", f"{rate:.1f}", "--seed", "2",
-        stdout=subprocess.DEVNULL)
+        sys.executable,
+        "-m",
+        "lesson",
+        "stream",
+        "produce",
+        "--url",
+        url,
+        "--namespace",
+        layout.namespace,
+        "--partitions",
+        "1",
+        "--events",
+        str(events),
+        "--rate",
+        f"{rate:.1f}",
+        "--seed",
+        "2",
+        stdout=subprocess.DEVNULL,
+    )
     if await asyncio.wait_for(producer.wait(), timeout=seconds * 2 + 30) != 0:
         raise SystemExit("lesson stream produce failed")
     backlog = await group_backlog(client, layout, "scorers")
@@ -136,26 +170,45 @@ async def main(args: argparse.Namespace) -> None:
                     bare.append(await bare_rate(client, model, args.events, batch))
                 m_ours, m_bare = statistics.median(ours), statistics.median(bare)
                 ratios = [a / b for a, b in zip(ours, bare)]
-                print(f"{batch:>9} | {m_ours:>11,.0f} | {m_bare:>9,.0f} | {statistics.median(ratios):>4.2f}x")
+                print(
+                    f"{batch:>9} | {m_ours:>11,.0f} | {m_bare:>9,.0f} | {statistics.median(ratios):>4.2f}x"
+                )
                 lesson_128 = m_ours
-            print(f"\nfreshness, producer at a share of {lesson_128:,.0f} ev/s, {args.seconds:g} s each")
-            print(f"{'share':>5} | {'rate ev/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | {'backlog at end':>14}")
+            print(
+                f"\nfreshness, producer at a share of {lesson_128:,.0f} ev/s, {args.seconds:g} s each"
+            )
+            print(
+                f"{'share':>5} | {'rate ev/s':>9} | {'p50 ms':>7} | {'p99 ms':>7} | {'backlog at end':>14}"
+            )
             for share in (0.5, 0.9):
                 rate = share * lesson_128
-                runs = [await freshness_at(client, model, broker.url, rate, args.seconds) for _ in range(args.repeats)]
+                runs = [
+                    await freshness_at(client, model, broker.url, rate, args.seconds)
+                    for _ in range(args.repeats)
+                ]
                 med = {k: statistics.median(r[k] for r in runs) for k in ("p50", "p99", "backlog")}
-                print(f"{share:>5.0%} | {rate:>9,.0f} | {med['p50']:>7.1f} | {med['p99']:>7.1f} | {med['backlog']:>14,.0f}")
+                print(
+                    f"{share:>5.0%} | {rate:>9,.0f} | {med['p50']:>7.1f} | {med['p99']:>7.1f} | {med['backlog']:>14,.0f}"
+                )
         finally:
             await client.aclose()
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=20_000, help=f"events per throughput run (1..{MAX_EVENTS})")
+    parser.add_argument(
+        "--events", type=int, default=20_000, help=f"events per throughput run (1..{MAX_EVENTS})"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (1..9)")
-    parser.add_argument("--seconds", type=float, default=4.0, help="seconds per freshness run (1..60)")
+    parser.add_argument(
+        "--seconds", type=float, default=4.0, help="seconds per freshness run (1..60)"
+    )
     args = parser.parse_args(argv)
-    if not 1 <= args.events <= MAX_EVENTS or not 1 <= args.repeats <= 9 or not 1 <= args.seconds <= 60:
+    if (
+        not 1 <= args.events <= MAX_EVENTS
+        or not 1 <= args.repeats <= 9
+        or not 1 <= args.seconds <= 60
+    ):
         parser.error("--events 1..200000, --repeats 1..9, --seconds 1..60")
     return args
 

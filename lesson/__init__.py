@@ -38,7 +38,12 @@ from lesson.core.schema import (
 )
 from lesson.core.service import ModelOutputError, PredictionService
 from lesson.core.stats import percentile
-from lesson.loadtest import LoadTestResult, run_load_test, run_load_test_async, run_synthetic_load_test
+from lesson.loadtest import (
+    LoadTestResult,
+    run_load_test,
+    run_load_test_async,
+    run_synthetic_load_test,
+)
 from lesson.patterns.adapters import (
     batch_scoring_runner,
     edge_inference_adapter,
@@ -47,7 +52,12 @@ from lesson.patterns.adapters import (
     quantise_rows,
     round_rows,
 )
-from lesson.patterns.streaming.events import EventStreamAdapter, StreamEventError, event_stream_adapter, is_error
+from lesson.patterns.streaming.events import (
+    EventStreamAdapter,
+    StreamEventError,
+    event_stream_adapter,
+    is_error,
+)
 from lesson.teaching.landscape import describe_serving_landscape
 
 __version__ = "0.1.0"

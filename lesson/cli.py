@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 try:
     import typer
@@ -77,7 +78,7 @@ def _unavailable(name: str, hint: str, error: Exception) -> Callable[..., None]:
     return command
 
 
-def build_app() -> "typer.Typer":
+def build_app() -> typer.Typer:
     """A fresh typer app with every command in :data:`COMMANDS`; no arguments runs the demo."""
     if typer is None:
         raise RuntimeError("typer is not installed: `pip install lesson[cli]`")
@@ -100,7 +101,9 @@ def build_app() -> "typer.Typer":
         except ImportError as error:  # a missing extra: say what to install
             function = _unavailable(name, hint, error)
         except Exception as error:  # a broken module must not take `lesson demo` down with it
-            function = _unavailable(name, "its module failed to import (a bug: please report it)", error)
+            function = _unavailable(
+                name, "its module failed to import (a bug: please report it)", error
+            )
         if isinstance(function, typer.Typer):  # a command group: `lesson broker start`
             application.add_typer(function, name=name)
         else:

@@ -60,7 +60,9 @@ def targets() -> list[tuple[Path, Path]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail if a notebook differs from its source")
+    parser.add_argument(
+        "--check", action="store_true", help="fail if a notebook differs from its source"
+    )
     args = parser.parse_args(argv)
     stale = []
     for source, notebook in targets():
@@ -74,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             notebook.write_text(text)
             print(f"wrote {notebook.relative_to(ROOT)}")
     if stale:
-        print("out of date (run python tools/make_notebooks.py): " + ", ".join(stale), file=sys.stderr)
+        print(
+            "out of date (run python tools/make_notebooks.py): " + ", ".join(stale), file=sys.stderr
+        )
         return 1
     return 0
 

@@ -26,7 +26,9 @@ _original_get_msg = channels.AsyncZMQSocketChannel.get_msg
 async def _get_msg_in_slices(self: Any, timeout: float | None = None) -> dict[str, Any]:
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        remaining = SLICE_S if deadline is None else max(0.0, min(SLICE_S, deadline - time.monotonic()))
+        remaining = (
+            SLICE_S if deadline is None else max(0.0, min(SLICE_S, deadline - time.monotonic()))
+        )
         try:
             return await _original_get_msg(self, remaining)
         except Empty:

@@ -33,20 +33,26 @@ from pathlib import Path
 if platform.machine() in ("x86_64", "AMD64"):
     os.environ.setdefault("OPENBLAS_CORETYPE", "Haswell")
 
-import numpy as np  # noqa: E402
-import sklearn  # noqa: E402
-from sklearn.datasets import load_diabetes  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
-from sklearn.model_selection import GridSearchCV, KFold, train_test_split  # noqa: E402
-from sklearn.neural_network import MLPRegressor  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
+import numpy as np
+import sklearn
+from sklearn.datasets import load_diabetes
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, KFold, train_test_split
+from sklearn.neural_network import MLPRegressor
+from sklearn.preprocessing import StandardScaler
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lesson.core.artifacts import ARTIFACTS_ROOT, canonical_json, load_artifact, sha256_bytes, write_artifact  # noqa: E402
-from lesson.models.int8 import export_int8_artifact  # noqa: E402
-from lesson.models.mlp import MLPModel  # noqa: E402
+from lesson.core.artifacts import (
+    ARTIFACTS_ROOT,
+    canonical_json,
+    load_artifact,
+    sha256_bytes,
+    write_artifact,
+)
+from lesson.models.int8 import export_int8_artifact
+from lesson.models.mlp import MLPModel
 
 NAME = "diabetes-mlp"
 VERSION = "1"
@@ -102,7 +108,9 @@ def train() -> dict:
     z_tr = (y_tr - t_mean) / t_scale
 
     search = GridSearchCV(
-        MLPRegressor(hidden_layer_sizes=HIDDEN, activation="relu", max_iter=3000, random_state=SEED),
+        MLPRegressor(
+            hidden_layer_sizes=HIDDEN, activation="relu", max_iter=3000, random_state=SEED
+        ),
         {"alpha": list(ALPHAS)},
         cv=KFold(5, shuffle=True, random_state=SEED),
         scoring="neg_mean_absolute_error",
@@ -120,13 +128,24 @@ def train() -> dict:
         "train": regression_metrics(y_tr, pred_tr),
         "cv_mae_by_alpha": {
             str(a): round(-float(s) * t_scale, 4)
-            for a, s in zip(search.cv_results_["param_alpha"], search.cv_results_["mean_test_score"])
+            for a, s in zip(
+                search.cv_results_["param_alpha"], search.cv_results_["mean_test_score"]
+            )
         },
     }
     return {
-        "X": X, "y": y, "names": names, "X_te": X_te, "y_te": y_te, "pred_te": pred_te,
-        "scaler": scaler, "t_mean": t_mean, "t_scale": t_scale, "mlp": mlp,
-        "alpha": float(search.best_params_["alpha"]), "metrics": metrics,
+        "X": X,
+        "y": y,
+        "names": names,
+        "X_te": X_te,
+        "y_te": y_te,
+        "pred_te": pred_te,
+        "scaler": scaler,
+        "t_mean": t_mean,
+        "t_scale": t_scale,
+        "mlp": mlp,
+        "alpha": float(search.best_params_["alpha"]),
+        "metrics": metrics,
     }
 
 
@@ -158,8 +177,12 @@ def export(result: dict, root: Path = ARTIFACTS_ROOT) -> Path:
         "note": f"the held-out {int(TEST_SIZE * 100)}% (train_test_split random_state={SEED})",
     }
     feature_stats = {
-        n: {"mean": round(float(X[:, i].mean()), 4), "std": round(float(X[:, i].std()), 4),
-            "min": float(X[:, i].min()), "max": float(X[:, i].max())}
+        n: {
+            "mean": round(float(X[:, i].mean()), 4),
+            "std": round(float(X[:, i].std()), 4),
+            "min": float(X[:, i].min()),
+            "max": float(X[:, i].max()),
+        }
         for i, n in enumerate(result["names"])
     }
     manifest = {
@@ -172,8 +195,13 @@ def export(result: dict, root: Path = ARTIFACTS_ROOT) -> Path:
             {"name": n, "index": i, "datatype": "FP64", "description": d}
             for i, (n, d) in enumerate(FEATURES)
         ],
-        "outputs": [{"name": "disease_progression", "datatype": "FP64",
-                     "description": "quantitative measure of disease progression (about 25-346)"}],
+        "outputs": [
+            {
+                "name": "disease_progression",
+                "datatype": "FP64",
+                "description": "quantitative measure of disease progression (about 25-346)",
+            }
+        ],
         "feature_stats": feature_stats,
         "metrics": result["metrics"],
         "training": {
@@ -182,8 +210,13 @@ def export(result: dict, root: Path = ARTIFACTS_ROOT) -> Path:
             "data_sha256": data_fingerprint(result["X"], result["y"], result["names"]),
             "split": {"test_size": TEST_SIZE, "random_state": SEED},
             "estimator": "sklearn.neural_network.MLPRegressor",
-            "params": {"hidden_layer_sizes": list(HIDDEN), "activation": "relu",
-                       "alpha": result["alpha"], "max_iter": 3000, "random_state": SEED},
+            "params": {
+                "hidden_layer_sizes": list(HIDDEN),
+                "activation": "relu",
+                "alpha": result["alpha"],
+                "max_iter": 3000,
+                "random_state": SEED,
+            },
             "alpha_chosen_by": "5-fold CV on the training part (mean absolute error)",
             "n_iter": int(mlp.n_iter_),
         },
@@ -212,16 +245,24 @@ def export(result: dict, root: Path = ARTIFACTS_ROOT) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", type=Path, default=ARTIFACTS_ROOT, help="where to write artifacts")
-    parser.add_argument("--check", action="store_true",
-                        help="retrain into a temp dir and compare manifests with the shipped ones")
+    parser.add_argument(
+        "--root", type=Path, default=ARTIFACTS_ROOT, help="where to write artifacts"
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="retrain into a temp dir and compare manifests with the shipped ones",
+    )
     args = parser.parse_args(argv)
     result = train()
     m = result["metrics"]
     print(f"alpha={result['alpha']}  CV MAE by alpha: {m['cv_mae_by_alpha']}")
     print(f"{'':22}{'MAE':>8}{'RMSE':>8}{'R2':>8}")
-    for label, key in (("MLP (held-out)", "heldout"), ("mean baseline", "heldout_mean_baseline"),
-                       ("MLP (train)", "train")):
+    for label, key in (
+        ("MLP (held-out)", "heldout"),
+        ("mean baseline", "heldout_mean_baseline"),
+        ("MLP (train)", "train"),
+    ):
         print(f"{label:22}{m[key]['mae']:8.2f}{m[key]['rmse']:8.2f}{m[key]['r2']:8.3f}")
     if args.check:
         import tempfile
@@ -233,14 +274,19 @@ def main(argv: list[str] | None = None) -> int:
                 == (ARTIFACTS_ROOT / n / VERSION / "manifest.json").read_bytes()
                 for n in (NAME, NAME + "-int8")
             )
-        print("retrained artifacts are byte-identical to the shipped ones" if same
-              else "retrained artifacts DIFFER from the shipped ones")
+        print(
+            "retrained artifacts are byte-identical to the shipped ones"
+            if same
+            else "retrained artifacts DIFFER from the shipped ones"
+        )
         return 0 if same else 1
     directory = export(result, args.root)
     manifest = json.loads((directory / "manifest.json").read_text())
     for name, entry in manifest["files"].items():
-        print(f"  {directory.relative_to(args.root.parent) if args.root == ARTIFACTS_ROOT else directory}/{name}"
-              f"  {entry['bytes']:>7} B  sha256 {entry['sha256'][:16]}...")
+        print(
+            f"  {directory.relative_to(args.root.parent) if args.root == ARTIFACTS_ROOT else directory}/{name}"
+            f"  {entry['bytes']:>7} B  sha256 {entry['sha256'][:16]}..."
+        )
     return 0
 
 

@@ -50,8 +50,9 @@ def _call(port: int, message: bytes) -> bytes:
     import grpc
 
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        return channel.unary_unary(lg.GRPC_INFER, request_serializer=None, response_deserializer=None)(
-            message, timeout=30)
+        return channel.unary_unary(
+            lg.GRPC_INFER, request_serializer=None, response_deserializer=None
+        )(message, timeout=30)
 
 
 def _value(answer: bytes) -> list[float]:
@@ -67,10 +68,14 @@ def check(target: Target, frame: bytes, expected: float) -> None:
     answer = _call(target.port, frame[5:])
     got = _value(answer)
     if len(got) != 1 or abs(got[0] - expected) > 1e-6:
-        raise SystemExit(f"{target.name} gRPC: answered {got}, the lesson predicts {expected} (1e-6)")
+        raise SystemExit(
+            f"{target.name} gRPC: answered {got}, the lesson predicts {expected} (1e-6)"
+        )
     target.size = len(answer) + 5
-    print(f"  {target.name} gRPC (127.0.0.1:{target.port}): answers {got[0]:.9f} = the lesson's prediction"
-          f" within 1e-6 ({target.size} bytes a message)")
+    print(
+        f"  {target.name} gRPC (127.0.0.1:{target.port}): answers {got[0]:.9f} = the lesson's prediction"
+        f" within 1e-6 ({target.size} bytes a message)"
+    )
 
 
 def probe(target: Target, frame: bytes, expected: float, n: int = PROBES) -> int:
@@ -95,11 +100,15 @@ def run(target: Target, frame: bytes, connections: int, seconds: float, expected
     res["bytes_check"] = res["data_bytes"] <= want
     res["short"] = -(-(want - res["data_bytes"]) // target.size) if res["bytes_check"] else 0
     if not res["bytes_check"]:
-        target.notes.append(f"{res['data_bytes'] - want} DATA bytes more than {res['answers']} x {target.size}")
+        target.notes.append(
+            f"{res['data_bytes'] - want} DATA bytes more than {res['answers']} x {target.size}"
+        )
     res["errors"] += res["short"]
     if target.not_ok:
         res["not_ok"] = int(target.not_ok() - before)
-        res["errors"] += max(0, res["not_ok"] - res["short"])  # a non-OK answer is also short: count it once
+        res["errors"] += max(
+            0, res["not_ok"] - res["short"]
+        )  # a non-OK answer is also short: count it once
     else:
         res["probe_failures"] = probe(target, frame, expected)
         res["errors"] += res["probe_failures"]

@@ -62,7 +62,9 @@ class MLP(Model):
             y = self._mlp.predict(X)
             output = InferOutput(name="disease_progression", shape=list(y.shape), datatype="FP64")
             output.set_data_from_numpy(y, binary_data=False)
-            return InferResponse(response_id=payload.id or "", model_name=self.name, infer_outputs=[output])
+            return InferResponse(
+                response_id=payload.id or "", model_name=self.name, infer_outputs=[output]
+            )
         X = np.asarray(payload["instances"], dtype=np.float64)
         return {"predictions": self._mlp.predict(X).tolist()}
 

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-ARTIFACTS = Path(os.environ.get("PEER_ARTIFACTS", Path(__file__).resolve().parents[2] / "lesson" / "artifacts"))
+ARTIFACTS = Path(
+    os.environ.get("PEER_ARTIFACTS", Path(__file__).resolve().parents[2] / "lesson" / "artifacts")
+)
 NAME = "diabetes-mlp"
 
 
@@ -23,8 +25,10 @@ class PeerMLP:
     """Weights as numpy arrays; ``predict(X)`` for an ``(n, 10)`` float array."""
 
     def __init__(self, name: str = NAME, root: Path = ARTIFACTS) -> None:
-        versions = sorted((p for p in (root / name).iterdir() if (p / "manifest.json").exists()),
-                          key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name))
+        versions = sorted(
+            (p for p in (root / name).iterdir() if (p / "manifest.json").exists()),
+            key=lambda p: (not p.name.isdigit(), int(p.name) if p.name.isdigit() else 0, p.name),
+        )
         directory = versions[-1]
         manifest = json.loads((directory / "manifest.json").read_text())
         files = {}
@@ -38,10 +42,18 @@ class PeerMLP:
         self.n_features = len(manifest["inputs"])
         self.mean = np.asarray(scaler["input_mean"], dtype=np.float64)
         self.scale = np.asarray(scaler["input_scale"], dtype=np.float64)
-        self.target_mean, self.target_scale = float(scaler["target_mean"]), float(scaler["target_scale"])
-        self.layers = [(np.ascontiguousarray(np.asarray(l["weights"], dtype=np.float64).T),
-                        np.asarray(l["bias"], dtype=np.float64), l["activation"] == "relu")
-                       for l in weights["layers"]]
+        self.target_mean, self.target_scale = (
+            float(scaler["target_mean"]),
+            float(scaler["target_scale"]),
+        )
+        self.layers = [
+            (
+                np.ascontiguousarray(np.asarray(layer["weights"], dtype=np.float64).T),
+                np.asarray(layer["bias"], dtype=np.float64),
+                layer["activation"] == "relu",
+            )
+            for layer in weights["layers"]
+        ]
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X, dtype=np.float64)

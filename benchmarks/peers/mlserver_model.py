@@ -21,5 +21,8 @@ class MLPRuntime(MLModel):
     async def predict(self, payload: InferenceRequest) -> InferenceResponse:
         X = NumpyCodec.decode_input(payload.inputs[0])
         y = self._mlp.predict(X.reshape(-1, self._mlp.n_features))
-        return InferenceResponse(model_name=self.name, model_version=self.version,
-                                 outputs=[NumpyCodec.encode_output("disease_progression", y)])
+        return InferenceResponse(
+            model_name=self.name,
+            model_version=self.version,
+            outputs=[NumpyCodec.encode_output("disease_progression", y)],
+        )

@@ -28,14 +28,26 @@ def ensure_venv(name: str, pins: list[str]) -> Path:
     """``.cache/bench-venvs/<name>`` with exactly ``pins`` installed (cached: a rerun installs nothing)."""
     venv = VENVS / name
     stamp = venv / ".bench-pins.json"
-    if stamp.exists() and json.loads(stamp.read_text()) == pins and (venv / "bin" / "python").exists():
+    if (
+        stamp.exists()
+        and json.loads(stamp.read_text()) == pins
+        and (venv / "bin" / "python").exists()
+    ):
         return venv
     base = shutil.which("python3") or sys.executable
-    print(f"  installing {' '.join(pins)} into {venv.relative_to(ROOT)} (once; cached afterwards)", flush=True)
+    print(
+        f"  installing {' '.join(pins)} into {venv.relative_to(ROOT)} (once; cached afterwards)",
+        flush=True,
+    )
     if not (venv / "bin" / "python").exists():
         subprocess.run([base, "-m", "venv", str(venv)], check=True, timeout=300)
-    done = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", *pins],
-                          capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S, check=False)
+    done = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", *pins],
+        capture_output=True,
+        text=True,
+        timeout=INSTALL_TIMEOUT_S,
+        check=False,
+    )
     if done.returncode != 0:
         errors = [line for line in done.stderr.splitlines() if not line.startswith("WARNING")]
         raise Unavailable(f"pip install {' '.join(pins)} failed: {' '.join(errors)[-500:]}")
@@ -68,20 +80,38 @@ def grpc_ready(port: int) -> bool:
 
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            return pb_grpc.GRPCInferenceServiceStub(channel).ServerReady(pb.ServerReadyRequest(), timeout=1.0).ready
+            return (
+                pb_grpc.GRPCInferenceServiceStub(channel)
+                .ServerReady(pb.ServerReadyRequest(), timeout=1.0)
+                .ready
+            )
     except grpc.RpcError:
         return False
 
 
 @contextmanager
-def pinned(cmd: list[str], ready: str | int, *, what: str, env: dict[str, str] | None = None,
-           cwd: Path | None = None, timeout_s: float = 120.0) -> Iterator[subprocess.Popen]:
+def pinned(
+    cmd: list[str],
+    ready: str | int,
+    *,
+    what: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout_s: float = 120.0,
+) -> Iterator[subprocess.Popen]:
     """Run ``cmd`` on the server core until ``ready`` answers (an HTTP URL giving 200, or a gRPC
     port whose ServerReady is true); always stop it (SIGTERM, then SIGKILL to its group)."""
     VENVS.parent.mkdir(parents=True, exist_ok=True)
-    log = open(VENVS.parent / f"bench-peers-{what}.log", "w")  # noqa: SIM115 - closed in the finally below
-    proc = subprocess.Popen(["taskset", "-c", SERVER_CORE, *cmd], env=env or dict(os.environ), cwd=cwd,
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    log = open(VENVS.parent / f"bench-peers-{what}.log", "w")
+    proc = subprocess.Popen(
+        ["taskset", "-c", SERVER_CORE, *cmd],
+        env=env or dict(os.environ),
+        cwd=cwd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + timeout_s
         while not (http_ok(ready) if isinstance(ready, str) else grpc_ready(ready)):

@@ -17,8 +17,12 @@ RECORD: dict[str, Any] = {"section": "", "tables": [], "verdicts": []}
 
 def _summary(label: str, runs: list[dict]) -> dict[str, Any]:
     kept = clean(runs)
-    out: dict[str, Any] = {"label": label, "runs": len(runs), "clean": sum(not r.get("contaminated") for r in runs),
-                           "errors": sum(r.get("errors", 0) for r in runs)}
+    out: dict[str, Any] = {
+        "label": label,
+        "runs": len(runs),
+        "clean": sum(not r.get("contaminated") for r in runs),
+        "errors": sum(r.get("errors", 0) for r in runs),
+    }
     for key in ("rps", "p50", "p99", "cpu_us"):
         values = [r[key] for r in kept if key in r]
         if values:
@@ -53,7 +57,9 @@ def note(runs: list[dict]) -> str:
     errors = sum(r.get("errors", 0) for r in runs)
     parts = [f"{len(clean(runs))}/{len(runs)} clean"]
     if dirty == len(runs):
-        parts = [f"ALL {len(runs)} contaminated (others up to {max(r['other'] for r in runs):.2f} cores)"]
+        parts = [
+            f"ALL {len(runs)} contaminated (others up to {max(r['other'] for r in runs):.2f} cores)"
+        ]
     if errors:
         parts.append(f"{errors} ERRORS")
     return ", ".join(parts)
@@ -63,16 +69,25 @@ def table(rows: list[tuple[str, list[dict]]], cpu: bool = False, title: str = ""
     """label | req/s | p50 ms | p99 ms (median [min-max] of the clean runs) | runs."""
     if title:
         print(title + ":")
-    RECORD["tables"].append({"section": RECORD["section"], "title": title,
-                             "rows": [_summary(label, runs) for label, runs in rows if runs]})
-    head = f"  {'':<26} {'req/s':>24} {'p50 ms':>20} {'p99 ms':>22}" + (f" {'server CPU us/req':>18}" if cpu else "")
+    RECORD["tables"].append(
+        {
+            "section": RECORD["section"],
+            "title": title,
+            "rows": [_summary(label, runs) for label, runs in rows if runs],
+        }
+    )
+    head = f"  {'':<26} {'req/s':>24} {'p50 ms':>20} {'p99 ms':>22}" + (
+        f" {'server CPU us/req':>18}" if cpu else ""
+    )
     print(head)
     for label, runs in rows:
         if not runs:
             print(f"  {label:<26} (not run)")
             continue
         extra = f" {med(runs, 'cpu_us'):>18,.0f}" if cpu else ""
-        print(f"  {label:<26} {cell(runs, 'rps', 0):>24} {cell(runs, 'p50'):>20} {cell(runs, 'p99'):>22}{extra}  {note(runs)}")
+        print(
+            f"  {label:<26} {cell(runs, 'rps', 0):>24} {cell(runs, 'p50'):>20} {cell(runs, 'p99'):>22}{extra}  {note(runs)}"
+        )
 
 
 def within(ratio: float, tolerance: float) -> bool:
@@ -83,14 +98,29 @@ def verdict(ok: bool) -> str:
     return "meets target" if ok else "MISSES target"
 
 
-def compare(label: str, ours: list[dict], theirs: list[dict], ref: str, closed: bool = True) -> bool:
+def compare(
+    label: str, ours: list[dict], theirs: list[dict], ref: str, closed: bool = True
+) -> bool:
     """Print ours/theirs ratios; closed loop: throughput within 15 %, p50 within 20 %; open: p99 within 30 %."""
     rps, p50, p99 = (med(ours, k) / med(theirs, k) for k in ("rps", "p50", "p99"))
     ok = within(rps, 0.15) and within(p50, 0.20) if closed else within(p99, 0.30)
     target = "throughput within 15 %, p50 within 20 %" if closed else "p99 within 30 %"
-    print(f"  {label}/{ref}: throughput {rps:.2f}x, p50 {p50:.2f}x, p99 {p99:.2f}x -> {verdict(ok)} ({target})")
-    RECORD["verdicts"].append({"section": RECORD["section"], "label": label, "ref": ref, "rps": rps, "p50": p50,
-                               "p99": p99, "ok": ok, "target": target, "closed": closed})
+    print(
+        f"  {label}/{ref}: throughput {rps:.2f}x, p50 {p50:.2f}x, p99 {p99:.2f}x -> {verdict(ok)} ({target})"
+    )
+    RECORD["verdicts"].append(
+        {
+            "section": RECORD["section"],
+            "label": label,
+            "ref": ref,
+            "rps": rps,
+            "p50": p50,
+            "p99": p99,
+            "ok": ok,
+            "target": target,
+            "closed": closed,
+        }
+    )
     return ok
 
 
@@ -106,13 +136,29 @@ def peer_verdicts(rows: list[tuple[str, list[dict]]], protocol: str, conns: int)
         rps, p99 = med(base, "rps") / med(r, "rps"), med(base, "p99") / med(r, "p99")
         ok = rps >= 1.0 and p99 <= 1.0
         kind = "floor (a bare endpoint, not a peer)" if name == "floor" else "peer"
-        print(f"  lesson/{name}: throughput {rps:.2f}x, p99 {p99:.2f}x -> "
-              + (f"{verdict(ok)} (>= 1.0x throughput at equal or better p99)" if name != "floor"
-                 else "the floor: what the lesson's route costs above a bare endpoint"))
-        RECORD["verdicts"].append({"section": "peers", "label": "lesson", "ref": name, "protocol": protocol,
-                                   "connections": conns, "rps": rps, "p99": p99, "ok": ok, "kind": kind,
-                                   "p50": med(base, "p50") / med(r, "p50"),
-                                   "target": ">= 1.0x throughput at equal or better p99"})
+        print(
+            f"  lesson/{name}: throughput {rps:.2f}x, p99 {p99:.2f}x -> "
+            + (
+                f"{verdict(ok)} (>= 1.0x throughput at equal or better p99)"
+                if name != "floor"
+                else "the floor: what the lesson's route costs above a bare endpoint"
+            )
+        )
+        RECORD["verdicts"].append(
+            {
+                "section": "peers",
+                "label": "lesson",
+                "ref": name,
+                "protocol": protocol,
+                "connections": conns,
+                "rps": rps,
+                "p99": p99,
+                "ok": ok,
+                "kind": kind,
+                "p50": med(base, "p50") / med(r, "p50"),
+                "target": ">= 1.0x throughput at equal or better p99",
+            }
+        )
 
 
 def save(path: Path, sections: list[str]) -> None:
@@ -123,12 +169,18 @@ def save(path: Path, sections: list[str]) -> None:
     old = json.loads(path.read_text()) if path.exists() else {}
     meta = dict(RECORD["meta"])
     stamps = dict(old.get("meta", {}).get("sections", {}))
-    stamps.update({name: {k: meta[k] for k in ("date", "command", "runs", "duration_s", "load_average")}
-                   for name in sections})
+    stamps.update(
+        {
+            name: {k: meta[k] for k in ("date", "command", "runs", "duration_s", "load_average")}
+            for name in sections
+        }
+    )
     out: dict[str, Any] = {"meta": dict(meta, sections=stamps)}
     for key in ("tables", "verdicts"):
         out[key] = [x for x in old.get(key, []) if x.get("section") not in sections] + RECORD[key]
     out["profile"] = RECORD.get("profile", []) if "profile" in sections else old.get("profile", [])
-    out["not_run"] = {**{k: v for k, v in old.get("not_run", {}).items() if k not in RECORD.get("not_run", {})},
-                      **RECORD.get("not_run", {})}
+    out["not_run"] = {
+        **{k: v for k, v in old.get("not_run", {}).items() if k not in RECORD.get("not_run", {})},
+        **RECORD.get("not_run", {}),
+    }
     path.write_text(json.dumps(out, indent=1) + "\n")

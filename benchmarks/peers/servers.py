@@ -35,11 +35,24 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from peers.procs import ROOT, VENVS, Unavailable, ensure_venv, free_port, group_pids, grpc_ready, pinned
+from peers.procs import (
+    ROOT,
+    VENVS,
+    Unavailable,
+    ensure_venv,
+    free_port,
+    group_pids,
+    grpc_ready,
+    pinned,
+)
 from peers.report import RECORD
 
 _PIDS = re.compile(r"pid=(\d+)")
-LOOPBACK = ("127.0.0.1", "[::1]", "[::ffff:127.0.0.1]")  # the last: gRPC's dual-stack socket bound to 127.0.0.1
+LOOPBACK = (
+    "127.0.0.1",
+    "[::1]",
+    "[::ffff:127.0.0.1]",
+)  # the last: gRPC's dual-stack socket bound to 127.0.0.1
 
 # uvloop 0.22+ raises in asyncio.get_event_loop() without a running loop, which kills MLServer
 # 1.7.1's parallel inference workers at start (mlserver/parallel/worker.py _ignore_signals).
@@ -47,9 +60,12 @@ PINS = {"mlserver": ["mlserver==1.7.1", "uvloop==0.21.0"], "kserve": ["kserve==0
 REGISTRY = "lesson.models.mlp_numpy:serving_registry"
 PEERS_DIR = ROOT / "benchmarks" / "peers"
 SPECS = {  # name -> (venv, protocols it speaks over REST)
-    "lesson": (None, ("v1", "v2")), "floor": (None, ("v1",)),
-    "kserve": ("kserve", ("v1", "v2")), "kserve-quiet": ("kserve", ("v1", "v2")),
-    "mlserver": ("mlserver", ("v2",)), "mlserver-inline": ("mlserver", ("v2",)),
+    "lesson": (None, ("v1", "v2")),
+    "floor": (None, ("v1",)),
+    "kserve": ("kserve", ("v1", "v2")),
+    "kserve-quiet": ("kserve", ("v1", "v2")),
+    "mlserver": ("mlserver", ("v2",)),
+    "mlserver-inline": ("mlserver", ("v2",)),
 }
 GRPC_READY_S = 60.0
 
@@ -66,7 +82,9 @@ class Running:
 
 
 def _peer_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")
+    }
     return dict(env, PYTHONPATH=str(PEERS_DIR), PYTHONUNBUFFERED="1")
 
 
@@ -75,12 +93,24 @@ def _mlserver_dir(name: str, port: int, grpc_port: int) -> Path:
     folder = VENVS.parent / "bench-peers" / f"{name}-{port}"
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "diabetes-mlp").mkdir(parents=True)
-    settings = {"host": "127.0.0.1", "http_port": port, "grpc_port": grpc_port, "metrics_port": free_port()}
+    settings = {
+        "host": "127.0.0.1",
+        "http_port": port,
+        "grpc_port": grpc_port,
+        "metrics_port": free_port(),
+    }
     if name == "mlserver-inline":
         settings.update(debug=False, parallel_workers=0)
     (folder / "settings.json").write_text(json.dumps(settings))
-    (folder / "diabetes-mlp" / "model-settings.json").write_text(json.dumps(
-        {"name": "diabetes-mlp", "implementation": "mlserver_model.MLPRuntime", "parameters": {"version": "1"}}))
+    (folder / "diabetes-mlp" / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": "diabetes-mlp",
+                "implementation": "mlserver_model.MLPRuntime",
+                "parameters": {"version": "1"},
+            }
+        )
+    )
     return folder
 
 
@@ -93,7 +123,17 @@ def server(name: str) -> Iterator[Running]:
     if venv_name is None:
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(PEERS_DIR)]))
         if name == "lesson":
-            cmd = [sys.executable, "-m", "lesson.servers.cli", "serve", "rest", "--port", str(port), "--registry", REGISTRY]
+            cmd = [
+                sys.executable,
+                "-m",
+                "lesson.servers.cli",
+                "serve",
+                "rest",
+                "--port",
+                str(port),
+                "--registry",
+                REGISTRY,
+            ]
         else:
             cmd = [sys.executable, str(PEERS_DIR / "floor.py"), str(port)]
         version = "project venv"
@@ -102,8 +142,14 @@ def server(name: str) -> Iterator[Running]:
         venv = ensure_venv(venv_name, PINS[venv_name])
         env, version, grpc_port = _peer_env(), PINS[venv_name][0], free_port()
         if venv_name == "kserve":
-            cmd = [str(venv / "bin" / "python"), str(PEERS_DIR / "kserve_model.py"), "--http_port", str(port),
-                   "--grpc_port", str(grpc_port)]
+            cmd = [
+                str(venv / "bin" / "python"),
+                str(PEERS_DIR / "kserve_model.py"),
+                "--http_port",
+                str(port),
+                "--grpc_port",
+                str(grpc_port),
+            ]
             if name == "kserve-quiet":
                 cmd += ["--configure_logging", "false", "--enable_latency_logging", "false"]
             cwd = ROOT
@@ -126,7 +172,9 @@ def server(name: str) -> Iterator[Running]:
 def loopback_only(pids: list[int]) -> list[str]:
     """The listening sockets of ``pids`` (and their process groups) NOT on loopback, from ``ss -ltnp``."""
     wanted = {p for pid in pids for p in group_pids(pid)}
-    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, timeout=10, check=True).stdout
+    out = subprocess.run(
+        ["ss", "-ltnpH"], capture_output=True, text=True, timeout=10, check=True
+    ).stdout
     bad = []
     for line in out.splitlines():
         fields = line.split()

@@ -35,15 +35,36 @@ def _package(path: str) -> str:
     return ("stdlib " + stdlib.group(1).removesuffix(".py")) if stdlib else Path(path).name
 
 
-def record(pid: int, seconds: float, load: Callable[..., object], *args: object) -> tuple[int, Counter, Counter]:
+def record(
+    pid: int, seconds: float, load: Callable[..., object], *args: object
+) -> tuple[int, Counter, Counter]:
     """Run ``load(*args)`` while py-spy samples ``pid`` (and its subprocesses); returns
     (samples, inclusive share counter by package, self counter by function)."""
     venv = ensure_venv("pyspy", PINS)
     out = Path(tempfile.mkstemp(suffix=".txt")[1])
     worker = threading.Thread(target=load, args=args)
-    spy = subprocess.Popen([str(venv / "bin" / "py-spy"), "record", "--nonblocking", "--subprocesses", "--full-filenames", "-r", "200",
-                            "-d", str(max(1, int(seconds))), "-f", "raw", "-o", str(out), "-p", str(pid)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    spy = subprocess.Popen(
+        [
+            str(venv / "bin" / "py-spy"),
+            "record",
+            "--nonblocking",
+            "--subprocesses",
+            "--full-filenames",
+            "-r",
+            "200",
+            "-d",
+            str(max(1, int(seconds))),
+            "-f",
+            "raw",
+            "-o",
+            str(out),
+            "-p",
+            str(pid),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     worker.start()
     try:
         _, err = spy.communicate(timeout=seconds + 60)
@@ -72,15 +93,22 @@ def record(pid: int, seconds: float, load: Callable[..., object], *args: object)
 _ENTRY = ("<frozen runpy>", "typer", "click", "<string>", "stdlib runpy")
 
 
-def show(name: str, total: int, inclusive: Counter, leaf: Counter, seconds: float, top: int = 8) -> None:
+def show(
+    name: str, total: int, inclusive: Counter, leaf: Counter, seconds: float, top: int = 8
+) -> None:
     """Print the packages the samples' stacks pass through and the functions on top of them."""
     if not total:
         print(f"  {name}: no samples")
         return
-    shares = ", ".join(f"{p} {100 * n / total:.0f}%" for p, n in inclusive.most_common(top + 8)
-                       if n / total >= 0.03 and not p.startswith(_ENTRY))
+    shares = ", ".join(
+        f"{p} {100 * n / total:.0f}%"
+        for p, n in inclusive.most_common(top + 8)
+        if n / total >= 0.03 and not p.startswith(_ENTRY)
+    )
     tops = ", ".join(f"{f} {100 * n / total:.1f}%" for f, n in leaf.most_common(top))
     print(f"  {name}: {total} samples in {seconds:g} s at 200 Hz (idle threads are not sampled)")
     print(f"    stacks through: {shares}")
     print("    on top (self): " + tops)
-    RECORD.setdefault("profile", []).append({"server": name, "samples": total, "stacks_through": shares, "on_top": tops})
+    RECORD.setdefault("profile", []).append(
+        {"server": name, "samples": total, "stacks_through": shares, "on_top": tops}
+    )

@@ -36,10 +36,20 @@ class DeadlineExceededError(InferenceError):
     """HTTP 504, gRPC DEADLINE_EXCEEDED."""
 
 
-_HTTP = {400: BadRequestError, 422: BadRequestError, 404: UnknownModelError, 413: PayloadTooLargeError,
-         503: OverloadedError, 504: DeadlineExceededError}
-_GRPC = {"INVALID_ARGUMENT": BadRequestError, "NOT_FOUND": UnknownModelError, "UNAVAILABLE": ServerUnavailableError,
-         "DEADLINE_EXCEEDED": DeadlineExceededError}
+_HTTP = {
+    400: BadRequestError,
+    422: BadRequestError,
+    404: UnknownModelError,
+    413: PayloadTooLargeError,
+    503: OverloadedError,
+    504: DeadlineExceededError,
+}
+_GRPC = {
+    "INVALID_ARGUMENT": BadRequestError,
+    "NOT_FOUND": UnknownModelError,
+    "UNAVAILABLE": ServerUnavailableError,
+    "DEADLINE_EXCEEDED": DeadlineExceededError,
+}
 
 
 def from_http(status: int, message: str) -> InferenceError:

@@ -10,17 +10,21 @@ come back in `raw_output_contents`.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from typing import Any
 
 import grpc
 
 from lesson.clients._common import host_port, rows_of, v1_from_v2
 from lesson.clients.errors import InferenceError, from_grpc
+from lesson.core.v2 import OUTPUT_DATATYPE, decode_raw, encode_raw
 from lesson.proto import inference_pb2 as pb
 from lesson.proto import inference_pb2_grpc as pb_grpc
-from lesson.core.v2 import OUTPUT_DATATYPE, decode_raw, encode_raw
 
-_CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 << 20), ("grpc.max_send_message_length", 64 << 20)]
+_CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 << 20),
+    ("grpc.max_send_message_length", 64 << 20),
+]
 
 
 def _target(url: str) -> str:
@@ -28,13 +32,16 @@ def _target(url: str) -> str:
     return f"{host}:{port}"
 
 
-def build_infer_request(rows: Sequence[Sequence[float]], model: str, version: str | None = None,
-                        request_id: str = "") -> pb.ModelInferRequest:
+def build_infer_request(
+    rows: Sequence[Sequence[float]], model: str, version: str | None = None, request_id: str = ""
+) -> pb.ModelInferRequest:
     """A ModelInferRequest with one FP64 tensor [rows, features] in raw_input_contents."""
     n_features = len(rows[0]) if rows else 0
     request = pb.ModelInferRequest(model_name=model, model_version=version or "", id=request_id)
     request.inputs.add(name="input__0", datatype=OUTPUT_DATATYPE, shape=[len(rows), n_features])
-    request.raw_input_contents.append(encode_raw(OUTPUT_DATATYPE, [float(v) for row in rows for v in row]))
+    request.raw_input_contents.append(
+        encode_raw(OUTPUT_DATATYPE, [float(v) for row in rows for v in row])
+    )
     return request
 
 
@@ -54,8 +61,15 @@ def response_to_dict(response: pb.ModelInferResponse) -> dict[str, Any]:
         if i < len(response.raw_output_contents):
             data = decode_raw(tensor.datatype, response.raw_output_contents[i], count, tensor.name)
         else:
-            data = list(getattr(tensor.contents, "fp64_contents" if tensor.datatype == "FP64" else "fp32_contents"))
-        outputs.append({"name": tensor.name, "datatype": tensor.datatype, "shape": shape, "data": data})
+            data = list(
+                getattr(
+                    tensor.contents,
+                    "fp64_contents" if tensor.datatype == "FP64" else "fp32_contents",
+                )
+            )
+        outputs.append(
+            {"name": tensor.name, "datatype": tensor.datatype, "shape": shape, "data": data}
+        )
     return {
         "model_name": response.model_name,
         "model_version": response.model_version,
@@ -90,7 +104,7 @@ class GrpcClient:
     def close(self) -> None:
         self.channel.close()
 
-    def __enter__(self) -> "GrpcClient":
+    def __enter__(self) -> GrpcClient:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -113,18 +127,36 @@ class GrpcClient:
         meta = self._call("ServerMetadata", pb.ServerMetadataRequest())
         return {"name": meta.name, "version": meta.version, "extensions": list(meta.extensions)}
 
-    def model_metadata(self, model: str | None = None, version: str | None = None) -> dict[str, Any]:
-        meta = self._call("ModelMetadata", pb.ModelMetadataRequest(name=model or self.default_model(), version=version or ""))
-        tensors = lambda items: [{"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in items]  # noqa: E731
-        return {"name": meta.name, "versions": list(meta.versions), "platform": meta.platform,
-                "inputs": tensors(meta.inputs), "outputs": tensors(meta.outputs)}
+    def model_metadata(
+        self, model: str | None = None, version: str | None = None
+    ) -> dict[str, Any]:
+        meta = self._call(
+            "ModelMetadata",
+            pb.ModelMetadataRequest(name=model or self.default_model(), version=version or ""),
+        )
+        tensors = lambda items: [
+            {"name": t.name, "datatype": t.datatype, "shape": list(t.shape)} for t in items
+        ]
+        return {
+            "name": meta.name,
+            "versions": list(meta.versions),
+            "platform": meta.platform,
+            "inputs": tensors(meta.inputs),
+            "outputs": tensors(meta.outputs),
+        }
 
     def model_ready(self, model: str | None = None, version: str | None = None) -> bool:
-        return self._call("ModelReady", pb.ModelReadyRequest(name=model or self.default_model(), version=version or "")).ready
+        return self._call(
+            "ModelReady",
+            pb.ModelReadyRequest(name=model or self.default_model(), version=version or ""),
+        ).ready
 
     def repository_index(self, ready: bool = False) -> list[dict[str, str]]:
         index = self._call("RepositoryIndex", pb.RepositoryIndexRequest(ready=ready))
-        return [{"name": m.name, "version": m.version, "state": m.state, "reason": m.reason} for m in index.models]
+        return [
+            {"name": m.name, "version": m.version, "state": m.state, "reason": m.reason}
+            for m in index.models
+        ]
 
     def default_model(self) -> str:
         if self._default_model is None:
@@ -135,21 +167,32 @@ class GrpcClient:
         return self._default_model
 
     # ------------------------------------------------------------ inference
-    def infer(self, rows: Sequence[Sequence[float]], model: str | None = None, *, version: str | None = None,
-              timeout: float | None = None) -> dict[str, Any]:
+    def infer(
+        self,
+        rows: Sequence[Sequence[float]],
+        model: str | None = None,
+        *,
+        version: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
         """ModelInfer on rows of features; the response as a dict with decoded `data`."""
         request = build_infer_request(rows, model or self.default_model(), version)
         return response_to_dict(self._call("ModelInfer", request, timeout))
 
-    def predict(self, payload: Any, model: str | None = None, *, timeout: float | None = None) -> dict[str, Any]:
+    def predict(
+        self, payload: Any, model: str | None = None, *, timeout: float | None = None
+    ) -> dict[str, Any]:
         """`{"instances": [...]}` -> `{"predictions": [...], "metadata": {...}}` over ModelInfer."""
         return v1_from_v2(self.infer(rows_of(payload), model, timeout=timeout), "grpc")
 
-    def stream(self, payloads: Iterable[Any], model: str | None = None, *,
-               timeout: float | None = None) -> Iterator[dict[str, Any]]:
+    def stream(
+        self, payloads: Iterable[Any], model: str | None = None, *, timeout: float | None = None
+    ) -> Iterator[dict[str, Any]]:
         """ModelStreamInfer: one V1 answer per payload, in order; an error raises at its place."""
         name = model or self.default_model()
-        requests = (build_infer_request(rows_of(p), name, request_id=str(i)) for i, p in enumerate(payloads))
+        requests = (
+            build_infer_request(rows_of(p), name, request_id=str(i)) for i, p in enumerate(payloads)
+        )
         try:
             for message in self.stub.ModelStreamInfer(requests, timeout=timeout):
                 if message.error_message:
@@ -188,7 +231,7 @@ class AsyncGrpcClient:
             await self._channel.close()
         self._channel = self._stub = None
 
-    async def __aenter__(self) -> "AsyncGrpcClient":
+    async def __aenter__(self) -> AsyncGrpcClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -202,7 +245,10 @@ class AsyncGrpcClient:
 
     async def repository_index(self, ready: bool = False) -> list[dict[str, str]]:
         index = await self._call("RepositoryIndex", pb.RepositoryIndexRequest(ready=ready))
-        return [{"name": m.name, "version": m.version, "state": m.state, "reason": m.reason} for m in index.models]
+        return [
+            {"name": m.name, "version": m.version, "state": m.state, "reason": m.reason}
+            for m in index.models
+        ]
 
     async def default_model(self) -> str:
         if self._default_model is None:
@@ -212,17 +258,29 @@ class AsyncGrpcClient:
             self._default_model = index[0]["name"]
         return self._default_model
 
-    async def infer(self, rows: Sequence[Sequence[float]], model: str | None = None, *, version: str | None = None,
-                    timeout: float | None = None) -> dict[str, Any]:
+    async def infer(
+        self,
+        rows: Sequence[Sequence[float]],
+        model: str | None = None,
+        *,
+        version: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
         request = build_infer_request(rows, model or await self.default_model(), version)
         return response_to_dict(await self._call("ModelInfer", request, timeout))
 
-    async def predict(self, payload: Any, model: str | None = None, *, timeout: float | None = None) -> dict[str, Any]:
+    async def predict(
+        self, payload: Any, model: str | None = None, *, timeout: float | None = None
+    ) -> dict[str, Any]:
         return v1_from_v2(await self.infer(rows_of(payload), model, timeout=timeout), "grpc")
 
-    async def stream(self, payloads: Iterable[Any], model: str | None = None) -> AsyncIterator[dict[str, Any]]:
+    async def stream(
+        self, payloads: Iterable[Any], model: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
         name = model or await self.default_model()
-        requests = [build_infer_request(rows_of(p), name, request_id=str(i)) for i, p in enumerate(payloads)]
+        requests = [
+            build_infer_request(rows_of(p), name, request_id=str(i)) for i, p in enumerate(payloads)
+        ]
         try:
             async for message in self._get_stub().ModelStreamInfer(iter(requests)):
                 if message.error_message:

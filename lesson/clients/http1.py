@@ -22,7 +22,6 @@ much less: write a request, parse a response, keep the connection. This module d
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import httptools
 
@@ -33,8 +32,13 @@ class Http1Error(ConnectionError):
     """The connection failed or the server's answer was not valid HTTP/1.1."""
 
 
-def build_request(method: str, path: str, host: str, body: bytes | None = None,
-                  headers: dict[str, str] | None = None) -> bytes:
+def build_request(
+    method: str,
+    path: str,
+    host: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> bytes:
     """The bytes of one HTTP/1.1 request with ``Content-Length`` (the body is sent whole)."""
     lines = [f"{method} {path} HTTP/1.1", f"Host: {host}"]
     for name, value in (headers or {}).items():
@@ -107,7 +111,9 @@ class _Connection(asyncio.Protocol):
         self._fail(TimeoutError(f"no answer within {timeout} s"))
         self.close()
 
-    async def exchange(self, request: bytes, timeout: float) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    async def exchange(
+        self, request: bytes, timeout: float
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         if self.closed or self.transport is None:
             raise Http1Error("connection closed")
         self.headers, self.body, self.received = [], [], False
@@ -156,12 +162,19 @@ class Http1Pool:
             self._idle, self._open, self._loop = [], set(), loop
             self._slots = asyncio.Semaphore(self.limit)
 
-    async def request(self, method: str, path: str, body: bytes | None = None,
-                      headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
         """One request: (status, headers with lower-case names, body)."""
         return await self.send(build_request(method, path, self.host_header, body, headers))
 
-    async def send(self, request: bytes, *, headers: bool = True) -> tuple[int, dict[str, str], bytes]:
+    async def send(
+        self, request: bytes, *, headers: bool = True
+    ) -> tuple[int, dict[str, str], bytes]:
         """Send the bytes of one complete request (see :func:`build_request`, reusable).
 
         ``headers=False`` skips decoding the response headers (returns an empty dict).
@@ -172,7 +185,11 @@ class Http1Pool:
             status, raw, body = await self._send(request)
         if not headers:
             return status, {}, body
-        return status, {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw}, body
+        return (
+            status,
+            {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw},
+            body,
+        )
 
     async def _send(self, request: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         for attempt in (0, 1):
@@ -194,7 +211,9 @@ class Http1Pool:
                 if attempt == 0 and reused and not conn.received:
                     continue
                 raise
-            except BaseException:  # cancelled or timed out mid-request: the connection's state is unknown
+            except (
+                BaseException
+            ):  # cancelled or timed out mid-request: the connection's state is unknown
                 conn.close()
                 self._open.discard(conn)
                 raise

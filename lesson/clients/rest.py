@@ -15,8 +15,9 @@ import asyncio
 import http.client
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from lesson.clients._common import host_port, rows_of, v1_from_v2
@@ -63,7 +64,10 @@ class _Paths:
         body, header_length = build_request(rows, binary=binary, binary_output=binary)
         headers = dict(_JSON)
         if header_length is not None:
-            headers = {"Content-Type": "application/octet-stream", HEADER_LENGTH: str(header_length)}
+            headers = {
+                "Content-Type": "application/octet-stream",
+                HEADER_LENGTH: str(header_length),
+            }
         return body, headers
 
 
@@ -77,7 +81,9 @@ class RestClient:
         protocol: what `predict` uses: "v1" (the original schema) or "v2" (tensors).
     """
 
-    def __init__(self, url: str, *, model: str | None = None, timeout: float = 10.0, protocol: str = "v1") -> None:
+    def __init__(
+        self, url: str, *, model: str | None = None, timeout: float = 10.0, protocol: str = "v1"
+    ) -> None:
         self._paths = _Paths(url, model, protocol)
         self.url = self._paths.url
         self.timeout = timeout
@@ -88,12 +94,19 @@ class RestClient:
     def _connection(self) -> http.client.HTTPConnection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = http.client.HTTPConnection(self._paths.host, self._paths.port, timeout=self.timeout)
+            conn = http.client.HTTPConnection(
+                self._paths.host, self._paths.port, timeout=self.timeout
+            )
             self._local.conn = conn
         return conn
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
         """One HTTP request on this thread's keep-alive connection: (status, headers, body)."""
         for attempt in (0, 1):
             conn = self._connection()
@@ -128,7 +141,7 @@ class RestClient:
             conn.close()
             self._local.conn = None
 
-    def __enter__(self) -> "RestClient":
+    def __enter__(self) -> RestClient:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -146,18 +159,26 @@ class RestClient:
     def server_metadata(self) -> dict[str, Any]:
         return self._get_json("/v2")
 
-    def model_metadata(self, model: str | None = None, version: str | None = None) -> dict[str, Any]:
+    def model_metadata(
+        self, model: str | None = None, version: str | None = None
+    ) -> dict[str, Any]:
         name = quote(model or self.default_model(), safe="")
-        return self._get_json(f"/v2/models/{name}" + (f"/versions/{quote(version, safe='')}" if version else ""))
+        return self._get_json(
+            f"/v2/models/{name}" + (f"/versions/{quote(version, safe='')}" if version else "")
+        )
 
     def model_ready(self, model: str | None = None) -> bool:
-        status, _, data = self.request("GET", f"/v2/models/{quote(model or self.default_model(), safe='')}/ready")
+        status, _, data = self.request(
+            "GET", f"/v2/models/{quote(model or self.default_model(), safe='')}/ready"
+        )
         if status == 404:
             _check(status, data)
         return status == 200
 
     def repository_index(self, ready: bool = False) -> list[dict[str, str]]:
-        status, _, data = self.request("POST", "/v2/repository/index", json.dumps({"ready": ready}).encode(), _JSON)
+        status, _, data = self.request(
+            "POST", "/v2/repository/index", json.dumps({"ready": ready}).encode(), _JSON
+        )
         _check(status, data)
         return json.loads(data)
 
@@ -182,15 +203,25 @@ class RestClient:
             return self.predict_v2(payload, model)
         body = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
         body = body.encode() if isinstance(body, str) else body
-        status, _, data = self.request("POST", _Paths.v1(model or self.default_model()), body, _JSON)
+        status, _, data = self.request(
+            "POST", _Paths.v1(model or self.default_model()), body, _JSON
+        )
         _check(status, data)
         return json.loads(data)
 
-    def infer(self, rows: Sequence[Sequence[float]], model: str | None = None, *, version: str | None = None,
-              binary: bool = True) -> dict[str, Any]:
+    def infer(
+        self,
+        rows: Sequence[Sequence[float]],
+        model: str | None = None,
+        *,
+        version: str | None = None,
+        binary: bool = True,
+    ) -> dict[str, Any]:
         """V2 inference on rows of features; returns the response with `data` decoded."""
         body, headers = _Paths.infer_body(rows, binary)
-        status, resp_headers, data = self.request("POST", _Paths.v2(model or self.default_model(), version), body, headers)
+        status, resp_headers, data = self.request(
+            "POST", _Paths.v2(model or self.default_model(), version), body, headers
+        )
         _check(status, data)
         return decode_infer_response(data, resp_headers.get(HEADER_LENGTH.lower()))
 
@@ -216,8 +247,16 @@ class AsyncRestClient:
     own overhead stays small next to the server's latency.
     """
 
-    def __init__(self, url: str, *, model: str | None = None, timeout: float = 10.0, protocol: str = "v1",
-                 limit: int = 256, engine: str = "aiohttp") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        model: str | None = None,
+        timeout: float = 10.0,
+        protocol: str = "v1",
+        limit: int = 256,
+        engine: str = "aiohttp",
+    ) -> None:
         if engine not in ("aiohttp", "http1"):
             raise ValueError(f"engine must be 'aiohttp' or 'http1', got {engine!r}")
         self._paths = _Paths(url, model, protocol)
@@ -231,16 +270,22 @@ class AsyncRestClient:
         self._pool: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._default_model: str | None = model
-        self._v1_heads: dict[str, bytes] = {}  # model -> request line and headers up to Content-Length
+        self._v1_heads: dict[
+            str, bytes
+        ] = {}  # model -> request line and headers up to Content-Length
 
     def _http1_pool(self) -> Any:
         if self._pool is None:
             from lesson.clients.http1 import Http1Pool
 
-            self._pool = Http1Pool(self._paths.host, self._paths.port, limit=self.limit, timeout=self.timeout)
+            self._pool = Http1Pool(
+                self._paths.host, self._paths.port, limit=self.limit, timeout=self.timeout
+            )
         return self._pool
 
-    async def _http1_send(self, request: bytes, headers: bool = True) -> tuple[int, dict[str, str], bytes]:
+    async def _http1_send(
+        self, request: bytes, headers: bool = True
+    ) -> tuple[int, dict[str, str], bytes]:
         try:
             return await (self._pool or self._http1_pool()).send(request, headers=headers)
         except TimeoutError:
@@ -261,12 +306,19 @@ class AsyncRestClient:
             self._loop = loop
         return self._session
 
-    async def request(self, method: str, path: str, body: bytes | None = None,
-                      headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
         if self.engine == "http1":
             from lesson.clients.http1 import build_request
 
-            return await self._http1_send(build_request(method, path, self._http1_pool().host_header, body, headers))
+            return await self._http1_send(
+                build_request(method, path, self._http1_pool().host_header, body, headers)
+            )
         import aiohttp
 
         session = await self._get_session()
@@ -274,7 +326,7 @@ class AsyncRestClient:
             async with session.request(method, path, data=body, headers=headers) as resp:
                 data = await resp.read()
                 return resp.status, {k.lower(): v for k, v in resp.headers.items()}, data
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise InferenceError("timeout", f"no answer within {self.timeout} s") from None
         except aiohttp.ClientConnectionError as exc:
             raise ServerUnavailableError("connection", f"{type(exc).__name__}: {exc}") from None
@@ -286,7 +338,7 @@ class AsyncRestClient:
         if self._pool is not None:
             await self._pool.close()
 
-    async def __aenter__(self) -> "AsyncRestClient":
+    async def __aenter__(self) -> AsyncRestClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -299,12 +351,16 @@ class AsyncRestClient:
         return (await self.request("GET", "/v2/health/ready"))[0] == 200
 
     async def model_metadata(self, model: str | None = None) -> dict[str, Any]:
-        status, _, data = await self.request("GET", f"/v2/models/{quote(model or await self.default_model(), safe='')}")
+        status, _, data = await self.request(
+            "GET", f"/v2/models/{quote(model or await self.default_model(), safe='')}"
+        )
         _check(status, data)
         return json.loads(data)
 
     async def repository_index(self, ready: bool = False) -> list[dict[str, str]]:
-        status, _, data = await self.request("POST", "/v2/repository/index", json.dumps({"ready": ready}).encode(), _JSON)
+        status, _, data = await self.request(
+            "POST", "/v2/repository/index", json.dumps({"ready": ready}).encode(), _JSON
+        )
         _check(status, data)
         return json.loads(data)
 
@@ -325,14 +381,18 @@ class AsyncRestClient:
 
         body, headers = _Paths.infer_body(rows_of(payload), True)
         path = _Paths.v2(model or await self.default_model(), None)
-        return PreparedRequest(build_request("POST", path, self._http1_pool().host_header, body, headers))
+        return PreparedRequest(
+            build_request("POST", path, self._http1_pool().host_header, body, headers)
+        )
 
     async def predict(self, payload: Any, model: str | None = None) -> dict[str, Any]:
         """`await client.predict({"instances": [...]})` -> the V1 response."""
         if isinstance(payload, PreparedRequest):
             status, resp_headers, data = await self._http1_send(payload.data)
             _check(status, data)
-            return v1_from_v2(decode_infer_response(data, resp_headers.get(HEADER_LENGTH.lower())), "rest")
+            return v1_from_v2(
+                decode_infer_response(data, resp_headers.get(HEADER_LENGTH.lower())), "rest"
+            )
         if self._paths.protocol == "v2":
             return await self.predict_v2(payload, model)
         body = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
@@ -343,16 +403,26 @@ class AsyncRestClient:
             if head is None:
                 from lesson.clients.http1 import build_request
 
-                head = build_request("POST", _Paths.v1(name), self._http1_pool().host_header, None, _JSON)
+                head = build_request(
+                    "POST", _Paths.v1(name), self._http1_pool().host_header, None, _JSON
+                )
                 head = self._v1_heads[name] = head[: -len(b"0\r\n\r\n")]  # up to "Content-Length: "
-            status, _, data = await self._http1_send(b"%s%d\r\n\r\n%s" % (head, len(body), body), headers=False)
+            status, _, data = await self._http1_send(
+                b"%s%d\r\n\r\n%s" % (head, len(body), body), headers=False
+            )
         else:
             status, _, data = await self.request("POST", _Paths.v1(name), body, _JSON)
         _check(status, data)
         return json.loads(data)
 
-    async def infer(self, rows: Sequence[Sequence[float]], model: str | None = None, *, version: str | None = None,
-                    binary: bool = True) -> dict[str, Any]:
+    async def infer(
+        self,
+        rows: Sequence[Sequence[float]],
+        model: str | None = None,
+        *,
+        version: str | None = None,
+        binary: bool = True,
+    ) -> dict[str, Any]:
         body, headers = _Paths.infer_body(rows, binary)
         path = _Paths.v2(model or await self.default_model(), version)
         status, resp_headers, data = await self.request("POST", path, body, headers)

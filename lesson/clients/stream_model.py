@@ -12,12 +12,19 @@ consumer therefore runs in-process (in the browser) and over the wire (here), un
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import grpc
 
 from lesson.clients.errors import from_grpc
-from lesson.clients.grpc import _CHANNEL_OPTIONS, _raise, _target, build_infer_request, response_to_dict
+from lesson.clients.grpc import (
+    _CHANNEL_OPTIONS,
+    _raise,
+    _target,
+    build_infer_request,
+    response_to_dict,
+)
 from lesson.proto import inference_pb2_grpc as pb_grpc
 
 
@@ -40,7 +47,7 @@ class GrpcStreamModel:
         self._lock = asyncio.Lock()
         self._sent = 0
 
-    async def __aenter__(self) -> "GrpcStreamModel":
+    async def __aenter__(self) -> GrpcStreamModel:
         self._channel = grpc.aio.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
         self._call = pb_grpc.GRPCInferenceServiceStub(self._channel).ModelStreamInfer()
         return self
@@ -65,7 +72,9 @@ class GrpcStreamModel:
             raise RuntimeError("GrpcStreamModel is not open: use 'async with GrpcStreamModel(...)'")
         async with self._lock:  # one message in flight keeps request/answer pairing exact
             self._sent += 1
-            request = build_infer_request([list(r) for r in rows], self.name, request_id=str(self._sent))
+            request = build_infer_request(
+                [list(r) for r in rows], self.name, request_id=str(self._sent)
+            )
             try:
                 await self._call.write(request)
                 message = await asyncio.wait_for(self._call.read(), self.timeout)

@@ -80,7 +80,9 @@ class Artifact:
     @property
     def size_bytes(self) -> int:
         """Total bytes on disk of the manifest and every listed file."""
-        return int(self.manifest.get("_manifest_bytes", 0)) + sum(len(b) for b in self.files.values())
+        return int(self.manifest.get("_manifest_bytes", 0)) + sum(
+            len(b) for b in self.files.values()
+        )
 
 
 def _check_name(kind: str, value: str) -> None:
@@ -119,7 +121,9 @@ def _read_bounded(path: Path, what: str) -> bytes:
     except FileNotFoundError as exc:
         raise ArtifactIntegrityError(f"{what}: file is missing ({path})") from exc
     if size > MAX_FILE_BYTES:
-        raise ArtifactIntegrityError(f"{what}: {size} bytes is over the {MAX_FILE_BYTES}-byte bound")
+        raise ArtifactIntegrityError(
+            f"{what}: {size} bytes is over the {MAX_FILE_BYTES}-byte bound"
+        )
     return path.read_bytes()
 
 
@@ -163,7 +167,10 @@ def load_artifact(
             f"no artifact {label} under {base} (versions of {name!r}: {versions or 'none'})"
         )
     raw_manifest = _read_bounded(directory / MANIFEST_NAME, f"{label}/{MANIFEST_NAME}")
-    if expected_manifest_sha256 is not None and sha256_bytes(raw_manifest) != expected_manifest_sha256:
+    if (
+        expected_manifest_sha256 is not None
+        and sha256_bytes(raw_manifest) != expected_manifest_sha256
+    ):
         raise ArtifactIntegrityError(f"{label}: manifest.json checksum differs from the pinned one")
     try:
         manifest = json.loads(raw_manifest.decode("utf-8"))
@@ -187,8 +194,9 @@ def load_artifact(
                 f"{entry['sha256'][:12]}... (the file was altered)"
             )
         files[filename] = data
-    manifest = dict(manifest, _manifest_bytes=len(raw_manifest),
-                    _manifest_sha256=sha256_bytes(raw_manifest))
+    manifest = dict(
+        manifest, _manifest_bytes=len(raw_manifest), _manifest_sha256=sha256_bytes(raw_manifest)
+    )
     return Artifact(name=name, version=version, path=directory, manifest=manifest, files=files)
 
 
@@ -215,7 +223,9 @@ def _check_manifest(manifest: Any, name: str, version: str, label: str) -> None:
             or not isinstance(entry.get("sha256"), str)
             or not isinstance(entry.get("bytes"), int)
         ):
-            raise ArtifactIntegrityError(f"{label}: manifest entry for {filename} needs sha256 and bytes")
+            raise ArtifactIntegrityError(
+                f"{label}: manifest entry for {filename} needs sha256 and bytes"
+            )
 
 
 def write_artifact(

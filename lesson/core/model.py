@@ -13,8 +13,9 @@ works everywhere through :class:`FunctionModel` (see :func:`as_model`).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "Model",
@@ -127,7 +128,9 @@ class FunctionModel:
         self.name = name or getattr(fn, "__name__", None) or type(fn).__name__
         self.version = str(version)
         self.n_features = n_features
-        self.description = description or (getattr(fn, "__doc__", None) or "").strip().split("\n")[0]
+        self.description = (
+            description or (getattr(fn, "__doc__", None) or "").strip().split("\n")[0]
+        )
 
     def predict(self, rows: Sequence[Sequence[float]]) -> list[float]:
         out: list[Any] = []
@@ -193,7 +196,7 @@ def as_model(obj: Any, *, name: str | None = None, version: str = "1") -> Model:
         TypeError: ``obj`` is neither.
     """
     if all(hasattr(obj, attr) for attr in ("name", "version", "predict", "metadata")) and callable(
-        getattr(obj, "predict")
+        obj.predict
     ):
         return obj
     if obj is averaged_ensembled_model:
@@ -274,7 +277,9 @@ class ModelRegistry:
 
     def list(self) -> list[ModelMetadata]:
         """Metadata of every registered model version, sorted by name then registration."""
-        return [m.metadata() for _, versions in sorted(self._models.items()) for m in versions.values()]
+        return [
+            m.metadata() for _, versions in sorted(self._models.items()) for m in versions.values()
+        ]
 
     def __contains__(self, item: object) -> bool:
         """``"name" in registry`` or ``("name", "version") in registry``."""

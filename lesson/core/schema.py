@@ -21,8 +21,9 @@ from __future__ import annotations
 import json
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 __all__ = [
     "Limits",
@@ -106,7 +107,7 @@ class ValidationError(ValueError):
         """Dotted location of the first problem, e.g. ``body.instances.0.2``."""
         return _loc_text(self.errors[0]["loc"])
 
-    def with_loc_prefix(self, *prefix: str | int) -> "ValidationError":
+    def with_loc_prefix(self, *prefix: str | int) -> ValidationError:
         """A copy of this error (same class) with ``prefix`` put before every ``loc``."""
         errors = [dict(e, loc=[*prefix, *e["loc"]]) for e in self.errors]
         return type(self)(errors)
@@ -141,21 +142,31 @@ def check_body_size(n_bytes: int, limits: Limits = DEFAULT_LIMITS) -> None:
     """Raise :class:`RequestTooLargeError` if an encoded body is over ``limits.max_body_bytes``."""
     if n_bytes > limits.max_body_bytes:
         raise RequestTooLargeError(
-            [_error(["body"], f"Body has {n_bytes} bytes, the limit is {limits.max_body_bytes}", "too_long")]
+            [
+                _error(
+                    ["body"],
+                    f"Body has {n_bytes} bytes, the limit is {limits.max_body_bytes}",
+                    "too_long",
+                )
+            ]
         )
 
 
 def as_number(value: Any, loc: Loc, errors: list[dict[str, Any]]) -> float | None:
     """Convert one JSON value to a finite float, or record why not and return None."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        errors.append(_error(loc, f"Input should be a number, got {type(value).__name__}", "type_error"))
+        errors.append(
+            _error(loc, f"Input should be a number, got {type(value).__name__}", "type_error")
+        )
         return None
     try:
         number = float(value)
     except (OverflowError, ValueError):
         number = math.inf
     if not math.isfinite(number):
-        errors.append(_error(loc, f"Input should be a finite number, got {value!r}", "finite_number"))
+        errors.append(
+            _error(loc, f"Input should be a finite number, got {value!r}", "finite_number")
+        )
         return None
     return number
 
@@ -203,10 +214,18 @@ def parse_v1_request(
         try:
             payload = json.loads(payload)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise ValidationError([_error(base, f"JSON decode error: {exc}", "json_invalid")]) from None
+            raise ValidationError(
+                [_error(base, f"JSON decode error: {exc}", "json_invalid")]
+            ) from None
     if not isinstance(payload, dict):
         raise ValidationError(
-            [_error(base, f"Input should be an object with 'instances', got {type(payload).__name__}", "type_error")]
+            [
+                _error(
+                    base,
+                    f"Input should be an object with 'instances', got {type(payload).__name__}",
+                    "type_error",
+                )
+            ]
         )
     loc: Loc = [*base, "instances"]
     if "instances" not in payload:
@@ -224,7 +243,13 @@ def parse_v1_request(
         # The original lesson's form: one flat feature vector is one instance.
         if len(instances) > limits.max_features:
             raise RequestTooLargeError(
-                [_error(loc, f"Instance has {len(instances)} features, the limit is {limits.max_features}", "too_long")]
+                [
+                    _error(
+                        loc,
+                        f"Instance has {len(instances)} features, the limit is {limits.max_features}",
+                        "too_long",
+                    )
+                ]
             )
         row = _parse_row(instances, loc, errors)
         if errors:
@@ -233,24 +258,46 @@ def parse_v1_request(
 
     if len(instances) > limits.max_instances:
         raise RequestTooLargeError(
-            [_error(loc, f"Request has {len(instances)} instances, the limit is {limits.max_instances}", "too_long")]
+            [
+                _error(
+                    loc,
+                    f"Request has {len(instances)} instances, the limit is {limits.max_instances}",
+                    "too_long",
+                )
+            ]
         )
     width = len(instances[0])
     for i, row in enumerate(instances):
         if _is_list(row) and len(row) > limits.max_features:
             raise RequestTooLargeError(
-                [_error([*loc, i], f"Instance has {len(row)} features, the limit is {limits.max_features}", "too_long")]
+                [
+                    _error(
+                        [*loc, i],
+                        f"Instance has {len(row)} features, the limit is {limits.max_features}",
+                        "too_long",
+                    )
+                ]
             )
     rows: list[list[float]] = []
     for i, row in enumerate(instances):
         row_loc = [*loc, i]
         if not _is_list(row):
-            errors.append(_error(row_loc, f"Input should be a list of numbers, got {type(row).__name__}", "type_error"))
+            errors.append(
+                _error(
+                    row_loc,
+                    f"Input should be a list of numbers, got {type(row).__name__}",
+                    "type_error",
+                )
+            )
         elif len(row) == 0:
             errors.append(_error(row_loc, "List should have at least 1 item", "too_short"))
         elif len(row) != width:
             errors.append(
-                _error(row_loc, f"Row has {len(row)} features but row 0 has {width}; rows must be the same length", "ragged")
+                _error(
+                    row_loc,
+                    f"Row has {len(row)} features but row 0 has {width}; rows must be the same length",
+                    "ragged",
+                )
             )
         else:
             rows.append(_parse_row(row, row_loc, errors))
@@ -296,4 +343,6 @@ def ensure_response_schema(payload: Any) -> None:
         if not finite:
             raise AssertionError(f"predictions[{i}] should be finite, got {value!r}")
     if not isinstance(payload.get("metadata"), dict):
-        raise AssertionError(f"'metadata' should be a dict, got {type(payload.get('metadata')).__name__}")
+        raise AssertionError(
+            f"'metadata' should be a dict, got {type(payload.get('metadata')).__name__}"
+        )

@@ -14,8 +14,9 @@ from __future__ import annotations
 import math
 import numbers
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from lesson.core.model import Model, ModelRegistry, as_model, default_registry
 from lesson.core.schema import DEFAULT_LIMITS, Limits, parse_v1_request
@@ -47,7 +48,9 @@ def _check_outputs(outputs: Any, model: Model, n_rows: int) -> list[float]:
             )
         number = float(value)
         if not math.isfinite(number):
-            raise ModelOutputError(f"model {model.name!r} output {i} is {number!r}, expected a finite number")
+            raise ModelOutputError(
+                f"model {model.name!r} output {i} is {number!r}, expected a finite number"
+            )
         checked.append(number)
     if getattr(model, "one_output_per_row", True) and len(checked) != n_rows:
         raise ModelOutputError(
@@ -85,7 +88,7 @@ class PredictionService:
         self.limits = limits
 
     @classmethod
-    def for_model(cls, model: Any, limits: Limits = DEFAULT_LIMITS) -> "PredictionService":
+    def for_model(cls, model: Any, limits: Limits = DEFAULT_LIMITS) -> PredictionService:
         """A service for one model (a :class:`Model` or a plain function ``fn(instance)``)."""
         return cls(ModelRegistry([as_model(model)]), limits)
 
@@ -188,8 +191,14 @@ class PredictionService:
         rows = request.rows if transform_rows is None else transform_rows(request.rows)
         score = self.predict_rows if score_rows is None else score_rows
         predictions, chosen = score(rows, model=request.model, version=request.version)
-        return self.respond(request, predictions, chosen, started=started, transport=transport,
-                            extra_metadata=extra_metadata)
+        return self.respond(
+            request,
+            predictions,
+            chosen,
+            started=started,
+            transport=transport,
+            extra_metadata=extra_metadata,
+        )
 
     def __repr__(self) -> str:
         return f"PredictionService({self.registry!r}, limits={self.limits!r})"

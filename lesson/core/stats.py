@@ -11,7 +11,7 @@ Standard library only: nearest-rank percentiles and millisecond formatting::
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 __all__ = ["percentile", "format_ms", "regression_metrics"]
 

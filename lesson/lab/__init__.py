@@ -28,7 +28,8 @@ import contextlib
 import inspect
 import os
 import sys
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from lesson.core.model import Model
 from lesson.core.runtime import IN_BROWSER
@@ -47,14 +48,23 @@ from lesson.lab.targets import (  # noqa: F401 - re-exported: the notebooks reac
 )
 from lesson.widgets.targets import Target
 
-__all__ = ["Lab", "setup", "close", "current", "show_source", "READY_SENTINEL", "LAB_PARENT_ENV", *_targets.__all__]
+__all__ = [
+    "Lab",
+    "setup",
+    "close",
+    "current",
+    "show_source",
+    "READY_SENTINEL",
+    "LAB_PARENT_ENV",
+    *_targets.__all__,
+]
 
 #: Every notebook's first output starts with this text (the browser test waits for it).
 READY_SENTINEL = "Serving Patterns Lab ready"
 #: Environment variable naming the process (kernel) that started a lab server.
 LAB_PARENT_ENV = "LESSON_LAB_PARENT_PID"
 
-_current: "Lab | None" = None
+_current: Lab | None = None
 
 
 class Lab:
@@ -85,8 +95,8 @@ class Lab:
 
     # ---- servers -------------------------------------------------------------------------
     def _start_servers(self, kinds: Sequence[str], **options: Any) -> None:
-        from lesson.clients import client_for  # noqa: PLC0415 - CPython only
-        from lesson.servers.launch import running_server  # noqa: PLC0415 - CPython only
+        from lesson.clients import client_for
+        from lesson.servers.launch import running_server
 
         # tag the servers with this process's pid, so a server whose notebook kernel is gone
         # can be recognised as a leftover (tests/notebooks/test_no_leftovers.py)
@@ -123,7 +133,9 @@ class Lab:
             raise KeyError(f"unknown target {key!r}; known: {', '.join(self.targets)}")
         return self.targets[key].build()
 
-    def panel(self, target: str | None = None, *, targets: Sequence[str] | None = None, **kwargs: Any) -> Any:
+    def panel(
+        self, target: str | None = None, *, targets: Sequence[str] | None = None, **kwargs: Any
+    ) -> Any:
         """A :class:`~lesson.widgets.panel.LoadTestPanel` over this lab's targets.
 
         Args:
@@ -132,7 +144,7 @@ class Lab:
             kwargs: start values: ``requests``, ``concurrency``, ``rate``, ``instances``,
                 ``limits``, ``title``.
         """
-        from lesson.widgets.panel import LoadTestPanel  # noqa: PLC0415 - needs ipywidgets
+        from lesson.widgets.panel import LoadTestPanel
 
         chosen = [self.targets[k] for k in targets] if targets else list(self.targets.values())
         return LoadTestPanel(chosen, target=target, **kwargs)
@@ -144,7 +156,7 @@ class Lab:
         """
         try:
             return self.endpoint(key)(payload)
-        except Exception as exc:  # noqa: BLE001 - shown to the learner
+        except Exception as exc:  # shown to the learner
             return {"error": f"{type(exc).__name__}: {exc}"}
 
     def example_payload(self, rows: int = 1) -> dict[str, Any]:
@@ -161,8 +173,12 @@ class Lab:
     def describe(self) -> str:
         """The one-line status printed by :func:`setup`."""
         if self.path == "servers":
-            where = ", ".join(f"{'REST' if k == 'rest' else 'gRPC'} {h.url}" for k, h in self.servers.items())
-            return f"{READY_SENTINEL} — path: real servers {where} (CPython {sys.version.split()[0]})"
+            where = ", ".join(
+                f"{'REST' if k == 'rest' else 'gRPC'} {h.url}" for k, h in self.servers.items()
+            )
+            return (
+                f"{READY_SENTINEL} — path: real servers {where} (CPython {sys.version.split()[0]})"
+            )
         world = "browser, Pyodide" if IN_BROWSER else f"CPython {sys.version.split()[0]}"
         note = f"; {self.note}" if self.note else ""
         return f"{READY_SENTINEL} — path: in-process ({world}){note}"
@@ -179,7 +195,7 @@ class Lab:
         self._stack.close()
         self.servers.clear()
 
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -220,8 +236,8 @@ def setup(
         kinds = list(servers or [])
     if kinds and not IN_BROWSER:
         try:
-            import lesson.servers.launch  # noqa: F401, PLC0415
-            import lesson.clients  # noqa: F401, PLC0415
+            import lesson.clients
+            import lesson.servers.launch  # noqa: F401
         except ImportError as exc:
             lab.note = f"real servers unavailable here ({exc}); using the in-process adapters"
         else:

@@ -11,12 +11,18 @@ import contextlib
 import itertools
 import threading
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from lesson.core.model import Model
 from lesson.core.schema import parse_v1_request
 from lesson.core.service import PredictionService
-from lesson.patterns.adapters import batch_scoring_runner, edge_inference_adapter, fastapi_rest_adapter, grpc_streaming_adapter
+from lesson.patterns.adapters import (
+    batch_scoring_runner,
+    edge_inference_adapter,
+    fastapi_rest_adapter,
+    grpc_streaming_adapter,
+)
 from lesson.patterns.streaming.events import event_stream_adapter
 from lesson.widgets.targets import Knob, Target
 
@@ -76,7 +82,7 @@ def _batch_endpoint(model: Model) -> Callable[[Any], Any]:
 def model_width(model: Model, default: int = 4) -> int:
     try:
         width = model.metadata().n_features
-    except Exception:  # noqa: BLE001 - a model without metadata still works
+    except Exception:  # a model without metadata still works
         width = None
     return int(width) if width else default
 
@@ -107,7 +113,7 @@ def default_model() -> Model:
     Standard library only, so it answers in the browser too; the servers' default is the
     same artifact run by numpy (``lesson.models.mlp_numpy``), equal within 1e-6.
     """
-    from lesson.models.mlp import load_default_mlp  # noqa: PLC0415 - reads the artifact when asked
+    from lesson.models.mlp import load_default_mlp
 
     return load_default_mlp()
 
@@ -118,8 +124,11 @@ def example_rows(model: Model | None = None) -> list[list[float]] | None:
     ``None`` when the model has no artifact with held-out rows (e.g. ``averaged_ensemble``).
     A wrapped model (``.inner``, such as the simulated accelerator) uses its inner model's.
     """
-    from lesson.core.artifacts import ArtifactError, load_artifact  # noqa: PLC0415
-    from lesson.core.artifacts import load_heldout  # noqa: PLC0415
+    from lesson.core.artifacts import (
+        ArtifactError,
+        load_artifact,
+        load_heldout,
+    )
 
     model = model or default_model()
     model = getattr(model, "inner", model)
@@ -144,23 +153,59 @@ def in_process_targets(model: Model | None = None) -> list[Target]:
     samples = example_rows(model)
 
     def target(key: str, label: str, pattern: str, endpoint: Any, description: str) -> Target:
-        return Target(key=key, label=label, pattern=pattern, endpoint=endpoint, n_features=width,
-                      sample_rows=samples, description=description)
+        return Target(
+            key=key,
+            label=label,
+            pattern=pattern,
+            endpoint=endpoint,
+            n_features=width,
+            sample_rows=samples,
+            description=description,
+        )
 
     return [
-        target("in-process", "Plain function call (no serving layer)", "in-process", _service_endpoint(model),
-               "PredictionService.predict: validate → predict → response, no transport at all."),
-        target("rest", "REST adapter, in-process", "REST", fastapi_rest_adapter(model),
-               "fastapi_rest_adapter: the REST handler called as a function (no socket)."),
-        target("grpc", "gRPC streaming adapter, in-process (one open stream)", "gRPC", _stream_endpoint(model),
-               "grpc_streaming_adapter: each call sends one message on one long-lived stream."),
-        target("batch", "Batch scoring runner, in-process (one batch per request)", "batch",
-               _batch_endpoint(model), "batch_scoring_runner: each request is scored as one batch of rows."),
-        target("streaming", "Event-stream adapter, in-process (one event per request)", "streaming",
-               _event_endpoint(model), "event_stream_adapter: each request is one event with an id and a key."),
-        target("edge", "Edge adapter, in-process (inputs quantised)", "edge",
-               edge_inference_adapter(model, quantise=True),
-               "edge_inference_adapter(quantise=True): the on-device runtime, inputs rounded to 3 places."),
+        target(
+            "in-process",
+            "Plain function call (no serving layer)",
+            "in-process",
+            _service_endpoint(model),
+            "PredictionService.predict: validate → predict → response, no transport at all.",
+        ),
+        target(
+            "rest",
+            "REST adapter, in-process",
+            "REST",
+            fastapi_rest_adapter(model),
+            "fastapi_rest_adapter: the REST handler called as a function (no socket).",
+        ),
+        target(
+            "grpc",
+            "gRPC streaming adapter, in-process (one open stream)",
+            "gRPC",
+            _stream_endpoint(model),
+            "grpc_streaming_adapter: each call sends one message on one long-lived stream.",
+        ),
+        target(
+            "batch",
+            "Batch scoring runner, in-process (one batch per request)",
+            "batch",
+            _batch_endpoint(model),
+            "batch_scoring_runner: each request is scored as one batch of rows.",
+        ),
+        target(
+            "streaming",
+            "Event-stream adapter, in-process (one event per request)",
+            "streaming",
+            _event_endpoint(model),
+            "event_stream_adapter: each request is one event with an id and a key.",
+        ),
+        target(
+            "edge",
+            "Edge adapter, in-process (inputs quantised)",
+            "edge",
+            edge_inference_adapter(model, quantise=True),
+            "edge_inference_adapter(quantise=True): the on-device runtime, inputs rounded to 3 places.",
+        ),
     ]
 
 
@@ -173,7 +218,7 @@ class MicroBatchedEndpoint:
     """
 
     def __init__(self, model: Model, max_batch_size: int, max_delay_ms: int):
-        from lesson.patterns.batching import MicroBatcher  # noqa: PLC0415 - only when this target is used
+        from lesson.patterns.batching import MicroBatcher
 
         self.model = model
         self.max_batch_size = max_batch_size
@@ -201,14 +246,16 @@ class MicroBatchedEndpoint:
         await self.batcher.close()
 
 
-def batching_target(model: Model | None = None, *, fixed_cost_ms: float = 2.0, per_row_us: float = 20.0) -> Target:
+def batching_target(
+    model: Model | None = None, *, fixed_cost_ms: float = 2.0, per_row_us: float = 20.0
+) -> Target:
     """A micro-batched SIMULATED accelerator, with ``max_batch_size`` and ``max_delay_ms`` knobs.
 
     The accelerator (:class:`lesson.models.accelerator.SimulatedAcceleratorModel`) costs
     ``fixed_cost_ms`` per call plus ``per_row_us`` per row and runs one call at a time: the cost
     shape that makes batching pay. Its predictions are the wrapped model's.
     """
-    from lesson.models.accelerator import SimulatedAcceleratorModel  # noqa: PLC0415
+    from lesson.models.accelerator import SimulatedAcceleratorModel
 
     device = SimulatedAcceleratorModel(
         model or default_model(), fixed_cost_s=fixed_cost_ms / 1000.0, per_row_s=per_row_us / 1e6
@@ -217,12 +264,26 @@ def batching_target(model: Model | None = None, *, fixed_cost_ms: float = 2.0, p
         key="batching",
         label=f"Micro-batcher → SIMULATED accelerator ({fixed_cost_ms:g} ms/call + {per_row_us:g} µs/row)",
         pattern="batch",
-        make_endpoint=lambda max_batch_size, max_delay_ms: MicroBatchedEndpoint(device, max_batch_size, max_delay_ms),
+        make_endpoint=lambda max_batch_size, max_delay_ms: MicroBatchedEndpoint(
+            device, max_batch_size, max_delay_ms
+        ),
         knobs=(
-            Knob("max_batch_size", "max_batch_size (rows per call)", 1, 128, 1,
-                 "1 = no batching: every request is its own device call."),
-            Knob("max_delay_ms", "max_delay_ms (wait for more)", 0, 20, 0,
-                 "How long the first request of a batch may wait for others."),
+            Knob(
+                "max_batch_size",
+                "max_batch_size (rows per call)",
+                1,
+                128,
+                1,
+                "1 = no batching: every request is its own device call.",
+            ),
+            Knob(
+                "max_delay_ms",
+                "max_delay_ms (wait for more)",
+                0,
+                20,
+                0,
+                "How long the first request of a batch may wait for others.",
+            ),
         ),
         n_features=model_width(device),
         sample_rows=example_rows(device),
@@ -239,8 +300,8 @@ def accelerator_registry() -> Any:
     For servers that notebooks start to show overload, e.g.
     ``running_server("rest", registry="lesson.lab:accelerator_registry", max_in_flight=4, offload=True)``.
     """
-    from lesson.models.accelerator import SimulatedAcceleratorModel  # noqa: PLC0415
-    from lesson.core.model import ModelRegistry  # noqa: PLC0415
+    from lesson.core.model import ModelRegistry
+    from lesson.models.accelerator import SimulatedAcceleratorModel
 
     registry = ModelRegistry()
     registry.register(SimulatedAcceleratorModel(default_model()), default=True)
@@ -254,23 +315,35 @@ def edge_targets() -> list[Target]:
     ``edge_inference_adapter(model, quantise=False)`` (the int8 model is quantised in its
     weights already); payloads are drawn from the artifact's held-out rows.
     """
-    from lesson.core.artifacts import load_artifact  # noqa: PLC0415
-    from lesson.models.int8 import load_edge_model  # noqa: PLC0415
-    from lesson.core.artifacts import load_heldout
-    from lesson.models.mlp import load_default_mlp  # noqa: PLC0415
+    from lesson.core.artifacts import (
+        load_artifact,
+        load_heldout,
+    )
+    from lesson.models.int8 import load_edge_model
+    from lesson.models.mlp import load_default_mlp
 
     int8 = load_edge_model()
     full = load_default_mlp()
     rows, _ = load_heldout(load_artifact(int8.name, int8.version))
     return [
-        Target(key="edge-fp64", label=f"Edge: {full.name} v{full.version}, full precision (pure Python)",
-               pattern="edge", endpoint=edge_inference_adapter(full, quantise=False),
-               n_features=model_width(full), sample_rows=rows,
-               description="The real MLP with float weights, run on the device."),
-        Target(key="edge-int8", label=f"Edge: {int8.name} v{int8.version}, int8 weights (pure Python)",
-               pattern="edge", endpoint=edge_inference_adapter(int8, quantise=False),
-               n_features=model_width(int8), sample_rows=rows,
-               description="The same MLP with int8 weights: smaller on disk, computed from integers."),
+        Target(
+            key="edge-fp64",
+            label=f"Edge: {full.name} v{full.version}, full precision (pure Python)",
+            pattern="edge",
+            endpoint=edge_inference_adapter(full, quantise=False),
+            n_features=model_width(full),
+            sample_rows=rows,
+            description="The real MLP with float weights, run on the device.",
+        ),
+        Target(
+            key="edge-int8",
+            label=f"Edge: {int8.name} v{int8.version}, int8 weights (pure Python)",
+            pattern="edge",
+            endpoint=edge_inference_adapter(int8, quantise=False),
+            n_features=model_width(int8),
+            sample_rows=rows,
+            description="The same MLP with int8 weights: smaller on disk, computed from integers.",
+        ),
     ]
 
 
@@ -302,7 +375,9 @@ class PerThreadClient:
                     close()
 
 
-def server_target(key: str, handle: Any, *, label: str | None = None, n_features: int | None = None) -> Target:
+def server_target(
+    key: str, handle: Any, *, label: str | None = None, n_features: int | None = None
+) -> Target:
     """A load-test target for a server you started yourself (e.g. with different options).
 
     ``n_features`` defaults to the width of the lab's default model (the servers' default).
@@ -310,7 +385,7 @@ def server_target(key: str, handle: Any, *, label: str | None = None, n_features
     The caller owns the server; close the target's endpoint (``target.endpoint.close()``) to
     close its clients.
     """
-    from lesson.clients import client_for  # noqa: PLC0415 - CPython only
+    from lesson.clients import client_for
 
     pattern = "REST" if handle.kind == "rest" else "gRPC"
     return Target(

@@ -23,8 +23,15 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ARRIVALS", "MIN_BURSTINESS", "MAX_BURSTINESS", "Arrivals", "check_arrivals", "arrival_offsets",
-           "gap_cv"]
+__all__ = [
+    "ARRIVALS",
+    "MIN_BURSTINESS",
+    "MAX_BURSTINESS",
+    "Arrivals",
+    "check_arrivals",
+    "arrival_offsets",
+    "gap_cv",
+]
 
 #: The arrival processes a run may use.
 ARRIVALS = ("uniform", "poisson", "gamma")
@@ -71,15 +78,23 @@ def check_arrivals(process: Any, burstiness: Any, seed: Any) -> None:
     """A ValueError naming the bound unless the three make an arrival process."""
     if process not in ARRIVALS:
         raise ValueError(f"arrivals must be one of {', '.join(ARRIVALS)}; got {process!r}")
-    if isinstance(burstiness, bool) or not isinstance(burstiness, (int, float)) or not math.isfinite(burstiness) \
-            or burstiness <= 0:
+    if (
+        isinstance(burstiness, bool)
+        or not isinstance(burstiness, (int, float))
+        or not math.isfinite(burstiness)
+        or burstiness <= 0
+    ):
         raise ValueError(f"burstiness must be a number > 0 (the gamma shape); got {burstiness!r}")
     if not MIN_BURSTINESS <= burstiness <= MAX_BURSTINESS:
-        raise ValueError(f"burstiness must be in {MIN_BURSTINESS:g}..{MAX_BURSTINESS:g} (gap CV "
-                         f"{1 / math.sqrt(MAX_BURSTINESS):g}..{1 / math.sqrt(MIN_BURSTINESS):g}); got {burstiness!r}")
+        raise ValueError(
+            f"burstiness must be in {MIN_BURSTINESS:g}..{MAX_BURSTINESS:g} (gap CV "
+            f"{1 / math.sqrt(MAX_BURSTINESS):g}..{1 / math.sqrt(MIN_BURSTINESS):g}); got {burstiness!r}"
+        )
     if process != "gamma" and burstiness != 1:
-        raise ValueError(f"burstiness applies to arrivals='gamma' only (poisson is gamma with burstiness 1); "
-                         f"got arrivals={process!r} with burstiness={burstiness!r}")
+        raise ValueError(
+            f"burstiness applies to arrivals='gamma' only (poisson is gamma with burstiness 1); "
+            f"got arrivals={process!r} with burstiness={burstiness!r}"
+        )
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ValueError(f"seed must be an integer or None; got {seed!r}")
 
@@ -90,7 +105,9 @@ def arrival_offsets(arrivals: Arrivals, *, rate: float, limit: int, horizon: flo
     Uniform: ``i / rate``. Poisson and gamma: the first at 0, then drawn gaps (``random.Random(seed)``).
     """
     if not rate > 0 or limit < 0 or not horizon > 0:
-        raise ValueError(f"rate and horizon must be > 0 and limit >= 0; got {rate!r}, {horizon!r}, {limit!r}")
+        raise ValueError(
+            f"rate and horizon must be > 0 and limit >= 0; got {rate!r}, {horizon!r}, {limit!r}"
+        )
     if arrivals.process == "uniform":
         fits = limit if math.isinf(horizon) else math.ceil(rate * horizon - 1e-9)
         return [i / rate for i in range(min(limit, fits))]
@@ -101,7 +118,11 @@ def arrival_offsets(arrivals: Arrivals, *, rate: float, limit: int, horizon: flo
     t = 0.0
     while len(offsets) < limit and t < horizon:
         offsets.append(t)
-        t += rng.expovariate(rate) if arrivals.process == "poisson" else rng.gammavariate(shape, scale)
+        t += (
+            rng.expovariate(rate)
+            if arrivals.process == "poisson"
+            else rng.gammavariate(shape, scale)
+        )
     return offsets
 
 

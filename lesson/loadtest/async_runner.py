@@ -7,7 +7,8 @@ task at each intended send time, with at most ``concurrency`` in flight.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from lesson.core.schema import ensure_response_schema
 from lesson.loadtest.bounds import Check, Progress
@@ -44,15 +45,31 @@ async def run_load_test_async(
     task per request at its scheduled time, with at most ``concurrency`` in flight.
     Requests still running after the grace period are cancelled and count as ``unfinished``.
     """
-    run = LoadRun.prepare(endpoint, payloads, concurrency, rate, max_requests, max_duration, warmup, check, progress,
-                          arrivals=arrivals, burstiness=burstiness, seed=seed)
-    await warm_up_async(run.endpoint, run.source, run.settings.warmup, budget=run.settings.max_duration)
+    run = LoadRun.prepare(
+        endpoint,
+        payloads,
+        concurrency,
+        rate,
+        max_requests,
+        max_duration,
+        warmup,
+        check,
+        progress,
+        arrivals=arrivals,
+        burstiness=burstiness,
+        seed=seed,
+    )
+    await warm_up_async(
+        run.endpoint, run.source, run.settings.warmup, budget=run.settings.max_duration
+    )
     run.begin(inline_progress=True)
     request_tasks: Tasks = set()  # the open loop's request tasks in flight
     if run.settings.open_loop:
         senders = [asyncio.ensure_future(_open_scheduler(run, request_tasks))]
     else:
-        senders = [asyncio.ensure_future(_closed_worker(run)) for _ in range(run.settings.concurrency)]
+        senders = [
+            asyncio.ensure_future(_closed_worker(run)) for _ in range(run.settings.concurrency)
+        ]
     leftovers = await _wait_until_done(run, senders, request_tasks)
     end = run.stop()
     await _cancel(leftovers)
@@ -84,7 +101,9 @@ async def _open_scheduler(run: LoadRun, request_tasks: Tasks) -> None:
         _spawn(request_tasks, _send_on_schedule(run, i, intended, slots))
 
 
-async def _send_on_schedule(run: LoadRun, i: int, intended: float, slots: asyncio.Semaphore) -> None:
+async def _send_on_schedule(
+    run: LoadRun, i: int, intended: float, slots: asyncio.Semaphore
+) -> None:
     """Send request ``i`` now (its latency counts from ``intended``), then free its slot."""
     try:
         if run.note_send(intended) is None:
@@ -101,7 +120,9 @@ def _spawn(tasks: Tasks, coroutine: Coroutine[Any, Any, None]) -> None:
     task.add_done_callback(tasks.discard)
 
 
-async def _wait_until_done(run: LoadRun, senders: list[asyncio.Task[Any]], request_tasks: Tasks) -> list[asyncio.Task[Any]]:
+async def _wait_until_done(
+    run: LoadRun, senders: list[asyncio.Task[Any]], request_tasks: Tasks
+) -> list[asyncio.Task[Any]]:
     """Wait for the senders, then their requests, until the hard stop; return the tasks left running.
 
     If the wait itself is cancelled (a Stop button) or interrupted, every task is cancelled.

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from lesson.loadtest.arrivals import Arrivals
 
@@ -73,7 +74,12 @@ def check_int(name: str, value: Any, low: int, high: int) -> int:
 
 def check_real(name: str, value: Any, high: float) -> float:
     """``value`` as a float if it is a finite number in ``0 < value <= high``, else a ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 < value <= high:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not 0 < value <= high
+    ):
         raise ValueError(f"{name} must be a number with 0 < {name} <= {high:g}, got {value!r}")
     return float(value)
 
@@ -107,8 +113,10 @@ def validate(
         rate = check_real("rate", rate, MAX_RATE)
     process = Arrivals(arrivals, burstiness, seed)  # ValueError naming the bound
     if rate is None and process.random:
-        raise ValueError(f"arrivals={arrivals!r} needs a rate (an open loop): a closed loop sends each request "
-                         "when the previous one is answered")
+        raise ValueError(
+            f"arrivals={arrivals!r} needs a rate (an open loop): a closed loop sends each request "
+            "when the previous one is answered"
+        )
     if check is not None and not callable(check):
         raise ValueError(f"check must be callable or None, got {type(check).__name__}")
     if progress is not None and not callable(progress):
@@ -125,7 +133,9 @@ def payload_source(payloads: Any, limit: int) -> PayloadSource:
     elif isinstance(payloads, Iterable):
         items = list(itertools.islice(payloads, limit))
     else:
-        raise ValueError(f"payloads must be a payload or a sequence of payloads, got {type(payloads).__name__}")
+        raise ValueError(
+            f"payloads must be a payload or a sequence of payloads, got {type(payloads).__name__}"
+        )
     if len(items) == 0:
         raise ValueError("payloads must not be empty")
     n = len(items)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lesson.loadtest.bounds import Check, Endpoint, PayloadSource
 from lesson.loadtest.pacing import clock
@@ -77,7 +78,9 @@ def warm_up(endpoint: Endpoint, source: PayloadSource, count: int, budget: float
             pass  # warm-up outcomes are not part of the measurement
 
 
-async def warm_up_async(endpoint: Callable[[Any], Any], source: PayloadSource, count: int, budget: float) -> None:
+async def warm_up_async(
+    endpoint: Callable[[Any], Any], source: PayloadSource, count: int, budget: float
+) -> None:
     """As :func:`warm_up`, awaiting async endpoints; a call still running at ``budget`` is cancelled."""
     stop = clock() + budget
     for i in range(count):
@@ -86,5 +89,5 @@ async def warm_up_async(endpoint: Callable[[Any], Any], source: PayloadSource, c
             break
         try:
             await asyncio.wait_for(call_async(endpoint, source(i), None), timeout=remaining)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             break  # warm-up is bounded by max_duration too

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from lesson.core.runtime import IN_BROWSER
 
@@ -62,8 +62,9 @@ def sleep_until(target: float, spin_window: float = SPIN_WINDOW_THREADS) -> None
         time.sleep(0)
 
 
-async def sleep_until_async(target: float, spin_window: float = SPIN_WINDOW_ASYNC,
-                            idle: Callable[[], bool] | None = None) -> None:
+async def sleep_until_async(
+    target: float, spin_window: float = SPIN_WINDOW_ASYNC, idle: Callable[[], bool] | None = None
+) -> None:
     """Await until ``clock() >= target``: a timer for most of the wait, then ``sleep(0)`` yields.
 
     Each ``asyncio.sleep(0)`` runs one event-loop iteration (I/O is polled, other tasks run),

@@ -86,7 +86,9 @@ class Recorder:
             unfinished = self.in_flight
             if unfinished:
                 self.errors["unfinished"] += unfinished
-                self.examples.setdefault("unfinished", "still running when the run's time bound ran out")
+                self.examples.setdefault(
+                    "unfinished", "still running when the run's time bound ran out"
+                )
             return unfinished
 
     def result(

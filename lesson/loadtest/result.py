@@ -153,20 +153,35 @@ class LoadTestResult:
         else:
             lines.append("  errors      none")
         if self.mode == "open":
-            lines.append(f"  late sends  {self.late_sends} (> {LATE_SEND_THRESHOLD * 1000:g} ms behind schedule)"
-                         + (f"; {self.unsent} scheduled but never sent" if self.unsent else ""))
+            lines.append(
+                f"  late sends  {self.late_sends} (> {LATE_SEND_THRESHOLD * 1000:g} ms behind schedule)"
+                + (f"; {self.unsent} scheduled but never sent" if self.unsent else "")
+            )
         res = self.clock_resolution
         note = ""
         if not math.isnan(self.p50) and self.p50 < 10 * res:
             note = " - p50 is within 10x of it: time groups of calls for finer figures"
-        lines.append(f"  clock       resolution {res * 1e6:.3g} µs; percentiles: {PERCENTILE_METHOD}{note}")
+        lines.append(
+            f"  clock       resolution {res * 1e6:.3g} µs; percentiles: {PERCENTILE_METHOD}{note}"
+        )
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.to_text()
 
     def _repr_html_(self) -> str:
-        heads = ["mode", "requests", "req/s", "success", "p50", "p90", "p95", "p99", "max", "errors"]
+        heads = [
+            "mode",
+            "requests",
+            "req/s",
+            "success",
+            "p50",
+            "p90",
+            "p95",
+            "p99",
+            "max",
+            "errors",
+        ]
         errors = ", ".join(f"{k}: {v}" for k, v in sorted(self.errors.items())) or "none"
         cells = [
             self._describe_mode(),

@@ -39,8 +39,14 @@ class LoadRun:
     deadline: float  # no request is sent from then on
     hard_stop: float  # requests still in flight are abandoned then
 
-    def __init__(self, endpoint: Endpoint, source: PayloadSource, settings: Settings,
-                 check: Check | None, progress: Progress | None):
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        source: PayloadSource,
+        settings: Settings,
+        check: Check | None,
+        progress: Progress | None,
+    ):
         self.endpoint = endpoint
         self.source = source
         self.settings = settings
@@ -48,23 +54,56 @@ class LoadRun:
         self.progress = progress
         self._offsets: list[float] | None = None  # drawn arrivals (poisson, gamma); None: i / rate
         if settings.rate is not None and settings.arrivals.random:
-            self._offsets = arrival_offsets(settings.arrivals, rate=settings.rate, limit=settings.max_requests,
-                                            horizon=settings.max_duration)
+            self._offsets = arrival_offsets(
+                settings.arrivals,
+                rate=settings.rate,
+                limit=settings.max_requests,
+                horizon=settings.max_duration,
+            )
         self.scheduled = settings.scheduled if self._offsets is None else len(self._offsets)
         self._claim_lock = threading.Lock()
         self._indices = itertools.count()
 
     @classmethod
-    def prepare(cls, endpoint: Any, payloads: Any, concurrency: Any, rate: Any, max_requests: Any,
-                max_duration: Any, warmup: Any, check: Any, progress: Any, *, sync_only: bool = False,
-                arrivals: Any = "uniform", burstiness: Any = 1.0, seed: Any = 0) -> LoadRun:
+    def prepare(
+        cls,
+        endpoint: Any,
+        payloads: Any,
+        concurrency: Any,
+        rate: Any,
+        max_requests: Any,
+        max_duration: Any,
+        warmup: Any,
+        check: Any,
+        progress: Any,
+        *,
+        sync_only: bool = False,
+        arrivals: Any = "uniform",
+        burstiness: Any = 1.0,
+        seed: Any = 0,
+    ) -> LoadRun:
         """Validate the arguments (ValueError naming the bound); ``sync_only`` refuses async endpoints."""
-        settings = validate(endpoint, concurrency, rate, max_requests, max_duration, warmup, check, progress,
-                            arrivals, burstiness, seed)
-        if sync_only and (inspect.iscoroutinefunction(endpoint)
-                          or inspect.iscoroutinefunction(getattr(endpoint, "__call__", None))):
+        settings = validate(
+            endpoint,
+            concurrency,
+            rate,
+            max_requests,
+            max_duration,
+            warmup,
+            check,
+            progress,
+            arrivals,
+            burstiness,
+            seed,
+        )
+        if sync_only and (
+            inspect.iscoroutinefunction(endpoint)
+            or (callable(endpoint) and inspect.iscoroutinefunction(endpoint.__call__))
+        ):
             raise TypeError("endpoint is async: use `await run_load_test_async(...)`")
-        return cls(endpoint, payload_source(payloads, settings.max_requests), settings, check, progress)
+        return cls(
+            endpoint, payload_source(payloads, settings.max_requests), settings, check, progress
+        )
 
     def begin(self, *, inline_progress: bool) -> None:
         """Start the clock (after the warm-up); ``inline_progress``: report progress on each outcome."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from lesson.core.schema import ensure_response_schema
 from lesson.loadtest.bounds import (
@@ -22,7 +23,9 @@ from lesson.loadtest.result import LoadTestResult
 __all__ = ["run_synthetic_load_test"]
 
 
-def run_synthetic_load_test(endpoint: Endpoint, payloads: Iterable[Any], *, warmups: int = 1) -> LoadTestResult:
+def run_synthetic_load_test(
+    endpoint: Endpoint, payloads: Iterable[Any], *, warmups: int = 1
+) -> LoadTestResult:
     """The original lesson's load test: each payload once, one after the other.
 
     Args:
@@ -37,7 +40,11 @@ def run_synthetic_load_test(endpoint: Endpoint, payloads: Iterable[Any], *, warm
     """
     check_endpoint(endpoint)
     warmups = check_int("warmups", warmups, 0, MAX_WARMUP)
-    items = list(itertools.islice(iter([payloads] if isinstance(payloads, dict) else payloads), MAX_REQUESTS + 1))
+    items = list(
+        itertools.islice(
+            iter([payloads] if isinstance(payloads, dict) else payloads), MAX_REQUESTS + 1
+        )
+    )
     if not items:
         raise ValueError("payloads must not be empty")
     if len(items) > MAX_REQUESTS:
@@ -50,4 +57,6 @@ def run_synthetic_load_test(endpoint: Endpoint, payloads: Iterable[Any], *, warm
         sent = clock()
         done, kind, message = call_sync(endpoint, payload, ensure_response_schema)
         recorder.record(done - sent, done, kind, message)
-    return recorder.result(mode="sequential", concurrency=1, rate=None, unsent=0, stopped_by="payloads")
+    return recorder.result(
+        mode="sequential", concurrency=1, rate=None, unsent=0, stopped_by="payloads"
+    )

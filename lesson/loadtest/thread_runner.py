@@ -6,7 +6,8 @@ Where threads cannot start (the browser) it runs inline, one request at a time.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lesson.core.runtime import threads_available
 from lesson.core.schema import ensure_response_schema
@@ -68,8 +69,21 @@ def run_load_test(
         TypeError: ``endpoint`` is an ``async def`` function.
         RuntimeError: ``concurrency > 1`` where threads cannot start (the browser).
     """
-    run = LoadRun.prepare(endpoint, payloads, concurrency, rate, max_requests, max_duration, warmup, check,
-                          progress, sync_only=True, arrivals=arrivals, burstiness=burstiness, seed=seed)
+    run = LoadRun.prepare(
+        endpoint,
+        payloads,
+        concurrency,
+        rate,
+        max_requests,
+        max_duration,
+        warmup,
+        check,
+        progress,
+        sync_only=True,
+        arrivals=arrivals,
+        burstiness=burstiness,
+        seed=seed,
+    )
     inline = not threads_available()
     if inline and run.settings.concurrency > 1:
         raise RuntimeError(
@@ -116,7 +130,9 @@ def _start_threads(run: LoadRun, worker: Worker) -> list[threading.Thread]:
             thread.start()
     except RuntimeError as exc:  # e.g. a process thread limit: stop the ones started
         run.recorder.close()
-        raise RuntimeError(f"could not start {concurrency} load threads ({exc}); lower concurrency") from exc
+        raise RuntimeError(
+            f"could not start {concurrency} load threads ({exc}); lower concurrency"
+        ) from exc
     return threads
 
 

@@ -18,7 +18,8 @@ import math
 import random
 import sys
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lesson.loadtest import LoadTestResult, run_load_test, run_load_test_async
 from lesson.loadtest.arrivals import Arrivals
@@ -27,12 +28,17 @@ from lesson.loadtest.arrivals import Arrivals
 CLIENT_BOUND_CPU = 0.85
 
 
-def make_payloads(features: int, batch: int, count: int = 64, seed: int = 0) -> list[dict[str, Any]]:
+def make_payloads(
+    features: int, batch: int, count: int = 64, seed: int = 0
+) -> list[dict[str, Any]]:
     """`count` V1 payloads of `batch` rows x `features` numbers in [0, 1), reproducible."""
     if not 1 <= features <= 4096 or not 1 <= batch <= 4096:
         raise ValueError("features and batch must be in 1..4096")
     rng = random.Random(seed)
-    return [{"instances": [[round(rng.random(), 6) for _ in range(features)] for _ in range(batch)]} for _ in range(count)]
+    return [
+        {"instances": [[round(rng.random(), 6) for _ in range(features)] for _ in range(batch)]}
+        for _ in range(count)
+    ]
 
 
 DEFAULT_FEATURES = 8
@@ -59,14 +65,22 @@ def model_width(url: str, model: str | None = None) -> int | None:
     return int(width) if isinstance(width, int) and width > 0 else None
 
 
-def _progress_bar(total: int, quiet: bool) -> tuple[Callable[[int, int, float], None], Callable[[], None]]:
+def _progress_bar(
+    total: int, quiet: bool
+) -> tuple[Callable[[int, int, float], None], Callable[[], None]]:
     if quiet:
         return (lambda done, total_, elapsed: None), (lambda: None)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    progress = Progress(TextColumn("load test"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=Console(stderr=True), transient=True)
+    progress = Progress(
+        TextColumn("load test"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
     task = progress.add_task("requests", total=total)
     progress.start()
 
@@ -91,11 +105,22 @@ def _client_bound(result: LoadTestResult, cpu_share: float) -> bool:
     return result.late_sends > 0.01 * sends or result.unsent > 0
 
 
-def run_over_wire(url: str, payloads: list[dict[str, Any]], *, concurrency: int, rate: float | None,
-                  max_requests: int, max_duration: float, warmup: int, model: str | None = None,
-                  protocol: str = "v1", progress: Callable[[int, int, float], None] | None = None,
-                  arrivals: str = "uniform", burstiness: float = 1.0, seed: int | None = 0,
-                  ) -> tuple[LoadTestResult, dict[str, Any]]:
+def run_over_wire(
+    url: str,
+    payloads: list[dict[str, Any]],
+    *,
+    concurrency: int,
+    rate: float | None,
+    max_requests: int,
+    max_duration: float,
+    warmup: int,
+    model: str | None = None,
+    protocol: str = "v1",
+    progress: Callable[[int, int, float], None] | None = None,
+    arrivals: str = "uniform",
+    burstiness: float = 1.0,
+    seed: int | None = 0,
+) -> tuple[LoadTestResult, dict[str, Any]]:
     """Run the harness against a server; returns the result and the client's resource use.
 
     ``arrivals``, ``burstiness``, ``seed``: the open loop's arrival process (see
@@ -105,8 +130,17 @@ def run_over_wire(url: str, payloads: list[dict[str, Any]], *, concurrency: int,
 
     _check_arrivals(arrivals, burstiness, seed, rate)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    kwargs = dict(concurrency=concurrency, rate=rate, max_requests=max_requests, max_duration=max_duration,
-                  warmup=warmup, progress=progress, arrivals=arrivals, burstiness=burstiness, seed=seed)
+    kwargs = dict(
+        concurrency=concurrency,
+        rate=rate,
+        max_requests=max_requests,
+        max_duration=max_duration,
+        warmup=warmup,
+        progress=progress,
+        arrivals=arrivals,
+        burstiness=burstiness,
+        seed=seed,
+    )
     if url.startswith("grpc://"):
         client = client_for(url, model=model)
         try:
@@ -122,17 +156,27 @@ def run_over_wire(url: str, payloads: list[dict[str, Any]], *, concurrency: int,
         bodies = [json.dumps(p).encode() for p in payloads] if protocol == "v1" else payloads
 
         async def main() -> LoadTestResult:
-            async with client_for(url, asynchronous=True, model=model, protocol=protocol, limit=max(concurrency, 1),
-                                  engine=engine) as client:
+            async with client_for(
+                url,
+                asynchronous=True,
+                model=model,
+                protocol=protocol,
+                limit=max(concurrency, 1),
+                engine=engine,
+            ) as client:
                 if model is None:
                     await client.default_model()  # asked once, before the clock starts
                 prepared = bodies
-                if protocol == "v2" and engine == "http1":  # V2 too: each request encoded once, up front
+                if (
+                    protocol == "v2" and engine == "http1"
+                ):  # V2 too: each request encoded once, up front
                     prepared = [await client.prepare_v2(p) for p in payloads]
                 return await run_load_test_async(client.predict, prepared, **kwargs)
 
         result = uvloop.run(main())
-        generator = f"{'lean HTTP/1.1 client' if engine == 'http1' else 'aiohttp'} on uvloop, asyncio tasks"
+        generator = (
+            f"{'lean HTTP/1.1 client' if engine == 'http1' else 'aiohttp'} on uvloop, asyncio tasks"
+        )
     cpu = time.process_time() - cpu0
     wall = time.perf_counter() - wall0
     share = cpu / wall if wall > 0 else 0.0
@@ -148,13 +192,29 @@ def run_over_wire(url: str, payloads: list[dict[str, Any]], *, concurrency: int,
 def _check_arrivals(arrivals: Any, burstiness: Any, seed: Any, rate: Any) -> None:
     """A ValueError naming the bound unless the arrival process is valid for this rate."""
     if Arrivals(arrivals, burstiness, seed).random and rate is None:
-        raise ValueError(f"arrivals={arrivals!r} needs a rate (an open loop): a closed loop sends each request "
-                         "when the previous one is answered")
+        raise ValueError(
+            f"arrivals={arrivals!r} needs a rate (an open loop): a closed loop sends each request "
+            "when the previous one is answered"
+        )
 
 
-def run_loadtest(*, url: str, concurrency: int | None, requests: int, rate: float | None, duration: float,
-                 model: str | None, protocol: str, features: int | None, batch: int, warmup: int, json_output: bool,
-                 seed: int = 0, arrivals: str = "uniform", burstiness: float = 1.0) -> int:
+def run_loadtest(
+    *,
+    url: str,
+    concurrency: int | None,
+    requests: int,
+    rate: float | None,
+    duration: float,
+    model: str | None,
+    protocol: str,
+    features: int | None,
+    batch: int,
+    warmup: int,
+    json_output: bool,
+    seed: int = 0,
+    arrivals: str = "uniform",
+    burstiness: float = 1.0,
+) -> int:
     """The `lesson loadtest` command. Returns the exit status (0 unless nothing succeeded; 2: bad arguments).
 
     ``features=None``: as many as the model expects (asked from the server), else 8. ``seed``
@@ -177,16 +237,34 @@ def run_loadtest(*, url: str, concurrency: int | None, requests: int, rate: floa
         payloads = make_payloads(features, batch, seed=seed)
         update, stop = _progress_bar(max_requests, quiet=not sys.stderr.isatty())
         try:
-            result, client = run_over_wire(url, payloads, concurrency=concurrency, rate=rate, max_requests=max_requests,
-                                           max_duration=duration, warmup=warmup, model=model, protocol=protocol,
-                                           progress=update, arrivals=arrivals, burstiness=burstiness, seed=seed)
+            result, client = run_over_wire(
+                url,
+                payloads,
+                concurrency=concurrency,
+                rate=rate,
+                max_requests=max_requests,
+                max_duration=duration,
+                warmup=warmup,
+                model=model,
+                protocol=protocol,
+                progress=update,
+                arrivals=arrivals,
+                burstiness=burstiness,
+                seed=seed,
+            )
         finally:
             stop()
     except ValueError as exc:
         print(f"invalid load test: {exc}", file=sys.stderr)
         return 2
-    report = {"url": url, "protocol": "grpc" if url.startswith("grpc://") else protocol,
-              "features": features, "batch": batch, **result.summary(), **client}
+    report = {
+        "url": url,
+        "protocol": "grpc" if url.startswith("grpc://") else protocol,
+        "features": features,
+        "batch": batch,
+        **result.summary(),
+        **client,
+    }
     if json_output:
         print(json.dumps(report, indent=2))
     else:
@@ -194,9 +272,13 @@ def run_loadtest(*, url: str, concurrency: int | None, requests: int, rate: floa
         print(result.to_text())
         print(f"  client      {client['generator']}: {client['client_cpu_percent']} % of one core")
         if result.mode == "open":
-            print("              (open loop: the client's CPU includes the scheduler yielding in the last "
-                  "~1.5 ms before each send so that sends leave on time)")
+            print(
+                "              (open loop: the client's CPU includes the scheduler yielding in the last "
+                "~1.5 ms before each send so that sends leave on time)"
+            )
         if client["client_bound"]:
-            print("  WARNING     client-bound: the load generator used most of a core, so these figures "
-                  "measure the client as much as the server")
+            print(
+                "  WARNING     client-bound: the load generator used most of a core, so these figures "
+                "measure the client as much as the server"
+            )
     return 0 if result.successes > 0 else 1

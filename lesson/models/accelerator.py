@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from lesson.core.model import Model, ModelMetadata
 
@@ -117,5 +117,7 @@ class SimulatedAcceleratorModel:
         )
 
     def __repr__(self) -> str:
-        return (f"SimulatedAcceleratorModel({self.inner.name!r}, fixed_cost_s={self.fixed_cost_s}, "
-                f"per_row_s={self.per_row_s})")
+        return (
+            f"SimulatedAcceleratorModel({self.inner.name!r}, fixed_cost_s={self.fixed_cost_s}, "
+            f"per_row_s={self.per_row_s})"
+        )

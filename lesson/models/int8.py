@@ -14,11 +14,18 @@ from __future__ import annotations
 import base64
 import math
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import mul
-from typing import Any, Sequence
+from typing import Any
 
-from lesson.core.artifacts import Artifact, ArtifactIntegrityError, canonical_json, load_artifact, write_artifact
+from lesson.core.artifacts import (
+    Artifact,
+    ArtifactIntegrityError,
+    canonical_json,
+    load_artifact,
+    write_artifact,
+)
 from lesson.core.stats import regression_metrics
 from lesson.models.mlp import DEFAULT_MLP_NAME, MLPModel, MLPParams, params_from_artifact
 
@@ -71,8 +78,10 @@ def _decode_int8(text: str, n_out: int, n_in: int, what: str) -> tuple[tuple[int
     except (ValueError, UnicodeEncodeError) as exc:
         raise ArtifactIntegrityError(f"{what}: weights are not valid base64 ({exc})") from exc
     if len(flat) != n_out * n_in:
-        raise ArtifactIntegrityError(f"{what}: {len(flat)} int8 weights, shape says {n_out} x {n_in}")
-    return tuple(tuple(flat[j * n_in:(j + 1) * n_in]) for j in range(n_out))
+        raise ArtifactIntegrityError(
+            f"{what}: {len(flat)} int8 weights, shape says {n_out} x {n_in}"
+        )
+    return tuple(tuple(flat[j * n_in : (j + 1) * n_in]) for j in range(n_out))
 
 
 def export_int8_artifact(
@@ -99,13 +108,15 @@ def export_int8_artifact(
     layers = []
     for layer in params.layers:
         q, scale = quantise_tensor(layer.weights)
-        layers.append({
-            "shape": [len(layer.weights), len(layer.weights[0])],
-            "weights_int8_base64": _encode_int8(q),
-            "scale": scale,
-            "bias": list(layer.bias),
-            "activation": layer.activation,
-        })
+        layers.append(
+            {
+                "shape": [len(layer.weights), len(layer.weights[0])],
+                "weights_int8_base64": _encode_int8(q),
+                "scale": scale,
+                "bias": list(layer.bias),
+                "activation": layer.activation,
+            }
+        )
     weights = {
         "architecture": "dense-mlp",
         "quantisation": "int8, symmetric, per tensor, weight-only (w ~= q * scale)",
@@ -116,7 +127,9 @@ def export_int8_artifact(
     fp_model = MLPModel(params, name=source.name, version=source.version)
     metrics = {
         "heldout": regression_metrics(heldout["targets"], int8_model.predict(heldout["rows"])),
-        "heldout_full_precision": regression_metrics(heldout["targets"], fp_model.predict(heldout["rows"])),
+        "heldout_full_precision": regression_metrics(
+            heldout["targets"], fp_model.predict(heldout["rows"])
+        ),
     }
     manifest = {
         "description": source.manifest.get("description", "") + " -- int8 weights",
@@ -148,7 +161,9 @@ def _quantised_params(params: MLPParams, weights: dict[str, Any]) -> MLPParams:
     for k, raw in enumerate(weights["layers"]):
         n_out, n_in = raw["shape"]
         if n_in != width:
-            raise ArtifactIntegrityError(f"layer {k}: takes {n_in} inputs, previous layer gives {width}")
+            raise ArtifactIntegrityError(
+                f"layer {k}: takes {n_in} inputs, previous layer gives {width}"
+            )
         q = _decode_int8(raw["weights_int8_base64"], n_out, n_in, f"layer {k}")
         bias = tuple(float(b) for b in raw["bias"])
         scale = float(raw["scale"])
@@ -173,7 +188,7 @@ class QuantisedMLPModel(MLPModel):
     platform = "python-stdlib-int8"
 
     @classmethod
-    def from_artifact(cls, artifact: Artifact) -> "QuantisedMLPModel":
+    def from_artifact(cls, artifact: Artifact) -> QuantisedMLPModel:
         """Build from a verified int8 artifact (``weights_int8.json`` + ``scaler.json``)."""
         scaler = artifact.json("scaler.json")
         weights = artifact.json("weights_int8.json")
@@ -186,8 +201,12 @@ class QuantisedMLPModel(MLPModel):
             layers=(),
             output_name=str(artifact.manifest["outputs"][0]["name"]),
         )
-        return cls(_quantised_params(base, weights), name=artifact.name,
-                   version=artifact.version, manifest=artifact.manifest)
+        return cls(
+            _quantised_params(base, weights),
+            name=artifact.name,
+            version=artifact.version,
+            manifest=artifact.manifest,
+        )
 
     def _predict_row(self, row: Sequence[float]) -> float:
         p = self.params
@@ -202,11 +221,14 @@ class QuantisedMLPModel(MLPModel):
     @property
     def n_parameters(self) -> int:
         """Weights plus biases."""
-        return sum(len(l.weights) * len(l.weights[0]) + len(l.bias) for l in self.params.layers)
+        return sum(
+            len(layer.weights) * len(layer.weights[0]) + len(layer.bias)
+            for layer in self.params.layers
+        )
 
 
-def load_edge_model(name: str = DEFAULT_EDGE_NAME, version: str | int | None = None, *, root=None) -> QuantisedMLPModel:
+def load_edge_model(
+    name: str = DEFAULT_EDGE_NAME, version: str | int | None = None, *, root=None
+) -> QuantisedMLPModel:
     """Load and verify the int8 artifact and return the quantised model."""
     return QuantisedMLPModel.load(name, version, root=root)
-
-

@@ -122,11 +122,13 @@ def check_rows(rows: Sequence[Sequence[float]], n_features: int, model_name: str
     for i, row in enumerate(rows):
         n = len(row)
         if n != n_features:
-            errors.append({
-                "loc": ["body", "instances", i],
-                "msg": f"Instance has {n} features; model {model_name} expects {n_features}",
-                "type": "too_short" if n < n_features else "too_long",
-            })
+            errors.append(
+                {
+                    "loc": ["body", "instances", i],
+                    "msg": f"Instance has {n} features; model {model_name} expects {n_features}",
+                    "type": "too_short" if n < n_features else "too_long",
+                }
+            )
             if len(errors) >= 20:
                 break
     if errors:
@@ -142,17 +144,21 @@ def _value_errors(rows: Sequence[Sequence[Any]]) -> ValidationError:
             as_number(value, ["body", "instances", i, j], errors)
             if len(errors) >= 20:
                 return ValidationError(errors)
-    return ValidationError(errors or [{"loc": ["body", "instances"], "msg": "bad values", "type": "type_error"}])
+    return ValidationError(
+        errors or [{"loc": ["body", "instances"], "msg": "bad values", "type": "type_error"}]
+    )
 
 
 def model_inputs(params: MLPParams, manifest: dict) -> list[dict[str, Any]]:
     """V2-style input description: one FP64 tensor ``[-1, n_features]`` with named columns."""
-    return [{
-        "name": "input",
-        "datatype": "FP64",
-        "shape": [-1, params.n_features],
-        "features": [dict(i) for i in manifest.get("inputs", [])] or list(params.feature_names),
-    }]
+    return [
+        {
+            "name": "input",
+            "datatype": "FP64",
+            "shape": [-1, params.n_features],
+            "features": [dict(i) for i in manifest.get("inputs", [])] or list(params.feature_names),
+        }
+    ]
 
 
 def model_outputs(params: MLPParams, manifest: dict) -> list[dict[str, Any]]:
@@ -182,11 +188,17 @@ class MLPBase:
     @classmethod
     def from_artifact(cls, artifact: Artifact) -> Self:
         """Build the model from a verified artifact."""
-        return cls(params_from_artifact(artifact), name=artifact.name,
-                   version=artifact.version, manifest=artifact.manifest)
+        return cls(
+            params_from_artifact(artifact),
+            name=artifact.name,
+            version=artifact.version,
+            manifest=artifact.manifest,
+        )
 
     @classmethod
-    def load(cls, name: str = DEFAULT_MLP_NAME, version: str | int | None = None, *, root=None) -> Self:
+    def load(
+        cls, name: str = DEFAULT_MLP_NAME, version: str | int | None = None, *, root=None
+    ) -> Self:
         """Load and verify an MLP artifact and build the model from it.
 
         Raises:
@@ -254,7 +266,9 @@ class MLPModel(MLPBase):
             raise _value_errors(rows) from None
 
 
-def load_mlp(name: str = DEFAULT_MLP_NAME, version: str | int | None = None, *, root=None) -> MLPModel:
+def load_mlp(
+    name: str = DEFAULT_MLP_NAME, version: str | int | None = None, *, root=None
+) -> MLPModel:
     """Load and verify an MLP artifact and return the pure-Python model (see :meth:`MLPBase.load`)."""
     return MLPModel.load(name, version, root=root)
 

@@ -20,7 +20,13 @@ import numpy as np
 from lesson.core.schema import ValidationError
 from lesson.models.mlp import DEFAULT_MLP_NAME, MLPBase, MLPParams, _value_errors
 
-__all__ = ["NumpyMLPModel", "load_numpy_mlp", "load_default_numpy_mlp", "serving_registry", "BLOCK_ROWS"]
+__all__ = [
+    "NumpyMLPModel",
+    "load_numpy_mlp",
+    "load_default_numpy_mlp",
+    "serving_registry",
+    "BLOCK_ROWS",
+]
 
 #: Large arrays are run in blocks of this many rows: the activations stay in cache, and the
 #: matrix products stay below the size where OpenBLAS starts threads (measured on a busy
@@ -39,9 +45,12 @@ class NumpyMLPModel(MLPBase):
         self._scale = np.asarray(params.input_scale, dtype=np.float64)
         # Stored out x in; keep in x out so a batch is X @ W.
         self._layers = [
-            (np.ascontiguousarray(np.asarray(l.weights, dtype=np.float64).T),
-             np.asarray(l.bias, dtype=np.float64), l.activation == "relu")
-            for l in params.layers
+            (
+                np.ascontiguousarray(np.asarray(layer.weights, dtype=np.float64).T),
+                np.asarray(layer.bias, dtype=np.float64),
+                layer.activation == "relu",
+            )
+            for layer in params.layers
         ]
 
     def predict_array(self, X: np.ndarray) -> np.ndarray:
@@ -53,16 +62,22 @@ class NumpyMLPModel(MLPBase):
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             got = X.shape[1] if X.ndim == 2 else X.shape
-            raise ValidationError([{
-                "loc": ["body", "instances"],
-                "msg": f"Instances have {got} features; model {self.name} expects {self.n_features}",
-                "type": "too_long" if X.ndim == 2 and X.shape[1] > self.n_features else "too_short",
-            }])
+            raise ValidationError(
+                [
+                    {
+                        "loc": ["body", "instances"],
+                        "msg": f"Instances have {got} features; model {self.name} expects {self.n_features}",
+                        "type": "too_long"
+                        if X.ndim == 2 and X.shape[1] > self.n_features
+                        else "too_short",
+                    }
+                ]
+            )
         if len(X) <= BLOCK_ROWS:
             return self._forward(X)
         out = np.empty(len(X), dtype=np.float64)
         for start in range(0, len(X), BLOCK_ROWS):
-            out[start:start + BLOCK_ROWS] = self._forward(X[start:start + BLOCK_ROWS])
+            out[start : start + BLOCK_ROWS] = self._forward(X[start : start + BLOCK_ROWS])
         return out
 
     def _forward(self, X: np.ndarray) -> np.ndarray:
@@ -83,13 +98,21 @@ class NumpyMLPModel(MLPBase):
             raise _value_errors(rows) from None
         if not np.isfinite(X).all():
             i, j = (int(v) for v in np.argwhere(~np.isfinite(X))[0])
-            raise ValidationError([{"loc": ["body", "instances", i, j],
-                                    "msg": f"Input should be a finite number, got {X[i, j]!r}",
-                                    "type": "finite_number"}])
+            raise ValidationError(
+                [
+                    {
+                        "loc": ["body", "instances", i, j],
+                        "msg": f"Input should be a finite number, got {X[i, j]!r}",
+                        "type": "finite_number",
+                    }
+                ]
+            )
         return self.predict_array(X).tolist()
 
 
-def load_numpy_mlp(name: str = DEFAULT_MLP_NAME, version: str | int | None = None, *, root=None) -> NumpyMLPModel:
+def load_numpy_mlp(
+    name: str = DEFAULT_MLP_NAME, version: str | int | None = None, *, root=None
+) -> NumpyMLPModel:
     """Load and verify an MLP artifact and return the numpy model (see :meth:`MLPBase.load`)."""
     return NumpyMLPModel.load(name, version, root=root)
 
@@ -107,9 +130,9 @@ def serving_registry():
 
     Use with the servers: ``lesson serve rest --registry lesson.models.mlp_numpy:serving_registry``.
     """
+    from lesson.core.model import AveragedEnsembleModel, ModelRegistry
     from lesson.models.accelerator import SimulatedAcceleratorModel
     from lesson.models.int8 import load_edge_model
-    from lesson.core.model import AveragedEnsembleModel, ModelRegistry
 
     mlp = load_default_numpy_mlp()
     registry = ModelRegistry()

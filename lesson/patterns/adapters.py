@@ -20,7 +20,8 @@ All of them call :meth:`PredictionService.predict`, so they agree on every input
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from lesson.core.schema import ValidationError
 from lesson.core.service import PredictionService
@@ -64,7 +65,9 @@ def fastapi_rest_adapter(
     svc = _service(model, service)
 
     def predict(payload: Any) -> dict[str, Any]:
-        return svc.predict(payload, transport="REST", extra_metadata={"framework": IN_PROCESS_FRAMEWORK})
+        return svc.predict(
+            payload, transport="REST", extra_metadata={"framework": IN_PROCESS_FRAMEWORK}
+        )
 
     return predict
 
@@ -115,7 +118,9 @@ def batch_scoring_runner(
         size = len(batch) if hasattr(batch, "__len__") else None
         try:
             responses.append(
-                svc.predict({"instances": batch}, transport="batch", extra_metadata={"batch_size": size})
+                svc.predict(
+                    {"instances": batch}, transport="batch", extra_metadata={"batch_size": size}
+                )
             )
         except ValidationError as exc:
             raise exc.with_loc_prefix("batches", index) from None

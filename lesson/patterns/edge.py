@@ -62,9 +62,11 @@ class EdgeComparison:
                 f"{r['variant']:<22}{r['disk_bytes']:>10,}{r['tensor_bytes']:>10,}"
                 f"{r['latency_us']:>10.1f}{r['mae']:>9.2f}{r['rmse']:>9.2f}{r['r2']:>8.3f}{r['delta_mae']:>+8.2f}"
             )
-        lines.append(f"file B: weights file on disk; param B: parameters in their stored precision. "
-                     f"Held-out rows: {self.heldout_n}; largest prediction change: "
-                     f"{self.max_abs_prediction_change:.3f}")
+        lines.append(
+            f"file B: weights file on disk; param B: parameters in their stored precision. "
+            f"Held-out rows: {self.heldout_n}; largest prediction change: "
+            f"{self.max_abs_prediction_change:.3f}"
+        )
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -103,27 +105,37 @@ def compare_edge_models(
     """
     if not 1 <= repeats <= 1000:
         raise ValueError("repeats must be in 1..1000")
-    fp_model = fp_model or (load_default_mlp() if root is None else MLPModel.from_artifact(load_artifact(DEFAULT_MLP_NAME, root=root)))
+    fp_model = fp_model or (
+        load_default_mlp()
+        if root is None
+        else MLPModel.from_artifact(load_artifact(DEFAULT_MLP_NAME, root=root))
+    )
     int8_model = int8_model or load_edge_model(root=root)
     int8_artifact = load_artifact(int8_model.name, int8_model.version, root=root)
     fp_artifact = load_artifact(fp_model.name, fp_model.version, root=root)
     rows, targets = load_heldout(int8_artifact)
     results = []
     preds = {}
-    for label, model, artifact in (("full precision (fp64)", fp_model, fp_artifact),
-                                   ("int8 weights", int8_model, int8_artifact)):
+    for label, model, artifact in (
+        ("full precision (fp64)", fp_model, fp_artifact),
+        ("int8 weights", int8_model, int8_artifact),
+    ):
         preds[label] = model.predict(rows)
         m = regression_metrics(targets, preds[label])
-        weight_file = "weights_int8.json" if "weights_int8.json" in artifact.files else "weights.json"
-        results.append({
-            "variant": label,
-            "model": f"{model.name}/{model.version}",
-            "disk_bytes": len(artifact.files[weight_file]),
-            "artifact_bytes": artifact.size_bytes,
-            "tensor_bytes": _tensor_bytes(model),
-            "latency_us": _latency_per_prediction(model, rows, repeats) * 1e6,
-            **m,
-        })
+        weight_file = (
+            "weights_int8.json" if "weights_int8.json" in artifact.files else "weights.json"
+        )
+        results.append(
+            {
+                "variant": label,
+                "model": f"{model.name}/{model.version}",
+                "disk_bytes": len(artifact.files[weight_file]),
+                "artifact_bytes": artifact.size_bytes,
+                "tensor_bytes": _tensor_bytes(model),
+                "latency_us": _latency_per_prediction(model, rows, repeats) * 1e6,
+                **m,
+            }
+        )
     for r in results:
         r["delta_mae"] = round(r["mae"] - results[0]["mae"], 4)
     change = max(abs(a - b) for a, b in zip(*preds.values()))

@@ -25,15 +25,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lesson.core.model import Model
-from lesson.servers.errors import DrainingError, NotReadyError
-from lesson.servers.options import DEFAULT_SERVER_REGISTRY, ServerOptions, batched_service, load_registry, serving_service
 from lesson.core.service import PredictionService, ScoreRows
 from lesson.core.service import _check_outputs as check_outputs  # the core's output contract check
 from lesson.core.v2 import InferRequest, OutputTensor, model_config, request_rows, select_outputs
+from lesson.servers.errors import DrainingError, NotReadyError
+from lesson.servers.options import (
+    DEFAULT_SERVER_REGISTRY,
+    ServerOptions,
+    batched_service,
+    load_registry,
+    serving_service,
+)
 
 __all__ = [
-    "DEFAULT_SERVER_REGISTRY", "InferResult", "InferenceBackend", "PredictFn", "ServerOptions", "ServerState",
-    "batched_service", "load_registry",
+    "DEFAULT_SERVER_REGISTRY",
+    "InferResult",
+    "InferenceBackend",
+    "PredictFn",
+    "ServerOptions",
+    "ServerState",
+    "batched_service",
+    "load_registry",
 ]
 
 log = logging.getLogger("lesson.servers")
@@ -114,7 +126,9 @@ class InferenceBackend:
             raise DrainingError("server is draining (shutting down); retry on another replica")
         if not self.state.ready.is_set():
             reason = self.state.warmup_error or "warming up"
-            raise NotReadyError(f"server is not ready yet ({reason}); retry when /v2/health/ready says so")
+            raise NotReadyError(
+                f"server is not ready yet ({reason}); retry when /v2/health/ready says so"
+            )
 
     def warm_up(self) -> None:
         """Run every registered model once on zeros, then report ready."""
@@ -189,8 +203,13 @@ class InferenceBackend:
     def model_config(self, name: str, version: str | None = None) -> dict[str, Any]:
         """The model's configuration as Triton's extension gives it (what perf_analyzer reads)."""
         meta = self.resolve(name, version).metadata()
-        return model_config(meta.name, meta.platform, list(meta.inputs), list(meta.outputs),
-                            self.limits.max_instances)
+        return model_config(
+            meta.name,
+            meta.platform,
+            list(meta.inputs),
+            list(meta.outputs),
+            self.limits.max_instances,
+        )
 
     def model_ready(self, name: str, version: str | None = None) -> bool:
         self.resolve(name, version)
@@ -201,7 +220,9 @@ class InferenceBackend:
         state = "READY" if self.ready else "UNAVAILABLE"
         reason = "" if self.ready else ("draining" if self.draining else "warming up")
         metas = sorted(self.registry.list(), key=lambda m: m.name != self.registry.default_name)
-        entries = [{"name": m.name, "version": m.version, "state": state, "reason": reason} for m in metas]
+        entries = [
+            {"name": m.name, "version": m.version, "state": state, "reason": reason} for m in metas
+        ]
         return [e for e in entries if e["state"] == "READY"] if ready_only else entries
 
     def output_name(self, model: Model) -> str:
@@ -214,7 +235,9 @@ class InferenceBackend:
         return name
 
     # ------------------------------------------------------------ inference
-    def infer(self, request: InferRequest, name: str | None, version: str | None = None) -> InferResult:
+    def infer(
+        self, request: InferRequest, name: str | None, version: str | None = None
+    ) -> InferResult:
         """Run a parsed V2 request. Raises V2Error, ModelNotFoundError, ModelOutputError."""
         started = time.perf_counter()
         self.resolve(name, version)  # unknown model -> 404 before any work
@@ -224,14 +247,22 @@ class InferenceBackend:
         outputs = select_outputs(request, [tensor])
         return InferResult(model, outputs, (time.perf_counter() - started) * 1000.0)
 
-    def predict_v1(self, payload: Any, name: str | None, version: str | None, transport: str) -> dict[str, Any]:
+    def predict_v1(
+        self, payload: Any, name: str | None, version: str | None, transport: str
+    ) -> dict[str, Any]:
         """The original lesson's V1 route: the service's `predict`, scored by `predict_rows`."""
-        return self.service.predict(payload, model=name, version=version, transport=transport,
-                                    score_rows=self.predict_rows)
+        return self.service.predict(
+            payload, model=name, version=version, transport=transport, score_rows=self.predict_rows
+        )
 
     # ------------------------------------------------------------ inference on asyncio (batching)
-    async def predict_rows_async(self, rows: Sequence[Sequence[float]], *, model: str | None = None,
-                                 version: str | None = None) -> tuple[list[float], Model]:
+    async def predict_rows_async(
+        self,
+        rows: Sequence[Sequence[float]],
+        *,
+        model: str | None = None,
+        version: str | None = None,
+    ) -> tuple[list[float], Model]:
         """`predict_rows` for an event loop: awaits the model's `predict_async` when it has one
         (a `BatchedModel` does), else calls `predict` inline."""
         chosen = self.registry.get(model, version)
@@ -239,19 +270,31 @@ class InferenceBackend:
         outputs = await predict_async(rows) if predict_async is not None else chosen.predict(rows)
         return check_outputs(outputs, chosen, len(rows)), chosen
 
-    async def infer_async(self, request: InferRequest, name: str | None, version: str | None = None) -> InferResult:
+    async def infer_async(
+        self, request: InferRequest, name: str | None, version: str | None = None
+    ) -> InferResult:
         """`infer` on the event loop (see `predict_rows_async`)."""
         started = time.perf_counter()
         self.resolve(name, version)
         rows = request_rows(request, self.limits)
-        predictions, model = await self.predict_rows_async(rows, model=name or None, version=version or None)
+        predictions, model = await self.predict_rows_async(
+            rows, model=name or None, version=version or None
+        )
         tensor = OutputTensor(self.output_name(model), [len(predictions)], predictions)
-        return InferResult(model, select_outputs(request, [tensor]), (time.perf_counter() - started) * 1000.0)
+        return InferResult(
+            model, select_outputs(request, [tensor]), (time.perf_counter() - started) * 1000.0
+        )
 
-    async def predict_v1_async(self, payload: Any, name: str | None, version: str | None, transport: str) -> dict[str, Any]:
+    async def predict_v1_async(
+        self, payload: Any, name: str | None, version: str | None, transport: str
+    ) -> dict[str, Any]:
         """`predict_v1` on the event loop: the service's own `read_request` and `respond` steps
         around an awaited `predict_rows_async`."""
         started = time.perf_counter()
         request = self.service.read_request(payload, model=name, version=version)
-        predictions, chosen = await self.predict_rows_async(request.rows, model=request.model, version=request.version)
-        return self.service.respond(request, predictions, chosen, started=started, transport=transport)
+        predictions, chosen = await self.predict_rows_async(
+            request.rows, model=request.model, version=request.version
+        )
+        return self.service.respond(
+            request, predictions, chosen, started=started, transport=transport
+        )

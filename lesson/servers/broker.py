@@ -25,16 +25,23 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from lesson.patterns.streaming.broker_state import clear_state, read_state, write_state
 
-__all__ = ["BrokerHandle", "BrokerUnavailableError", "start_broker", "stop_broker", "running_broker", "ping"]
+__all__ = [
+    "BrokerHandle",
+    "BrokerUnavailableError",
+    "start_broker",
+    "stop_broker",
+    "running_broker",
+    "ping",
+]
 
 READY_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 10.0
-_LIVE: dict[int, "BrokerHandle"] = {}
+_LIVE: dict[int, BrokerHandle] = {}
 
 
 class BrokerUnavailableError(RuntimeError):
@@ -79,8 +86,13 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
-def start_broker(*, port: int | None = None, directory: str | None = None, detached: bool = False,
-                 appendfsync: str = "everysec") -> BrokerHandle:
+def start_broker(
+    *,
+    port: int | None = None,
+    directory: str | None = None,
+    detached: bool = False,
+    appendfsync: str = "everysec",
+) -> BrokerHandle:
     """Start ``redis-server`` on 127.0.0.1 and wait until it answers.
 
     Args:
@@ -96,26 +108,54 @@ def start_broker(*, port: int | None = None, directory: str | None = None, detac
     """
     exe = shutil.which("redis-server")
     if exe is None:
-        raise BrokerUnavailableError("redis-server is not installed (Debian: apt-get install -y redis-server; "
-                                     "`make test` installs it)")
+        raise BrokerUnavailableError(
+            "redis-server is not installed (Debian: apt-get install -y redis-server; "
+            "`make test` installs it)"
+        )
     if appendfsync not in ("everysec", "always", "no"):
         raise ValueError(f"appendfsync must be everysec, always or no, got {appendfsync!r}")
     host = "127.0.0.1"
     port = port or _free_port(host)
     owns = directory is None
     directory = directory or tempfile.mkdtemp(prefix="lesson-broker-")
-    cmd = [exe, "--port", str(port), "--bind", host, "--protected-mode", "yes", "--dir", directory,
-           "--appendonly", "yes", "--appendfsync", appendfsync, "--save", "", "--daemonize", "no",
-           "--logfile", os.path.join(directory, "redis.log")]
-    process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True, preexec_fn=None if detached else _die_with_parent)
+    cmd = [
+        exe,
+        "--port",
+        str(port),
+        "--bind",
+        host,
+        "--protected-mode",
+        "yes",
+        "--dir",
+        directory,
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        appendfsync,
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--logfile",
+        os.path.join(directory, "redis.log"),
+    ]
+    process = subprocess.Popen(
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=None if detached else _die_with_parent,
+    )
     handle = BrokerHandle(host, port, process.pid, directory, process, owns)
     deadline = time.monotonic() + READY_TIMEOUT_S
     while not ping(host, port):
         if process.poll() is not None or time.monotonic() > deadline:
             log = _tail(os.path.join(directory, "redis.log"))
             stop_broker(handle)
-            raise BrokerUnavailableError(f"redis-server on {host}:{port} did not start: {log or 'no log'}")
+            raise BrokerUnavailableError(
+                f"redis-server on {host}:{port} did not start: {log or 'no log'}"
+            )
         time.sleep(0.02)
     if not detached:
         _LIVE[process.pid] = handle
@@ -178,7 +218,9 @@ def start_command(port: int | None = None) -> int:
     """Start a detached broker and record its address for `lesson stream`; prints the URL."""
     state = read_state()
     if state is not None:
-        print(f"a broker is already running at {state['url']} (pid {state['pid']}); `lesson broker stop` first")
+        print(
+            f"a broker is already running at {state['url']} (pid {state['pid']}); `lesson broker stop` first"
+        )
         return 1
     handle = start_broker(port=port, detached=True)
     write_state(handle.url, handle.pid, handle.directory)

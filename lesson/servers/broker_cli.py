@@ -6,18 +6,21 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="The streaming pattern's broker: redis-server on 127.0.0.1, started and stopped by the project.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="The streaming pattern's broker: redis-server on 127.0.0.1, started and stopped by the project.",
+)
 
 
 @app.command()
-def start(port: Optional[int] = typer.Option(None, help="Port on 127.0.0.1 (default: a free one).")) -> None:
+def start(
+    port: int | None = typer.Option(None, help="Port on 127.0.0.1 (default: a free one)."),
+) -> None:
     """Start a broker in the background and print its URL."""
-    from lesson.servers.broker import BrokerUnavailableError, start_command  # noqa: PLC0415
+    from lesson.servers.broker import BrokerUnavailableError, start_command
 
     try:
         raise typer.Exit(start_command(port))
@@ -29,7 +32,7 @@ def start(port: Optional[int] = typer.Option(None, help="Port on 127.0.0.1 (defa
 @app.command()
 def stop() -> None:
     """Stop the broker `lesson broker start` started."""
-    from lesson.servers.broker import stop_command  # noqa: PLC0415
+    from lesson.servers.broker import stop_command
 
     raise typer.Exit(stop_command())
 
@@ -37,7 +40,7 @@ def stop() -> None:
 @app.command()
 def status() -> None:
     """Say whether the broker answers."""
-    from lesson.servers.broker import status_command  # noqa: PLC0415
+    from lesson.servers.broker import status_command
 
     raise typer.Exit(status_command())
 

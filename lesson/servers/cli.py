@@ -7,8 +7,6 @@ Registered on the main CLI by `lesson.cli` (`COMMANDS`); also runnable on its ow
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="The lesson's real servers.")
@@ -17,23 +15,46 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="The lesson's
 def serve(
     kind: str = typer.Argument(..., help="rest or grpc", metavar="rest|grpc"),
     host: str = typer.Option("127.0.0.1", help="Address to bind (loopback by default)."),
-    port: Optional[int] = typer.Option(None, help="Port (default: 8000 for rest, 8001 for grpc)."),
-    model: Optional[str] = typer.Option(None, help="Default model name (must be registered; default: diabetes-mlp)."),
-    workers: Optional[int] = typer.Option(None, help="rest: uvicorn processes (1); grpc: pool threads (8)."),
-    registry: Optional[str] = typer.Option(None, help="'package.module:attribute' naming a ModelRegistry (default: "
-                                           "lesson.models.mlp_numpy:serving_registry, the diabetes MLP and, by name, its int8 "
-                                           "variant, the SIMULATED accelerator and the toy averaged_ensemble)."),
-    max_in_flight: int = typer.Option(64, help="Inference requests served at once; more get 503 / RESOURCE_EXHAUSTED."),
-    timeout_s: float = typer.Option(10.0, help="Per-request timeout in seconds (504 / DEADLINE_EXCEEDED)."),
-    offload: bool = typer.Option(False, help="rest: run the model in a thread pool (real timeouts; slow models)."),
+    port: int | None = typer.Option(None, help="Port (default: 8000 for rest, 8001 for grpc)."),
+    model: str | None = typer.Option(
+        None, help="Default model name (must be registered; default: diabetes-mlp)."
+    ),
+    workers: int | None = typer.Option(
+        None, help="rest: uvicorn processes (1); grpc: pool threads (8)."
+    ),
+    registry: str | None = typer.Option(
+        None,
+        help="'package.module:attribute' naming a ModelRegistry (default: "
+        "lesson.models.mlp_numpy:serving_registry, the diabetes MLP and, by name, its int8 "
+        "variant, the SIMULATED accelerator and the toy averaged_ensemble).",
+    ),
+    max_in_flight: int = typer.Option(
+        64, help="Inference requests served at once; more get 503 / RESOURCE_EXHAUSTED."
+    ),
+    timeout_s: float = typer.Option(
+        10.0, help="Per-request timeout in seconds (504 / DEADLINE_EXCEEDED)."
+    ),
+    offload: bool = typer.Option(
+        False, help="rest: run the model in a thread pool (real timeouts; slow models)."
+    ),
     warmup: bool = typer.Option(True, help="Warm every model up before reporting ready."),
-    drain_grace_s: float = typer.Option(0.0, help="On SIGTERM/SIGINT: seconds of not-ready before closing."),
-    max_batch_size: Optional[int] = typer.Option(None, help="Micro-batching: most rows per model call (off by default)."),
-    max_delay_ms: Optional[float] = typer.Option(None, help="Micro-batching: longest wait for a batch to fill."),
+    drain_grace_s: float = typer.Option(
+        0.0, help="On SIGTERM/SIGINT: seconds of not-ready before closing."
+    ),
+    max_batch_size: int | None = typer.Option(
+        None, help="Micro-batching: most rows per model call (off by default)."
+    ),
+    max_delay_ms: float | None = typer.Option(
+        None, help="Micro-batching: longest wait for a batch to fill."
+    ),
     max_instances: int = typer.Option(1024, help="Bound: rows per request."),
     max_features: int = typer.Option(256, help="Bound: features per row."),
-    max_body_bytes: int = typer.Option(1_048_576, help="Bound: request body bytes (413 / RESOURCE_EXHAUSTED)."),
-    metrics_port: Optional[int] = typer.Option(None, help="grpc: serve Prometheus /metrics on this HTTP port."),
+    max_body_bytes: int = typer.Option(
+        1_048_576, help="Bound: request body bytes (413 / RESOURCE_EXHAUSTED)."
+    ),
+    metrics_port: int | None = typer.Option(
+        None, help="grpc: serve Prometheus /metrics on this HTTP port."
+    ),
 ) -> None:
     """Serve the lesson's models over REST (V1 + V2) or gRPC (V2) until SIGINT/SIGTERM."""
     from lesson.servers.backend import InferenceBackend, ServerOptions
@@ -43,10 +64,20 @@ def serve(
         raise typer.BadParameter(f"expected 'rest' or 'grpc', got {kind!r}", param_hint="KIND")
     try:
         options = ServerOptions(
-            max_in_flight=max_in_flight, timeout_s=timeout_s, offload=offload, warmup=warmup,
-            drain_grace_s=drain_grace_s, max_batch_size=max_batch_size, max_delay_ms=max_delay_ms,
-            max_instances=max_instances, max_features=max_features, max_body_bytes=max_body_bytes,
-            workers=workers, registry=registry, model=model, metrics_port=metrics_port,
+            max_in_flight=max_in_flight,
+            timeout_s=timeout_s,
+            offload=offload,
+            warmup=warmup,
+            drain_grace_s=drain_grace_s,
+            max_batch_size=max_batch_size,
+            max_delay_ms=max_delay_ms,
+            max_instances=max_instances,
+            max_features=max_features,
+            max_body_bytes=max_body_bytes,
+            workers=workers,
+            registry=registry,
+            model=model,
+            metrics_port=metrics_port,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
@@ -57,7 +88,9 @@ def serve(
     except (LookupError, ImportError, AttributeError, TypeError, ValueError) as exc:
         typer.echo(f"lesson serve: cannot load the models: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(2) from None
-    raise typer.Exit(run(kind, host, port, options, backend if (kind == "grpc" or (workers or 1) == 1) else None))
+    raise typer.Exit(
+        run(kind, host, port, options, backend if (kind == "grpc" or (workers or 1) == 1) else None)
+    )
 
 
 app.command("serve")(serve)
@@ -66,6 +99,7 @@ app.command("serve")(serve)
 @app.callback()
 def _servers() -> None:
     """The lesson's real servers (a command group, so `serve` stays a subcommand)."""
+
 
 if __name__ == "__main__":
     app()

@@ -24,17 +24,18 @@ import logging
 import queue
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import grpc
 
+from lesson.core.service import PredictionService
+from lesson.core.v2 import InferRequest, RequestedOutput, V2Error, encode_raw, make_input
 from lesson.proto import inference_pb2 as pb
 from lesson.proto import inference_pb2_grpc as pb_grpc
 from lesson.servers.backend import InferenceBackend, PredictFn, ServerOptions
 from lesson.servers.errors import OverloadedError, RequestTimeoutError, classify
 from lesson.servers.metrics import ServerMetrics
-from lesson.core.service import PredictionService
-from lesson.core.v2 import InferRequest, RequestedOutput, V2Error, encode_raw, make_input
 
 log = logging.getLogger("lesson.servers.grpc")
 
@@ -43,9 +44,13 @@ DEFAULT_GRPC_THREADS = 8
 #: datatype -> the InferTensorContents field that carries it
 CONTENTS_FIELD = {
     "BOOL": "bool_contents",
-    "INT8": "int_contents", "INT16": "int_contents", "INT32": "int_contents",
+    "INT8": "int_contents",
+    "INT16": "int_contents",
+    "INT32": "int_contents",
     "INT64": "int64_contents",
-    "UINT8": "uint_contents", "UINT16": "uint_contents", "UINT32": "uint_contents",
+    "UINT8": "uint_contents",
+    "UINT16": "uint_contents",
+    "UINT32": "uint_contents",
     "UINT64": "uint64_contents",
     "FP32": "fp32_contents",
     "FP64": "fp64_contents",
@@ -64,7 +69,9 @@ def decode_request(request: pb.ModelInferRequest, backend: InferenceBackend) -> 
     n_inputs = len(tensors)
     raw = request.raw_input_contents
     if raw and len(raw) != n_inputs:
-        raise V2Error("raw_input_contents", f"{len(raw)} entries for {n_inputs} inputs; give one per input")
+        raise V2Error(
+            "raw_input_contents", f"{len(raw)} entries for {n_inputs} inputs; give one per input"
+        )
     if not n_inputs:
         raise V2Error("inputs", "expected a non-empty list of tensors")
     bounds = backend.limits
@@ -74,12 +81,27 @@ def decode_request(request: pb.ModelInferRequest, backend: InferenceBackend) -> 
     for i, tensor in enumerate(tensors):
         if raw:
             if tensor.HasField("contents"):
-                raise V2Error(f"inputs[{i}].contents", "give either contents or raw_input_contents, not both")
-            inputs.append(make_input(tensor.name, tensor.datatype, list(tensor.shape), raw=bytes(raw[i]), index=i, bounds=bounds))
+                raise V2Error(
+                    f"inputs[{i}].contents", "give either contents or raw_input_contents, not both"
+                )
+            inputs.append(
+                make_input(
+                    tensor.name,
+                    tensor.datatype,
+                    list(tensor.shape),
+                    raw=bytes(raw[i]),
+                    index=i,
+                    bounds=bounds,
+                )
+            )
             continue
         field = CONTENTS_FIELD.get(tensor.datatype)
         data = list(getattr(tensor.contents, field)) if field else []
-        inputs.append(make_input(tensor.name, tensor.datatype, list(tensor.shape), data=data, index=i, bounds=bounds))
+        inputs.append(
+            make_input(
+                tensor.name, tensor.datatype, list(tensor.shape), data=data, index=i, bounds=bounds
+            )
+        )
     outputs = [RequestedOutput(o.name) for o in request.outputs] if request.outputs else []
     parameters = request.parameters
     params = {k: _param_value(v) for k, v in parameters.items()} if parameters else {}
@@ -95,7 +117,7 @@ class _Task:
         self._lock = threading.Lock()
         self._callbacks: list | None = []
 
-    def add_done_callback(self, fn: Callable[["_Task"], Any]) -> None:
+    def add_done_callback(self, fn: Callable[[_Task], Any]) -> None:
         with self._lock:
             if self._callbacks is not None:
                 self._callbacks.append(fn)
@@ -122,8 +144,10 @@ class _LeanThreadPool:
 
     def __init__(self, max_workers: int, thread_name_prefix: str = "lesson-grpc") -> None:
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._threads = [threading.Thread(target=self._work, name=f"{thread_name_prefix}-{i}", daemon=True)
-                         for i in range(max_workers)]
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{thread_name_prefix}-{i}", daemon=True)
+            for i in range(max_workers)
+        ]
         for thread in self._threads:
             thread.start()
 
@@ -141,7 +165,7 @@ class _LeanThreadPool:
             task, fn, args, kwargs = item
             try:
                 fn(*args, **kwargs)
-            except BaseException:  # noqa: BLE001 - grpcio handles its RPCs' errors; keep the thread
+            except BaseException:
                 log.exception("a gRPC server task failed")
             task._finish()
 
@@ -170,13 +194,17 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
     def ModelReady(self, request, context):
         try:
-            return pb.ModelReadyResponse(ready=self.backend.model_ready(request.name, request.version or None))
+            return pb.ModelReadyResponse(
+                ready=self.backend.model_ready(request.name, request.version or None)
+            )
         except Exception as exc:
             self._abort(context, exc)
 
     def ServerMetadata(self, request, context):
         meta = self.backend.server_metadata()
-        return pb.ServerMetadataResponse(name=meta["name"], version=meta["version"], extensions=meta["extensions"])
+        return pb.ServerMetadataResponse(
+            name=meta["name"], version=meta["version"], extensions=meta["extensions"]
+        )
 
     def ModelMetadata(self, request, context):
         try:
@@ -185,27 +213,44 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             self._abort(context, exc)
         # the protocol's TensorMetadata has name, datatype and shape only (extra keys such as
         # the MLP's per-feature descriptions stay in the REST metadata)
-        tensors = lambda items: [pb.ModelMetadataResponse.TensorMetadata(  # noqa: E731
-            name=t["name"], datatype=t["datatype"], shape=t["shape"]) for t in items]
+        tensors = lambda items: [
+            pb.ModelMetadataResponse.TensorMetadata(
+                name=t["name"], datatype=t["datatype"], shape=t["shape"]
+            )
+            for t in items
+        ]
         return pb.ModelMetadataResponse(
-            name=meta["name"], versions=meta["versions"], platform=meta["platform"],
-            inputs=tensors(meta["inputs"]), outputs=tensors(meta["outputs"]),
+            name=meta["name"],
+            versions=meta["versions"],
+            platform=meta["platform"],
+            inputs=tensors(meta["inputs"]),
+            outputs=tensors(meta["outputs"]),
         )
 
     def RepositoryIndex(self, request, context):
         entries = self.backend.repository_index(request.ready)
-        return pb.RepositoryIndexResponse(models=[pb.RepositoryIndexResponse.ModelIndex(**e) for e in entries])
+        return pb.RepositoryIndexResponse(
+            models=[pb.RepositoryIndexResponse.ModelIndex(**e) for e in entries]
+        )
 
     def ModelConfig(self, request, context):
         try:
             config = self.backend.model_config(request.name, request.version or None)
         except Exception as exc:
             self._abort(context, exc)
-        tensor = lambda cls, t: cls(name=t["name"], data_type=pb.DataType.Value(t["data_type"]), dims=t["dims"])  # noqa: E731
-        return pb.ModelConfigResponse(config=pb.ModelConfig(
-            name=config["name"], platform=config["platform"], backend=config["backend"],
-            max_batch_size=config["max_batch_size"], input=[tensor(pb.ModelInput, t) for t in config["input"]],
-            output=[tensor(pb.ModelOutput, t) for t in config["output"]]))
+        tensor = lambda cls, t: cls(
+            name=t["name"], data_type=pb.DataType.Value(t["data_type"]), dims=t["dims"]
+        )
+        return pb.ModelConfigResponse(
+            config=pb.ModelConfig(
+                name=config["name"],
+                platform=config["platform"],
+                backend=config["backend"],
+                max_batch_size=config["max_batch_size"],
+                input=[tensor(pb.ModelInput, t) for t in config["input"]],
+                output=[tensor(pb.ModelOutput, t) for t in config["output"]],
+            )
+        )
 
     # ------------------------------------------------------------ inference
     def ModelInfer(self, request, context):
@@ -218,25 +263,39 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             code = info.grpc_code
             context.abort(getattr(grpc.StatusCode, info.grpc_code), info.message)
         finally:
-            self.metrics.observe("ModelInfer", self.backend.model_label(request.model_name or None), code,
-                                 time.perf_counter() - started)
+            self.metrics.observe(
+                "ModelInfer",
+                self.backend.model_label(request.model_name or None),
+                code,
+                time.perf_counter() - started,
+            )
 
     def ModelStreamInfer(self, request_iterator, context):
         for request in request_iterator:
             started = time.perf_counter()
             code = "OK"
             try:
-                response = pb.ModelStreamInferResponse(infer_response=self._infer(request, context, started))
+                response = pb.ModelStreamInferResponse(
+                    infer_response=self._infer(request, context, started)
+                )
             except Exception as exc:
                 info = classify(exc)
                 code = info.grpc_code
-                response = pb.ModelStreamInferResponse(error_message=f"{info.grpc_code}: {info.message}")
+                response = pb.ModelStreamInferResponse(
+                    error_message=f"{info.grpc_code}: {info.message}"
+                )
             finally:
-                self.metrics.observe("ModelStreamInfer", self.backend.model_label(request.model_name or None), code,
-                                     time.perf_counter() - started)
+                self.metrics.observe(
+                    "ModelStreamInfer",
+                    self.backend.model_label(request.model_name or None),
+                    code,
+                    time.perf_counter() - started,
+                )
             yield response
 
-    def _infer(self, request: pb.ModelInferRequest, context: grpc.ServicerContext, started: float) -> pb.ModelInferResponse:
+    def _infer(
+        self, request: pb.ModelInferRequest, context: grpc.ServicerContext, started: float
+    ) -> pb.ModelInferResponse:
         backend = self.backend
         backend.check_serving()
         remaining = context.time_remaining()
@@ -248,14 +307,20 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         gauge.inc()
         try:
             parsed = decode_request(request, backend)
-            result = backend.infer(parsed, request.model_name or None, request.model_version or None)
+            result = backend.infer(
+                parsed, request.model_name or None, request.model_version or None
+            )
         finally:
             gauge.dec()
             backend.release()
         elapsed = time.perf_counter() - started
         if elapsed > backend.options.timeout_s:
-            raise RequestTimeoutError(f"request took {elapsed:.3f} s, over the server's {backend.options.timeout_s} s timeout")
-        response = pb.ModelInferResponse(model_name=result.model.name, model_version=result.model.version, id=request.id)
+            raise RequestTimeoutError(
+                f"request took {elapsed:.3f} s, over the server's {backend.options.timeout_s} s timeout"
+            )
+        response = pb.ModelInferResponse(
+            model_name=result.model.name, model_version=result.model.version, id=request.id
+        )
         response.parameters["latency_ms"].double_param = round(result.latency_ms, 4)
         for tensor, _binary in result.outputs:
             response.outputs.add(name=tensor.name, datatype=tensor.datatype, shape=tensor.shape)

@@ -27,9 +27,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from lesson.servers.options import ServerOptions
 
@@ -66,8 +67,20 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def _command(kind: str, host: str, port: int, model: str | None, options: dict[str, Any]) -> list[str]:
-    cmd = [sys.executable, "-m", "lesson.servers.cli", "serve", kind, "--host", host, "--port", str(port)]
+def _command(
+    kind: str, host: str, port: int, model: str | None, options: dict[str, Any]
+) -> list[str]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "lesson.servers.cli",
+        "serve",
+        kind,
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     if model is not None:
         cmd += ["--model", model]
     for key, value in options.items():
@@ -82,7 +95,9 @@ def _command(kind: str, host: str, port: int, model: str | None, options: dict[s
 def _is_ready(kind: str, host: str, port: int, what: str = "ready") -> bool:
     if kind == "rest":
         try:
-            with urllib.request.urlopen(f"http://{host}:{port}/v2/health/{what}", timeout=1.0) as resp:
+            with urllib.request.urlopen(
+                f"http://{host}:{port}/v2/health/{what}", timeout=1.0
+            ) as resp:
                 return resp.status == 200
         except (urllib.error.URLError, OSError, ValueError):
             return False
@@ -129,33 +144,54 @@ def _stop_all() -> None:
             os.unlink(path)
 
 
-def start_server(kind: str, *, model: str | None = None, port: int | None = None, host: str = "127.0.0.1",
-                 ready_timeout: float = READY_TIMEOUT_S, env: dict[str, str] | None = None,
-                 wait_for: str = "ready", **options: Any) -> ServerHandle:
+def start_server(
+    kind: str,
+    *,
+    model: str | None = None,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    ready_timeout: float = READY_TIMEOUT_S,
+    env: dict[str, str] | None = None,
+    wait_for: str = "ready",
+    **options: Any,
+) -> ServerHandle:
     """Start a server subprocess and wait until it is ready (or only live; see `running_server`)."""
     if kind not in ("rest", "grpc"):
         raise ValueError(f"kind must be 'rest' or 'grpc', got {kind!r}")
     if wait_for not in ("ready", "live"):
         raise ValueError(f"wait_for must be 'ready' or 'live', got {wait_for!r}")
-    ServerOptions.from_dict(dict(options, model=model))  # fail fast on a bad option, in this process
+    ServerOptions.from_dict(
+        dict(options, model=model)
+    )  # fail fast on a bad option, in this process
     attempts = 1 if port is not None else 3
     last_error = ""
     for _ in range(attempts):
         chosen = port if port is not None else free_port(host)
-        log = tempfile.NamedTemporaryFile(prefix=f"lesson-{kind}-", suffix=".log", delete=False)
-        child_env = dict(os.environ, PYTHONUNBUFFERED="1", LESSON_PARENT_PID=str(os.getpid()), **(env or {}))
+        log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - the child writes it; closed on stop
+            prefix=f"lesson-{kind}-", suffix=".log", delete=False
+        )
+        child_env = dict(
+            os.environ, PYTHONUNBUFFERED="1", LESSON_PARENT_PID=str(os.getpid()), **(env or {})
+        )
         root = str(Path(__file__).resolve().parents[2])
-        child_env["PYTHONPATH"] = os.pathsep.join(p for p in (root, child_env.get("PYTHONPATH", "")) if p)
+        child_env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (root, child_env.get("PYTHONPATH", "")) if p
+        )
         process = subprocess.Popen(
             _command(kind, host, chosen, model, options),
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=child_env,
             start_new_session=True,
         )
         log.close()
         _LOGS.append(log.name)
         _LIVE[process.pid] = process
         scheme = "http" if kind == "rest" else "grpc"
-        handle = ServerHandle(kind, host, chosen, f"{scheme}://{host}:{chosen}", process.pid, log.name, process)
+        handle = ServerHandle(
+            kind, host, chosen, f"{scheme}://{host}:{chosen}", process.pid, log.name, process
+        )
         deadline = time.monotonic() + ready_timeout
         try:
             while time.monotonic() < deadline:
@@ -169,7 +205,11 @@ def start_server(kind: str, *, model: str | None = None, port: int | None = None
             raise
         code = process.poll()
         stop_process(process, timeout=3.0)
-        what = f"exited with status {code}" if code is not None else f"was not {wait_for} within {ready_timeout} s"
+        what = (
+            f"exited with status {code}"
+            if code is not None
+            else f"was not {wait_for} within {ready_timeout} s"
+        )
         last_error = f"the {kind} server {what}; its output:\n{handle.log()[-3000:]}"
         if "address already in use" not in last_error.lower():
             break
@@ -177,7 +217,9 @@ def start_server(kind: str, *, model: str | None = None, port: int | None = None
 
 
 @contextlib.contextmanager
-def running_server(kind: str, *, model: str | None = None, port: int | None = None, **options: Any) -> Iterator[ServerHandle]:
+def running_server(
+    kind: str, *, model: str | None = None, port: int | None = None, **options: Any
+) -> Iterator[ServerHandle]:
     """Run a `lesson serve` subprocess for the duration of a `with` block.
 
     Args:
@@ -198,4 +240,3 @@ def running_server(kind: str, *, model: str | None = None, port: int | None = No
     finally:
         if handle.process is not None:
             stop_process(handle.process)
-

@@ -25,7 +25,22 @@ from prometheus_client.utils import floatToGoString
 
 #: latency buckets in seconds: 100 µs .. 10 s
 LATENCY_BUCKETS = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 _LE = [floatToGoString(b) for b in LATENCY_BUCKETS] + ["+Inf"]
 

@@ -15,16 +15,27 @@ from fastapi.responses import Response
 from lesson.core.schema import DEFAULT_LIMITS
 from lesson.core.v2 import model_config
 
-
 # ---------------------------------------------------------------- OpenAPI examples
 EXAMPLE_V1_REQUEST = {"instances": [[0.2, 0.4, 0.6], [1.0, 2.0, 3.0]]}
 EXAMPLE_V1_RESPONSE = {
     "predictions": [0.42, 1.7],
-    "metadata": {"transport": "rest", "model": "averaged_ensemble", "model_version": "1", "latency_ms": 0.05},
+    "metadata": {
+        "transport": "rest",
+        "model": "averaged_ensemble",
+        "model_version": "1",
+        "latency_ms": 0.05,
+    },
 }
 EXAMPLE_V2_REQUEST = {
     "id": "42",
-    "inputs": [{"name": "input__0", "shape": [2, 3], "datatype": "FP64", "data": [0.2, 0.4, 0.6, 1.0, 2.0, 3.0]}],
+    "inputs": [
+        {
+            "name": "input__0",
+            "shape": [2, 3],
+            "datatype": "FP64",
+            "data": [0.2, 0.4, 0.6, 1.0, 2.0, 3.0],
+        }
+    ],
 }
 EXAMPLE_V2_RESPONSE = {
     "model_name": "averaged_ensemble",
@@ -42,8 +53,13 @@ EXAMPLE_METADATA = {
 }
 
 #: what ``GET /v2/models/averaged_ensemble/config`` answers (from the metadata above, 1024 rows)
-EXAMPLE_CONFIG = model_config(EXAMPLE_METADATA["name"], EXAMPLE_METADATA["platform"], EXAMPLE_METADATA["inputs"],
-                              EXAMPLE_METADATA["outputs"], DEFAULT_LIMITS.max_instances)
+EXAMPLE_CONFIG = model_config(
+    EXAMPLE_METADATA["name"],
+    EXAMPLE_METADATA["platform"],
+    EXAMPLE_METADATA["inputs"],
+    EXAMPLE_METADATA["outputs"],
+    DEFAULT_LIMITS.max_instances,
+)
 
 
 def json_example(example: Any, description: str = "OK") -> dict:
@@ -65,10 +81,17 @@ def body_doc(example: Any, description: str) -> dict:
 
 
 INFER_ERRORS = {
-    400: error_example("Invalid tensors", "inputs[0].shape: expected a non-empty list of non-negative integers"),
-    404: error_example("Unknown model", "model 'nope' not found; known models: averaged_ensemble (versions 1)"),
+    400: error_example(
+        "Invalid tensors", "inputs[0].shape: expected a non-empty list of non-negative integers"
+    ),
+    404: error_example(
+        "Unknown model", "model 'nope' not found; known models: averaged_ensemble (versions 1)"
+    ),
     413: error_example("Over the size bound", "body: 2000000 bytes is over the bound of 1048576"),
-    503: error_example("Overloaded or draining", "server overloaded: 64 requests already in flight (the bound); retry later"),
+    503: error_example(
+        "Overloaded or draining",
+        "server overloaded: 64 requests already in flight (the bound); retry later",
+    ),
     504: error_example("Timed out", "request took longer than the server's 10.0 s timeout"),
 }
 
@@ -104,13 +127,19 @@ def add_offline_docs(app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui() -> Response:
         return get_swagger_ui_html(
-            openapi_url=app.openapi_url, title=f"{app.title} - docs",
-            swagger_js_url=f"{_DOCS_ASSETS}/swagger-ui-bundle.js", swagger_css_url=f"{_DOCS_ASSETS}/swagger-ui.css",
+            openapi_url=app.openapi_url,
+            title=f"{app.title} - docs",
+            swagger_js_url=f"{_DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{_DOCS_ASSETS}/swagger-ui.css",
             swagger_favicon_url=f"{_DOCS_ASSETS}/favicon.png",
         )
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc() -> Response:
-        return get_redoc_html(openapi_url=app.openapi_url, title=f"{app.title} - ReDoc",
-                              redoc_js_url=f"{_DOCS_ASSETS}/redoc.standalone.js", redoc_favicon_url=f"{_DOCS_ASSETS}/favicon.png",
-                              with_google_fonts=False)
+        return get_redoc_html(
+            openapi_url=app.openapi_url,
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{_DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{_DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )

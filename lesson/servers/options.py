@@ -16,7 +16,13 @@ from lesson.core.model import ModelRegistry
 from lesson.core.schema import DEFAULT_LIMITS, Limits
 from lesson.core.service import PredictionService
 
-__all__ = ["DEFAULT_SERVER_REGISTRY", "ServerOptions", "batched_service", "load_registry", "serving_service"]
+__all__ = [
+    "DEFAULT_SERVER_REGISTRY",
+    "ServerOptions",
+    "batched_service",
+    "load_registry",
+    "serving_service",
+]
 
 
 @dataclass
@@ -121,9 +127,11 @@ def batched_service(service: PredictionService, options: ServerOptions) -> Predi
     if type(service) is not PredictionService:
         # The batched service is rebuilt from the registry and limits alone: a subclass's own
         # request handling (e.g. `lesson.teaching.evolution.VersionedService` contracts) would be lost.
-        raise ValueError(f"micro-batching rebuilds the service from its registry, so a custom "
-                         f"{type(service).__name__} cannot be batched; serve it without "
-                         f"max_batch_size, or batch inside its models")
+        raise ValueError(
+            f"micro-batching rebuilds the service from its registry, so a custom "
+            f"{type(service).__name__} cannot be batched; serve it without "
+            f"max_batch_size, or batch inside its models"
+        )
     from lesson.patterns.batching import BatchedModel, check_batching_options
 
     delay = 0.0 if options.max_delay_ms is None else options.max_delay_ms
@@ -132,8 +140,10 @@ def batched_service(service: PredictionService, options: ServerOptions) -> Predi
     default = service.registry.default_name
     for meta in service.registry.list():
         model = service.registry.get(meta.name, meta.version)
-        registry.register(BatchedModel(model, options.max_batch_size, delay, run_in_thread=options.offload),
-                          default=meta.name == default)
+        registry.register(
+            BatchedModel(model, options.max_batch_size, delay, run_in_thread=options.offload),
+            default=meta.name == default,
+        )
     return PredictionService(registry, service.limits)
 
 

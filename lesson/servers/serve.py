@@ -22,15 +22,23 @@ log = logging.getLogger("lesson.servers")
 SHUTDOWN_TIMEOUT_S = 30.0
 
 
-def _announce(kind: str, host: str, port: int, backend: InferenceBackend | None, note: str = "") -> None:
+def _announce(
+    kind: str, host: str, port: int, backend: InferenceBackend | None, note: str = ""
+) -> None:
     scheme = "http" if kind == "rest" else "grpc"
     what = f"default model: {backend.registry.default_name}" if backend else note
     print(f"lesson {kind} server listening on {scheme}://{host}:{port} ({what})", flush=True)
 
 
 def _uvicorn_settings() -> dict:
-    return dict(loop="uvloop", http="httptools", log_level="warning", access_log=False,
-                timeout_graceful_shutdown=int(SHUTDOWN_TIMEOUT_S), lifespan="on")
+    return dict(
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=int(SHUTDOWN_TIMEOUT_S),
+        lifespan="on",
+    )
 
 
 def _draining_server_class():
@@ -60,7 +68,10 @@ def _draining_server_class():
             if self.drain_grace_s <= 0:
                 self.should_exit = True
                 return
-            print(f"draining: not ready, refusing new inference for {self.drain_grace_s} s", flush=True)
+            print(
+                f"draining: not ready, refusing new inference for {self.drain_grace_s} s",
+                flush=True,
+            )
             timer = threading.Timer(self.drain_grace_s, setattr, args=(self, "should_exit", True))
             timer.daemon = True
             timer.start()
@@ -87,7 +98,9 @@ def _rest_worker(options_dict: dict, sockets: list) -> None:
     server.run(sockets=sockets)
 
 
-def serve_rest(host: str, port: int, options: ServerOptions, backend: InferenceBackend | None = None) -> int:
+def serve_rest(
+    host: str, port: int, options: ServerOptions, backend: InferenceBackend | None = None
+) -> int:
     """uvicorn with httptools + uvloop; several workers share one socket (see `serve_rest_workers`)."""
     if (options.workers or 1) > 1:
         return serve_rest_workers(host, port, options)
@@ -114,8 +127,12 @@ def serve_rest_workers(host: str, port: int, options: ServerOptions) -> int:
 
     sock = uvicorn.Config(app=None, host=host, port=port).bind_socket()
     ctx = multiprocessing.get_context("spawn")
-    workers = [ctx.Process(target=_rest_worker, args=(options.to_dict(), [sock]), name=f"lesson-rest-worker-{i}")
-               for i in range(options.workers or 1)]
+    workers = [
+        ctx.Process(
+            target=_rest_worker, args=(options.to_dict(), [sock]), name=f"lesson-rest-worker-{i}"
+        )
+        for i in range(options.workers or 1)
+    ]
     stop = threading.Event()
 
     def on_signal(signum, frame) -> None:
@@ -151,11 +168,15 @@ def serve_rest_workers(host: str, port: int, options: ServerOptions) -> int:
     return status
 
 
-def serve_grpc(host: str, port: int, options: ServerOptions, backend: InferenceBackend | None = None) -> int:
+def serve_grpc(
+    host: str, port: int, options: ServerOptions, backend: InferenceBackend | None = None
+) -> int:
     """A thread-pool grpc.server; the main thread waits for a signal, then drains."""
     from lesson.servers.grpc_server import create_server
 
-    server, backend, bound = create_server(host, port, backend=backend or InferenceBackend(options=options))
+    server, backend, bound = create_server(
+        host, port, backend=backend or InferenceBackend(options=options)
+    )
     stop = threading.Event()
 
     def on_signal(signum, frame) -> None:
@@ -168,13 +189,18 @@ def serve_grpc(host: str, port: int, options: ServerOptions, backend: InferenceB
         if options.metrics_port is not None:
             from prometheus_client import start_http_server
 
-            start_http_server(options.metrics_port, addr=host, registry=server.servicer.metrics.registry)
+            start_http_server(
+                options.metrics_port, addr=host, registry=server.servicer.metrics.registry
+            )
         backend.start_warm_up()
         _announce("grpc", host, bound, backend)
         while not stop.wait(0.2):
             pass
         if options.drain_grace_s > 0:
-            print(f"draining: not ready, refusing new inference for {options.drain_grace_s} s", flush=True)
+            print(
+                f"draining: not ready, refusing new inference for {options.drain_grace_s} s",
+                flush=True,
+            )
             time.sleep(options.drain_grace_s)
         # stop(): refuse new RPCs now, let in-flight ones finish within the grace period
         server.stop(grace=SHUTDOWN_TIMEOUT_S).wait(SHUTDOWN_TIMEOUT_S + 1)
@@ -207,7 +233,9 @@ def die_with_parent() -> None:
         raise SystemExit(f"parent process {parent} is gone; not starting")
 
 
-def serve(kind: str, host: str, port: int, options: ServerOptions, backend: InferenceBackend | None = None) -> int:
+def serve(
+    kind: str, host: str, port: int, options: ServerOptions, backend: InferenceBackend | None = None
+) -> int:
     """Serve until a signal; `backend` (optional) is a pre-built one for `options`."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     die_with_parent()

@@ -34,22 +34,33 @@ class ThreadedRestServer:
         port: None picks a free port.
     """
 
-    def __init__(self, service: PredictionService, *, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(
+        self, service: PredictionService, *, host: str = "127.0.0.1", port: int | None = None
+    ) -> None:
         if host not in ("127.0.0.1", "localhost"):
             raise ValueError(f"ThreadedRestServer binds loopback only, got host {host!r}")
         self.host = host
         self.port = port or free_port(host)
         self.url = f"http://{host}:{self.port}"
-        config = uvicorn.Config(create_app(service=service), host=host, port=self.port, loop="asyncio",
-                                log_level="warning", access_log=False, lifespan="on")
+        config = uvicorn.Config(
+            create_app(service=service),
+            host=host,
+            port=self.port,
+            loop="asyncio",
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name=f"rest-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, name=f"rest-{self.port}", daemon=True
+        )
         self._thread.start()
         self._wait_ready()
 
     def _wait_ready(self) -> None:
-        import urllib.error  # noqa: PLC0415
-        import urllib.request  # noqa: PLC0415
+        import urllib.error
+        import urllib.request
 
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -63,7 +74,9 @@ class ThreadedRestServer:
                 pass
             time.sleep(0.05)
         self.close()
-        raise TimeoutError(f"the REST server on port {self.port} was not ready within {START_TIMEOUT_S} s")
+        raise TimeoutError(
+            f"the REST server on port {self.port} was not ready within {START_TIMEOUT_S} s"
+        )
 
     def close(self) -> None:
         """Stop the server and wait for its thread (safe to call twice)."""
@@ -71,7 +84,7 @@ class ThreadedRestServer:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
 
-    def __enter__(self) -> "ThreadedRestServer":
+    def __enter__(self) -> ThreadedRestServer:
         return self
 
     def __exit__(self, *exc: Any) -> None:

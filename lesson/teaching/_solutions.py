@@ -11,11 +11,12 @@ import math
 import os
 import struct
 import tempfile
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
-from lesson.teaching.evolution import Field, RequestContract
 from lesson.core.schema import ValidationError, parse_v1_request
+from lesson.teaching.evolution import Field, RequestContract
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -35,12 +36,25 @@ def validate_threshold(payload: Any) -> tuple[list[list[float]], float]:
     request = parse_v1_request(payload)
     threshold = payload.get("threshold", 0.5)
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
-        raise ValidationError([{"loc": ["body", "threshold"], "msg": "Input should be a number",
-                                "type": "type_error"}])
+        raise ValidationError(
+            [
+                {
+                    "loc": ["body", "threshold"],
+                    "msg": "Input should be a number",
+                    "type": "type_error",
+                }
+            ]
+        )
     if not math.isfinite(threshold) or not 0 <= threshold <= 1:
-        raise ValidationError([{"loc": ["body", "threshold"],
-                                "msg": "Input should be a finite number in [0, 1]",
-                                "type": "value_error"}])
+        raise ValidationError(
+            [
+                {
+                    "loc": ["body", "threshold"],
+                    "msg": "Input should be a finite number in [0, 1]",
+                    "type": "value_error",
+                }
+            ]
+        )
     return request.rows, float(threshold)
 
 
@@ -64,9 +78,11 @@ def fp32_decode(raw: bytes, shape: Sequence[int]) -> list[list[float]]:
     """Decode little-endian float32 bytes into rows of a 2-D ``shape``."""
     rows, cols = shape
     if len(raw) != rows * cols * 4:
-        raise ValueError(f"expected {rows * cols * 4} bytes for shape {list(shape)}, got {len(raw)}")
+        raise ValueError(
+            f"expected {rows * cols * 4} bytes for shape {list(shape)}, got {len(raw)}"
+        )
     flat = struct.unpack(f"<{rows * cols}f", raw)
-    return [list(flat[r * cols:(r + 1) * cols]) for r in range(rows)]
+    return [list(flat[r * cols : (r + 1) * cols]) for r in range(rows)]
 
 
 def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -134,8 +150,9 @@ def dequantise_int8(scale: float, values: Sequence[int]) -> list[float]:
     return [scale * v for v in values]
 
 
-def open_loop_latencies(intended: Sequence[float], sent: Sequence[float],
-                        done: Sequence[float]) -> list[float]:
+def open_loop_latencies(
+    intended: Sequence[float], sent: Sequence[float], done: Sequence[float]
+) -> list[float]:
     """Latency from each request's intended send time (no coordinated omission)."""
     return [d - i for i, d in zip(intended, done)]
 
@@ -147,7 +164,7 @@ def pooled_percentile(run_a: Sequence[float], run_b: Sequence[float], q: float) 
 
 def backoff_delay(attempt: int, *, base_s: float, cap_s: float, rng: Any) -> float:
     """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
-    return rng.uniform(0.0, min(cap_s, base_s * 2 ** attempt))
+    return rng.uniform(0.0, min(cap_s, base_s * 2**attempt))
 
 
 def batching_knobs() -> tuple[int, float]:
@@ -157,10 +174,13 @@ def batching_knobs() -> tuple[int, float]:
 
 def compatible_contract() -> RequestContract:
     """A contract v3 that keeps every v2 body valid and adds an optional ``client`` (<= 32 chars)."""
-    return RequestContract("3", (
-        Field("request_id", "string", max_length=64, echo=True),
-        Field("client", "string", max_length=32),
-    ))
+    return RequestContract(
+        "3",
+        (
+            Field("request_id", "string", max_length=64, echo=True),
+            Field("client", "string", max_length=32),
+        ),
+    )
 
 
 def tampered_files(manifest: dict[str, Any], files: dict[str, bytes]) -> list[str]:
@@ -168,8 +188,11 @@ def tampered_files(manifest: dict[str, Any], files: dict[str, bytes]) -> list[st
     bad = []
     for name, entry in manifest["files"].items():
         data = files.get(name)
-        if (data is None or len(data) != entry["bytes"]
-                or hashlib.sha256(data).hexdigest() != entry["sha256"]):
+        if (
+            data is None
+            or len(data) != entry["bytes"]
+            or hashlib.sha256(data).hexdigest() != entry["sha256"]
+        ):
             bad.append(name)
     return sorted(bad)
 
@@ -180,8 +203,14 @@ def canary_arm(user: str, share: float) -> str:
     return "candidate" if bucket < share * 10_000 else "stable"
 
 
-def canary_verdict(stable: dict[str, float], candidate: dict[str, float], *, max_error_rate: float,
-                   max_slowdown: float, min_requests: int) -> str:
+def canary_verdict(
+    stable: dict[str, float],
+    candidate: dict[str, float],
+    *,
+    max_error_rate: float,
+    max_slowdown: float,
+    min_requests: int,
+) -> str:
     """``"wait"`` before ``min_requests`` answers; ``"rollback"`` on errors or latency over budget; else ``"widen"``."""
     if candidate["requests"] < min_requests:
         return "wait"
@@ -189,8 +218,10 @@ def canary_verdict(stable: dict[str, float], candidate: dict[str, float], *, max
     def error_rate(arm: dict[str, float]) -> float:
         return arm["errors"] / arm["requests"] if arm["requests"] else 0.0
 
-    if (error_rate(candidate) - error_rate(stable) > max_error_rate
-            or candidate["p99_ms"] > max_slowdown * stable["p99_ms"]):
+    if (
+        error_rate(candidate) - error_rate(stable) > max_error_rate
+        or candidate["p99_ms"] > max_slowdown * stable["p99_ms"]
+    ):
         return "rollback"
     return "widen"
 

@@ -31,19 +31,28 @@ __all__ = ["CrashDemo", "crash_recovery_demo", "ordering_demo"]
 class CrashDemo:
     """What :func:`crash_recovery_demo` measured."""
 
-    report: Any                                   # lesson.patterns.streaming.accounting.BrokerReport
+    report: Any  # lesson.patterns.streaming.accounting.BrokerReport
     killed_at_s: float
     pending_at_kill: int
-    survivor: Any                                 # ConsumeReport of consumer b
+    survivor: Any  # ConsumeReport of consumer b
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
     def table(self) -> list[dict[str, Any]]:
         """One row: the run's accounting."""
         r = self.report
-        return [{"produced": r.produced, "unique ids": r.unique_ids, "scored": r.scored,
-                 "dead-lettered": r.dead_lettered, "duplicates suppressed": r.duplicates_suppressed,
-                 "redelivered": r.redelivered, "outstanding": r.outstanding, "lost": r.lost,
-                 "lost to retention": r.lost_to_retention}]
+        return [
+            {
+                "produced": r.produced,
+                "unique ids": r.unique_ids,
+                "scored": r.scored,
+                "dead-lettered": r.dead_lettered,
+                "duplicates suppressed": r.duplicates_suppressed,
+                "redelivered": r.redelivered,
+                "outstanding": r.outstanding,
+                "lost": r.lost,
+                "lost to retention": r.lost_to_retention,
+            }
+        ]
 
     def chart_rows(self) -> list[dict[str, Any]]:
         """Long-form rows for a line chart: seconds, series, value."""
@@ -52,25 +61,35 @@ class CrashDemo:
             rows.append({"seconds": s["t"], "series": "lag (entries)", "value": s["backlog"]})
             for q in ("p50", "p99"):
                 if s.get(f"freshness_{q}_ms") is not None:
-                    rows.append({"seconds": s["t"], "series": f"freshness {q} (ms)", "value": s[f"freshness_{q}_ms"]})
+                    rows.append(
+                        {
+                            "seconds": s["t"],
+                            "series": f"freshness {q} (ms)",
+                            "value": s[f"freshness_{q}_ms"],
+                        }
+                    )
         return rows
 
 
-async def _sample(client: Any, layout: Any, start: float, timeline: list[dict[str, Any]], stop: asyncio.Event) -> None:
-    from lesson.patterns.streaming.accounting import freshness_samples  # noqa: PLC0415
-    from lesson.patterns.streaming.producer import group_backlog  # noqa: PLC0415
+async def _sample(
+    client: Any, layout: Any, start: float, timeline: list[dict[str, Any]], stop: asyncio.Event
+) -> None:
+    from lesson.patterns.streaming.accounting import freshness_samples
+    from lesson.patterns.streaming.producer import group_backlog
 
     while not stop.is_set():
         fresh = sorted(await freshness_samples(client, layout, count=200))
-        timeline.append({
-            "t": round(time.monotonic() - start, 2),
-            "backlog": await group_backlog(client, layout, "scorers"),
-            "freshness_p50_ms": round(percentile(fresh, 50) * 1000, 1) if fresh else None,
-            "freshness_p99_ms": round(percentile(fresh, 99) * 1000, 1) if fresh else None,
-        })
+        timeline.append(
+            {
+                "t": round(time.monotonic() - start, 2),
+                "backlog": await group_backlog(client, layout, "scorers"),
+                "freshness_p50_ms": round(percentile(fresh, 50) * 1000, 1) if fresh else None,
+                "freshness_p99_ms": round(percentile(fresh, 99) * 1000, 1) if fresh else None,
+            }
+        )
         try:
             await asyncio.wait_for(stop.wait(), 0.1)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -79,10 +98,12 @@ async def _sample(client: Any, layout: Any, start: float, timeline: list[dict[st
 KILL_WAIT_S = 30.0
 
 
-async def _freeze_holding_entries(victim: subprocess.Popen, client: Any, layout: Any, deadline: float) -> None:
+async def _freeze_holding_entries(
+    victim: subprocess.Popen, client: Any, layout: Any, deadline: float
+) -> None:
     """Stop (SIGSTOP) ``victim`` at a moment it holds unacknowledged entries, so that the SIGKILL
     that follows really lands mid-batch; gives up at ``deadline`` (then it is killed as it is)."""
-    from lesson.patterns.streaming.accounting import pending_count  # noqa: PLC0415
+    from lesson.patterns.streaming.accounting import pending_count
 
     while time.monotonic() < deadline and victim.poll() is None:
         victim.send_signal(signal.SIGSTOP)
@@ -92,22 +113,30 @@ async def _freeze_holding_entries(victim: subprocess.Popen, client: Any, layout:
         await asyncio.sleep(0.003)
 
 
-async def crash_recovery_demo(url: str, *, events: int = 8000, rate: float = 2000.0, duplicates: float = 0.02,
-                              bad_fraction: float = 0.005, kill_after_s: float = 1.0, batch: int = 8,
-                              delay_ms: float = 20.0) -> CrashDemo:
+async def crash_recovery_demo(
+    url: str,
+    *,
+    events: int = 8000,
+    rate: float = 2000.0,
+    duplicates: float = 0.02,
+    bad_fraction: float = 0.005,
+    kill_after_s: float = 1.0,
+    batch: int = 8,
+    delay_ms: float = 20.0,
+) -> CrashDemo:
     """Produce at ``rate``, kill consumer ``a`` after ``kill_after_s``, let ``b`` finish (see the module docstring).
 
     Each consumer reads up to ``batch`` entries per partition and spends ``delay_ms`` on each read
     besides scoring, so one consumer alone is slower than the producer: once ``a`` is gone the
     lag grows until the producer stops, then drains.
     """
-    import redis.asyncio as aioredis  # noqa: PLC0415
+    import redis.asyncio as aioredis
 
-    from lesson.models.mlp_numpy import load_default_numpy_mlp  # noqa: PLC0415
-    from lesson.patterns.streaming.accounting import broker_report, pending_count  # noqa: PLC0415
-    from lesson.patterns.streaming.broker_consumer import BrokerConsumer, ensure_groups  # noqa: PLC0415
-    from lesson.patterns.streaming.log import StreamLayout  # noqa: PLC0415
-    from lesson.patterns.streaming.producer import produce  # noqa: PLC0415
+    from lesson.models.mlp_numpy import load_default_numpy_mlp
+    from lesson.patterns.streaming.accounting import broker_report, pending_count
+    from lesson.patterns.streaming.broker_consumer import BrokerConsumer, ensure_groups
+    from lesson.patterns.streaming.log import StreamLayout
+    from lesson.patterns.streaming.producer import produce
 
     layout = StreamLayout(f"demo{uuid.uuid4().hex[:6]}")
     client = aioredis.from_url(url)
@@ -118,23 +147,62 @@ async def crash_recovery_demo(url: str, *, events: int = 8000, rate: float = 200
         stop = asyncio.Event()
         sampler = asyncio.create_task(_sample(client, layout, start, timeline, stop))
         victim = subprocess.Popen(
-            [sys.executable, "-m", "lesson.patterns.streaming.cli", "consume", "--url", url, "--namespace",
-             layout.namespace, "--consumer", "a", "--batch", str(batch), "--delay-ms", str(delay_ms),
-             "--max-seconds", "60"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        survivor = BrokerConsumer(client, layout, load_default_numpy_mlp(), consumer="b", batch=batch,
-                                  delay_ms=delay_ms, min_idle_ms=500, idle_exit_s=1.5, max_seconds=120)
-        producing = asyncio.create_task(produce(client, layout, events=events, rate=rate, duplicates=duplicates,
-                                                bad_fraction=bad_fraction))
+            [
+                sys.executable,
+                "-m",
+                "lesson.patterns.streaming.cli",
+                "consume",
+                "--url",
+                url,
+                "--namespace",
+                layout.namespace,
+                "--consumer",
+                "a",
+                "--batch",
+                str(batch),
+                "--delay-ms",
+                str(delay_ms),
+                "--max-seconds",
+                "60",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        survivor = BrokerConsumer(
+            client,
+            layout,
+            load_default_numpy_mlp(),
+            consumer="b",
+            batch=batch,
+            delay_ms=delay_ms,
+            min_idle_ms=500,
+            idle_exit_s=1.5,
+            max_seconds=120,
+        )
+        producing = asyncio.create_task(
+            produce(
+                client,
+                layout,
+                events=events,
+                rate=rate,
+                duplicates=duplicates,
+                bad_fraction=bad_fraction,
+            )
+        )
         consuming = asyncio.create_task(survivor.run())
         try:
             await asyncio.sleep(kill_after_s)
-            await _freeze_holding_entries(victim, client, layout, deadline=time.monotonic() + KILL_WAIT_S)
+            await _freeze_holding_entries(
+                victim, client, layout, deadline=time.monotonic() + KILL_WAIT_S
+            )
         finally:
             victim.send_signal(signal.SIGKILL)
             victim.wait(10)
         killed_at = time.monotonic() - start
-        pending = await pending_count(client, layout, consumer="a")  # only a claim can change it now
+        pending = await pending_count(
+            client, layout, consumer="a"
+        )  # only a claim can change it now
         try:
             await producing
             done = await consuming
@@ -151,29 +219,47 @@ async def crash_recovery_demo(url: str, *, events: int = 8000, rate: float = 200
 
 async def ordering_demo(url: str, *, events: int = 3000, keys: int = 16) -> list[dict[str, Any]]:
     """Results out of their key's order: two consumers sharing every partition vs one per partition."""
-    import redis.asyncio as aioredis  # noqa: PLC0415
+    import redis.asyncio as aioredis
 
-    from lesson.models.mlp_numpy import load_default_numpy_mlp  # noqa: PLC0415
-    from lesson.patterns.streaming.accounting import broker_report, order_violations  # noqa: PLC0415
-    from lesson.patterns.streaming.broker_consumer import BrokerConsumer  # noqa: PLC0415
-    from lesson.patterns.streaming.log import StreamLayout  # noqa: PLC0415
-    from lesson.patterns.streaming.producer import produce  # noqa: PLC0415
+    from lesson.models.mlp_numpy import load_default_numpy_mlp
+    from lesson.patterns.streaming.accounting import broker_report, order_violations
+    from lesson.patterns.streaming.broker_consumer import BrokerConsumer
+    from lesson.patterns.streaming.log import StreamLayout
+    from lesson.patterns.streaming.producer import produce
 
     model = load_default_numpy_mlp()
     client = aioredis.from_url(url)
     rows = []
     try:
-        for label, partitions_of in (("2 consumers share every partition", [None, None]),
-                                     ("1 consumer per partition", [[0], [1], [2], [3]])):
+        for label, partitions_of in (
+            ("2 consumers share every partition", [None, None]),
+            ("1 consumer per partition", [[0], [1], [2], [3]]),
+        ):
             layout = StreamLayout(f"order{uuid.uuid4().hex[:6]}", partitions=4)
             await produce(client, layout, events=events, keys=keys)
-            workers = [BrokerConsumer(client, layout, model, consumer=f"c{i}", partitions=parts, batch=8,
-                                      delay_ms=(1 + 4 * (i % 2)), idle_exit_s=0.5, max_seconds=60)
-                       for i, parts in enumerate(partitions_of)]
+            workers = [
+                BrokerConsumer(
+                    client,
+                    layout,
+                    model,
+                    consumer=f"c{i}",
+                    partitions=parts,
+                    batch=8,
+                    delay_ms=(1 + 4 * (i % 2)),
+                    idle_exit_s=0.5,
+                    max_seconds=60,
+                )
+                for i, parts in enumerate(partitions_of)
+            ]
             await asyncio.gather(*(w.run() for w in workers))
             report = await broker_report(client, layout)
-            rows.append({"consumers": label, "scored": report.scored,
-                         "results out of key order": await order_violations(client, layout)})
+            rows.append(
+                {
+                    "consumers": label,
+                    "scored": report.scored,
+                    "results out of key order": await order_violations(client, layout),
+                }
+            )
             for key in layout.all_keys():
                 await client.delete(key)
     finally:

@@ -30,17 +30,33 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lesson.core.stats import percentile
 from lesson.loadtest import LoadTestResult
 from lesson.loadtest.arrivals import Arrivals, arrival_offsets
-from lesson.teaching.capstone import (GATE_ARRIVALS, MeasuredRun, ServingConfig, Slo, check_slo, min_requests,
-                                      SIMULATED_TARGET)
+from lesson.teaching.capstone import (
+    GATE_ARRIVALS,
+    SIMULATED_TARGET,
+    MeasuredRun,
+    ServingConfig,
+    Slo,
+    check_slo,
+    min_requests,
+)
 from lesson.teaching.exercise_checks import ExerciseFailure
 
-__all__ = ["simulate_open_loop", "simulated_run", "EXERCISE_SLO", "MAX_SIMULATED_REQUESTS",
-           "DEVICE_FIXED_MS", "DEVICE_PER_ROW_MS", "OVERHEAD_MS", "REFUSAL_MS"]
+__all__ = [
+    "simulate_open_loop",
+    "simulated_run",
+    "EXERCISE_SLO",
+    "MAX_SIMULATED_REQUESTS",
+    "DEVICE_FIXED_MS",
+    "DEVICE_PER_ROW_MS",
+    "OVERHEAD_MS",
+    "REFUSAL_MS",
+]
 
 #: Most requests one simulated run may hold.
 MAX_SIMULATED_REQUESTS = 200_000
@@ -60,7 +76,9 @@ class _Worker:
     def __init__(self, max_batch: int, delay_ms: float, fixed_ms: float, per_row_ms: float) -> None:
         self.max_batch, self.delay_ms = max_batch, delay_ms
         self.fixed_ms, self.per_row_ms = fixed_ms, per_row_ms
-        self.waiting: deque[tuple[int, float]] = deque()  # (request index, arrival ms), not yet batched
+        self.waiting: deque[tuple[int, float]] = (
+            deque()
+        )  # (request index, arrival ms), not yet batched
         self.running: deque[float] = deque()  # completion times of batched requests, ascending
         self.free_at = 0.0
 
@@ -127,9 +145,12 @@ def simulate_open_loop(
     """
     if isinstance(rate_per_s, bool) or not 0 < rate_per_s <= 100_000:
         raise ValueError(f"rate_per_s must be in (0, 100000]; got {rate_per_s!r}")
-    for name, value, high in (("requests", requests, MAX_SIMULATED_REQUESTS), ("workers", workers, 256),
-                              ("max_in_flight", max_in_flight, 100_000),
-                              ("max_batch_size", 1 if max_batch_size is None else max_batch_size, 4096)):
+    for name, value, high in (
+        ("requests", requests, MAX_SIMULATED_REQUESTS),
+        ("workers", workers, 256),
+        ("max_in_flight", max_in_flight, 100_000),
+        ("max_batch_size", 1 if max_batch_size is None else max_batch_size, 4096),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
             raise ValueError(f"{name} must be an integer in 1..{high}; got {value!r}")
     delay = 0.0 if max_delay_ms is None else float(max_delay_ms)
@@ -137,7 +158,10 @@ def simulate_open_loop(
         raise ValueError("max_delay_ms must be in [0, 10000] and the costs >= 0")
 
     process = Arrivals(arrivals, burstiness, arrival_seed)  # ValueError naming the bound
-    due = [t * 1000.0 for t in arrival_offsets(process, rate=float(rate_per_s), limit=requests, horizon=math.inf)]
+    due = [
+        t * 1000.0
+        for t in arrival_offsets(process, rate=float(rate_per_s), limit=requests, horizon=math.inf)
+    ]
     pool = [_Worker(max_batch_size or 1, delay, fixed_ms, per_row_ms) for _ in range(workers)]
     done: dict[int, float] = {}
     refused: list[int] = []
@@ -157,20 +181,37 @@ def simulate_open_loop(
     shed = set(refused)
     for i in range(requests):
         if i not in shed:
-            done[i] += overhead_ms + (rng.expovariate(2.0 / overhead_ms) if overhead_ms > 0 else 0.0)
+            done[i] += overhead_ms + (
+                rng.expovariate(2.0 / overhead_ms) if overhead_ms > 0 else 0.0
+            )
     latencies = [(done[i] - due[i]) / 1000.0 for i in range(requests)]
     ordered = sorted(latencies)
     wall = max(done.values()) / 1000.0
     errors = {"OverloadedError": len(refused)} if refused else {}
     successes = requests - len(refused)
     return LoadTestResult(
-        avg_latency=sum(latencies) / requests, throughput=requests / wall if wall > 0 else 0.0,
-        success_rate=successes / requests, p50=percentile(ordered, 50), p90=percentile(ordered, 90),
-        p95=percentile(ordered, 95), p99=percentile(ordered, 99), p999=percentile(ordered, 99.9),
-        max_latency=ordered[-1], requests=requests, successes=successes, errors=errors, wall_time=wall,
-        mode="open", concurrency=workers * max_in_flight, target_rate=float(rate_per_s),
-        clock_resolution=0.0, stopped_by="max_requests", latencies=latencies,
-        error_examples={"OverloadedError": "simulated 503: too many requests in flight"} if refused else {},
+        avg_latency=sum(latencies) / requests,
+        throughput=requests / wall if wall > 0 else 0.0,
+        success_rate=successes / requests,
+        p50=percentile(ordered, 50),
+        p90=percentile(ordered, 90),
+        p95=percentile(ordered, 95),
+        p99=percentile(ordered, 99),
+        p999=percentile(ordered, 99.9),
+        max_latency=ordered[-1],
+        requests=requests,
+        successes=successes,
+        errors=errors,
+        wall_time=wall,
+        mode="open",
+        concurrency=workers * max_in_flight,
+        target_rate=float(rate_per_s),
+        clock_resolution=0.0,
+        stopped_by="max_requests",
+        latencies=latencies,
+        error_examples={"OverloadedError": "simulated 503: too many requests in flight"}
+        if refused
+        else {},
         arrivals=process,
     )
 
@@ -179,13 +220,23 @@ def simulated_run(slo: Slo, config: ServingConfig, *, seconds: float | None = No
     """The browser's stand-in for a measured run: ``config`` on the virtual clock at the SLO's rate
     for ``seconds`` (default: :attr:`Slo.min_seconds`), Poisson arrivals, labelled simulated."""
     duration = slo.min_seconds if seconds is None else seconds
-    if isinstance(duration, bool) or not isinstance(duration, (int, float)) or not 0 < duration <= 600:
+    if (
+        isinstance(duration, bool)
+        or not isinstance(duration, (int, float))
+        or not 0 < duration <= 600
+    ):
         raise ValueError(f"seconds must be in (0, 600]; got {seconds!r}")
     requests = max(1, min(MAX_SIMULATED_REQUESTS, math.ceil(slo.rate_per_s * duration - 1e-9)))
-    result = simulate_open_loop(rate_per_s=slo.rate_per_s, requests=requests, workers=config.cores,
-                                max_batch_size=config.max_batch_size, max_delay_ms=config.max_delay_ms,
-                                max_in_flight=config.max_in_flight, arrivals=GATE_ARRIVALS.process,
-                                arrival_seed=GATE_ARRIVALS.seed)
+    result = simulate_open_loop(
+        rate_per_s=slo.rate_per_s,
+        requests=requests,
+        workers=config.cores,
+        max_batch_size=config.max_batch_size,
+        max_delay_ms=config.max_delay_ms,
+        max_in_flight=config.max_in_flight,
+        arrivals=GATE_ARRIVALS.process,
+        arrival_seed=GATE_ARRIVALS.seed,
+    )
     return MeasuredRun(result, SIMULATED_TARGET, config, simulated=True)
 
 
@@ -204,10 +255,14 @@ def check_min_requests(fn: Callable[[float, int], int]) -> str:
         if got != want:
             n = got if isinstance(got, int) and got > 0 else want
             above = n - max(1, math.ceil(quantile / 100 * n))
-            raise ExerciseFailure(f"min_requests({quantile:g}, {tail}) returned {got!r}, expected {want}: with "
-                                  f"{n} requests the nearest-rank p{quantile:g} has {above} samples above it")
-    return (f"right on {len(_MIN_REQUEST_CASES)} cases: a p99 needs {min_requests(99.0, 10)} requests for 10 samples "
-            "above it")
+            raise ExerciseFailure(
+                f"min_requests({quantile:g}, {tail}) returned {got!r}, expected {want}: with "
+                f"{n} requests the nearest-rank p{quantile:g} has {above} samples above it"
+            )
+    return (
+        f"right on {len(_MIN_REQUEST_CASES)} cases: a p99 needs {min_requests(99.0, 10)} requests for 10 samples "
+        "above it"
+    )
 
 
 def check_config_answer(config: ServingConfig) -> str:
@@ -223,14 +278,23 @@ def check_config_answer(config: ServingConfig) -> str:
 
 #: The exercises' statements (``lesson.teaching.exercises.Exercise`` fields, notebook 09-capstone).
 EXERCISES: tuple[dict[str, Any], ...] = (
-    {"id": "capstone_min_requests", "title": "How long must a p99 run be?",
-     "task": "Write min_requests(quantile, tail) -> the fewest requests whose nearest-rank percentile has at "
-             "least tail measured samples above it.",
-     "hint": "Nearest rank: the percentile is sample number ceil(q/100 * n); count what lies above it, and grow n "
-             "until it is enough.", "checker": check_min_requests, "solution_name": "capstone_min_requests"},
-    {"id": "capstone_config", "title": "Meet a tighter SLO within one core",
-     "task": "Give a lesson.teaching.capstone.ServingConfig that meets EXERCISE_SLO (p99 <= 10 ms at 1,500 req/s, "
-             "within 1 core), checked on the simulated run.",
-     "hint": "One worker is one device: 2 ms a call cannot serve 1,500 calls a second one at a time.",
-     "checker": check_config_answer, "solution_name": "capstone_config"},
+    {
+        "id": "capstone_min_requests",
+        "title": "How long must a p99 run be?",
+        "task": "Write min_requests(quantile, tail) -> the fewest requests whose nearest-rank percentile has at "
+        "least tail measured samples above it.",
+        "hint": "Nearest rank: the percentile is sample number ceil(q/100 * n); count what lies above it, and grow n "
+        "until it is enough.",
+        "checker": check_min_requests,
+        "solution_name": "capstone_min_requests",
+    },
+    {
+        "id": "capstone_config",
+        "title": "Meet a tighter SLO within one core",
+        "task": "Give a lesson.teaching.capstone.ServingConfig that meets EXERCISE_SLO (p99 <= 10 ms at 1,500 req/s, "
+        "within 1 core), checked on the simulated run.",
+        "hint": "One worker is one device: 2 ms a call cannot serve 1,500 calls a second one at a time.",
+        "checker": check_config_answer,
+        "solution_name": "capstone_config",
+    },
 )

@@ -19,13 +19,14 @@ import argparse
 import random
 import threading
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from lesson.patterns.adapters import fastapi_rest_adapter
-from lesson.loadtest import LoadTestResult, run_load_test, run_synthetic_load_test
-from lesson.teaching.landscape import describe_serving_landscape
 from lesson.core.model import averaged_ensembled_model
 from lesson.core.runtime import IN_BROWSER, clock_resolution, threads_available
+from lesson.loadtest import LoadTestResult, run_load_test, run_synthetic_load_test
+from lesson.patterns.adapters import fastapi_rest_adapter
+from lesson.teaching.landscape import describe_serving_landscape
 
 __all__ = ["demo_payloads", "stalling_endpoint", "demo_report", "main"]
 
@@ -67,7 +68,9 @@ def _original_line(result: LoadTestResult) -> str:
     )
 
 
-def demo_report(*, requests: int = 500, concurrency: int = 4, seed: int = 7, stall_demo: bool = True) -> str:
+def demo_report(
+    *, requests: int = 500, concurrency: int = 4, seed: int = 7, stall_demo: bool = True
+) -> str:
     """Run the demo and return its text report.
 
     Args:
@@ -92,7 +95,9 @@ def demo_report(*, requests: int = 500, concurrency: int = 4, seed: int = 7, sta
     out += [_original_line(sequential), sequential.to_text(), ""]
 
     out.append(f"2. Closed loop: {concurrency} workers, each sends when its last answer arrives")
-    closed = run_load_test(endpoint, payloads, concurrency=concurrency, max_requests=requests * 4, max_duration=5.0)
+    closed = run_load_test(
+        endpoint, payloads, concurrency=concurrency, max_requests=requests * 4, max_duration=5.0
+    )
     out += [closed.to_text(), ""]
 
     if stall_demo:
@@ -101,10 +106,16 @@ def demo_report(*, requests: int = 500, concurrency: int = 4, seed: int = 7, sta
             "3. Coordinated omission. A SIMULATED single-worker server (2 ms per request) stalls"
             " once for 200 ms."
         )
-        calm = run_load_test(stalling_endpoint(endpoint), payloads, concurrency=1, max_requests=n, max_duration=10.0)
+        calm = run_load_test(
+            stalling_endpoint(endpoint), payloads, concurrency=1, max_requests=n, max_duration=10.0
+        )
         opened = run_load_test(
-            stalling_endpoint(endpoint), payloads, rate=rate, concurrency=16 if threads_available() else 1,
-            max_requests=n, max_duration=10.0,
+            stalling_endpoint(endpoint),
+            payloads,
+            rate=rate,
+            concurrency=16 if threads_available() else 1,
+            max_requests=n,
+            max_duration=10.0,
         )
         out += [
             "   closed loop (1 worker): the load pauses with the server, one slow sample:",
@@ -116,7 +127,9 @@ def demo_report(*, requests: int = 500, concurrency: int = 4, seed: int = 7, sta
             "",
         ]
 
-    out.append("The serving landscape (the original lesson's latency words: claims, not measured here):")
+    out.append(
+        "The serving landscape (the original lesson's latency words: claims, not measured here):"
+    )
     for name, entry in describe_serving_landscape().items():
         out.append(f"  {name:<10} latency {entry['latency']:<9} strength: {entry['strength']}")
     return "\n".join(out)
@@ -124,18 +137,31 @@ def demo_report(*, requests: int = 500, concurrency: int = 4, seed: int = 7, sta
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point (standard library only): print the demo report."""
-    parser = argparse.ArgumentParser(prog="python -m lesson", description="Run the Serving Patterns Lab demo.")
-    parser.add_argument("command", nargs="?", default="demo", choices=["demo"], help="only 'demo' without typer")
+    parser = argparse.ArgumentParser(
+        prog="python -m lesson", description="Run the Serving Patterns Lab demo."
+    )
+    parser.add_argument(
+        "command", nargs="?", default="demo", choices=["demo"], help="only 'demo' without typer"
+    )
     parser.add_argument("--requests", type=int, default=500, help="requests per run (1..100000)")
     parser.add_argument("--concurrency", type=int, default=4, help="closed-loop workers (1..256)")
     parser.add_argument("--seed", type=int, default=7, help="seed for the synthetic payloads")
-    parser.add_argument("--no-stall", action="store_true", help="skip the coordinated-omission part")
+    parser.add_argument(
+        "--no-stall", action="store_true", help="skip the coordinated-omission part"
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.requests <= 100_000:
         parser.error("--requests must be in 1..100000")
     if not 1 <= args.concurrency <= 256:
         parser.error("--concurrency must be in 1..256")
-    print(demo_report(requests=args.requests, concurrency=args.concurrency, seed=args.seed, stall_demo=not args.no_stall))
+    print(
+        demo_report(
+            requests=args.requests,
+            concurrency=args.concurrency,
+            seed=args.seed,
+            stall_demo=not args.no_stall,
+        )
+    )
     return 0
 
 

@@ -24,7 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lesson.core.artifacts import ARTIFACTS_ROOT, ArtifactIntegrityError, load_artifact, sha256_bytes
+from lesson.core.artifacts import (
+    ARTIFACTS_ROOT,
+    ArtifactIntegrityError,
+    load_artifact,
+    sha256_bytes,
+)
 
 __all__ = [
     "CALL_LOG",
@@ -112,9 +117,11 @@ class PickleDemo:
     def to_text(self) -> str:
         """Plain words: what ran, and what came back."""
         ran = "ran code during pickle.loads" if self.calls else "ran no code"
-        return (f"A {self.size_bytes}-byte pickle names these callables: {', '.join(self.imports)}.\n"
-                f"Loading it {ran}: {len(self.calls)} call(s) recorded: {self.calls}.\n"
-                f"pickle.loads returned {self.loaded!r} — not an object of the class that was saved.")
+        return (
+            f"A {self.size_bytes}-byte pickle names these callables: {', '.join(self.imports)}.\n"
+            f"Loading it {ran}: {len(self.calls)} call(s) recorded: {self.calls}.\n"
+            f"pickle.loads returned {self.loaded!r} — not an object of the class that was saved."
+        )
 
 
 def show_pickle_runs_code(note: str = DEFAULT_NOTE) -> PickleDemo:
@@ -150,11 +157,15 @@ class TamperDemo:
 
     def to_text(self) -> str:
         """Plain words: what was changed and what loading said."""
-        refused = f"refused: {self.error}" if self.error else "ACCEPTED (the check did not catch it)"
-        return (f"{self.label}: the untouched copy {'loaded and verified' if self.loaded_before else 'did NOT load'}.\n"
-                f"Changed 1 byte of {self.file} at offset {self.offset} (size stays {self.size_bytes} bytes; "
-                f"sha256 {self.before_sha256[:12]}... -> {self.after_sha256[:12]}...).\n"
-                f"Loading the altered copy: {refused}")
+        refused = (
+            f"refused: {self.error}" if self.error else "ACCEPTED (the check did not catch it)"
+        )
+        return (
+            f"{self.label}: the untouched copy {'loaded and verified' if self.loaded_before else 'did NOT load'}.\n"
+            f"Changed 1 byte of {self.file} at offset {self.offset} (size stays {self.size_bytes} bytes; "
+            f"sha256 {self.before_sha256[:12]}... -> {self.after_sha256[:12]}...).\n"
+            f"Loading the altered copy: {refused}"
+        )
 
 
 def tamper_one_byte(path: Path | str) -> int:
@@ -169,8 +180,9 @@ def tamper_one_byte(path: Path | str) -> int:
     raise ValueError(f"{path} has no digit to change in its second half")
 
 
-def show_tamper_refused(workdir: Path | str, name: str = "diabetes-mlp", version: str = "1",
-                        file: str = "weights.json") -> TamperDemo:
+def show_tamper_refused(
+    workdir: Path | str, name: str = "diabetes-mlp", version: str = "1", file: str = "weights.json"
+) -> TamperDemo:
     """Copy a shipped artifact into ``workdir``, load it, change one byte, load it again.
 
     Args:
@@ -189,8 +201,16 @@ def show_tamper_refused(workdir: Path | str, name: str = "diabetes-mlp", version
         error = ""
     except ArtifactIntegrityError as exc:
         error = str(exc)
-    return TamperDemo(f"{name}/{version}", file, offset, len(after_bytes), before, sha256_bytes(after_bytes),
-                      True, error)
+    return TamperDemo(
+        f"{name}/{version}",
+        file,
+        offset,
+        len(after_bytes),
+        before,
+        sha256_bytes(after_bytes),
+        True,
+        error,
+    )
 
 
 # ---- a visible effect on load, and the same pickle against the artifact loader ---------------
@@ -231,10 +251,12 @@ class MarkerDemo:
 
     def to_text(self) -> str:
         """Plain words: the file the load created."""
-        return (f"Before pickle.loads: {Path(self.marker).name} exists? {self.existed_before}.\n"
-                f"The pickle names: {', '.join(self.imports)}.\n"
-                f"After pickle.loads: exists? {self.exists_after}; it says {self.content!r}.\n"
-                f"pickle.loads returned {self.loaded!r}.")
+        return (
+            f"Before pickle.loads: {Path(self.marker).name} exists? {self.existed_before}.\n"
+            f"The pickle names: {', '.join(self.imports)}.\n"
+            f"After pickle.loads: exists? {self.exists_after}; it says {self.content!r}.\n"
+            f"pickle.loads returned {self.loaded!r}."
+        )
 
 
 def show_marker_written(workdir: Path | str) -> MarkerDemo:
@@ -243,8 +265,14 @@ def show_marker_written(workdir: Path | str) -> MarkerDemo:
     data = pickle.dumps(WritesMarkerWhenUnpickled(marker))
     before = marker.exists()
     loaded = pickle.loads(data)  # noqa: S301 - the point of the demonstration; the payload is ours
-    return MarkerDemo(str(marker), before, marker.exists(), marker.read_text() if marker.exists() else "",
-                      callables_in_pickle(data), loaded)
+    return MarkerDemo(
+        str(marker),
+        before,
+        marker.exists(),
+        marker.read_text() if marker.exists() else "",
+        callables_in_pickle(data),
+        loaded,
+    )
 
 
 @dataclass(frozen=True)
@@ -260,12 +288,17 @@ class Attempt:
 def _rewrite_manifest(directory: Path, file: str, data: bytes) -> None:
     manifest_path = directory / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
-    manifest["files"][file] = {**manifest["files"][file], "sha256": sha256_bytes(data), "bytes": len(data)}
+    manifest["files"][file] = {
+        **manifest["files"][file],
+        "sha256": sha256_bytes(data),
+        "bytes": len(data),
+    }
     manifest_path.write_text(json.dumps(manifest, indent=1))
 
 
-def show_pickled_artifact_refused(workdir: Path | str, name: str = "diabetes-mlp", version: str = "1",
-                                  file: str = "weights.json") -> list[Attempt]:
+def show_pickled_artifact_refused(
+    workdir: Path | str, name: str = "diabetes-mlp", version: str = "1", file: str = "weights.json"
+) -> list[Attempt]:
     """Put a booby-trapped pickle where an artifact's ``file`` belongs, three ways, and load each.
 
     1. the pickle replaces the file, the manifest is untouched: refused by size and sha256;
@@ -280,9 +313,11 @@ def show_pickled_artifact_refused(workdir: Path | str, name: str = "diabetes-mlp
     marker = workdir / "marker.txt"
     payload = pickle.dumps(WritesMarkerWhenUnpickled(marker))
     pinned = sha256_bytes((ARTIFACTS_ROOT / name / version / "manifest.json").read_bytes())
-    attacks = [("pickle swapped in, manifest untouched", False, None),
-               ("pickle swapped in, manifest rewritten to match", True, None),
-               ("both rewritten, manifest checksum pinned at deploy", True, pinned)]
+    attacks = [
+        ("pickle swapped in, manifest untouched", False, None),
+        ("pickle swapped in, manifest rewritten to match", True, None),
+        ("both rewritten, manifest checksum pinned at deploy", True, pinned),
+    ]
     attempts = []
     for number, (attack, rewrite, expected) in enumerate(attacks, 1):
         root = workdir / f"attempt-{number}"

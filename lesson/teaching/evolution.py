@@ -24,11 +24,19 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from lesson.core.model import Model, ModelNotFoundError, ModelRegistry
-from lesson.core.schema import DEFAULT_LIMITS, Limits, RequestTooLargeError, ValidationError, check_body_size, parse_v1_request
+from lesson.core.schema import (
+    DEFAULT_LIMITS,
+    Limits,
+    RequestTooLargeError,
+    ValidationError,
+    check_body_size,
+    parse_v1_request,
+)
 from lesson.core.service import PredictionService, PreparedRequest
 
 __all__ = [
@@ -138,33 +146,62 @@ class RequestContract:
             try:
                 payload = json.loads(payload)
             except (ValueError, UnicodeDecodeError) as exc:
-                raise ValidationError([{"loc": ["body"], "msg": f"JSON decode error: {exc}",
-                                        "type": "json_invalid"}]) from None
+                raise ValidationError(
+                    [{"loc": ["body"], "msg": f"JSON decode error: {exc}", "type": "json_invalid"}]
+                ) from None
         errors: list[dict[str, Any]] = []
         values: dict[str, Any] = {}
         if isinstance(payload, dict):
             for spec in self.fields:
                 if spec.name not in payload:
                     if spec.required:
-                        errors.append(_error(spec.name, f"Field required (contract v{self.version})", "missing"))
+                        errors.append(
+                            _error(
+                                spec.name, f"Field required (contract v{self.version})", "missing"
+                            )
+                        )
                     continue
                 value = payload[spec.name]
                 kinds = _KINDS[spec.kind]
-                if (isinstance(value, bool) and spec.kind != "boolean") or not isinstance(value, kinds):
-                    errors.append(_error(spec.name, f"Input should be a {spec.kind}, got {type(value).__name__}",
-                                         "type_error"))
+                if (isinstance(value, bool) and spec.kind != "boolean") or not isinstance(
+                    value, kinds
+                ):
+                    errors.append(
+                        _error(
+                            spec.name,
+                            f"Input should be a {spec.kind}, got {type(value).__name__}",
+                            "type_error",
+                        )
+                    )
                 elif spec.kind == "number" and not math.isfinite(value):
-                    errors.append(_error(spec.name, f"Input should be a finite number, got {value!r}", "finite_number"))
+                    errors.append(
+                        _error(
+                            spec.name,
+                            f"Input should be a finite number, got {value!r}",
+                            "finite_number",
+                        )
+                    )
                 elif isinstance(value, str) and len(value) > spec.max_length:
-                    errors.append(_error(spec.name, f"String has {len(value)} characters, the limit is "
-                                         f"{spec.max_length}", "too_long"))
+                    errors.append(
+                        _error(
+                            spec.name,
+                            f"String has {len(value)} characters, the limit is {spec.max_length}",
+                            "too_long",
+                        )
+                    )
                 else:
                     values[spec.name] = value
             if self.unknown == "reject":
                 known = {"instances", *(f.name for f in self.fields)}
                 for key in sorted(set(payload) - known, key=str):
-                    errors.append(_error(str(key), f"Extra inputs are not permitted (contract v{self.version} "
-                                         f"knows {sorted(known)})", "extra_forbidden"))
+                    errors.append(
+                        _error(
+                            str(key),
+                            f"Extra inputs are not permitted (contract v{self.version} "
+                            f"knows {sorted(known)})",
+                            "extra_forbidden",
+                        )
+                    )
         rows: list[list[float]] = []
         try:
             rows = parse_v1_request(payload, limits).rows
@@ -176,7 +213,7 @@ class RequestContract:
             raise ValidationError(errors)
         return ContractRequest(rows, values, self.version)
 
-    def changes_from(self, older: "RequestContract") -> list[Change]:
+    def changes_from(self, older: RequestContract) -> list[Change]:
         """What changed since ``older``, each change marked breaking or not for OLD clients.
 
         Old clients send bodies valid under ``older``. Breaking: a new required field, a field
@@ -187,15 +224,22 @@ class RequestContract:
         for new in self.fields:
             old = older.field(new.name)
             if old is None:
-                changes.append(Change(new.name, f"added ({'required' if new.required else 'optional'})",
-                                      new.required))
+                changes.append(
+                    Change(
+                        new.name,
+                        f"added ({'required' if new.required else 'optional'})",
+                        new.required,
+                    )
+                )
                 continue
             if new.required and not old.required:
                 changes.append(Change(new.name, "made required", True))
             if new.kind != old.kind:
                 changes.append(Change(new.name, f"type {old.kind} -> {new.kind}", True))
             if new.max_length < old.max_length:
-                changes.append(Change(new.name, f"max_length {old.max_length} -> {new.max_length}", True))
+                changes.append(
+                    Change(new.name, f"max_length {old.max_length} -> {new.max_length}", True)
+                )
         for old in older.fields:
             if self.field(old.name) is None:
                 changes.append(Change(old.name, "removed", self.unknown == "reject"))
@@ -203,7 +247,7 @@ class RequestContract:
             changes.append(Change("*", "unknown fields now rejected", True))
         return changes
 
-    def is_backward_compatible_with(self, older: "RequestContract") -> bool:
+    def is_backward_compatible_with(self, older: RequestContract) -> bool:
         """True when every body valid under ``older`` is still valid here."""
         return not any(change.breaking for change in self.changes_from(older))
 
@@ -211,14 +255,22 @@ class RequestContract:
 #: The original contract: ``{"instances": [...]}`` and nothing else.
 CONTRACT_V1 = RequestContract("1")
 #: v2 adds an OPTIONAL ``request_id``, echoed in the metadata: old bodies stay valid.
-CONTRACT_V2 = RequestContract("2", (
-    Field("request_id", "string", max_length=64, echo=True,
-          doc="The client's id for this request, echoed back so it can match answers to its records."),
-))
+CONTRACT_V2 = RequestContract(
+    "2",
+    (
+        Field(
+            "request_id",
+            "string",
+            max_length=64,
+            echo=True,
+            doc="The client's id for this request, echoed back so it can match answers to its records.",
+        ),
+    ),
+)
 #: A tempting v3 that makes ``request_id`` required: every old client's body now fails.
-CONTRACT_V3_BREAKING = RequestContract("3", (
-    Field("request_id", "string", required=True, max_length=64, echo=True),
-))
+CONTRACT_V3_BREAKING = RequestContract(
+    "3", (Field("request_id", "string", required=True, max_length=64, echo=True),)
+)
 #: v2 as it might have shipped instead, with ``request_id`` required from the start: the same
 #: field as :data:`CONTRACT_V3_BREAKING`, versioned "2" so its errors name the version deployed.
 CONTRACT_V2_REQUIRED = RequestContract("2", CONTRACT_V3_BREAKING.fields)
@@ -235,8 +287,10 @@ def rollout_registry() -> ModelRegistry:
     answers differ slightly), the kind of change one rolls out behind a new version. Version 2
     is registered last, so a request that names no version gets it.
     """
-    from lesson.models.int8 import load_edge_model  # noqa: PLC0415 - reads artifacts when asked
-    from lesson.models.int8 import QuantisedMLPModel
+    from lesson.models.int8 import (
+        QuantisedMLPModel,
+        load_edge_model,
+    )
     from lesson.models.mlp import load_default_mlp
 
     v1 = load_default_mlp()
@@ -320,4 +374,3 @@ def http_status(exc: BaseException) -> int:
     if isinstance(exc, ModelNotFoundError):
         return 404
     return 500
-

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import hmac
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 __all__ = [
     "API_KEY_HEADER",
@@ -77,7 +78,9 @@ def key_from_env(variable: str, environ: Mapping[str, str] | None = None) -> str
         raise KeyError(f"environment variable {variable} is not set; the gateway needs an API key")
     key = env[variable]
     if len(key) < MIN_KEY_LENGTH:
-        raise ValueError(f"the key in {variable} has {len(key)} characters; use at least {MIN_KEY_LENGTH}")
+        raise ValueError(
+            f"the key in {variable} has {len(key)} characters; use at least {MIN_KEY_LENGTH}"
+        )
     return key
 
 
@@ -87,12 +90,16 @@ def _check_keys(keys: Mapping[str, str]) -> dict[str, bytes]:
     checked = {}
     for client, key in keys.items():
         if not isinstance(key, str) or len(key) < MIN_KEY_LENGTH:
-            raise ValueError(f"the key for client {client!r} must be a string of at least {MIN_KEY_LENGTH} characters")
+            raise ValueError(
+                f"the key for client {client!r} must be a string of at least {MIN_KEY_LENGTH} characters"
+            )
         checked[client] = key.encode()
     return checked
 
 
-def api_key_gateway(upstream: Handler, keys: Mapping[str, str], *, header: str = API_KEY_HEADER) -> Handler:
+def api_key_gateway(
+    upstream: Handler, keys: Mapping[str, str], *, header: str = API_KEY_HEADER
+) -> Handler:
     """Wrap ``upstream`` so only callers with a known API key reach it.
 
     Args:
@@ -112,15 +119,24 @@ def api_key_gateway(upstream: Handler, keys: Mapping[str, str], *, header: str =
         headers = {str(k).lower(): v for k, v in request.headers.items()}
         presented = headers.get(header, "")
         if not presented:
-            return GatewayResponse(401, {"detail": f"Missing API key: send it in the {header} header"})
+            return GatewayResponse(
+                401, {"detail": f"Missing API key: send it in the {header} header"}
+            )
         given = presented.encode() if isinstance(presented, str) else b""
         client = None
-        for name, key in expected.items():  # compare with every key, so timing does not say which matched
+        for (
+            name,
+            key,
+        ) in expected.items():  # compare with every key, so timing does not say which matched
             if hmac.compare_digest(given, key):
                 client = name
         if client is None:
             return GatewayResponse(403, {"detail": "API key not accepted"})
-        forwarded = {k: v for k, v in headers.items() if k not in (*_CREDENTIAL_HEADERS, header, CLIENT_ID_HEADER)}
+        forwarded = {
+            k: v
+            for k, v in headers.items()
+            if k not in (*_CREDENTIAL_HEADERS, header, CLIENT_ID_HEADER)
+        }
         forwarded[CLIENT_ID_HEADER] = client
         return upstream(GatewayRequest(request.method, request.path, forwarded, request.body))
 

@@ -23,14 +23,26 @@ import itertools
 import json
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from lesson.teaching.evolution import ROLLOUT_MODEL, http_status
 from lesson.core.service import PredictionService
+from lesson.teaching.evolution import ROLLOUT_MODEL, http_status
 
-__all__ = ["RolloutClient", "Reply", "BUCKETS", "bucket", "Canary", "CanaryGuard", "RequestRejected", "Outcome",
-           "CanaryEndpoint", "arm_summary", "users_on_both_arms"]
+__all__ = [
+    "RolloutClient",
+    "Reply",
+    "BUCKETS",
+    "bucket",
+    "Canary",
+    "CanaryGuard",
+    "RequestRejected",
+    "Outcome",
+    "CanaryEndpoint",
+    "arm_summary",
+    "users_on_both_arms",
+]
 
 
 @dataclass(frozen=True)
@@ -49,8 +61,10 @@ class Reply:
         if not self.ok:
             return f"{self.status} {self.body.get('error', self.body)}"
         meta = self.body.get("metadata", {})
-        text = (f"{self.status} prediction {self.body['predictions'][0]:.2f} from model v{meta.get('model_version')}"
-                f" (contract v{meta.get('contract_version', '?')})")
+        text = (
+            f"{self.status} prediction {self.body['predictions'][0]:.2f} from model v{meta.get('model_version')}"
+            f" (contract v{meta.get('contract_version', '?')})"
+        )
         if "request_id" in meta:
             text += f", request_id echoed: {meta['request_id']!r}"
         return text
@@ -66,8 +80,14 @@ class RolloutClient:
         timeout_s: per request, over HTTP.
     """
 
-    def __init__(self, url: str | None = None, *, service: PredictionService | None = None,
-                 model: str = ROLLOUT_MODEL, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        service: PredictionService | None = None,
+        model: str = ROLLOUT_MODEL,
+        timeout_s: float = 10.0,
+    ) -> None:
         if url is None and service is None:
             raise ValueError("give a url (a real server) or a service (in-process)")
         self.url = url
@@ -77,7 +97,7 @@ class RolloutClient:
         self.server: Any = None  # a lesson.servers.threaded.ThreadedRestServer once connected
 
     @classmethod
-    def connect(cls, service: PredictionService, *, over_http: bool) -> "RolloutClient":
+    def connect(cls, service: PredictionService, *, over_http: bool) -> RolloutClient:
         """A client of ``service``: behind a real REST server on loopback, or in-process.
 
         Args:
@@ -87,7 +107,7 @@ class RolloutClient:
         """
         if not over_http:
             return cls(service=service)
-        from lesson.servers.threaded import ThreadedRestServer  # noqa: PLC0415 - CPython only
+        from lesson.servers.threaded import ThreadedRestServer
 
         server = ThreadedRestServer(service)
         client = cls(server.url)
@@ -106,7 +126,7 @@ class RolloutClient:
         if self.server is not None:
             self.server.close()
 
-    def __enter__(self) -> "RolloutClient":
+    def __enter__(self) -> RolloutClient:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -129,13 +149,15 @@ class RolloutClient:
             assert self.service is not None
             try:
                 return Reply(200, self.service.predict(body, model=self.model, version=version))
-            except Exception as exc:  # noqa: BLE001 - shown as the status the route answers
+            except Exception as exc:  # shown as the status the route answers
                 return Reply(http_status(exc), {"error": str(exc)})
-        import urllib.error  # noqa: PLC0415 - over HTTP only (the browser never gets here)
-        import urllib.request  # noqa: PLC0415
+        import urllib.error
+        import urllib.request
 
         request = urllib.request.Request(
-            self.url + self.route(version), data=json.dumps(body).encode(), method="POST",
+            self.url + self.route(version),
+            data=json.dumps(body).encode(),
+            method="POST",
             headers={"Content-Type": "application/json"},
         )
         try:
@@ -189,7 +211,11 @@ class Canary:
 
     def set_share(self, share: float) -> None:
         """Widen or narrow the canary (``ValueError`` outside 0..1)."""
-        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+        if (
+            isinstance(share, bool)
+            or not isinstance(share, (int, float))
+            or not 0.0 <= share <= 1.0
+        ):
             raise ValueError(f"share must be a number in [0, 1], got {share!r}")
         self.share = float(share)
 
@@ -263,8 +289,15 @@ class CanaryEndpoint:
     Thread-safe (the load harness calls it from several threads).
     """
 
-    def __init__(self, client: RolloutClient, canary: Canary, users: Sequence[str], *,
-                 guard: CanaryGuard | None = None, kind_of: Callable[[str], str] | None = None) -> None:
+    def __init__(
+        self,
+        client: RolloutClient,
+        canary: Canary,
+        users: Sequence[str],
+        *,
+        guard: CanaryGuard | None = None,
+        kind_of: Callable[[str], str] | None = None,
+    ) -> None:
         if not users:
             raise ValueError("users must not be empty")
         self.client, self.canary, self.users, self.guard = client, canary, list(users), guard
@@ -292,7 +325,9 @@ class CanaryEndpoint:
         reply = self.client.predict(body, version=version)
         latency = time.perf_counter() - start
         with self._lock:
-            self.outcomes.append(Outcome(index, user, kind, share, arm, version, reply.status, latency))
+            self.outcomes.append(
+                Outcome(index, user, kind, share, arm, version, reply.status, latency)
+            )
             self._apply_guard(index)
         if not reply.ok:
             raise RequestRejected(reply)
@@ -326,10 +361,15 @@ class CanaryEndpoint:
         after = self.after_rollback()
         failed = sum(not 200 <= o.status < 300 for o in after)
         before = self.routed_before_rollback
-        in_flight = (f"; {before - self.rolled_back_at} more were already routed at the old share"
-                     if before > self.rolled_back_at else "")
-        return (f"The guard rolled back when request {self.rolled_back_at} of {total} answered{in_flight}; "
-                f"of the {len(after)} requests routed after the rollback, {failed} failed.")
+        in_flight = (
+            f"; {before - self.rolled_back_at} more were already routed at the old share"
+            if before > self.rolled_back_at
+            else ""
+        )
+        return (
+            f"The guard rolled back when request {self.rolled_back_at} of {total} answered{in_flight}; "
+            f"of the {len(after)} requests routed after the rollback, {failed} failed."
+        )
 
     def send(self, payloads: Sequence[dict[str, Any]]) -> list[Outcome]:
         """Send ``payloads`` one after another (rejections are recorded, not raised)."""
@@ -362,14 +402,20 @@ def arm_summary(outcomes: Sequence[Outcome], *, clock_tick_s: float = 0.0) -> li
             for o in mine:
                 statuses[o.status] = statuses.get(o.status, 0) + 1
             median = sorted(o.latency_s for o in mine)[len(mine) // 2]
-            rows.append({
-                "canary share configured": f"{share:.0%}", "arm": arm,
-                "version": "/".join(sorted({o.version for o in mine})), "requests": len(mine),
-                "share measured": f"{len(mine) / len(phase):.1%}",
-                "errors": sum(not 200 <= o.status < 300 for o in mine),
-                "statuses": ", ".join(f"{n}x {s}" for s, n in sorted(statuses.items())),
-                "median ms": round(median * 1000, 2) if median >= clock_tick_s else f"< {clock_tick_s * 1000:g}",
-            })
+            rows.append(
+                {
+                    "canary share configured": f"{share:.0%}",
+                    "arm": arm,
+                    "version": "/".join(sorted({o.version for o in mine})),
+                    "requests": len(mine),
+                    "share measured": f"{len(mine) / len(phase):.1%}",
+                    "errors": sum(not 200 <= o.status < 300 for o in mine),
+                    "statuses": ", ".join(f"{n}x {s}" for s, n in sorted(statuses.items())),
+                    "median ms": round(median * 1000, 2)
+                    if median >= clock_tick_s
+                    else f"< {clock_tick_s * 1000:g}",
+                }
+            )
     return rows
 
 

@@ -122,8 +122,11 @@ def recommend_pattern(workload: Workload) -> Recommendation:
             reasons.append(f"a p99 of {w.p99_slo_ms:g} ms leaves no room for a network round trip")
         return Recommendation("edge", reasons, ["batch (precompute and ship results)"])
     if w.caller == "scheduler" or (w.p99_slo_ms is None and w.freshness_s >= _HOUR_S):
-        reasons = [f"predictions may be {w.freshness_s / _HOUR_S:g} h old, so nobody waits on a request"
-                   if w.freshness_s >= _HOUR_S else "a scheduler calls; nobody waits on a request"]
+        reasons = [
+            f"predictions may be {w.freshness_s / _HOUR_S:g} h old, so nobody waits on a request"
+            if w.freshness_s >= _HOUR_S
+            else "a scheduler calls; nobody waits on a request"
+        ]
         if w.cost_ceiling_per_million is not None:
             reasons.append("bulk scoring has the lowest cost per prediction")
         return Recommendation("batch", reasons, ["streaming (if freshness tightens to minutes)"])
@@ -131,13 +134,17 @@ def recommend_pattern(workload: Workload) -> Recommendation:
         reasons = ["predictions are triggered by events, not by a waiting caller"]
         if w.freshness_s and w.freshness_s < _HOUR_S:
             reasons.append(f"results must be fresh within {w.freshness_s:g} s")
-        return Recommendation("streaming", reasons, ["batch (if minutes-to-hours freshness is enough)"])
+        return Recommendation(
+            "streaming", reasons, ["batch (if minutes-to-hours freshness is enough)"]
+        )
     if w.caller == "service":
         reasons = ["the caller is another service, so a typed contract (protobuf) pays off"]
         if w.requests_per_s >= 1000:
             reasons.append(f"{w.requests_per_s:g} req/s favours long-lived HTTP/2 channels")
         if w.p99_slo_ms is not None:
-            reasons.append(f"measure p99 against the {w.p99_slo_ms:g} ms objective before choosing on speed")
+            reasons.append(
+                f"measure p99 against the {w.p99_slo_ms:g} ms objective before choosing on speed"
+            )
         return Recommendation("gRPC", reasons, ["REST (if callers need plain HTTP/JSON)"])
     reasons = ["a browser or third-party client calls and waits; HTTP+JSON works everywhere"]
     if w.p99_slo_ms is not None:

@@ -97,8 +97,12 @@ def simulate_batching_server(
             t += rng.expovariate(rate_per_s) * 1000.0
             times.append(t)
     else:
-        times = [1000.0 * (offset + 1.0 / rate_per_s)
-                 for offset in arrival_offsets(arrivals, rate=rate_per_s, limit=requests, horizon=float("inf"))]
+        times = [
+            1000.0 * (offset + 1.0 / rate_per_s)
+            for offset in arrival_offsets(
+                arrivals, rate=rate_per_s, limit=requests, horizon=float("inf")
+            )
+        ]
     arrivals_ms = times
 
     latencies: list[float] = []
@@ -196,8 +200,10 @@ def simulate_load_signals(
     if not 0 < duration_s <= 3600:
         raise ValueError(f"duration_s must be in (0, 3600]; got {duration_s!r}")
     if rate_per_s * duration_s > MAX_SIMULATED_REQUESTS:
-        raise ValueError(f"rate_per_s * duration_s must be <= {MAX_SIMULATED_REQUESTS}; "
-                         f"got {rate_per_s * duration_s:,.0f}")
+        raise ValueError(
+            f"rate_per_s * duration_s must be <= {MAX_SIMULATED_REQUESTS}; "
+            f"got {rate_per_s * duration_s:,.0f}"
+        )
 
     window_ms = duration_s * 1000.0
     rng = random.Random(seed)

@@ -18,7 +18,8 @@ Standard library only (runs in Pyodide).
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from lesson.core.schema import ValidationError, as_number
 
@@ -35,7 +36,10 @@ _MAX_ERRORS = 20
 
 
 def rows_from_named_features(
-    feature_names: Sequence[str], records: Sequence[Mapping[str, Any]], *, max_records: int = MAX_RECORDS
+    feature_names: Sequence[str],
+    records: Sequence[Mapping[str, Any]],
+    *,
+    max_records: int = MAX_RECORDS,
 ) -> list[list[float]]:
     """Build model rows, in the artifact's feature order, from records keyed by feature name.
 
@@ -54,12 +58,25 @@ def rows_from_named_features(
             Each error's ``loc`` is ``["body", "instances", i, name]``.
     """
     if not isinstance(records, Sequence) or isinstance(records, (str, bytes)):
-        raise ValidationError([{"loc": ["body", "instances"], "msg": "Input should be a list of records",
-                                "type": "type_error"}])
+        raise ValidationError(
+            [
+                {
+                    "loc": ["body", "instances"],
+                    "msg": "Input should be a list of records",
+                    "type": "type_error",
+                }
+            ]
+        )
     if len(records) > max_records:
-        raise ValidationError([{"loc": ["body", "instances"],
-                                "msg": f"At most {max_records} records per request, got {len(records)}",
-                                "type": "too_long"}])
+        raise ValidationError(
+            [
+                {
+                    "loc": ["body", "instances"],
+                    "msg": f"At most {max_records} records per request, got {len(records)}",
+                    "type": "too_long",
+                }
+            ]
+        )
     known = set(feature_names)
     errors: list[dict[str, Any]] = []
     rows: list[list[float]] = []
@@ -68,18 +85,29 @@ def rows_from_named_features(
             break
         loc = ["body", "instances", i]
         if not isinstance(record, Mapping):
-            errors.append({"loc": loc, "msg": "Input should be an object keyed by feature name",
-                           "type": "type_error"})
+            errors.append(
+                {
+                    "loc": loc,
+                    "msg": "Input should be an object keyed by feature name",
+                    "type": "type_error",
+                }
+            )
             continue
         for name in record:
             if name not in known:
-                errors.append({"loc": [*loc, str(name)],
-                               "msg": f"Unknown feature {name!r}; the model expects {', '.join(feature_names)}",
-                               "type": "extra_forbidden"})
+                errors.append(
+                    {
+                        "loc": [*loc, str(name)],
+                        "msg": f"Unknown feature {name!r}; the model expects {', '.join(feature_names)}",
+                        "type": "extra_forbidden",
+                    }
+                )
         row: list[float] = []
         for name in feature_names:
             if name not in record:
-                errors.append({"loc": [*loc, name], "msg": f"Feature {name!r} is missing", "type": "missing"})
+                errors.append(
+                    {"loc": [*loc, name], "msg": f"Feature {name!r} is missing", "type": "missing"}
+                )
                 continue
             number = as_number(record[name], [*loc, name], errors)
             if number is not None:
@@ -107,23 +135,33 @@ def _range_errors(rows, feature_names, ranges, margin) -> list[dict[str, Any]]:
             low, high = ranges[name]
             slack = margin * (high - low)
             if not (low - slack <= value <= high + slack):
-                errors.append({"loc": ["body", "instances", i, name],
-                               "msg": f"{name}={value:g} is outside the training range {low:g}..{high:g}",
-                               "type": "out_of_training_range"})
+                errors.append(
+                    {
+                        "loc": ["body", "instances", i, name],
+                        "msg": f"{name}={value:g} is outside the training range {low:g}..{high:g}",
+                        "type": "out_of_training_range",
+                    }
+                )
     return errors
 
 
 def out_of_range_rows(
-    rows: Sequence[Sequence[float]], feature_names: Sequence[str],
-    ranges: Mapping[str, tuple[float, float]], *, margin: float = 0.1,
+    rows: Sequence[Sequence[float]],
+    feature_names: Sequence[str],
+    ranges: Mapping[str, tuple[float, float]],
+    *,
+    margin: float = 0.1,
 ) -> list[int]:
     """Indices of the rows with at least one value outside the training range (widened by ``margin``)."""
     return sorted({e["loc"][2] for e in _range_errors(rows, feature_names, ranges, margin)})
 
 
 def check_training_ranges(
-    rows: Sequence[Sequence[float]], feature_names: Sequence[str],
-    ranges: Mapping[str, tuple[float, float]], *, margin: float = 0.1,
+    rows: Sequence[Sequence[float]],
+    feature_names: Sequence[str],
+    ranges: Mapping[str, tuple[float, float]],
+    *,
+    margin: float = 0.1,
 ) -> None:
     """Refuse values outside the range seen in training.
 

@@ -17,11 +17,23 @@ Standard library only (it runs in the browser).
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
-__all__ = ["RATIO_MIN_TICKS", "resolved", "digits_for", "below_resolution_text", "latency_text", "latency_range_text",
-           "ratio", "ratio_text", "compare_text", "spread_text", "LATENCY_CLAIM_ORDER", "claims_against_measured",
-           "tool_agreement_text"]
+__all__ = [
+    "RATIO_MIN_TICKS",
+    "resolved",
+    "digits_for",
+    "below_resolution_text",
+    "latency_text",
+    "latency_range_text",
+    "ratio",
+    "ratio_text",
+    "compare_text",
+    "spread_text",
+    "LATENCY_CLAIM_ORDER",
+    "claims_against_measured",
+    "tool_agreement_text",
+]
 
 #: A ratio is formed only when both figures exceed this many clock ticks: a reading of n ticks
 #: stands for anything from n-1 to n+1 ticks, so below this the ratio is mostly rounding.
@@ -29,7 +41,12 @@ RATIO_MIN_TICKS = 2
 
 
 def _check(value_s: float, name: str) -> float:
-    if isinstance(value_s, bool) or not isinstance(value_s, (int, float)) or math.isnan(value_s) or value_s < 0:
+    if (
+        isinstance(value_s, bool)
+        or not isinstance(value_s, (int, float))
+        or math.isnan(value_s)
+        or value_s < 0
+    ):
         raise ValueError(f"{name} must be a non-negative number of seconds, got {value_s!r}")
     return float(value_s)
 
@@ -61,7 +78,9 @@ def latency_text(value_s: float, *, tick_s: float, digits: int | None = None) ->
     return f"{value_s * 1000:.{digits}f} ms"
 
 
-def latency_range_text(values_s: Sequence[float], *, tick_s: float, digits: int | None = None) -> str:
+def latency_range_text(
+    values_s: Sequence[float], *, tick_s: float, digits: int | None = None
+) -> str:
     """The range of several latencies: ``"0.016–0.037 ms"``, one figure when they print alike,
     or the clock's resolution for those at or below one tick."""
     if not values_s:
@@ -92,7 +111,9 @@ def ratio_text(a_s: float, b_s: float, *, tick_s: float, digits: int = 1) -> str
     return f"{value:.{digits}f}x"
 
 
-def compare_text(name_a: str, a_s: float, name_b: str, b_s: float, *, tick_s: float, what: str = "p50") -> str:
+def compare_text(
+    name_a: str, a_s: float, name_b: str, b_s: float, *, tick_s: float, what: str = "p50"
+) -> str:
     """One clause comparing two latencies: which was higher, both figures and the ratio.
 
     ``"gRPC's p50 (1.650 ms) was above REST's (0.825 ms), 2.0x"``; when the clock cannot tell
@@ -120,18 +141,23 @@ def spread_text(p50s_s: Mapping[str, float], *, tick_s: float) -> str:
         return f"every p50 was {below_resolution_text(tick_s)}, so this clock cannot say how far apart they were"
     value = ratio(high, low, tick_s=tick_s)
     if value is None:
-        return (f"the slowest p50 ({slowest}) was {latency_text(high, tick_s=tick_s)} and the fastest ({fastest}) "
-                f"{latency_text(low, tick_s=tick_s)}, too close to the clock's resolution for a ratio")
-    return (f"the slowest p50 ({slowest}, {latency_text(high, tick_s=tick_s)}) was {value:.0f}x the fastest "
-            f"({fastest}, {latency_text(low, tick_s=tick_s)})")
+        return (
+            f"the slowest p50 ({slowest}) was {latency_text(high, tick_s=tick_s)} and the fastest ({fastest}) "
+            f"{latency_text(low, tick_s=tick_s)}, too close to the clock's resolution for a ratio"
+        )
+    return (
+        f"the slowest p50 ({slowest}, {latency_text(high, tick_s=tick_s)}) was {value:.0f}x the fastest "
+        f"({fastest}, {latency_text(low, tick_s=tick_s)})"
+    )
 
 
 #: The landscape's latency words, from the lowest claim to the highest.
 LATENCY_CLAIM_ORDER = ("ultra-low", "low", "medium", "high")
 
 
-def claims_against_measured(claims: Mapping[str, str], p50s_s: Mapping[str, float], *,
-                            tick_s: float, margin: float = 0.25) -> list[str]:
+def claims_against_measured(
+    claims: Mapping[str, str], p50s_s: Mapping[str, float], *, tick_s: float, margin: float = 0.25
+) -> list[str]:
     """Each pair of patterns whose claimed latency order the measured p50s contradict, as a clause.
 
     ``claims`` maps a pattern to a word of :data:`LATENCY_CLAIM_ORDER`; a pair is contradicted
@@ -149,15 +175,28 @@ def claims_against_measured(claims: Mapping[str, str], p50s_s: Mapping[str, floa
     found = []
     for a in names:
         for b in names:
-            if (rank[claims[a]] < rank[claims[b]] and p50s_s[a] > p50s_s[b] * (1 + margin)
-                    and resolved(p50s_s[a], tick_s)):
-                found.append(f"{a} (claimed {claims[a]}) measured {latency_text(p50s_s[a], tick_s=tick_s)} at p50, "
-                             f"above {b} (claimed {claims[b]}) at {latency_text(p50s_s[b], tick_s=tick_s)}")
+            if (
+                rank[claims[a]] < rank[claims[b]]
+                and p50s_s[a] > p50s_s[b] * (1 + margin)
+                and resolved(p50s_s[a], tick_s)
+            ):
+                found.append(
+                    f"{a} (claimed {claims[a]}) measured {latency_text(p50s_s[a], tick_s=tick_s)} at p50, "
+                    f"above {b} (claimed {claims[b]}) at {latency_text(p50s_s[b], tick_s=tick_s)}"
+                )
     return found
 
 
-def tool_agreement_text(tool: str, reference: str, *, rps: float, reference_rps: float, p50_ms: float,
-                        reference_p50_ms: float, tolerance: float = 0.10) -> str:
+def tool_agreement_text(
+    tool: str,
+    reference: str,
+    *,
+    rps: float,
+    reference_rps: float,
+    p50_ms: float,
+    reference_p50_ms: float,
+    tolerance: float = 0.10,
+) -> str:
     """What one load tool's figures say beside a reference tool's on the same server, in one run.
 
     In a closed loop at a fixed number of connections, throughput is about connections divided
@@ -165,23 +204,40 @@ def tool_agreement_text(tool: str, reference: str, *, rps: float, reference_rps:
     cores with the server, should show *fewer* requests per second *and* a *higher* latency.
     The sentence says which of that happened, and what the other outcomes mean.
     """
-    for name, value in (("rps", rps), ("reference_rps", reference_rps), ("p50_ms", p50_ms),
-                        ("reference_p50_ms", reference_p50_ms)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
+    for name, value in (
+        ("rps", rps),
+        ("reference_rps", reference_rps),
+        ("p50_ms", p50_ms),
+        ("reference_p50_ms", reference_p50_ms),
+    ):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not value > 0
+            or math.isinf(value)
+        ):
             raise ValueError(f"{name} must be a positive number, got {value!r}")
     rps_x, p50_x = rps / reference_rps, p50_ms / reference_p50_ms
     figures = f"{tool} measured {rps_x:.2f}x {reference}'s throughput and {p50_x:.2f}x its p50"
     if abs(rps_x - 1) <= tolerance and abs(p50_x - 1) <= tolerance:
-        return (f"{figures}: within {tolerance:.0%} on both, so on this run the server, not the client, set the pace "
-                "and the two tools' own costs did not show.")
+        return (
+            f"{figures}: within {tolerance:.0%} on both, so on this run the server, not the client, set the pace "
+            "and the two tools' own costs did not show."
+        )
     if rps_x < 1 and p50_x > 1:
-        return (f"{figures}: fewer requests per second and a higher latency, what a costlier client sharing the "
-                "CPU with the server would show (it takes CPU from the server, and its own time is in the latency).")
+        return (
+            f"{figures}: fewer requests per second and a higher latency, what a costlier client sharing the "
+            "CPU with the server would show (it takes CPU from the server, and its own time is in the latency)."
+        )
     if rps_x > 1 and p50_x < 1:
-        return (f"{figures}: more requests per second and a lower latency. A costlier client cannot make the server "
-                "faster, so this is not the client's cost: the tools ran one after another on a shared machine, "
-                "and the server's speed changed between runs by more than the clients differ. Rerun it, or take "
-                "medians of several runs with server and load on separate cores, before ranking the tools.")
-    return (f"{figures}: throughput and latency did not move in opposite directions, as they would in a closed loop "
-            "(throughput about connections / latency) if only speed differed. The tools measure differently (where "
-            "the clock starts and stops, which requests are left out): compare each tool with its own earlier runs.")
+        return (
+            f"{figures}: more requests per second and a lower latency. A costlier client cannot make the server "
+            "faster, so this is not the client's cost: the tools ran one after another on a shared machine, "
+            "and the server's speed changed between runs by more than the clients differ. Rerun it, or take "
+            "medians of several runs with server and load on separate cores, before ranking the tools."
+        )
+    return (
+        f"{figures}: throughput and latency did not move in opposite directions, as they would in a closed loop "
+        "(throughput about connections / latency) if only speed differed. The tools measure differently (where "
+        "the clock starts and stops, which requests are left out): compare each tool with its own earlier runs."
+    )

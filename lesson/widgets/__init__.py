@@ -17,8 +17,18 @@ from lesson.widgets.runs import RunRecord, results_table_html, table
 from lesson.widgets.settings import PanelLimits
 from lesson.widgets.targets import Knob, Target, make_payloads
 
-__all__ = ["Knob", "Target", "make_payloads", "RunRecord", "results_table_html", "table", "LoadTestPanel", "PanelLimits",
-           "QuizWidget", "show_quiz"]
+__all__ = [
+    "Knob",
+    "Target",
+    "make_payloads",
+    "RunRecord",
+    "results_table_html",
+    "table",
+    "LoadTestPanel",
+    "PanelLimits",
+    "QuizWidget",
+    "show_quiz",
+]
 
 
 def __getattr__(name: str) -> Any:

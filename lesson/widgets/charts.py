@@ -16,7 +16,8 @@ from __future__ import annotations
 import concurrent.futures
 import html
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from lesson.widgets.runs import RunRecord
 
@@ -57,8 +58,18 @@ MAX_HISTOGRAM_SAMPLES = 1500
 #: it for the static SVG).
 #: Series colours with at least 3:1 contrast against white and, inverted as the site's dark
 #: scheme shows them, against its dark background (#1e2129): mid luminance, no yellow.
-CATEGORY_COLOURS: tuple[str, ...] = ("#1f77b4", "#d95f02", "#1b9e77", "#d62728", "#9467bd",
-                                     "#e7298a", "#a6761d", "#7f7f7f", "#17a2b8", "#7a7a00")
+CATEGORY_COLOURS: tuple[str, ...] = (
+    "#1f77b4",
+    "#d95f02",
+    "#1b9e77",
+    "#d62728",
+    "#9467bd",
+    "#e7298a",
+    "#a6761d",
+    "#7f7f7f",
+    "#17a2b8",
+    "#7a7a00",
+)
 CHART_CONFIG: dict[str, Any] = {
     "range": {"category": list(CATEGORY_COLOURS)},
     "axis": {"labelFontSize": 12, "titleFontSize": 13},
@@ -109,8 +120,13 @@ def _finish(spec: dict[str, Any], description: str) -> dict[str, Any]:
         spec = {**spec, "title": _title_lines(title)}
     elif isinstance(title, dict) and isinstance(title.get("text"), str):
         spec = {**spec, "title": {**title, "text": _title_lines(title["text"])}}
-    return {"$schema": VEGA_LITE_SCHEMA, "description": description, "background": "transparent",
-            "config": CHART_CONFIG, **spec}
+    return {
+        "$schema": VEGA_LITE_SCHEMA,
+        "description": description,
+        "background": "transparent",
+        "config": CHART_CONFIG,
+        **spec,
+    }
 
 
 def _listed(items: list[str]) -> str:
@@ -119,7 +135,9 @@ def _listed(items: list[str]) -> str:
     return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
 
 
-def percentile_chart(runs: Sequence[RunRecord], *, title: str = "Latency by percentile") -> dict[str, Any]:
+def percentile_chart(
+    runs: Sequence[RunRecord], *, title: str = "Latency by percentile"
+) -> dict[str, Any]:
     """A line per run through its p50, p90, p95, p99, p99.9 and max latency (ms).
 
     Args:
@@ -148,39 +166,48 @@ def percentile_chart(runs: Sequence[RunRecord], *, title: str = "Latency by perc
         f"max {_ms(run.result.max_latency * 1000)}"
         for run in runs
     ]
-    description = (f"{title}: latency (ms, log scale) at p50, p90, p95, p99, p99.9 and max, "
-                   f"one line per run ({len(runs)}). " + _listed(described) + ".")
-    return _finish({
-        "title": title,
-        "width": 320,
-        "height": 220,
-        "data": {"values": values},
-        "mark": {"type": "line", "point": True},
-        "encoding": {
-            "x": {
-                "field": "percentile",
-                "type": "ordinal",
-                "sort": [name for name, _ in CURVE_POINTS],
-                "title": "percentile",
-                "axis": {"labelAngle": 0},
+    description = (
+        f"{title}: latency (ms, log scale) at p50, p90, p95, p99, p99.9 and max, "
+        f"one line per run ({len(runs)}). " + _listed(described) + "."
+    )
+    return _finish(
+        {
+            "title": title,
+            "width": 320,
+            "height": 220,
+            "data": {"values": values},
+            "mark": {"type": "line", "point": True},
+            "encoding": {
+                "x": {
+                    "field": "percentile",
+                    "type": "ordinal",
+                    "sort": [name for name, _ in CURVE_POINTS],
+                    "title": "percentile",
+                    "axis": {"labelAngle": 0},
+                },
+                "y": {
+                    "field": "latency_ms",
+                    "type": "quantitative",
+                    "title": "latency (ms, log scale)",
+                    "scale": {"type": "log"},
+                },
+                # the legend under the plot, one run per line, labels whole: beside the plot, long
+                # run labels were cut off and squeezed the chart next to it
+                "color": {
+                    "field": "run",
+                    "type": "nominal",
+                    "title": "run",
+                    "legend": {"orient": "bottom", "direction": "vertical", "labelLimit": 480},
+                },
+                "tooltip": [
+                    {"field": "run", "type": "nominal"},
+                    {"field": "percentile", "type": "ordinal"},
+                    {"field": "latency_ms", "type": "quantitative", "title": "ms", "format": ".3f"},
+                ],
             },
-            "y": {
-                "field": "latency_ms",
-                "type": "quantitative",
-                "title": "latency (ms, log scale)",
-                "scale": {"type": "log"},
-            },
-            # the legend under the plot, one run per line, labels whole: beside the plot, long
-            # run labels were cut off and squeezed the chart next to it
-            "color": {"field": "run", "type": "nominal", "title": "run",
-                      "legend": {"orient": "bottom", "direction": "vertical", "labelLimit": 480}},
-            "tooltip": [
-                {"field": "run", "type": "nominal"},
-                {"field": "percentile", "type": "ordinal"},
-                {"field": "latency_ms", "type": "quantitative", "title": "ms", "format": ".3f"},
-            ],
         },
-    }, description)
+        description,
+    )
 
 
 def _sample_sorted(latencies: Sequence[float], limit: int) -> list[float]:
@@ -191,7 +218,9 @@ def _sample_sorted(latencies: Sequence[float], limit: int) -> list[float]:
     return [ordered[round(i * step)] for i in range(limit)]
 
 
-def histogram_chart(run: RunRecord, *, title: str | None = None, up_to_p99: bool = True) -> dict[str, Any]:
+def histogram_chart(
+    run: RunRecord, *, title: str | None = None, up_to_p99: bool = True
+) -> dict[str, Any]:
     """The distribution of one run's latencies (ms) as a histogram.
 
     By default only latencies up to the run's p99 are binned, so one slow outlier does not
@@ -204,29 +233,44 @@ def histogram_chart(run: RunRecord, *, title: str | None = None, up_to_p99: bool
     if up_to_p99 and cut == cut:  # not NaN
         latencies = [x for x in latencies if x <= cut]
     sample = _sample_sorted(latencies, MAX_HISTOGRAM_SAMPLES) if latencies else []
-    shown = f"{len(sample)} of {len(latencies)}" if len(sample) < len(latencies) else f"{len(sample)}"
+    shown = (
+        f"{len(sample)} of {len(latencies)}" if len(sample) < len(latencies) else f"{len(sample)}"
+    )
     scope = "up to p99" if up_to_p99 else "all"
     if sample:
         middle = sample[len(sample) // 2]
-        spread = (f"from {_ms(sample[0] * 1000)} to {_ms(sample[-1] * 1000)}, "
-                  f"median {_ms(middle * 1000)}")
+        spread = (
+            f"from {_ms(sample[0] * 1000)} to {_ms(sample[-1] * 1000)}, median {_ms(middle * 1000)}"
+        )
     else:
         spread = "no latencies recorded"
     description = f"Histogram of {shown} latencies ({scope}) of run {run.label}: {spread}."
-    return _finish({
-        # the run's label as a subtitle, cut to the plot's width: a long label made the title
-        # wider than the plot and the pair of charts too wide for the page
-        "title": title or {"text": f"Distribution {scope} ({shown} requests)", "subtitle": run.label,
-                           "limit": 320},
-        "width": 320,
-        "height": 220,
-        "data": {"values": [{"latency_ms": round(x * 1000.0, 4)} for x in sample]},
-        "mark": {"type": "bar", "tooltip": True},
-        "encoding": {
-            "x": {"field": "latency_ms", "type": "quantitative", "bin": {"maxbins": 40}, "title": "latency (ms)"},
-            "y": {"aggregate": "count", "type": "quantitative", "title": "requests"},
+    return _finish(
+        {
+            # the run's label as a subtitle, cut to the plot's width: a long label made the title
+            # wider than the plot and the pair of charts too wide for the page
+            "title": title
+            or {
+                "text": f"Distribution {scope} ({shown} requests)",
+                "subtitle": run.label,
+                "limit": 320,
+            },
+            "width": 320,
+            "height": 220,
+            "data": {"values": [{"latency_ms": round(x * 1000.0, 4)} for x in sample]},
+            "mark": {"type": "bar", "tooltip": True},
+            "encoding": {
+                "x": {
+                    "field": "latency_ms",
+                    "type": "quantitative",
+                    "bin": {"maxbins": 40},
+                    "title": "latency (ms)",
+                },
+                "y": {"aggregate": "count", "type": "quantitative", "title": "requests"},
+            },
         },
-    }, description)
+        description,
+    )
 
 
 def comparison_chart(runs: Sequence[RunRecord]) -> dict[str, Any]:
@@ -242,8 +286,10 @@ def comparison_chart(runs: Sequence[RunRecord]) -> dict[str, Any]:
     for part in (top, bottom):
         for key in ("$schema", "background", "config"):
             part.pop(key)
-    return _finish({"vconcat": [top, bottom], "resolve": {"scale": {"color": "independent"}}},
-                   f"{top['description']} {bottom['description']}")
+    return _finish(
+        {"vconcat": [top, bottom], "resolve": {"scale": {"color": "independent"}}},
+        f"{top['description']} {bottom['description']}",
+    )
 
 
 def bar_chart(
@@ -277,19 +323,28 @@ def bar_chart(
         "tooltip": [{"field": k} for k in (x, color, y) if k],
     }
     if color:  # the legend under the bars, so the chart stays as narrow as a phone
-        encoding["color"] = {"field": color, "type": "nominal", "title": color,
-                             "legend": {"orient": "bottom", "direction": "vertical", "labelLimit": 320}}
+        encoding["color"] = {
+            "field": color,
+            "type": "nominal",
+            "title": color,
+            "legend": {"orient": "bottom", "direction": "vertical", "labelLimit": 320},
+        }
         encoding["yOffset"] = {"field": color, "type": "nominal"}
     bars = [f"{row[x]}{f' ({row[color]})' if color else ''}: {_num(row[y])}" for row in rows]
-    description = (f"{_title_text(title) or 'Bar chart'}: {y_title or y} by {x_title or x}"
-                   f"{' (log scale)' if log else ''}. " + _listed(bars) + ".")
-    return _finish({
-        "title": title,
-        "width": 300,
-        "data": {"values": list(rows)},
-        "mark": {"type": "bar"},
-        "encoding": encoding,
-    }, description)
+    description = (
+        f"{_title_text(title) or 'Bar chart'}: {y_title or y} by {x_title or x}"
+        f"{' (log scale)' if log else ''}. " + _listed(bars) + "."
+    )
+    return _finish(
+        {
+            "title": title,
+            "width": 300,
+            "data": {"values": list(rows)},
+            "mark": {"type": "bar"},
+            "encoding": encoding,
+        },
+        description,
+    )
 
 
 def line_chart(
@@ -316,8 +371,12 @@ def line_chart(
         "tooltip": [{"field": k} for k in (x, color, y) if k],
     }
     if color:
-        encoding["color"] = {"field": color, "type": "nominal", "title": color,
-                             "legend": {"orient": "bottom", "direction": "vertical", "labelLimit": 320}}
+        encoding["color"] = {
+            "field": color,
+            "type": "nominal",
+            "title": color,
+            "legend": {"orient": "bottom", "direction": "vertical", "labelLimit": 320},
+        }
     series: dict[Any, list[dict[str, Any]]] = {}
     for row in rows:
         series.setdefault(row[color] if color else y_title or y, []).append(row)
@@ -328,16 +387,22 @@ def line_chart(
         span = f"{_num(min(ys))} to {_num(max(ys))}" if ys else "no values"
         over = f" over {x_title or x} {_num(min(xs))} to {_num(max(xs))}" if xs else ""
         lines.append(f"{name}: {len(points)} points, {span}{over}")
-    description = (f"{_title_text(title) or 'Line chart'}: {y_title or y} against {x_title or x}. "
-                   + _listed(lines) + ".")
-    return _finish({
-        "title": title,
-        "width": 340,
-        "height": 220,
-        "data": {"values": list(rows)},
-        "mark": {"type": "line", "point": False},
-        "encoding": encoding,
-    }, description)
+    description = (
+        f"{_title_text(title) or 'Line chart'}: {y_title or y} against {x_title or x}. "
+        + _listed(lines)
+        + "."
+    )
+    return _finish(
+        {
+            "title": title,
+            "width": 340,
+            "height": 220,
+            "data": {"values": list(rows)},
+            "mark": {"type": "line", "point": False},
+            "encoding": encoding,
+        },
+        description,
+    )
 
 
 _svg_worker: concurrent.futures.ThreadPoolExecutor | None = None
@@ -357,9 +422,11 @@ def to_svg(spec: dict[str, Any]) -> str | None:
         return None
     try:
         if _svg_worker is None:
-            _svg_worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="vl-convert")
+            _svg_worker = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="vl-convert"
+            )
         return _svg_worker.submit(vl_convert.vegalite_to_svg, spec).result(timeout=60)
-    except Exception:  # noqa: BLE001 - a fallback image must never break the notebook
+    except Exception:  # a fallback image must never break the notebook
         return None
 
 
@@ -382,7 +449,7 @@ def label_svg(svg: str, text: str) -> str:
     quoted = html.escape(text, quote=True)
     attrs = re.sub(r'\s(role|aria-label)="[^"]*"', "", match.group(1))
     root = f'<svg{attrs} role="img" aria-label="{quoted}"><title>{quoted}</title>'
-    return svg[: match.start()] + root + svg[match.end():]
+    return svg[: match.start()] + root + svg[match.end() :]
 
 
 def chart_bundle(spec: dict[str, Any], *, svg: bool = True) -> dict[str, Any]:
@@ -395,7 +462,9 @@ def chart_bundle(spec: dict[str, Any], *, svg: bool = True) -> dict[str, Any]:
     if svg:
         image = to_svg(spec)
         if image is not None:
-            bundle["image/svg+xml"] = label_svg(image, str(spec.get("description") or _text_summary(spec)))
+            bundle["image/svg+xml"] = label_svg(
+                image, str(spec.get("description") or _text_summary(spec))
+            )
     return bundle
 
 

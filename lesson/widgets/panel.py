@@ -25,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import traceback
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import ipywidgets as W
 from IPython.display import HTML, display
@@ -40,8 +41,10 @@ from lesson.widgets.targets import Target, is_async_callable, make_payloads
 __all__ = ["PanelLimits", "LoadTestPanel", "chart_output"]
 
 #: What an empty panel says; on a static page its buttons cannot run (no kernel there).
-NO_RUNS_YET = ("<i>No runs yet: press Run. (On the site's static page the buttons do nothing: open "
-               "the notebook in JupyterLite, or run it in Jupyter.)</i>")
+NO_RUNS_YET = (
+    "<i>No runs yet: press Run. (On the site's static page the buttons do nothing: open "
+    "the notebook in JupyterLite, or run it in Jupyter.)</i>"
+)
 
 
 def chart_output(spec: dict[str, Any]) -> dict[str, Any]:
@@ -49,8 +52,11 @@ def chart_output(spec: dict[str, Any]) -> dict[str, Any]:
 
     Drawn as SVG (``embed_options``), so the chart's text (run labels) is in the page.
     """
-    return {"output_type": "display_data", "data": chart_bundle(spec),
-            "metadata": {VEGA_LITE_MIME: {"embed_options": {"renderer": "svg"}}}}
+    return {
+        "output_type": "display_data",
+        "data": chart_bundle(spec),
+        "metadata": {VEGA_LITE_MIME: {"embed_options": {"renderer": "svg"}}},
+    }
 
 
 class LoadTestPanel:
@@ -98,39 +104,70 @@ class LoadTestPanel:
             style=wide,
         )
         self.requests_input = W.BoundedIntText(
-            value=requests, min=1, max=limits.max_requests, step=50,
-            description=f"Requests (1–{limits.max_requests})", style=wide,
+            value=requests,
+            min=1,
+            max=limits.max_requests,
+            step=50,
+            description=f"Requests (1–{limits.max_requests})",
+            style=wide,
         )
         self.concurrency_input = W.IntSlider(
-            value=concurrency, min=1, max=limits.max_concurrency,
-            description="Concurrency (workers)", style=wide, continuous_update=False,
+            value=concurrency,
+            min=1,
+            max=limits.max_concurrency,
+            description="Concurrency (workers)",
+            style=wide,
+            continuous_update=False,
         )
         self.rate_input = W.BoundedIntText(
-            value=rate, min=0, max=limits.max_rate, step=50,
+            value=rate,
+            min=0,
+            max=limits.max_rate,
+            step=50,
             # short enough that the box keeps room to type in a narrow column (the docs site's)
-            description=f"Rate, req/s (0 = closed, ≤{limits.max_rate})", style=wide,
+            description=f"Rate, req/s (0 = closed, ≤{limits.max_rate})",
+            style=wide,
             tooltip="Open-loop rate: requests sent per second on a fixed schedule; 0 runs a closed loop",
         )
         self.instances_input = W.IntSlider(
-            value=instances, min=1, max=limits.max_instances,
-            description="Instances per request", style=wide, continuous_update=False,
+            value=instances,
+            min=1,
+            max=limits.max_instances,
+            description="Instances per request",
+            style=wide,
+            continuous_update=False,
         )
         self.knobs_box = W.VBox()
         self.knob_inputs: dict[str, W.IntSlider] = {}
         # buttons as wide as their text (a narrow row squeezed them to "…"); rows wrap on a phone
-        self.run_button = W.Button(description="Run", button_style="primary", icon="play",
-                                   layout=W.Layout(width="auto", min_width="max-content"))
-        self.clear_button = W.Button(description="Clear history", icon="trash",
-                                     layout=W.Layout(width="auto", min_width="max-content"))
-        self.progress = W.IntProgress(value=0, min=0, max=requests, description="Progress",
-                                      layout=W.Layout(flex="1 1 14em", min_width="0"))
+        self.run_button = W.Button(
+            description="Run",
+            button_style="primary",
+            icon="play",
+            layout=W.Layout(width="auto", min_width="max-content"),
+        )
+        self.clear_button = W.Button(
+            description="Clear history",
+            icon="trash",
+            layout=W.Layout(width="auto", min_width="max-content"),
+        )
+        self.progress = W.IntProgress(
+            value=0,
+            min=0,
+            max=requests,
+            description="Progress",
+            layout=W.Layout(flex="1 1 14em", min_width="0"),
+        )
         self.progress_label = W.HTML(value="idle", layout=W.Layout(flex="1 1 12em"))
         self.log = W.Output()
         # a wide results table scrolls inside the panel instead of hiding its p50/p99 columns
-        self.results_html = W.HTML(value=NO_RUNS_YET,
-                                   layout=W.Layout(max_width="100%", overflow="auto"))
+        self.results_html = W.HTML(
+            value=NO_RUNS_YET, layout=W.Layout(max_width="100%", overflow="auto")
+        )
         self.chart_output = W.Output(layout=W.Layout(max_width="100%", overflow="auto"))
-        self._apply_controls(self.requests_input, self.concurrency_input, self.rate_input, self.instances_input)
+        self._apply_controls(
+            self.requests_input, self.concurrency_input, self.rate_input, self.instances_input
+        )
 
         note = W.HTML(
             f"<b>{title}</b> — each run stops after the requests you ask for or "
@@ -142,11 +179,18 @@ class LoadTestPanel:
             [
                 note,
                 self.target_select,
-                W.HBox([self.requests_input, self.concurrency_input], layout=W.Layout(flex_flow="row wrap")),
-                W.HBox([self.rate_input, self.instances_input], layout=W.Layout(flex_flow="row wrap")),
+                W.HBox(
+                    [self.requests_input, self.concurrency_input],
+                    layout=W.Layout(flex_flow="row wrap"),
+                ),
+                W.HBox(
+                    [self.rate_input, self.instances_input], layout=W.Layout(flex_flow="row wrap")
+                ),
                 self.knobs_box,
-                W.HBox([self.run_button, self.clear_button, self.progress, self.progress_label],
-                       layout=W.Layout(flex_flow="row wrap", align_items="center")),
+                W.HBox(
+                    [self.run_button, self.clear_button, self.progress, self.progress_label],
+                    layout=W.Layout(flex_flow="row wrap", align_items="center"),
+                ),
                 self.log,
                 self.results_html,
                 self.chart_output,
@@ -182,19 +226,27 @@ class LoadTestPanel:
         children = []
         for knob in self.target.knobs:
             slider = W.IntSlider(
-                value=knob.default, min=knob.minimum, max=knob.maximum,
-                description=knob.label, style={"description_width": "initial"},
-                continuous_update=False, layout=W.Layout(flex="1 1 20em", min_width="0", width="auto"),
+                value=knob.default,
+                min=knob.minimum,
+                max=knob.maximum,
+                description=knob.label,
+                style={"description_width": "initial"},
+                continuous_update=False,
+                layout=W.Layout(flex="1 1 20em", min_width="0", width="auto"),
             )
             self.knob_inputs[knob.name] = slider
-            children.append(W.HBox([slider, W.HTML(f"<small>{knob.help}</small>")],
-                                   layout=W.Layout(flex_flow="row wrap")))
+            children.append(
+                W.HBox(
+                    [slider, W.HTML(f"<small>{knob.help}</small>")],
+                    layout=W.Layout(flex_flow="row wrap"),
+                )
+            )
         self.knobs_box.children = children
 
     def _on_target_change(self, change: dict[str, Any]) -> None:
         try:
             self._build_knobs()
-        except Exception as exc:  # noqa: BLE001 - shown to the learner in the panel
+        except Exception as exc:  # shown to the learner in the panel
             self._show_error(exc)
 
     def settings(self, **overrides: Any) -> dict[str, Any]:
@@ -217,9 +269,13 @@ class LoadTestPanel:
 
     def _label(self, settings: dict[str, Any]) -> str:
         load = f"{settings['rate']}/s" if settings["rate"] else f"c={settings['concurrency']}"
-        arrivals = settings.get("arrivals")  # drawn arrivals are named: runs at one rate must be told apart
+        arrivals = settings.get(
+            "arrivals"
+        )  # drawn arrivals are named: runs at one rate must be told apart
         if settings["rate"] and arrivals is not None and arrivals.random:
-            load += " Poisson" if arrivals.process == "poisson" else f" gamma b={arrivals.burstiness:g}"
+            load += (
+                " Poisson" if arrivals.process == "poisson" else f" gamma b={arrivals.burstiness:g}"
+            )
         knobs = "".join(f" {k}={v}" for k, v in settings["knobs"].items())
         return f"#{self._run_count} {settings['target']} {load}{knobs}"
 
@@ -229,7 +285,11 @@ class LoadTestPanel:
             raise RuntimeError("a run is already in progress; wait for it to finish")
         target = self.targets[settings["target"]]
         payloads = make_payloads(
-            settings["instances"], target.n_features, count=16, seed=self._run_count, sample_rows=target.sample_rows
+            settings["instances"],
+            target.n_features,
+            count=16,
+            seed=self._run_count,
+            sample_rows=target.sample_rows,
         )
         endpoint = target.build(**settings["knobs"])
         self.running = True
@@ -248,15 +308,21 @@ class LoadTestPanel:
     def _finish(self, settings: dict[str, Any], endpoint: Any, result: Any) -> RunRecord:
         self._run_count += 1
         target = self.targets[settings["target"]]
-        record = RunRecord(label=self._label(settings), target=target.label, settings=settings, result=result)
+        record = RunRecord(
+            label=self._label(settings), target=target.label, settings=settings, result=result
+        )
         self.runs.append(record)
         del self.runs[: -self.limits.keep_runs]
         self.progress.value = self.progress.max
         self.progress.bar_style = "success" if not result.errors else "warning"
-        stopped = "" if result.requests >= settings["requests"] else (
-            f" (stopped at the {self.limits.max_duration:g} s bound)"
+        stopped = (
+            ""
+            if result.requests >= settings["requests"]
+            else (f" (stopped at the {self.limits.max_duration:g} s bound)")
         )
-        self.progress_label.value = f"done: {result.requests} requests in {result.wall_time:.2f} s{stopped}"
+        self.progress_label.value = (
+            f"done: {result.requests} requests in {result.wall_time:.2f} s{stopped}"
+        )
         self._render()
         return record
 
@@ -300,7 +366,9 @@ class LoadTestPanel:
             return asyncio.run(self.run_async(**overrides))
         endpoint, payloads = self._start(settings)
         try:
-            result = loadtest.run_load_test(endpoint, payloads, **harness_kwargs(settings, self.limits, self._set_progress))
+            result = loadtest.run_load_test(
+                endpoint, payloads, **harness_kwargs(settings, self.limits, self._set_progress)
+            )
             return self._finish(settings, endpoint, result)
         finally:
             self._cleanup(settings, endpoint)
@@ -338,8 +406,14 @@ class LoadTestPanel:
         self.progress.bar_style = "danger"
         self.progress_label.value = f"failed: {type(exc).__name__}"
         lines = traceback.format_exception(exc, limit=-3)
-        self.log.outputs = (*self.log.outputs, {"output_type": "stream", "name": "stderr",
-                                                "text": f"Run failed: {type(exc).__name__}: {exc}\n" + "".join(lines)})
+        self.log.outputs = (
+            *self.log.outputs,
+            {
+                "output_type": "stream",
+                "name": "stderr",
+                "text": f"Run failed: {type(exc).__name__}: {exc}\n" + "".join(lines),
+            },
+        )
 
     def _on_task_done(self, task: asyncio.Future) -> None:
         if not self.running:
@@ -371,7 +445,7 @@ class LoadTestPanel:
             return
         try:
             self.run()
-        except Exception as exc:  # noqa: BLE001 - shown to the learner in the panel
+        except Exception as exc:  # shown to the learner in the panel
             self._show_error(exc)
 
     def _on_clear_clicked(self, _button: Any = None) -> None:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 try:
     import ipywidgets as W
@@ -71,10 +72,14 @@ def feedback_html(feedback: FeedbackLike) -> str:
     verdict = "✔ Right" if feedback.correct else "✘ Not this one"
     body = f"<strong style='color:{colour}'>{verdict} ({_LETTERS[feedback.choice]})</strong> — {inline(feedback.explanation)}"
     if not feedback.correct:
-        body += (f"<br>The answer: <strong>{_LETTERS[feedback.answer]})</strong> "
-                 f"{inline(feedback.answer_text)} (click it to read why).")
-    return (f"<div class='lesson-quiz-feedback' data-correct='{str(feedback.correct).lower()}' "
-            f"style='border-left:4px solid {colour};padding:4px 10px;margin:2px 0 8px'>{body}</div>")
+        body += (
+            f"<br>The answer: <strong>{_LETTERS[feedback.answer]})</strong> "
+            f"{inline(feedback.answer_text)} (click it to read why)."
+        )
+    return (
+        f"<div class='lesson-quiz-feedback' data-correct='{str(feedback.correct).lower()}' "
+        f"style='border-left:4px solid {colour};padding:4px 10px;margin:2px 0 8px'>{body}</div>"
+    )
 
 
 class QuizWidget:
@@ -89,16 +94,22 @@ class QuizWidget:
 
     def __init__(self, quiz: QuizLike) -> None:
         if W is None:
-            raise ImportError("the quiz widget needs ipywidgets; use show_quiz() for the text version")
+            raise ImportError(
+                "the quiz widget needs ipywidgets; use show_quiz() for the text version"
+            )
         if not getattr(quiz, "questions", None):
             raise ValueError("a quiz widget needs a quiz with at least one question")
         self.quiz = quiz
         self.first_try: dict[int, bool] = {}
         self.buttons: list[list[Any]] = []
         self.feedback: list[Any] = []
-        blocks: list[Any] = [W.HTML(f"<h3 style='margin:0.2em 0'>{inline(quiz.title)}</h3>"
-                                    "<p style='margin:0 0 0.4em'>Click an option: each one says why it is "
-                                    "right or wrong.</p>")]
+        blocks: list[Any] = [
+            W.HTML(
+                f"<h3 style='margin:0.2em 0'>{inline(quiz.title)}</h3>"
+                "<p style='margin:0 0 0.4em'>Click an option: each one says why it is "
+                "right or wrong.</p>"
+            )
+        ]
         for qi, question in enumerate(quiz.questions):
             blocks.append(self._question_box(qi, question))
         self.score = W.HTML()
@@ -108,15 +119,23 @@ class QuizWidget:
         self.widget.add_class("lesson-quiz")
 
     def _question_box(self, qi: int, question: QuestionLike) -> Any:
-        prompt = W.HTML(f"<p style='margin:0.6em 0 0.2em'><strong>{qi + 1}.</strong> {inline(question.prompt)}</p>",
-                        layout=W.Layout(width="100%"))
+        prompt = W.HTML(
+            f"<p style='margin:0.6em 0 0.2em'><strong>{qi + 1}.</strong> {inline(question.prompt)}</p>",
+            layout=W.Layout(width="100%"),
+        )
         buttons, rows = [], []
         for oi, option in enumerate(question.options):
-            button = W.Button(description=_LETTERS[oi], tooltip=option.text,
-                              layout=W.Layout(width="2.8em", min_width="2.8em"))
+            button = W.Button(
+                description=_LETTERS[oi],
+                tooltip=option.text,
+                layout=W.Layout(width="2.8em", min_width="2.8em"),
+            )
             button.on_click(lambda _b, qi=qi, oi=oi: self.choose(qi + 1, oi))
             buttons.append(button)
-            text = W.HTML(f"<span>{inline(option.text)}</span>", layout=W.Layout(width="auto", flex="1 1 auto"))
+            text = W.HTML(
+                f"<span>{inline(option.text)}</span>",
+                layout=W.Layout(width="auto", flex="1 1 auto"),
+            )
             rows.append(W.HBox([button, text], layout=W.Layout(align_items="center", width="100%")))
         feedback = W.HTML("", layout=W.Layout(width="100%"))
         self.buttons.append(buttons)
@@ -127,7 +146,11 @@ class QuizWidget:
 
     def choose(self, number: int, choice: int | str) -> FeedbackLike:
         """Answer question ``number`` (from 1) with an option's index or letter, as a click does."""
-        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= len(self.buttons):
+        if (
+            isinstance(number, bool)
+            or not isinstance(number, int)
+            or not 1 <= number <= len(self.buttons)
+        ):
             raise ValueError(f"this quiz has questions 1..{len(self.buttons)}, not {number!r}")
         qi = number - 1
         feedback = self.quiz.questions[qi].grade(choice)
@@ -144,7 +167,9 @@ class QuizWidget:
         text = f"Answered {answered} of {total}"
         if answered:
             text += f" · right at the first try: {right} of {answered}"
-        self.score.value = f"<p class='lesson-quiz-score' style='margin:0.6em 0 0'><em>{text}.</em></p>"
+        self.score.value = (
+            f"<p class='lesson-quiz-score' style='margin:0.6em 0 0'><em>{text}.</em></p>"
+        )
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = self.widget._repr_mimebundle_(**kwargs)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from lesson.core.stats import format_ms
 
@@ -49,14 +50,18 @@ class RunRecord:
 
     def percentiles_ms(self) -> dict[str, float]:
         """p50/p90/p95/p99/max of this run in milliseconds."""
-        return {name: float(getattr(self.result, attr)) * 1000.0 for name, attr in PERCENTILE_FIELDS}
+        return {
+            name: float(getattr(self.result, attr)) * 1000.0 for name, attr in PERCENTILE_FIELDS
+        }
 
 
 def _errors_cell(errors: dict[str, int]) -> str:
     """``kind: count`` per line; long kinds may wrap between words (``Overloaded<wbr>Error``)."""
     if not errors:
         return "0"
-    return "<br>".join(f"{_breakable(html.escape(str(kind)))}: {count}" for kind, count in sorted(errors.items()))
+    return "<br>".join(
+        f"{_breakable(html.escape(str(kind)))}: {count}" for kind, count in sorted(errors.items())
+    )
 
 
 def _breakable(text: str) -> str:
@@ -101,10 +106,15 @@ def results_table_html(runs: Sequence[RunRecord], *, caption: str | None = None)
             str(run.settings.get("instances", "")),
             f"{res.successes}/{res.requests}",
         ]
-        cells += [format_ms(float(getattr(res, attr)), unit=False, resolution=resolution) for _, attr in PERCENTILE_FIELDS]
+        cells += [
+            format_ms(float(getattr(res, attr)), unit=False, resolution=resolution)
+            for _, attr in PERCENTILE_FIELDS
+        ]
         cells += [f"{res.throughput:,.0f}", _errors_cell(dict(res.errors))]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    caption = caption or "Latency percentiles in milliseconds; req/s = completed requests per second"
+    caption = (
+        caption or "Latency percentiles in milliseconds; req/s = completed requests per second"
+    )
     cap = f"<caption>{html.escape(caption)}</caption>"
     head = "<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head_cells) + "</tr>"
     return (
@@ -116,22 +126,33 @@ def results_table_html(runs: Sequence[RunRecord], *, caption: str | None = None)
 class Table:
     """An HTML table (``class="lesson-table"``) that also prints as aligned text."""
 
-    def __init__(self, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, caption: str = ""):
+    def __init__(
+        self,
+        rows: Sequence[dict[str, Any]],
+        columns: Sequence[str] | None = None,
+        caption: str = "",
+    ):
         self.rows = [dict(r) for r in rows]
-        self.columns = list(columns) if columns else list(dict.fromkeys(k for r in self.rows for k in r))
+        self.columns = (
+            list(columns) if columns else list(dict.fromkeys(k for r in self.rows for k in r))
+        )
         self.caption = caption
 
     def _repr_html_(self) -> str:
         cap = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
         head = "".join(f"<th>{html.escape(str(c))}</th>" for c in self.columns)
         body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c, '')))}</td>" for c in self.columns) + "</tr>"
+            "<tr>"
+            + "".join(f"<td>{html.escape(_cell(r.get(c, '')))}</td>" for c in self.columns)
+            + "</tr>"
             for r in self.rows
         )
         return f'<table class="lesson-table">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
     def __repr__(self) -> str:
-        cells = [[str(c) for c in self.columns]] + [[_cell(r.get(c, "")) for c in self.columns] for r in self.rows]
+        cells = [[str(c) for c in self.columns]] + [
+            [_cell(r.get(c, "")) for c in self.columns] for r in self.rows
+        ]
         widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
         lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
         lines.insert(1, "  ".join("-" * w for w in widths))
@@ -144,6 +165,8 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, caption: str = "") -> Table:
+def table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None, caption: str = ""
+) -> Table:
     """Rows of dicts as a table that renders in Jupyter (HTML) and in a terminal (text)."""
     return Table(rows, columns, caption)

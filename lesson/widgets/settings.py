@@ -6,8 +6,9 @@ value is a whole number inside :class:`PanelLimits`, every knob inside its own r
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from lesson.core.schema import ensure_response_schema
 from lesson.loadtest.arrivals import Arrivals
@@ -37,8 +38,12 @@ def check_range(name: str, value: Any, low: int, high: int) -> int:
     return value
 
 
-def read_settings(targets: Mapping[str, Target], limits: PanelLimits, controls: Mapping[str, Any],
-                  overrides: Mapping[str, Any]) -> dict[str, Any]:
+def read_settings(
+    targets: Mapping[str, Target],
+    limits: PanelLimits,
+    controls: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+) -> dict[str, Any]:
     """One run's settings: the controls' values, replaced by ``overrides``, each bound-checked.
 
     Args:
@@ -58,8 +63,15 @@ def read_settings(targets: Mapping[str, Target], limits: PanelLimits, controls: 
         raise ValueError(f"unknown target {target_key!r}; known: {', '.join(targets)}")
     target = targets[target_key]
     knob_overrides = overrides.pop("knobs", {}) or {}
-    values = {name: overrides.pop(name, controls[name]) for name in ("requests", "concurrency", "rate", "instances")}
-    arrivals = Arrivals(overrides.pop("arrivals", "uniform"), overrides.pop("burstiness", 1.0), overrides.pop("seed", 0))
+    values = {
+        name: overrides.pop(name, controls[name])
+        for name in ("requests", "concurrency", "rate", "instances")
+    }
+    arrivals = Arrivals(
+        overrides.pop("arrivals", "uniform"),
+        overrides.pop("burstiness", 1.0),
+        overrides.pop("seed", 0),
+    )
     if overrides:
         raise ValueError(f"unknown setting(s): {', '.join(sorted(overrides))}")
     settings = {
@@ -81,8 +93,11 @@ def read_settings(targets: Mapping[str, Target], limits: PanelLimits, controls: 
     return settings
 
 
-def harness_kwargs(settings: Mapping[str, Any], limits: PanelLimits,
-                   progress: Callable[[int, int, float], None] | None) -> dict[str, Any]:
+def harness_kwargs(
+    settings: Mapping[str, Any],
+    limits: PanelLimits,
+    progress: Callable[[int, int, float], None] | None,
+) -> dict[str, Any]:
     """The load tester's keyword arguments for these settings (every response's schema and row count checked)."""
     instances = settings["instances"]
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import inspect
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 __all__ = ["Knob", "Target", "make_payloads", "is_async_callable"]
 
@@ -39,13 +40,17 @@ class Knob:
 
     def __post_init__(self) -> None:
         if not self.minimum <= self.default <= self.maximum:
-            raise ValueError(f"knob {self.name}: default {self.default} outside [{self.minimum}, {self.maximum}]")
+            raise ValueError(
+                f"knob {self.name}: default {self.default} outside [{self.minimum}, {self.maximum}]"
+            )
 
     def check(self, value: int) -> int:
         """Return ``value`` as an int, or raise ``ValueError`` naming the bound it breaks."""
         value = int(value)
         if not self.minimum <= value <= self.maximum:
-            raise ValueError(f"{self.name} must be between {self.minimum} and {self.maximum}, got {value}")
+            raise ValueError(
+                f"{self.name} must be between {self.minimum} and {self.maximum}, got {value}"
+            )
         return value
 
 
@@ -103,7 +108,9 @@ class Target:
 
 def is_async_callable(fn: Any) -> bool:
     """True for an ``async def`` function or an object whose ``__call__`` is one."""
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+    return inspect.iscoroutinefunction(fn) or (
+        callable(fn) and inspect.iscoroutinefunction(fn.__call__)
+    )
 
 
 def make_payloads(
@@ -123,8 +130,15 @@ def make_payloads(
         raise ValueError("instances, n_features and count must be at least 1")
     rng = random.Random(seed)
     if sample_rows:
-        return [{"instances": [list(rng.choice(sample_rows)) for _ in range(instances)]} for _ in range(count)]
+        return [
+            {"instances": [list(rng.choice(sample_rows)) for _ in range(instances)]}
+            for _ in range(count)
+        ]
     return [
-        {"instances": [[round(rng.random(), 4) for _ in range(n_features)] for _ in range(instances)]}
+        {
+            "instances": [
+                [round(rng.random(), 4) for _ in range(n_features)] for _ in range(instances)
+            ]
+        }
         for _ in range(count)
     ]

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("pyarrow")
 pytest.importorskip("numpy")
 
-from lesson.patterns.batch import write_sample_data  # noqa: E402
+from lesson.patterns.batch import write_sample_data
 
 
 @pytest.fixture

@@ -22,7 +22,9 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_cli_sample_data_then_batch(tmp_path):
-    r = run_cli("sample-data", "--rows", "4000", "--invalid-fraction", "0.01", "in.csv", cwd=tmp_path)
+    r = run_cli(
+        "sample-data", "--rows", "4000", "--invalid-fraction", "0.01", "in.csv", cwd=tmp_path
+    )
     assert r.returncode == 0, r.stderr
     assert "wrote 4,000 rows" in r.stdout
     r = run_cli("batch", "in.csv", "out.parquet", "--no-progress", cwd=tmp_path)
@@ -46,8 +48,12 @@ def test_cli_bad_input_exits_2_with_a_message(tmp_path):
 def test_killed_process_leaves_no_output_and_rerun_is_identical(tmp_path):
     src = write_sample_data(tmp_path / "big.csv", 400_000, seed=2)
     out = tmp_path / "out.parquet"
-    proc = subprocess.Popen([*LESSON, "batch", str(src), str(out), "--chunk-rows", "4000", "--no-progress"],
-                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*LESSON, "batch", str(src), str(out), "--chunk-rows", "4000", "--no-progress"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     temp = None
     while time.monotonic() < deadline and proc.poll() is None:
@@ -74,18 +80,22 @@ def _peak_rss_kb(code: str) -> int:
     script = code + (
         "\nprint(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')))"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0, out.stderr
     return int(out.stdout.split()[-1])
 
 
 #: Loads the whole file in one call, with the runner's own read options (CSV: every column as
 #: text, one thread): what a runner that did not stream would hold at once.
-_WHOLE = {"csv": "import csv, pyarrow as pa, pyarrow.csv as pacsv; names = next(csv.reader(open({src!r}))); "
-                 "t = pacsv.read_csv({src!r}, read_options=pacsv.ReadOptions(use_threads=False), "
-                 "convert_options=pacsv.ConvertOptions(column_types={{c: pa.string() for c in names}}, "
-                 "strings_can_be_null=True))",
-          "parquet": "import pyarrow.parquet as pq; t = pq.read_table({src!r}, use_threads=False)"}
+_WHOLE = {
+    "csv": "import csv, pyarrow as pa, pyarrow.csv as pacsv; names = next(csv.reader(open({src!r}))); "
+    "t = pacsv.read_csv({src!r}, read_options=pacsv.ReadOptions(use_threads=False), "
+    "convert_options=pacsv.ConvertOptions(column_types={{c: pa.string() for c in names}}, "
+    "strings_can_be_null=True))",
+    "parquet": "import pyarrow.parquet as pq; t = pq.read_table({src!r}, use_threads=False)",
+}
 #: The chunked run's growth must stay under this share of what loading the extra rows whole adds.
 #: Not zero: the key check remembers every id (16 bytes a key, lesson.patterns.batch.keys), and
 #: the allocators keep some of what they freed. Measured in 20 runs at load averages 5.7-15 on
@@ -114,34 +124,57 @@ def test_memory_stays_flat_as_the_file_grows(tmp_path, ext):
     whole_large = _peak_rss_kb(_WHOLE[ext].format(src=str(large)))
     whole_growth = whole_large - whole_small  # what holding the extra 1.1M rows at once costs
     growth = rss_large - rss_small
-    print(f"[memory {ext}] chunked +{growth} kB, whole +{whole_growth} kB, share {growth / whole_growth:.2f}")
+    print(
+        f"[memory {ext}] chunked +{growth} kB, whole +{whole_growth} kB, share {growth / whole_growth:.2f}"
+    )
     assert whole_growth > 80_000, (whole_small, whole_large)  # the files are big enough to tell
     assert growth < MAX_SHARE_OF_WHOLE * whole_growth, (
         f"chunked peak {rss_small} -> {rss_large} kB (+{growth}); loading the file whole: "
-        f"{whole_small} -> {whole_large} kB (+{whole_growth})")
+        f"{whole_small} -> {whole_large} kB (+{whole_growth})"
+    )
 
 
 @pytest.mark.slow
 def test_dask_local_cluster_gives_the_same_output_as_local(sample_csv, sample_parquet, tmp_path):
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, host="127.0.0.1",
-                                  protocol="tcp://", dashboard_address=None) as cluster:
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        host="127.0.0.1",
+        protocol="tcp://",
+        dashboard_address=None,
+    ) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
         for src in (sample_csv, sample_parquet):
             local = tmp_path / f"local-{src.suffix[1:]}.parquet"
             remote = tmp_path / f"dask-{src.suffix[1:]}.parquet"
             a = score_file(src, local, chunk_rows=400)
-            b = score_file(src, remote, chunk_rows=400, engine="dask", scheduler=cluster.scheduler_address)
+            b = score_file(
+                src, remote, chunk_rows=400, engine="dask", scheduler=cluster.scheduler_address
+            )
             assert (b.engine, b.chunks, b.rows, b.rejected) == ("dask", 8, a.rows, a.rejected)
             assert local.read_bytes() == remote.read_bytes()
-            assert default_rejects_path(local).read_bytes() == default_rejects_path(remote).read_bytes()
+            assert (
+                default_rejects_path(local).read_bytes()
+                == default_rejects_path(remote).read_bytes()
+            )
         ragged = tmp_path / "ragged.csv"
-        ragged.write_text(sample_csv.read_text().replace("\n5,", "\n5,1,2\n5,", 1))  # one malformed row
+        ragged.write_text(
+            sample_csv.read_text().replace("\n5,", "\n5,1,2\n5,", 1)
+        )  # one malformed row
         a = score_file(ragged, tmp_path / "ragged-local.csv", chunk_rows=400)
-        b = score_file(ragged, tmp_path / "ragged-dask.csv", chunk_rows=400, engine="dask",
-                       scheduler=cluster.scheduler_address)
+        b = score_file(
+            ragged,
+            tmp_path / "ragged-dask.csv",
+            chunk_rows=400,
+            engine="dask",
+            scheduler=cluster.scheduler_address,
+        )
         assert a.rows == b.rows == 3001 and a.rejected == b.rejected
-        assert (tmp_path / "ragged-local.csv").read_bytes() == (tmp_path / "ragged-dask.csv").read_bytes()
+        assert (tmp_path / "ragged-local.csv").read_bytes() == (
+            tmp_path / "ragged-dask.csv"
+        ).read_bytes()
         assert "malformed row" in default_rejects_path(tmp_path / "ragged-dask.csv").read_text()
         # the chunks really ran as tasks on the cluster
         prefix = cluster.scheduler.task_prefixes.get("score_table")

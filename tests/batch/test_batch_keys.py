@@ -11,7 +11,7 @@ import csv
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv  # noqa: F401 - pa.csv below
+import pyarrow.csv
 import pyarrow.parquet as pq
 import pytest
 
@@ -49,11 +49,11 @@ def base(tmp_path):
 @pytest.mark.parametrize("ext", ["csv", "parquet"])
 def test_integer_ids_repeated_within_and_across_chunks(base, tmp_path, ext):
     ids = np.arange(1000, dtype=np.int64)
-    ids[5] = ids[2]        # same chunk as its first use (chunk_rows=300)
-    ids[700] = ids[10]     # a later chunk
-    ids[701] = ids[10]     # twice
+    ids[5] = ids[2]  # same chunk as its first use (chunk_rows=300)
+    ids[700] = ids[10]  # a later chunk
+    ids[701] = ids[10]  # twice
     mask = np.zeros(1000, dtype=bool)
-    mask[400] = True       # missing
+    mask[400] = True  # missing
     src = _with_ids(base, tmp_path / f"in.{ext}", pa.array(ids, mask=mask))
     out = tmp_path / f"out.{ext}"
     report = score_file(src, out, chunk_rows=300)
@@ -66,7 +66,9 @@ def test_integer_ids_repeated_within_and_across_chunks(base, tmp_path, ext):
     assert by_row[400].startswith("id: empty")
     scored = pq.read_table(out) if ext == "parquet" else pa.csv.read_csv(out)
     scored_ids = scored.column("id").to_pylist()
-    assert len(scored_ids) == len(set(scored_ids)) == 996, "a key appears twice among the predictions"
+    assert len(scored_ids) == len(set(scored_ids)) == 996, (
+        "a key appears twice among the predictions"
+    )
     assert {2, 10} <= set(scored_ids), "the first row with a key must be scored"
     assert set(scored.column("row").to_pylist()).isdisjoint(by_row)
     assert "1 with an empty id, 3 repeating an earlier row's id" in report.to_text()
@@ -77,7 +79,7 @@ def test_text_ids_blank_and_repeated_csv(base, tmp_path):
     ids[3], ids[4] = "", "   "
     ids[999] = ids[1]
     ids[998] = "0998"  # not the integer 998: a different key
-    ids[997] = "2"     # the integer-looking path: repeats row 2
+    ids[997] = "2"  # the integer-looking path: repeats row 2
     src = _with_ids(base, tmp_path / "in.csv", pa.array(ids, pa.string()))
     out = tmp_path / "out.parquet"
     report = score_file(src, out, chunk_rows=256)
@@ -85,7 +87,9 @@ def test_text_ids_blank_and_repeated_csv(base, tmp_path):
     by_row = {int(r["row"]): r for r in _rejects(out)}
     assert by_row[999]["reason"] == "id: 'p-1' repeats row 1's"
     assert by_row[997]["reason"] == "id: '2' repeats row 2's"
-    assert by_row[3]["reason"].startswith("id: empty") and by_row[4]["reason"].startswith("id: empty")
+    assert by_row[3]["reason"].startswith("id: empty") and by_row[4]["reason"].startswith(
+        "id: empty"
+    )
     assert by_row[999]["id"] == "p-1" and by_row[999]["age"] != ""  # the raw values kept for a fix
     ids_out = pq.read_table(out).column("id")
     assert pc.count_distinct(ids_out).as_py() == len(ids_out) == 996
@@ -98,7 +102,9 @@ def test_a_repeated_key_with_bad_features_gives_both_reasons(tmp_path):
     ids[7] = ids[6]
     bmi = table.column("bmi").to_numpy().copy()
     bmi[7] = np.nan
-    table = table.set_column(0, "id", pa.array(ids)).set_column(table.column_names.index("bmi"), "bmi", pa.array(bmi))
+    table = table.set_column(0, "id", pa.array(ids)).set_column(
+        table.column_names.index("bmi"), "bmi", pa.array(bmi)
+    )
     pq.write_table(table, src)
     report = score_file(src, tmp_path / "out.parquet")
     assert report.rejected == 1
@@ -111,7 +117,7 @@ def test_keycheck_across_many_chunks_matches_a_set(tmp_path):
     values = rng.integers(0, 5000, 20_000)
     check, seen, expected = KeyCheck(), set(), set()
     for start in range(0, len(values), 1500):
-        part = values[start:start + 1500]
+        part = values[start : start + 1500]
         for i, v in enumerate(part.tolist()):
             if v in seen:
                 expected.add(start + i)
@@ -128,11 +134,26 @@ def test_dask_engine_rejects_the_same_keys(base, tmp_path):
     ids[650] = ids[1]
     src = _with_ids(base, tmp_path / "in.parquet", pa.array(ids, mask=np.arange(1000) == 20))
     local = score_file(src, tmp_path / "local.parquet", chunk_rows=200)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, host="127.0.0.1",
-                                  protocol="tcp://", dashboard_address=None) as cluster:
-        remote = score_file(src, tmp_path / "dask.parquet", chunk_rows=200, engine="dask",
-                            scheduler=cluster.scheduler_address)
-    assert (remote.empty_ids, remote.repeated_ids) == (local.empty_ids, local.repeated_ids) == (1, 1)
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=False,
+        host="127.0.0.1",
+        protocol="tcp://",
+        dashboard_address=None,
+    ) as cluster:
+        remote = score_file(
+            src,
+            tmp_path / "dask.parquet",
+            chunk_rows=200,
+            engine="dask",
+            scheduler=cluster.scheduler_address,
+        )
+    assert (
+        (remote.empty_ids, remote.repeated_ids) == (local.empty_ids, local.repeated_ids) == (1, 1)
+    )
     assert (tmp_path / "local.parquet").read_bytes() == (tmp_path / "dask.parquet").read_bytes()
-    assert default_rejects_path(tmp_path / "local.parquet").read_bytes() == \
-        default_rejects_path(tmp_path / "dask.parquet").read_bytes()
+    assert (
+        default_rejects_path(tmp_path / "local.parquet").read_bytes()
+        == default_rejects_path(tmp_path / "dask.parquet").read_bytes()
+    )

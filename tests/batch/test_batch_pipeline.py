@@ -9,19 +9,25 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lesson.patterns.batch import default_rejects_path, score_file, write_sample_data
 from lesson.patterns.batch import io as batch_io
+from lesson.patterns.batch import score_file, write_sample_data
 from lesson.patterns.batch.io import AtomicTableWriter, Chunk, ChunkReader, commit_together
 from lesson.patterns.batch.runner import _local_results, _prefetch, _prepare
-from lesson.patterns.batch.scoring import (BufferPool, ModelRef, as_arrow, finish_chunk, output_schema, prepare_chunk,
-                                  score_table)
+from lesson.patterns.batch.scoring import (
+    BufferPool,
+    ModelRef,
+    as_arrow,
+    finish_chunk,
+    output_schema,
+    prepare_chunk,
+    score_table,
+)
 
 FEATURES = ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")
 
@@ -51,7 +57,13 @@ def test_as_arrow_wraps_numpy_without_copying():
     assert arr.type == pa.int64() and arr.to_pylist() == [0, 1, 2, 3, 4]
     assert arr.buffers()[1].address == values.ctypes.data  # the same memory
     assert as_arrow(np.array([0.5, 1.5])).type == pa.float64()
-    assert as_arrow(np.arange(10)[::2]).to_pylist() == [0, 2, 4, 6, 8]  # strided: made contiguous first
+    assert as_arrow(np.arange(10)[::2]).to_pylist() == [
+        0,
+        2,
+        4,
+        6,
+        8,
+    ]  # strided: made contiguous first
     with pytest.raises(KeyError):
         as_arrow(np.array(["a"]))
 
@@ -60,8 +72,13 @@ def test_output_columns_that_never_hold_nulls_are_required(tmp_path, sample_parq
     out = tmp_path / "out.parquet"
     score_file(sample_parquet, out)
     schema = pq.read_schema(out)
-    assert {f.name: f.nullable for f in schema} == {"row": False, "id": True, "prediction": False,
-                                                   "model": False, "model_version": False}
+    assert {f.name: f.nullable for f in schema} == {
+        "row": False,
+        "id": True,
+        "prediction": False,
+        "model": False,
+        "model_version": False,
+    }
     assert schema == output_schema(pa.int64()).with_metadata(schema.metadata)
     table = pq.read_table(out)
     assert table.column("model").to_pylist()[:2] == ["diabetes-mlp", "diabetes-mlp"]
@@ -69,10 +86,14 @@ def test_output_columns_that_never_hold_nulls_are_required(tmp_path, sample_parq
 
 def test_writer_flushes_as_it_goes_and_commit_publishes(tmp_path, monkeypatch):
     synced = []
-    monkeypatch.setattr(batch_io, "_fdatasync", lambda fd: synced.append(os.fstat(fd).st_size) or os.fsync(fd))
+    monkeypatch.setattr(
+        batch_io, "_fdatasync", lambda fd: synced.append(os.fstat(fd).st_size) or os.fsync(fd)
+    )
     path = tmp_path / "big.parquet"
     schema = pa.schema([pa.field("x", pa.float64(), nullable=False)])
-    writer = AtomicTableWriter(path, schema, parquet={"compression": "none", "use_dictionary": False})
+    writer = AtomicTableWriter(
+        path, schema, parquet={"compression": "none", "use_dictionary": False}
+    )
     rng = np.random.default_rng(0)
     for _ in range(12):  # 12 x 0.5 MB of incompressible floats
         writer.write(pa.table({"x": as_arrow(rng.random(65_536))}, schema=schema))
@@ -121,12 +142,16 @@ def test_report_says_where_the_time_went(tmp_path, ext):
 def test_chunks_of_whole_row_groups_are_not_copied(tmp_path):
     src = tmp_path / "rg.parquet"
     n = 4000
-    table = pa.table({"id": np.arange(n), **{f: np.linspace(1, 2, n) + j for j, f in enumerate(FEATURES)}})
+    table = pa.table(
+        {"id": np.arange(n), **{f: np.linspace(1, 2, n) + j for j, f in enumerate(FEATURES)}}
+    )
     pq.write_table(table, src, row_group_size=1000)
     reader = ChunkReader(src, FEATURES, ("id",), chunk_rows=2000)
     chunks = list(reader.chunks())
     assert [c.table.num_rows for c in chunks] == [2000, 2000]
-    assert chunks[0].table.column("age").num_chunks == 2  # two row groups side by side, no concatenation
+    assert (
+        chunks[0].table.column("age").num_chunks == 2
+    )  # two row groups side by side, no concatenation
     # and the scores do not depend on how the rows were grouped
     a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
     score_file(src, a, chunk_rows=2000)
@@ -168,8 +193,12 @@ def test_chunks_are_validated_on_either_thread_with_the_same_results(sample_parq
     results = list(_local_results(iter(mixed), ref, FEATURES, pool))
     for i, result in enumerate(results):
         expected = score_table(parts[i], ref, i * 700)
-        assert result.predictions.equals(expected.predictions) and result.rejects.equals(expected.rejects)
-    assert sum(r.rejects.num_rows for r in results) > 0  # the sample has bad rows: both paths saw some
+        assert result.predictions.equals(expected.predictions) and result.rejects.equals(
+            expected.rejects
+        )
+    assert (
+        sum(r.rejects.num_rows for r in results) > 0
+    )  # the sample has bad rows: both paths saw some
 
 
 def test_prefetch_says_when_the_consumer_waits():

@@ -11,15 +11,22 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from lesson.patterns.batch import BatchInputError, default_rejects_path, score_file, write_sample_data
 from lesson.models.mlp import load_default_mlp
+from lesson.patterns.batch import (
+    BatchInputError,
+    default_rejects_path,
+    score_file,
+    write_sample_data,
+)
 
 FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
 
 
 def read_any(path: Path) -> pa.Table:
     if path.suffix == ".csv":
-        return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types={"id": pa.string()}))
+        return pacsv.read_csv(
+            path, convert_options=pacsv.ConvertOptions(column_types={"id": pa.string()})
+        )
     return pq.read_table(path)
 
 
@@ -35,7 +42,9 @@ def test_scores_match_the_pure_python_model(tmp_path, fmt_in, fmt_out):
     expected = load_default_mlp().predict(rows)
     table = read_any(out)
     assert table.column("row").to_pylist() == list(range(2500))
-    assert [str(v) for v in table.column("id").to_pylist()] == [str(v) for v in inputs.column("id").to_pylist()]
+    assert [str(v) for v in table.column("id").to_pylist()] == [
+        str(v) for v in inputs.column("id").to_pylist()
+    ]
     got = table.column("prediction").to_pylist()
     assert max(abs(a - b) for a, b in zip(got, expected)) < 1e-6
     assert set(table.column("model").to_pylist()) == {"diabetes-mlp"}
@@ -62,7 +71,9 @@ def test_rejects_file_accounts_for_every_bad_row(fixture, request, tmp_path):
     assert sorted(scored + [int(r["row"]) for r in rejects]) == list(range(3000))
     for r in rejects:
         assert r["reason"] and r["id"] == r["row"]
-        assert any(k in r["reason"] for k in ("missing value", "is not a number", "is not a finite number"))
+        assert any(
+            k in r["reason"] for k in ("missing value", "is not a number", "is not a finite number")
+        )
         column = r["reason"].split(":")[0]
         assert column in FEATURES
     reasons = " | ".join(r["reason"] for r in rejects)
@@ -89,7 +100,8 @@ def test_handwritten_csv_with_every_kind_of_problem(tmp_path):
     scored = read_any(out)
     assert scored.column("id").to_pylist() == ["a", "f"]
     assert scored.column("prediction").to_pylist()[0] == pytest.approx(
-        load_default_mlp().predict([[float(v) for v in good.split(",")]])[0], abs=1e-9)
+        load_default_mlp().predict([[float(v) for v in good.split(",")]])[0], abs=1e-9
+    )
     with open(default_rejects_path(out), newline="") as f:
         rejects = {r["id"]: r["reason"] for r in csv.DictReader(f)}
     assert rejects == {
@@ -145,7 +157,9 @@ def test_interrupted_run_leaves_no_output_and_rerun_is_identical(sample_parquet,
     with pytest.raises(KeyboardInterrupt):
         score_file(sample_parquet, out, chunk_rows=500, progress=interrupt)
     assert not out.exists() and not default_rejects_path(out).exists()
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # temp files removed
+    assert [
+        p.name for p in tmp_path.iterdir() if p.name.startswith(".")
+    ] == []  # temp files removed
     score_file(sample_parquet, out, chunk_rows=500)
     score_file(sample_parquet, tmp_path / "clean.parquet", chunk_rows=500)
     assert out.read_bytes() == (tmp_path / "clean.parquet").read_bytes()
@@ -167,7 +181,12 @@ def test_previous_output_survives_a_failed_run(sample_csv, tmp_path):
 def test_progress_reaches_the_total(sample_csv, sample_parquet, tmp_path):
     for src in (sample_csv, sample_parquet):
         calls = []
-        score_file(src, tmp_path / "o.parquet", chunk_rows=1000, progress=lambda d, t, u: calls.append((d, t, u)))
+        score_file(
+            src,
+            tmp_path / "o.parquet",
+            chunk_rows=1000,
+            progress=lambda d, t, u: calls.append((d, t, u)),
+        )
         assert len(calls) == 3
         assert calls[-1][0] == calls[-1][1] > 0
         assert [c[0] for c in calls] == sorted(c[0] for c in calls)
@@ -182,7 +201,7 @@ def test_sample_data_is_deterministic_and_realistic(tmp_path):
     assert t.column_names == ["id", *FEATURES] and t.num_rows == 5000
     assert set(t.column("sex").to_pylist()) == {1.0, 2.0}
     age = t.column("age").to_numpy()
-    assert 19 <= age.min() and age.max() <= 79 and 40 < age.mean() < 58
+    assert age.min() >= 19 and age.max() <= 79 and 40 < age.mean() < 58
     with pytest.raises(ValueError, match="rows"):
         write_sample_data(tmp_path / "x.csv", 0)
 

@@ -17,11 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from lesson.models.mlp import load_default_mlp
 from lesson.patterns.batch import default_rejects_path, score_file, write_sample_data
 from lesson.patterns.batch.io import parquet_options
 from lesson.patterns.batch.runner import _WriteBehind
 from lesson.patterns.batch.scoring import validate_features
-from lesson.models.mlp import load_default_mlp
 
 FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
 
@@ -78,8 +78,15 @@ def test_large_chunks_with_scattered_bad_rows_match_the_per_row_reference(tmp_pa
     assert 300 < len(bad) < 1000  # scattered over every chunk
     out = tmp_path / "out.parquet"
     report = score_file(src, out, chunk_rows=65_536)
-    assert (report.rows, report.scored, report.rejected, report.chunks) == (150_000, len(good), len(bad), 3)
-    assert read_rejects(default_rejects_path(out)) == bad  # exactly these rows, exactly these reasons
+    assert (report.rows, report.scored, report.rejected, report.chunks) == (
+        150_000,
+        len(good),
+        len(bad),
+        3,
+    )
+    assert (
+        read_rejects(default_rejects_path(out)) == bad
+    )  # exactly these rows, exactly these reasons
     scored = pq.read_table(out)
     rows = scored.column("row").to_numpy()
     assert rows.tolist() == sorted(good)
@@ -93,8 +100,12 @@ def test_large_chunks_with_scattered_bad_rows_match_the_per_row_reference(tmp_pa
 def _read_csv_as_text(path: Path) -> pa.Table:
     import pyarrow.csv as pacsv
 
-    return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
-        column_types={c: pa.string() for c in ["id", *FEATURES]}, strings_can_be_null=True))
+    return pacsv.read_csv(
+        path,
+        convert_options=pacsv.ConvertOptions(
+            column_types={c: pa.string() for c in ["id", *FEATURES]}, strings_can_be_null=True
+        ),
+    )
 
 
 def test_text_numbers_are_judged_the_same_in_any_chunk(tmp_path):
@@ -109,7 +120,12 @@ def test_text_numbers_are_judged_the_same_in_any_chunk(tmp_path):
         "f": [*good[:5], "١٢", *good[6:]],  # non-ASCII digits
         "g": good,
     }
-    text = "id," + ",".join(FEATURES) + "\n" + "".join(f"{k},{','.join(v)}\n" for k, v in variants.items())
+    text = (
+        "id,"
+        + ",".join(FEATURES)
+        + "\n"
+        + "".join(f"{k},{','.join(v)}\n" for k, v in variants.items())
+    )
     src = tmp_path / "in.csv"
     src.write_text(text, encoding="utf-8")
     results = []
@@ -119,7 +135,14 @@ def test_text_numbers_are_judged_the_same_in_any_chunk(tmp_path):
         with open(default_rejects_path(out), newline="") as f:
             rejects = {r["id"]: r["reason"] for r in csv.DictReader(f)}
         scored = pq.read_table(out) if out.suffix == ".parquet" else _read_out_csv(out)
-        results.append((report.scored, rejects, scored.column("id").to_pylist(), scored.column("prediction").to_pylist()))
+        results.append(
+            (
+                report.scored,
+                rejects,
+                scored.column("id").to_pylist(),
+                scored.column("prediction").to_pylist(),
+            )
+        )
     assert all(r == results[0] for r in results)
     n_scored, rejects, ids, preds = results[0]
     assert ids == ["a", "b", "d", "g"] and n_scored == 4
@@ -134,7 +157,9 @@ def test_text_numbers_are_judged_the_same_in_any_chunk(tmp_path):
 def _read_out_csv(path: Path) -> pa.Table:
     import pyarrow.csv as pacsv
 
-    return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types={"id": pa.string()}))
+    return pacsv.read_csv(
+        path, convert_options=pacsv.ConvertOptions(column_types={"id": pa.string()})
+    )
 
 
 def test_parquet_columns_of_other_numeric_types(tmp_path):
@@ -143,8 +168,13 @@ def test_parquet_columns_of_other_numeric_types(tmp_path):
     cols = {"id": pa.array(np.arange(n))}
     for j, c in enumerate(FEATURES):
         x = rng.normal(0, 1, n) + 50
-        cols[c] = (pa.array(x.astype(np.float32)) if j == 0 else pa.array(np.round(x).astype(np.int32)) if j == 1
-                   else pa.array(x))
+        cols[c] = (
+            pa.array(x.astype(np.float32))
+            if j == 0
+            else pa.array(np.round(x).astype(np.int32))
+            if j == 1
+            else pa.array(x)
+        )
     cols["bmi"] = pa.array([None if i == 7 else float(i) for i in range(n)])
     cols["s6"] = pa.array([float("nan") if i == 9 else 1.0 for i in range(n)], pa.float64())
     src = tmp_path / "typed.parquet"
@@ -152,7 +182,10 @@ def test_parquet_columns_of_other_numeric_types(tmp_path):
     out = tmp_path / "out.parquet"
     report = score_file(src, out, chunk_rows=300)
     assert (report.scored, report.rejected) == (n - 2, 2)
-    assert read_rejects(default_rejects_path(out)) == {7: "bmi: missing value", 9: "s6: nan is not a finite number"}
+    assert read_rejects(default_rejects_path(out)) == {
+        7: "bmi: missing value",
+        9: "s6: nan is not a finite number",
+    }
     table = pq.read_table(src)
     rows = [[float(table.column(c)[i].as_py()) for c in FEATURES] for i in (0, 500, 999)]
     got = pq.read_table(out).to_pydict()
@@ -172,12 +205,20 @@ def test_a_column_that_cannot_hold_numbers_is_a_clear_error(tmp_path):
 
 
 def test_validate_features_builds_x_in_a_reused_buffer():
-    table = pa.table({c: pa.array([float(j), float("inf") if j == 3 else 1.0, None]) for j, c in enumerate(FEATURES)})
+    table = pa.table(
+        {
+            c: pa.array([float(j), float("inf") if j == 3 else 1.0, None])
+            for j, c in enumerate(FEATURES)
+        }
+    )
     buffer = np.full(64, -1.0)
     X, reasons = validate_features(table, FEATURES, buffer=buffer)
     assert X.shape == (3, 10) and np.shares_memory(X, buffer)
     assert X[0].tolist() == [float(j) for j in range(10)]
-    assert reasons == {1: ["bp: inf is not a finite number"], 2: [f"{c}: missing value" for c in FEATURES]}
+    assert reasons == {
+        1: ["bp: inf is not a finite number"],
+        2: [f"{c}: missing value" for c in FEATURES],
+    }
     X2, _ = validate_features(table, FEATURES, buffer=np.empty(5))  # too small: a new array
     assert X2.tolist()[0] == X.tolist()[0]
 
@@ -195,7 +236,9 @@ def test_one_non_finite_value_in_a_large_clean_chunk_is_found(bad):
 
 
 def test_an_empty_chunk_validates_to_nothing():
-    X, reasons = validate_features(pa.table({c: pa.array([], pa.float64()) for c in FEATURES}), FEATURES)
+    X, reasons = validate_features(
+        pa.table({c: pa.array([], pa.float64()) for c in FEATURES}), FEATURES
+    )
     assert X.shape == (0, 10) and reasons == {}
 
 
@@ -209,8 +252,13 @@ def test_output_parquet_encodings_and_sample_data_encoding(tmp_path, sample_parq
     assert meta.column(0).statistics.min == 0  # row statistics kept: readers can skip row groups
     sample = pq.ParquetFile(sample_parquet).metadata.row_group(0)
     assert sample.column(1).has_dictionary_page  # written as pandas / pyarrow do by default
-    options = parquet_options(pa.schema([("row", pa.int64()), ("id", pa.string()), ("prediction", pa.float64())]))
-    assert options["column_encoding"] == {"row": "DELTA_BINARY_PACKED", "prediction": "BYTE_STREAM_SPLIT"}
+    options = parquet_options(
+        pa.schema([("row", pa.int64()), ("id", pa.string()), ("prediction", pa.float64())])
+    )
+    assert options["column_encoding"] == {
+        "row": "DELTA_BINARY_PACKED",
+        "prediction": "BYTE_STREAM_SPLIT",
+    }
     assert options["write_statistics"] == ["row"] and options["compression"]["prediction"] == "none"
 
 

@@ -6,8 +6,8 @@ import pickle
 
 import pytest
 
-from lesson.teaching import deserialisation as demo
 from lesson.core.artifacts import ArtifactIntegrityError, load_artifact
+from lesson.teaching import deserialisation as demo
 
 
 def test_loading_the_pickle_runs_the_recording_function():
@@ -27,7 +27,8 @@ def test_inspecting_a_pickle_does_not_run_it():
     assert len(demo.CALL_LOG) == before  # genops reads, never calls
     for protocol in range(0, pickle.HIGHEST_PROTOCOL + 1):
         assert demo.callables_in_pickle(pickle.dumps(demo.RunsCodeWhenUnpickled(), protocol)) == [
-            "lesson.teaching.deserialisation.record_call"], protocol
+            "lesson.teaching.deserialisation.record_call"
+        ], protocol
     assert demo.callables_in_pickle(pickle.dumps({"weights": [1.0, 2.0]})) == []
 
 
@@ -47,7 +48,11 @@ def test_tamper_one_byte_keeps_the_size(tmp_path):
     path.write_bytes(b'{"w": [0.125, 3.5, 42]}')
     offset = demo.tamper_one_byte(path)
     changed = path.read_bytes()
-    assert len(changed) == 23 and changed != b'{"w": [0.125, 3.5, 42]}' and chr(changed[offset]).isdigit()
+    assert (
+        len(changed) == 23
+        and changed != b'{"w": [0.125, 3.5, 42]}'
+        and chr(changed[offset]).isdigit()
+    )
     (tmp_path / "none.json").write_bytes(b'{"a": "b"}')
     with pytest.raises(ValueError, match="no digit"):
         demo.tamper_one_byte(tmp_path / "none.json")
@@ -81,7 +86,9 @@ def test_both_demonstrations_run_with_the_standard_library_only(tmp_path):
         assert not foreign, foreign
         print("OK")
     """)
-    proc = subprocess.run([sys.executable, "-S", "-c", script], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0 and "OK" in proc.stdout, proc.stdout + proc.stderr
 
 

@@ -13,14 +13,29 @@ import pytest
 from lesson.teaching import _solutions as ref
 from lesson.teaching.exercises import EXERCISES, Feedback, check, exercises_for, show_solution
 
-NOTEBOOKS = ["00-overview", "01-rest", "02-grpc", "03-batch", "04-streaming", "05-edge",
-             "06-load-testing", "07-resilience", "08-rollout", "09-capstone"]
+NOTEBOOKS = [
+    "00-overview",
+    "01-rest",
+    "02-grpc",
+    "03-batch",
+    "04-streaming",
+    "05-edge",
+    "06-load-testing",
+    "07-resilience",
+    "08-rollout",
+    "09-capstone",
+]
 
 
 def _solution_answer(exercise_id: str):
     solution = EXERCISES[exercise_id].solution
     # Value exercises take the solution's return value; function exercises take the function.
-    return solution() if exercise_id in {"pick_patterns", "batching_knobs", "compatible_contract", "capstone_config"} else solution
+    return (
+        solution()
+        if exercise_id
+        in {"pick_patterns", "batching_knobs", "compatible_contract", "capstone_config"}
+        else solution
+    )
 
 
 @pytest.mark.parametrize("exercise_id", sorted(EXERCISES))
@@ -46,16 +61,16 @@ def _sorting_in_place(samples, q):
 
 
 def _stateful_no_jitter(attempt, *, base_s, cap_s, rng):
-    return min(cap_s, base_s * 2 ** attempt)
+    return min(cap_s, base_s * 2**attempt)
 
 
 def _uncapped(attempt, *, base_s, cap_s, rng):
-    return rng.uniform(0, base_s * 2 ** attempt)
+    return rng.uniform(0, base_s * 2**attempt)
 
 
 def _eager_chunks(items, size):
     items = list(items) if not isinstance(items, list) else items
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _lazy_but_reads_ahead(items, size):
@@ -101,7 +116,7 @@ def _float64(values):
 def _no_length_check(raw, shape):
     rows, cols = shape
     flat = struct.unpack(f"<{len(raw) // 4}f", raw[: len(raw) // 4 * 4])
-    return [list(flat[r * cols:(r + 1) * cols]) for r in range(rows)]
+    return [list(flat[r * cols : (r + 1) * cols]) for r in range(rows)]
 
 
 def _keeps_last(events, capacity):
@@ -125,11 +140,13 @@ def _appends_every_delivery(store, event_id, prediction):
 
 def _ignores_threshold(payload):
     from lesson.core.schema import parse_v1_request
+
     return parse_v1_request(payload).rows, payload.get("threshold", 0.5)
 
 
 def _accepts_bool(payload):
     from lesson.core.schema import ValidationError, parse_v1_request
+
     rows = parse_v1_request(payload).rows
     t = payload.get("threshold", 0.5)
     if not isinstance(t, (int, float)) or not 0 <= t <= 1 or math.isnan(t):
@@ -148,24 +165,35 @@ def _wrong_contracts():
 
     request_id = Field("request_id", "string", max_length=64, echo=True)
     return {
-        "required": _contract(Field("request_id", "string", required=True, max_length=64), Field("client")),
-        "client required": _contract(request_id, Field("client", "string", required=True, max_length=32)),
+        "required": _contract(
+            Field("request_id", "string", required=True, max_length=64), Field("client")
+        ),
+        "client required": _contract(
+            request_id, Field("client", "string", required=True, max_length=32)
+        ),
         "dropped request_id": _contract(Field("client", "string", max_length=32)),
         "client a number": _contract(request_id, Field("client", "number")),
         "unbounded client": _contract(request_id, Field("client", "string")),
-        "tolerant reader": _contract(request_id, Field("client", "string", max_length=32), unknown="ignore"),
+        "tolerant reader": _contract(
+            request_id, Field("client", "string", max_length=32), unknown="ignore"
+        ),
     }
 
 
 def _sizes_only(manifest, files):
-    return sorted(n for n, e in manifest["files"].items() if n in files and len(files[n]) != e["bytes"])
+    return sorted(
+        n for n, e in manifest["files"].items() if n in files and len(files[n]) != e["bytes"]
+    )
 
 
 def _skips_missing(manifest, files):
     import hashlib
 
-    return sorted(n for n, e in manifest["files"].items()
-                  if n in files and hashlib.sha256(files[n]).hexdigest() != e["sha256"])
+    return sorted(
+        n
+        for n, e in manifest["files"].items()
+        if n in files and hashlib.sha256(files[n]).hexdigest() != e["sha256"]
+    )
 
 
 def _flags_extras(manifest, files):
@@ -199,7 +227,11 @@ def _errors_only(stable, candidate, *, max_error_rate, max_slowdown, min_request
     if candidate["requests"] < min_requests:
         return "wait"
     rate = candidate["errors"] / candidate["requests"]
-    return "rollback" if rate - stable["errors"] / max(1, stable["requests"]) > max_error_rate else "widen"
+    return (
+        "rollback"
+        if rate - stable["errors"] / max(1, stable["requests"]) > max_error_rate
+        else "widen"
+    )
 
 
 WRONG_ANSWERS = [
@@ -212,7 +244,11 @@ WRONG_ANSWERS = [
     ("canary_verdict", lambda stable, candidate, **budget: "widen", "too early"),
     ("percentile", _truncating_percentile, "expected"),
     ("percentile", _sorting_in_place, "changed the list"),
-    ("pick_patterns", {"fraud-check": "REST", "nightly-churn": "batch", "field-app": "edge"}, "fraud-check"),
+    (
+        "pick_patterns",
+        {"fraud-check": "REST", "nightly-churn": "batch", "field-app": "edge"},
+        "fraud-check",
+    ),
     ("pick_patterns", {"fraud-check": "gRPC"}, "no pattern given"),
     ("validate_threshold", _ignores_threshold, "accepted"),
     ("validate_threshold", _accepts_bool, "True"),
@@ -250,8 +286,11 @@ WRONG_ANSWERS = [
 ]
 
 
-@pytest.mark.parametrize("exercise_id,answer,needle", WRONG_ANSWERS,
-                         ids=[f"{e}-{i}" for i, (e, _, _) in enumerate(WRONG_ANSWERS)])
+@pytest.mark.parametrize(
+    "exercise_id,answer,needle",
+    WRONG_ANSWERS,
+    ids=[f"{e}-{i}" for i, (e, _, _) in enumerate(WRONG_ANSWERS)],
+)
 def test_typical_wrong_answer_is_rejected_with_specific_feedback(exercise_id, answer, needle):
     if exercise_id == "compatible_contract" and isinstance(answer, str):
         answer = _wrong_contracts()[answer]
@@ -319,12 +358,14 @@ def test_the_solutions_stay_out_of_the_learners_namespace():
     import subprocess
     import sys
 
-    code = ("import sys, lesson.teaching.exercises as ex\n"
-            "ex.check('dequantise_int8', lambda scale, ints: [])\n"
-            "print('_solutions' in sys.modules['lesson.teaching'].__dict__, 'lesson.teaching._solutions' in sys.modules,"
-            " [n for n in vars(ex) if 'solution' in n.lower() and n != 'show_solution'])\n"
-            "ex.show_solution('percentile')\n"
-            "print('lesson.teaching._solutions' in sys.modules)\n")
+    code = (
+        "import sys, lesson.teaching.exercises as ex\n"
+        "ex.check('dequantise_int8', lambda scale, ints: [])\n"
+        "print('_solutions' in sys.modules['lesson.teaching'].__dict__, 'lesson.teaching._solutions' in sys.modules,"
+        " [n for n in vars(ex) if 'solution' in n.lower() and n != 'show_solution'])\n"
+        "ex.show_solution('percentile')\n"
+        "print('lesson.teaching._solutions' in sys.modules)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:2] == ["False False []", "True"], out.stdout
@@ -341,7 +382,10 @@ def test_the_function_the_task_names_is_the_one_the_notebook_defines_and_checks(
     import re
     from pathlib import Path
 
-    sources = {p.stem: p.read_text() for p in (Path(__file__).parents[2] / "notebooks" / "src").glob("*.py")}
+    sources = {
+        p.stem: p.read_text()
+        for p in (Path(__file__).parents[2] / "notebooks" / "src").glob("*.py")
+    }
     named = 0
     for exercise in EXERCISES.values():
         asked = re.match(r"Write (\w+)\(", exercise.task)
@@ -352,7 +396,9 @@ def test_the_function_the_task_names_is_the_one_the_notebook_defines_and_checks(
         assert checked is not None, f"{exercise.notebook} does not check {exercise.id!r}"
         name = asked.group(1)
         assert checked.group(1) == name, (exercise.id, name, checked.group(1))
-        assert re.search(rf"^def {name}\(", source, re.M), f"{exercise.notebook} does not define {name}()"
+        assert re.search(rf"^def {name}\(", source, re.M), (
+            f"{exercise.notebook} does not define {name}()"
+        )
         asked_in_text = re.findall(r"Write `(\w+)\(", source)
         assert not set(asked_in_text) - {e for e in _task_names()}, asked_in_text
         named += 1

@@ -6,9 +6,15 @@ import secrets
 
 import pytest
 
-from lesson.teaching.gateway import GatewayRequest, GatewayResponse, api_key_gateway, key_from_env, redact
-from lesson.models.mlp import load_default_mlp
 from lesson.core.service import PredictionService
+from lesson.models.mlp import load_default_mlp
+from lesson.teaching.gateway import (
+    GatewayRequest,
+    GatewayResponse,
+    api_key_gateway,
+    key_from_env,
+    redact,
+)
 
 KEY = secrets.token_urlsafe(32)
 
@@ -33,14 +39,20 @@ def test_status_codes_and_stripped_credentials():
     assert "x-api-key" in gate(GatewayRequest(body=BODY)).body["detail"]
     assert gate(GatewayRequest(headers={"X-API-Key": KEY[:-1] + "?"}, body=BODY)).status == 403
     assert seen == []  # refused requests never reach the model
-    ok = gate(GatewayRequest(headers={"X-Api-Key": KEY, "Authorization": "Bearer x", "X-Trace": "t1"}, body=BODY))
+    ok = gate(
+        GatewayRequest(
+            headers={"X-Api-Key": KEY, "Authorization": "Bearer x", "X-Trace": "t1"}, body=BODY
+        )
+    )
     assert ok.status == 200 and len(ok.body["predictions"]) == 1
     assert seen == [{"x-trace": "t1", "x-client-id": "clinic-app"}]
 
 
 def test_a_caller_cannot_forge_the_identity_header():
     seen = []
-    gate = api_key_gateway(recording_service(seen), {"a-client": KEY, "b-client": secrets.token_urlsafe(32)})
+    gate = api_key_gateway(
+        recording_service(seen), {"a-client": KEY, "b-client": secrets.token_urlsafe(32)}
+    )
     gate(GatewayRequest(headers={"x-api-key": KEY, "x-client-id": "b-client"}, body=BODY))
     assert seen[0]["x-client-id"] == "a-client"
 

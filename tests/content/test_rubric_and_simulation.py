@@ -8,15 +8,18 @@ from lesson.teaching.rubric import PATTERNS, RUBRIC, Workload, recommend_pattern
 from lesson.teaching.simulation import simulate_batching_server, simulate_load_signals
 
 
-@pytest.mark.parametrize("workload,pattern", [
-    (Workload(caller="browser", p99_slo_ms=300), "REST"),
-    (Workload(caller="service", p99_slo_ms=50, requests_per_s=5000), "gRPC"),
-    (Workload(caller="scheduler", freshness_s=86_400), "batch"),
-    (Workload(caller="browser", freshness_s=7200), "batch"),
-    (Workload(caller="event-stream", freshness_s=5), "streaming"),
-    (Workload(caller="device"), "edge"),
-    (Workload(caller="browser", must_work_offline=True), "edge"),
-])
+@pytest.mark.parametrize(
+    "workload,pattern",
+    [
+        (Workload(caller="browser", p99_slo_ms=300), "REST"),
+        (Workload(caller="service", p99_slo_ms=50, requests_per_s=5000), "gRPC"),
+        (Workload(caller="scheduler", freshness_s=86_400), "batch"),
+        (Workload(caller="browser", freshness_s=7200), "batch"),
+        (Workload(caller="event-stream", freshness_s=5), "streaming"),
+        (Workload(caller="device"), "edge"),
+        (Workload(caller="browser", must_work_offline=True), "edge"),
+    ],
+)
 def test_rubric_picks_the_expected_pattern(workload, pattern):
     rec = recommend_pattern(workload)
     assert rec.pattern == pattern
@@ -28,12 +31,15 @@ def test_rubric_table_covers_every_pattern_once():
     assert sorted(row["pattern"] for row in RUBRIC) == sorted(PATTERNS)
 
 
-@pytest.mark.parametrize("kwargs,needle", [
-    ({"caller": "fax"}, "caller must be one of"),
-    ({"caller": "service", "p99_slo_ms": -1}, "p99_slo_ms"),
-    ({"caller": "service", "freshness_s": float("nan")}, "freshness_s"),
-    ({"caller": "service", "requests_per_s": 0}, "requests_per_s"),
-])
+@pytest.mark.parametrize(
+    "kwargs,needle",
+    [
+        ({"caller": "fax"}, "caller must be one of"),
+        ({"caller": "service", "p99_slo_ms": -1}, "p99_slo_ms"),
+        ({"caller": "service", "freshness_s": float("nan")}, "freshness_s"),
+        ({"caller": "service", "requests_per_s": 0}, "requests_per_s"),
+    ],
+)
 def test_workload_rejects_bad_numbers(kwargs, needle):
     with pytest.raises(ValueError, match=needle):
         Workload(**kwargs)
@@ -101,24 +107,32 @@ def test_load_signals_are_reproducible_and_bounded():
 def test_near_capacity_latency_is_high_but_the_queue_stays_stable():
     # The quiz `knee`: from 50 % to 95 % of capacity latency grows several-fold, but below
     # capacity the queue does not grow without bound; past capacity it does.
-    half = simulate_load_signals(rate_per_s=100, service_ms=5)               # 50 % of 200/s
+    half = simulate_load_signals(rate_per_s=100, service_ms=5)  # 50 % of 200/s
     near = simulate_load_signals(rate_per_s=190, service_ms=5, duration_s=60)  # 95 %
     over = simulate_load_signals(rate_per_s=220, service_ms=5, duration_s=60)  # 110 %
     assert near.p99_ms > 5 * half.p99_ms
     assert near.in_flight_at_end < 0.01 * near.completed  # stable: nothing piles up over 60 s
-    assert over.in_flight_at_end > 30 * max(near.in_flight_at_end, 1)  # unstable: the excess piles up
+    assert over.in_flight_at_end > 30 * max(
+        near.in_flight_at_end, 1
+    )  # unstable: the excess piles up
 
 
 @pytest.mark.parametrize("rate", [300, 400])
 def test_batching_helps_a_fixed_cost_per_call_and_hurts_a_cost_per_row(rate):
     # Notebook 03 and operations.md: the same 2.02 ms one-row call, shaped two ways.
     def p99(size, fixed_ms, per_row_ms):
-        return simulate_batching_server(rate_per_s=rate, max_batch_size=size, max_delay_ms=0, requests=4000,
-                                        fixed_ms=fixed_ms, per_row_ms=per_row_ms).p99_ms
+        return simulate_batching_server(
+            rate_per_s=rate,
+            max_batch_size=size,
+            max_delay_ms=0,
+            requests=4000,
+            fixed_ms=fixed_ms,
+            per_row_ms=per_row_ms,
+        ).p99_ms
 
-    assert p99(32, 2.0, 0.02) < p99(1, 2.0, 0.02) / 2      # a fixed cost: batches drain the queue
-    assert p99(32, 0.02, 2.0) > p99(1, 0.02, 2.0)          # a cost per row: each waits for its batch
-    assert p99(1, 2.0, 0.02) == p99(1, 0.02, 2.0)          # unbatched, the two models are the same
+    assert p99(32, 2.0, 0.02) < p99(1, 2.0, 0.02) / 2  # a fixed cost: batches drain the queue
+    assert p99(32, 0.02, 2.0) > p99(1, 0.02, 2.0)  # a cost per row: each waits for its batch
+    assert p99(1, 2.0, 0.02) == p99(1, 0.02, 2.0)  # unbatched, the two models are the same
 
 
 def test_the_simulation_takes_an_arrival_process():
@@ -128,8 +142,14 @@ def test_the_simulation_takes_an_arrival_process():
 
     rate = 0.9 * 1000 / 2.02
     even = simulate_batching_server(rate_per_s=rate, requests=4000, arrivals=Arrivals("uniform"))
-    poisson = simulate_batching_server(rate_per_s=rate, requests=4000, arrivals=Arrivals("poisson", seed=6))
-    bursty = simulate_batching_server(rate_per_s=rate, requests=4000, arrivals=Arrivals("gamma", burstiness=0.25, seed=6))
+    poisson = simulate_batching_server(
+        rate_per_s=rate, requests=4000, arrivals=Arrivals("poisson", seed=6)
+    )
+    bursty = simulate_batching_server(
+        rate_per_s=rate, requests=4000, arrivals=Arrivals("gamma", burstiness=0.25, seed=6)
+    )
     assert even.p99_ms == pytest.approx(2.02) and even.p50_ms == pytest.approx(2.02)
     assert 5 * even.p99_ms < poisson.p99_ms < bursty.p99_ms
-    assert simulate_batching_server(rate_per_s=rate, requests=400) == simulate_batching_server(rate_per_s=rate, requests=400)
+    assert simulate_batching_server(rate_per_s=rate, requests=400) == simulate_batching_server(
+        rate_per_s=rate, requests=400
+    )

@@ -10,8 +10,18 @@ import random
 
 import pytest
 
-from lesson.teaching.verdicts import (RATIO_MIN_TICKS, claims_against_measured, compare_text, latency_range_text,
-                                      latency_text, ratio, digits_for, ratio_text, spread_text, tool_agreement_text)
+from lesson.teaching.verdicts import (
+    RATIO_MIN_TICKS,
+    claims_against_measured,
+    compare_text,
+    digits_for,
+    latency_range_text,
+    latency_text,
+    ratio,
+    ratio_text,
+    spread_text,
+    tool_agreement_text,
+)
 
 BROWSER_TICK = 1e-4
 CPYTHON_TICK = 1e-7
@@ -44,18 +54,40 @@ def test_figures_at_the_browser_clock_say_so_and_form_no_ratio():
     assert latency_text(0.0, tick_s=tick) == "below the clock's 0.1 ms resolution"
     assert latency_text(tick, tick_s=tick) == "below the clock's 0.1 ms resolution"
     assert latency_text(3 * tick, tick_s=tick) == "0.3 ms"  # digits to the clock: not "0.300 ms"
-    assert latency_text(0.0036, tick_s=tick) == "3.6 ms" and latency_text(0.0036, tick_s=tick, digits=3) == "3.600 ms"
+    assert (
+        latency_text(0.0036, tick_s=tick) == "3.6 ms"
+        and latency_text(0.0036, tick_s=tick, digits=3) == "3.600 ms"
+    )
     assert latency_text(0.0036, tick_s=CPYTHON_TICK) == "3.600 ms"
-    assert (digits_for(1e-4), digits_for(1e-3), digits_for(1e-5), digits_for(1e-7), digits_for(0.0)) == (1, 0, 2, 3, 3)
+    assert (
+        digits_for(1e-4),
+        digits_for(1e-3),
+        digits_for(1e-5),
+        digits_for(1e-7),
+        digits_for(0.0),
+    ) == (1, 0, 2, 3, 3)
     # the learner once read "p50 was 0.100–0.100 ms"
-    assert latency_range_text([tick, tick], tick_s=tick) == "below the clock's 0.1 ms resolution (all of them)"
-    assert latency_range_text([tick, 0.0004], tick_s=tick) == "from below the clock's 0.1 ms resolution to 0.4 ms"
+    assert (
+        latency_range_text([tick, tick], tick_s=tick)
+        == "below the clock's 0.1 ms resolution (all of them)"
+    )
+    assert (
+        latency_range_text([tick, 0.0004], tick_s=tick)
+        == "from below the clock's 0.1 ms resolution to 0.4 ms"
+    )
     assert latency_range_text([0.0004, 0.0004], tick_s=tick) == "0.4 ms"
     assert latency_range_text([0.000016, 0.000037], tick_s=CPYTHON_TICK) == "0.016–0.037 ms"
     # ... and "spread 1x"
-    assert spread_text({"a": tick, "b": tick, "c": 0.0}, tick_s=tick).startswith("every p50 was below the clock's")
-    assert "too close to the clock's resolution for a ratio" in spread_text({"a": tick, "b": 0.0005}, tick_s=tick)
-    assert ratio(tick, tick, tick_s=tick) is None and ratio(RATIO_MIN_TICKS * tick, 0.01, tick_s=tick) is None
+    assert spread_text({"a": tick, "b": tick, "c": 0.0}, tick_s=tick).startswith(
+        "every p50 was below the clock's"
+    )
+    assert "too close to the clock's resolution for a ratio" in spread_text(
+        {"a": tick, "b": 0.0005}, tick_s=tick
+    )
+    assert (
+        ratio(tick, tick, tick_s=tick) is None
+        and ratio(RATIO_MIN_TICKS * tick, 0.01, tick_s=tick) is None
+    )
     assert ratio(0.0006, 0.0003, tick_s=tick) == pytest.approx(2.0)
     assert ratio_text(tick, 0.01, tick_s=tick).startswith("no ratio")
     both = compare_text("A", tick, "B", 0.0, tick_s=tick)
@@ -74,13 +106,28 @@ def test_bad_figures_are_refused(bad):
 
 def test_claims_are_contradicted_only_by_the_measured_order():
     claims = {"REST": "medium", "gRPC": "low"}
-    grpc_slower = claims_against_measured(claims, {"REST": 0.000825, "gRPC": 0.00165}, tick_s=CPYTHON_TICK)
-    assert len(grpc_slower) == 1 and grpc_slower[0].startswith("gRPC (claimed low) measured 1.650 ms at p50, above REST")
-    assert claims_against_measured(claims, {"REST": 0.00165, "gRPC": 0.000825}, tick_s=CPYTHON_TICK) == []
+    grpc_slower = claims_against_measured(
+        claims, {"REST": 0.000825, "gRPC": 0.00165}, tick_s=CPYTHON_TICK
+    )
+    assert len(grpc_slower) == 1 and grpc_slower[0].startswith(
+        "gRPC (claimed low) measured 1.650 ms at p50, above REST"
+    )
+    assert (
+        claims_against_measured(claims, {"REST": 0.00165, "gRPC": 0.000825}, tick_s=CPYTHON_TICK)
+        == []
+    )
     # within the margin (run-to-run noise), or below the clock's resolution, is not a contradiction
-    assert claims_against_measured(claims, {"REST": 0.0010, "gRPC": 0.0012}, tick_s=CPYTHON_TICK) == []
-    assert len(claims_against_measured(claims, {"REST": 0.0010, "gRPC": 0.0013}, tick_s=CPYTHON_TICK)) == 1
-    assert claims_against_measured(claims, {"REST": 0.0, "gRPC": BROWSER_TICK}, tick_s=BROWSER_TICK) == []
+    assert (
+        claims_against_measured(claims, {"REST": 0.0010, "gRPC": 0.0012}, tick_s=CPYTHON_TICK) == []
+    )
+    assert (
+        len(claims_against_measured(claims, {"REST": 0.0010, "gRPC": 0.0013}, tick_s=CPYTHON_TICK))
+        == 1
+    )
+    assert (
+        claims_against_measured(claims, {"REST": 0.0, "gRPC": BROWSER_TICK}, tick_s=BROWSER_TICK)
+        == []
+    )
     with pytest.raises(ValueError, match="unknown latency words"):
         claims_against_measured({"REST": "fast"}, {"REST": 1.0}, tick_s=CPYTHON_TICK)
 
@@ -89,13 +136,26 @@ def test_claims_are_contradicted_only_by_the_measured_order():
 def test_the_tool_verdict_follows_the_figures(faster):
     # the learner's run: locust 1.18x wrk's throughput and 0.78x its p50, under a sentence that said the opposite
     rps, p50 = (4525.0, 1.46) if faster else (3262.0, 2.38)
-    text = tool_agreement_text("locust", "wrk", rps=rps, reference_rps=3840.0, p50_ms=p50, reference_p50_ms=1.86)
-    assert f"locust measured {rps / 3840:.2f}x wrk's throughput and {p50 / 1.86:.2f}x its p50" in text
+    text = tool_agreement_text(
+        "locust", "wrk", rps=rps, reference_rps=3840.0, p50_ms=p50, reference_p50_ms=1.86
+    )
+    assert (
+        f"locust measured {rps / 3840:.2f}x wrk's throughput and {p50 / 1.86:.2f}x its p50" in text
+    )
     if faster:
-        assert "more requests per second and a lower latency" in text and "not the client's cost" in text
+        assert (
+            "more requests per second and a lower latency" in text
+            and "not the client's cost" in text
+        )
     else:
-        assert "fewer requests per second and a higher latency" in text and "costlier client" in text
-    near = tool_agreement_text("a", "b", rps=1000.0, reference_rps=1040.0, p50_ms=2.0, reference_p50_ms=1.95)
+        assert (
+            "fewer requests per second and a higher latency" in text and "costlier client" in text
+        )
+    near = tool_agreement_text(
+        "a", "b", rps=1000.0, reference_rps=1040.0, p50_ms=2.0, reference_p50_ms=1.95
+    )
     assert "within 10% on both" in near
-    odd = tool_agreement_text("a", "b", rps=1300.0, reference_rps=1000.0, p50_ms=2.6, reference_p50_ms=2.0)
+    odd = tool_agreement_text(
+        "a", "b", rps=1300.0, reference_rps=1000.0, p50_ms=2.6, reference_p50_ms=2.0
+    )
     assert "did not move in opposite directions" in odd

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from lesson.core.artifacts import ARTIFACTS_ROOT, ArtifactIntegrityError, ArtifactNotFoundError, list_artifacts, load_artifact, sha256_bytes, write_artifact
+from lesson.core.artifacts import (
+    ARTIFACTS_ROOT,
+    ArtifactIntegrityError,
+    ArtifactNotFoundError,
+    list_artifacts,
+    load_artifact,
+    sha256_bytes,
+    write_artifact,
+)
 from lesson.models.mlp import MLPModel, load_mlp
 
 
@@ -25,7 +33,18 @@ def test_shipped_artifacts_verify_and_describe_the_model():
     art = load_artifact("diabetes-mlp")
     m = art.manifest
     assert art.version == "1"
-    assert [i["name"] for i in m["inputs"]] == ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
+    assert [i["name"] for i in m["inputs"]] == [
+        "age",
+        "sex",
+        "bmi",
+        "bp",
+        "s1",
+        "s2",
+        "s3",
+        "s4",
+        "s5",
+        "s6",
+    ]
     assert m["outputs"][0]["name"] == "disease_progression"
     assert len(m["training"]["data_sha256"]) == 64
     assert m["created_by"] == "training/train_model.py"
@@ -96,7 +115,9 @@ def test_missing_file_is_refused(root: Path):
 
 def test_pinned_manifest_checksum(root: Path):
     art = load_artifact("diabetes-mlp", root=root)
-    load_artifact("diabetes-mlp", root=root, expected_manifest_sha256=art.manifest["_manifest_sha256"])
+    load_artifact(
+        "diabetes-mlp", root=root, expected_manifest_sha256=art.manifest["_manifest_sha256"]
+    )
     with pytest.raises(ArtifactIntegrityError, match="pinned"):
         load_artifact("diabetes-mlp", root=root, expected_manifest_sha256="0" * 64)
 
@@ -121,7 +142,9 @@ def test_unknown_name_and_version(root: Path):
 
 def test_write_then_load_round_trip_and_newest_version(tmp_path: Path):
     for v in ("1", "2", "10"):
-        write_artifact("toy", v, {"note": v}, {"a.json": b'{"v": %s}\n' % v.encode()}, root=tmp_path)
+        write_artifact(
+            "toy", v, {"note": v}, {"a.json": b'{"v": %s}\n' % v.encode()}, root=tmp_path
+        )
     art = load_artifact("toy", root=tmp_path)
     assert art.version == "10" and art.json("a.json") == {"v": 10}
     assert art.manifest["note"] == "10"
@@ -152,7 +175,9 @@ def test_training_script_reproduces_the_shipped_artifacts():
     import sys
 
     script = Path(__file__).resolve().parents[2] / "training" / "train_model.py"
-    out = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=600
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "byte-identical" in out.stdout
     assert "mean baseline" in out.stdout and "MLP (held-out)" in out.stdout

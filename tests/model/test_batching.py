@@ -9,10 +9,17 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from lesson.models.accelerator import SimulatedAcceleratorModel
-from lesson.patterns.batching import BatchedModel, BatcherClosedError, BatchOutputError, MicroBatcher, ThreadedMicroBatcher, check_batching_options
-from lesson.models.mlp import load_default_mlp
 from lesson.core.schema import ValidationError
+from lesson.models.accelerator import SimulatedAcceleratorModel
+from lesson.models.mlp import load_default_mlp
+from lesson.patterns.batching import (
+    BatchedModel,
+    BatcherClosedError,
+    BatchOutputError,
+    MicroBatcher,
+    ThreadedMicroBatcher,
+    check_batching_options,
+)
 
 ROW = [59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]
 
@@ -40,7 +47,9 @@ def test_async_batcher_groups_concurrent_requests(run_in_thread):
     rec = Recorder()
 
     async def main():
-        async with MicroBatcher(rec, max_batch_size=16, max_delay_ms=20, run_in_thread=run_in_thread) as b:
+        async with MicroBatcher(
+            rec, max_batch_size=16, max_delay_ms=20, run_in_thread=run_in_thread
+        ) as b:
             results = await asyncio.gather(*(b.predict([[i]]) for i in range(40)))
             return results, b.stats
 
@@ -56,7 +65,9 @@ def test_async_batcher_isolates_errors():
 
     async def main():
         async with MicroBatcher(rec, max_batch_size=32, max_delay_ms=20) as b:
-            return await asyncio.gather(*(b.predict([[i]]) for i in range(12)), return_exceptions=True)
+            return await asyncio.gather(
+                *(b.predict([[i]]) for i in range(12)), return_exceptions=True
+            )
 
     results = asyncio.run(main())
     assert isinstance(results[7], ValueError) and "cannot score 7" in str(results[7])
@@ -68,8 +79,12 @@ def test_async_batcher_validates_on_arrival_with_the_real_model():
 
     async def main():
         async with MicroBatcher.for_model(model, max_batch_size=8, max_delay_ms=5) as b:
-            return await asyncio.gather(b.predict([ROW]), b.predict([ROW[:9]]), b.predict([ROW, ROW]),
-                                        return_exceptions=True), b.stats
+            return await asyncio.gather(
+                b.predict([ROW]),
+                b.predict([ROW[:9]]),
+                b.predict([ROW, ROW]),
+                return_exceptions=True,
+            ), b.stats
 
     (good, bad, pair), stats = asyncio.run(main())
     assert good == pytest.approx(model.predict([ROW]))
@@ -96,7 +111,9 @@ def test_async_batcher_runs_a_lone_request_at_once_and_batches_what_queues_meanw
 
     rest, stats = asyncio.run(main())
     assert all(r == pytest.approx(load_default_mlp().predict([ROW])) for r in rest)
-    assert sim.calls == 5 and stats.batch_rows == {1: 4, 20: 1}, stats  # 3 alone, 1 alone, then 20 together
+    assert sim.calls == 5 and stats.batch_rows == {1: 4, 20: 1}, (
+        stats
+    )  # 3 alone, 1 alone, then 20 together
 
 
 def test_wrong_output_count_is_an_error_not_a_silent_answer():
@@ -138,15 +155,17 @@ def test_async_accelerator_path():
 
 def test_threaded_batcher_groups_and_isolates():
     rec = Recorder(delay=0.01, fail_on=5)
-    with ThreadedMicroBatcher(rec, max_batch_size=8, max_delay_ms=20) as b:
-        with ThreadPoolExecutor(24) as pool:
-            futures = [pool.submit(b.predict, [[i]]) for i in range(24)]
-            outcomes = []
-            for f in futures:
-                try:
-                    outcomes.append(f.result(10))
-                except ValueError as exc:
-                    outcomes.append(exc)
+    with (
+        ThreadedMicroBatcher(rec, max_batch_size=8, max_delay_ms=20) as b,
+        ThreadPoolExecutor(24) as pool,
+    ):
+        futures = [pool.submit(b.predict, [[i]]) for i in range(24)]
+        outcomes = []
+        for f in futures:
+            try:
+                outcomes.append(f.result(10))
+            except ValueError as exc:
+                outcomes.append(exc)
     assert isinstance(outcomes[5], ValueError)
     assert [o for i, o in enumerate(outcomes) if i != 5] == [[i * 10] for i in range(24) if i != 5]
     assert max(rec.calls) > 1 and max(rec.calls) <= 8
@@ -183,8 +202,9 @@ def test_batched_model_predict_async_shares_device_calls_on_one_event_loop():
 
     async def main():
         results = await asyncio.gather(*(model.predict_async([ROW]) for _ in range(128)))
-        bad = await asyncio.gather(model.predict_async([ROW[:3]]), model.predict_async([ROW]),
-                                   return_exceptions=True)
+        bad = await asyncio.gather(
+            model.predict_async([ROW[:3]]), model.predict_async([ROW]), return_exceptions=True
+        )
         assert await model.predict_async([]) == []
         await model.aclose()
         return results, bad
@@ -192,8 +212,12 @@ def test_batched_model_predict_async_shares_device_calls_on_one_event_loop():
     results, bad = asyncio.run(main())
     assert all(r == pytest.approx(expected) for r in results)
     assert sim.calls <= 8  # 128 requests in at most a few device calls (64 rows each)
-    assert model.async_batcher.stats.requests == 129 and model.async_batcher.stats.max_batch_rows == 64
-    assert isinstance(bad[0], ValidationError) and bad[1] == pytest.approx(expected)  # the bad one fails alone
+    assert (
+        model.async_batcher.stats.requests == 129 and model.async_batcher.stats.max_batch_rows == 64
+    )
+    assert isinstance(bad[0], ValidationError) and bad[1] == pytest.approx(
+        expected
+    )  # the bad one fails alone
 
 
 def test_batched_model_predict_async_runs_a_sync_model_inline_or_in_a_thread():
@@ -231,6 +255,7 @@ def test_async_batcher_never_overlaps_model_calls():
 
     async def main():
         async with MicroBatcher(device, max_batch_size=8) as b:
+
             async def client(k):
                 out = []
                 for i in range(10):

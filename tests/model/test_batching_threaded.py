@@ -63,7 +63,9 @@ def test_many_callers_each_get_their_own_answer_in_shared_calls():
     with ThreadedMicroBatcher(device, max_batch_size=16) as batcher:
         holder = _hold_device(batcher, device)
         with ThreadPoolExecutor(48) as pool:
-            futures = [pool.submit(batcher.predict, [[float(i)], [float(i) + 0.5]]) for i in range(48)]
+            futures = [
+                pool.submit(batcher.predict, [[float(i)], [float(i) + 0.5]]) for i in range(48)
+            ]
             time.sleep(0.1)
             device.gate.set()
             answers = [f.result(10) for f in futures]
@@ -104,12 +106,16 @@ def test_close_answers_every_waiting_caller_and_refuses_new_ones():
         outcomes = []
         for f in futures:
             try:
-                outcomes.append(f.result(5))  # answered, or told the batcher closed: never left hanging
+                outcomes.append(
+                    f.result(5)
+                )  # answered, or told the batcher closed: never left hanging
             except BatcherClosedError as exc:
                 outcomes.append(exc)
     holder.join(5)
     assert any(isinstance(o, BatcherClosedError) for o in outcomes), outcomes
-    assert all(isinstance(o, BatcherClosedError) or o == [i * 10.0] for i, o in enumerate(outcomes)), outcomes
+    assert all(
+        isinstance(o, BatcherClosedError) or o == [i * 10.0] for i, o in enumerate(outcomes)
+    ), outcomes
     with pytest.raises(BatcherClosedError):
         batcher.predict([[1.0]])
 
@@ -125,7 +131,9 @@ def test_waiter_settles_once_and_reports_errors():
     abandoned = _Waiter()
     with pytest.raises(TimeoutError):
         abandoned.result(0.01)
-    assert abandoned.set_running_or_notify_cancel() is False and abandoned.start() is False  # skipped
+    assert (
+        abandoned.set_running_or_notify_cancel() is False and abandoned.start() is False
+    )  # skipped
     claimed = _Waiter()
     assert claimed.set_running_or_notify_cancel() and claimed.start()
     with pytest.raises(TimeoutError):

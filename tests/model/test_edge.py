@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from lesson.core.artifacts import load_artifact
-from lesson.models.int8 import QuantisedMLPModel, load_edge_model, quantise_tensor
+from lesson.core.artifacts import load_artifact, load_heldout
 from lesson.core.stats import regression_metrics
-from lesson.patterns.edge import compare_edge_models
-from lesson.core.artifacts import load_heldout
+from lesson.models.int8 import QuantisedMLPModel, load_edge_model, quantise_tensor
 from lesson.models.mlp import load_default_mlp
+from lesson.patterns.edge import compare_edge_models
 
 
 def test_quantise_tensor_bounds_error():

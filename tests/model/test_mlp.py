@@ -7,12 +7,12 @@ import random
 import pytest
 
 from lesson.core.model import Model, ModelMetadata, ModelRegistry
-from lesson.models.mlp import MLPModel, load_default_mlp
 from lesson.core.schema import ValidationError
 from lesson.core.service import PredictionService
+from lesson.models.mlp import load_default_mlp
 
 np = pytest.importorskip("numpy")
-from lesson.models.mlp_numpy import NumpyMLPModel, load_default_numpy_mlp  # noqa: E402
+from lesson.models.mlp_numpy import load_default_numpy_mlp  # noqa: E402
 
 ROW = [59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]
 
@@ -37,9 +37,8 @@ def test_both_paths_agree_within_1e6():
 
 def test_matches_sklearn_reference_on_heldout():
     """The shipped artifact reproduces the metrics recorded at training time."""
-    from lesson.core.artifacts import load_heldout
+    from lesson.core.artifacts import load_artifact, load_heldout
     from lesson.core.stats import regression_metrics
-    from lesson.core.artifacts import load_artifact
 
     art = load_artifact("diabetes-mlp")
     rows, targets = load_heldout(art)
@@ -67,7 +66,10 @@ def test_wrong_feature_count_names_the_field(loader, width, kind):
 
 
 @pytest.mark.parametrize("loader", [load_default_mlp, load_default_numpy_mlp])
-@pytest.mark.parametrize("bad, kind", [(float("nan"), "finite_number"), (float("inf"), "finite_number"), ("x", "type_error")])
+@pytest.mark.parametrize(
+    "bad, kind",
+    [(float("nan"), "finite_number"), (float("inf"), "finite_number"), ("x", "type_error")],
+)
 def test_bad_values_are_refused(loader, bad, kind):
     with pytest.raises(ValidationError) as info:
         loader().predict([ROW, [*ROW[:3], bad, *ROW[4:]]])

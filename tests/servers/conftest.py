@@ -9,14 +9,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lesson.servers.launch import running_server  # noqa: E402
-from server_support import SLEEPY, TEST_ENV  # noqa: E402
+from server_support import SLEEPY, TEST_ENV
 
+from lesson.servers.launch import running_server
 
 # The transport tests send small free-width rows, so these servers serve the core's registry
 # (the original toy `averaged_ensemble` alone, any width); the servers' own default (the real
 # model's registry) is tested in test_server_default_model.py.
 TOY = "lesson.core.model:default_registry"
+
+
 @pytest.fixture(scope="session")
 def rest_server():
     with running_server("rest", registry=TOY) as server:
@@ -45,11 +47,15 @@ def default_grpc():
 @pytest.fixture(scope="session")
 def sleepy_rest():
     """REST with the sleepy model, run in threads, at most 2 requests in flight, 1 s timeout."""
-    with running_server("rest", registry=SLEEPY, env=TEST_ENV, offload=True, max_in_flight=2, timeout_s=1.0) as server:
+    with running_server(
+        "rest", registry=SLEEPY, env=TEST_ENV, offload=True, max_in_flight=2, timeout_s=1.0
+    ) as server:
         yield server
 
 
 @pytest.fixture(scope="session")
 def sleepy_grpc():
-    with running_server("grpc", registry=SLEEPY, env=TEST_ENV, max_in_flight=2, workers=4, timeout_s=1.0) as server:
+    with running_server(
+        "grpc", registry=SLEEPY, env=TEST_ENV, max_in_flight=2, workers=4, timeout_s=1.0
+    ) as server:
         yield server

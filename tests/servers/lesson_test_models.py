@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from lesson.core.model import AveragedEnsembleModel, ModelMetadata, ModelRegistry
 
@@ -25,9 +25,13 @@ class SleepyModel:
         return [sum(row) / len(row) for row in rows]
 
     def metadata(self) -> ModelMetadata:
-        return ModelMetadata(self.name, self.version, description="sleeps row[0] seconds",
-                             inputs=[{"name": "input__0", "datatype": "FP64", "shape": [-1, -1]}],
-                             outputs=[{"name": "output__0", "datatype": "FP64", "shape": [-1]}])
+        return ModelMetadata(
+            self.name,
+            self.version,
+            description="sleeps row[0] seconds",
+            inputs=[{"name": "input__0", "datatype": "FP64", "shape": [-1, -1]}],
+            outputs=[{"name": "output__0", "datatype": "FP64", "shape": [-1]}],
+        )
 
 
 class SlowStartModel(SleepyModel):
@@ -62,6 +66,7 @@ def slow_device_registry() -> ModelRegistry:
     from lesson.models.accelerator import SimulatedAcceleratorModel
     from lesson.models.mlp import load_default_mlp
 
-    device = SimulatedAcceleratorModel(load_default_mlp(), fixed_cost_s=SLOW_DEVICE_CALL_S, per_row_s=0.0,
-                                       name="slow-device")
+    device = SimulatedAcceleratorModel(
+        load_default_mlp(), fixed_cost_s=SLOW_DEVICE_CALL_S, per_row_s=0.0, name="slow-device"
+    )
     return ModelRegistry([device])

@@ -19,8 +19,13 @@ SLOW_START = "lesson_test_models:slow_start_registry"
 MODEL = "averaged_ensemble"
 
 
-def http(method: str, url: str, body: bytes | dict | None = None, headers: dict[str, str] | None = None,
-         timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
+def http(
+    method: str,
+    url: str,
+    body: bytes | dict | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, dict[str, str], bytes]:
     """One raw HTTP request (stdlib): (status, lower-cased headers, body) — errors included."""
     if isinstance(body, dict):
         body = json.dumps(body).encode()
@@ -55,9 +60,23 @@ def pid_alive(pid: int) -> bool:
 def loadtest_json(url: str, concurrency: int, requests: int) -> dict[str, Any]:
     """Run the ``loadtest`` CLI (closed loop, 5 warm-up requests) against ``url``; its JSON report."""
     out = subprocess.run(
-        [sys.executable, "-m", "lesson.loadtest.cli", "--url", url, "--concurrency", str(concurrency),
-         "--requests", str(requests), "--warmup", "5", "--json"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "lesson.loadtest.cli",
+            "--url",
+            url,
+            "--concurrency",
+            str(concurrency),
+            "--requests",
+            str(requests),
+            "--warmup",
+            "5",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)

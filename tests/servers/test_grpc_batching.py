@@ -18,16 +18,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
+from lesson_test_models import SLOW_DEVICE_CALL_S
+from server_support import TEST_ENV
 
-from lesson.core.artifacts import load_artifact
-from lesson.core.artifacts import load_heldout
+from lesson.core.artifacts import load_artifact, load_heldout
+from lesson.core.v2 import decode_raw, encode_raw
 from lesson.models.mlp import load_default_mlp
 from lesson.proto import inference_pb2 as pb
 from lesson.proto import inference_pb2_grpc as pb_grpc
 from lesson.servers.launch import free_port, running_server
-from lesson.core.v2 import decode_raw, encode_raw
-from lesson_test_models import SLOW_DEVICE_CALL_S
-from server_support import TEST_ENV
 
 pytestmark = pytest.mark.server
 
@@ -37,12 +36,21 @@ MODEL = "slow-device"
 @pytest.fixture(scope="module")
 def batched():
     metrics_port = free_port()
-    with running_server("grpc", registry="lesson_test_models:slow_device_registry", env=TEST_ENV,
-                        max_batch_size=64, max_delay_ms=5, workers=32, metrics_port=metrics_port) as server:
-        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-            stub = pb_grpc.GRPCInferenceServiceStub(channel)
-            stub.ModelInfer(_request([[0.0] * 10]), timeout=10)  # connection and threads warm
-            yield stub, metrics_port
+    with (
+        running_server(
+            "grpc",
+            registry="lesson_test_models:slow_device_registry",
+            env=TEST_ENV,
+            max_batch_size=64,
+            max_delay_ms=5,
+            workers=32,
+            metrics_port=metrics_port,
+        ) as server,
+        grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+    ):
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        stub.ModelInfer(_request([[0.0] * 10]), timeout=10)  # connection and threads warm
+        yield stub, metrics_port
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +72,21 @@ def _outcome(stub, request, timeout=10.0):
     except grpc.RpcError as exc:
         return exc.code(), exc.details()
     out = response.outputs[0]
-    return response.id, decode_raw(out.datatype, response.raw_output_contents[0], out.shape[0], out.name)
+    return response.id, decode_raw(
+        out.datatype, response.raw_output_contents[0], out.shape[0], out.name
+    )
 
 
 def _codes(metrics_port):
-    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
-    found = re.findall(r'lesson_requests_total\{code="([A-Z_]+)",model="([^"]+)",route="ModelInfer",transport="grpc"\} ([0-9.e+]+)', text)
+    text = (
+        urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10)
+        .read()
+        .decode()
+    )
+    found = re.findall(
+        r'lesson_requests_total\{code="([A-Z_]+)",model="([^"]+)",route="ModelInfer",transport="grpc"\} ([0-9.e+]+)',
+        text,
+    )
     codes: dict[str, float] = {}
     for code, _model, value in found:
         codes[code] = codes.get(code, 0.0) + float(value)
@@ -81,10 +98,24 @@ def test_errors_stay_per_request_inside_shared_calls(batched, rows):
     before = _codes(metrics_port)
     good = [(f"ok-{i}", _request([rows[i]], request_id=f"ok-{i}")) for i in range(12)]
     bad = [
-        ("short", _request([rows[0][:4]], request_id="short"), grpc.StatusCode.INVALID_ARGUMENT, "features"),
-        ("nan", _request([[math.nan] + rows[1][1:]], request_id="nan"), grpc.StatusCode.INVALID_ARGUMENT, "inputs[0]"),
-        ("unknown", _request([rows[2]], model="no-such-model", request_id="unknown"), grpc.StatusCode.NOT_FOUND,
-         "no-such-model"),
+        (
+            "short",
+            _request([rows[0][:4]], request_id="short"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "features",
+        ),
+        (
+            "nan",
+            _request([[math.nan] + rows[1][1:]], request_id="nan"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "inputs[0]",
+        ),
+        (
+            "unknown",
+            _request([rows[2]], model="no-such-model", request_id="unknown"),
+            grpc.StatusCode.NOT_FOUND,
+            "no-such-model",
+        ),
     ]
     calls = [r for _, r in good] + [r for _, r, *_ in bad]
     with ThreadPoolExecutor(len(calls) + 1) as pool:
@@ -124,12 +155,17 @@ def test_a_deadline_that_passes_while_waiting_fails_alone(batched, rows):
     expected = load_default_mlp().predict(rows[:6])
     for i, (request_id, predictions) in enumerate(outcomes):
         assert request_id == f"p-{i}" and predictions == pytest.approx([expected[i]], abs=1e-6)
-    assert _outcome(stub, _request([rows[7]]))[1] == pytest.approx(load_default_mlp().predict([rows[7]]), abs=1e-6)
+    assert _outcome(stub, _request([rows[7]]))[1] == pytest.approx(
+        load_default_mlp().predict([rows[7]]), abs=1e-6
+    )
 
 
 def test_a_cancelled_call_does_not_disturb_the_others(batched, rows):
     stub, _ = batched
-    calls = [stub.ModelInfer.future(_request([rows[i]], request_id=f"c-{i}"), timeout=10) for i in range(8)]
+    calls = [
+        stub.ModelInfer.future(_request([rows[i]], request_id=f"c-{i}"), timeout=10)
+        for i in range(8)
+    ]
     assert calls[3].cancel()
     expected = load_default_mlp().predict(rows[:8])
     for i, call in enumerate(calls):

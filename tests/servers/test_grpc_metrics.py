@@ -24,12 +24,25 @@ OBSERVATIONS = [
 
 def _reference(transport: str) -> str:
     registry = CollectorRegistry()
-    requests = Counter("lesson_requests", "Requests served, by route, model and status code.",
-                       ["transport", "route", "model", "code"], registry=registry)
-    latency = Histogram("lesson_request_latency_seconds", "Server-side request latency, by route and model.",
-                        ["transport", "route", "model"], buckets=LATENCY_BUCKETS, registry=registry)
-    in_flight = Gauge("lesson_requests_in_flight", "Inference requests being served right now.", ["transport"],
-                      registry=registry)
+    requests = Counter(
+        "lesson_requests",
+        "Requests served, by route, model and status code.",
+        ["transport", "route", "model", "code"],
+        registry=registry,
+    )
+    latency = Histogram(
+        "lesson_request_latency_seconds",
+        "Server-side request latency, by route and model.",
+        ["transport", "route", "model"],
+        buckets=LATENCY_BUCKETS,
+        registry=registry,
+    )
+    in_flight = Gauge(
+        "lesson_requests_in_flight",
+        "Inference requests being served right now.",
+        ["transport"],
+        registry=registry,
+    )
     gauge = in_flight.labels(transport)
     for route, model, code, seconds in OBSERVATIONS:
         requests.labels(transport, route, model, str(code)).inc()
@@ -53,8 +66,14 @@ def test_exposition_matches_prometheus_client():
     gauge.dec()
     got = metrics.render().decode()
     assert _without_created_values(got) == _without_created_values(_reference("grpc"))
-    assert 'lesson_request_latency_seconds_bucket{le="0.0001",model="diabetes-mlp",route="ModelInfer",transport="grpc"} 2.0' in got
-    assert 'lesson_request_latency_seconds_bucket{le="+Inf",model="diabetes-mlp",route="ModelInfer",transport="grpc"} 4.0' in got
+    assert (
+        'lesson_request_latency_seconds_bucket{le="0.0001",model="diabetes-mlp",route="ModelInfer",transport="grpc"} 2.0'
+        in got
+    )
+    assert (
+        'lesson_request_latency_seconds_bucket{le="+Inf",model="diabetes-mlp",route="ModelInfer",transport="grpc"} 4.0'
+        in got
+    )
 
 
 def test_a_fresh_server_exposes_zero_in_flight():
@@ -79,6 +98,12 @@ def test_counts_stay_exact_under_concurrent_updates():
     for t in threads:
         t.join()
     text = metrics.render().decode()
-    assert 'lesson_requests_total{code="OK",model="m",route="ModelInfer",transport="grpc"} 16000.0' in text
-    assert 'lesson_request_latency_seconds_count{model="m",route="ModelInfer",transport="grpc"} 16000.0' in text
+    assert (
+        'lesson_requests_total{code="OK",model="m",route="ModelInfer",transport="grpc"} 16000.0'
+        in text
+    )
+    assert (
+        'lesson_request_latency_seconds_count{model="m",route="ModelInfer",transport="grpc"} 16000.0'
+        in text
+    )
     assert 'lesson_requests_in_flight{transport="grpc"} 0.0' in text

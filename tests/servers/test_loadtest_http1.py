@@ -14,7 +14,12 @@ import json
 import pytest
 
 from lesson.clients import AsyncRestClient
-from lesson.clients.errors import BadRequestError, InferenceError, ServerUnavailableError, UnknownModelError
+from lesson.clients.errors import (
+    BadRequestError,
+    InferenceError,
+    ServerUnavailableError,
+    UnknownModelError,
+)
 from lesson.clients.http1 import Http1Error, Http1Pool, build_request
 from lesson.loadtest.wire import make_payloads, run_over_wire
 
@@ -30,7 +35,9 @@ def run(coro):
 
 def test_build_request_has_host_and_exact_content_length():
     body = json.dumps(PAYLOAD).encode()
-    raw = build_request("POST", "/v1/models/m:predict", "127.0.0.1:8000", body, {"Content-Type": "application/json"})
+    raw = build_request(
+        "POST", "/v1/models/m:predict", "127.0.0.1:8000", body, {"Content-Type": "application/json"}
+    )
     head, _, sent_body = raw.partition(b"\r\n\r\n")
     lines = head.decode().split("\r\n")
     assert lines[0] == "POST /v1/models/m:predict HTTP/1.1"
@@ -49,13 +56,18 @@ def test_build_request_refuses_header_injection():
 
 def test_http1_engine_matches_aiohttp_on_the_real_server(rest_server):
     async def main():
-        async with AsyncRestClient(rest_server.url, engine="http1") as lean, AsyncRestClient(rest_server.url) as full:
+        async with (
+            AsyncRestClient(rest_server.url, engine="http1") as lean,
+            AsyncRestClient(rest_server.url) as full,
+        ):
             assert await lean.live() and await lean.ready()
             a, b = await lean.predict(PAYLOAD), await full.predict(PAYLOAD)
             assert a["predictions"] == b["predictions"] and len(a["predictions"]) == 2
             assert a["metadata"]["model"] == b["metadata"]["model"]
             # pre-encoded bodies (what `lesson loadtest` sends) give the same answer
-            assert (await lean.predict(json.dumps(PAYLOAD).encode()))["predictions"] == a["predictions"]
+            assert (await lean.predict(json.dumps(PAYLOAD).encode()))["predictions"] == a[
+                "predictions"
+            ]
             assert await lean.repository_index() == await full.repository_index()
             with pytest.raises(UnknownModelError):
                 await lean.predict(PAYLOAD, model="no-such-model")
@@ -71,6 +83,7 @@ def test_http1_engine_matches_aiohttp_on_the_real_server(rest_server):
 
 def test_a_v2_request_encoded_once_answers_as_the_v2_client_does(rest_server):
     """`lesson loadtest --protocol v2` sends PreparedRequests: same answer as encoding each time."""
+
     async def main():
         async with AsyncRestClient(rest_server.url, engine="http1", protocol="v2") as lean:
             prepared = await lean.prepare_v2(PAYLOAD)
@@ -84,8 +97,16 @@ def test_a_v2_request_encoded_once_answers_as_the_v2_client_does(rest_server):
                 await full.prepare_v2(PAYLOAD)
 
     run(main())
-    result, _ = run_over_wire(rest_server.url, make_payloads(4, 2, count=8), concurrency=4, rate=None,
-                              max_requests=100, max_duration=10.0, warmup=5, protocol="v2")
+    result, _ = run_over_wire(
+        rest_server.url,
+        make_payloads(4, 2, count=8),
+        concurrency=4,
+        rate=None,
+        max_requests=100,
+        max_duration=10.0,
+        warmup=5,
+        protocol="v2",
+    )
     assert result.successes == 100 and not result.errors, result.to_text()
 
 
@@ -96,8 +117,18 @@ def test_the_server_answers_with_content_length_never_chunked(rest_server):
         pool = Http1Pool("127.0.0.1", rest_server.port, limit=2)
         body = json.dumps(PAYLOAD).encode()
         answers = [
-            await pool.request("POST", "/v1/models/averaged_ensemble:predict", body, {"Content-Type": "application/json"}),
-            await pool.request("POST", "/v1/models/averaged_ensemble:predict", b"{", {"Content-Type": "application/json"}),
+            await pool.request(
+                "POST",
+                "/v1/models/averaged_ensemble:predict",
+                body,
+                {"Content-Type": "application/json"},
+            ),
+            await pool.request(
+                "POST",
+                "/v1/models/averaged_ensemble:predict",
+                b"{",
+                {"Content-Type": "application/json"},
+            ),
             await pool.request("GET", "/v2/health/ready"),
             await pool.request("GET", "/v2/models/nope"),
         ]
@@ -123,7 +154,9 @@ def test_http1_engine_connection_refused_is_a_typed_error():
     from lesson.servers.launch import free_port
 
     async def main():
-        async with AsyncRestClient(f"http://127.0.0.1:{free_port()}", engine="http1", model="m") as client:
+        async with AsyncRestClient(
+            f"http://127.0.0.1:{free_port()}", engine="http1", model="m"
+        ) as client:
             await client.predict(PAYLOAD)
 
     with pytest.raises(ServerUnavailableError):
@@ -131,12 +164,26 @@ def test_http1_engine_connection_refused_is_a_typed_error():
 
 
 def test_run_over_wire_uses_the_lean_client(rest_server):
-    result, client = run_over_wire(rest_server.url, make_payloads(4, 2, count=8), concurrency=4, rate=None,
-                                   max_requests=200, max_duration=10.0, warmup=5)
+    result, client = run_over_wire(
+        rest_server.url,
+        make_payloads(4, 2, count=8),
+        concurrency=4,
+        rate=None,
+        max_requests=200,
+        max_duration=10.0,
+        warmup=5,
+    )
     assert result.successes == 200 and not result.errors, result.to_text()
     assert client["generator"].startswith("lean HTTP/1.1 client")
-    opened, _ = run_over_wire(rest_server.url, make_payloads(4, 1, count=8), concurrency=16, rate=200.0,
-                              max_requests=100, max_duration=2.0, warmup=5)
+    opened, _ = run_over_wire(
+        rest_server.url,
+        make_payloads(4, 1, count=8),
+        concurrency=16,
+        rate=200.0,
+        max_requests=100,
+        max_duration=2.0,
+        warmup=5,
+    )
     assert opened.successes == 100 and opened.mode == "open", opened.to_text()
 
 
@@ -227,7 +274,7 @@ def test_a_connection_the_server_closes_after_answering_is_replaced():
     class Closing(RawServer):
         async def handle(self, reader, writer):
             self.connections += 1
-            head = await reader.readuntil(b"\r\n\r\n")
+            await reader.readuntil(b"\r\n\r\n")
             self.requests += 1
             writer.write(ok())
             await writer.drain()
@@ -288,9 +335,13 @@ def test_a_silent_server_times_out_and_garbage_is_an_error():
 
 def test_the_client_maps_a_timeout_to_a_typed_error():
     async def main():
-        async with RawServer(lambda n: None) as server:
-            async with AsyncRestClient(f"http://127.0.0.1:{server.port}", engine="http1", model="m", timeout=0.2) as client:
-                await client.predict(PAYLOAD)
+        async with (
+            RawServer(lambda n: None) as server,
+            AsyncRestClient(
+                f"http://127.0.0.1:{server.port}", engine="http1", model="m", timeout=0.2
+            ) as client,
+        ):
+            await client.predict(PAYLOAD)
 
     with pytest.raises(InferenceError, match="no answer within"):
         run(main())
@@ -322,4 +373,6 @@ def test_client_bound_flag_for_closed_and_open_loops():
     # ... one that fell behind is
     behind = LoadTestResult(0.001, 500.0, 1.0, mode="open", requests=1000, late_sends=50)
     assert _client_bound(behind, 0.95) and not _client_bound(behind, 0.3)
-    assert _client_bound(LoadTestResult(0.001, 500.0, 1.0, mode="open", requests=900, unsent=100), 0.9)
+    assert _client_bound(
+        LoadTestResult(0.001, 500.0, 1.0, mode="open", requests=900, unsent=100), 0.9
+    )

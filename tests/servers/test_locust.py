@@ -31,8 +31,11 @@ def served(url: str) -> float:
     """Successful V1 predictions the server counted (``lesson_requests_total``, code 200)."""
     text = urllib.request.urlopen(f"{url}/metrics", timeout=10).read().decode()
     pattern = r"^lesson_requests_total\{(.*)\} ([0-9.e+]+)$"  # the route label itself holds braces
-    return sum(float(v) for labels, v in re.findall(pattern, text, re.MULTILINE)
-               if 'code="200"' in labels and f'route="{ROUTE}"' in labels)
+    return sum(
+        float(v)
+        for labels, v in re.findall(pattern, text, re.MULTILINE)
+        if 'code="200"' in labels and f'route="{ROUTE}"' in labels
+    )
 
 
 def test_locust_headless_against_the_rest_server(tmp_path):
@@ -42,9 +45,32 @@ def test_locust_headless_against_the_rest_server(tmp_path):
         env = dict(os.environ, LOCUST_PATH="/v1/models/diabetes-mlp:predict")
         env.pop("LOCUST_RATE_PER_USER", None)
         done = subprocess.run(
-            [str(locust), "-f", str(LOCUSTFILE), "--headless", "-u", "4", "-r", "4", "-t", "3s",
-             "--host", server.url, "--csv", str(tmp_path / "run"), "--only-summary", "--stop-timeout", "5"],
-            capture_output=True, text=True, timeout=90, env=env, cwd=tmp_path, check=False)
+            [
+                str(locust),
+                "-f",
+                str(LOCUSTFILE),
+                "--headless",
+                "-u",
+                "4",
+                "-r",
+                "4",
+                "-t",
+                "3s",
+                "--host",
+                server.url,
+                "--csv",
+                str(tmp_path / "run"),
+                "--only-summary",
+                "--stop-timeout",
+                "5",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            env=env,
+            cwd=tmp_path,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         after = served(server.url)
     rows = {row["Name"]: row for row in csv.DictReader((tmp_path / "run_stats.csv").open())}
@@ -62,8 +88,14 @@ def test_check_your_load_tester_runs_each_tool_and_the_server_counts_their_reque
     """What notebook 06 runs: each tool in turn, its own figures, all requests seen by the server."""
     with running_server("rest", registry=REGISTRY) as server:
         before = served(server.url)
-        runs = compare_load_tools(server.url, path=ROUTE.format(name="diabetes-mlp"), body=BODY,
-                                  model="diabetes-mlp", connections=4, seconds=1)
+        runs = compare_load_tools(
+            server.url,
+            path=ROUTE.format(name="diabetes-mlp"),
+            body=BODY,
+            model="diabetes-mlp",
+            connections=4,
+            seconds=1,
+        )
         after = served(server.url)
     assert [r.tool for r in runs] == ["wrk", "locust", "lesson loadtest"]
     ran = [r for r in runs if r.available]
@@ -78,8 +110,10 @@ def test_check_your_load_tester_runs_each_tool_and_the_server_counts_their_reque
     assert after - before >= sum(r.requests for r in ran)
 
 
-@pytest.mark.parametrize("url", ["http://10.0.0.1:8000", "http://example.com:80", "https://127.0.0.1:8000",
-                                 "http://127.0.0.1"])
+@pytest.mark.parametrize(
+    "url",
+    ["http://10.0.0.1:8000", "http://example.com:80", "https://127.0.0.1:8000", "http://127.0.0.1"],
+)
 def test_outside_tools_only_ever_load_a_local_server(url):
     with pytest.raises(ValueError, match="local server"):
         check_loopback(url)
@@ -87,9 +121,16 @@ def test_outside_tools_only_ever_load_a_local_server(url):
         compare_load_tools(url, path="/", body=b"{}")
 
 
-@pytest.mark.parametrize("kwargs, match", [({"connections": 0}, "connections"), ({"connections": 65}, "connections"),
-                                           ({"seconds": 0.5}, "seconds"), ({"seconds": 31}, "seconds"),
-                                           ({"tools": ["ab"]}, "unknown tool")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"connections": 0}, "connections"),
+        ({"connections": 65}, "connections"),
+        ({"seconds": 0.5}, "seconds"),
+        ({"seconds": 31}, "seconds"),
+        ({"tools": ["ab"]}, "unknown tool"),
+    ],
+)
 def test_outside_tool_runs_are_bounded(kwargs, match):
     with pytest.raises(ValueError, match=match):
         compare_load_tools("http://127.0.0.1:9", path="/", body=b"{}", **kwargs)

@@ -13,14 +13,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
-from lesson.core.artifacts import load_artifact
-from lesson.clients import BadRequestError, GrpcClient, RestClient
-from lesson.core.artifacts import load_heldout
-from lesson.models.mlp import load_default_mlp
-from lesson.servers.launch import running_server
 from lesson_test_models import SLOW_DEVICE_CALL_S
 from server_support import TEST_ENV
+
+from lesson.clients import BadRequestError, GrpcClient, RestClient
+from lesson.core.artifacts import load_artifact, load_heldout
+from lesson.models.mlp import load_default_mlp
+from lesson.servers.launch import running_server
 
 pytestmark = pytest.mark.server
 
@@ -44,11 +43,19 @@ def _call(url: str, rows):
 @pytest.mark.parametrize("kind", ["rest", "grpc"])
 def test_concurrent_requests_share_device_calls_and_errors_stay_per_request(kind):
     rows, _ = load_heldout(load_artifact("diabetes-mlp"))
-    requests = [[rows[i]] for i in range(N)] + [[rows[0][:4]]]  # the last one has 4 features, not 10
+    requests = [[rows[i]] for i in range(N)] + [
+        [rows[0][:4]]
+    ]  # the last one has 4 features, not 10
     expected = load_default_mlp().predict(rows[:N])
     options = {"workers": 2 * N} if kind == "grpc" else {}
-    with running_server(kind, registry="lesson_test_models:slow_device_registry", env=TEST_ENV,
-                        max_batch_size=64, max_delay_ms=5, **options) as server:
+    with running_server(
+        kind,
+        registry="lesson_test_models:slow_device_registry",
+        env=TEST_ENV,
+        max_batch_size=64,
+        max_delay_ms=5,
+        **options,
+    ) as server:
         _call(server.url, requests[0])  # connections and imports warm
         with ThreadPoolExecutor(len(requests)) as pool:
             started = time.perf_counter()
@@ -56,7 +63,9 @@ def test_concurrent_requests_share_device_calls_and_errors_stay_per_request(kind
             elapsed = time.perf_counter() - started
     for i, answer in enumerate(answers[:N]):
         assert isinstance(answer, dict), answer
-        assert answer["predictions"] == pytest.approx([expected[i]], abs=1e-6), i  # its own row's answer
+        assert answer["predictions"] == pytest.approx([expected[i]], abs=1e-6), (
+            i
+        )  # its own row's answer
         assert answer["metadata"]["model"] == "slow-device"
     assert isinstance(answers[-1], BadRequestError) and "features" in str(answers[-1])
     # one call per request would take N x 100 ms; shared calls take a few

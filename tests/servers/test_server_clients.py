@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from server_support import MODEL, loadtest_json
 
 from lesson.clients import (
     AsyncGrpcClient,
@@ -22,7 +23,6 @@ from lesson.clients import (
 )
 from lesson.core.schema import ensure_response_schema
 from lesson.core.service import PredictionService
-from server_support import MODEL, loadtest_json
 
 pytestmark = pytest.mark.server
 
@@ -35,11 +35,19 @@ def _payloads(n: int = 25, seed: int = 3) -> list[dict]:
         if i % 3 == 0:  # the original lesson's flat form: one instance
             out.append({"instances": [rng.uniform(-5, 5) for _ in range(width)]})
         else:
-            out.append({"instances": [[rng.uniform(-5, 5) for _ in range(width)] for _ in range(rng.randint(1, 6))]})
+            out.append(
+                {
+                    "instances": [
+                        [rng.uniform(-5, 5) for _ in range(width)] for _ in range(rng.randint(1, 6))
+                    ]
+                }
+            )
     return out
 
 
-def test_identical_predictions_in_process_rest_v1_v2_grpc_unary_and_stream(rest_server, grpc_server):
+def test_identical_predictions_in_process_rest_v1_v2_grpc_unary_and_stream(
+    rest_server, grpc_server
+):
     payloads = _payloads()
     expected = [PredictionService().predict(p)["predictions"] for p in payloads]
     rest = RestClient(rest_server.url)
@@ -48,7 +56,10 @@ def test_identical_predictions_in_process_rest_v1_v2_grpc_unary_and_stream(rest_
         "rest v1": [rest.predict(p)["predictions"] for p in payloads],
         "rest v2 binary": [rest.predict_v2(p)["predictions"] for p in payloads],
         "rest v2 json": [
-            rest.infer(p["instances"] if isinstance(p["instances"][0], list) else [p["instances"]], binary=False)["outputs"][0]["data"]
+            rest.infer(
+                p["instances"] if isinstance(p["instances"][0], list) else [p["instances"]],
+                binary=False,
+            )["outputs"][0]["data"]
             for p in payloads
         ],
         "grpc unary": [grpc_client.predict(p)["predictions"] for p in payloads],
@@ -56,7 +67,9 @@ def test_identical_predictions_in_process_rest_v1_v2_grpc_unary_and_stream(rest_
     }
     for way, got in ways.items():
         assert got == expected, way  # exact equality: float64 end to end
-    assert any(len(e) > 1 for e in expected) and all(isinstance(v, float) for e in expected for v in e)
+    assert any(len(e) > 1 for e in expected) and all(
+        isinstance(v, float) for e in expected for v in e
+    )
 
 
 @pytest.mark.parametrize("kind", ["rest", "grpc"])
@@ -90,28 +103,36 @@ def test_async_client_api(kind, rest_server, grpc_server):
         async with client_for(url, asynchronous=True) as client:
             assert isinstance(client, AsyncRestClient if kind == "rest" else AsyncGrpcClient)
             assert await client.live() and await client.ready()
-            answers = await asyncio.gather(*(client.predict({"instances": [[i, i + 1.0]]}) for i in range(32)))
+            answers = await asyncio.gather(
+                *(client.predict({"instances": [[i, i + 1.0]]}) for i in range(32))
+            )
             with pytest.raises(UnknownModelError):
                 await client.predict({"instances": [0.1]}, model="nope")
             infer = await client.infer([[1.0, 2.0, 3.0]])
             return answers, infer
 
     answers, infer = asyncio.run(main())
-    assert [a["predictions"][0] for a in answers] == [round((2 * i + 1) / 2 * 0.8 + 0.1, 4) for i in range(32)]
+    assert [a["predictions"][0] for a in answers] == [
+        round((2 * i + 1) / 2 * 0.8 + 0.1, 4) for i in range(32)
+    ]
     assert infer["outputs"][0]["data"] == [1.7]
 
 
 def test_overload_error_type_for_load_tests(sleepy_rest, sleepy_grpc):
     for url in (sleepy_rest.url, sleepy_grpc.url):
+
         async def main():
             async with client_for(url, asynchronous=True, model="sleepy") as client:
-                return await asyncio.gather(*(client.predict({"instances": [[0.6, 1.0]]}) for _ in range(6)),
-                                            return_exceptions=True)
+                return await asyncio.gather(
+                    *(client.predict({"instances": [[0.6, 1.0]]}) for _ in range(6)),
+                    return_exceptions=True,
+                )
 
         results = asyncio.run(main())
         assert any(isinstance(r, OverloadedError) for r in results), results
         assert any(isinstance(r, dict) for r in results), results
     import time
+
     time.sleep(0.7)
 
 
@@ -128,8 +149,21 @@ def test_loadtest_cli_reports_json_and_client_cpu(rest_server, grpc_server):
         assert 0 < report["p50_ms"] <= report["p99_ms"] <= report["max_ms"]
         assert report["client_cpu_percent"] > 0 and isinstance(report["client_bound"], bool)
     out = subprocess.run(
-        [sys.executable, "-m", "lesson", "loadtest", "--url", rest_server.url, "--rate", "200", "--duration", "1"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "lesson",
+            "loadtest",
+            "--url",
+            rest_server.url,
+            "--rate",
+            "200",
+            "--duration",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     assert "open loop" in out.stdout and "p99" in out.stdout and "% of one core" in out.stdout

@@ -7,16 +7,20 @@ the core's own `lesson.core.model.default_registry()` is unchanged (the toy alon
 from __future__ import annotations
 
 import pytest
-
-from lesson.core.artifacts import load_artifact
-from lesson.clients import GrpcClient, RestClient
-from lesson.core.artifacts import load_heldout
-from lesson.models.mlp import load_default_mlp
 from server_support import loadtest_json
+
+from lesson.clients import GrpcClient, RestClient
+from lesson.core.artifacts import load_artifact, load_heldout
+from lesson.models.mlp import load_default_mlp
 
 pytestmark = pytest.mark.server
 
-SERVED = {"diabetes-mlp", "diabetes-mlp-int8", "diabetes-mlp-simulated-accelerator", "averaged_ensemble"}
+SERVED = {
+    "diabetes-mlp",
+    "diabetes-mlp-int8",
+    "diabetes-mlp-simulated-accelerator",
+    "averaged_ensemble",
+}
 
 
 def heldout_rows(n: int = 8) -> list[list[float]]:
@@ -35,7 +39,9 @@ def test_load_registry_none_is_the_real_models_registry_and_the_core_default_is_
     assert load_registry("").default_name == "diabetes-mlp"
     assert DEFAULT_SERVER_REGISTRY == "lesson.models.mlp_numpy:serving_registry"
     core = default_registry()
-    assert core.default_name == "averaged_ensemble" and [m.name for m in core.list()] == ["averaged_ensemble"]
+    assert core.default_name == "averaged_ensemble" and [m.name for m in core.list()] == [
+        "averaged_ensemble"
+    ]
 
 
 @pytest.mark.parametrize("kind", ["rest", "grpc"])
@@ -72,7 +78,9 @@ def test_the_toy_and_the_other_models_are_reachable_by_name(kind, default_rest, 
         accel = client.predict({"instances": rows}, model="diabetes-mlp-simulated-accelerator")
         assert accel["predictions"] == pytest.approx(expected, abs=1e-6)
         int8 = client.predict({"instances": rows}, model="diabetes-mlp-int8")["predictions"]
-        assert int8 == pytest.approx(expected, rel=0.05) and int8 != pytest.approx(expected, abs=1e-9)
+        assert int8 == pytest.approx(expected, rel=0.05) and int8 != pytest.approx(
+            expected, abs=1e-9
+        )
     finally:
         client.close()
 
@@ -84,7 +92,9 @@ def test_loadtest_sends_as_many_features_as_the_default_model_expects(default_re
     assert model_width(default_rest.url, "averaged_ensemble") is None  # any width
     for url in (default_rest.url, default_grpc.url):
         report = loadtest_json(url, concurrency=2, requests=100)
-        assert report["features"] == 10 and report["successes"] == 100 and report["errors"] == {}, report
+        assert report["features"] == 10 and report["successes"] == 100 and report["errors"] == {}, (
+            report
+        )
 
 
 def test_grpc_model_metadata_of_the_mlp(default_grpc):

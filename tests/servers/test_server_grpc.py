@@ -9,11 +9,11 @@ import time
 
 import grpc
 import pytest
+from server_support import MODEL
 
+from lesson.core.v2 import decode_raw, encode_raw
 from lesson.proto import inference_pb2 as pb
 from lesson.proto import inference_pb2_grpc as pb_grpc
-from lesson.core.v2 import decode_raw, encode_raw
-from server_support import MODEL
 
 pytestmark = pytest.mark.server
 
@@ -58,14 +58,25 @@ def test_health_and_metadata(stub):
     meta = stub.ServerMetadata(pb.ServerMetadataRequest())
     assert meta.name == "lesson" and "binary_tensor_data" in meta.extensions
     model = stub.ModelMetadata(pb.ModelMetadataRequest(name=MODEL, version="1"))
-    assert model.name == MODEL and list(model.versions) == ["1"] and model.inputs[0].datatype == "FP64"
+    assert (
+        model.name == MODEL and list(model.versions) == ["1"] and model.inputs[0].datatype == "FP64"
+    )
     assert list(model.inputs[0].shape) == [-1, -1]
     index = stub.RepositoryIndex(pb.RepositoryIndexRequest(ready=True))
     assert [(m.name, m.version, m.state) for m in index.models] == [(MODEL, "1", "READY")]
 
 
-@pytest.mark.parametrize("datatype, raw", [("FP64", True), ("FP64", False), ("FP32", False), ("FP32", True),
-                                            ("INT32", False), ("INT32", True)])
+@pytest.mark.parametrize(
+    "datatype, raw",
+    [
+        ("FP64", True),
+        ("FP64", False),
+        ("FP32", False),
+        ("FP32", True),
+        ("INT32", False),
+        ("INT32", True),
+    ],
+)
 def test_model_infer_typed_contents_and_raw(stub, datatype, raw):
     response = stub.ModelInfer(_request([[1, 2, 3], [0, 4, 8]], datatype=datatype, raw=raw))
     assert response.model_name == MODEL and response.model_version == "1" and response.id == "req-1"
@@ -135,7 +146,9 @@ def test_deadline_exceeded_by_the_client_deadline(sleepy_stub):
 
 
 def test_deadline_exceeded_by_the_server_timeout(sleepy_stub):
-    code, message = _status(sleepy_stub.ModelInfer, _request([[1.3, 1.0]], model="sleepy"), timeout=10)
+    code, message = _status(
+        sleepy_stub.ModelInfer, _request([[1.3, 1.0]], model="sleepy"), timeout=10
+    )
     assert code == grpc.StatusCode.DEADLINE_EXCEEDED and "timeout" in message
 
 
@@ -173,8 +186,9 @@ def test_stream_answers_in_order_and_keeps_going_after_an_error(stub):
 
 
 def test_metrics_over_http_on_their_own_port():
-    from lesson.servers.launch import free_port, running_server
     from server_support import http
+
+    from lesson.servers.launch import free_port, running_server
 
     port = free_port()
     with running_server("grpc", metrics_port=port) as server:
@@ -187,6 +201,15 @@ def test_metrics_over_http_on_their_own_port():
         status, _, raw = http("GET", f"http://127.0.0.1:{port}/metrics")
     text = raw.decode()
     assert status == 200
-    assert re.search(r'lesson_requests_total\{code="OK",model="averaged_ensemble",route="ModelInfer",transport="grpc"\} 3\.0', text)
-    assert re.search(r'lesson_requests_total\{code="NOT_FOUND",model="-",route="ModelInfer",transport="grpc"\} 1\.0', text)
-    assert 'lesson_request_latency_seconds_bucket{le="0.01",model="averaged_ensemble",route="ModelInfer",transport="grpc"}' in text
+    assert re.search(
+        r'lesson_requests_total\{code="OK",model="averaged_ensemble",route="ModelInfer",transport="grpc"\} 3\.0',
+        text,
+    )
+    assert re.search(
+        r'lesson_requests_total\{code="NOT_FOUND",model="-",route="ModelInfer",transport="grpc"\} 1\.0',
+        text,
+    )
+    assert (
+        'lesson_request_latency_seconds_bucket{le="0.01",model="averaged_ensemble",route="ModelInfer",transport="grpc"}'
+        in text
+    )

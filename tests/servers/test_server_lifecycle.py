@@ -12,10 +12,10 @@ import threading
 import time
 
 import pytest
+from server_support import MODEL, SLEEPY, SLOW_START, TEST_ENV, error_of, http, pid_alive
 
 from lesson.clients import GrpcClient, ServerUnavailableError
 from lesson.servers.launch import running_server, start_server, stop_process
-from server_support import MODEL, SLEEPY, SLOW_START, TEST_ENV, error_of, http, pid_alive
 
 pytestmark = pytest.mark.server
 
@@ -35,10 +35,9 @@ def test_launcher_stops_the_server_even_when_the_body_raises(kind):
         pid = server.pid
         assert pid_alive(pid) and server.url.endswith(f":{server.port}")
     assert _wait_gone(pid)
-    with pytest.raises(KeyError):
-        with running_server(kind) as server:
-            pid = server.pid
-            raise KeyError("boom")
+    with pytest.raises(KeyError), running_server(kind) as server:
+        pid = server.pid
+        raise KeyError("boom")
     assert _wait_gone(pid)
     assert server.process.returncode == 0  # SIGTERM drained it: a clean exit
 
@@ -47,9 +46,11 @@ def test_launcher_reports_a_server_that_cannot_start():
     with pytest.raises(RuntimeError, match="no_such_module"):
         with running_server("rest", registry="no_such_module:registry", ready_timeout=20):
             pass
-    with pytest.raises(TypeError, match="unknown server option"):
-        with running_server("rest", not_an_option=1):
-            pass
+    with (
+        pytest.raises(TypeError, match="unknown server option"),
+        running_server("rest", not_an_option=1),
+    ):
+        pass
 
 
 def test_server_dies_with_a_killed_parent():
@@ -73,9 +74,11 @@ def test_ready_is_not_live_until_warm_up_ends(kind):
             status, _, body = http("GET", server.url + "/v2/health/ready")
             assert status == 503 and "warming up" in json.loads(body)["error"]
             assert http("GET", server.url + "/v2/health/live")[0] == 200
-            status, _, body = http("POST", server.url + "/v1/models/slow_start:predict", {"instances": [1.0]})
+            status, _, body = http(
+                "POST", server.url + "/v1/models/slow_start:predict", {"instances": [1.0]}
+            )
             assert status == 503 and "not ready" in error_of(body)
-            ready = lambda: http("GET", server.url + "/v2/health/ready")[0] == 200  # noqa: E731
+            ready = lambda: http("GET", server.url + "/v2/health/ready")[0] == 200
         else:
             client = GrpcClient(server.url, model="slow_start")
             assert client.live() and not client.ready()
@@ -91,10 +94,14 @@ def test_ready_is_not_live_until_warm_up_ends(kind):
 def _slow_call(kind: str, url: str, results: list) -> None:
     try:
         if kind == "rest":
-            status, _, body = http("POST", url + "/v1/models/sleepy:predict", {"instances": [[2.0, 0.0]]})
+            status, _, body = http(
+                "POST", url + "/v1/models/sleepy:predict", {"instances": [[2.0, 0.0]]}
+            )
             results.append((status, json.loads(body)))
         else:
-            results.append((200, GrpcClient(url, model="sleepy").predict({"instances": [[2.0, 0.0]]})))
+            results.append(
+                (200, GrpcClient(url, model="sleepy").predict({"instances": [[2.0, 0.0]]}))
+            )
     except Exception as exc:  # recorded, asserted below
         results.append((None, repr(exc)))
 
@@ -112,7 +119,9 @@ def test_sigterm_drains_in_flight_refuses_new_and_exits_0(kind):
         if kind == "rest":
             status, _, body = http("GET", server.url + "/v2/health/ready")
             assert status == 503 and json.loads(body)["error"] == "draining"
-            status, _, body = http("POST", server.url + f"/v1/models/{MODEL}:predict", {"instances": [0.5]})
+            status, _, body = http(
+                "POST", server.url + f"/v1/models/{MODEL}:predict", {"instances": [0.5]}
+            )
             assert status == 503 and "draining" in error_of(body)
         else:
             client = GrpcClient(server.url, model=MODEL)
@@ -142,8 +151,14 @@ def test_cli_serve_exits_0_on_sigint(kind):
 def test_rest_with_several_worker_processes():
     with running_server("rest", workers=2) as server:
         _wait_all_ready(server.url)
-        answers = {json.loads(http("POST", server.url + f"/v1/models/{MODEL}:predict", {"instances": [1.0, 2.0]})[2])["predictions"][0]
-                   for _ in range(20)}
+        answers = {
+            json.loads(
+                http("POST", server.url + f"/v1/models/{MODEL}:predict", {"instances": [1.0, 2.0]})[
+                    2
+                ]
+            )["predictions"][0]
+            for _ in range(20)
+        }
         assert answers == {1.3}
         pid = server.pid
     assert _wait_gone(pid)
@@ -154,17 +169,26 @@ def test_rest_workers_drain_with_the_same_grace_as_one_process():
     server = start_server("rest", workers=2, drain_grace_s=1.5)
     try:
         worker_pids = _children(server.pid)
-        assert len([p for p in worker_pids if "spawn_main" in _cmdline(p)]) == 2, [_cmdline(p) for p in worker_pids]
+        assert len([p for p in worker_pids if "spawn_main" in _cmdline(p)]) == 2, [
+            _cmdline(p) for p in worker_pids
+        ]
         _wait_all_ready(server.url)
         for _ in range(6):
-            assert http("POST", server.url + f"/v1/models/{MODEL}:predict", {"instances": [1.0, 2.0]})[0] == 200
+            assert (
+                http("POST", server.url + f"/v1/models/{MODEL}:predict", {"instances": [1.0, 2.0]})[
+                    0
+                ]
+                == 200
+            )
         os.kill(server.pid, signal.SIGTERM)
         time.sleep(0.4)
         # several new connections: whichever worker answers, it is draining
         for _ in range(8):
             status, _, body = http("GET", server.url + "/v2/health/ready")
             assert status == 503 and json.loads(body)["error"] == "draining"
-            status, _, body = http("POST", server.url + f"/v1/models/{MODEL}:predict", {"instances": [0.5]})
+            status, _, body = http(
+                "POST", server.url + f"/v1/models/{MODEL}:predict", {"instances": [0.5]}
+            )
             assert status == 503 and "draining" in error_of(body)
         assert server.process.wait(20) == 0
         assert all(_wait_gone(pid) for pid in worker_pids)
@@ -191,8 +215,14 @@ def test_rest_workers_drain_under_load_without_resets_or_other_5xx():
             if draining_since is not None and time.monotonic() - draining_since > 0.5:
                 return  # the balancer has taken this server out
             try:
-                status = str(http("POST", server.url + f"/v1/models/{MODEL}:predict", {"instances": [1.0, 2.0]},
-                                  timeout=10)[0])
+                status = str(
+                    http(
+                        "POST",
+                        server.url + f"/v1/models/{MODEL}:predict",
+                        {"instances": [1.0, 2.0]},
+                        timeout=10,
+                    )[0]
+                )
             except urllib.error.URLError as exc:
                 status = f"error:{type(exc.reason).__name__}"
             except (ConnectionResetError, RemoteDisconnected, BadStatusLine) as exc:
@@ -258,7 +288,11 @@ def _cmdline(pid: int) -> str:
 
 
 def test_cli_refuses_an_unknown_model_in_one_line():
-    out = subprocess.run([sys.executable, "-m", "lesson", "serve", "rest", "--port", "0", "--model", "nope"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "lesson", "serve", "rest", "--port", "0", "--model", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2
     assert "model 'nope' not found" in out.stderr and "Traceback" not in out.stderr

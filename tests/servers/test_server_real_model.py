@@ -6,10 +6,10 @@ import json
 
 import grpc
 import pytest
+from server_support import error_of, http
 
 from lesson.clients import BadRequestError, GrpcClient, RestClient
 from lesson.servers.launch import running_server
-from server_support import error_of, http
 
 pytestmark = pytest.mark.server
 mlp_numpy = pytest.importorskip("lesson.models.mlp_numpy")
@@ -18,7 +18,10 @@ REGISTRY = "lesson.models.mlp_numpy:serving_registry"
 
 @pytest.fixture(scope="module")
 def servers():
-    with running_server("rest", registry=REGISTRY) as rest, running_server("grpc", registry=REGISTRY) as grpc_:
+    with (
+        running_server("rest", registry=REGISTRY) as rest,
+        running_server("grpc", registry=REGISTRY) as grpc_,
+    ):
         yield rest, grpc_
 
 
@@ -42,10 +45,16 @@ def test_wrong_width_is_a_typed_client_error_everywhere(servers):
     rest, grpc_server = servers
     registry = mlp_numpy.serving_registry()
     model = registry.default_name
-    status, _, raw = http("POST", rest.url + f"/v1/models/{model}:predict", {"instances": [[0.1, 0.2]]})
+    status, _, raw = http(
+        "POST", rest.url + f"/v1/models/{model}:predict", {"instances": [[0.1, 0.2]]}
+    )
     assert status == 422 and "features" in error_of(raw)
-    payload = {"inputs": [{"name": "input__0", "shape": [1, 2], "datatype": "FP64", "data": [0.1, 0.2]}]}
-    status, _, raw = http("POST", rest.url + f"/v2/models/{model}/infer", json.dumps(payload).encode())
+    payload = {
+        "inputs": [{"name": "input__0", "shape": [1, 2], "datatype": "FP64", "data": [0.1, 0.2]}]
+    }
+    status, _, raw = http(
+        "POST", rest.url + f"/v2/models/{model}/infer", json.dumps(payload).encode()
+    )
     assert status == 400 and "features" in error_of(raw)
     with pytest.raises(BadRequestError, match="features") as info:
         GrpcClient(grpc_server.url).predict({"instances": [[0.1, 0.2]]}, model=model)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 import threading
 import time
 
 import pytest
+from server_support import MODEL, error_of, http
 
 from lesson.core import v2
-from server_support import MODEL, error_of, http
 
 pytestmark = pytest.mark.server
 
@@ -35,8 +34,16 @@ def test_model_metadata(rest_server, path):
     assert meta["inputs"][0]["datatype"] == "FP64" and meta["outputs"][0]["name"] == "output__0"
 
 
-@pytest.mark.parametrize("path", ["/v2/models/nope", "/v2/models/nope/ready", f"/v2/models/{MODEL}/versions/9",
-                                  f"/v2/models/{MODEL}/versions/9/ready", "/v1/models/nope"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v2/models/nope",
+        "/v2/models/nope/ready",
+        f"/v2/models/{MODEL}/versions/9",
+        f"/v2/models/{MODEL}/versions/9/ready",
+        "/v1/models/nope",
+    ],
+)
 def test_unknown_model_or_version_is_404_with_error(rest_server, path):
     status, _, body = http("GET", rest_server.url + path)
     assert status == 404
@@ -48,7 +55,9 @@ def test_model_ready_and_repository_index(rest_server):
     status, _, body = http("GET", rest_server.url + f"/v2/models/{MODEL}/ready")
     assert status == 200 and json.loads(body)["ready"] is True
     status, _, body = http("POST", rest_server.url + "/v2/repository/index", b"")
-    assert status == 200 and json.loads(body) == [{"name": MODEL, "version": "1", "state": "READY", "reason": ""}]
+    assert status == 200 and json.loads(body) == [
+        {"name": MODEL, "version": "1", "state": "READY", "reason": ""}
+    ]
     status, _, body = http("POST", rest_server.url + "/v2/repository/index", {"ready": "yes"})
     assert status == 400 and "ready" in error_of(body)
 
@@ -93,7 +102,9 @@ def test_v1_invalid_body_is_422_naming_the_field(rest_server, body, field):
 
 
 def test_v1_non_finite_number_is_rejected(rest_server):
-    status, _, raw = http("POST", rest_server.url + f"/v1/models/{MODEL}:predict", b'{"instances": [1.0, Infinity]}')
+    status, _, raw = http(
+        "POST", rest_server.url + f"/v1/models/{MODEL}:predict", b'{"instances": [1.0, Infinity]}'
+    )
     assert status == 422 and "finite" in error_of(raw)
 
 
@@ -119,13 +130,24 @@ def _infer(server, payload, headers=None, path=None):
 
 
 def test_v2_json_tensors(rest_server):
-    payload = {"id": "r1", "inputs": [{"name": "input__0", "shape": [2, 3], "datatype": "FP64",
-                                       "data": [[0.2, 0.4, 0.6], [1, 2, 3]]}]}
+    payload = {
+        "id": "r1",
+        "inputs": [
+            {
+                "name": "input__0",
+                "shape": [2, 3],
+                "datatype": "FP64",
+                "data": [[0.2, 0.4, 0.6], [1, 2, 3]],
+            }
+        ],
+    }
     status, headers, raw = _infer(rest_server, payload)
     answer = json.loads(raw)
     assert status == 200 and headers["content-type"].startswith("application/json")
     assert answer["id"] == "r1" and answer["model_name"] == MODEL and answer["model_version"] == "1"
-    assert answer["outputs"] == [{"name": "output__0", "datatype": "FP64", "shape": [2], "data": [0.42, 1.7]}]
+    assert answer["outputs"] == [
+        {"name": "output__0", "datatype": "FP64", "shape": [2], "data": [0.42, 1.7]}
+    ]
 
 
 def test_v2_version_route_and_single_row_shape(rest_server):
@@ -137,7 +159,9 @@ def test_v2_version_route_and_single_row_shape(rest_server):
 @pytest.mark.parametrize("datatype", ["FP32", "FP64", "INT64", "UINT8", "FP16"])
 def test_v2_binary_tensor_extension_both_ways(rest_server, datatype):
     values = [1.0, 2.0, 3.0, 4.0, 0.0, 8.0]
-    body, header_length = v2.build_request([values[:3], values[3:]], datatype=datatype, binary=True, binary_output=True)
+    body, header_length = v2.build_request(
+        [values[:3], values[3:]], datatype=datatype, binary=True, binary_output=True
+    )
     status, headers, raw = _infer(rest_server, body, {v2.HEADER_LENGTH: str(header_length)})
     assert status == 200
     assert headers["content-type"] == "application/octet-stream"
@@ -147,9 +171,14 @@ def test_v2_binary_tensor_extension_both_ways(rest_server, datatype):
 
 
 def test_v2_requested_output_as_json_and_unknown_output(rest_server):
-    base = {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [1, 3]}],
-            "parameters": {"binary_data_output": True}}
-    status, headers, raw = _infer(rest_server, dict(base, outputs=[{"name": "output__0", "parameters": {"binary_data": False}}]))
+    base = {
+        "inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [1, 3]}],
+        "parameters": {"binary_data_output": True},
+    }
+    status, headers, raw = _infer(
+        rest_server,
+        dict(base, outputs=[{"name": "output__0", "parameters": {"binary_data": False}}]),
+    )
     assert status == 200 and v2.HEADER_LENGTH.lower() not in headers
     assert json.loads(raw)["outputs"][0]["data"] == [1.7]
     status, _, raw = _infer(rest_server, dict(base, outputs=[{"name": "nope"}]))
@@ -164,14 +193,38 @@ def test_v2_requested_output_as_json_and_unknown_output(rest_server):
         ({"inputs": [{"name": "x", "datatype": "FP64", "data": [1]}]}, "inputs[0].shape"),
         ({"inputs": [{"name": "x", "shape": [1, 2], "data": [1, 2]}]}, "inputs[0].datatype"),
         ({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64"}]}, "inputs[0].data"),
-        ({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "BYTES", "data": ["a", "b"]}]}, "inputs[0].datatype"),
-        ({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2]}]}, "inputs[0].data"),
-        ({"inputs": [{"name": "x", "shape": [1, -2], "datatype": "FP64", "data": [1, 2]}]}, "inputs[0].shape[1]"),
-        ({"inputs": [{"name": "x", "shape": [1, 1, 2], "datatype": "FP64", "data": [1, 2]}]}, "inputs[0].shape"),
-        ({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [1, "a"]}]}, "inputs[0].data[1]"),
-        ({"inputs": [{"name": "x", "shape": [1, 2], "datatype": "INT32", "data": [1, 2.5]}]}, "inputs[0].data[1]"),
-        ({"inputs": [{"name": "x", "shape": [0, 2], "datatype": "FP64", "data": []}]}, "inputs[0].shape"),
-        ({"inputs": [{"name": "", "shape": [1], "datatype": "FP64", "data": [1]}]}, "inputs[0].name"),
+        (
+            {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "BYTES", "data": ["a", "b"]}]},
+            "inputs[0].datatype",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1, 2]}]},
+            "inputs[0].data",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [1, -2], "datatype": "FP64", "data": [1, 2]}]},
+            "inputs[0].shape[1]",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [1, 1, 2], "datatype": "FP64", "data": [1, 2]}]},
+            "inputs[0].shape",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [1, "a"]}]},
+            "inputs[0].data[1]",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [1, 2], "datatype": "INT32", "data": [1, 2.5]}]},
+            "inputs[0].data[1]",
+        ),
+        (
+            {"inputs": [{"name": "x", "shape": [0, 2], "datatype": "FP64", "data": []}]},
+            "inputs[0].shape",
+        ),
+        (
+            {"inputs": [{"name": "", "shape": [1], "datatype": "FP64", "data": [1]}]},
+            "inputs[0].name",
+        ),
         ({"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [1]}], "id": 5}, "id"),
         ([1, 2], "body"),
     ],
@@ -185,7 +238,9 @@ def test_v2_invalid_request_is_400_naming_the_field(rest_server, payload, field)
 
 
 def test_v2_non_finite_and_bad_json(rest_server):
-    status, _, raw = _infer(rest_server, b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [NaN]}]}')
+    status, _, raw = _infer(
+        rest_server, b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [NaN]}]}'
+    )
     assert status == 400 and "finite" in error_of(raw)
     status, _, raw = _infer(rest_server, b'{"inputs": [')
     assert status == 400 and error_of(raw).startswith("body: invalid JSON")
@@ -211,7 +266,9 @@ def test_v2_unknown_model_and_version_are_404(rest_server):
 
 
 def test_v2_over_row_bound_is_413(rest_server):
-    payload = {"inputs": [{"name": "x", "shape": [1025, 1], "datatype": "FP64", "data": [0.5] * 1025}]}
+    payload = {
+        "inputs": [{"name": "x", "shape": [1025, 1], "datatype": "FP64", "data": [0.5] * 1025}]
+    }
     status, _, raw = _infer(rest_server, payload)
     assert status == 413 and "1024" in error_of(raw)
 
@@ -231,9 +288,25 @@ def test_metrics_count_requests_per_route_and_model(rest_server):
         return float(match.group(1))
 
     route = re.escape('route="/v1/models/{name}:predict"')
-    assert value(r'lesson_requests_total\{code="200",model="averaged_ensemble",' + route + r',transport="rest"\}') >= 3
-    assert value(r'lesson_requests_total\{code="404",model="-",' + route + r',transport="rest"\}') >= 1
-    assert value(r'lesson_request_latency_seconds_count\{model="averaged_ensemble",' + route + r',transport="rest"\}') >= 3
+    assert (
+        value(
+            r'lesson_requests_total\{code="200",model="averaged_ensemble",'
+            + route
+            + r',transport="rest"\}'
+        )
+        >= 3
+    )
+    assert (
+        value(r'lesson_requests_total\{code="404",model="-",' + route + r',transport="rest"\}') >= 1
+    )
+    assert (
+        value(
+            r'lesson_request_latency_seconds_count\{model="averaged_ensemble",'
+            + route
+            + r',transport="rest"\}'
+        )
+        >= 3
+    )
     assert value(r'lesson_requests_in_flight\{transport="rest"\}') == 0
 
 
@@ -241,13 +314,27 @@ def test_openapi_documents_every_route_with_examples(rest_server):
     status, _, raw = http("GET", rest_server.url + "/openapi.json")
     spec = json.loads(raw)
     assert status == 200
-    expected = {"/v1/models/{name}:predict", "/v2/health/live", "/v2/health/ready", "/v2", "/v2/models/{name}",
-                "/v2/models/{name}/versions/{version}", "/v2/models/{name}/ready", "/v2/models/{name}/infer",
-                "/v2/models/{name}/versions/{version}/infer", "/v2/repository/index", "/metrics"}
+    expected = {
+        "/v1/models/{name}:predict",
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/v2",
+        "/v2/models/{name}",
+        "/v2/models/{name}/versions/{version}",
+        "/v2/models/{name}/ready",
+        "/v2/models/{name}/infer",
+        "/v2/models/{name}/versions/{version}/infer",
+        "/v2/repository/index",
+        "/metrics",
+    }
     assert expected <= set(spec["paths"])
     for path in expected:
         for method, op in spec["paths"][path].items():
-            examples = [c.get("example") for r in op["responses"].values() for c in r.get("content", {}).values()]
+            examples = [
+                c.get("example")
+                for r in op["responses"].values()
+                for c in r.get("content", {}).values()
+            ]
             assert any(e is not None for e in examples), (method, path)
             if method == "post" and "repository" not in path:
                 assert op["requestBody"]["content"]["application/json"]["example"], path
@@ -291,7 +378,9 @@ def test_overload_is_shed_with_503_not_queued(sleepy_rest):
 
 def test_request_timeout_is_504(sleepy_rest):
     started = time.perf_counter()
-    status, _, raw = http("POST", sleepy_rest.url + "/v1/models/sleepy:predict", {"instances": [[3.0, 1.0]]})
+    status, _, raw = http(
+        "POST", sleepy_rest.url + "/v1/models/sleepy:predict", {"instances": [[3.0, 1.0]]}
+    )
     elapsed = time.perf_counter() - started
     assert status == 504 and "timeout" in error_of(raw)
     assert elapsed < 2.5  # the 1 s timeout answered, not the 3 s model

@@ -7,9 +7,8 @@ import pytest
 
 tritonhttp = pytest.importorskip("tritonclient.http")
 tritongrpc = pytest.importorskip("tritonclient.grpc")
-from tritonclient.utils import InferenceServerException  # noqa: E402
-
 from server_support import MODEL  # noqa: E402
+from tritonclient.utils import InferenceServerException  # noqa: E402
 
 pytestmark = pytest.mark.server
 
@@ -36,10 +35,18 @@ def test_health_and_metadata(flavour, http_client, grpc_client):
     client = http_client if flavour == "http" else grpc_client
     assert client.is_server_live() and client.is_server_ready()
     assert client.is_model_ready(MODEL)
-    meta = client.get_model_metadata(MODEL) if flavour == "http" else client.get_model_metadata(MODEL, as_json=True)
+    meta = (
+        client.get_model_metadata(MODEL)
+        if flavour == "http"
+        else client.get_model_metadata(MODEL, as_json=True)
+    )
     assert meta["name"] == MODEL and meta["versions"] == ["1"]
     assert meta["inputs"][0]["name"] == "input__0" and meta["outputs"][0]["datatype"] == "FP64"
-    server = client.get_server_metadata() if flavour == "http" else client.get_server_metadata(as_json=True)
+    server = (
+        client.get_server_metadata()
+        if flavour == "http"
+        else client.get_server_metadata(as_json=True)
+    )
     assert server["name"] == "lesson"
 
 
@@ -103,7 +110,9 @@ def test_errors_reach_the_client_with_their_message(flavour, http_client, grpc_c
 
 
 def test_repository_index(http_client, grpc_client):
-    assert http_client.get_model_repository_index() == [{"name": MODEL, "version": "1", "state": "READY", "reason": ""}]
+    assert http_client.get_model_repository_index() == [
+        {"name": MODEL, "version": "1", "state": "READY", "reason": ""}
+    ]
     index = grpc_client.get_model_repository_index(as_json=True)
     assert index["models"][0]["name"] == MODEL and index["models"][0]["state"] == "READY"
 
@@ -112,15 +121,27 @@ def test_repository_index(http_client, grpc_client):
 def test_model_config_is_what_triton_clients_read(flavour, http_client, grpc_client):
     """The model configuration extension, decoded by tritonclient (perf_analyzer reads the same)."""
     client = http_client if flavour == "http" else grpc_client
-    config = client.get_model_config(MODEL) if flavour == "http" else client.get_model_config(MODEL, as_json=True)["config"]
+    config = (
+        client.get_model_config(MODEL)
+        if flavour == "http"
+        else client.get_model_config(MODEL, as_json=True)["config"]
+    )
     assert config["name"] == MODEL
-    assert int(config["max_batch_size"]) == 1024  # the server's rows per request, the first dim is the batch
+    assert (
+        int(config["max_batch_size"]) == 1024
+    )  # the server's rows per request, the first dim is the batch
     (tensor,) = config["input"]
     assert tensor["name"] == "input__0" and tensor["data_type"] == "TYPE_FP64"
     assert [int(d) for d in tensor["dims"]] == [-1]  # the toy model takes any number of features
-    assert config["output"][0]["data_type"] == "TYPE_FP64" and [int(d) for d in config["output"][0]["dims"]] == [1]
+    assert config["output"][0]["data_type"] == "TYPE_FP64" and [
+        int(d) for d in config["output"][0]["dims"]
+    ] == [1]
     with pytest.raises(InferenceServerException) as info:
         client.get_model_config("nope")
     assert info.value.status() in ("404", "StatusCode.NOT_FOUND") and "nope" in info.value.message()
-    extensions = (client.get_server_metadata() if flavour == "http" else client.get_server_metadata(as_json=True))["extensions"]
+    extensions = (
+        client.get_server_metadata()
+        if flavour == "http"
+        else client.get_server_metadata(as_json=True)
+    )["extensions"]
     assert "model_configuration" in extensions

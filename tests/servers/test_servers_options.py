@@ -6,12 +6,14 @@ import pytest
 
 from lesson.core.model import ModelNotFoundError
 from lesson.core.schema import RequestTooLargeError, ValidationError
+from lesson.core.v2 import V2Error, V2TooLargeError
 from lesson.servers.backend import InferenceBackend, ServerOptions, load_registry
 from lesson.servers.errors import DrainingError, NotReadyError, OverloadedError, classify
-from lesson.core.v2 import V2Error, V2TooLargeError
 
 
-@pytest.mark.parametrize("bad", [{"max_in_flight": 0}, {"timeout_s": 0}, {"drain_grace_s": -1}, {"workers": 0}])
+@pytest.mark.parametrize(
+    "bad", [{"max_in_flight": 0}, {"timeout_s": 0}, {"drain_grace_s": -1}, {"workers": 0}]
+)
 def test_options_are_bounded(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         ServerOptions(**bad)
@@ -56,8 +58,16 @@ def test_ready_needs_warm_up_and_turns_off_when_draining():
     [
         (V2Error("inputs", "x"), 400, "INVALID_ARGUMENT"),
         (V2TooLargeError("body", "x"), 413, "RESOURCE_EXHAUSTED"),
-        (ValidationError([{"loc": ["body"], "msg": "m", "type": "missing"}]), 400, "INVALID_ARGUMENT"),
-        (RequestTooLargeError([{"loc": ["body"], "msg": "m", "type": "too_long"}]), 413, "RESOURCE_EXHAUSTED"),
+        (
+            ValidationError([{"loc": ["body"], "msg": "m", "type": "missing"}]),
+            400,
+            "INVALID_ARGUMENT",
+        ),
+        (
+            RequestTooLargeError([{"loc": ["body"], "msg": "m", "type": "too_long"}]),
+            413,
+            "RESOURCE_EXHAUSTED",
+        ),
         (ModelNotFoundError("model 'x' not found"), 404, "NOT_FOUND"),
         (OverloadedError("busy"), 503, "RESOURCE_EXHAUSTED"),
         (DrainingError("bye"), 503, "UNAVAILABLE"),
@@ -75,8 +85,8 @@ def test_one_error_mapping_for_both_transports(exc, http, code):
 
 def test_batching_refuses_a_custom_service_instead_of_dropping_its_contract():
     """A VersionedService's per-version contracts would be skipped by a rebuilt batched service."""
-    from lesson.teaching.evolution import rollout_service
     from lesson.servers.backend import batched_service
+    from lesson.teaching.evolution import rollout_service
 
     service = rollout_service()
     assert batched_service(service, ServerOptions()) is service  # no batching: served as it is
@@ -114,12 +124,19 @@ def test_the_event_loop_path_answers_like_the_service():
     service = PredictionService(ModelRegistry([AveragedEnsembleModel()]))
     backend = InferenceBackend(service)
     payload = {"instances": [[0.2, 0.4, 0.6], [1.0, 2.0, 3.0]]}
-    answers = [asyncio.run(backend.predict_v1_async(payload, None, None, "rest")),
-               backend.predict_v1(payload, None, None, "rest"), service.predict(payload, transport="rest")]
+    answers = [
+        asyncio.run(backend.predict_v1_async(payload, None, None, "rest")),
+        backend.predict_v1(payload, None, None, "rest"),
+        service.predict(payload, transport="rest"),
+    ]
     for answer in answers:
         assert answer["metadata"].pop("latency_ms") >= 0
     assert answers[0] == answers[1] == answers[2]
-    assert answers[0]["metadata"] == {"transport": "rest", "model": "averaged_ensemble", "model_version": "1"}
+    assert answers[0]["metadata"] == {
+        "transport": "rest",
+        "model": "averaged_ensemble",
+        "model_version": "1",
+    }
 
 
 def test_server_target_defaults_to_the_default_models_width():

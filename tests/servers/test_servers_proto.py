@@ -21,7 +21,12 @@ def _gen_proto():
 def test_regenerating_gives_identical_files():
     gen = _gen_proto()
     files = gen.generate()
-    assert set(files) == {"__init__.py", "inference_pb2.py", "inference_pb2.pyi", "inference_pb2_grpc.py"}
+    assert set(files) == {
+        "__init__.py",
+        "inference_pb2.py",
+        "inference_pb2.pyi",
+        "inference_pb2_grpc.py",
+    }
     assert gen.differences(files) == [], "run: python tools/gen_proto.py"
     assert gen.generate() == files  # deterministic
 
@@ -37,8 +42,15 @@ def test_the_check_mode_detects_a_stale_file(tmp_path, monkeypatch):
 
 
 def _fields(descriptor):
-    return {f.name: (f.number, f.type, f.is_repeated, f.message_type.full_name if f.message_type else None)
-            for f in descriptor.fields}
+    return {
+        f.name: (
+            f.number,
+            f.type,
+            f.is_repeated,
+            f.message_type.full_name if f.message_type else None,
+        )
+        for f in descriptor.fields
+    }
 
 
 #: Triton's model_config.proto has dozens of fields; the lesson declares these (same numbers)
@@ -51,7 +63,7 @@ CONFIG_SUBSET = {
 
 def test_wire_contract_matches_an_independent_copy_of_the_protocol():
     """Every message and RPC we declare has the same names, numbers and types as tritonclient's."""
-    tritonclient = pytest.importorskip("tritonclient.grpc")
+    pytest.importorskip("tritonclient.grpc")
     from tritonclient.grpc import service_pb2 as theirs
 
     from lesson.proto import inference_pb2 as ours  # imports next to theirs: private pool
@@ -65,9 +77,13 @@ def test_wire_contract_matches_an_independent_copy_of_the_protocol():
     for top in ours.DESCRIPTOR.message_types_by_name.values():
         for message in walk(top):
             other = theirs.DESCRIPTOR.pool.FindMessageTypeByName(message.full_name)
-            if message.full_name in CONFIG_SUBSET:  # the few model_config.proto fields we declare, exactly
+            if (
+                message.full_name in CONFIG_SUBSET
+            ):  # the few model_config.proto fields we declare, exactly
                 mine = _fields(message)
-                assert mine == {k: v for k, v in _fields(other).items() if k in mine}, message.full_name
+                assert mine == {k: v for k, v in _fields(other).items() if k in mine}, (
+                    message.full_name
+                )
                 assert set(mine) == CONFIG_SUBSET[message.full_name], message.full_name
             else:
                 assert _fields(message) == _fields(other), message.full_name
@@ -75,15 +91,30 @@ def test_wire_contract_matches_an_independent_copy_of_the_protocol():
     assert checked >= 30
     data_type = ours.DESCRIPTOR.enum_types_by_name["DataType"]
     assert {v.name: v.number for v in data_type.values} == {
-        v.name: v.number for v in theirs.DESCRIPTOR.pool.FindEnumTypeByName("inference.DataType").values}
+        v.name: v.number
+        for v in theirs.DESCRIPTOR.pool.FindEnumTypeByName("inference.DataType").values
+    }
     service = ours.DESCRIPTOR.services_by_name["GRPCInferenceService"]
     other_service = theirs.DESCRIPTOR.services_by_name["GRPCInferenceService"]
     for method in service.methods:
         twin = other_service.methods_by_name[method.name]
         assert (method.input_type.full_name, method.output_type.full_name) == (
-            twin.input_type.full_name, twin.output_type.full_name)
-        assert (method.client_streaming, method.server_streaming) == (twin.client_streaming, twin.server_streaming)
+            twin.input_type.full_name,
+            twin.output_type.full_name,
+        )
+        assert (method.client_streaming, method.server_streaming) == (
+            twin.client_streaming,
+            twin.server_streaming,
+        )
     assert {m.name for m in service.methods} == {
-        "ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata", "ModelInfer",
-        "ModelStreamInfer", "RepositoryIndex", "ModelConfig"}
+        "ServerLive",
+        "ServerReady",
+        "ModelReady",
+        "ServerMetadata",
+        "ModelMetadata",
+        "ModelInfer",
+        "ModelStreamInfer",
+        "RepositoryIndex",
+        "ModelConfig",
+    }
     assert "tritonclient" in sys.modules

@@ -14,7 +14,13 @@ BOUNDS = v2.TensorBounds(max_rows=4, max_features=3)
 
 @pytest.mark.parametrize("datatype", sorted(v2.DATATYPES))
 def test_raw_round_trip_for_every_datatype(datatype):
-    values = [True, False, True] if datatype == "BOOL" else [0, 1, 2] if datatype.startswith(("U", "I")) else [0.5, -1.25, 3.0]
+    values = (
+        [True, False, True]
+        if datatype == "BOOL"
+        else [0, 1, 2]
+        if datatype.startswith(("U", "I"))
+        else [0.5, -1.25, 3.0]
+    )
     if datatype.startswith("U"):
         values = [0, 1, 200]
     raw = v2.encode_raw(datatype, values)
@@ -44,14 +50,46 @@ def test_nested_and_flat_json_data_agree():
 @pytest.mark.parametrize(
     "tensor, field, too_large",
     [
-        ({"name": "x", "shape": [5, 1], "datatype": "FP64", "data": [0] * 5}, "inputs[0].shape", True),
-        ({"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [0] * 4}, "inputs[0].shape", True),
-        ({"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [[[[[[[[[[1, 2]]]]]]]]]]}, "inputs[0].data", False),
-        ({"name": "x", "shape": [1, 2], "datatype": "BOOL", "data": [1, 0]}, "inputs[0].data[0]", False),
-        ({"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [1, math.inf]}, "inputs[0].data[1]", False),
-        ({"name": "x", "shape": "12", "datatype": "FP64", "data": [1, 2]}, "inputs[0].shape", False),
-        ({"name": "x", "shape": [1, 2], "datatype": 7, "data": [1, 2]}, "inputs[0].datatype", False),
-        ({"name": "x", "shape": [1, 2], "datatype": "FP64", "data": {"a": 1}}, "inputs[0].data", False),
+        (
+            {"name": "x", "shape": [5, 1], "datatype": "FP64", "data": [0] * 5},
+            "inputs[0].shape",
+            True,
+        ),
+        (
+            {"name": "x", "shape": [1, 4], "datatype": "FP64", "data": [0] * 4},
+            "inputs[0].shape",
+            True,
+        ),
+        (
+            {"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [[[[[[[[[[1, 2]]]]]]]]]]},
+            "inputs[0].data",
+            False,
+        ),
+        (
+            {"name": "x", "shape": [1, 2], "datatype": "BOOL", "data": [1, 0]},
+            "inputs[0].data[0]",
+            False,
+        ),
+        (
+            {"name": "x", "shape": [1, 2], "datatype": "FP64", "data": [1, math.inf]},
+            "inputs[0].data[1]",
+            False,
+        ),
+        (
+            {"name": "x", "shape": "12", "datatype": "FP64", "data": [1, 2]},
+            "inputs[0].shape",
+            False,
+        ),
+        (
+            {"name": "x", "shape": [1, 2], "datatype": 7, "data": [1, 2]},
+            "inputs[0].datatype",
+            False,
+        ),
+        (
+            {"name": "x", "shape": [1, 2], "datatype": "FP64", "data": {"a": 1}},
+            "inputs[0].data",
+            False,
+        ),
     ],
 )
 def test_errors_name_the_field(tensor, field, too_large):
@@ -96,8 +134,31 @@ def test_v2_imports_with_the_standard_library_only():
     imported = set()
     for path in Path(v2.__file__).parent.glob("*.py"):  # the package's modules
         tree = ast.parse(path.read_text())
-        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-        imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        imported |= {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        }
+        imported |= {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module
+        }
     outside = {name for name in imported if not name.startswith("lesson.core.")}
-    assert {name.split(".")[0] for name in outside} <= set(sys.stdlib_module_names) | {"__future__"}, outside
-    assert {name for name in imported - outside} <= {f"lesson.core.{m}" for m in ("schema", "v2", "v2.tensors", "v2.checks", "v2.request", "v2.response", "v2.build", "v2.config")}, imported - outside
+    assert {name.split(".")[0] for name in outside} <= set(sys.stdlib_module_names) | {
+        "__future__"
+    }, outside
+    assert {name for name in imported - outside} <= {
+        f"lesson.core.{m}"
+        for m in (
+            "schema",
+            "v2",
+            "v2.tensors",
+            "v2.checks",
+            "v2.request",
+            "v2.response",
+            "v2.build",
+            "v2.config",
+        )
+    }, imported - outside

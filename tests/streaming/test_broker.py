@@ -104,10 +104,27 @@ def test_bad_events_become_dead_letters_and_the_consumer_goes_on(broker, layout)
 
 def test_a_sigkilled_consumers_events_finish_exactly_once_on_a_sibling(broker, layout, tmp_path):
     """Consumer A reads a batch, is killed before it writes; B claims A's pending entries and finishes."""
-    run(_with_client(broker.url, lambda c: produce(c, layout, events=4000, duplicates=0.05, seed=3)))
-    cmd = [sys.executable, "-m", "lesson.patterns.streaming.cli", "consume", "--url", broker.url,
-           "--namespace", layout.namespace, "--consumer", "a", "--batch", "64", "--delay-ms", "400",
-           "--max-seconds", "60"]
+    run(
+        _with_client(broker.url, lambda c: produce(c, layout, events=4000, duplicates=0.05, seed=3))
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "lesson.patterns.streaming.cli",
+        "consume",
+        "--url",
+        broker.url,
+        "--namespace",
+        layout.namespace,
+        "--consumer",
+        "a",
+        "--batch",
+        "64",
+        "--delay-ms",
+        "400",
+        "--max-seconds",
+        "60",
+    ]
     victim = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def pending(client):
@@ -143,12 +160,16 @@ def test_the_consumer_reconnects_after_a_broker_restart(layout, tmp_path):
 
         async def scenario():
             client = redis_asyncio.from_url(url)
-            worker = consumer(client, layout, batch=32, delay_ms=20, idle_exit_s=2.0, retry_budget_s=20.0)
+            worker = consumer(
+                client, layout, batch=32, delay_ms=20, idle_exit_s=2.0, retry_budget_s=20.0
+            )
             task = asyncio.create_task(worker.run())
             await asyncio.sleep(0.5)
-            stop_broker(handle)                                   # SIGTERM: the append-only file is flushed
+            stop_broker(handle)  # SIGTERM: the append-only file is flushed
             await asyncio.sleep(0.3)
-            restarted.append(start_broker(port=port, directory=str(tmp_path)))  # same data, same address
+            restarted.append(
+                start_broker(port=port, directory=str(tmp_path))
+            )  # same data, same address
             got = await task
             report = await broker_report(client, layout)
             await client.aclose()
@@ -166,7 +187,9 @@ def test_the_consumer_reconnects_after_a_broker_restart(layout, tmp_path):
 def test_one_consumer_per_partition_keeps_every_keys_order(broker, layout):
     async def scenario(client):
         await produce(client, layout, events=4000, keys=24, seed=5)
-        workers = [consumer(client, layout, consumer=f"p{p}", partitions=[p], batch=16) for p in range(4)]
+        workers = [
+            consumer(client, layout, consumer=f"p{p}", partitions=[p], batch=16) for p in range(4)
+        ]
         await asyncio.gather(*(w.run() for w in workers))
         return await order_violations(client, layout), await broker_report(client, layout)
 
@@ -205,20 +228,38 @@ def test_a_missing_broker_is_a_clear_error_naming_the_address(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    out = subprocess.run([sys.executable, "-m", "lesson.patterns.streaming.cli", "report", "--url",
-                          f"redis://127.0.0.1:{port}"], capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "LESSON_STATE_DIR": str(tmp_path)})
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lesson.patterns.streaming.cli",
+            "report",
+            "--url",
+            f"redis://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "LESSON_STATE_DIR": str(tmp_path)},
+    )
     assert out.returncode == 2
     assert f"no broker answers at redis://127.0.0.1:{port}" in out.stderr
     assert "Traceback" not in out.stderr
-    out = subprocess.run([sys.executable, "-m", "lesson.patterns.streaming.cli", "report"], capture_output=True,
-                         text=True, timeout=60, env={**os.environ, "LESSON_STATE_DIR": str(tmp_path)})
+    out = subprocess.run(
+        [sys.executable, "-m", "lesson.patterns.streaming.cli", "report"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "LESSON_STATE_DIR": str(tmp_path)},
+    )
     assert out.returncode == 2 and "lesson broker start" in out.stderr
 
     async def down():
         client = redis_asyncio.from_url(f"redis://127.0.0.1:{port}")
         try:
-            await BrokerConsumer(client, StreamLayout("x"), MODEL, retry_budget_s=0.3, max_seconds=5).run()
+            await BrokerConsumer(
+                client, StreamLayout("x"), MODEL, retry_budget_s=0.3, max_seconds=5
+            ).run()
         finally:
             await client.aclose()
 
@@ -229,26 +270,47 @@ def test_a_missing_broker_is_a_clear_error_naming_the_address(tmp_path):
 def test_lesson_broker_start_records_the_address_for_lesson_stream(tmp_path):
     env = {**os.environ, "LESSON_STATE_DIR": str(tmp_path)}
     lesson = [sys.executable, "-m", "lesson"]
-    started = subprocess.run([*lesson, "broker", "start"], capture_output=True, text=True, timeout=60, env=env)
+    started = subprocess.run(
+        [*lesson, "broker", "start"], capture_output=True, text=True, timeout=60, env=env
+    )
     try:
         assert started.returncode == 0, started.stderr
         url = started.stdout.strip()
         assert url.startswith("redis://127.0.0.1:")
-        again = subprocess.run([*lesson, "broker", "start"], capture_output=True, text=True, timeout=60, env=env)
+        again = subprocess.run(
+            [*lesson, "broker", "start"], capture_output=True, text=True, timeout=60, env=env
+        )
         assert again.returncode == 1 and "already running" in again.stdout
-        produced = subprocess.run([*lesson, "stream", "produce", "--events", "500", "--duplicates", "0.1"],
-                                  capture_output=True, text=True, timeout=60, env=env)
+        produced = subprocess.run(
+            [*lesson, "stream", "produce", "--events", "500", "--duplicates", "0.1"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
         assert produced.returncode == 0, produced.stderr
-        consumed = subprocess.run([*lesson, "stream", "consume", "--idle-exit", "0.5"], capture_output=True,
-                                  text=True, timeout=60, env=env)
+        consumed = subprocess.run(
+            [*lesson, "stream", "consume", "--idle-exit", "0.5"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
         assert consumed.returncode == 0, consumed.stderr
-        report = subprocess.run([*lesson, "stream", "report", "--json"], capture_output=True, text=True,
-                                timeout=60, env=env)
+        report = subprocess.run(
+            [*lesson, "stream", "report", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
         summary = json.loads(report.stdout)
         assert summary["unique_ids"] == summary["scored"] == 500 and summary["lost"] == 0
         assert summary["duplicates_suppressed"] == json.loads(produced.stdout)["duplicates"]
     finally:
-        stopped = subprocess.run([*lesson, "broker", "stop"], capture_output=True, text=True, timeout=60, env=env)
+        stopped = subprocess.run(
+            [*lesson, "broker", "stop"], capture_output=True, text=True, timeout=60, env=env
+        )
     assert stopped.returncode == 0 and "stopped the broker" in stopped.stdout
     assert not (tmp_path / "broker.json").exists()
 
@@ -257,7 +319,9 @@ def test_crash_demo_counts_what_the_killed_consumer_held_and_the_survivor_claims
     from lesson.teaching.broker_demo import crash_recovery_demo
 
     demo = run(crash_recovery_demo(broker.url, events=3000, rate=1500.0, kill_after_s=0.8))
-    assert demo.pending_at_kill > 0, "consumer a was killed holding nothing: the demo shows no recovery"
+    assert demo.pending_at_kill > 0, (
+        "consumer a was killed holding nothing: the demo shows no recovery"
+    )
     assert demo.survivor.claimed == demo.pending_at_kill
     assert demo.report.redelivered == demo.pending_at_kill
     assert demo.report.lost == 0
@@ -265,7 +329,9 @@ def test_crash_demo_counts_what_the_killed_consumer_held_and_the_survivor_claims
 
 
 @pytest.mark.parametrize("trim", ["xdel", "xtrim"])
-def test_pending_entries_trimmed_from_the_log_are_counted_as_lost_to_retention(broker, layout, trim):
+def test_pending_entries_trimmed_from_the_log_are_counted_as_lost_to_retention(
+    broker, layout, trim
+):
     """A consumer reads entries and stops before acking; the log then drops some of them.
 
     On Redis >= 7.0 XAUTOCLAIM names the deleted ids in its third element and drops them from
@@ -279,7 +345,9 @@ def test_pending_entries_trimmed_from_the_log_are_counted_as_lost_to_retention(b
         await produce(client, one, events=300, seed=5)
         await ensure_groups(client, one, "scorers")
         stream = one.events(0)
-        read = await client.xreadgroup("scorers", "gone", {stream: ">"}, count=40)  # pending, never acked
+        read = await client.xreadgroup(
+            "scorers", "gone", {stream: ">"}, count=40
+        )  # pending, never acked
         ids = [entry_id for _, entries in read for entry_id, _ in entries]
         if trim == "xdel":
             removed = ids[5:17]
@@ -289,15 +357,27 @@ def test_pending_entries_trimmed_from_the_log_are_counted_as_lost_to_retention(b
             removed = ids[:30]
         version = (await client.info("server"))["redis_version"]
         got = await consumer(client, one, consumer="b", min_idle_ms=0).run()
-        return (len(ids), len(removed), version, got, await broker_report(client, one),
-                await pending_count(client, one))
+        return (
+            len(ids),
+            len(removed),
+            version,
+            got,
+            await broker_report(client, one),
+            await pending_count(client, one),
+        )
 
-    pending_before, removed, version, got, report, pending_after = run(_with_client(broker.url, scenario))
+    pending_before, removed, version, got, report, pending_after = run(
+        _with_client(broker.url, scenario)
+    )
     assert int(version.split(".")[0]) >= 7, version
     assert pending_before == 40 and removed > 0
     assert got.lost_to_retention == removed == report.lost_to_retention
     assert got.claimed == pending_before - removed and pending_after == 0
-    assert report.outstanding == 0 and report.lost == removed  # the ids with no outcome, and now their reason
-    assert report.scored + report.dead_lettered + report.lost_to_retention == report.unique_ids == 300
+    assert (
+        report.outstanding == 0 and report.lost == removed
+    )  # the ids with no outcome, and now their reason
+    assert (
+        report.scored + report.dead_lettered + report.lost_to_retention == report.unique_ids == 300
+    )
     assert report.summary()["lost_to_retention"] == removed
     assert f"lost to retention     {removed}" in report.to_text()

@@ -15,7 +15,9 @@ ROW = [59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]
 
 def make_events(n: int, keys: int = 5) -> list[Event]:
     now = time.time()
-    return [Event(f"e{i}", f"k{i % keys}", [*ROW[:2], 20 + i % 20, *ROW[3:]], now) for i in range(n)]
+    return [
+        Event(f"e{i}", f"k{i % keys}", [*ROW[:2], 20 + i % 20, *ROW[3:]], now) for i in range(n)
+    ]
 
 
 def test_every_event_scored_correctly_and_in_order_per_key():
@@ -24,7 +26,9 @@ def test_every_event_scored_correctly_and_in_order_per_key():
     out = []
     report = asyncio.run(StreamConsumer(model, partitions=3, max_batch=16).run(events, out.append))
     assert report.scored == 500 and report.errors == 0 and len(out) == 500
-    expected = dict(zip((e.event_id for e in events), model.predict([list(e.features) for e in events])))
+    expected = dict(
+        zip((e.event_id for e in events), model.predict([list(e.features) for e in events]))
+    )
     assert all(abs(r.prediction - expected[r.event_id]) < 1e-9 for r in out)
     for key in {e.key for e in events}:
         sent = [e.event_id for e in events if e.key == key]
@@ -93,12 +97,16 @@ def test_bad_events_get_an_error_and_the_rest_are_scored():
     events[7] = Event("bad", "k2", ROW[:4], time.time())  # wrong width
     events[20] = Event("nan", "k0", [*ROW[:9], float("nan")], time.time())
     out = []
-    report = asyncio.run(StreamConsumer(load_default_mlp(), partitions=1, max_batch=64).run(events, out.append))
+    report = asyncio.run(
+        StreamConsumer(load_default_mlp(), partitions=1, max_batch=64).run(events, out.append)
+    )
     assert report.errors == 2 and report.scored == 38
     errors = {r.event_id: r.error for r in out if r.error}
     assert set(errors) == {"bad", "nan"}
     assert "expects 10" in errors["bad"] and "finite" in errors["nan"]
-    assert [r.event_id for r in out] == [e.event_id for e in events]  # one partition: total order kept
+    assert [r.event_id for r in out] == [
+        e.event_id for e in events
+    ]  # one partition: total order kept
 
 
 def test_freshness_is_measured_from_event_time():
@@ -113,7 +121,9 @@ def test_freshness_is_measured_from_event_time():
 
 
 def test_paced_generator_and_freshness_stays_low_when_keeping_up():
-    report = asyncio.run(StreamConsumer(load_default_mlp()).run(generate_events(200, rate=1000, duplicate_every=20)))
+    report = asyncio.run(
+        StreamConsumer(load_default_mlp()).run(generate_events(200, rate=1000, duplicate_every=20))
+    )
     assert report.scored == 200 and report.duplicates == 10
     assert report.wall_s >= 0.15  # paced at 1000/s
     assert report.freshness_percentiles()["p50"] < 0.05
@@ -133,11 +143,14 @@ def test_async_model_is_awaited_and_batches_per_partition():
 
     sim = SimulatedAcceleratorModel(load_default_mlp(), fixed_cost_s=0.002, per_row_s=20e-6)
     out = []
-    report = asyncio.run(StreamConsumer(sim, partitions=2, max_batch=32).run(make_events(200), out.append))
+    report = asyncio.run(
+        StreamConsumer(sim, partitions=2, max_batch=32).run(make_events(200), out.append)
+    )
     assert report.scored == 200 and sim.rows == 200
     assert sim.calls < 100  # far fewer device calls than events
     assert [r.prediction for r in out if r.key == "k1"] == pytest.approx(
-        load_default_mlp().predict([e.features for e in make_events(200) if e.key == "k1"]))
+        load_default_mlp().predict([e.features for e in make_events(200) if e.key == "k1"])
+    )
 
 
 def test_same_consumer_remembers_ids_across_runs():

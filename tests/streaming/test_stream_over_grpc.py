@@ -9,8 +9,8 @@ import pytest
 from lesson.clients.errors import InferenceError
 from lesson.clients.stream_model import GrpcStreamModel
 from lesson.models.mlp import load_default_mlp
-from lesson.servers.launch import running_server
 from lesson.patterns.streaming.consumer import Event, StreamConsumer
+from lesson.servers.launch import running_server
 
 ROW = [59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]
 
@@ -24,6 +24,7 @@ def make_events(n: int, keys: int) -> list[Event]:
         else:
             events.append(Event(f"e{i}", f"k{i % keys}", [*ROW[:2], 20 + i % 20, *ROW[3:]], 0.0))
     return events
+
 
 pytestmark = pytest.mark.server
 
@@ -47,7 +48,10 @@ def test_consumer_over_the_wire_matches_in_process(grpc_mlp_server):
 
     remote_report, remote, version = asyncio.run(over_grpc())
     assert version == "1"
-    assert remote_report.scored == local_report.scored and remote_report.duplicates == local_report.duplicates
+    assert (
+        remote_report.scored == local_report.scored
+        and remote_report.duplicates == local_report.duplicates
+    )
     by_id = {r.event_id: r.prediction for r in local}
     assert local_report.duplicates == 30
     assert len(remote) == len(local) == 270
@@ -56,7 +60,9 @@ def test_consumer_over_the_wire_matches_in_process(grpc_mlp_server):
         assert r.prediction == pytest.approx(by_id[r.event_id], abs=1e-6)
     # order per key is kept over the wire too
     for key in {r.key for r in remote}:
-        assert [r.event_id for r in remote if r.key == key] == [r.event_id for r in local if r.key == key]
+        assert [r.event_id for r in remote if r.key == key] == [
+            r.event_id for r in local if r.key == key
+        ]
 
 
 def test_unknown_model_on_the_stream_is_a_typed_error(grpc_mlp_server):

@@ -20,9 +20,16 @@ from lesson import (
 from lesson.patterns.adapters import IN_PROCESS_FRAMEWORK, quantise_rows, round_rows
 
 ORIGINAL_NAMES = [
-    "fastapi_rest_adapter", "grpc_streaming_adapter", "batch_scoring_runner", "edge_inference_adapter",
-    "ensure_response_schema", "PredictionResponse", "LoadTestResult", "run_synthetic_load_test",
-    "averaged_ensembled_model", "describe_serving_landscape",
+    "fastapi_rest_adapter",
+    "grpc_streaming_adapter",
+    "batch_scoring_runner",
+    "edge_inference_adapter",
+    "ensure_response_schema",
+    "PredictionResponse",
+    "LoadTestResult",
+    "run_synthetic_load_test",
+    "averaged_ensembled_model",
+    "describe_serving_landscape",
 ]
 
 
@@ -32,7 +39,9 @@ def test_original_names_are_importable_from_lesson(name):
     assert getattr(lesson, name) is not None
 
 
-@pytest.mark.parametrize("model", [averaged_ensembled_model, AveragedEnsembleModel()], ids=["function", "Model"])
+@pytest.mark.parametrize(
+    "model", [averaged_ensembled_model, AveragedEnsembleModel()], ids=["function", "Model"]
+)
 def test_rest_adapter(model):
     predict = fastapi_rest_adapter(model)
     response = predict({"instances": [0.2, 0.4, 0.6]})
@@ -54,7 +63,9 @@ def test_rest_adapter_rejects_bad_payloads_with_the_field():
 
 def test_grpc_streaming_adapter_one_response_per_payload():
     handler = grpc_streaming_adapter(averaged_ensembled_model)
-    stream = handler(iter([{"instances": [0.0]}, {"instances": [1.0]}, {"instances": [[0.5], [0.25]]}]))
+    stream = handler(
+        iter([{"instances": [0.0]}, {"instances": [1.0]}, {"instances": [[0.5], [0.25]]}])
+    )
     responses = list(stream)
     assert [r["predictions"] for r in responses] == [[0.1], [0.9], [0.5, 0.3]]
     for r in responses:
@@ -88,7 +99,9 @@ def test_batch_scoring_runner_flat_batches():
 
 
 def test_batch_scoring_runner_row_batches_and_generators():
-    responses = batch_scoring_runner(AveragedEnsembleModel(), (b for b in [[[0.0], [1.0]], [[0.5]]]))
+    responses = batch_scoring_runner(
+        AveragedEnsembleModel(), (b for b in [[[0.0], [1.0]], [[0.5]]])
+    )
     assert [r["predictions"] for r in responses] == [[0.1, 0.9], [0.5]]
     assert [r["metadata"]["batch_size"] for r in responses] == [2, 1]
 
@@ -120,7 +133,10 @@ def test_edge_adapter_without_quantisation_and_with_payloads():
     run = edge_inference_adapter(lambda row: seen.append(row) or [0.0], quantise=False)
     response = run({"instances": [0.12345]})
     assert seen == [[0.12345]]
-    assert response["metadata"]["quantised"] is False and response["metadata"]["input_decimals"] is None
+    assert (
+        response["metadata"]["quantised"] is False
+        and response["metadata"]["input_decimals"] is None
+    )
     assert run([[1.0], [2.0]])["predictions"] == [0.0, 0.0]
 
 
@@ -143,7 +159,9 @@ def test_all_adapters_agree_on_every_input():
     expected = [averaged_ensembled_model(p) for p in payloads]
     assert [rest({"instances": p})["predictions"] for p in payloads] == expected
     assert [r["predictions"] for r in grpc({"instances": p} for p in payloads)] == expected
-    assert [r["predictions"] for r in batch_scoring_runner(averaged_ensembled_model, payloads)] == expected
+    assert [
+        r["predictions"] for r in batch_scoring_runner(averaged_ensembled_model, payloads)
+    ] == expected
     assert [edge(p)["predictions"] for p in payloads] == expected
 
 

@@ -21,8 +21,9 @@ CONFIG = ROOT / ".importlinter"
 def lint_imports(cwd: Path) -> subprocess.CompletedProcess:
     pytest.importorskip("importlinter")
     exe = Path(sys.executable).with_name("lint-imports")
-    return subprocess.run([str(exe), str(CONFIG), "--no-cache"], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [str(exe), str(CONFIG), "--no-cache"], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_every_contract_is_kept():
@@ -31,16 +32,25 @@ def test_every_contract_is_kept():
     assert "4 kept, 0 broken" in out.stdout
 
 
-@pytest.mark.parametrize(("module", "line", "contract"), [
-    ("core/stats.py", "import numpy", "The core imports nothing outside the standard library"),
-    ("core/schema.py", "import lesson.servers.rest", "Layers:"),
-    ("patterns/adapters.py", "import fastapi", "Only lesson.servers imports FastAPI"),
-    ("models/mlp.py", "import grpc", "Only lesson.proto, lesson.clients and lesson.servers import grpcio"),
-])
+@pytest.mark.parametrize(
+    ("module", "line", "contract"),
+    [
+        ("core/stats.py", "import numpy", "The core imports nothing outside the standard library"),
+        ("core/schema.py", "import lesson.servers.rest", "Layers:"),
+        ("patterns/adapters.py", "import fastapi", "Only lesson.servers imports FastAPI"),
+        (
+            "models/mlp.py",
+            "import grpc",
+            "Only lesson.proto, lesson.clients and lesson.servers import grpcio",
+        ),
+    ],
+)
 def test_a_violation_breaks_its_contract(tmp_path: Path, module: str, line: str, contract: str):
     """The contracts bite: one forbidden import in a copy of the package fails the lint, by name."""
     copy = tmp_path / "lesson"
-    shutil.copytree(ROOT / "lesson", copy, ignore=shutil.ignore_patterns("artifacts", "__pycache__"))
+    shutil.copytree(
+        ROOT / "lesson", copy, ignore=shutil.ignore_patterns("artifacts", "__pycache__")
+    )
     target = copy / module
     target.write_text(target.read_text() + f"\n{line}  # injected by the test\n")
     out = lint_imports(tmp_path)

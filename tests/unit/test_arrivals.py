@@ -22,11 +22,14 @@ N = 20_000
 
 
 def schedule(process, burstiness=1.0, seed=0, rate=500.0, n=N):
-    return arrival_offsets(Arrivals(process, burstiness, seed), rate=rate, limit=n, horizon=math.inf)
+    return arrival_offsets(
+        Arrivals(process, burstiness, seed), rate=rate, limit=n, horizon=math.inf
+    )
 
 
-@pytest.mark.parametrize("process, burstiness", [("uniform", 1.0), ("poisson", 1.0), ("gamma", 0.25),
-                                                 ("gamma", 4.0)])
+@pytest.mark.parametrize(
+    "process, burstiness", [("uniform", 1.0), ("poisson", 1.0), ("gamma", 0.25), ("gamma", 4.0)]
+)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_schedule_keeps_the_mean_rate(process, burstiness, seed):
     offsets = schedule(process, burstiness, seed)
@@ -37,9 +40,17 @@ def test_the_schedule_keeps_the_mean_rate(process, burstiness, seed):
     assert rate == pytest.approx(500.0, rel=0.05), rate
 
 
-@pytest.mark.parametrize("process, burstiness, want", [("uniform", 1.0, 0.0), ("poisson", 1.0, 1.0),
-                                                       ("gamma", 0.25, 2.0), ("gamma", 0.5, math.sqrt(2)),
-                                                       ("gamma", 4.0, 0.5), ("gamma", 1.0, 1.0)])
+@pytest.mark.parametrize(
+    "process, burstiness, want",
+    [
+        ("uniform", 1.0, 0.0),
+        ("poisson", 1.0, 1.0),
+        ("gamma", 0.25, 2.0),
+        ("gamma", 0.5, math.sqrt(2)),
+        ("gamma", 4.0, 0.5),
+        ("gamma", 1.0, 1.0),
+    ],
+)
 def test_the_gaps_vary_as_the_process_says(process, burstiness, want):
     cv = gap_cv(schedule(process, burstiness, seed=3))
     assert Arrivals(process, burstiness).gap_cv == pytest.approx(want)
@@ -63,17 +74,20 @@ def test_a_drawn_schedule_ends_at_the_horizon_and_the_limit():
     assert arrival_offsets(Arrivals(), rate=4.0, limit=100, horizon=1.0) == [0.0, 0.25, 0.5, 0.75]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(arrivals="zipf"), "arrivals must be one of uniform, poisson, gamma"),
-    (dict(arrivals="gamma", burstiness=0), "burstiness must be a number > 0"),
-    (dict(arrivals="gamma", burstiness=-1.0), "burstiness must be a number > 0"),
-    (dict(arrivals="gamma", burstiness=math.nan), "burstiness must be a number > 0"),
-    (dict(arrivals="gamma", burstiness=0.001), r"burstiness must be in 0.01..100"),
-    (dict(arrivals="gamma", burstiness=1e6), r"burstiness must be in 0.01..100"),
-    (dict(arrivals="poisson", burstiness=0.5), "burstiness applies to arrivals='gamma' only"),
-    (dict(arrivals="poisson", seed="x"), "seed must be an integer or None"),
-    (dict(arrivals="poisson", rate=None), "needs a rate"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(arrivals="zipf"), "arrivals must be one of uniform, poisson, gamma"),
+        (dict(arrivals="gamma", burstiness=0), "burstiness must be a number > 0"),
+        (dict(arrivals="gamma", burstiness=-1.0), "burstiness must be a number > 0"),
+        (dict(arrivals="gamma", burstiness=math.nan), "burstiness must be a number > 0"),
+        (dict(arrivals="gamma", burstiness=0.001), r"burstiness must be in 0.01..100"),
+        (dict(arrivals="gamma", burstiness=1e6), r"burstiness must be in 0.01..100"),
+        (dict(arrivals="poisson", burstiness=0.5), "burstiness applies to arrivals='gamma' only"),
+        (dict(arrivals="poisson", seed="x"), "seed must be an integer or None"),
+        (dict(arrivals="poisson", rate=None), "needs a rate"),
+    ],
+)
 def test_bad_arrivals_are_a_value_error_naming_the_bound(kwargs, message):
     args = dict(rate=100.0, max_requests=10, warmup=0, check=None) | kwargs
     with pytest.raises(ValueError, match=message):
@@ -91,26 +105,45 @@ def test_a_poisson_run_records_its_process_and_sends_on_the_drawn_schedule():
             sent.append(time.perf_counter())
         return OK
 
-    result = run_load_test(endpoint, PAYLOAD, rate=400.0, concurrency=4, max_requests=400, max_duration=5.0,
-                           warmup=0, arrivals="poisson", seed=11)
+    result = run_load_test(
+        endpoint,
+        PAYLOAD,
+        rate=400.0,
+        concurrency=4,
+        max_requests=400,
+        max_duration=5.0,
+        warmup=0,
+        arrivals="poisson",
+        seed=11,
+    )
     assert result.mode == "open" and result.arrivals == Arrivals("poisson", 1.0, 11)
     summary = result.summary()
-    assert summary["arrivals"] == "poisson" and summary["arrival_seed"] == 11 and summary["burstiness"] == 1.0
+    assert (
+        summary["arrivals"] == "poisson"
+        and summary["arrival_seed"] == 11
+        and summary["burstiness"] == 1.0
+    )
     assert "Poisson (seed 11) arrivals" in result.to_text()
     assert result.requests == result.successes == 400
     # the sends follow the drawn schedule, not an even one (a busy machine makes some late)
     sent.sort()
     want = arrival_offsets(Arrivals("poisson", seed=11), rate=400.0, limit=400, horizon=5.0)
     even = [i / 400.0 for i in range(400)]
-    assert max(abs(a - b) for a, b in zip(want, even)) > 0.02  # the two schedules differ by far more than 5 ms
+    assert (
+        max(abs(a - b) for a, b in zip(want, even)) > 0.02
+    )  # the two schedules differ by far more than 5 ms
 
-    def typical_miss(times):  # the median distance of a send from its slot, aligned on the median difference
+    def typical_miss(
+        times,
+    ):  # the median distance of a send from its slot, aligned on the median difference
         diffs = sorted((s - sent[0]) - t for s, t in zip(sent, times))
         mid = diffs[len(diffs) // 2]
         return sorted(abs(d - mid) for d in diffs)[len(diffs) // 2]
 
-    assert typical_miss(want) < 0.005 and typical_miss(even) > 2 * typical_miss(want), \
-        (typical_miss(want), typical_miss(even))
+    assert typical_miss(want) < 0.005 and typical_miss(even) > 2 * typical_miss(want), (
+        typical_miss(want),
+        typical_miss(even),
+    )
 
 
 def test_latency_counts_from_the_intended_send_under_bursts():
@@ -126,15 +159,26 @@ def test_latency_counts_from_the_intended_send_under_bursts():
             spans.append((begin, time.perf_counter()))
         return OK
 
-    result = run_load_test(endpoint, PAYLOAD, rate=120.0, concurrency=8, max_requests=240, max_duration=5.0,
-                           warmup=0, arrivals="gamma", burstiness=0.2, seed=2)
+    result = run_load_test(
+        endpoint,
+        PAYLOAD,
+        rate=120.0,
+        concurrency=8,
+        max_requests=240,
+        max_duration=5.0,
+        warmup=0,
+        arrivals="gamma",
+        burstiness=0.2,
+        seed=2,
+    )
     served = sorted(end - begin for begin, end in spans)
     assert result.successes == 240 and result.arrivals.process == "gamma"
     # each latency includes the service; bursts made some wait behind others: p99 far above one service
     assert min(result.latencies) >= service * 0.9
     assert result.p99 > 3 * served[len(served) // 2]
-    uniform = run_load_test(endpoint, PAYLOAD, rate=120.0, concurrency=8, max_requests=240, max_duration=5.0,
-                            warmup=0)
+    uniform = run_load_test(
+        endpoint, PAYLOAD, rate=120.0, concurrency=8, max_requests=240, max_duration=5.0, warmup=0
+    )
     assert uniform.arrivals == Arrivals() and uniform.p99 < result.p99
 
 
@@ -143,10 +187,24 @@ def test_the_async_runner_draws_the_same_schedule():
         await asyncio.sleep(0)
         return OK
 
-    result = asyncio.run(run_load_test_async(endpoint, PAYLOAD, rate=1000.0, concurrency=8, max_requests=10**6,
-                                             max_duration=1.0, warmup=0, arrivals="gamma", burstiness=0.5, seed=4))
+    result = asyncio.run(
+        run_load_test_async(
+            endpoint,
+            PAYLOAD,
+            rate=1000.0,
+            concurrency=8,
+            max_requests=10**6,
+            max_duration=1.0,
+            warmup=0,
+            arrivals="gamma",
+            burstiness=0.5,
+            seed=4,
+        )
+    )
     want = arrival_offsets(Arrivals("gamma", 0.5, 4), rate=1000.0, limit=10**6, horizon=1.0)
-    assert result.requests == len(want) and result.unsent == 0 and result.stopped_by == "max_duration"
+    assert (
+        result.requests == len(want) and result.unsent == 0 and result.stopped_by == "max_duration"
+    )
     assert result.arrivals.describe() == "gamma, burstiness 0.5 (seed 4)"
 
 

@@ -67,6 +67,8 @@ SCRIPT = textwrap.dedent(
 
 def test_core_under_browser_constraints():
     code = f"ROOT = {str(ROOT)!r}\n" + SCRIPT
-    proc = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "BROWSER-LIKE-OK" in proc.stdout

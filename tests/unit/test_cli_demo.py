@@ -47,7 +47,9 @@ def test_stalling_endpoint_stalls_once():
 
 
 def test_cli_demo_command():
-    result = CliRunner().invoke(cli.app, ["demo", "--requests", "30", "--concurrency", "2", "--no-stall"])
+    result = CliRunner().invoke(
+        cli.app, ["demo", "--requests", "30", "--concurrency", "2", "--no-stall"]
+    )
     assert result.exit_code == 0, result.output
     assert "p99" in result.output and "closed loop, 2 workers" in result.output
 
@@ -58,7 +60,9 @@ def test_cli_without_arguments_runs_the_demo():
     assert "Serving Patterns Lab" in result.output and "p99" in result.output
 
 
-@pytest.mark.parametrize("args", [["demo", "--requests", "0"], ["demo", "--concurrency", "999"], ["nope"]])
+@pytest.mark.parametrize(
+    "args", [["demo", "--requests", "0"], ["demo", "--concurrency", "999"], ["nope"]]
+)
 def test_cli_rejects_bad_arguments(args):
     result = CliRunner().invoke(cli.app, args)
     assert result.exit_code == 2
@@ -66,7 +70,12 @@ def test_cli_rejects_bad_arguments(args):
 
 def test_cli_registration_is_one_line_and_explains_missing_extras(monkeypatch):
     monkeypatch.setattr(
-        cli, "COMMANDS", [*cli.COMMANDS, ("serve", "lesson.no_such_module:serve", "needs `pip install lesson[serve]`")]
+        cli,
+        "COMMANDS",
+        [
+            *cli.COMMANDS,
+            ("serve", "lesson.no_such_module:serve", "needs `pip install lesson[serve]`"),
+        ],
     )
     app = cli.build_app()
     result = CliRunner().invoke(app, ["serve"])
@@ -94,7 +103,10 @@ def test_stdlib_demo_main_validates(capsys):
 def test_python_dash_m_lesson():
     proc = subprocess.run(
         [sys.executable, "-m", "lesson", "demo", "--requests", "20", "--no-stall"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr
     assert "p99" in proc.stdout

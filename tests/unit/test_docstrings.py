@@ -7,7 +7,16 @@ import importlib
 
 import pytest
 
-MODULES = ["lesson", "lesson.core.schema", "lesson.core.model", "lesson.core.service", "lesson.patterns.adapters", "lesson.patterns.streaming.events", "lesson.loadtest", "lesson.core.stats"]
+MODULES = [
+    "lesson",
+    "lesson.core.schema",
+    "lesson.core.model",
+    "lesson.core.service",
+    "lesson.patterns.adapters",
+    "lesson.patterns.streaming.events",
+    "lesson.loadtest",
+    "lesson.core.stats",
+]
 
 
 @pytest.mark.parametrize("name", MODULES)

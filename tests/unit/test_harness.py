@@ -13,10 +13,12 @@ import time
 
 import pytest
 
-from lesson import LoadTestResult, fastapi_rest_adapter, averaged_ensembled_model
-from lesson.loadtest import thread_runner as harness  # PROGRESS_INTERVAL; threads_available is patched there
+from lesson import LoadTestResult, averaged_ensembled_model, fastapi_rest_adapter
 from lesson.core.stats import percentile
 from lesson.loadtest import run_load_test, run_load_test_async, run_synthetic_load_test
+from lesson.loadtest import (
+    thread_runner as harness,
+)  # PROGRESS_INTERVAL; threads_available is patched there
 
 OK = {"predictions": [0.5], "metadata": {}}
 PAYLOAD = {"instances": [0.1, 0.2]}
@@ -82,7 +84,9 @@ def test_original_result_constructor_and_fields():
 
 def test_synthetic_load_test_on_the_rest_adapter():
     endpoint = fastapi_rest_adapter(averaged_ensembled_model)
-    result = run_synthetic_load_test(endpoint, [{"instances": [i / 100, 0.5]} for i in range(50)], warmups=2)
+    result = run_synthetic_load_test(
+        endpoint, [{"instances": [i / 100, 0.5]} for i in range(50)], warmups=2
+    )
     assert result.requests == 50 and result.successes == 50 and result.success_rate == 1.0
     assert result.mode == "sequential" and result.errors == {}
     assert len(result.latencies) == 50
@@ -122,7 +126,9 @@ def test_synthetic_load_test_known_sleep():
     assert 10 <= result.throughput <= 55
 
 
-@pytest.mark.parametrize("kwargs, match", [({"warmups": -1}, "warmups"), ({"warmups": 1.5}, "warmups")])
+@pytest.mark.parametrize(
+    "kwargs, match", [({"warmups": -1}, "warmups"), ({"warmups": 1.5}, "warmups")]
+)
 def test_synthetic_load_test_bounds(kwargs, match):
     with pytest.raises(ValueError, match=match):
         run_synthetic_load_test(lambda p: OK, [PAYLOAD], **kwargs)
@@ -147,8 +153,12 @@ def test_closed_loop_known_sleep_percentiles():
 
 
 def test_concurrency_multiplies_throughput_of_a_sleeping_endpoint():
-    one = run_load_test(sleeper(0.02), PAYLOAD, concurrency=1, max_requests=10_000, max_duration=0.8, warmup=0)
-    eight = run_load_test(sleeper(0.02), PAYLOAD, concurrency=8, max_requests=10_000, max_duration=0.8, warmup=0)
+    one = run_load_test(
+        sleeper(0.02), PAYLOAD, concurrency=1, max_requests=10_000, max_duration=0.8, warmup=0
+    )
+    eight = run_load_test(
+        sleeper(0.02), PAYLOAD, concurrency=8, max_requests=10_000, max_duration=0.8, warmup=0
+    )
     assert one.stopped_by == eight.stopped_by == "max_duration"
     ratio = eight.throughput / one.throughput
     assert 3.5 <= ratio <= 9.0, (one.to_text(), eight.to_text())
@@ -184,7 +194,9 @@ def test_check_none_accepts_anything_and_custom_checks_count_as_schema():
         if response != 42:
             raise ValueError("not 42")
 
-    result = run_load_test(lambda p: p["v"], [{"v": 42}, {"v": 1}], max_requests=10, check=check, warmup=0)
+    result = run_load_test(
+        lambda p: p["v"], [{"v": 42}, {"v": 1}], max_requests=10, check=check, warmup=0
+    )
     assert result.errors == {"schema": 5}
 
 
@@ -203,7 +215,9 @@ def test_warmup_is_excluded():
 
 def test_max_duration_bounds_a_run():
     started = time.perf_counter()
-    result = run_load_test(sleeper(0.01), PAYLOAD, concurrency=2, max_requests=1_000_000, max_duration=0.3, warmup=0)
+    result = run_load_test(
+        sleeper(0.01), PAYLOAD, concurrency=2, max_requests=1_000_000, max_duration=0.3, warmup=0
+    )
     elapsed = time.perf_counter() - started
     assert result.stopped_by == "max_duration"
     assert elapsed < 1.5
@@ -219,7 +233,9 @@ def test_a_hung_request_is_abandoned_and_counted():
         return OK
 
     started = time.perf_counter()
-    result = run_load_test(endpoint, [{"n": 0}, {"n": 1}], concurrency=1, max_requests=10, max_duration=0.2, warmup=0)
+    result = run_load_test(
+        endpoint, [{"n": 0}, {"n": 1}], concurrency=1, max_requests=10, max_duration=0.2, warmup=0
+    )
     elapsed = time.perf_counter() - started
     hang.set()
     assert elapsed < 2.5  # 0.2 s + the 1 s grace, not 5 s
@@ -241,7 +257,11 @@ def test_async_endpoint_is_refused_by_the_thread_harness():
 def test_progress_is_throttled_and_ends_complete():
     calls = []
     result = run_load_test(
-        sleeper(0.002), PAYLOAD, concurrency=2, max_requests=200, warmup=0,
+        sleeper(0.002),
+        PAYLOAD,
+        concurrency=2,
+        max_requests=200,
+        warmup=0,
         progress=lambda done, total, elapsed: calls.append((done, total, elapsed)),
     )
     assert calls, "progress was never called"
@@ -314,7 +334,9 @@ def test_browser_fallback_without_threads(monkeypatch):
 
 
 def test_open_loop_paces_at_the_target_rate():
-    result = run_load_test(lambda p: OK, PAYLOAD, rate=100, concurrency=4, max_requests=50, warmup=0)
+    result = run_load_test(
+        lambda p: OK, PAYLOAD, rate=100, concurrency=4, max_requests=50, warmup=0
+    )
     assert result.mode == "open" and result.target_rate == 100
     assert result.requests == 50
     assert 0.44 <= result.wall_time <= 1.5, result.to_text()
@@ -324,13 +346,23 @@ def test_open_loop_paces_at_the_target_rate():
 
 
 def test_open_loop_stops_at_max_duration():
-    result = run_load_test(lambda p: OK, PAYLOAD, rate=100, concurrency=2, max_requests=1000, max_duration=0.3, warmup=0)
+    result = run_load_test(
+        lambda p: OK,
+        PAYLOAD,
+        rate=100,
+        concurrency=2,
+        max_requests=1000,
+        max_duration=0.3,
+        warmup=0,
+    )
     assert result.requests == 30 and result.stopped_by == "max_duration"
 
 
 def test_open_loop_measures_from_the_intended_send_time():
     # one worker, 10 ms per request, 200 scheduled per second: the schedule runs away
-    result = run_load_test(sleeper(0.01), PAYLOAD, rate=200, concurrency=1, max_requests=40, warmup=0)
+    result = run_load_test(
+        sleeper(0.01), PAYLOAD, rate=200, concurrency=1, max_requests=40, warmup=0
+    )
     assert result.late_sends >= 20
     # the last request was intended at 195 ms but answered after ~400 ms
     assert result.max_latency >= 0.15, result.to_text()
@@ -339,7 +371,9 @@ def test_open_loop_measures_from_the_intended_send_time():
 
 def test_coordinated_omission_open_loop_shows_the_stall_closed_loop_hides_it():
     closed = run_load_test(StallingServer(), PAYLOAD, concurrency=1, max_requests=400, warmup=0)
-    opened = run_load_test(StallingServer(), PAYLOAD, rate=200, concurrency=16, max_requests=400, warmup=0)
+    opened = run_load_test(
+        StallingServer(), PAYLOAD, rate=200, concurrency=16, max_requests=400, warmup=0
+    )
     # both saw the one stalled request ...
     assert closed.max_latency >= 0.45 and opened.max_latency >= 0.45
     # ... but only the open loop counts the requests that should have been sent during it
@@ -353,8 +387,26 @@ def test_coordinated_omission_open_loop_shows_the_stall_closed_loop_hides_it():
 
 
 def test_async_harness_known_sleep_and_concurrency():
-    one = asyncio.run(run_load_test_async(async_sleeper(0.02), PAYLOAD, concurrency=1, max_requests=10_000, max_duration=0.6, warmup=1))
-    eight = asyncio.run(run_load_test_async(async_sleeper(0.02), PAYLOAD, concurrency=8, max_requests=10_000, max_duration=0.6, warmup=1))
+    one = asyncio.run(
+        run_load_test_async(
+            async_sleeper(0.02),
+            PAYLOAD,
+            concurrency=1,
+            max_requests=10_000,
+            max_duration=0.6,
+            warmup=1,
+        )
+    )
+    eight = asyncio.run(
+        run_load_test_async(
+            async_sleeper(0.02),
+            PAYLOAD,
+            concurrency=8,
+            max_requests=10_000,
+            max_duration=0.6,
+            warmup=1,
+        )
+    )
     assert 0.018 <= one.p50 <= 0.07, one.to_text()
     assert 3.5 <= eight.throughput / one.throughput <= 9.0, (one.to_text(), eight.to_text())
     assert eight.errors == {}
@@ -364,7 +416,9 @@ def test_async_harness_with_a_sync_endpoint():
     endpoint = fastapi_rest_adapter(averaged_ensembled_model)
     result = asyncio.run(run_load_test_async(endpoint, PAYLOAD, concurrency=4, max_requests=300))
     assert result.successes == 300 and result.errors == {}
-    sleepy = asyncio.run(run_load_test_async(sleeper(0.01), PAYLOAD, concurrency=4, max_requests=20, warmup=0))
+    sleepy = asyncio.run(
+        run_load_test_async(sleeper(0.01), PAYLOAD, concurrency=4, max_requests=20, warmup=0)
+    )
     assert 0.009 <= sleepy.p50 <= 0.06  # a sync endpoint blocks the loop: calls do not overlap
     assert sleepy.throughput <= 110
 
@@ -378,8 +432,14 @@ def test_async_errors_by_kind_and_progress():
 
     calls = []
     result = asyncio.run(
-        run_load_test_async(endpoint, [{"n": 0}, {"n": 1}, {"n": 2}], concurrency=3, max_requests=30, warmup=0,
-                            progress=lambda *a: calls.append(a))
+        run_load_test_async(
+            endpoint,
+            [{"n": 0}, {"n": 1}, {"n": 2}],
+            concurrency=3,
+            max_requests=30,
+            warmup=0,
+            progress=lambda *a: calls.append(a),
+        )
     )
     assert result.errors == {"TimeoutError": 10, "schema": 10} and result.successes == 10
     assert calls[-1][:2] == (30, 30)
@@ -401,8 +461,16 @@ def test_async_open_loop_shows_the_stall():
                 await asyncio.sleep(0.5 if self.calls == 40 else 0.002)
                 return OK
 
-    closed = asyncio.run(run_load_test_async(AsyncStallingServer(), PAYLOAD, concurrency=1, max_requests=300, warmup=0))
-    opened = asyncio.run(run_load_test_async(AsyncStallingServer(), PAYLOAD, rate=150, concurrency=32, max_requests=300, warmup=0))
+    closed = asyncio.run(
+        run_load_test_async(
+            AsyncStallingServer(), PAYLOAD, concurrency=1, max_requests=300, warmup=0
+        )
+    )
+    opened = asyncio.run(
+        run_load_test_async(
+            AsyncStallingServer(), PAYLOAD, rate=150, concurrency=32, max_requests=300, warmup=0
+        )
+    )
     assert closed.max_latency >= 0.45 and opened.max_latency >= 0.45
     assert closed.p99 < 0.1, closed.to_text()
     assert opened.p99 >= 0.3, opened.to_text()
@@ -415,13 +483,21 @@ def test_async_hung_request_is_cancelled_and_counted():
         return OK
 
     started = time.perf_counter()
-    result = asyncio.run(run_load_test_async(endpoint, [{"n": 0}, {"n": 1}], max_requests=5, max_duration=0.2, warmup=0))
+    result = asyncio.run(
+        run_load_test_async(
+            endpoint, [{"n": 0}, {"n": 1}], max_requests=5, max_duration=0.2, warmup=0
+        )
+    )
     assert time.perf_counter() - started < 2.5
     assert result.errors == {"unfinished": 1} and result.successes == 1
 
 
 def test_async_open_loop_paces():
-    result = asyncio.run(run_load_test_async(async_sleeper(0.001), PAYLOAD, rate=100, concurrency=4, max_requests=40, warmup=0))
+    result = asyncio.run(
+        run_load_test_async(
+            async_sleeper(0.001), PAYLOAD, rate=100, concurrency=4, max_requests=40, warmup=0
+        )
+    )
     assert result.requests == 40
     assert 0.35 <= result.wall_time <= 1.5
 
@@ -430,15 +506,31 @@ def test_async_open_loop_paces():
 
 
 def test_reports_summary_text_and_html():
-    result = run_load_test(sleeper(0.001), PAYLOAD, rate=200, concurrency=2, max_requests=20, warmup=0)
+    result = run_load_test(
+        sleeper(0.001), PAYLOAD, rate=200, concurrency=2, max_requests=20, warmup=0
+    )
     summary = result.summary()
     assert summary["mode"] == "open" and summary["requests"] == 20
     assert summary["percentile_method"] == "nearest-rank"
     assert summary["p50_ms"] == round(result.p50 * 1000, 4)
-    for key in ("p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms", "late_sends", "clock_resolution_us", "wall_time_s"):
+    for key in (
+        "p90_ms",
+        "p95_ms",
+        "p99_ms",
+        "p999_ms",
+        "max_ms",
+        "late_sends",
+        "clock_resolution_us",
+        "wall_time_s",
+    ):
         assert key in summary
     text = result.to_text()
-    assert "open loop at 200 req/s" in text and "p99" in text and "late sends" in text and "resolution" in text
+    assert (
+        "open loop at 200 req/s" in text
+        and "p99" in text
+        and "late sends" in text
+        and "resolution" in text
+    )
     page = result._repr_html_()
     assert page.startswith('<table class="lesson-results">')
     for column in ("p50", "p90", "p95", "p99", "max"):
@@ -460,7 +552,11 @@ def test_cancelling_the_async_run_stops_its_requests():
         return OK
 
     async def main():
-        task = asyncio.ensure_future(run_load_test_async(endpoint, PAYLOAD, concurrency=4, max_requests=100_000, max_duration=30, warmup=0))
+        task = asyncio.ensure_future(
+            run_load_test_async(
+                endpoint, PAYLOAD, concurrency=4, max_requests=100_000, max_duration=30, warmup=0
+            )
+        )
         await asyncio.sleep(0.2)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -478,6 +574,8 @@ def test_async_warmup_is_bounded_by_max_duration():
         await asyncio.sleep(10)
 
     started = time.perf_counter()
-    result = asyncio.run(run_load_test_async(endpoint, PAYLOAD, max_requests=1, max_duration=0.2, warmup=3))
+    result = asyncio.run(
+        run_load_test_async(endpoint, PAYLOAD, max_requests=1, max_duration=0.2, warmup=3)
+    )
     assert time.perf_counter() - started < 3.0
     assert result.errors == {"unfinished": 1}

@@ -111,7 +111,11 @@ def test_sleep_until_without_spinning_still_never_returns_early():
 
 
 def test_thread_open_loop_sends_on_schedule():
-    result = _best_of(lambda: run_load_test(Recorder(), PAYLOAD, rate=RATE, concurrency=4, max_requests=SENDS, warmup=0))
+    result = _best_of(
+        lambda: run_load_test(
+            Recorder(), PAYLOAD, rate=RATE, concurrency=4, max_requests=SENDS, warmup=0
+        )
+    )
     assert result.requests == SENDS and result.successes == SENDS
     assert result.late_sends <= MAX_LATE_SHARE * SENDS, result.to_text()
     # latency is measured from the intended time: a fast endpoint answered on time is fast
@@ -121,8 +125,11 @@ def test_thread_open_loop_sends_on_schedule():
 def test_async_open_loop_sends_on_schedule():
     def run():
         endpoint = Recorder()
-        return asyncio.run(run_load_test_async(endpoint.acall, PAYLOAD, rate=RATE, concurrency=8,
-                                               max_requests=SENDS, warmup=0))
+        return asyncio.run(
+            run_load_test_async(
+                endpoint.acall, PAYLOAD, rate=RATE, concurrency=8, max_requests=SENDS, warmup=0
+            )
+        )
 
     result = _best_of(run)
     assert result.requests == SENDS and result.successes == SENDS
@@ -132,8 +139,11 @@ def test_async_open_loop_sends_on_schedule():
 
 def test_async_open_loop_sends_are_not_early_and_keep_the_rate():
     endpoint = Recorder()
-    result = asyncio.run(run_load_test_async(endpoint.acall, PAYLOAD, rate=RATE, concurrency=8,
-                                             max_requests=200, warmup=0))
+    result = asyncio.run(
+        run_load_test_async(
+            endpoint.acall, PAYLOAD, rate=RATE, concurrency=8, max_requests=200, warmup=0
+        )
+    )
     calls = endpoint.calls
     assert len(calls) == 200
     # send i is due at start + i/rate: never before it (calls[0] is at or after start)
@@ -145,12 +155,15 @@ def test_async_open_loop_sends_are_not_early_and_keep_the_rate():
 @pytest.mark.parametrize("asynchronous", [False, True])
 def test_late_sends_count_a_schedule_that_runs_away(asynchronous):
     """``late_sends`` still means something: a pool too small for the rate makes sends late."""
+
     def slow(payload):
         time.sleep(0.003)
         return OK
 
     if asynchronous:
-        result = asyncio.run(run_load_test_async(slow, PAYLOAD, rate=RATE, concurrency=1, max_requests=100, warmup=0))
+        result = asyncio.run(
+            run_load_test_async(slow, PAYLOAD, rate=RATE, concurrency=1, max_requests=100, warmup=0)
+        )
     else:
         result = run_load_test(slow, PAYLOAD, rate=RATE, concurrency=1, max_requests=100, warmup=0)
     # one at a time, 3 ms each, due every 2.5 ms: the schedule runs away

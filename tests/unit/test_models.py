@@ -6,7 +6,17 @@ import threading
 
 import pytest
 
-from lesson.core.model import AveragedEnsembleModel, FunctionModel, Model, ModelMetadata, ModelNotFoundError, ModelRegistry, as_model, averaged_ensembled_model, default_registry
+from lesson.core.model import (
+    AveragedEnsembleModel,
+    FunctionModel,
+    Model,
+    ModelMetadata,
+    ModelNotFoundError,
+    ModelRegistry,
+    as_model,
+    averaged_ensembled_model,
+    default_registry,
+)
 
 
 @pytest.mark.parametrize(
@@ -39,8 +49,13 @@ def test_function_model_concatenates_per_row():
     assert model.predict([[1, 2], [3, 4]]) == [3, 2, 7, 4]
     assert FunctionModel(lambda row: sum(row), name="scalar").predict([[1, 2]]) == [3]
     assert model.metadata() == ModelMetadata(
-        name="two", version="3", platform="python", n_features=None, description="",
-        inputs=model.metadata().inputs, outputs=model.metadata().outputs,
+        name="two",
+        version="3",
+        platform="python",
+        n_features=None,
+        description="",
+        inputs=model.metadata().inputs,
+        outputs=model.metadata().outputs,
     )
 
 
@@ -76,20 +91,30 @@ def test_registry_default_and_versions():
     first = registry.register(AveragedEnsembleModel("a", "1"))
     registry.register(AveragedEnsembleModel("a", "2"))
     registry.register(FunctionModel(lambda r: [0.0], name="b"))
-    assert registry.get() is not first and registry.get().version == "2"  # latest version of the default
+    assert (
+        registry.get() is not first and registry.get().version == "2"
+    )  # latest version of the default
     assert registry.get("a", "1") is first
     assert registry.get("a", 1) is first  # versions are strings, ints accepted
     assert registry.default_name == "a"
     registry.register(FunctionModel(lambda r: [1.0], name="c"), default=True)
     assert registry.get().name == "c"
-    assert "a" in registry and ("a", "2") in registry and ("a", "9") not in registry and "z" not in registry
+    assert (
+        "a" in registry
+        and ("a", "2") in registry
+        and ("a", "9") not in registry
+        and "z" not in registry
+    )
     assert len(registry) == 4
     assert [m.name for m in registry.list()] == ["a", "a", "b", "c"]
 
 
 def test_registry_unknown_names_the_known_models():
     registry = default_registry()
-    with pytest.raises(ModelNotFoundError, match=r"'nope' not found; known models: averaged_ensemble \(versions 1\)"):
+    with pytest.raises(
+        ModelNotFoundError,
+        match=r"'nope' not found; known models: averaged_ensemble \(versions 1\)",
+    ):
         registry.get("nope")
     with pytest.raises(ModelNotFoundError, match="has no version '7'"):
         registry.get("averaged_ensemble", "7")

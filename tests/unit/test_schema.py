@@ -7,7 +7,17 @@ import math
 
 import pytest
 
-from lesson.core.schema import DEFAULT_LIMITS, Limits, PredictionResponse, RequestTooLargeError, V1Request, ValidationError, check_body_size, ensure_response_schema, parse_v1_request
+from lesson.core.schema import (
+    DEFAULT_LIMITS,
+    Limits,
+    PredictionResponse,
+    RequestTooLargeError,
+    V1Request,
+    ValidationError,
+    check_body_size,
+    ensure_response_schema,
+    parse_v1_request,
+)
 
 
 def error_of(payload, limits=DEFAULT_LIMITS, cls=ValidationError):
@@ -52,7 +62,9 @@ def test_payload_must_be_an_object(payload):
 
 def test_missing_instances():
     err = error_of({"inputs": [1]})
-    assert err.errors == [{"loc": ["body", "instances"], "msg": "Field required", "type": "missing"}]
+    assert err.errors == [
+        {"loc": ["body", "instances"], "msg": "Field required", "type": "missing"}
+    ]
     assert "body.instances" in str(err) and "missing" in str(err)
     assert err.field == "body.instances"
 
@@ -71,7 +83,11 @@ def test_empty_instances():
 
 def test_empty_row():
     err = error_of({"instances": [[1.0], []]})
-    assert err.errors[0] == {"loc": ["body", "instances", 1], "msg": "List should have at least 1 item", "type": "too_short"}
+    assert err.errors[0] == {
+        "loc": ["body", "instances", 1],
+        "msg": "List should have at least 1 item",
+        "type": "too_short",
+    }
 
 
 @pytest.mark.parametrize("bad", [True, False])
@@ -135,7 +151,9 @@ def test_too_many_features_flat():
 
 
 def test_too_many_features_in_a_row():
-    err = error_of({"instances": [[0.0], [0.0] * 300]}, Limits(max_features=10), cls=RequestTooLargeError)
+    err = error_of(
+        {"instances": [[0.0], [0.0] * 300]}, Limits(max_features=10), cls=RequestTooLargeError
+    )
     assert err.errors[0]["loc"] == ["body", "instances", 1]
 
 
@@ -153,7 +171,11 @@ def test_size_checks_happen_before_values_are_read():
 
 def test_limits_are_configurable_and_exact():
     limits = Limits(max_instances=2, max_features=3)
-    assert parse_v1_request({"instances": [[1, 2, 3], [4, 5, 6]]}, limits).rows[1] == [4.0, 5.0, 6.0]
+    assert parse_v1_request({"instances": [[1, 2, 3], [4, 5, 6]]}, limits).rows[1] == [
+        4.0,
+        5.0,
+        6.0,
+    ]
     error_of({"instances": [1, 2, 3, 4]}, limits, cls=RequestTooLargeError)
 
 
@@ -166,7 +188,10 @@ def test_body_size_bound():
         parse_v1_request(body, Limits(max_body_bytes=10))
 
 
-@pytest.mark.parametrize("kwargs", [{"max_instances": 0}, {"max_features": -1}, {"max_body_bytes": True}, {"max_instances": 1.5}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"max_instances": 0}, {"max_features": -1}, {"max_body_bytes": True}, {"max_instances": 1.5}],
+)
 def test_bad_limits(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         Limits(**kwargs)

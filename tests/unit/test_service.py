@@ -6,13 +6,20 @@ import math
 
 import pytest
 
-from lesson.core.model import AveragedEnsembleModel, FunctionModel, ModelNotFoundError, ModelRegistry
+from lesson.core.model import (
+    AveragedEnsembleModel,
+    FunctionModel,
+    ModelNotFoundError,
+    ModelRegistry,
+)
 from lesson.core.schema import Limits, RequestTooLargeError, ValidationError
 from lesson.core.service import ModelOutputError, PredictionService
 
 
 def test_predict_builds_the_v1_response():
-    out = PredictionService().predict({"instances": [0.2, 0.4, 0.6]}, transport="REST", extra_metadata={"framework": "FastAPI"})
+    out = PredictionService().predict(
+        {"instances": [0.2, 0.4, 0.6]}, transport="REST", extra_metadata={"framework": "FastAPI"}
+    )
     assert out["predictions"] == [0.42]
     meta = out["metadata"]
     assert list(meta)[:4] == ["transport", "model", "model_version", "latency_ms"]
@@ -22,7 +29,9 @@ def test_predict_builds_the_v1_response():
 
 
 def test_extra_metadata_cannot_override_the_core_keys():
-    out = PredictionService().predict({"instances": [1.0]}, extra_metadata={"transport": "fake", "model": "x", "k": 1})
+    out = PredictionService().predict(
+        {"instances": [1.0]}, extra_metadata={"transport": "fake", "model": "x", "k": 1}
+    )
     assert out["metadata"]["transport"] == "in-process"
     assert out["metadata"]["model"] == "averaged_ensemble"
     assert out["metadata"]["k"] == 1
@@ -34,7 +43,9 @@ def test_batch_rows_give_one_prediction_each():
 
 
 def test_model_and_version_selection():
-    registry = ModelRegistry([AveragedEnsembleModel(), FunctionModel(lambda r: [sum(r)], name="sum", version="2")])
+    registry = ModelRegistry(
+        [AveragedEnsembleModel(), FunctionModel(lambda r: [sum(r)], name="sum", version="2")]
+    )
     service = PredictionService(registry)
     out = service.predict({"instances": [1, 2]}, model="sum")
     assert out["predictions"] == [3.0]

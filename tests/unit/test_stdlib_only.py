@@ -80,7 +80,9 @@ SCRIPT = textwrap.dedent(
 
 def test_core_runs_with_third_party_packages_blocked():
     code = f"ROOT = {str(ROOT)!r}\n" + SCRIPT
-    proc = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "STDLIB-ONLY-OK" in proc.stdout
 

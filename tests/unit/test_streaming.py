@@ -7,7 +7,12 @@ import asyncio
 import pytest
 
 from lesson import averaged_ensembled_model, ensure_response_schema
-from lesson.patterns.streaming.events import EventStreamAdapter, StreamEventError, event_stream_adapter, is_error
+from lesson.patterns.streaming.events import (
+    EventStreamAdapter,
+    StreamEventError,
+    event_stream_adapter,
+    is_error,
+)
 
 EVENTS = [
     {"id": "e1", "key": "user-1", "instances": [0.2, 0.4, 0.6]},
@@ -21,7 +26,11 @@ def check_good(responses):
     for r in responses:
         ensure_response_schema(r)
         assert r["metadata"]["transport"] == "streaming"
-    assert [r["metadata"]["event_id"] for r in responses] == ["e1", 2, 2]  # no id: the sequence number
+    assert [r["metadata"]["event_id"] for r in responses] == [
+        "e1",
+        2,
+        2,
+    ]  # no id: the sequence number
     assert [r["metadata"]["key"] for r in responses] == ["user-1", None, None]
     assert [r["metadata"]["sequence"] for r in responses] == [0, 1, 2]
 
@@ -89,7 +98,9 @@ def test_emit_policy_yields_an_error_record_and_goes_on(bad, loc, kind):
 
 @pytest.mark.parametrize("bad, loc, kind", BAD_EVENTS)
 def test_raise_policy_raises_a_located_error(bad, loc, kind):
-    stream = event_stream_adapter(averaged_ensembled_model, on_error="raise")([{"instances": [1.0]}, bad])
+    stream = event_stream_adapter(averaged_ensembled_model, on_error="raise")(
+        [{"instances": [1.0]}, bad]
+    )
     next(stream)
     with pytest.raises(StreamEventError) as info:
         next(stream)
@@ -99,7 +110,12 @@ def test_raise_policy_raises_a_located_error(bad, loc, kind):
 
 def test_error_record_keeps_a_valid_event_id_and_key():
     record = event_stream_adapter(averaged_ensembled_model).process({"id": "z", "key": "k"}, 5)
-    assert record["metadata"] == {"transport": "streaming", "event_id": "z", "key": "k", "sequence": 5}
+    assert record["metadata"] == {
+        "transport": "streaming",
+        "event_id": "z",
+        "key": "k",
+        "sequence": 5,
+    }
 
 
 def test_async_raise_policy():
@@ -123,4 +139,7 @@ def test_model_crash_is_not_swallowed():
 def test_bad_policy_and_default_model():
     with pytest.raises(ValueError, match="on_error"):
         EventStreamAdapter(on_error="ignore")
-    assert next(EventStreamAdapter()([{"instances": [1.0]}]))["metadata"]["model"] == "averaged_ensemble"
+    assert (
+        next(EventStreamAdapter()([{"instances": [1.0]}]))["metadata"]["model"]
+        == "averaged_ensemble"
+    )

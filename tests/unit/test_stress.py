@@ -39,7 +39,13 @@ def make_payloads(n=REQUESTS, seed=11):
         if i % 2:
             payloads.append({"instances": [rng.uniform(-5, 5) for _ in range(width)]})
         else:
-            payloads.append({"instances": [[rng.uniform(-5, 5) for _ in range(width)] for _ in range(rng.randint(1, 8))]})
+            payloads.append(
+                {
+                    "instances": [
+                        [rng.uniform(-5, 5) for _ in range(width)] for _ in range(rng.randint(1, 8))
+                    ]
+                }
+            )
     return payloads
 
 
@@ -109,7 +115,9 @@ def endpoints():
 @pytest.mark.parametrize("name", ["rest", "grpc", "batch", "edge", "streaming"])
 def test_adapter_under_16_concurrent_workers(name):
     endpoint = endpoints()[name]
-    result = run_load_test(endpoint, PAYLOADS, concurrency=WORKERS, max_requests=REQUESTS, max_duration=60, warmup=0)
+    result = run_load_test(
+        endpoint, PAYLOADS, concurrency=WORKERS, max_requests=REQUESTS, max_duration=60, warmup=0
+    )
     assert result.errors == {}, (result.errors, result.error_examples)
     assert result.successes == REQUESTS == result.requests
 
@@ -117,7 +125,11 @@ def test_adapter_under_16_concurrent_workers(name):
 @pytest.mark.parametrize("name", ["rest", "edge"])
 def test_adapter_under_32_asyncio_workers(name):
     endpoint = endpoints()[name]
-    result = asyncio.run(run_load_test_async(endpoint, PAYLOADS, concurrency=32, max_requests=REQUESTS, max_duration=60, warmup=0))
+    result = asyncio.run(
+        run_load_test_async(
+            endpoint, PAYLOADS, concurrency=32, max_requests=REQUESTS, max_duration=60, warmup=0
+        )
+    )
     assert result.errors == {} and result.successes == REQUESTS
 
 

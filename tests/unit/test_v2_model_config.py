@@ -12,15 +12,26 @@ def test_the_real_models_config_takes_the_batch_dimension_out():
     meta = serving_registry().get().metadata()
     config = model_config(meta.name, meta.platform, meta.inputs, meta.outputs, 64)
     assert config["max_batch_size"] == 64
-    assert config["input"] == [{"name": "input", "data_type": "TYPE_FP64", "dims": [meta.n_features]}]
-    assert config["output"] == [{"name": "disease_progression", "data_type": "TYPE_FP64", "dims": [1]}]
+    assert config["input"] == [
+        {"name": "input", "data_type": "TYPE_FP64", "dims": [meta.n_features]}
+    ]
+    assert config["output"] == [
+        {"name": "disease_progression", "data_type": "TYPE_FP64", "dims": [1]}
+    ]
 
 
 def test_fixed_shapes_are_not_a_batch():
-    config = model_config("m", "p", [{"name": "x", "datatype": "INT32", "shape": [3, 4]}],
-                          [{"name": "y", "datatype": "BYTES", "shape": [3]}], 8)
+    config = model_config(
+        "m",
+        "p",
+        [{"name": "x", "datatype": "INT32", "shape": [3, 4]}],
+        [{"name": "y", "datatype": "BYTES", "shape": [3]}],
+        8,
+    )
     assert config["max_batch_size"] == 0
-    assert config["input"][0]["dims"] == [3, 4] and config["output"][0]["data_type"] == "TYPE_STRING"
+    assert (
+        config["input"][0]["dims"] == [3, 4] and config["output"][0]["data_type"] == "TYPE_STRING"
+    )
 
 
 def test_every_v2_datatype_has_a_config_type():

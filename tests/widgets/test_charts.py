@@ -8,10 +8,10 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from lesson.lab import in_process_targets  # noqa: E402
-from lesson.widgets import LoadTestPanel  # noqa: E402
-from lesson.widgets import panel as panel_module  # noqa: E402
-from lesson.widgets.charts import (  # noqa: E402
+from lesson.lab import in_process_targets
+from lesson.widgets import LoadTestPanel
+from lesson.widgets import panel as panel_module
+from lesson.widgets.charts import (
     MAX_DESCRIBED,
     bar_chart,
     chart_bundle,
@@ -55,7 +55,9 @@ def test_histogram_describes_the_range_it_bins(runs):
     text = spec["description"]
     assert run.label in text and f"Histogram of {len(values)} latencies (up to p99)" in text
     low, high = re.search(r"from ([0-9.e+-]+) ms to ([0-9.e+-]+) ms", text).groups()
-    assert float(low) == pytest.approx(values[0], rel=5e-3) and float(high) == pytest.approx(values[-1], rel=5e-3)
+    assert float(low) == pytest.approx(values[0], rel=5e-3) and float(high) == pytest.approx(
+        values[-1], rel=5e-3
+    )
 
 
 def test_comparison_is_stacked_transparent_and_described_once(runs):
@@ -69,7 +71,11 @@ def test_comparison_is_stacked_transparent_and_described_once(runs):
 def test_bar_and_line_descriptions_list_the_rows_and_say_how_many_more():
     rows = [{"pattern": f"p{i}", "ms": i * 1.5} for i in range(MAX_DESCRIBED + 3)]
     text = bar_chart(rows, x="pattern", y="ms", title="Latency")["description"]
-    assert text.startswith("Latency: ms by pattern.") and "p1: 1.5" in text and text.endswith("and 3 more.")
+    assert (
+        text.startswith("Latency: ms by pattern.")
+        and "p1: 1.5" in text
+        and text.endswith("and 3 more.")
+    )
     lines = [{"t": t, "v": t * t, "s": s} for s in ("a", "b") for t in range(5)]
     text = line_chart(lines, x="t", y="v", color="s", title="Growth")["description"]
     assert "a: 5 points, 0 to 16 over t 0 to 4" in text and "b: 5 points" in text
@@ -99,12 +105,20 @@ def test_long_titles_wrap_so_every_chart_fits_a_phone():
     from lesson.widgets.charts import to_svg
 
     title = "Per 50 requests: routed to the canary, and failed (measured) — the lines coincide: every request failed"
-    lines = [{"request": i * 50, "count": (i * 7) % 50, "series": s}
-             for s in ("routed to the canary (v2)", "failed") for i in range(20)]
-    bars = [{"stage": f"stage {i}", "percent": i * 10.0, "share of": k}
-            for i in range(4) for k in ("configured", "measured")]
-    for spec in (line_chart(lines, x="request", y="count", color="series", title=title),
-                 bar_chart(bars, x="stage", y="percent", color="share of", title=title)):
+    lines = [
+        {"request": i * 50, "count": (i * 7) % 50, "series": s}
+        for s in ("routed to the canary (v2)", "failed")
+        for i in range(20)
+    ]
+    bars = [
+        {"stage": f"stage {i}", "percent": i * 10.0, "share of": k}
+        for i in range(4)
+        for k in ("configured", "measured")
+    ]
+    for spec in (
+        line_chart(lines, x="request", y="count", color="series", title=title),
+        bar_chart(bars, x="stage", y="percent", color="share of", title=title),
+    ):
         assert isinstance(spec["title"], list) and " ".join(spec["title"]) == title
         assert spec["description"].startswith(title)
         width = float(re.search(r'<svg[^>]*width="([0-9.]+)"', to_svg(spec))[1])
@@ -112,7 +126,9 @@ def test_long_titles_wrap_so_every_chart_fits_a_phone():
 
 
 def _luminance(rgb: tuple[int, ...]) -> float:
-    lin = [c / 255 / 12.92 if c / 255 <= 0.03928 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb]
+    lin = [
+        c / 255 / 12.92 if c / 255 <= 0.03928 else ((c / 255 + 0.055) / 1.055) ** 2.4 for c in rgb
+    ]
     return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
 
 
@@ -126,9 +142,9 @@ def test_series_colours_read_on_white_and_inverted_on_the_dark_page(runs):
 
     spec = comparison_chart(runs)
     assert spec["config"]["range"]["category"] == list(CATEGORY_COLOURS)
-    slate = (0x1E, 0x21, 0x29)   # --md-default-bg-color of Material's slate scheme
+    slate = (0x1E, 0x21, 0x29)  # --md-default-bg-color of Material's slate scheme
     for colour in CATEGORY_COLOURS:
-        rgb = tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
-        inverted = tuple(255 - c for c in rgb)   # site.css: filter: invert(1) hue-rotate(180deg)
+        rgb = tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+        inverted = tuple(255 - c for c in rgb)  # site.css: filter: invert(1) hue-rotate(180deg)
         assert _contrast(rgb, (255, 255, 255)) >= 3, colour
         assert _contrast(inverted, slate) >= 3, colour

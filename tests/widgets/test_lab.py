@@ -51,10 +51,14 @@ def test_in_process_setup_prints_one_line_and_every_target_agrees(capsys):
         lesson.ensure_response_schema(response)
         assert response["predictions"] == pytest.approx(expected, abs=1e-9), key
         assert lab.targets[key].n_features == 10 and len(lab.targets[key].sample_rows) > 10, key
-    assert "error" in lab.try_call("rest", {"instances": [[0.2, 0.4, 0.6, 0.8]]})  # 4 features, not 10
+    assert "error" in lab.try_call(
+        "rest", {"instances": [[0.2, 0.4, 0.6, 0.8]]}
+    )  # 4 features, not 10
     example = lab.example_payload(3)
     assert len(example["instances"]) == 3 and all(len(r) == 10 for r in example["instances"])
-    assert lab.endpoint("in-process")(example)["predictions"] == pytest.approx(mlp_predictions(example["instances"]))
+    assert lab.endpoint("in-process")(example)["predictions"] == pytest.approx(
+        mlp_predictions(example["instances"])
+    )
     assert "error" in lab.try_call("rest", {"instances": [[0.1, "x"]]})
     with pytest.raises(KeyError, match="known: in-process"):
         lab.endpoint("nope")
@@ -66,7 +70,9 @@ def test_the_toy_model_is_still_a_choice_in_process():
     payload = {"instances": [[0.2, 0.4, 0.6, 0.8]]}
     expected = lesson.fastapi_rest_adapter(lesson.averaged_ensembled_model)(payload)["predictions"]
     assert lab.endpoint("rest")(payload)["predictions"] == expected
-    assert lab.example_payload() == {"instances": [[0.0] * 4]}  # no artifact: zeros of the default width
+    assert lab.example_payload() == {
+        "instances": [[0.0] * 4]
+    }  # no artifact: zeros of the default width
     lab.close()
 
 
@@ -103,7 +109,7 @@ def test_missing_servers_package_falls_back_to_in_process_with_a_note():
 
 def _server_stack_available() -> bool:
     try:
-        import lesson.clients  # noqa: F401
+        import lesson.clients
         import lesson.servers.launch  # noqa: F401
     except ImportError:
         return False
@@ -145,8 +151,13 @@ def test_servers_stop_when_the_interpreter_exits_without_close(tmp_path):
         "print(' '.join(str(h.pid) for h in lab.servers.values()), flush=True)\n"
         "raise SystemExit(3)  # like a kernel shutting down after a failed cell\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env=dict(os.environ))
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
     assert out.returncode == 3, out.stderr
     pids = [int(p) for p in out.stdout.split()]
     assert len(pids) == 2

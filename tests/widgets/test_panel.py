@@ -11,11 +11,11 @@ import pytest
 
 pytest.importorskip("ipywidgets")
 
-from lesson.lab import batching_target, in_process_targets  # noqa: E402
-from lesson.widgets import Knob, LoadTestPanel, PanelLimits, Target  # noqa: E402
-from lesson.widgets import panel as panel_module  # noqa: E402
-from lesson.widgets.charts import to_svg  # noqa: E402
-from lesson.core.stats import format_ms  # noqa: E402
+from lesson.core.stats import format_ms
+from lesson.lab import batching_target, in_process_targets
+from lesson.widgets import LoadTestPanel, PanelLimits, Target
+from lesson.widgets import panel as panel_module
+from lesson.widgets.charts import to_svg
 
 
 @pytest.fixture(autouse=True)
@@ -145,7 +145,9 @@ def test_every_run_stops_at_max_duration():
         return {"predictions": [0.0] * len(payload["instances"]), "metadata": {}}
 
     target = Target(key="slow", label="slow", pattern="REST", endpoint=slow)
-    panel = LoadTestPanel([target], limits=PanelLimits(max_duration=0.5), requests=5000, concurrency=1)
+    panel = LoadTestPanel(
+        [target], limits=PanelLimits(max_duration=0.5), requests=5000, concurrency=1
+    )
     start = time.perf_counter()
     record = panel.run()
     assert time.perf_counter() - start < 5.0
@@ -165,7 +167,9 @@ def test_errors_are_counted_by_kind_in_the_table():
             return {"predictions": [], "metadata": {}}  # wrong length: fails the panel's check
         return {"predictions": [0.5] * len(payload["instances"]), "metadata": {}}
 
-    panel = LoadTestPanel([Target(key="flaky", label="flaky", pattern="REST", endpoint=flaky)], requests=100)
+    panel = LoadTestPanel(
+        [Target(key="flaky", label="flaky", pattern="REST", endpoint=flaky)], requests=100
+    )
     record = panel.run()
     errors = record.result.errors
     assert errors.get("ConnectionResetError", 0) > 10
@@ -187,7 +191,10 @@ def test_a_failing_run_is_shown_and_the_panel_recovers():
     assert isinstance(panel.last_error, RuntimeError)
     assert panel.progress_label.value == "failed: RuntimeError"
     (logged,) = panel.log.outputs  # in the panel's log, whichever message the click came with
-    assert logged["name"] == "stderr" and "Run failed: RuntimeError: cannot build this endpoint" in logged["text"]
+    assert (
+        logged["name"] == "stderr"
+        and "Run failed: RuntimeError: cannot build this endpoint" in logged["text"]
+    )
     assert not panel.running and not panel.run_button.disabled
     panel.target_select.value = "rest"
     panel.run_button.click()
@@ -234,7 +241,8 @@ def test_each_run_replaces_the_chart_with_one_that_names_it():
     assert histogram["title"]["subtitle"] == labels[-1]
     assert len(histogram["data"]["values"]) == 60
     assert panel.chart_output.outputs[0]["metadata"]["application/vnd.vegalite.v5+json"] == {
-        "embed_options": {"renderer": "svg"}}
+        "embed_options": {"renderer": "svg"}
+    }
     panel.clear_button.click()
     assert panel.chart_output.outputs == ()
 
@@ -249,7 +257,11 @@ def test_browser_path_uses_the_asyncio_harness(monkeypatch):
         return await real(*args, **kwargs)
 
     monkeypatch.setattr(panel_module.loadtest, "run_load_test_async", spy)
-    monkeypatch.setattr(panel_module.loadtest, "run_load_test", lambda *a, **k: pytest.fail("threads in the browser"))
+    monkeypatch.setattr(
+        panel_module.loadtest,
+        "run_load_test",
+        lambda *a, **k: pytest.fail("threads in the browser"),
+    )
     panel = make_panel(target="rest", requests=200, concurrency=4)
     with pytest.raises(RuntimeError, match="run_async"):
         panel.run()
@@ -270,9 +282,13 @@ def test_batching_knobs_appear_for_targets_that_have_them_and_reach_the_endpoint
         panel.settings(knobs={"max_batch_size": 0})
 
     device = target.extra["device"]
-    unbatched = panel.run(requests=120, concurrency=16, knobs={"max_batch_size": 1, "max_delay_ms": 0})
+    unbatched = panel.run(
+        requests=120, concurrency=16, knobs={"max_batch_size": 1, "max_delay_ms": 0}
+    )
     calls_unbatched = device.calls
-    batched = panel.run(requests=120, concurrency=16, knobs={"max_batch_size": 16, "max_delay_ms": 2})
+    batched = panel.run(
+        requests=120, concurrency=16, knobs={"max_batch_size": 16, "max_delay_ms": 2}
+    )
     calls_batched = device.calls - calls_unbatched
     assert not unbatched.result.errors and not batched.result.errors
     assert calls_unbatched >= 120  # one device call per request (plus warm-up)
@@ -295,8 +311,12 @@ def test_chart_spec_carries_the_runs_data_and_renders_offline():
     assert len(values) == 6 * 2
     first = [v for v in values if v["run"] == panel.runs[0].label]
     assert [v["percentile"] for v in first] == ["p50", "p90", "p95", "p99", "p99.9", "max"]
-    assert first[0]["latency_ms"] == pytest.approx(panel.runs[0].result.p50 * 1000, rel=1e-3, abs=1e-3)
-    assert first[-1]["latency_ms"] == pytest.approx(panel.runs[0].result.max_latency * 1000, rel=1e-3, abs=1e-3)
+    assert first[0]["latency_ms"] == pytest.approx(
+        panel.runs[0].result.p50 * 1000, rel=1e-3, abs=1e-3
+    )
+    assert first[-1]["latency_ms"] == pytest.approx(
+        panel.runs[0].result.max_latency * 1000, rel=1e-3, abs=1e-3
+    )
     hist_values = histogram["data"]["values"]
     assert 140 <= len(hist_values) <= 150  # up to p99 of the latest run
     assert max(v["latency_ms"] for v in hist_values) <= panel.runs[1].result.p99 * 1000 + 1e-3
@@ -321,8 +341,11 @@ def test_long_run_labels_stay_whole_in_the_legend_and_keep_the_charts_page_wide(
     width = float(re.search(r'<svg[^>]*width="([0-9.]+)"', svg)[1])
     assert width <= 800, width  # the two charts side by side still fit a page
     summary = chart_bundle(spec, svg=False)["text/plain"]
-    assert re.fullmatch(r"Vega-Lite chart: Latency by percentile; Distribution up to p99 \(\d+ requests\), "
-                        + re.escape(long_label), summary), summary
+    assert re.fullmatch(
+        r"Vega-Lite chart: Latency by percentile; Distribution up to p99 \(\d+ requests\), "
+        + re.escape(long_label),
+        summary,
+    ), summary
 
 
 def test_report_displays_table_and_chart(monkeypatch, charts_shown):

@@ -23,13 +23,25 @@ from lesson.teaching.quizzes import (
 )
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-STEMS = ["00-overview", "01-rest", "02-grpc", "03-batch", "04-streaming", "05-edge",
-         "06-load-testing", "07-resilience", "08-rollout", "09-capstone"]
+STEMS = [
+    "00-overview",
+    "01-rest",
+    "02-grpc",
+    "03-batch",
+    "04-streaming",
+    "05-edge",
+    "06-load-testing",
+    "07-resilience",
+    "08-rollout",
+    "09-capstone",
+]
 
 
 def two_options(**first) -> tuple[Option, Option]:
-    return (Option(**{"text": "yes", "correct": True, "feedback": "because", **first}),
-            Option("no", False, "because not"))
+    return (
+        Option(**{"text": "yes", "correct": True, "feedback": "because", **first}),
+        Option("no", False, "because not"),
+    )
 
 
 # ---- the data -------------------------------------------------------------------------------
@@ -54,7 +66,9 @@ def test_each_question_has_one_right_option_and_feedback_for_every_option(stem):
         assert len(texts) == len(set(texts)), question.id
         feedbacks = [o.feedback.strip() for o in question.options]
         assert all(feedbacks), question.id
-        assert len(set(feedbacks)) == len(feedbacks), f"{question.id}: two options share one explanation"
+        assert len(set(feedbacks)) == len(feedbacks), (
+            f"{question.id}: two options share one explanation"
+        )
 
 
 def test_the_right_answer_is_not_always_in_the_same_place():
@@ -72,26 +86,32 @@ def test_shuffled_order_is_fixed_by_the_id():
     assert len(orders) > 1
 
 
-@pytest.mark.parametrize("bad, message", [
-    (dict(options=(Option("only", True, "why"),)), "needs 2 to"),
-    (dict(options=(Option("a", True, "x"), Option("b", True, "y"))), "2 correct options"),
-    (dict(options=(Option("a", False, "x"), Option("b", False, "y"))), "0 correct options"),
-    (dict(options=(Option("a", True, "x"), Option("a", False, "y"))), "repeats an option"),
-    (dict(prompt="  "), "no prompt"),
-    (dict(id=""), "needs an id"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(options=(Option("only", True, "why"),)), "needs 2 to"),
+        (dict(options=(Option("a", True, "x"), Option("b", True, "y"))), "2 correct options"),
+        (dict(options=(Option("a", False, "x"), Option("b", False, "y"))), "0 correct options"),
+        (dict(options=(Option("a", True, "x"), Option("a", False, "y"))), "repeats an option"),
+        (dict(prompt="  "), "no prompt"),
+        (dict(id=""), "needs an id"),
+    ],
+)
 def test_invalid_questions_are_refused(bad, message):
     fields = {"id": "q", "prompt": "Which?", "options": two_options(), **bad}
     with pytest.raises(QuizError, match=message):
         Question(**fields)
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("feedback", "", "has no feedback"),
-    ("feedback", "   ", "has no feedback"),
-    ("correct", 1, "must be True or False"),
-    ("text", "", "non-empty text"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("feedback", "", "has no feedback"),
+        ("feedback", "   ", "has no feedback"),
+        ("correct", 1, "must be True or False"),
+        ("text", "", "non-empty text"),
+    ],
+)
 def test_invalid_options_are_refused(field, value, message):
     with pytest.raises(QuizError, match=message):
         two_options(**{field: value})
@@ -119,21 +139,38 @@ def test_grading_every_option_of_every_question(stem):
 
 
 def test_grade_takes_a_letter_or_an_index():
-    question = Question("q", "Which?", (Option("x", False, "no x"), Option("y", True, "yes y"),
-                                        Option("z", False, "no z")))
-    assert grade(question, 1).correct and grade(question, "b").correct and grade(question, " B) ").correct
+    question = Question(
+        "q",
+        "Which?",
+        (Option("x", False, "no x"), Option("y", True, "yes y"), Option("z", False, "no z")),
+    )
+    assert (
+        grade(question, 1).correct
+        and grade(question, "b").correct
+        and grade(question, " B) ").correct
+    )
     wrong = grade(question, "c")
     assert not wrong.correct and wrong.explanation == "no z" and wrong.answer == 1
     assert "The answer: b) y" in str(wrong) and str(grade(question, 1)).startswith("✔ b) y")
     assert question.grade("a") == grade(question, 0)
 
 
-@pytest.mark.parametrize("choice, message", [
-    (3, r"outside 0\.\.2"), (-1, r"outside 0\.\.2"), ("d", "not one of the letters a, b, c"),
-    ("ab", "not one of the letters"), (True, "not bool"), (1.0, "not float"), (None, "not NoneType"),
-])
+@pytest.mark.parametrize(
+    "choice, message",
+    [
+        (3, r"outside 0\.\.2"),
+        (-1, r"outside 0\.\.2"),
+        ("d", "not one of the letters a, b, c"),
+        ("ab", "not one of the letters"),
+        (True, "not bool"),
+        (1.0, "not float"),
+        (None, "not NoneType"),
+    ],
+)
 def test_grade_refuses_a_choice_that_names_no_option(choice, message):
-    question = Question("q", "Which?", (Option("x", True, "1"), Option("y", False, "2"), Option("z", False, "3")))
+    question = Question(
+        "q", "Which?", (Option("x", True, "1"), Option("y", False, "2"), Option("z", False, "3"))
+    )
     with pytest.raises(QuizError, match=message):
         grade(question, choice)
 
@@ -211,8 +248,20 @@ def test_widget_escapes_text_and_shows_code_spans():
     pytest.importorskip("ipywidgets")
     from lesson.widgets.quiz import QuizWidget
 
-    quiz = Quiz("nb", "A <b>title</b>", (Question("q", "Is `a < b`?", (
-        Option("<script>x</script>", True, "see `max_delay_ms`"), Option("no", False, "not so"))),))
+    quiz = Quiz(
+        "nb",
+        "A <b>title</b>",
+        (
+            Question(
+                "q",
+                "Is `a < b`?",
+                (
+                    Option("<script>x</script>", True, "see `max_delay_ms`"),
+                    Option("no", False, "not so"),
+                ),
+            ),
+        ),
+    )
     shown = QuizWidget(quiz)
     rendered = " ".join(str(getattr(w, "value", "")) for w in _walk(shown.widget))
     assert "<script>" not in rendered and "&lt;script&gt;" in rendered

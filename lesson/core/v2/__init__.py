@@ -24,16 +24,8 @@ in the form of Triton's model-configuration extension. Every public name is
 re-exported here.
 """
 
-from lesson.core.v2.tensors import (
-    DATATYPES,
-    FLOAT_DATATYPES,
-    OUTPUT_DATATYPE,
-    InferInput,
-    V2Error,
-    V2TooLargeError,
-    decode_raw,
-    element_size,
-    encode_raw,
+from lesson.core.v2.build import (
+    build_request,
 )
 from lesson.core.v2.checks import (
     TensorBounds,
@@ -44,6 +36,7 @@ from lesson.core.v2.checks import (
     make_input,
     tensor_rows,
 )
+from lesson.core.v2.config import CONFIG_DATATYPES, model_config
 from lesson.core.v2.request import (
     HEADER_LENGTH,
     InferRequest,
@@ -58,9 +51,16 @@ from lesson.core.v2.response import (
     encode_infer_response,
     select_outputs,
 )
-from lesson.core.v2.config import CONFIG_DATATYPES, model_config
-from lesson.core.v2.build import (
-    build_request,
+from lesson.core.v2.tensors import (
+    DATATYPES,
+    FLOAT_DATATYPES,
+    OUTPUT_DATATYPE,
+    InferInput,
+    V2Error,
+    V2TooLargeError,
+    decode_raw,
+    element_size,
+    encode_raw,
 )
 
 __all__ = [

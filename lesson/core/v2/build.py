@@ -24,7 +24,11 @@ def build_request(
     n_features = len(rows[0]) if rows else 0
     cast = float if datatype in FLOAT_DATATYPES else (bool if datatype == "BOOL" else int)
     flat = [cast(v) for row in rows for v in row]
-    tensor: dict[str, Any] = {"name": input_name, "shape": [len(rows), n_features], "datatype": datatype}
+    tensor: dict[str, Any] = {
+        "name": input_name,
+        "shape": [len(rows), n_features],
+        "datatype": datatype,
+    }
     payload: dict[str, Any] = {"inputs": [tensor]}
     if request_id:
         payload["id"] = request_id

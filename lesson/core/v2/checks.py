@@ -74,7 +74,9 @@ def flatten_json_data(data: Any, field_name: str, limit: int) -> list:
     """Flatten (possibly nested, row-major) JSON tensor data, bounded in size and depth."""
     if not isinstance(data, list):
         raise V2Error(field_name, f"expected a list of numbers, got {type(data).__name__}")
-    flat = data if not any(isinstance(item, list) for item in data) else _flatten(data, field_name, 0)
+    flat = (
+        data if not any(isinstance(item, list) for item in data) else _flatten(data, field_name, 0)
+    )
     if len(flat) > limit:
         raise V2TooLargeError(field_name, f"{len(flat)} elements is over the bound of {limit}")
     return flat
@@ -106,7 +108,9 @@ def check_values(values: Iterable[Any], datatype: str, field_name: str) -> list[
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise V2Error(f"{field_name}[{i}]", f"expected a number, got {value!r}")
         if want_int and not isinstance(value, int):
-            raise V2Error(f"{field_name}[{i}]", f"expected an integer for {datatype}, got {value!r}")
+            raise V2Error(
+                f"{field_name}[{i}]", f"expected an integer for {datatype}, got {value!r}"
+            )
         number = float(value)
         if not math.isfinite(number):
             raise V2Error(f"{field_name}[{i}]", f"expected a finite number, got {value!r}")
@@ -156,7 +160,9 @@ def tensor_rows(tensor: InferInput, bounds: Limits, index: int = 0) -> list[list
     else:
         n_rows, n_features = tensor.shape
     if n_rows == 0 or n_features == 0:
-        raise V2Error(where, f"empty tensor {list(tensor.shape)}: need at least one row and feature")
+        raise V2Error(
+            where, f"empty tensor {list(tensor.shape)}: need at least one row and feature"
+        )
     if n_rows > bounds.max_instances:
         raise V2TooLargeError(where, f"{n_rows} rows is over the bound of {bounds.max_instances}")
     if n_features > bounds.max_features:

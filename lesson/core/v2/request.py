@@ -44,11 +44,15 @@ class InferRequest:
 def request_rows(request: InferRequest, bounds: Limits) -> list[list[float]]:
     """The single model input of a request as rows (the lesson's models take one tensor)."""
     if len(request.inputs) != 1:
-        raise V2Error("inputs", f"the model takes exactly one input tensor, got {len(request.inputs)}")
+        raise V2Error(
+            "inputs", f"the model takes exactly one input tensor, got {len(request.inputs)}"
+        )
     return tensor_rows(request.inputs[0], bounds, 0)
 
 
-def split_body(body: bytes, header_length: str | int | None, max_body_bytes: int) -> tuple[Any, bytes]:
+def split_body(
+    body: bytes, header_length: str | int | None, max_body_bytes: int
+) -> tuple[Any, bytes]:
     """Split an HTTP body into (parsed JSON header, binary tail)."""
     if len(body) > max_body_bytes:
         raise V2TooLargeError("body", f"{len(body)} bytes is over the bound of {max_body_bytes}")
@@ -78,7 +82,9 @@ def _params(obj: dict, where: str) -> dict:
     return params
 
 
-def parse_infer_request(payload: Any, binary: bytes = b"", bounds: Limits = DEFAULT_LIMITS) -> InferRequest:
+def parse_infer_request(
+    payload: Any, binary: bytes = b"", bounds: Limits = DEFAULT_LIMITS
+) -> InferRequest:
     """Validate a V2 inference request (JSON already parsed, `binary` the tail bytes)."""
     if not isinstance(payload, dict):
         raise V2Error("body", f"expected a JSON object, got {type(payload).__name__}")
@@ -90,7 +96,9 @@ def parse_infer_request(payload: Any, binary: bytes = b"", bounds: Limits = DEFA
     if not isinstance(binary_output, bool):
         raise V2Error("parameters.binary_data_output", "expected true or false")
     inputs = _parse_inputs(payload.get("inputs"), binary, bounds)
-    return InferRequest(inputs, _parse_outputs(payload.get("outputs", [])), request_id, binary_output, params)
+    return InferRequest(
+        inputs, _parse_outputs(payload.get("outputs", [])), request_id, binary_output, params
+    )
 
 
 def _parse_inputs(raw_inputs: Any, binary: bytes, bounds: Limits) -> list[InferInput]:
@@ -99,7 +107,9 @@ def _parse_inputs(raw_inputs: Any, binary: bytes, bounds: Limits) -> list[InferI
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise V2Error("inputs", "expected a non-empty list of tensors")
     if len(raw_inputs) > bounds.max_inputs:
-        raise V2TooLargeError("inputs", f"{len(raw_inputs)} tensors is over the bound of {bounds.max_inputs}")
+        raise V2TooLargeError(
+            "inputs", f"{len(raw_inputs)} tensors is over the bound of {bounds.max_inputs}"
+        )
     offset = 0
     inputs = []
     for i, item in enumerate(raw_inputs):
@@ -112,9 +122,13 @@ def _parse_inputs(raw_inputs: Any, binary: bytes, bounds: Limits) -> list[InferI
         raw = None
         if size is not None:
             if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-                raise V2Error(f"inputs[{i}].parameters.binary_data_size", "expected a non-negative integer")
+                raise V2Error(
+                    f"inputs[{i}].parameters.binary_data_size", "expected a non-negative integer"
+                )
             if "data" in item:
-                raise V2Error(f"inputs[{i}].data", "give either 'data' or binary_data_size, not both")
+                raise V2Error(
+                    f"inputs[{i}].data", "give either 'data' or binary_data_size, not both"
+                )
             if offset + size > len(binary):
                 raise V2Error(
                     f"inputs[{i}].parameters.binary_data_size",
@@ -123,11 +137,20 @@ def _parse_inputs(raw_inputs: Any, binary: bytes, bounds: Limits) -> list[InferI
             raw = binary[offset : offset + size]
             offset += size
         inputs.append(
-            make_input(item["name"], item["datatype"], item["shape"], data=item.get("data"),
-                       raw=raw, index=i, bounds=bounds)
+            make_input(
+                item["name"],
+                item["datatype"],
+                item["shape"],
+                data=item.get("data"),
+                raw=raw,
+                index=i,
+                bounds=bounds,
+            )
         )
     if offset != len(binary):
-        raise V2Error("body", f"{len(binary) - offset} binary bytes after the tensors are unaccounted for")
+        raise V2Error(
+            "body", f"{len(binary) - offset} binary bytes after the tensors are unaccounted for"
+        )
     return inputs
 
 

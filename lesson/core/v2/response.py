@@ -23,7 +23,9 @@ class OutputTensor:
     datatype: str = OUTPUT_DATATYPE
 
 
-def select_outputs(request: InferRequest, available: list[OutputTensor]) -> list[tuple[OutputTensor, bool]]:
+def select_outputs(
+    request: InferRequest, available: list[OutputTensor]
+) -> list[tuple[OutputTensor, bool]]:
     """The outputs to send and whether each goes as binary, checking requested names."""
     if not request.outputs:
         return [(out, request.binary_output) for out in available]
@@ -31,7 +33,10 @@ def select_outputs(request: InferRequest, available: list[OutputTensor]) -> list
     chosen = []
     for i, want in enumerate(request.outputs):
         if want.name not in by_name:
-            raise V2Error(f"outputs[{i}].name", f"unknown output {want.name!r}; the model has {sorted(by_name)}")
+            raise V2Error(
+                f"outputs[{i}].name",
+                f"unknown output {want.name!r}; the model has {sorted(by_name)}",
+            )
         binary = request.binary_output if want.binary is None else want.binary
         chosen.append((by_name[want.name], binary))
     return chosen
@@ -76,6 +81,8 @@ def decode_infer_response(body: bytes, header_length: str | int | None = None) -
         size = (out.get("parameters") or {}).get("binary_data_size")
         if size is not None:
             count = math.prod(out["shape"])
-            out["data"] = decode_raw(out["datatype"], tail[offset : offset + size], count, out["name"])
+            out["data"] = decode_raw(
+                out["datatype"], tail[offset : offset + size], count, out["name"]
+            )
             offset += size
     return payload

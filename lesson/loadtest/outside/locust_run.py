@@ -18,8 +18,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from lesson.core.stats import percentile
 from lesson.loadtest.outside import LOCUSTFILE, ToolRun
@@ -37,31 +37,82 @@ def summarise(samples: list[list[float]], failures: int, skip_s: float) -> ToolR
     kept = [(t, ms) for t, ms in samples if t >= start]
     latencies = sorted(ms for _, ms in kept)
     span = kept[-1][0] - kept[0][0] if len(kept) > 1 else 0.0
-    return ToolRun("locust", True, rps=(len(kept) - 1) / span if span else float("nan"),
-                   p50_ms=percentile(latencies, 50), p99_ms=percentile(latencies, 99), requests=len(kept),
-                   errors=failures, note="Python (gevent), FastHttpUser")
+    return ToolRun(
+        "locust",
+        True,
+        rps=(len(kept) - 1) / span if span else float("nan"),
+        p50_ms=percentile(latencies, 50),
+        p99_ms=percentile(latencies, 99),
+        requests=len(kept),
+        errors=failures,
+        note="Python (gevent), FastHttpUser",
+    )
 
 
-def run_locust(url: str, path: str, body: bytes, users: int, seconds: float, *, rate_per_user: float | None = None,
-               skip_s: float = 1.0, prefix: Sequence[str] = ()) -> ToolRun:
+def run_locust(
+    url: str,
+    path: str,
+    body: bytes,
+    users: int,
+    seconds: float,
+    *,
+    rate_per_user: float | None = None,
+    skip_s: float = 1.0,
+    prefix: Sequence[str] = (),
+) -> ToolRun:
     """``users`` users, each one request in flight (or paced at ``rate_per_user`` req/s), for
     ``seconds`` after ``skip_s`` of start-up."""
     locust = locust_command()
     if locust is None:
         raise RuntimeError("locust is not installed (pip install locust)")
     work = Path(tempfile.mkdtemp(prefix="locust-"))
-    env = dict(os.environ, LOCUST_PATH=path, LOCUST_BODY=body.decode(), LOCUST_LATENCY_FILE=str(work / "lat.json"))
+    env = dict(
+        os.environ,
+        LOCUST_PATH=path,
+        LOCUST_BODY=body.decode(),
+        LOCUST_LATENCY_FILE=str(work / "lat.json"),
+    )
     env.pop("LOCUST_RATE_PER_USER", None)
     if rate_per_user:
         env["LOCUST_RATE_PER_USER"] = str(rate_per_user)
-    cmd = [*prefix, locust, "-f", str(LOCUSTFILE), "--headless", "-u", str(users), "-r", str(users),
-           "-t", f"{max(2, round(seconds + skip_s))}s", "--host", url, "--csv", str(work / "out"), "--only-summary",
-           "--loglevel", "WARNING", "--stop-timeout", "5"]
+    cmd = [
+        *prefix,
+        locust,
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "-t",
+        f"{max(2, round(seconds + skip_s))}s",
+        "--host",
+        url,
+        "--csv",
+        str(work / "out"),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--stop-timeout",
+        "5",
+    ]
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + skip_s + 60, env=env, cwd=work,
-                              check=False)
-        if done.returncode not in (0, 1) or not (work / "lat.json").exists():  # 1: some requests failed
-            raise RuntimeError(f"locust failed (exit {done.returncode}): {done.stderr.strip()[-400:]}")
+        done = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=seconds + skip_s + 60,
+            env=env,
+            cwd=work,
+            check=False,
+        )
+        if (
+            done.returncode not in (0, 1) or not (work / "lat.json").exists()
+        ):  # 1: some requests failed
+            raise RuntimeError(
+                f"locust failed (exit {done.returncode}): {done.stderr.strip()[-400:]}"
+            )
         samples = json.loads((work / "lat.json").read_text())
         rows = {row["Name"]: row for row in csv.DictReader((work / "out_stats.csv").open())}
     finally:

@@ -7,7 +7,7 @@ import os
 import re
 import subprocess
 import tempfile
-from typing import Sequence
+from collections.abc import Sequence
 
 from lesson.loadtest.outside import ToolRun
 
@@ -30,20 +30,44 @@ def parse_wrk(out: str) -> ToolRun:
         raise ValueError(f"unexpected wrk output: {out.strip()[-300:]}")
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
     errors += sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
-    return ToolRun("wrk", True, rps=float(rate.group(1)), p50_ms=_ms(pct["50"]), p99_ms=_ms(pct["99"]),
-                   requests=int(done.group(1)), errors=errors, note="C, 1 thread, closed loop")
+    return ToolRun(
+        "wrk",
+        True,
+        rps=float(rate.group(1)),
+        p50_ms=_ms(pct["50"]),
+        p99_ms=_ms(pct["99"]),
+        requests=int(done.group(1)),
+        errors=errors,
+        note="C, 1 thread, closed loop",
+    )
 
 
-def run_wrk(url: str, path: str, body: bytes, connections: int, seconds: float,
-            prefix: Sequence[str] = ()) -> ToolRun:
+def run_wrk(
+    url: str, path: str, body: bytes, connections: int, seconds: float, prefix: Sequence[str] = ()
+) -> ToolRun:
     """Run wrk for ``seconds`` (whole, at least 1) at ``connections``; ``prefix`` e.g. ``taskset -c 1``."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(body.decode())}\n'
-                     'wrk.headers["Content-Type"] = "application/json"\n')
+        script.write(
+            f'wrk.method = "POST"\nwrk.body = {json.dumps(body.decode())}\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+        )
     try:
-        cmd = [*prefix, "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
-               "--latency", "-s", script.name, url + path]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+        cmd = [
+            *prefix,
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "30s",
+            "--latency",
+            "-s",
+            script.name,
+            url + path,
+        ]
+        out = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=seconds + 60, check=True
+        ).stdout
     finally:
         os.unlink(script.name)
     return parse_wrk(out)

@@ -8,4 +8,10 @@ from lesson.patterns.batch.io import BatchInputError
 from lesson.patterns.batch.runner import BatchReport, default_rejects_path, score_file
 from lesson.patterns.batch.sample import write_sample_data
 
-__all__ = ["BatchInputError", "BatchReport", "default_rejects_path", "score_file", "write_sample_data"]
+__all__ = [
+    "BatchInputError",
+    "BatchReport",
+    "default_rejects_path",
+    "score_file",
+    "write_sample_data",
+]

@@ -14,17 +14,25 @@ import csv
 import encodings.utf_8_sig  # noqa: F401 - the CSV header's codec: imported once here, not inside a run
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-__all__ = ["file_format", "Chunk", "ChunkReader", "AtomicTableWriter", "commit_together", "parquet_options",
-           "remove_stale_temporaries", "BatchInputError"]
+__all__ = [
+    "file_format",
+    "Chunk",
+    "ChunkReader",
+    "AtomicTableWriter",
+    "commit_together",
+    "parquet_options",
+    "remove_stale_temporaries",
+    "BatchInputError",
+]
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -41,7 +49,9 @@ def file_format(path: Path) -> str:
     """
     fmt = FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
-        raise BatchInputError(f"{path}: unknown file type {Path(path).suffix!r}; use .csv, .parquet or .pq")
+        raise BatchInputError(
+            f"{path}: unknown file type {Path(path).suffix!r}; use .csv, .parquet or .pq"
+        )
     return fmt
 
 
@@ -70,7 +80,13 @@ class ChunkReader:
         total: progress total (rows for Parquet, bytes for CSV); ``unit`` says which.
     """
 
-    def __init__(self, path: Path, required: tuple[str, ...], optional: tuple[str, ...] = (), chunk_rows: int = 65_536):
+    def __init__(
+        self,
+        path: Path,
+        required: tuple[str, ...],
+        optional: tuple[str, ...] = (),
+        chunk_rows: int = 65_536,
+    ):
         self.path = Path(path)
         if not self.path.is_file():
             raise BatchInputError(f"{self.path}: no such file")
@@ -138,10 +154,16 @@ class ChunkReader:
             f = self._parquet
             for i in range(f.num_row_groups):
                 if f.metadata.row_group(i).num_rows > 4 * self.chunk_rows:  # a huge row group
-                    yield from f.iter_batches(batch_size=self.chunk_rows, row_groups=[i], columns=self.columns,
-                                              use_threads=False)
+                    yield from f.iter_batches(
+                        batch_size=self.chunk_rows,
+                        row_groups=[i],
+                        columns=self.columns,
+                        use_threads=False,
+                    )
                 else:
-                    yield from f.read_row_group(i, columns=self.columns, use_threads=False).to_batches()
+                    yield from f.read_row_group(
+                        i, columns=self.columns, use_threads=False
+                    ).to_batches()
             return
         self._file = pa.OSFile(str(self.path))  # native reads: no 1 MiB Python bytes per block
         try:
@@ -158,8 +180,7 @@ class ChunkReader:
                     strings_can_be_null=True,
                 ),
             )
-            for batch in reader:
-                yield batch
+            yield from reader
         except pa.ArrowInvalid as exc:
             raise BatchInputError(f"{self.path}: malformed CSV ({exc})") from exc
         finally:
@@ -169,8 +190,13 @@ class ChunkReader:
         """A CSV row with the wrong number of fields: remember it for the rejects file."""
         text = row.text if len(row.text) <= 200 else row.text[:197] + "..."
         # arrow numbers rows from 1 with the header first, not counting blank lines
-        self._malformed.append((row.number - 2, f"malformed row: expected {row.expected_columns} "
-                                                f"fields, got {row.actual_columns}: {text!r}"))
+        self._malformed.append(
+            (
+                row.number - 2,
+                f"malformed row: expected {row.expected_columns} "
+                f"fields, got {row.actual_columns}: {text!r}",
+            )
+        )
         return "skip"
 
     def _number(self, n: int) -> tuple[np.ndarray, list[tuple[int, str]]]:
@@ -225,7 +251,9 @@ class ChunkReader:
                 continue
             pending.append(batch)
             n_pending += batch.num_rows
-            if n_pending == self.chunk_rows:  # whole batches (e.g. row groups) make the chunk: no copy
+            if (
+                n_pending == self.chunk_rows
+            ):  # whole batches (e.g. row groups) make the chunk: no copy
                 self._rows_read += n_pending
                 yield pa.Table.from_batches(pending)
                 pending, n_pending = [], 0
@@ -280,8 +308,12 @@ def parquet_options(schema: pa.Schema) -> dict:
         elif pa.types.is_floating(f.type):
             encoding[f.name] = "BYTE_STREAM_SPLIT"
             compression[f.name] = "none"
-    return {"compression": compression, "use_dictionary": labels or False,
-            "column_encoding": encoding or None, "write_statistics": stats or False}
+    return {
+        "compression": compression,
+        "use_dictionary": labels or False,
+        "column_encoding": encoding or None,
+        "write_statistics": stats or False,
+    }
 
 
 #: While writing, flush the file to disk (fdatasync) every this many bytes, so the final fsync
@@ -309,15 +341,25 @@ class AtomicTableWriter:
         parquet: ``ParquetWriter`` options (default: :func:`parquet_options` for the schema).
     """
 
-    def __init__(self, path: Path, schema: pa.Schema, metadata: dict[str, str] | None = None,
-                 *, csv_quote_strings: bool = True, parquet: dict | None = None):
+    def __init__(
+        self,
+        path: Path,
+        schema: pa.Schema,
+        metadata: dict[str, str] | None = None,
+        *,
+        csv_quote_strings: bool = True,
+        parquet: dict | None = None,
+    ):
         self.path = Path(path)
         self.format = file_format(self.path)
         self.tmp = _temp_path(self.path)
         self.rows = 0
         if self.format == "parquet":
-            self._writer = pq.ParquetWriter(self.tmp, schema.with_metadata(metadata or {}),
-                                            **(parquet_options(schema) if parquet is None else parquet))
+            self._writer = pq.ParquetWriter(
+                self.tmp,
+                schema.with_metadata(metadata or {}),
+                **(parquet_options(schema) if parquet is None else parquet),
+            )
         else:
             options = pacsv.WriteOptions(quoting_style="needed" if csv_quote_strings else "none")
             self._writer = pacsv.CSVWriter(self.tmp, schema, write_options=options)
@@ -374,7 +416,7 @@ class AtomicTableWriter:
         """Drop the temporary file; ``path`` is left as it was."""
         try:
             self.close()
-        except Exception:  # noqa: BLE001 - we are already failing
+        except Exception:  # we are already failing
             pass
         self._close_fd()
         self.tmp.unlink(missing_ok=True)
@@ -392,7 +434,7 @@ def commit_together(*writers: AtomicTableWriter) -> None:
     def sync(writer: AtomicTableWriter) -> None:
         try:
             writer.sync()
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
+        except BaseException as exc:  # re-raised below
             errors.append(exc)
 
     threads = [threading.Thread(target=sync, args=(w,), name="batch-fsync") for w in writers[1:]]

@@ -40,7 +40,9 @@ class _SortedKeys:
         """Take ``values`` as they are if they strictly increase from beyond every key so far."""
         if len(values) == 0:
             return True
-        if (self.last is not None and values[0] <= self.last) or (len(values) > 1 and not (np.diff(values) > 0).all()):
+        if (self.last is not None and values[0] <= self.last) or (
+            len(values) > 1 and not (np.diff(values) > 0).all()
+        ):
             return False
         self._keys.append(values.copy())
         self._rows.append(rows.astype(np.int64, copy=True))
@@ -63,7 +65,7 @@ class KeyCheck:
     """Finds rows whose key is empty or was used by an earlier row, chunk after chunk, in order."""
 
     def __init__(self) -> None:
-        self._ints = _SortedKeys()       # keys of an integer column
+        self._ints = _SortedKeys()  # keys of an integer column
         self._text_ints = _SortedKeys()  # text keys that are canonical integers ("17")
         self._texts: dict[Any, int] = {}  # every other key
         self.empty = 0
@@ -77,15 +79,19 @@ class KeyCheck:
             rows: each row's number in the file.
         """
         empty = self._empty_mask(ids)
-        reasons = {int(i): "id: empty (a prediction could not be joined back to its row)"
-                   for i in np.flatnonzero(empty)}
+        reasons = {
+            int(i): "id: empty (a prediction could not be joined back to its row)"
+            for i in np.flatnonzero(empty)
+        }
         self.empty += len(reasons)
         present = np.flatnonzero(~empty)
         if len(present) == 0:
             return reasons
         kept = ids.take(as_arrow(present.astype(np.int64))) if len(present) < len(ids) else ids
         if pa.types.is_integer(ids.type):
-            repeats = self._integer_repeats(kept.to_numpy().astype(np.int64, copy=False), rows[present])
+            repeats = self._integer_repeats(
+                kept.to_numpy().astype(np.int64, copy=False), rows[present]
+            )
         elif pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type):
             repeats = self._text_repeats(kept, rows[present])
         else:
@@ -95,17 +101,23 @@ class KeyCheck:
         self.repeated += len(repeats)
         return reasons
 
-    def _text_repeats(self, values: pa.ChunkedArray, rows: np.ndarray) -> dict[int, tuple[Any, int]]:
+    def _text_repeats(
+        self, values: pa.ChunkedArray, rows: np.ndarray
+    ) -> dict[int, tuple[Any, int]]:
         """Text keys (every CSV key): those written as canonical integers ("17", not "017" or
         "+17") take the vectorised integer path, in a store of their own; the rest go through
         the dict."""
-        canonical = np.asarray(pc.match_substring_regex(values, _CANONICAL_INT).to_numpy(zero_copy_only=False),
-                               dtype=bool)
+        canonical = np.asarray(
+            pc.match_substring_regex(values, _CANONICAL_INT).to_numpy(zero_copy_only=False),
+            dtype=bool,
+        )
         at = np.flatnonzero(canonical)
         repeats: dict[int, tuple[Any, int]] = {}
         if len(at):
             numbers = pc.cast(values.take(as_arrow(at.astype(np.int64))), pa.int64()).to_numpy()
-            for j, (v, first) in self._integer_repeats(numbers, rows[at], store=self._text_ints).items():
+            for j, (v, first) in self._integer_repeats(
+                numbers, rows[at], store=self._text_ints
+            ).items():
                 repeats[int(at[j])] = (str(v), first)
         others = np.flatnonzero(~canonical)
         if len(others):
@@ -126,8 +138,9 @@ class KeyCheck:
             missing |= np.isnan(ids.to_numpy(zero_copy_only=False).astype(np.float64))
         return missing
 
-    def _integer_repeats(self, values: np.ndarray, rows: np.ndarray,
-                         store: "_SortedKeys | None" = None) -> dict[int, tuple[int, int]]:
+    def _integer_repeats(
+        self, values: np.ndarray, rows: np.ndarray, store: _SortedKeys | None = None
+    ) -> dict[int, tuple[int, int]]:
         """Vectorised: sort the chunk's keys, find repeats within it and against earlier chunks."""
         store = store or self._ints
         if store.append_if_beyond(values, rows):
@@ -147,9 +160,14 @@ class KeyCheck:
             seen, earlier = np.zeros(len(order), dtype=bool), first_rows
         repeat = seen | ~starts
         new = starts & ~seen
-        store.replace(np.insert(keys, pos[new], sorted_values[new]), np.insert(key_rows, pos[new], first_rows[new]))
-        return {int(j): (int(v), int(r)) for j, v, r in
-                zip(order[repeat], sorted_values[repeat], earlier[repeat])}
+        store.replace(
+            np.insert(keys, pos[new], sorted_values[new]),
+            np.insert(key_rows, pos[new], first_rows[new]),
+        )
+        return {
+            int(j): (int(v), int(r))
+            for j, v, r in zip(order[repeat], sorted_values[repeat], earlier[repeat])
+        }
 
     def _other_repeats(self, values: list, rows: np.ndarray) -> dict[int, tuple[Any, int]]:
         repeats = {}

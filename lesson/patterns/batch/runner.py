@@ -33,16 +33,33 @@ import collections
 import queue
 import threading
 import time
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Generator, Iterator
 
 import pyarrow as pa
 
-from lesson.patterns.batch.io import AtomicTableWriter, Chunk, ChunkReader, commit_together, remove_stale_temporaries
+from lesson.patterns.batch.io import (
+    AtomicTableWriter,
+    Chunk,
+    ChunkReader,
+    commit_together,
+    remove_stale_temporaries,
+)
 from lesson.patterns.batch.keys import KeyCheck
-from lesson.patterns.batch.scoring import (ID_COLUMN, BufferPool, ChunkResult, ModelRef, PreparedChunk, finish_chunk, load_model,
-                                  output_schema, prepare_chunk, rejects_schema, score_table)
+from lesson.patterns.batch.scoring import (
+    ID_COLUMN,
+    BufferPool,
+    ChunkResult,
+    ModelRef,
+    PreparedChunk,
+    finish_chunk,
+    load_model,
+    output_schema,
+    prepare_chunk,
+    rejects_schema,
+    score_table,
+)
 
 __all__ = ["BatchReport", "score_file", "default_rejects_path", "MAX_CHUNK_ROWS"]
 
@@ -89,8 +106,11 @@ class BatchReport:
             f"({self.engine} engine, {self.chunks} chunks, {self.wall_s:.2f} s, {self.rows_per_s:,.0f} rows/s)\n"
             f"  predictions -> {self.output}\n"
             f"  rejected {self.rejected:,} rows -> {self.rejects}"
-            + (f" ({self.empty_ids:,} with an empty id, {self.repeated_ids:,} repeating an earlier row's id)"
-               if self.empty_ids or self.repeated_ids else "")
+            + (
+                f" ({self.empty_ids:,} with an empty id, {self.repeated_ids:,} repeating an earlier row's id)"
+                if self.empty_ids or self.repeated_ids
+                else ""
+            )
         )
 
 
@@ -103,8 +123,9 @@ def default_rejects_path(output: Path) -> Path:
 _DONE = object()
 
 
-def _prefetch(items: Iterator, depth: int = 2, cpu: dict | None = None,
-              waiting: threading.Event | None = None) -> Iterator:
+def _prefetch(
+    items: Iterator, depth: int = 2, cpu: dict | None = None, waiting: threading.Event | None = None
+) -> Iterator:
     """Iterate ``items`` in a background thread, at most ``depth`` ahead (I/O overlaps compute;
     memory stays bounded). Errors are re-raised in the consumer. The thread's CPU seconds go to
     ``cpu["reader_cpu_s"]`` when it ends. ``waiting`` is set while the consumer has nothing
@@ -131,7 +152,7 @@ def _prefetch(items: Iterator, depth: int = 2, cpu: dict | None = None,
                 if stop.is_set():
                     return
             q.put(_DONE)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+        except BaseException as exc:  # handed to the consumer
             q.put(exc)
 
     thread = threading.Thread(target=produce, name="batch-prefetch", daemon=True)
@@ -192,7 +213,7 @@ class _WriteBehind:
                 for writer, table in item:
                     writer.write(table)
                 item = writer = table = None  # drop this chunk's tables
-            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            except BaseException as exc:  # handed to the caller
                 self._error = exc
 
     def _check(self) -> None:
@@ -217,17 +238,23 @@ class _WriteBehind:
             self._error = RuntimeError("batch run stopped")
         try:
             self.finish()
-        except BaseException:  # noqa: BLE001 - we are already failing
+        except BaseException:  # we are already failing
             pass
 
 
 def _prepare(chunk: Chunk, features: tuple[str, ...], pool: BufferPool) -> PreparedChunk:
     buffer = pool.take(len(features) * chunk.table.num_rows)
-    return prepare_chunk(chunk.table, features, chunk.rows, chunk.malformed, chunk.key_reasons, buffer=buffer)
+    return prepare_chunk(
+        chunk.table, features, chunk.rows, chunk.malformed, chunk.key_reasons, buffer=buffer
+    )
 
 
-def _local_results(chunks: Iterator[Chunk | PreparedChunk], ref: ModelRef, features: tuple[str, ...],
-                   pool: BufferPool) -> Iterator[ChunkResult]:
+def _local_results(
+    chunks: Iterator[Chunk | PreparedChunk],
+    ref: ModelRef,
+    features: tuple[str, ...],
+    pool: BufferPool,
+) -> Iterator[ChunkResult]:
     """Predict chunks on this thread, validating those not validated yet; each chunk's buffer
     goes back to the pool."""
     for chunk in chunks:
@@ -237,19 +264,32 @@ def _local_results(chunks: Iterator[Chunk | PreparedChunk], ref: ModelRef, featu
         yield result
 
 
-def _dask_results(chunks: Iterator[Chunk], ref: ModelRef, scheduler: str, in_flight: int | None) -> Iterator[ChunkResult]:
+def _dask_results(
+    chunks: Iterator[Chunk], ref: ModelRef, scheduler: str, in_flight: int | None
+) -> Iterator[ChunkResult]:
     """Score chunks on a Dask distributed cluster, in order, with a bounded number in flight."""
     try:
         from distributed import Client
     except ImportError as exc:  # pragma: no cover - the batch extra installs it
-        raise RuntimeError("--engine dask needs `pip install lesson[batch]` (dask[distributed])") from exc
+        raise RuntimeError(
+            "--engine dask needs `pip install lesson[batch]` (dask[distributed])"
+        ) from exc
     with Client(scheduler, timeout="20s", set_as_default=False) as client:
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
         window = in_flight or 2 * n_workers
         pending: collections.deque = collections.deque()
         for chunk in chunks:
-            pending.append(client.submit(score_table, chunk.table, ref, chunk.rows, chunk.malformed, chunk.key_reasons,
-                                          pure=False))
+            pending.append(
+                client.submit(
+                    score_table,
+                    chunk.table,
+                    ref,
+                    chunk.rows,
+                    chunk.malformed,
+                    chunk.key_reasons,
+                    pure=False,
+                )
+            )
             while len(pending) >= window:
                 yield pending.popleft().result()
         while pending:
@@ -309,8 +349,11 @@ def score_file(
     for target in (out, rej):
         target.parent.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(target)
-    metadata = {"lesson.model": ref.name, "lesson.model_version": ref.version,
-                "lesson.model_manifest_sha256": ref.manifest_sha256}
+    metadata = {
+        "lesson.model": ref.name,
+        "lesson.model_version": ref.version,
+        "lesson.model_manifest_sha256": ref.manifest_sha256,
+    }
     start = time.perf_counter()
     writer = AtomicTableWriter(out, output_schema(id_type), metadata)
     rejects = AtomicTableWriter(rej, rejects_schema(has_id, features))
@@ -331,7 +374,9 @@ def score_file(
                     chunk.key_reasons = keys.check(chunk.table.column(ID_COLUMN), chunk.rows)
                 yield chunk, position
 
-        def tables(items: Iterator[tuple[object, int]], waiting: threading.Event | None = None) -> Iterator:
+        def tables(
+            items: Iterator[tuple[object, int]], waiting: threading.Event | None = None
+        ) -> Iterator:
             prefetched = _prefetch(items, cpu=stages, waiting=waiting)
             try:
                 for chunk, position in prefetched:
@@ -353,10 +398,21 @@ def score_file(
 
             def validated_unless_waited_for(items: Iterator[tuple[Chunk, int]]) -> Iterator:
                 for chunk, position in items:
-                    yield (chunk if calling_thread_waits.is_set() else _prepare(chunk, features, buffers)), position
+                    yield (
+                        (
+                            chunk
+                            if calling_thread_waits.is_set()
+                            else _prepare(chunk, features, buffers)
+                        ),
+                        position,
+                    )
 
-            results = _local_results(tables(validated_unless_waited_for(read()), calling_thread_waits),
-                                     ref, features, buffers)
+            results = _local_results(
+                tables(validated_unless_waited_for(read()), calling_thread_waits),
+                ref,
+                features,
+                buffers,
+            )
         elif engine == "local":
             # CSV: parsing already fills the reader thread (~330 ms per 1M rows), so the text ->
             # number casts and validation (~200 ms) run here, beside the prediction
@@ -374,7 +430,9 @@ def score_file(
         writes.finish()
         stages["writer_cpu_s"] = writes.cpu_s
         if writer.rows + rejects.rows != rows:  # pragma: no cover - a bug, never silent
-            raise RuntimeError(f"{rows} rows read but {writer.rows} scored + {rejects.rows} rejected")
+            raise RuntimeError(
+                f"{rows} rows read but {writer.rows} scored + {rejects.rows} rejected"
+            )
         committing = time.perf_counter()
         commit_together(rejects, writer)  # both fsynced at once, then renamed: rejects first
         stages["commit_s"] = time.perf_counter() - committing
@@ -389,8 +447,22 @@ def score_file(
         rejects.abort()
         raise
     return BatchReport(
-        input=str(src), output=str(out), rejects=str(rej), rows=rows, scored=writer.rows,
-        rejected=rejects.rows, model=ref.name, model_version=ref.version, engine=engine,
-        chunks=chunks, wall_s=time.perf_counter() - start, empty_ids=keys.empty, repeated_ids=keys.repeated,
-        stages={k: round(stages[k], 6) for k in ("reader_cpu_s", "predict_cpu_s", "writer_cpu_s", "commit_s") if k in stages},
+        input=str(src),
+        output=str(out),
+        rejects=str(rej),
+        rows=rows,
+        scored=writer.rows,
+        rejected=rejects.rows,
+        model=ref.name,
+        model_version=ref.version,
+        engine=engine,
+        chunks=chunks,
+        wall_s=time.perf_counter() - start,
+        empty_ids=keys.empty,
+        repeated_ids=keys.repeated,
+        stages={
+            k: round(stages[k], 6)
+            for k in ("reader_cpu_s", "predict_cpu_s", "writer_cpu_s", "commit_s")
+            if k in stages
+        },
     )

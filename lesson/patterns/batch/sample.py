@@ -15,18 +15,35 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from lesson.core.artifacts import load_artifact
+from lesson.core.artifacts import load_artifact, load_heldout
 from lesson.patterns.batch.io import AtomicTableWriter, file_format
-from lesson.core.artifacts import load_heldout
 
 __all__ = ["write_sample_data", "sample_table", "MAX_SAMPLE_ROWS"]
 
 MAX_SAMPLE_ROWS = 100_000_000
-_DECIMALS = {"age": 0, "sex": 0, "bmi": 1, "bp": 2, "s1": 0, "s2": 1, "s3": 1, "s4": 2, "s5": 4, "s6": 0}
+_DECIMALS = {
+    "age": 0,
+    "sex": 0,
+    "bmi": 1,
+    "bp": 2,
+    "s1": 0,
+    "s2": 1,
+    "s3": 1,
+    "s4": 2,
+    "s5": 4,
+    "s6": 0,
+}
 
 
-def sample_table(rng: np.random.Generator, n: int, start_id: int, *, model: str = "diabetes-mlp",
-                 invalid_fraction: float = 0.0, as_text: bool = False) -> pa.Table:
+def sample_table(
+    rng: np.random.Generator,
+    n: int,
+    start_id: int,
+    *,
+    model: str = "diabetes-mlp",
+    invalid_fraction: float = 0.0,
+    as_text: bool = False,
+) -> pa.Table:
     """``n`` sample rows as a table with ``id`` and the model's feature columns.
 
     Args:
@@ -72,8 +89,15 @@ def sample_table(rng: np.random.Generator, n: int, start_id: int, *, model: str 
     return pa.table(cols)
 
 
-def write_sample_data(path: str | Path, rows: int, *, seed: int = 0, invalid_fraction: float = 0.0,
-                      model: str = "diabetes-mlp", chunk_rows: int = 65_536) -> Path:
+def write_sample_data(
+    path: str | Path,
+    rows: int,
+    *,
+    seed: int = 0,
+    invalid_fraction: float = 0.0,
+    model: str = "diabetes-mlp",
+    chunk_rows: int = 65_536,
+) -> Path:
     """Write ``rows`` sample rows to ``path`` (CSV or Parquet by extension), atomically.
 
     Raises:
@@ -88,19 +112,33 @@ def write_sample_data(path: str | Path, rows: int, *, seed: int = 0, invalid_fra
     rng = np.random.default_rng(seed)
     as_text = fmt == "csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    first = sample_table(rng, min(rows, chunk_rows), 0, model=model,
-                         invalid_fraction=invalid_fraction, as_text=as_text)
+    first = sample_table(
+        rng,
+        min(rows, chunk_rows),
+        0,
+        model=model,
+        invalid_fraction=invalid_fraction,
+        as_text=as_text,
+    )
     # Parquet as pandas / pyarrow write it by default (dictionary encoding, snappy): rounded
     # clinical values repeat a lot, so this is the realistic file (19 MB per 1M rows; plain
     # encoding made it 33 MB and twice as slow to read).
-    writer = AtomicTableWriter(path, first.schema, csv_quote_strings=False,
-                               parquet={"compression": "snappy", "use_dictionary": True})
+    writer = AtomicTableWriter(
+        path,
+        first.schema,
+        csv_quote_strings=False,
+        parquet={"compression": "snappy", "use_dictionary": True},
+    )
     try:
         writer.write(first)
         done = first.num_rows
         while done < rows:
             n = min(chunk_rows, rows - done)
-            writer.write(sample_table(rng, n, done, model=model, invalid_fraction=invalid_fraction, as_text=as_text))
+            writer.write(
+                sample_table(
+                    rng, n, done, model=model, invalid_fraction=invalid_fraction, as_text=as_text
+                )
+            )
             done += n
         writer.commit()
     except BaseException:

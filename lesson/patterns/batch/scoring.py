@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -21,8 +21,19 @@ import pyarrow.compute as pc
 from lesson.core.artifacts import load_artifact
 from lesson.models.mlp_numpy import NumpyMLPModel
 
-__all__ = ["ModelRef", "ChunkResult", "PreparedChunk", "BufferPool", "score_table", "prepare_chunk", "finish_chunk",
-           "load_model", "output_schema", "rejects_schema", "as_arrow"]
+__all__ = [
+    "ModelRef",
+    "ChunkResult",
+    "PreparedChunk",
+    "BufferPool",
+    "score_table",
+    "prepare_chunk",
+    "finish_chunk",
+    "load_model",
+    "output_schema",
+    "rejects_schema",
+    "as_arrow",
+]
 
 ID_COLUMN = "id"
 
@@ -36,7 +47,7 @@ class ModelRef:
     manifest_sha256: str
 
     @classmethod
-    def resolve(cls, name: str = "diabetes-mlp", version: str | None = None) -> "ModelRef":
+    def resolve(cls, name: str = "diabetes-mlp", version: str | None = None) -> ModelRef:
         """Load and verify the artifact here and pin its manifest checksum."""
         art = load_artifact(name, version)
         return cls(art.name, art.version, art.manifest["_manifest_sha256"])
@@ -50,7 +61,11 @@ def load_model(ref: ModelRef) -> NumpyMLPModel:
 
 
 _LABEL = pa.dictionary(pa.int32(), pa.string())
-_NUMPY_TO_ARROW = {np.dtype(np.int64): pa.int64(), np.dtype(np.int32): pa.int32(), np.dtype(np.float64): pa.float64()}
+_NUMPY_TO_ARROW = {
+    np.dtype(np.int64): pa.int64(),
+    np.dtype(np.int32): pa.int32(),
+    np.dtype(np.float64): pa.float64(),
+}
 
 
 def as_arrow(values: np.ndarray) -> pa.Array:
@@ -61,7 +76,9 @@ def as_arrow(values: np.ndarray) -> pa.Array:
     chunk, a fixed cost of every run in a fresh process).
     """
     values = np.ascontiguousarray(values)
-    return pa.Array.from_buffers(_NUMPY_TO_ARROW[values.dtype], len(values), [None, pa.py_buffer(values)])
+    return pa.Array.from_buffers(
+        _NUMPY_TO_ARROW[values.dtype], len(values), [None, pa.py_buffer(values)]
+    )
 
 
 @lru_cache(maxsize=32)
@@ -76,15 +93,20 @@ def output_schema(id_type: pa.DataType | None) -> pa.Schema:
     fields = [pa.field("row", pa.int64(), nullable=False)]
     if id_type is not None:
         fields.append(pa.field(ID_COLUMN, id_type))
-    fields += [pa.field("prediction", pa.float64(), nullable=False), pa.field("model", _LABEL, nullable=False),
-               pa.field("model_version", _LABEL, nullable=False)]
+    fields += [
+        pa.field("prediction", pa.float64(), nullable=False),
+        pa.field("model", _LABEL, nullable=False),
+        pa.field("model_version", _LABEL, nullable=False),
+    ]
     return pa.schema(fields)
 
 
 @lru_cache(maxsize=16)
 def _label(value: str, n: int) -> pa.DictionaryArray:
     """``n`` copies of ``value`` as a dictionary array (immutable, so cached per size)."""
-    return pa.DictionaryArray.from_arrays(as_arrow(np.zeros(n, dtype=np.int32)), pa.array([value], pa.string()))
+    return pa.DictionaryArray.from_arrays(
+        as_arrow(np.zeros(n, dtype=np.int32)), pa.array([value], pa.string())
+    )
 
 
 @lru_cache(maxsize=32)
@@ -138,7 +160,10 @@ def _text_to_float(arr: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray | 
     kept = pc.if_else(looks, trimmed, pa.scalar(None, trimmed.type))
     try:
         return pc.cast(kept, pa.float64()), bad
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # pragma: no cover - the pattern is too loose
+    except (
+        pa.ArrowInvalid,
+        pa.ArrowNotImplementedError,
+    ):  # pragma: no cover - the pattern is too loose
         values = kept.to_pylist()
         extra = []
         for i, v in enumerate(values):
@@ -148,10 +173,14 @@ def _text_to_float(arr: pa.ChunkedArray) -> tuple[pa.ChunkedArray, np.ndarray | 
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                     values[i] = None
                     extra.append(i)
-        return pc.cast(pa.array(values, pa.string()), pa.float64()), np.union1d(bad, extra).astype(np.int64)
+        return pc.cast(pa.array(values, pa.string()), pa.float64()), np.union1d(bad, extra).astype(
+            np.int64
+        )
 
 
-def _column_into(arr: pa.ChunkedArray, out: np.ndarray, column: str, reasons: dict[int, list[str]]) -> np.ndarray | None:
+def _column_into(
+    arr: pa.ChunkedArray, out: np.ndarray, column: str, reasons: dict[int, list[str]]
+) -> np.ndarray | None:
     """Write a numeric column as float64 into ``out`` (NaN where missing), vectorised.
 
     Records ``missing value`` for each null in ``reasons`` (only those rows are touched in
@@ -169,7 +198,9 @@ def _column_into(arr: pa.ChunkedArray, out: np.ndarray, column: str, reasons: di
             if typ != pa.float64():
                 arr = pc.cast(arr, pa.float64())
         else:
-            raise TypeError(f"column {column!r} has type {typ}; expected numbers (or text holding numbers)")
+            raise TypeError(
+                f"column {column!r} has type {typ}; expected numbers (or text holding numbers)"
+            )
         _fill(arr, out)
         if not arr.null_count:
             return None
@@ -183,12 +214,13 @@ def _fill(arr: pa.ChunkedArray, out: np.ndarray) -> None:
     """Copy a float64 column into ``out`` (nulls become NaN)."""
     start = 0
     for piece in arr.chunks:  # usually one: chunks are contiguous tables
-        out[start:start + len(piece)] = piece.to_numpy(zero_copy_only=False)
+        out[start : start + len(piece)] = piece.to_numpy(zero_copy_only=False)
         start += len(piece)
 
 
-def validate_features(table: pa.Table, features: Sequence[str], *,
-                      buffer: np.ndarray | None = None) -> tuple[np.ndarray, dict[int, list[str]]]:
+def validate_features(
+    table: pa.Table, features: Sequence[str], *, buffer: np.ndarray | None = None
+) -> tuple[np.ndarray, dict[int, list[str]]]:
     """The feature matrix of a chunk and the reasons its invalid rows are invalid.
 
     Vectorised per column (numpy / ``pyarrow.compute``); Python touches only failing rows.
@@ -235,12 +267,20 @@ def validate_features(table: pa.Table, features: Sequence[str], *,
         if explained[j] is not None:
             nonfinite &= ~explained[j]
         for i in np.flatnonzero(nonfinite):
-            reasons.setdefault(int(i), []).append(f"{name}: {float(Xt[j, i])!r} is not a finite number")
+            reasons.setdefault(int(i), []).append(
+                f"{name}: {float(Xt[j, i])!r} is not a finite number"
+            )
     return Xt.T, reasons
 
 
-def _column_text(raw: pa.ChunkedArray, cast: pa.ChunkedArray, bad: np.ndarray | None, out: np.ndarray,
-                 column: str, reasons: dict[int, list[str]]) -> np.ndarray | None:
+def _column_text(
+    raw: pa.ChunkedArray,
+    cast: pa.ChunkedArray,
+    bad: np.ndarray | None,
+    out: np.ndarray,
+    column: str,
+    reasons: dict[int, list[str]],
+) -> np.ndarray | None:
     """A text column already cast (``bad``: values that are not numbers): fill ``out`` and reasons
     in the row order the per-row path used (missing and non-numeric reasons together)."""
     _fill(cast, out)
@@ -250,7 +290,11 @@ def _column_text(raw: pa.ChunkedArray, cast: pa.ChunkedArray, bad: np.ndarray | 
     not_number = np.zeros(len(out), dtype=bool)
     if bad is not None and len(bad):
         not_number[bad] = True
-    texts = dict(zip(bad.tolist(), raw.take(as_arrow(bad.astype(np.int64))).to_pylist())) if bad is not None and len(bad) else {}
+    texts = (
+        dict(zip(bad.tolist(), raw.take(as_arrow(bad.astype(np.int64))).to_pylist()))
+        if bad is not None and len(bad)
+        else {}
+    )
     for i in np.flatnonzero(nulls).tolist():
         if not_number[i]:
             reasons.setdefault(i, []).append(f"{column}: {_shown(texts[i])} is not a number")
@@ -302,9 +346,15 @@ class PreparedChunk:
     buffer: np.ndarray | None = None  # the memory ``X`` lives in, to give back once predicted
 
 
-def prepare_chunk(table: pa.Table, features: Sequence[str], row_offset: "int | np.ndarray",
-                  malformed: Sequence[tuple[int, str]] = (), key_reasons: Mapping[int, str] | None = None, *,
-                  buffer: np.ndarray | None = None) -> PreparedChunk:
+def prepare_chunk(
+    table: pa.Table,
+    features: Sequence[str],
+    row_offset: int | np.ndarray,
+    malformed: Sequence[tuple[int, str]] = (),
+    key_reasons: Mapping[int, str] | None = None,
+    *,
+    buffer: np.ndarray | None = None,
+) -> PreparedChunk:
     """Validate one chunk (the first half of :func:`score_table`; see there for the arguments).
 
     Args:
@@ -352,8 +402,13 @@ def finish_chunk(prepared: PreparedChunk, ref: ModelRef) -> ChunkResult:
     return ChunkResult(predictions, prepared.rejects, prepared.n_rows)
 
 
-def score_table(table: pa.Table, ref: ModelRef, row_offset: "int | np.ndarray",
-                malformed: Sequence[tuple[int, str]] = (), key_reasons: Mapping[int, str] | None = None) -> ChunkResult:
+def score_table(
+    table: pa.Table,
+    ref: ModelRef,
+    row_offset: int | np.ndarray,
+    malformed: Sequence[tuple[int, str]] = (),
+    key_reasons: Mapping[int, str] | None = None,
+) -> ChunkResult:
     """Validate and score one chunk, column by column (no per-row Python for valid rows).
 
     What runs on Dask workers; the local engine runs the same two halves
@@ -374,7 +429,9 @@ def score_table(table: pa.Table, ref: ModelRef, row_offset: "int | np.ndarray",
     features = load_model(ref).params.feature_names
     buffer = _BUFFERS.take(len(features) * table.num_rows)
     try:
-        return finish_chunk(prepare_chunk(table, features, row_offset, malformed, key_reasons, buffer=buffer), ref)
+        return finish_chunk(
+            prepare_chunk(table, features, row_offset, malformed, key_reasons, buffer=buffer), ref
+        )
     finally:
         _BUFFERS.give(buffer)
 
@@ -394,7 +451,11 @@ def _rejects_table(table, reasons, rows, features, has_id, ids) -> pa.Table:
     order = sorted(reasons)
     cols = [pa.array([int(rows[i]) for i in order], type=pa.int64())]
     if has_id:
-        cols.append(ids.take(pa.array(order, type=pa.int64())).cast(pa.string()) if order else pa.array([], pa.string()))
+        cols.append(
+            ids.take(pa.array(order, type=pa.int64())).cast(pa.string())
+            if order
+            else pa.array([], pa.string())
+        )
     cols.append(pa.array(["; ".join(reasons[i]) for i in order], type=pa.string()))
     for name in features:
         raw = table.column(name).take(pa.array(order, type=pa.int64())).to_pylist() if order else []

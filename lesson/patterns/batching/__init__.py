@@ -29,7 +29,12 @@ adds waiting. Standard library only.
 """
 
 from lesson.patterns.batching.asyncio_batcher import MicroBatcher
-from lesson.patterns.batching.common import BatcherClosedError, BatcherStats, BatchOutputError, check_batching_options
+from lesson.patterns.batching.common import (
+    BatcherClosedError,
+    BatcherStats,
+    BatchOutputError,
+    check_batching_options,
+)
 from lesson.patterns.batching.model import BatchedModel
 from lesson.patterns.batching.threaded import ThreadedMicroBatcher
 

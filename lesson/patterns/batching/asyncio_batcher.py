@@ -12,9 +12,9 @@ from typing import Any
 
 from lesson.core.runtime import threads_available
 from lesson.patterns.batching.common import (
-    BatchOutputError,
     BatcherClosedError,
     BatcherStats,
+    BatchOutputError,
     Collector,
     Pending,
     PredictBatch,
@@ -85,7 +85,9 @@ class MicroBatcher(Collector):
         self._free: asyncio.Event | None = None  # set when no model call is running
 
     @classmethod
-    def for_model(cls, model: Any, max_batch_size: int = 32, max_delay_ms: float = 0.0, **kw: Any) -> "MicroBatcher":
+    def for_model(
+        cls, model: Any, max_batch_size: int = 32, max_delay_ms: float = 0.0, **kw: Any
+    ) -> MicroBatcher:
         """A batcher over a core ``Model`` (uses ``predict_async`` if it has one); requests
         with the wrong row width are rejected on arrival."""
         fn = getattr(model, "predict_async", None) or model.predict
@@ -116,7 +118,9 @@ class MicroBatcher(Collector):
         if self.validate is not None:
             self.validate(rows)
         self._ensure_worker()
-        if self._suspends and not (self._busy or self._holding or self._carry is not None or not self._queue.empty()):
+        if self._suspends and not (
+            self._busy or self._holding or self._carry is not None or not self._queue.empty()
+        ):
             return await self._run_alone(rows)  # idle: no queue hop, a lone client pays nothing
         future = self._loop.create_future()
         await self._queue.put(Pending(rows, future))
@@ -132,7 +136,9 @@ class MicroBatcher(Collector):
             self._busy = False
             self._free.set()
         if len(outputs) != len(rows):
-            raise BatchOutputError(f"predict_batch returned {len(outputs)} outputs for {len(rows)} rows")
+            raise BatchOutputError(
+                f"predict_batch returned {len(outputs)} outputs for {len(rows)} rows"
+            )
         self.stats.record(1, len(rows))
         return outputs
 
@@ -150,7 +156,7 @@ class MicroBatcher(Collector):
             return None
         try:
             return await asyncio.wait_for(self._queue.get(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
 
     def claim(self, item: Pending) -> bool:
@@ -178,7 +184,9 @@ class MicroBatcher(Collector):
                 self._busy = True
                 self._free.clear()
                 try:
-                    while n < self.max_batch_size and self._carry is None and not self._queue.empty():
+                    while (
+                        n < self.max_batch_size and self._carry is None and not self._queue.empty()
+                    ):
                         admitted = self._admit(batch, self._queue.get_nowait(), n)
                         if admitted is None:
                             break
@@ -203,7 +211,7 @@ class MicroBatcher(Collector):
         rows = [row for item in batch for row in item.rows]
         try:
             parts = split_outputs(await self._call(rows), batch, n)
-        except Exception as exc:  # noqa: BLE001 - handed to the callers
+        except Exception as exc:  # handed to the callers
             self.stats.failed_batches += 1
             if len(batch) == 1:
                 settle(batch[0].future, exc=exc)
@@ -222,17 +230,19 @@ class MicroBatcher(Collector):
             self._worker.cancel()
             try:
                 await self._worker
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+            except (asyncio.CancelledError, Exception):
                 pass
         pending = [self._carry] if self._carry else []
         while self._queue is not None and not self._queue.empty():
             pending.append(self._queue.get_nowait())
         for item in pending:
-            settle(item.future, exc=BatcherClosedError("the batcher closed before this request ran"))
+            settle(
+                item.future, exc=BatcherClosedError("the batcher closed before this request ran")
+            )
         if self._executor is not None:
             self._executor.shutdown(wait=False)
 
-    async def __aenter__(self) -> "MicroBatcher":
+    async def __aenter__(self) -> MicroBatcher:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

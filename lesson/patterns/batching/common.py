@@ -6,11 +6,22 @@ Standard library only.
 from __future__ import annotations
 
 import threading
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any
 
-__all__ = ["BatcherClosedError", "BatchOutputError", "BatcherStats", "check_batching_options", "Rows",
-           "PredictBatch", "Validate", "MAX_BATCH_SIZE_BOUND", "MAX_DELAY_MS_BOUND", "Collector"]
+__all__ = [
+    "BatcherClosedError",
+    "BatchOutputError",
+    "BatcherStats",
+    "check_batching_options",
+    "Rows",
+    "PredictBatch",
+    "Validate",
+    "MAX_BATCH_SIZE_BOUND",
+    "MAX_DELAY_MS_BOUND",
+    "Collector",
+]
 
 Rows = Sequence[Sequence[float]]
 PredictBatch = Callable[[list], "list[float] | Awaitable[list[float]]"]
@@ -33,8 +44,14 @@ def check_batching_options(max_batch_size: int, max_delay_ms: float) -> None:
 
     ``max_batch_size`` must be 1..65536 and ``max_delay_ms`` 0..1000.
     """
-    if isinstance(max_batch_size, bool) or not isinstance(max_batch_size, int) or not 1 <= max_batch_size <= MAX_BATCH_SIZE_BOUND:
-        raise ValueError(f"max_batch_size must be an integer in 1..{MAX_BATCH_SIZE_BOUND}, got {max_batch_size!r}")
+    if (
+        isinstance(max_batch_size, bool)
+        or not isinstance(max_batch_size, int)
+        or not 1 <= max_batch_size <= MAX_BATCH_SIZE_BOUND
+    ):
+        raise ValueError(
+            f"max_batch_size must be an integer in 1..{MAX_BATCH_SIZE_BOUND}, got {max_batch_size!r}"
+        )
     if not isinstance(max_delay_ms, (int, float)) or not 0 <= max_delay_ms <= MAX_DELAY_MS_BOUND:
         raise ValueError(f"max_delay_ms must be in 0..{MAX_DELAY_MS_BOUND:g}, got {max_delay_ms!r}")
 
@@ -63,9 +80,14 @@ class BatcherStats:
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return {"requests": self.requests, "rows": self.rows, "batches": self.batches,
-                "mean_batch_rows": round(self.mean_batch_rows, 2), "max_batch_rows": self.max_batch_rows,
-                "failed_batches": self.failed_batches}
+        return {
+            "requests": self.requests,
+            "rows": self.rows,
+            "batches": self.batches,
+            "mean_batch_rows": round(self.mean_batch_rows, 2),
+            "max_batch_rows": self.max_batch_rows,
+            "failed_batches": self.failed_batches,
+        }
 
 
 @dataclass
@@ -146,7 +168,7 @@ def split_outputs(outputs: Any, batch: list[Pending], n_rows: int) -> list[list[
         raise BatchOutputError(f"predict_batch returned {len(outputs)} outputs for {n_rows} rows")
     parts, start = [], 0
     for item in batch:
-        parts.append(outputs[start:start + len(item.rows)])
+        parts.append(outputs[start : start + len(item.rows)])
         start += len(item.rows)
     return parts
 
@@ -159,7 +181,7 @@ def settle(future: Any, *, result: Any = None, exc: BaseException | None = None)
             future.set_exception(exc)
         else:
             future.set_result(result)
-    except Exception:  # noqa: BLE001 - a concurrent.futures future cancelled meanwhile
+    except Exception:  # a concurrent.futures future cancelled meanwhile
         pass
 
 

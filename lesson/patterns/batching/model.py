@@ -34,15 +34,22 @@ class BatchedModel:
 
     one_output_per_row = True
 
-    def __init__(self, model: Any, max_batch_size: int = 32, max_delay_ms: float = 0.0, *,
-                 run_in_thread: bool = False):
+    def __init__(
+        self,
+        model: Any,
+        max_batch_size: int = 32,
+        max_delay_ms: float = 0.0,
+        *,
+        run_in_thread: bool = False,
+    ):
         self.model = model
         self.name = model.name
         self.version = model.version
         self.n_features = getattr(model, "n_features", None)
         self.batcher = ThreadedMicroBatcher.for_model(model, max_batch_size, max_delay_ms)
-        self.async_batcher = MicroBatcher.for_model(model, max_batch_size, max_delay_ms,
-                                                    run_in_thread=run_in_thread and threads_available())
+        self.async_batcher = MicroBatcher.for_model(
+            model, max_batch_size, max_delay_ms, run_in_thread=run_in_thread and threads_available()
+        )
 
     def predict(self, rows: Rows) -> list[float]:
         if len(rows) == 0:
@@ -72,5 +79,7 @@ class BatchedModel:
         await self.async_batcher.close()
 
     def __repr__(self) -> str:
-        return (f"BatchedModel({self.model!r}, max_batch_size={self.batcher.max_batch_size}, "
-                f"max_delay_ms={self.batcher.max_delay_s * 1e3:g})")
+        return (
+            f"BatchedModel({self.model!r}, max_batch_size={self.batcher.max_batch_size}, "
+            f"max_delay_ms={self.batcher.max_delay_s * 1e3:g})"
+        )

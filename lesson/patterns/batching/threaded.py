@@ -9,12 +9,13 @@ import inspect
 import queue
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lesson.patterns.batching.common import (
-    BatchOutputError,
     BatcherClosedError,
     BatcherStats,
+    BatchOutputError,
     Collector,
     Pending,
     Rows,
@@ -50,7 +51,9 @@ class ThreadedMicroBatcher(Collector):
     ):
         check_batching_options(max_batch_size, max_delay_ms)
         if inspect.iscoroutinefunction(predict_batch):
-            raise TypeError("ThreadedMicroBatcher needs a sync predict_batch; use MicroBatcher for async")
+            raise TypeError(
+                "ThreadedMicroBatcher needs a sync predict_batch; use MicroBatcher for async"
+            )
         self.predict_batch = predict_batch
         self.max_batch_size = max_batch_size
         self.max_delay_s = max_delay_ms / 1000.0
@@ -68,7 +71,9 @@ class ThreadedMicroBatcher(Collector):
         self._thread.start()
 
     @classmethod
-    def for_model(cls, model: Any, max_batch_size: int = 32, max_delay_ms: float = 0.0, **kw: Any) -> "ThreadedMicroBatcher":
+    def for_model(
+        cls, model: Any, max_batch_size: int = 32, max_delay_ms: float = 0.0, **kw: Any
+    ) -> ThreadedMicroBatcher:
         """A batcher over a core ``Model``'s ``predict``, rejecting wrong widths on arrival."""
         kw.setdefault("validate", width_validator(model))
         return cls(model.predict, max_batch_size, max_delay_ms, **kw)
@@ -91,7 +96,9 @@ class ThreadedMicroBatcher(Collector):
             try:
                 outputs = list(self.predict_batch(rows))
                 if len(outputs) != len(rows):
-                    raise BatchOutputError(f"predict_batch returned {len(outputs)} outputs for {len(rows)} rows")
+                    raise BatchOutputError(
+                        f"predict_batch returned {len(outputs)} outputs for {len(rows)} rows"
+                    )
                 self._record(1, len(rows))
                 return outputs
             finally:
@@ -144,16 +151,21 @@ class ThreadedMicroBatcher(Collector):
                     if admitted is None:
                         break
                     n = admitted
-                started = [item for item in batch if item.future.start()]  # drop callers that gave up
+                started = [
+                    item for item in batch if item.future.start()
+                ]  # drop callers that gave up
                 if started:
-                    self._run_batch(started, n if len(started) == len(batch) else sum(len(i.rows) for i in started))
+                    self._run_batch(
+                        started,
+                        n if len(started) == len(batch) else sum(len(i.rows) for i in started),
+                    )
         self._drain()
 
     def _run_batch(self, batch: list[Pending], n: int) -> None:
         rows = [row for item in batch for row in item.rows]
         try:
             parts = split_outputs(self.predict_batch(rows), batch, n)
-        except Exception as exc:  # noqa: BLE001 - handed to the callers
+        except Exception as exc:  # handed to the callers
             self.stats.failed_batches += 1
             if len(batch) == 1:
                 settle(batch[0].future, exc=exc)
@@ -179,7 +191,9 @@ class ThreadedMicroBatcher(Collector):
             if item is not None:
                 pending.append(item)
         for item in pending:
-            settle(item.future, exc=BatcherClosedError("the batcher closed before this request ran"))
+            settle(
+                item.future, exc=BatcherClosedError("the batcher closed before this request ran")
+            )
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop the worker thread; requests still waiting get :class:`BatcherClosedError`."""
@@ -190,7 +204,7 @@ class ThreadedMicroBatcher(Collector):
         self._thread.join(timeout)
         self._drain()
 
-    def __enter__(self) -> "ThreadedMicroBatcher":
+    def __enter__(self) -> ThreadedMicroBatcher:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -20,7 +20,13 @@ from lesson.core.stats import format_ms, percentile
 from lesson.patterns.streaming.log import StreamLayout, as_text
 from lesson.patterns.streaming.producer import group_backlog
 
-__all__ = ["BrokerReport", "broker_report", "freshness_samples", "order_violations", "pending_count"]
+__all__ = [
+    "BrokerReport",
+    "broker_report",
+    "freshness_samples",
+    "order_violations",
+    "pending_count",
+]
 
 FRESHNESS_SAMPLE = 10_000
 
@@ -49,40 +55,53 @@ class BrokerReport:
     def freshness_ms(self) -> dict[str, float]:
         """Event time -> result written, p50/p99/max in ms (the latest results, up to 10,000)."""
         ordered = sorted(self.freshness_s)
-        return {name: round(percentile(ordered, q) * 1000.0, 3) if ordered else float("nan")
-                for name, q in (("p50", 50), ("p99", 99), ("max", 100))}
+        return {
+            name: round(percentile(ordered, q) * 1000.0, 3) if ordered else float("nan")
+            for name, q in (("p50", 50), ("p99", 99), ("max", 100))
+        }
 
     def summary(self) -> dict[str, Any]:
-        return {"produced": self.produced, "unique_ids": self.unique_ids, "scored": self.scored,
-                "duplicates_suppressed": self.duplicates_suppressed, "redelivered": self.redelivered,
-                "dead_lettered": self.dead_lettered, "outstanding": self.outstanding, "lost": self.lost,
-                "lost_to_retention": self.lost_to_retention,
-                "freshness_ms": self.freshness_ms()}
+        return {
+            "produced": self.produced,
+            "unique_ids": self.unique_ids,
+            "scored": self.scored,
+            "duplicates_suppressed": self.duplicates_suppressed,
+            "redelivered": self.redelivered,
+            "dead_lettered": self.dead_lettered,
+            "outstanding": self.outstanding,
+            "lost": self.lost,
+            "lost_to_retention": self.lost_to_retention,
+            "freshness_ms": self.freshness_ms(),
+        }
 
     def to_text(self) -> str:
         fresh = {k: format_ms(v / 1000.0) for k, v in self.freshness_ms().items()}
         lost = "not known yet" if self.lost is None else str(self.lost)
-        return "\n".join([
-            f"produced              {self.produced}  (log entries appended, duplicates included)",
-            f"unique event ids      {self.unique_ids}",
-            f"scored                {self.scored}",
-            f"dead-lettered         {self.dead_lettered}",
-            f"duplicates suppressed {self.duplicates_suppressed}",
-            f"redelivered           {self.redelivered}  (claimed from a consumer that stopped)",
-            f"outstanding           {self.outstanding}  (undelivered + pending)",
-            f"lost                  {lost}",
-            f"lost to retention     {self.lost_to_retention}  (pending entries trimmed from the log before they "
-            "were finished)",
-            f"freshness             p50 {fresh['p50']}, p99 {fresh['p99']}, max {fresh['max']} "
-            f"(event time -> result written)",
-        ])
+        return "\n".join(
+            [
+                f"produced              {self.produced}  (log entries appended, duplicates included)",
+                f"unique event ids      {self.unique_ids}",
+                f"scored                {self.scored}",
+                f"dead-lettered         {self.dead_lettered}",
+                f"duplicates suppressed {self.duplicates_suppressed}",
+                f"redelivered           {self.redelivered}  (claimed from a consumer that stopped)",
+                f"outstanding           {self.outstanding}  (undelivered + pending)",
+                f"lost                  {lost}",
+                f"lost to retention     {self.lost_to_retention}  (pending entries trimmed from the log before they "
+                "were finished)",
+                f"freshness             p50 {fresh['p50']}, p99 {fresh['p99']}, max {fresh['max']} "
+                f"(event time -> result written)",
+            ]
+        )
 
 
 def _int(value: Any) -> int:
     return int(value) if value not in (None, b"", "") else 0
 
 
-async def freshness_samples(client: Any, layout: StreamLayout, count: int = FRESHNESS_SAMPLE) -> list[float]:
+async def freshness_samples(
+    client: Any, layout: StreamLayout, count: int = FRESHNESS_SAMPLE
+) -> list[float]:
     """Seconds from event time to result written, for the latest ``count`` results."""
     entries = await client.xrevrange(layout.out, count=count)
     samples = []
@@ -94,12 +113,14 @@ async def freshness_samples(client: Any, layout: StreamLayout, count: int = FRES
     return samples
 
 
-async def pending_count(client: Any, layout: StreamLayout, group: str = "scorers", consumer: str | None = None) -> int:
+async def pending_count(
+    client: Any, layout: StreamLayout, group: str = "scorers", consumer: str | None = None
+) -> int:
     """Entries delivered to ``group``'s consumers (or to ``consumer`` alone) and not yet acknowledged.
 
     0 before the group exists.
     """
-    import redis.exceptions  # noqa: PLC0415
+    import redis.exceptions
 
     total = 0
     for stream in layout.streams:
@@ -110,10 +131,12 @@ async def pending_count(client: Any, layout: StreamLayout, group: str = "scorers
         if consumer is None:
             total += int(summary["pending"])
         else:
-            total += sum(int(c["pending"]) for c in summary.get("consumers") or []
-                         if as_text(c["name"]) == consumer)
+            total += sum(
+                int(c["pending"])
+                for c in summary.get("consumers") or []
+                if as_text(c["name"]) == consumer
+            )
     return total
-
 
 
 async def broker_report(client: Any, layout: StreamLayout, group: str = "scorers") -> BrokerReport:

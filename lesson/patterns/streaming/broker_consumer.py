@@ -21,9 +21,11 @@ If the broker goes away the consumer retries with a bounded, growing backoff and
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from lesson.patterns.streaming.log import (
     DEFAULT_MAXLEN,
@@ -67,7 +69,7 @@ class ConsumeReport:
 
 async def ensure_groups(client: Any, layout: StreamLayout, group: str) -> None:
     """Create ``group`` on every partition (from the log's start; the streams too if new)."""
-    import redis.exceptions  # noqa: PLC0415
+    import redis.exceptions
 
     for stream in layout.streams:
         try:
@@ -121,9 +123,15 @@ class BrokerConsumer:
             raise ValueError(f"batch must be in 1..{MAX_BATCH}, got {self.batch}")
         if not 0 < self.max_seconds <= MAX_SECONDS:
             raise ValueError(f"max_seconds must be in (0, {MAX_SECONDS:g}], got {self.max_seconds}")
-        parts = list(range(self.layout.partitions)) if self.partitions is None else list(self.partitions)
+        parts = (
+            list(range(self.layout.partitions))
+            if self.partitions is None
+            else list(self.partitions)
+        )
         if not parts or any(not 0 <= p < self.layout.partitions for p in parts):
-            raise ValueError(f"partitions must be in 0..{self.layout.partitions - 1}, got {self.partitions}")
+            raise ValueError(
+                f"partitions must be in 0..{self.layout.partitions - 1}, got {self.partitions}"
+            )
         self._streams = [self.layout.events(p) for p in parts]
         self._n_features = getattr(self.model.metadata(), "n_features", None)
         self._sink: Any = None
@@ -156,7 +164,7 @@ class BrokerConsumer:
             report.read += len(entries)
             if self.delay_ms:
                 await asyncio.sleep(self.delay_ms / 1000.0)
-            await self._retrying(report, lambda: self._handle(entries, report))
+            await self._retrying(report, functools.partial(self._handle, entries, report))
             report.batches += 1
             if self.on_batch is not None:
                 self.on_batch(report)
@@ -173,8 +181,14 @@ class BrokerConsumer:
         claimed: list[tuple[str, str, dict]] = []
         lost = 0
         for stream in self._streams:
-            result = await self.client.xautoclaim(stream, self.group, self.consumer, self.min_idle_ms,
-                                                  start_id="0-0", count=self.batch - len(claimed))
+            result = await self.client.xautoclaim(
+                stream,
+                self.group,
+                self.consumer,
+                self.min_idle_ms,
+                start_id="0-0",
+                count=self.batch - len(claimed),
+            )
             empty = []
             for entry_id, fields in result[1]:
                 if fields:
@@ -194,9 +208,18 @@ class BrokerConsumer:
         return claimed
 
     async def _read(self) -> list[tuple[str, str, dict]]:
-        got = await self.client.xreadgroup(self.group, self.consumer, {s: ">" for s in self._streams},
-                                           count=self.batch, block=self.block_ms)
-        return [(as_text(stream), entry_id, fields) for stream, entries in (got or []) for entry_id, fields in entries]
+        got = await self.client.xreadgroup(
+            self.group,
+            self.consumer,
+            {s: ">" for s in self._streams},
+            count=self.batch,
+            block=self.block_ms,
+        )
+        return [
+            (as_text(stream), entry_id, fields)
+            for stream, entries in (got or [])
+            for entry_id, fields in entries
+        ]
 
     async def _handle(self, entries: list[tuple[str, str, dict]], report: ConsumeReport) -> None:
         """Score, write through the sink, then acknowledge."""
@@ -206,11 +229,18 @@ class BrokerConsumer:
             try:
                 good.append(decode_event(fields, self._n_features))
             except BadEvent as exc:
-                event_id = as_text(fields.get(b"id", fields.get("id", ""))) or f"{stream}/{as_text(entry_id)}"
-                items.append((event_id, as_text(fields.get(b"key", fields.get("key", ""))), 0.0, f"d:{exc}"))
+                event_id = (
+                    as_text(fields.get(b"id", fields.get("id", "")))
+                    or f"{stream}/{as_text(entry_id)}"
+                )
+                items.append(
+                    (event_id, as_text(fields.get(b"key", fields.get("key", ""))), 0.0, f"d:{exc}")
+                )
         if good:
             predictions = self.model.predict([row for *_, row in good])
-            items += [(eid, key, t, f"p:{float(p)!r}") for (eid, key, t, _), p in zip(good, predictions)]
+            items += [
+                (eid, key, t, f"p:{float(p)!r}") for (eid, key, t, _), p in zip(good, predictions)
+            ]
         keys, args = sink_arguments(self.layout, items, self.maxlen)
         scored, dead, dup = await self._sink(keys=keys, args=args)
         report.scored += int(scored)
@@ -224,17 +254,23 @@ class BrokerConsumer:
 
     async def _retrying(self, report: ConsumeReport, step: Callable[[], Any]) -> Any:
         """Run ``step``; on a lost connection retry with backoff (0.05 s doubling to 2 s) within the budget."""
-        import redis.exceptions  # noqa: PLC0415
+        import redis.exceptions
 
         deadline = time.monotonic() + self.retry_budget_s
         delay = 0.05
         while True:
             try:
                 return await step()
-            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            except (
+                redis.exceptions.ConnectionError,
+                redis.exceptions.TimeoutError,
+                OSError,
+            ) as exc:
                 if time.monotonic() + delay > deadline:
-                    raise BrokerDownError(f"the broker at {_address(self.client)} did not answer for "
-                                          f"{self.retry_budget_s:g} s: {exc}") from None
+                    raise BrokerDownError(
+                        f"the broker at {_address(self.client)} did not answer for "
+                        f"{self.retry_budget_s:g} s: {exc}"
+                    ) from None
                 report.reconnects += 1
                 await asyncio.sleep(delay)
                 delay = min(2.0, delay * 2)

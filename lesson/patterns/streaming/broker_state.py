@@ -22,7 +22,9 @@ class NoBrokerError(RuntimeError):
 
 def state_path() -> Path:
     """The state file's path (``$LESSON_STATE_DIR/broker.json``, default ``~/.cache/lesson``)."""
-    root = os.environ.get("LESSON_STATE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "lesson")
+    root = os.environ.get("LESSON_STATE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "lesson"
+    )
     return Path(root) / STATE_FILE
 
 
@@ -64,8 +66,10 @@ def default_url(url: str | None = None) -> str:
         return url
     state = read_state()
     if state is None:
-        raise NoBrokerError("no broker address: pass --url redis://127.0.0.1:PORT, or start one with "
-                            "`lesson broker start`")
+        raise NoBrokerError(
+            "no broker address: pass --url redis://127.0.0.1:PORT, or start one with "
+            "`lesson broker start`"
+        )
     return str(state["url"])
 
 

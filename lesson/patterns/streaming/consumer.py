@@ -31,12 +31,20 @@ import math
 import time
 import zlib
 from collections import OrderedDict, deque
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import Any
 
 from lesson.core.stats import percentile
 
-__all__ = ["Event", "ScoredEvent", "StreamReport", "StreamConsumer", "generate_events", "percentile"]
+__all__ = [
+    "Event",
+    "ScoredEvent",
+    "StreamReport",
+    "StreamConsumer",
+    "generate_events",
+    "percentile",
+]
 
 
 @dataclass(frozen=True)
@@ -95,16 +103,24 @@ class StreamReport:
     def freshness_percentiles(self) -> dict[str, float]:
         """p50, p90, p99 and max freshness in seconds (over the last 100,000 scored events)."""
         values = sorted(self.freshness_s)
-        return {"p50": percentile(values, 50), "p90": percentile(values, 90),
-                "p99": percentile(values, 99), "max": values[-1] if values else math.nan}
+        return {
+            "p50": percentile(values, 50),
+            "p90": percentile(values, 90),
+            "p99": percentile(values, 99),
+            "max": values[-1] if values else math.nan,
+        }
 
     def summary(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return {
-            "received": self.received, "scored": self.scored, "errors": self.errors,
-            "duplicates": self.duplicates, "model_calls": self.model_calls,
+            "received": self.received,
+            "scored": self.scored,
+            "errors": self.errors,
+            "duplicates": self.duplicates,
+            "model_calls": self.model_calls,
             "max_queue_depth": self.max_queue_depth,
-            "producer_blocked_s": round(self.producer_blocked_s, 6), "wall_s": round(self.wall_s, 6),
+            "producer_blocked_s": round(self.producer_blocked_s, 6),
+            "wall_s": round(self.wall_s, 6),
             "freshness_s": self.freshness_percentiles(),
         }
 
@@ -148,8 +164,12 @@ class StreamConsumer:
         dedup_capacity: int = 100_000,
         clock: Callable[[], float] = time.time,
     ):
-        for name, value, hi in (("partitions", partitions, 64), ("queue_size", queue_size, 100_000),
-                                ("max_batch", max_batch, 4096), ("dedup_capacity", dedup_capacity, 10_000_000)):
+        for name, value, hi in (
+            ("partitions", partitions, 64),
+            ("queue_size", queue_size, 100_000),
+            ("max_batch", max_batch, 4096),
+            ("dedup_capacity", dedup_capacity, 10_000_000),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= hi:
                 raise ValueError(f"{name} must be an integer in 1..{hi}, got {value!r}")
         self.model = model
@@ -173,7 +193,9 @@ class StreamConsumer:
             self._seen.popitem(last=False)
         return False
 
-    async def run(self, events: AsyncIterable[Event] | Iterable[Event], sink: Sink | None = None) -> StreamReport:
+    async def run(
+        self, events: AsyncIterable[Event] | Iterable[Event], sink: Sink | None = None
+    ) -> StreamReport:
         """Consume ``events`` to the end; call ``sink(result)`` for each scored event.
 
         Args:
@@ -252,13 +274,20 @@ class StreamConsumer:
             outputs = await self._predict([list(e.features) for e in batch])
             if len(outputs) != len(batch):
                 raise RuntimeError(f"model returned {len(outputs)} outputs for {len(batch)} events")
-        except Exception as exc:  # noqa: BLE001 - reported per event, never crashes the stream
+        except Exception as exc:  # reported per event, never crashes the stream
             if len(batch) > 1:
                 return [r for e in batch for r in await self._score([e], report)]
             e, now = batch[0], self.clock()
-            return [ScoredEvent(e.event_id, e.key, None, f"{type(exc).__name__}: {exc}", e.event_time, now)]
+            return [
+                ScoredEvent(
+                    e.event_id, e.key, None, f"{type(exc).__name__}: {exc}", e.event_time, now
+                )
+            ]
         now = self.clock()
-        return [ScoredEvent(e.event_id, e.key, float(p), None, e.event_time, now) for e, p in zip(batch, outputs)]
+        return [
+            ScoredEvent(e.event_id, e.key, float(p), None, e.event_time, now)
+            for e, p in zip(batch, outputs)
+        ]
 
 
 async def _aiter(events: AsyncIterable[Event] | Iterable[Event]) -> AsyncIterator[Event]:

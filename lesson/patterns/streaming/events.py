@@ -24,7 +24,8 @@ Sync iterables go through ``adapter(events)``; sync or async iterables through
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from typing import Any
 
 from lesson.core.schema import ValidationError
 from lesson.core.service import PredictionService
@@ -59,9 +60,21 @@ def _ident_problems(event: dict[str, Any], name: str, sequence: int) -> list[dic
     if value is None:
         return []
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        return [{"loc": loc, "msg": f"Input should be a string or an integer, got {type(value).__name__}", "type": "type_error"}]
+        return [
+            {
+                "loc": loc,
+                "msg": f"Input should be a string or an integer, got {type(value).__name__}",
+                "type": "type_error",
+            }
+        ]
     if isinstance(value, str) and len(value) > MAX_ID_LENGTH:
-        return [{"loc": loc, "msg": f"String should have at most {MAX_ID_LENGTH} characters", "type": "too_long"}]
+        return [
+            {
+                "loc": loc,
+                "msg": f"String should have at most {MAX_ID_LENGTH} characters",
+                "type": "too_long",
+            }
+        ]
     return []
 
 
@@ -83,7 +96,9 @@ class EventStreamAdapter:
         on_error: ``"emit"`` (error records, the stream goes on) or ``"raise"``.
     """
 
-    def __init__(self, model: Any = None, *, service: PredictionService | None = None, on_error: str = "emit"):
+    def __init__(
+        self, model: Any = None, *, service: PredictionService | None = None, on_error: str = "emit"
+    ):
         if on_error not in _ON_ERROR:
             raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
         if service is None:
@@ -111,16 +126,28 @@ class EventStreamAdapter:
     def _score(self, event: Any, sequence: int) -> dict[str, Any]:
         if not isinstance(event, dict):
             message = f"Event should be an object with 'instances', got {type(event).__name__}"
-            raise self._error([{"loc": ["events", sequence], "msg": message, "type": "type_error"}], sequence, None)
+            raise self._error(
+                [{"loc": ["events", sequence], "msg": message, "type": "type_error"}],
+                sequence,
+                None,
+            )
         event_id = _usable(event, "id", sequence, default=sequence)
         problems = _ident_problems(event, "id", sequence) + _ident_problems(event, "key", sequence)
         if problems:
-            raise self._error(problems, sequence, event_id if "id" not in {p["loc"][-1] for p in problems} else None)
+            raise self._error(
+                problems,
+                sequence,
+                event_id if "id" not in {p["loc"][-1] for p in problems} else None,
+            )
         try:
             return self.service.predict(
                 event,
                 transport="streaming",
-                extra_metadata={"event_id": event_id, "key": event.get("key"), "sequence": sequence},
+                extra_metadata={
+                    "event_id": event_id,
+                    "key": event.get("key"),
+                    "sequence": sequence,
+                },
             )
         except ValidationError as exc:
             errors = [dict(e, loc=["events", sequence, *e["loc"][1:]]) for e in exc.errors]
@@ -138,7 +165,9 @@ class EventStreamAdapter:
         for sequence, event in enumerate(events):
             yield self.process(event, sequence)
 
-    async def astream(self, events: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[dict[str, Any]]:
+    async def astream(
+        self, events: Iterable[Any] | AsyncIterable[Any]
+    ) -> AsyncIterator[dict[str, Any]]:
         """Score a sync or async iterable of events; an async generator of responses."""
         if hasattr(events, "__aiter__"):
             sequence = 0

@@ -23,11 +23,21 @@ from __future__ import annotations
 import json
 import math
 import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-__all__ = ["as_text", "StreamLayout", "partition_of", "encode_event", "decode_event", "BadEvent", "SINK_SCRIPT",
-           "sink_arguments", "DEFAULT_MAXLEN"]
+__all__ = [
+    "as_text",
+    "StreamLayout",
+    "partition_of",
+    "encode_event",
+    "decode_event",
+    "BadEvent",
+    "SINK_SCRIPT",
+    "sink_arguments",
+    "DEFAULT_MAXLEN",
+]
 
 #: default retention per partition (entries, approximate trimming: ``XADD ... MAXLEN ~``)
 DEFAULT_MAXLEN = 1_000_000
@@ -51,7 +61,11 @@ class StreamLayout:
     partitions: int = 4
 
     def __post_init__(self) -> None:
-        if isinstance(self.partitions, bool) or not isinstance(self.partitions, int) or not 1 <= self.partitions <= 64:
+        if (
+            isinstance(self.partitions, bool)
+            or not isinstance(self.partitions, int)
+            or not 1 <= self.partitions <= 64
+        ):
             raise ValueError(f"partitions must be an integer in 1..64, got {self.partitions!r}")
         if not self.namespace or any(c in self.namespace for c in " \t\n{}"):
             raise ValueError(f"namespace must be a non-empty word, got {self.namespace!r}")
@@ -96,12 +110,21 @@ class BadEvent(ValueError):
     """An event that cannot be scored; ``str()`` is the dead letter's reason."""
 
 
-def encode_event(event_id: str, key: str, event_time: float, features: Sequence[float]) -> dict[str, str]:
+def encode_event(
+    event_id: str, key: str, event_time: float, features: Sequence[float]
+) -> dict[str, str]:
     """The stream entry's fields for one event."""
-    return {"id": event_id, "key": key, "t": repr(float(event_time)), "x": json.dumps(list(features))}
+    return {
+        "id": event_id,
+        "key": key,
+        "t": repr(float(event_time)),
+        "x": json.dumps(list(features)),
+    }
 
 
-def decode_event(fields: Mapping[Any, Any], n_features: int | None) -> tuple[str, str, float, list[float]]:
+def decode_event(
+    fields: Mapping[Any, Any], n_features: int | None
+) -> tuple[str, str, float, list[float]]:
     """``(id, key, event_time, features)`` from a stream entry; :class:`BadEvent` says what is wrong.
 
     The id is returned even for a bad event (when there is one), so it can be dead-lettered.
@@ -127,7 +150,9 @@ def decode_event(fields: Mapping[Any, Any], n_features: int | None) -> tuple[str
         raise BadEvent(f"event {event_id}: expected {n_features} features, got {len(features)}")
     for i, value in enumerate(features):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise BadEvent(f"event {event_id}: feature {i} is {type(value).__name__}, expected a number")
+            raise BadEvent(
+                f"event {event_id}: feature {i} is {type(value).__name__}, expected a number"
+            )
         if not math.isfinite(value):
             raise BadEvent(f"event {event_id}: feature {i} is {value!r}, expected a finite number")
     return event_id, key, event_time, [float(v) for v in features]
@@ -168,8 +193,9 @@ return {scored, dead, dup}
 """
 
 
-def sink_arguments(layout: StreamLayout, items: Sequence[tuple[str, str, float, str]],
-                   maxlen: int = DEFAULT_MAXLEN) -> tuple[list[str], list[str]]:
+def sink_arguments(
+    layout: StreamLayout, items: Sequence[tuple[str, str, float, str]], maxlen: int = DEFAULT_MAXLEN
+) -> tuple[list[str], list[str]]:
     """``(keys, args)`` for :data:`SINK_SCRIPT`; ``items`` are ``(id, key, event_time, "p:.." | "d:..")``."""
     args = [str(maxlen)]
     for event_id, key, event_time, value in items:

@@ -13,8 +13,9 @@ import asyncio
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from lesson.core.artifacts import load_artifact, load_heldout
 from lesson.patterns.streaming.log import DEFAULT_MAXLEN, StreamLayout, as_text, encode_event
@@ -49,7 +50,7 @@ def event_rows() -> list[list[float]]:
 
 async def group_backlog(client: Any, layout: StreamLayout, group: str) -> int:
     """Entries of the log not yet delivered to ``group`` plus those delivered but not acknowledged."""
-    import redis.exceptions  # noqa: PLC0415
+    import redis.exceptions
 
     total = 0
     for stream in layout.streams:
@@ -69,10 +70,10 @@ async def group_backlog(client: Any, layout: StreamLayout, group: str) -> int:
 def _bad_features(rng: random.Random, row: list[float]) -> str:
     kind = rng.randrange(3)
     if kind == 0:
-        return json.dumps(row[:-1])                     # a feature missing
+        return json.dumps(row[:-1])  # a feature missing
     if kind == 1:
-        return json.dumps([float("nan"), *row[1:]])     # NaN (JSON extension, as Python writes it)
-    return json.dumps(["high", *row[1:]])               # wrong type
+        return json.dumps([float("nan"), *row[1:]])  # NaN (JSON extension, as Python writes it)
+    return json.dumps(["high", *row[1:]])  # wrong type
 
 
 async def produce(
@@ -128,11 +129,15 @@ async def produce(
     i = 0
     while i < events and time.monotonic() - start < max_seconds:
         if max_lag is not None:
-            report.paused_s += await _wait_for_backlog(client, layout, group, max_lag, start + max_seconds)
+            report.paused_s += await _wait_for_backlog(
+                client, layout, group, max_lag, start + max_seconds
+            )
         due = events if rate is None else min(events, int((time.monotonic() - start) * rate) + 1)
         due = min(due, i + PIPELINE)
         if due <= i:
-            await asyncio.sleep(min(0.05, (i + 1) / rate - (time.monotonic() - start)) if rate else 0)
+            await asyncio.sleep(
+                min(0.05, (i + 1) / rate - (time.monotonic() - start)) if rate else 0
+            )
             continue
         pipe = client.pipeline(transaction=False)
         added = 0
@@ -160,11 +165,12 @@ async def produce(
     return report
 
 
-async def _wait_for_backlog(client: Any, layout: StreamLayout, group: str, max_lag: int, deadline: float) -> float:
+async def _wait_for_backlog(
+    client: Any, layout: StreamLayout, group: str, max_lag: int, deadline: float
+) -> float:
     """Sleep while the backlog exceeds ``max_lag`` (until ``deadline``); returns the seconds paused."""
     paused = 0.0
     while time.monotonic() < deadline and await group_backlog(client, layout, group) > max_lag:
         await asyncio.sleep(0.02)
         paused += 0.02
     return paused
-

@@ -90,4 +90,6 @@ def create_app(
 
 def create_app_from_env() -> FastAPI:
     """App factory for `uvicorn --factory` with several workers: options from $LESSON_SERVER_OPTIONS."""
-    return create_app(options=ServerOptions.from_dict(json.loads(os.environ.get("LESSON_SERVER_OPTIONS", "{}"))))
+    return create_app(
+        options=ServerOptions.from_dict(json.loads(os.environ.get("LESSON_SERVER_OPTIONS", "{}")))
+    )

@@ -38,16 +38,34 @@ async def root() -> Response:
 
 def add_health_routes(app: FastAPI) -> None:
     """Add `/v2/health/live` and `/v2/health/ready` to `app`."""
-    app.get("/v2/health/live", tags=["V2 health"], summary="Liveness: the process answers",
-            responses={200: json_example({"live": True})})(live)
-    app.get("/v2/health/ready", tags=["V2 health"], summary="Readiness: models warmed, not draining",
-            responses={200: json_example({"ready": True}),
-                       503: json_example({"ready": False, "error": "warming up"}, "Not ready")})(ready)
+    app.get(
+        "/v2/health/live",
+        tags=["V2 health"],
+        summary="Liveness: the process answers",
+        responses={200: json_example({"live": True})},
+    )(live)
+    app.get(
+        "/v2/health/ready",
+        tags=["V2 health"],
+        summary="Readiness: models warmed, not draining",
+        responses={
+            200: json_example({"ready": True}),
+            503: json_example({"ready": False, "error": "warming up"}, "Not ready"),
+        },
+    )(ready)
 
 
 def add_operations_routes(app: FastAPI) -> None:
     """Add `/metrics` (Prometheus) and `/` (a redirect to `/docs`) to `app`."""
-    app.get("/metrics", tags=["operations"], summary="Prometheus metrics",
-            responses={200: {"description": "Prometheus text format",
-                             "content": {"text/plain": {"example": "lesson_requests_total{...} 3.0"}}}})(prometheus_metrics)
+    app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        responses={
+            200: {
+                "description": "Prometheus text format",
+                "content": {"text/plain": {"example": "lesson_requests_total{...} 3.0"}},
+            }
+        },
+    )(prometheus_metrics)
     app.get("/", include_in_schema=False)(root)

@@ -22,7 +22,9 @@ __all__ = ["error", "error_for", "install_error_handlers", "read_body"]
 _DRAIN_LIMIT = 16 << 20  # bytes of an over-bound body read and dropped before answering 413
 
 
-def error(status: int, message: str, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+def error(
+    status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     """``{"error": message, **extra}`` with this status."""
     return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
 
@@ -59,12 +61,19 @@ async def read_body(request: Request, limit: int) -> bytes:
 async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     first = exc.errors()[0] if exc.errors() else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(p) for p in first.get("loc", []))
-    return error(422, f"{where}: {first.get('msg')}", detail=json.loads(json.dumps(exc.errors(), default=str)))
+    return error(
+        422,
+        f"{where}: {first.get('msg')}",
+        detail=json.loads(json.dumps(exc.errors(), default=str)),
+    )
 
 
 async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    return error(exc.status_code, f"{exc.detail}: {request.method} {request.url.path}",
-                 headers=getattr(exc, "headers", None))
+    return error(
+        exc.status_code,
+        f"{exc.detail}: {request.method} {request.url.path}",
+        headers=getattr(exc, "headers", None),
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -26,7 +26,9 @@ __all__ = ["ModelName", "ModelVersion", "RestState", "Runner", "state_of"]
 
 T = TypeVar("T")
 
-ModelName = Annotated[str, Path(description="A registered model's name.", examples=["averaged_ensemble"])]
+ModelName = Annotated[
+    str, Path(description="A registered model's name.", examples=["averaged_ensemble"])
+]
 ModelVersion = Annotated[str, Path(description="A version of that model.", examples=["1"])]
 
 
@@ -38,12 +40,19 @@ class Runner:
         options = backend.options
         self.timeout_s = options.timeout_s
         # batching through a sync hook (`predict_fn`) makes requests wait for each other: threads
-        self.offload = options.offload or (options.max_batch_size is not None and not backend.async_batching)
-        self.pool = (ThreadPoolExecutor(max_workers=options.max_in_flight, thread_name_prefix="lesson-model")
-                     if self.offload else None)
+        self.offload = options.offload or (
+            options.max_batch_size is not None and not backend.async_batching
+        )
+        self.pool = (
+            ThreadPoolExecutor(max_workers=options.max_in_flight, thread_name_prefix="lesson-model")
+            if self.offload
+            else None
+        )
 
     def _late(self) -> RequestTimeoutError:
-        return RequestTimeoutError(f"request took longer than the server's {self.timeout_s} s timeout")
+        return RequestTimeoutError(
+            f"request took longer than the server's {self.timeout_s} s timeout"
+        )
 
     async def run(self, fn: Callable[[], T]) -> T:
         started = time.perf_counter()
@@ -83,7 +92,9 @@ class RestState:
 
     def observe(self, route: str, name: str | None, status: int, started: float) -> None:
         """Count one request in the metrics (`name` becomes a bounded model label)."""
-        self.metrics.observe(route, self.backend.model_label(name), status, time.perf_counter() - started)
+        self.metrics.observe(
+            route, self.backend.model_label(name), status, time.perf_counter() - started
+        )
 
     async def call_model(self, sync: Callable[[], T], on_loop: Callable[[], Awaitable[T]]) -> T:
         """The backend's answer: `on_loop()` awaited when it micro-batches on the event loop,
@@ -92,8 +103,14 @@ class RestState:
             return await self.runner.run_async(on_loop())
         return await self.runner.run(sync)
 
-    async def guarded(self, route: str, name: str | None, work: Callable[[], Awaitable[Response]], *,
-                      v1: bool = False) -> Response:
+    async def guarded(
+        self,
+        route: str,
+        name: str | None,
+        work: Callable[[], Awaitable[Response]],
+        *,
+        v1: bool = False,
+    ) -> Response:
         """Shed, drain, count and map errors around one inference request."""
         backend, in_flight = self.backend, self.metrics.in_flight_gauge
         started = time.perf_counter()
@@ -110,7 +127,7 @@ class RestState:
                 backend.release()
             status = response.status_code
             return response
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a typed answer, never a bare 500
+        except Exception as exc:  # every failure becomes a typed answer, never a bare 500
             info = classify(exc, v1=v1)
             status = info.http_status
             headers = {"Retry-After": "1"} if status == 503 else None

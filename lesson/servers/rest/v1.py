@@ -33,8 +33,10 @@ async def _answer(route: str, name: str, version: str | None, request: Request) 
 
     async def work() -> Response:
         body = await read_body(request, state.limit)
-        result = await state.call_model(lambda: backend.predict_v1(body, name, version, "rest"),
-                                        lambda: backend.predict_v1_async(body, name, version, "rest"))
+        result = await state.call_model(
+            lambda: backend.predict_v1(body, name, version, "rest"),
+            lambda: backend.predict_v1_async(body, name, version, "rest"),
+        )
         return JSONResponse(result)
 
     return await state.guarded(route, name, work, v1=True)
@@ -51,7 +53,7 @@ async def v1_predict_version(name: ModelName, version: ModelVersion, request: Re
 async def v1_model(name: ModelName, request: Request) -> Response:
     try:
         ready = state_of(request).backend.model_ready(name)
-    except Exception as exc:  # noqa: BLE001 - an unknown model answers 404, anything else 500
+    except Exception as exc:  # an unknown model answers 404, anything else 500
         return error_for(exc)
     return JSONResponse({"name": name, "ready": ready})
 
@@ -62,16 +64,40 @@ def add_routes(app: FastAPI) -> None:
         R_V1_PREDICT,
         tags=["V1"],
         summary="Predict (the original lesson's schema)",
-        responses={200: json_example(EXAMPLE_V1_RESPONSE), 404: INFER_ERRORS[404], 413: INFER_ERRORS[413],
-                   422: error_example("Invalid body", "body.instances.1: Input should be a number, got str (type_error)"),
-                   503: INFER_ERRORS[503]},
-        openapi_extra=body_doc(EXAMPLE_V1_REQUEST, '`{"instances": [...]}`: a flat feature vector is one instance, a list of rows is a batch.'),
+        responses={
+            200: json_example(EXAMPLE_V1_RESPONSE),
+            404: INFER_ERRORS[404],
+            413: INFER_ERRORS[413],
+            422: error_example(
+                "Invalid body", "body.instances.1: Input should be a number, got str (type_error)"
+            ),
+            503: INFER_ERRORS[503],
+        },
+        openapi_extra=body_doc(
+            EXAMPLE_V1_REQUEST,
+            '`{"instances": [...]}`: a flat feature vector is one instance, a list of rows is a batch.',
+        ),
     )(v1_predict)
     app.post(
-        R_V1_PREDICT_VERSION, tags=["V1"], summary="Predict with one model version (pinned)",
-        responses={200: json_example(EXAMPLE_V1_RESPONSE), 404: INFER_ERRORS[404], 413: INFER_ERRORS[413],
-                   503: INFER_ERRORS[503]},
-        openapi_extra=body_doc(EXAMPLE_V1_REQUEST, "As for `/v1/models/{name}:predict`, answered by this version."),
+        R_V1_PREDICT_VERSION,
+        tags=["V1"],
+        summary="Predict with one model version (pinned)",
+        responses={
+            200: json_example(EXAMPLE_V1_RESPONSE),
+            404: INFER_ERRORS[404],
+            413: INFER_ERRORS[413],
+            503: INFER_ERRORS[503],
+        },
+        openapi_extra=body_doc(
+            EXAMPLE_V1_REQUEST, "As for `/v1/models/{name}:predict`, answered by this version."
+        ),
     )(v1_predict_version)
-    app.get("/v1/models/{name}", tags=["V1"], summary="Model status (V1)",
-            responses={200: json_example({"name": "averaged_ensemble", "ready": True}), 404: INFER_ERRORS[404]})(v1_model)
+    app.get(
+        "/v1/models/{name}",
+        tags=["V1"],
+        summary="Model status (V1)",
+        responses={
+            200: json_example({"name": "averaged_ensemble", "ready": True}),
+            404: INFER_ERRORS[404],
+        },
+    )(v1_model)

@@ -45,7 +45,7 @@ async def server_metadata(request: Request) -> Response:
 def _metadata(request: Request, name: str, version: str | None) -> Response:
     try:
         return JSONResponse(state_of(request).backend.model_metadata(name, version))
-    except Exception as exc:  # noqa: BLE001 - an unknown model answers 404, anything else 500
+    except Exception as exc:  # an unknown model answers 404, anything else 500
         return error_for(exc)
 
 
@@ -53,7 +53,9 @@ async def model_metadata(name: ModelName, request: Request) -> Response:
     return _metadata(request, name, None)
 
 
-async def model_version_metadata(name: ModelName, version: ModelVersion, request: Request) -> Response:
+async def model_version_metadata(
+    name: ModelName, version: ModelVersion, request: Request
+) -> Response:
     return _metadata(request, name, version)
 
 
@@ -61,7 +63,7 @@ async def model_version_metadata(name: ModelName, version: ModelVersion, request
 def _config(request: Request, name: str, version: str | None) -> Response:
     try:
         return JSONResponse(state_of(request).backend.model_config(name, version))
-    except Exception as exc:  # noqa: BLE001 - an unknown model answers 404, anything else 500
+    except Exception as exc:  # an unknown model answers 404, anything else 500
         return error_for(exc)
 
 
@@ -69,7 +71,9 @@ async def model_config(name: ModelName, request: Request) -> Response:
     return _config(request, name, None)
 
 
-async def model_version_config(name: ModelName, version: ModelVersion, request: Request) -> Response:
+async def model_version_config(
+    name: ModelName, version: ModelVersion, request: Request
+) -> Response:
     return _config(request, name, version)
 
 
@@ -77,7 +81,7 @@ async def model_version_config(name: ModelName, version: ModelVersion, request: 
 def _model_ready(request: Request, name: str, version: str | None) -> Response:
     try:
         is_ready = state_of(request).backend.model_ready(name, version)
-    except Exception as exc:  # noqa: BLE001 - an unknown model answers 404, anything else 500
+    except Exception as exc:  # an unknown model answers 404, anything else 500
         return error_for(exc)
     return JSONResponse({"name": name, "ready": is_ready}, status_code=200 if is_ready else 503)
 
@@ -97,13 +101,15 @@ async def repository_index(request: Request) -> Response:
         raw = await read_body(request, state.limit)
         body = json.loads(raw) if raw.strip() else {}
         if not isinstance(body, dict):
-            return error(400, "body: expected a JSON object such as {\"ready\": true}")
+            return error(400, 'body: expected a JSON object such as {"ready": true}')
         ready_only = body.get("ready", False)
         if not isinstance(ready_only, bool):
             return error(400, "ready: expected true or false")
     except ValueError as exc:
         info = classify(exc)
-        return error(info.http_status if info.http_status != 500 else 400, f"body: invalid JSON ({exc})")
+        return error(
+            info.http_status if info.http_status != 500 else 400, f"body: invalid JSON ({exc})"
+        )
     return JSONResponse(state.backend.repository_index(ready_only))
 
 
@@ -117,15 +123,24 @@ async def _infer(name: str, version: str | None, request: Request) -> Response:
         body = await read_body(request, state.limit)
         payload, tail = split_body(body, request.headers.get(HEADER_LENGTH), state.limit)
         parsed = parse_infer_request(payload, tail, backend.limits)
-        result = await state.call_model(lambda: backend.infer(parsed, name, version),
-                                        lambda: backend.infer_async(parsed, name, version))
+        result = await state.call_model(
+            lambda: backend.infer(parsed, name, version),
+            lambda: backend.infer_async(parsed, name, version),
+        )
         content, header_length = encode_infer_response(
-            result.model.name, result.model.version, result.outputs, parsed.id,
+            result.model.name,
+            result.model.version,
+            result.outputs,
+            parsed.id,
             {"latency_ms": round(result.latency_ms, 4), "transport": "rest"},
         )
         if header_length is None:
             return Response(content, media_type="application/json")
-        return Response(content, media_type="application/octet-stream", headers={HEADER_LENGTH: str(header_length)})
+        return Response(
+            content,
+            media_type="application/octet-stream",
+            headers={HEADER_LENGTH: str(header_length)},
+        )
 
     return await state.guarded(R_V2_INFER if version is None else R_V2_INFER_VERSION, name, work)
 
@@ -140,32 +155,95 @@ async def v2_infer_version(name: ModelName, version: ModelVersion, request: Requ
 
 def add_routes(app: FastAPI) -> None:
     """Add the V2 metadata, configuration, model-readiness, repository-index and inference routes to `app`."""
-    app.get("/v2", tags=["V2 metadata"], summary="Server metadata",
-            responses={200: json_example({"name": "lesson", "version": "0.1.0", "extensions": ["binary_tensor_data", "model_repository", "model_configuration"]})})(server_metadata)
-    app.get("/v2/models/{name}", tags=["V2 metadata"], summary="Model metadata",
-            responses={200: json_example(EXAMPLE_METADATA), 404: INFER_ERRORS[404]})(model_metadata)
-    app.get("/v2/models/{name}/versions/{version}", tags=["V2 metadata"], summary="Model metadata (one version)",
-            responses={200: json_example(EXAMPLE_METADATA), 404: INFER_ERRORS[404]})(model_version_metadata)
-    app.get("/v2/models/{name}/config", tags=["V2 metadata"], summary="Model configuration (extension)",
-            responses={200: json_example(EXAMPLE_CONFIG), 404: INFER_ERRORS[404]})(model_config)
-    app.get("/v2/models/{name}/versions/{version}/config", tags=["V2 metadata"],
-            summary="Model configuration (extension, one version)",
-            responses={200: json_example(EXAMPLE_CONFIG), 404: INFER_ERRORS[404]})(model_version_config)
-    app.get("/v2/models/{name}/ready", tags=["V2 health"], summary="Model readiness",
-            responses={200: json_example({"name": "averaged_ensemble", "ready": True}), 404: INFER_ERRORS[404]})(model_ready)
-    app.get("/v2/models/{name}/versions/{version}/ready", tags=["V2 health"], summary="Model readiness (one version)",
-            responses={200: json_example({"name": "averaged_ensemble", "ready": True}), 404: INFER_ERRORS[404]})(model_version_ready)
-    app.post("/v2/repository/index", tags=["V2 metadata"], summary="Model repository index (extension)",
-             responses={200: json_example([{"name": "averaged_ensemble", "version": "1", "state": "READY", "reason": ""}])},
-             openapi_extra={"requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object"}, "example": {"ready": False}}}}})(repository_index)
+    app.get(
+        "/v2",
+        tags=["V2 metadata"],
+        summary="Server metadata",
+        responses={
+            200: json_example(
+                {
+                    "name": "lesson",
+                    "version": "0.1.0",
+                    "extensions": ["binary_tensor_data", "model_repository", "model_configuration"],
+                }
+            )
+        },
+    )(server_metadata)
+    app.get(
+        "/v2/models/{name}",
+        tags=["V2 metadata"],
+        summary="Model metadata",
+        responses={200: json_example(EXAMPLE_METADATA), 404: INFER_ERRORS[404]},
+    )(model_metadata)
+    app.get(
+        "/v2/models/{name}/versions/{version}",
+        tags=["V2 metadata"],
+        summary="Model metadata (one version)",
+        responses={200: json_example(EXAMPLE_METADATA), 404: INFER_ERRORS[404]},
+    )(model_version_metadata)
+    app.get(
+        "/v2/models/{name}/config",
+        tags=["V2 metadata"],
+        summary="Model configuration (extension)",
+        responses={200: json_example(EXAMPLE_CONFIG), 404: INFER_ERRORS[404]},
+    )(model_config)
+    app.get(
+        "/v2/models/{name}/versions/{version}/config",
+        tags=["V2 metadata"],
+        summary="Model configuration (extension, one version)",
+        responses={200: json_example(EXAMPLE_CONFIG), 404: INFER_ERRORS[404]},
+    )(model_version_config)
+    app.get(
+        "/v2/models/{name}/ready",
+        tags=["V2 health"],
+        summary="Model readiness",
+        responses={
+            200: json_example({"name": "averaged_ensemble", "ready": True}),
+            404: INFER_ERRORS[404],
+        },
+    )(model_ready)
+    app.get(
+        "/v2/models/{name}/versions/{version}/ready",
+        tags=["V2 health"],
+        summary="Model readiness (one version)",
+        responses={
+            200: json_example({"name": "averaged_ensemble", "ready": True}),
+            404: INFER_ERRORS[404],
+        },
+    )(model_version_ready)
     app.post(
-        R_V2_INFER, tags=["V2 inference"], summary="Inference (Open Inference Protocol)",
+        "/v2/repository/index",
+        tags=["V2 metadata"],
+        summary="Model repository index (extension)",
+        responses={
+            200: json_example(
+                [{"name": "averaged_ensemble", "version": "1", "state": "READY", "reason": ""}]
+            )
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {"schema": {"type": "object"}, "example": {"ready": False}}
+                },
+            }
+        },
+    )(repository_index)
+    app.post(
+        R_V2_INFER,
+        tags=["V2 inference"],
+        summary="Inference (Open Inference Protocol)",
         responses={200: json_example(EXAMPLE_V2_RESPONSE), **INFER_ERRORS},
-        openapi_extra=body_doc(EXAMPLE_V2_REQUEST, "Tensors as JSON, or JSON followed by raw bytes with the "
-                                                   f"`{HEADER_LENGTH}` header (binary tensor extension)."),
+        openapi_extra=body_doc(
+            EXAMPLE_V2_REQUEST,
+            "Tensors as JSON, or JSON followed by raw bytes with the "
+            f"`{HEADER_LENGTH}` header (binary tensor extension).",
+        ),
     )(v2_infer)
     app.post(
-        R_V2_INFER_VERSION, tags=["V2 inference"], summary="Inference on one model version",
+        R_V2_INFER_VERSION,
+        tags=["V2 inference"],
+        summary="Inference on one model version",
         responses={200: json_example(EXAMPLE_V2_RESPONSE), **INFER_ERRORS},
         openapi_extra=body_doc(EXAMPLE_V2_REQUEST, "As for `/v2/models/{name}/infer`."),
     )(v2_infer_version)

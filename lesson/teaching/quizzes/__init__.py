@@ -26,8 +26,18 @@ from lesson.teaching.quizzes.model import (
     letter,
 )
 
-__all__ = ["QUIZZES", "quiz_for", "Quiz", "Question", "Option", "Feedback", "grade", "letter",
-           "QuizError", "UnknownQuizError"]
+__all__ = [
+    "QUIZZES",
+    "quiz_for",
+    "Quiz",
+    "Question",
+    "Option",
+    "Feedback",
+    "grade",
+    "letter",
+    "QuizError",
+    "UnknownQuizError",
+]
 
 #: The quizzes by notebook stem ("00-overview" ... "09-capstone").
 QUIZZES: dict[str, Quiz] = {q.notebook: q for q in (*serving.QUIZZES, *operations.QUIZZES)}

@@ -21,7 +21,16 @@ import string
 import textwrap
 from dataclasses import dataclass
 
-__all__ = ["QuizError", "UnknownQuizError", "Option", "Question", "Quiz", "Feedback", "grade", "letter"]
+__all__ = [
+    "QuizError",
+    "UnknownQuizError",
+    "Option",
+    "Question",
+    "Quiz",
+    "Feedback",
+    "grade",
+    "letter",
+]
 
 #: Options are labelled a), b), c) ...; more than this many would not be a self-check.
 MAX_OPTIONS = 6
@@ -52,9 +61,13 @@ class Option:
         if not isinstance(self.text, str) or not self.text.strip():
             raise QuizError("an option needs a non-empty text")
         if not isinstance(self.correct, bool):
-            raise QuizError(f"option {self.text!r}: correct must be True or False, got {self.correct!r}")
+            raise QuizError(
+                f"option {self.text!r}: correct must be True or False, got {self.correct!r}"
+            )
         if not isinstance(self.feedback, str) or not self.feedback.strip():
-            raise QuizError(f"option {self.text!r} has no feedback: every option must say why it is right or wrong")
+            raise QuizError(
+                f"option {self.text!r} has no feedback: every option must say why it is right or wrong"
+            )
 
 
 @dataclass(frozen=True)
@@ -75,16 +88,20 @@ class Question:
         if not all(isinstance(o, Option) for o in options):
             raise QuizError(f"question {self.id!r}: options must be Option objects")
         if not 2 <= len(options) <= MAX_OPTIONS:
-            raise QuizError(f"question {self.id!r} has {len(options)} options; it needs 2 to {MAX_OPTIONS}")
+            raise QuizError(
+                f"question {self.id!r} has {len(options)} options; it needs 2 to {MAX_OPTIONS}"
+            )
         right = sum(o.correct for o in options)
         if right != 1:
-            raise QuizError(f"question {self.id!r} has {right} correct options; it needs exactly one")
+            raise QuizError(
+                f"question {self.id!r} has {right} correct options; it needs exactly one"
+            )
         texts = [o.text for o in options]
         if len(set(texts)) != len(texts):
             raise QuizError(f"question {self.id!r} repeats an option")
 
     @classmethod
-    def shuffled(cls, id: str, prompt: str, options: tuple[Option, ...]) -> "Question":
+    def shuffled(cls, id: str, prompt: str, options: tuple[Option, ...]) -> Question:
         """A question whose options are put in an order fixed by ``id`` (the same on every run),
         so content can be written right answer first without it always being a)."""
         order = list(options)
@@ -96,7 +113,7 @@ class Question:
         """Index of the correct option."""
         return next(i for i, o in enumerate(self.options) if o.correct)
 
-    def grade(self, choice: int | str) -> "Feedback":
+    def grade(self, choice: int | str) -> Feedback:
         """Same as :func:`grade` (``grade(self, choice)``)."""
         return grade(self, choice)
 
@@ -105,8 +122,9 @@ class Question:
         head = f"{number}. {self.prompt}" if number is not None else self.prompt
         lines = textwrap.wrap(head, 96, subsequent_indent="   ") or [head]
         for i, option in enumerate(self.options):
-            lines += textwrap.wrap(f"{letter(i)}) {option.text}", 96, initial_indent="   ",
-                                   subsequent_indent="      ")
+            lines += textwrap.wrap(
+                f"{letter(i)}) {option.text}", 96, initial_indent="   ", subsequent_indent="      "
+            )
         return "\n".join(lines)
 
 
@@ -125,20 +143,26 @@ class Feedback:
     def __str__(self) -> str:
         if self.correct:
             return f"✔ {letter(self.choice)}) {self.chosen} — {self.explanation}"
-        return (f"✘ {letter(self.choice)}) {self.chosen} — {self.explanation}\n"
-                f"  The answer: {letter(self.answer)}) {self.answer_text}")
+        return (
+            f"✘ {letter(self.choice)}) {self.chosen} — {self.explanation}\n"
+            f"  The answer: {letter(self.answer)}) {self.answer_text}"
+        )
 
 
 def _index(question: Question, choice: int | str) -> int:
     n = len(question.options)
     if isinstance(choice, bool) or not isinstance(choice, (int, str)):
-        raise QuizError(f"question {question.id!r}: choose an option by letter ('a') or index (0), "
-                        f"not {type(choice).__name__}")
+        raise QuizError(
+            f"question {question.id!r}: choose an option by letter ('a') or index (0), "
+            f"not {type(choice).__name__}"
+        )
     if isinstance(choice, str):
         label = choice.strip().lower().rstrip(")")
         if len(label) != 1 or label not in string.ascii_lowercase[:n]:
-            raise QuizError(f"question {question.id!r}: {choice!r} is not one of the letters "
-                            f"{', '.join(string.ascii_lowercase[:n])}")
+            raise QuizError(
+                f"question {question.id!r}: {choice!r} is not one of the letters "
+                f"{', '.join(string.ascii_lowercase[:n])}"
+            )
         return string.ascii_lowercase.index(label)
     if not 0 <= choice < n:
         raise QuizError(f"question {question.id!r}: index {choice} is outside 0..{n - 1}")
@@ -154,8 +178,15 @@ def grade(question: Question, choice: int | str) -> Feedback:
     index = _index(question, choice)
     option = question.options[index]
     right = question.answer
-    return Feedback(question=question.id, choice=index, chosen=option.text, correct=option.correct,
-                    explanation=option.feedback, answer=right, answer_text=question.options[right].text)
+    return Feedback(
+        question=question.id,
+        choice=index,
+        chosen=option.text,
+        correct=option.correct,
+        explanation=option.feedback,
+        answer=right,
+        answer_text=question.options[right].text,
+    )
 
 
 @dataclass(frozen=True)
@@ -177,8 +208,14 @@ class Quiz:
 
     def question(self, number: int) -> Question:
         """Question ``number``, counted from 1 as shown."""
-        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= len(self.questions):
-            raise QuizError(f"quiz {self.notebook!r} has questions 1..{len(self.questions)}, not {number!r}")
+        if (
+            isinstance(number, bool)
+            or not isinstance(number, int)
+            or not 1 <= number <= len(self.questions)
+        ):
+            raise QuizError(
+                f"quiz {self.notebook!r} has questions 1..{len(self.questions)}, not {number!r}"
+            )
         return self.questions[number - 1]
 
     def answer(self, number: int, choice: int | str) -> Feedback:
@@ -189,8 +226,10 @@ class Quiz:
         """The whole quiz as plain text, with how to answer without widgets."""
         parts = [f"{self.title}", ""]
         parts += [q.to_text(i) + "\n" for i, q in enumerate(self.questions, 1)]
-        parts.append(f'Answer with quiz_for("{self.notebook}").answer(<question>, "<letter>"), '
-                     f'e.g. .answer(1, "a").')
+        parts.append(
+            f'Answer with quiz_for("{self.notebook}").answer(<question>, "<letter>"), '
+            f'e.g. .answer(1, "a").'
+        )
         return "\n".join(parts)
 
     def __repr__(self) -> str:
