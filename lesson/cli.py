@@ -1,12 +1,14 @@
-"""The ``lesson`` command line: ``lesson demo | serve | loadtest | batch | sample-data | broker | stream``.
+"""The ``lesson`` command line.
 
-Built with typer (the ``cli`` extra). Without typer installed, :func:`main` still runs the
-demo with the standard library (:func:`lesson.teaching.demo.main`), so ``python -m lesson`` always works.
+``lesson demo | serve | loadtest | batch | sample-data | broker | stream``. Built with typer
+(the ``cli`` extra). Without typer installed, :func:`main` still runs the demo with the
+standard library (:func:`lesson.teaching.demo.main`), so ``python -m lesson`` always works.
 
 Commands live in their own modules and are registered lazily from :data:`COMMANDS`: adding
 one is a one-line entry ``("name", "module.path:function")``, where ``function`` is a plain
-function with typer-annotated parameters (or a ``typer.Typer`` for a command group). If its module cannot be imported (a missing
-extra), the command still appears and explains what to install.
+function with typer-annotated parameters (or a ``typer.Typer`` for a command group). If its
+module cannot be imported (a missing extra), the command still appears and explains what to
+install.
 
 Run ``lesson --help`` (or ``python -m lesson --help``).
 """

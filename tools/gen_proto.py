@@ -28,7 +28,9 @@ PROTO_NAME = "inference.proto"
 OUT_DIR = ROOT / "lesson" / "proto"
 GENERATED = ("inference_pb2.py", "inference_pb2.pyi", "inference_pb2_grpc.py")
 
-INIT_TEXT = '''"""The gRPC contract: ``inference.proto`` and, beside it, the modules tools/gen_proto.py generates from it (do not edit them).
+INIT_TEXT = '''"""The gRPC contract: ``inference.proto`` and the modules generated from it.
+
+tools/gen_proto.py writes ``inference_pb2*.py`` beside the ``.proto`` (do not edit them).
 
 Below both the clients and the servers; imports grpcio and protobuf."""
 

@@ -1,4 +1,6 @@
-"""The gRPC contract: ``inference.proto`` and, beside it, the modules tools/gen_proto.py generates from it (do not edit them).
+"""The gRPC contract: ``inference.proto`` and the modules generated from it.
+
+tools/gen_proto.py writes ``inference_pb2*.py`` beside the ``.proto`` (do not edit them).
 
 Below both the clients and the servers; imports grpcio and protobuf."""
 

@@ -158,8 +158,10 @@ class Slo:
 
     def __str__(self) -> str:
         return (
-            f"p99 <= {_num(self.p99_ms)} ms at {_num(self.rate_per_s)} req/s (open loop, Poisson arrivals), predictions "
-            f"at most {_num(self.freshness_s)} s old, within {self.max_cores} core{'s' if self.max_cores != 1 else ''}"
+            f"p99 <= {_num(self.p99_ms)} ms at {_num(self.rate_per_s)} req/s "
+            "(open loop, Poisson arrivals), predictions "
+            f"at most {_num(self.freshness_s)} s old, within {self.max_cores} "
+            f"core{'s' if self.max_cores != 1 else ''}"
         )
 
 
@@ -385,7 +387,8 @@ def _pattern(slo: Slo, run: MeasuredRun) -> Check:
     pattern = run.config.pattern
     ok = pattern in SERVED_PATTERNS
     why = {
-        "batch": f"batch scores on a schedule (hours), so its predictions break a {_num(slo.freshness_s)} s freshness bound",
+        "batch": "batch scores on a schedule (hours), so its predictions break a "
+        f"{_num(slo.freshness_s)} s freshness bound",
         "streaming": "no caller waits on a stream, so a p99-at-a-rate SLO cannot be measured on it here",
         "edge": "an edge model runs on the caller's device: there is no server to load-test",
     }

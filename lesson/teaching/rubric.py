@@ -89,7 +89,8 @@ RUBRIC: list[dict[str, str]] = [
     {
         "rule": "Events arrive on a stream and results feed another system within seconds",
         "pattern": "streaming",
-        "why": "A consumer scores each event as it arrives; freshness in seconds, bursts absorbed by the log (lag grows).",
+        "why": "A consumer scores each event as it arrives; freshness in seconds, "
+        "bursts absorbed by the log (lag grows).",
     },
     {
         "rule": "Another service calls at a high rate or needs a typed contract / streaming",

@@ -121,7 +121,8 @@ def compare_text(
     """
     a_text, b_text = latency_text(a_s, tick_s=tick_s), latency_text(b_s, tick_s=tick_s)
     if not resolved(a_s, tick_s) and not resolved(b_s, tick_s):
-        return f"{name_a}'s and {name_b}'s {what} were both {below_resolution_text(tick_s)}: this clock cannot rank them"
+        both = below_resolution_text(tick_s)
+        return f"{name_a}'s and {name_b}'s {what} were both {both}: this clock cannot rank them"
     if a_s == b_s:
         return f"{name_a}'s {what} ({a_text}) equalled {name_b}'s"
     side = "above" if a_s > b_s else "below"
@@ -162,8 +163,9 @@ def claims_against_measured(
 
     ``claims`` maps a pattern to a word of :data:`LATENCY_CLAIM_ORDER`; a pair is contradicted
     when pattern A is claimed lower than B but its p50 is more than ``margin`` above B's (runs
-    on a shared machine differ by that much) and above the clock's resolution. Compare only patterns measured the same way (all over a
-    real server, or all in-process). An empty list: no measured pair contradicts a claim.
+    on a shared machine differ by that much) and above the clock's resolution. Compare only
+    patterns measured the same way (all over a real server, or all in-process). An empty list:
+    no measured pair contradicts a claim.
     """
     if not 0 <= margin < 1:
         raise ValueError(f"margin must be in [0, 1), got {margin!r}")

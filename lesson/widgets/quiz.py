@@ -70,7 +70,8 @@ def feedback_html(feedback: FeedbackLike) -> str:
     """The feedback box for one choice: the verdict, why, and the right answer when it was wrong."""
     colour = _RIGHT if feedback.correct else _WRONG
     verdict = "✔ Right" if feedback.correct else "✘ Not this one"
-    body = f"<strong style='color:{colour}'>{verdict} ({_LETTERS[feedback.choice]})</strong> — {inline(feedback.explanation)}"
+    head = f"<strong style='color:{colour}'>{verdict} ({_LETTERS[feedback.choice]})</strong>"
+    body = f"{head} — {inline(feedback.explanation)}"
     if not feedback.correct:
         body += (
             f"<br>The answer: <strong>{_LETTERS[feedback.answer]})</strong> "

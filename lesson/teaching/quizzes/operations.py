@@ -464,8 +464,9 @@ CAPSTONE = Quiz(
             (
                 right(
                     "No: rejected requests are failures, and fast rejections flatter the latency",
-                    "The gate (like the SLO it stands in for) is about the requests users sent: the capstone counts "
-                    "only successful requests towards the rate, and shedding 2 % to stay fast is a different objective.",
+                    "The gate (like the SLO it stands in for) is about the requests users sent: "
+                    "the capstone counts only successful requests towards the rate, and "
+                    "shedding 2 % to stay fast is a different objective.",
                 ),
                 wrong(
                     "Yes: only latency was specified",
