@@ -24,9 +24,12 @@ from typing import Any
 
 from lesson.core.model import averaged_ensembled_model
 from lesson.core.runtime import IN_BROWSER, clock_resolution, threads_available
-from lesson.loadtest import LoadTestResult, run_load_test, run_synthetic_load_test
-from lesson.patterns.adapters import fastapi_rest_adapter
-from lesson.teaching.landscape import describe_serving_landscape
+from lesson.loadtest import LoadTestResult, run_load_test
+from lesson.original_api import (
+    describe_serving_landscape,
+    fastapi_rest_adapter,
+    run_synthetic_load_test,
+)
 
 __all__ = ["demo_payloads", "stalling_endpoint", "demo_report", "main"]
 
