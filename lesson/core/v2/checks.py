@@ -16,15 +16,6 @@ from lesson.core.v2.tensors import (
     decode_raw,
 )
 
-__all__ = [
-    "check_datatype",
-    "check_shape",
-    "check_values",
-    "flatten_json_data",
-    "make_input",
-    "tensor_rows",
-]
-
 _MAX_NESTING = 8
 
 
