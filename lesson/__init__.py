@@ -1,69 +1,53 @@
 """Serving Patterns Lab: how ML predictions are served, and how to load-test them honestly.
 
 Everything importable from here uses the standard library only, so ``import lesson`` works
-in the browser (Pyodide / JupyterLite) as well as in CPython. The original lesson's names
-keep their behaviour::
+in the browser (Pyodide / JupyterLite) as well as in CPython. Two kinds of names:
+
+- the ten names of the lesson this project grew from, with their behaviour and response schema
+  unchanged (defined or gathered in :mod:`lesson.original_api`, which says which module does
+  each job properly now)::
 
     >>> from lesson import fastapi_rest_adapter, averaged_ensembled_model
     >>> predict = fastapi_rest_adapter(averaged_ensembled_model)
     >>> predict({"instances": [0.2, 0.4, 0.6]})["predictions"]
     [0.42]
 
-Real servers, clients, batch jobs and widgets live in submodules that import their own
-dependencies (``lesson.servers``, ``lesson.clients``, ``lesson.patterns.batch``, ``lesson.widgets``).
-Run ``python -m lesson`` for the demo.
+- the few a learner reaches for first: the model protocol (:class:`Model`, :func:`as_model`),
+  the service every transport calls (:class:`PredictionService`) and its
+  :class:`ValidationError`, the streaming adapter, the load tests (:func:`run_load_test`,
+  :func:`run_load_test_async`), :func:`percentile`, :func:`clock_resolution` and
+  :data:`IN_BROWSER`.
+
+Everything else is imported from the module that does it: ``lesson.core`` (schema, model,
+service, statistics), ``lesson.loadtest``, ``lesson.patterns``, ``lesson.models``, and the
+parts that bring their own dependencies (``lesson.servers``, ``lesson.clients``,
+``lesson.patterns.batch``, ``lesson.widgets``). Run ``python -m lesson`` for the demo.
 """
 
-from lesson.core.model import (
-    AveragedEnsembleModel,
-    FunctionModel,
-    Model,
-    ModelMetadata,
-    ModelNotFoundError,
-    ModelRegistry,
-    as_model,
-    averaged_ensembled_model,
-    default_registry,
-)
+from lesson.core.model import Model, as_model
 from lesson.core.runtime import IN_BROWSER, clock_resolution
-from lesson.core.schema import (
-    DEFAULT_LIMITS,
-    Limits,
-    PredictionResponse,
-    RequestTooLargeError,
-    V1Request,
-    ValidationError,
-    ensure_response_schema,
-    parse_v1_request,
-)
-from lesson.core.service import ModelOutputError, PredictionService
+from lesson.core.schema import ValidationError
+from lesson.core.service import PredictionService
 from lesson.core.stats import percentile
-from lesson.loadtest import (
+from lesson.loadtest import run_load_test, run_load_test_async
+from lesson.original_api import (
     LoadTestResult,
-    run_load_test,
-    run_load_test_async,
-    run_synthetic_load_test,
-)
-from lesson.patterns.adapters import (
+    PredictionResponse,
+    averaged_ensembled_model,
     batch_scoring_runner,
+    describe_serving_landscape,
     edge_inference_adapter,
+    ensure_response_schema,
     fastapi_rest_adapter,
     grpc_streaming_adapter,
-    quantise_rows,
-    round_rows,
+    run_synthetic_load_test,
 )
-from lesson.patterns.streaming.events import (
-    EventStreamAdapter,
-    StreamEventError,
-    event_stream_adapter,
-    is_error,
-)
-from lesson.teaching.landscape import describe_serving_landscape
+from lesson.patterns.streaming.events import event_stream_adapter
 
 __version__ = "0.1.0"
 
 __all__ = [
-    # the original lesson's public names
+    # the original lesson's ten names (lesson.original_api)
     "fastapi_rest_adapter",
     "grpc_streaming_adapter",
     "batch_scoring_runner",
@@ -74,33 +58,15 @@ __all__ = [
     "run_synthetic_load_test",
     "averaged_ensembled_model",
     "describe_serving_landscape",
-    # the core
-    "IN_BROWSER",
-    "clock_resolution",
-    "Limits",
-    "DEFAULT_LIMITS",
-    "ValidationError",
-    "RequestTooLargeError",
-    "V1Request",
-    "parse_v1_request",
+    # what a learner needs first
     "Model",
-    "ModelMetadata",
-    "FunctionModel",
-    "AveragedEnsembleModel",
-    "ModelRegistry",
-    "ModelNotFoundError",
     "as_model",
-    "default_registry",
     "PredictionService",
-    "ModelOutputError",
-    "quantise_rows",
-    "round_rows",
+    "ValidationError",
+    "event_stream_adapter",
     "run_load_test",
     "run_load_test_async",
     "percentile",
-    "EventStreamAdapter",
-    "StreamEventError",
-    "event_stream_adapter",
-    "is_error",
-    "__version__",
+    "clock_resolution",
+    "IN_BROWSER",
 ]

@@ -25,8 +25,6 @@ try:
 except ImportError:  # the core works without the cli extra
     typer = None  # type: ignore[assignment]
 
-__all__ = ["COMMANDS", "app", "main"]
-
 #: (command name, "module:function", help if its module cannot be imported).
 #: Other parts add their commands here, one line each.
 COMMANDS: list[tuple[str, str, str]] = [
@@ -48,7 +46,7 @@ def demo(
 ) -> None:
     """Load-test the in-process REST adapter: sequential, closed loop, and open vs closed loop.
 
-    Prints the original synthetic load test with percentiles, a closed-loop run with
+    Prints a sequential load test (``lesson.run_synthetic_load_test``) with percentiles, a closed-loop run with
     --concurrency workers, and (unless --no-stall) the coordinated-omission demo.
     """
     from lesson.teaching.demo import demo_report

@@ -31,7 +31,7 @@ def host_port(url: str, scheme: str, default_port: int) -> tuple[str, int]:
 
 
 def v1_from_v2(response: dict[str, Any], transport: str) -> dict[str, Any]:
-    """A V2 inference response in the original lesson's V1 shape."""
+    """A V2 inference response in the V1 shape."""
     params = response.get("parameters") or {}
     outputs = response.get("outputs") or [{}]
     metadata = {

@@ -78,7 +78,7 @@ class RestClient:
         url: `http://host:port`.
         model: default model name (None: the server's default, asked once).
         timeout: seconds per request.
-        protocol: what `predict` uses: "v1" (the original schema) or "v2" (tensors).
+        protocol: what `predict` uses: "v1" (``{"instances"}`` in, ``{"predictions"}`` out) or "v2" (tensors).
     """
 
     def __init__(

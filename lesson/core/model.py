@@ -6,8 +6,9 @@ A model takes validated rows of floats and returns one prediction per row::
     >>> model.predict([[0.2, 0.4, 0.6]])
     [0.42]
 
-The original lesson's model shape, a plain function ``fn(instance) -> list[float]``, still
-works everywhere through :class:`FunctionModel` (see :func:`as_model`).
+A model may also be a plain function ``fn(instance) -> list[float]`` (the shape
+:mod:`lesson.original_api` takes); it works everywhere through :class:`FunctionModel` (see
+:func:`as_model`).
 """
 
 from __future__ import annotations
@@ -16,18 +17,6 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
-
-__all__ = [
-    "Model",
-    "ModelMetadata",
-    "FunctionModel",
-    "AveragedEnsembleModel",
-    "ModelNotFoundError",
-    "ModelRegistry",
-    "averaged_ensembled_model",
-    "as_model",
-    "default_registry",
-]
 
 
 @dataclass(frozen=True)
@@ -74,7 +63,7 @@ class Model(Protocol):
 
 
 def averaged_ensembled_model(instances: Sequence[float]) -> list[float]:
-    """The original lesson's model: ``[round(mean * 0.8 + 0.1, 4)]``, ``[0.0]`` when empty.
+    """The toy model: ``[round(mean * 0.8 + 0.1, 4)]``, ``[0.0]`` when empty.
 
     Args:
         instances: one flat feature vector.
@@ -96,7 +85,7 @@ def _default_tensors(n_features: int | None) -> tuple[list[dict[str, Any]], list
 
 
 class FunctionModel:
-    """Wrap a function ``fn(instance) -> list[float]`` (the original lesson's model shape).
+    """Wrap a function ``fn(instance) -> list[float]`` (a model as a plain function).
 
     ``predict(rows)`` concatenates ``fn(row)`` over the rows, so a function that returns
     one number per instance gives one prediction per row. A bare number is accepted as a
@@ -159,7 +148,7 @@ class FunctionModel:
 
 
 class AveragedEnsembleModel:
-    """The original lesson's model as a registry model: one output per row.
+    """The toy model as a registry model: one output per row.
 
     Each row is scored with :func:`averaged_ensembled_model`; any row width is accepted.
     """
@@ -180,7 +169,7 @@ class AveragedEnsembleModel:
             version=self.version,
             platform="python",
             n_features=None,
-            description="The original lesson's toy model: mean of the features x 0.8 + 0.1, rounded to 4 places.",
+            description="The toy model: mean of the features x 0.8 + 0.1, rounded to 4 places.",
             inputs=inputs,
             outputs=outputs,
         )
@@ -295,5 +284,5 @@ class ModelRegistry:
 
 
 def default_registry() -> ModelRegistry:
-    """A fresh registry holding the original lesson's model as ``averaged_ensemble`` version 1."""
+    """A fresh registry holding the toy model as ``averaged_ensemble`` version 1."""
     return ModelRegistry([AveragedEnsembleModel()])

@@ -12,8 +12,6 @@ from __future__ import annotations
 import sys
 import time
 
-__all__ = ["IN_BROWSER", "BROWSER_CLOCK_RESOLUTION", "clock_resolution", "threads_available"]
-
 #: True inside Pyodide / JupyterLite (``sys.platform == "emscripten"``).
 IN_BROWSER: bool = sys.platform == "emscripten"
 

@@ -1,6 +1,6 @@
 """The canonical V1 request and response, and their validation.
 
-The original lesson's schema stays exactly: a request is ``{"instances": [...]}`` and a
+The V1 schema (kept exactly as the lesson began with it): a request is ``{"instances": [...]}`` and a
 response is ``{"predictions": [float, ...], "metadata": {...}}``. ``{"instances": [0.1, 0.2]}``
 (a flat feature vector) is ONE instance; ``{"instances": [[...], [...]]}`` is a batch of rows.
 
@@ -24,19 +24,6 @@ import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-
-__all__ = [
-    "Limits",
-    "DEFAULT_LIMITS",
-    "ValidationError",
-    "RequestTooLargeError",
-    "V1Request",
-    "parse_v1_request",
-    "check_body_size",
-    "as_number",
-    "PredictionResponse",
-    "ensure_response_schema",
-]
 
 #: At most this many value errors are collected before validation stops.
 MAX_REPORTED_ERRORS = 20
@@ -131,7 +118,7 @@ class V1Request:
 
     Attributes:
         rows: the instances as rows of floats (a flat request becomes one row).
-        flat: True if the request was a flat feature vector (the original lesson's form).
+        flat: True if the request was a flat feature vector (one instance).
     """
 
     rows: list[list[float]]
@@ -240,7 +227,7 @@ def parse_v1_request(
 
     errors: list[dict[str, Any]] = []
     if not _is_list(instances[0]):
-        # The original lesson's form: one flat feature vector is one instance.
+        # A flat feature vector is one instance.
         if len(instances) > limits.max_features:
             raise RequestTooLargeError(
                 [
@@ -321,7 +308,7 @@ class PredictionResponse:
 
 
 def ensure_response_schema(payload: Any) -> None:
-    """Check a V1 response; raise ``AssertionError`` saying what is wrong (original behaviour).
+    """Check a V1 response; raise ``AssertionError`` saying what is wrong.
 
     Predictions must be a list of finite numbers (bools are not numbers) and ``metadata`` a
     dict. Works under ``python -O`` too (no ``assert`` statements).

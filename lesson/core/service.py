@@ -21,8 +21,6 @@ from typing import Any
 from lesson.core.model import Model, ModelRegistry, as_model, default_registry
 from lesson.core.schema import DEFAULT_LIMITS, Limits, parse_v1_request
 
-__all__ = ["ModelOutputError", "PredictionService", "PreparedRequest"]
-
 RowsTransform = Callable[[list[list[float]]], list[list[float]]]
 #: `PredictionService.predict_rows`'s signature: ``fn(rows, *, model=None, version=None) -> (predictions, model)``
 ScoreRows = Callable[..., tuple[list[float], Model]]

@@ -13,8 +13,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-__all__ = ["percentile", "format_ms", "regression_metrics"]
-
 
 def percentile(sorted_samples: Sequence[float], q: float) -> float:
     """Nearest-rank percentile ``q`` (0..100) of already sorted samples; NaN if there are none."""

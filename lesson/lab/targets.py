@@ -17,7 +17,7 @@ from typing import Any
 from lesson.core.model import Model
 from lesson.core.schema import parse_v1_request
 from lesson.core.service import PredictionService
-from lesson.patterns.adapters import (
+from lesson.original_api import (
     batch_scoring_runner,
     edge_inference_adapter,
     fastapi_rest_adapter,

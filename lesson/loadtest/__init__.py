@@ -2,7 +2,7 @@
 
 Three ways to drive it, all bounded by a request count AND a duration, warm-up excluded:
 
-- **sequential** — :func:`run_synthetic_load_test`, the original lesson's API;
+- **sequential** — :func:`run_sequential_load_test`, each payload once, in turn;
 - **closed loop** — ``concurrency`` workers, each sends its next request when the previous
   answers (:func:`run_load_test` with ``rate=None``). Realistic for a fixed pool of clients,
   but a stalled server also stalls the load: the requests that would have arrived during the
@@ -47,12 +47,12 @@ from lesson.loadtest.async_runner import run_load_test_async
 from lesson.loadtest.pacing import LATE_SEND_THRESHOLD
 from lesson.loadtest.recorder import PROGRESS_INTERVAL
 from lesson.loadtest.result import PERCENTILE_METHOD, LoadTestResult
-from lesson.loadtest.sequential import run_synthetic_load_test
+from lesson.loadtest.sequential import run_sequential_load_test
 from lesson.loadtest.thread_runner import run_load_test
 
 __all__ = [
     "LoadTestResult",
-    "run_synthetic_load_test",
+    "run_sequential_load_test",
     "run_load_test",
     "run_load_test_async",
     "percentile",

@@ -24,7 +24,9 @@ def loadtest(
     ),
     duration: float = typer.Option(10.0, help="At most this many seconds."),
     model: str | None = typer.Option(None, help="Model name (default: the server's default)."),
-    protocol: str = typer.Option("v1", help="REST only: v1 (original schema) or v2 (tensors)."),
+    protocol: str = typer.Option(
+        "v1", help="REST only: v1 (instances/predictions JSON) or v2 (tensors)."
+    ),
     features: int | None = typer.Option(
         None,
         help="Features per instance (default: what the model expects, from the server's metadata; else 8).",

@@ -25,7 +25,7 @@ def _none_if_nan(value: float | None) -> float | None:
 class LoadTestResult:
     """The outcome of one load-test run.
 
-    The first three fields are the original lesson's; latencies are in seconds.
+    The first three fields are the ones the lesson began with; latencies are in seconds.
 
     Attributes:
         avg_latency: mean latency of the completed requests.

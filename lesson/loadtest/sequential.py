@@ -1,4 +1,4 @@
-"""The original lesson's load test, :func:`run_synthetic_load_test`: each payload once, in turn."""
+"""A sequential load test, :func:`run_sequential_load_test`: each payload once, in turn."""
 
 from __future__ import annotations
 
@@ -20,13 +20,11 @@ from lesson.loadtest.pacing import clock
 from lesson.loadtest.recorder import Recorder
 from lesson.loadtest.result import LoadTestResult
 
-__all__ = ["run_synthetic_load_test"]
 
-
-def run_synthetic_load_test(
+def run_sequential_load_test(
     endpoint: Endpoint, payloads: Iterable[Any], *, warmups: int = 1
 ) -> LoadTestResult:
-    """The original lesson's load test: each payload once, one after the other.
+    """Each payload once, one after the other (``lesson.run_synthetic_load_test`` calls this).
 
     Args:
         endpoint: ``endpoint(payload) -> response``.

@@ -23,8 +23,6 @@ from collections.abc import Sequence
 
 from lesson.core.model import Model, ModelMetadata
 
-__all__ = ["SimulatedAcceleratorModel", "DEFAULT_FIXED_COST_S", "DEFAULT_PER_ROW_S"]
-
 DEFAULT_FIXED_COST_S = 0.002
 DEFAULT_PER_ROW_S = 20e-6
 

@@ -29,15 +29,6 @@ from lesson.core.artifacts import (
 from lesson.core.stats import regression_metrics
 from lesson.models.mlp import DEFAULT_MLP_NAME, MLPModel, MLPParams, params_from_artifact
 
-__all__ = [
-    "DEFAULT_EDGE_NAME",
-    "QuantisedLayer",
-    "QuantisedMLPModel",
-    "quantise_tensor",
-    "export_int8_artifact",
-    "load_edge_model",
-]
-
 DEFAULT_EDGE_NAME = DEFAULT_MLP_NAME + "-int8"
 QMAX = 127
 

@@ -25,18 +25,6 @@ from typing import Any, Self
 from lesson.core.artifacts import Artifact, ArtifactIntegrityError, load_artifact
 from lesson.core.schema import ValidationError
 
-__all__ = [
-    "DEFAULT_MLP_NAME",
-    "Layer",
-    "MLPParams",
-    "MLPBase",
-    "MLPModel",
-    "params_from_artifact",
-    "check_rows",
-    "load_mlp",
-    "load_default_mlp",
-]
-
 DEFAULT_MLP_NAME = "diabetes-mlp"
 _ACTIVATIONS = ("relu", "identity")
 

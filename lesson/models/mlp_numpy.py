@@ -20,14 +20,6 @@ import numpy as np
 from lesson.core.schema import ValidationError
 from lesson.models.mlp import DEFAULT_MLP_NAME, MLPBase, MLPParams, _value_errors
 
-__all__ = [
-    "NumpyMLPModel",
-    "load_numpy_mlp",
-    "load_default_numpy_mlp",
-    "serving_registry",
-    "BLOCK_ROWS",
-]
-
 #: Large arrays are run in blocks of this many rows: the activations stay in cache, and the
 #: matrix products stay below the size where OpenBLAS starts threads (measured on a busy
 #: 2-core machine: 65,536-row products ran at 0.6M rows/s, 1,024-row blocks at 6.6M rows/s).
@@ -126,7 +118,7 @@ def load_default_numpy_mlp() -> NumpyMLPModel:
 def serving_registry():
     """A registry for servers and benchmarks: ``diabetes-mlp`` (numpy, the default),
     ``diabetes-mlp-int8`` (stdlib int8), ``diabetes-mlp-simulated-accelerator`` (the numpy
-    model behind a SIMULATED accelerator's cost) and the original ``averaged_ensemble``.
+    model behind a SIMULATED accelerator's cost) and the toy ``averaged_ensemble``.
 
     Use with the servers: ``lesson serve rest --registry lesson.models.mlp_numpy:serving_registry``.
     """

@@ -19,8 +19,6 @@ from lesson.core.stats import regression_metrics
 from lesson.models.int8 import QuantisedLayer, QuantisedMLPModel, load_edge_model
 from lesson.models.mlp import DEFAULT_MLP_NAME, MLPModel, load_default_mlp
 
-__all__ = ["EdgeComparison", "compare_edge_models"]
-
 
 def _tensor_bytes(model: MLPModel) -> int:
     """Bytes of the parameters in their stored precision (float64 or int8 + one scale)."""

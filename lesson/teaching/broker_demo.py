@@ -24,8 +24,6 @@ from typing import Any
 
 from lesson.core.stats import percentile
 
-__all__ = ["CrashDemo", "crash_recovery_demo", "ordering_demo"]
-
 
 @dataclass
 class CrashDemo:

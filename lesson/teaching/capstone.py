@@ -37,30 +37,6 @@ from lesson.loadtest import LoadTestResult
 from lesson.loadtest.arrivals import Arrivals
 from lesson.teaching.rubric import PATTERNS, Workload
 
-__all__ = [
-    "Slo",
-    "ServingConfig",
-    "MeasuredRun",
-    "Check",
-    "SloVerdict",
-    "check_slo",
-    "min_requests",
-    "TAIL_SAMPLES",
-    "MIN_SECONDS",
-    "RATE_TOLERANCE",
-    "LOOPBACK_HOSTS",
-    "SIMULATED_TARGET",
-    "SERVED_PATTERNS",
-    "SERVER_REGISTRY",
-    "SERVER_MODEL",
-    "CAPSTONE_SLO",
-    "RULES",
-    "rules_table",
-    "GATE_ARRIVALS",
-    "SLO_WINDOW_NOTE",
-    "gate_arrivals_ok",
-]
-
 #: The p99 must have at least this many measured samples above it (nearest rank): 50 puts the
 #: tail on 50 requests, so one or two slow ones cannot decide it; it needs 5,000 requests.
 TAIL_SAMPLES = 50

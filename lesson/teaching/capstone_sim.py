@@ -47,17 +47,6 @@ from lesson.teaching.capstone import (
 )
 from lesson.teaching.exercise_checks import ExerciseFailure
 
-__all__ = [
-    "simulate_open_loop",
-    "simulated_run",
-    "EXERCISE_SLO",
-    "MAX_SIMULATED_REQUESTS",
-    "DEVICE_FIXED_MS",
-    "DEVICE_PER_ROW_MS",
-    "OVERHEAD_MS",
-    "REFUSAL_MS",
-]
-
 #: Most requests one simulated run may hold.
 MAX_SIMULATED_REQUESTS = 200_000
 #: The simulated accelerator's cost, as `SimulatedAcceleratorModel`'s defaults (2 ms + 20 µs a row).

@@ -2,7 +2,7 @@
 
 Three parts, all in-process and standard-library only (so it also runs in the browser):
 
-1. the original lesson's synthetic load test (sequential) against the REST adapter, now with
+1. a sequential load test (``lesson.run_synthetic_load_test``) against the REST adapter, with
    percentiles;
 2. a closed-loop run with several concurrent workers;
 3. why the open loop matters: a simulated single-worker server that stalls once, measured
@@ -24,11 +24,12 @@ from typing import Any
 
 from lesson.core.model import averaged_ensembled_model
 from lesson.core.runtime import IN_BROWSER, clock_resolution, threads_available
-from lesson.loadtest import LoadTestResult, run_load_test, run_synthetic_load_test
-from lesson.patterns.adapters import fastapi_rest_adapter
-from lesson.teaching.landscape import describe_serving_landscape
-
-__all__ = ["demo_payloads", "stalling_endpoint", "demo_report", "main"]
+from lesson.loadtest import LoadTestResult, run_load_test
+from lesson.original_api import (
+    describe_serving_landscape,
+    fastapi_rest_adapter,
+    run_synthetic_load_test,
+)
 
 
 def demo_payloads(n: int = 200, *, n_features: int = 3, seed: int = 7) -> list[dict[str, Any]]:
@@ -61,7 +62,7 @@ def stalling_endpoint(
     return endpoint
 
 
-def _original_line(result: LoadTestResult) -> str:
+def _three_fields_line(result: LoadTestResult) -> str:
     return (
         f"  LoadTestResult(avg_latency={result.avg_latency:.6f}, "
         f"throughput={result.throughput:.1f}, success_rate={result.success_rate:.2f})"
@@ -89,10 +90,10 @@ def demo_report(
         f"runtime: {where}; clock resolution {clock_resolution() * 1e6:.3g} µs",
         f"example: {payloads[0]} -> {endpoint(payloads[0])}",
         "",
-        f"1. The original synthetic load test: {requests} requests, one after the other",
+        f"1. The synthetic load test: {requests} requests, one after the other",
     ]
     sequential = run_synthetic_load_test(endpoint, payloads, warmups=1)
-    out += [_original_line(sequential), sequential.to_text(), ""]
+    out += [_three_fields_line(sequential), sequential.to_text(), ""]
 
     out.append(f"2. Closed loop: {concurrency} workers, each sends when its last answer arrives")
     closed = run_load_test(
@@ -127,9 +128,7 @@ def demo_report(
             "",
         ]
 
-    out.append(
-        "The serving landscape (the original lesson's latency words: claims, not measured here):"
-    )
+    out.append("The serving landscape (its latency words are claims, not measured here):")
     for name, entry in describe_serving_landscape().items():
         out.append(f"  {name:<10} latency {entry['latency']:<9} strength: {entry['strength']}")
     return "\n".join(out)

@@ -31,25 +31,6 @@ from lesson.core.artifacts import (
     sha256_bytes,
 )
 
-__all__ = [
-    "CALL_LOG",
-    "record_call",
-    "RunsCodeWhenUnpickled",
-    "booby_trapped_pickle",
-    "callables_in_pickle",
-    "PickleDemo",
-    "show_pickle_runs_code",
-    "TamperDemo",
-    "tamper_one_byte",
-    "show_tamper_refused",
-    "write_marker",
-    "WritesMarkerWhenUnpickled",
-    "MarkerDemo",
-    "show_marker_written",
-    "Attempt",
-    "show_pickled_artifact_refused",
-]
-
 #: Notes appended by :func:`record_call`: the evidence that unpickling ran code.
 CALL_LOG: list[str] = []
 

@@ -39,22 +39,6 @@ from lesson.core.schema import (
 )
 from lesson.core.service import PredictionService, PreparedRequest
 
-__all__ = [
-    "Field",
-    "Change",
-    "RequestContract",
-    "ContractRequest",
-    "VersionedService",
-    "CONTRACT_V1",
-    "CONTRACT_V2",
-    "CONTRACT_V3_BREAKING",
-    "CONTRACT_V2_REQUIRED",
-    "ROLLOUT_MODEL",
-    "rollout_registry",
-    "rollout_service",
-    "http_status",
-]
-
 _KINDS = {"string": (str,), "number": (int, float), "boolean": (bool,)}
 
 
@@ -252,7 +236,7 @@ class RequestContract:
         return not any(change.breaking for change in self.changes_from(older))
 
 
-#: The original contract: ``{"instances": [...]}`` and nothing else.
+#: The first contract, V1: ``{"instances": [...]}`` and nothing else.
 CONTRACT_V1 = RequestContract("1")
 #: v2 adds an OPTIONAL ``request_id``, echoed in the metadata: old bodies stay valid.
 CONTRACT_V2 = RequestContract(

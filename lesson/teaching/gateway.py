@@ -22,18 +22,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = [
-    "API_KEY_HEADER",
-    "CLIENT_ID_HEADER",
-    "MIN_KEY_LENGTH",
-    "GatewayRequest",
-    "GatewayResponse",
-    "Handler",
-    "api_key_gateway",
-    "key_from_env",
-    "redact",
-]
-
 API_KEY_HEADER = "x-api-key"
 CLIENT_ID_HEADER = "x-client-id"
 MIN_KEY_LENGTH = 16

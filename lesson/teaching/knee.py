@@ -16,16 +16,6 @@ from typing import Any
 from lesson.loadtest import LoadTestResult
 from lesson.loadtest.arrivals import arrival_offsets, gap_cv
 
-__all__ = [
-    "KEEP_UP",
-    "kept_up",
-    "knee_row",
-    "knee_sentence",
-    "disturbances",
-    "arrivals_row",
-    "arrivals_verdict",
-]
-
 #: A run kept up with its offered rate if it answered at least this share of it successfully.
 #: A drawn schedule's count varies by a few percent, and draining the queue after the last
 #: arrival lengthens the wall time: below 90 % the server fell behind for real.

@@ -30,20 +30,6 @@ from typing import Any
 from lesson.core.service import PredictionService
 from lesson.teaching.evolution import ROLLOUT_MODEL, http_status
 
-__all__ = [
-    "RolloutClient",
-    "Reply",
-    "BUCKETS",
-    "bucket",
-    "Canary",
-    "CanaryGuard",
-    "RequestRejected",
-    "Outcome",
-    "CanaryEndpoint",
-    "arm_summary",
-    "users_on_both_arms",
-]
-
 
 @dataclass(frozen=True)
 class Reply:

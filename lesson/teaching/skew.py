@@ -23,14 +23,6 @@ from typing import Any
 
 from lesson.core.schema import ValidationError, as_number
 
-__all__ = [
-    "MAX_RECORDS",
-    "rows_from_named_features",
-    "training_ranges",
-    "check_training_ranges",
-    "out_of_range_rows",
-]
-
 MAX_RECORDS = 10_000
 _MAX_ERRORS = 20
 

@@ -19,22 +19,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-__all__ = [
-    "RATIO_MIN_TICKS",
-    "resolved",
-    "digits_for",
-    "below_resolution_text",
-    "latency_text",
-    "latency_range_text",
-    "ratio",
-    "ratio_text",
-    "compare_text",
-    "spread_text",
-    "LATENCY_CLAIM_ORDER",
-    "claims_against_measured",
-    "tool_agreement_text",
-]
-
 #: A ratio is formed only when both figures exceed this many clock ticks: a reading of n ticks
 #: stands for anything from n-1 to n+1 ticks, so below this the ratio is mostly rounding.
 RATIO_MIN_TICKS = 2

@@ -21,20 +21,6 @@ from typing import Any
 
 from lesson.widgets.runs import RunRecord
 
-__all__ = [
-    "VEGA_LITE_MIME",
-    "VEGA_LITE_SCHEMA",
-    "percentile_chart",
-    "histogram_chart",
-    "comparison_chart",
-    "bar_chart",
-    "line_chart",
-    "chart_bundle",
-    "display_chart",
-    "to_svg",
-    "label_svg",
-]
-
 VEGA_LITE_MIME = "application/vnd.vegalite.v5+json"
 VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 

@@ -38,8 +38,6 @@ from lesson.widgets.runs import RunRecord, results_table_html
 from lesson.widgets.settings import PanelLimits, harness_kwargs, read_settings
 from lesson.widgets.targets import Target, is_async_callable, make_payloads
 
-__all__ = ["PanelLimits", "LoadTestPanel", "chart_output"]
-
 #: What an empty panel says; on a static page its buttons cannot run (no kernel there).
 NO_RUNS_YET = (
     "<i>No runs yet: press Run. (On the site's static page the buttons do nothing: open "

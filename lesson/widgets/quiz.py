@@ -27,8 +27,6 @@ try:
 except ImportError:  # the text fallback below still works
     W = None  # type: ignore[assignment]
 
-__all__ = ["QuizWidget", "QuizText", "show_quiz"]
-
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 _RIGHT, _WRONG = "#1b7f3b", "#b3261e"
 

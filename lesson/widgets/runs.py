@@ -20,8 +20,6 @@ from typing import Any
 
 from lesson.core.stats import format_ms
 
-__all__ = ["RunRecord", "PERCENTILE_FIELDS", "results_table_html", "Table", "table"]
-
 #: (column label, LoadTestResult attribute) in the order tables and charts show them.
 PERCENTILE_FIELDS: tuple[tuple[str, str], ...] = (
     ("p50", "p50"),

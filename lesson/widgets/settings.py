@@ -14,8 +14,6 @@ from lesson.core.schema import ensure_response_schema
 from lesson.loadtest.arrivals import Arrivals
 from lesson.widgets.targets import Target
 
-__all__ = ["PanelLimits", "read_settings", "harness_kwargs"]
-
 
 @dataclass(frozen=True)
 class PanelLimits:

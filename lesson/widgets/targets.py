@@ -15,8 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Knob", "Target", "make_payloads", "is_async_callable"]
-
 Endpoint = Callable[[dict[str, Any]], Any]
 
 

@@ -73,6 +73,8 @@ for predicted, observed in zip(answer, progression[:3]):
 # body is too large). `lab.try_call` sends a payload and shows the error instead of raising it:
 
 # %%
+from lesson.core.schema import DEFAULT_LIMITS, parse_v1_request
+
 bad_requests = {
     "missing field": {"rows": [[0.1, 0.2]]},
     "wrong type": {"instances": [[0.1, "high"]]},
@@ -80,7 +82,7 @@ bad_requests = {
     "ragged rows": {"instances": [[0.1, 0.2], [0.3]]},
     "a bool is not a number": {"instances": [[True, 0.2]]},
     "3 features, not 10": {"instances": [patient[:3]]},
-    "too many rows": {"instances": [[0.0, 0.0]] * (lesson.DEFAULT_LIMITS.max_instances + 1)},
+    "too many rows": {"instances": [[0.0, 0.0]] * (DEFAULT_LIMITS.max_instances + 1)},
 }
 for name, payload in bad_requests.items():
     answer = lab.try_call("rest", payload)
@@ -91,13 +93,13 @@ for name, payload in bad_requests.items():
 # without limit:
 
 # %%
-lesson.DEFAULT_LIMITS
+DEFAULT_LIMITS
 
 # %% [markdown]
 # The same parser runs behind every transport (REST, gRPC, batch, streaming, edge), so they
 # all refuse the same inputs with the same messages. Here is how it checks one value — note
 # that `True` is refused although Python treats it as the number 1 (run
-# `lesson.parse_v1_request??` to read the whole parser):
+# `parse_v1_request??` to read the whole parser):
 
 # %%
 show_source(lesson.core.schema.as_number)
@@ -326,7 +328,7 @@ show_quiz(quiz_for("01-rest"))
 #
 # **1. Add validation for a new field.** Clients want to send an optional decision
 # `"threshold"` with the instances. Write `parse(payload) -> (rows, threshold)`: rows as
-# `lesson.parse_v1_request` returns them, and `threshold` a number in [0, 1] (default 0.5).
+# `parse_v1_request` returns them, and `threshold` a number in [0, 1] (default 0.5).
 # Reject anything else with `lesson.ValidationError` naming the field.
 
 # %%

@@ -41,6 +41,8 @@ patients, progression = load_heldout(load_artifact(model.name, model.version))  
 # becomes an *error record* (a dead letter) in its place, and the next event is scored as usual.
 
 # %%
+from lesson.patterns.streaming.events import EventStreamAdapter, is_error
+
 events = [
     {"id": "e1", "key": "patient-7", "instances": patients[0]},
     {"id": "e2", "key": "patient-3", "instances": [patients[1][0], "oops", *patients[1][2:]]},  # malformed
@@ -49,11 +51,11 @@ events = [
 adapter = lesson.event_stream_adapter(lab.model)
 for record in adapter(events):
     meta = record["metadata"]
-    outcome = f"ERROR {record['error']['message']}" if lesson.is_error(record) else record["predictions"]
+    outcome = f"ERROR {record['error']['message']}" if is_error(record) else record["predictions"]
     print(f"{meta['event_id']} key={meta['key']}: {outcome}")
 
 # %%
-show_source(lesson.EventStreamAdapter.process)
+show_source(EventStreamAdapter.process)
 
 # %% [markdown]
 # ## A real log: Redis Streams with a consumer group

@@ -8,8 +8,9 @@ import math
 import pytest
 
 from lesson.core import v2
+from lesson.core.schema import Limits
 
-BOUNDS = v2.TensorBounds(max_rows=4, max_features=3)
+BOUNDS = Limits(max_instances=4, max_features=3)
 
 
 @pytest.mark.parametrize("datatype", sorted(v2.DATATYPES))

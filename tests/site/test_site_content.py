@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lesson import ValidationError, parse_v1_request
+from lesson.core.schema import ValidationError, parse_v1_request
 from lesson.core.artifacts import load_artifact
 from lesson.teaching.exercises import EXERCISES, show_solution
 from lesson.teaching.rubric import RUBRIC

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
+from lesson.core.stats import percentile
 from lesson.models.mlp import load_default_mlp
-from lesson.patterns.streaming.consumer import Event, StreamConsumer, generate_events, percentile
+from lesson.patterns.streaming.consumer import Event, StreamConsumer, generate_events
 
 ROW = [59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]
 

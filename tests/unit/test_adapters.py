@@ -6,8 +6,6 @@ import pytest
 
 import lesson
 from lesson import (
-    AveragedEnsembleModel,
-    FunctionModel,
     PredictionService,
     ValidationError,
     averaged_ensembled_model,
@@ -17,7 +15,8 @@ from lesson import (
     fastapi_rest_adapter,
     grpc_streaming_adapter,
 )
-from lesson.patterns.adapters import IN_PROCESS_FRAMEWORK, quantise_rows, round_rows
+from lesson.core.model import AveragedEnsembleModel, FunctionModel
+from lesson.original_api import IN_PROCESS_FRAMEWORK, round_rows
 
 ORIGINAL_NAMES = [
     "fastapi_rest_adapter",
@@ -37,6 +36,20 @@ ORIGINAL_NAMES = [
 def test_original_names_are_importable_from_lesson(name):
     assert name in lesson.__all__
     assert getattr(lesson, name) is not None
+
+
+def test_lesson_exports_the_original_names_and_few_others():
+    import inspect
+
+    from lesson import original_api
+
+    assert len(lesson.__all__) <= 20 and len(set(lesson.__all__)) == len(lesson.__all__)
+    assert set(ORIGINAL_NAMES) == set(original_api.__all__) <= set(lesson.__all__)
+    # nothing importable from `lesson` beyond its __all__ (submodules aside)
+    public = {
+        n for n, v in vars(lesson).items() if not n.startswith("_") and not inspect.ismodule(v)
+    }
+    assert public == set(lesson.__all__)
 
 
 @pytest.mark.parametrize(
@@ -146,9 +159,8 @@ def test_edge_adapter_validates_before_quantising():
         run(["0.5"])
 
 
-def test_round_rows_and_its_original_name():
+def test_round_rows():
     assert round_rows([[0.12349, 1.0005]]) == [[0.123, 1.0]]
-    assert quantise_rows is round_rows
 
 
 def test_all_adapters_agree_on_every_input():

@@ -1,7 +1,7 @@
 """The folder tree is the architecture: import-linter's contracts (`.importlinter`) hold.
 
-The layers, from the top: cli, lab, widgets | teaching, servers | loadtest, clients, proto,
-patterns, models, core. The core imports only the standard library; only `lesson.servers`
+The layers, from the top: cli, lab, widgets | teaching, original_api, servers | loadtest,
+clients, proto, patterns, models, core. The core imports only the standard library; only `lesson.servers`
 imports the HTTP server stack; only proto, clients and servers import grpcio.
 """
 
@@ -37,7 +37,7 @@ def test_every_contract_is_kept():
     [
         ("core/stats.py", "import numpy", "The core imports nothing outside the standard library"),
         ("core/schema.py", "import lesson.servers.rest", "Layers:"),
-        ("patterns/adapters.py", "import fastapi", "Only lesson.servers imports FastAPI"),
+        ("original_api.py", "import fastapi", "Only lesson.servers imports FastAPI"),
         (
             "models/mlp.py",
             "import grpc",

@@ -12,7 +12,7 @@ MODULES = [
     "lesson.core.schema",
     "lesson.core.model",
     "lesson.core.service",
-    "lesson.patterns.adapters",
+    "lesson.original_api",
     "lesson.patterns.streaming.events",
     "lesson.loadtest",
     "lesson.core.stats",

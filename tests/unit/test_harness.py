@@ -15,7 +15,7 @@ import pytest
 
 from lesson import LoadTestResult, averaged_ensembled_model, fastapi_rest_adapter
 from lesson.core.stats import percentile
-from lesson.loadtest import run_load_test, run_load_test_async, run_synthetic_load_test
+from lesson.loadtest import run_load_test, run_load_test_async, run_sequential_load_test
 from lesson.loadtest import (
     thread_runner as harness,
 )  # PROGRESS_INTERVAL; threads_available is patched there
@@ -84,7 +84,7 @@ def test_original_result_constructor_and_fields():
 
 def test_synthetic_load_test_on_the_rest_adapter():
     endpoint = fastapi_rest_adapter(averaged_ensembled_model)
-    result = run_synthetic_load_test(
+    result = run_sequential_load_test(
         endpoint, [{"instances": [i / 100, 0.5]} for i in range(50)], warmups=2
     )
     assert result.requests == 50 and result.successes == 50 and result.success_rate == 1.0
@@ -102,7 +102,7 @@ def test_synthetic_load_test_warmups_are_excluded():
         calls.append(payload)
         return OK
 
-    result = run_synthetic_load_test(endpoint, [{"n": 1}, {"n": 2}], warmups=3)
+    result = run_sequential_load_test(endpoint, [{"n": 1}, {"n": 2}], warmups=3)
     assert len(calls) == 5 and result.requests == 2
 
 
@@ -114,14 +114,14 @@ def test_synthetic_load_test_counts_schema_failures_and_exceptions():
             return {"predictions": "nope", "metadata": {}}
         return OK
 
-    result = run_synthetic_load_test(endpoint, [{"n": n % 4} for n in range(40)], warmups=0)
+    result = run_sequential_load_test(endpoint, [{"n": n % 4} for n in range(40)], warmups=0)
     assert result.errors == {"ConnectionError": 10, "schema": 10}
     assert result.successes == 20 and result.success_rate == 0.5
     assert "refused" in result.error_examples["ConnectionError"]
 
 
 def test_synthetic_load_test_known_sleep():
-    result = run_synthetic_load_test(sleeper(0.02), [PAYLOAD] * 15, warmups=1)
+    result = run_sequential_load_test(sleeper(0.02), [PAYLOAD] * 15, warmups=1)
     assert 0.018 <= result.p50 <= 0.07
     assert 10 <= result.throughput <= 55
 
@@ -131,14 +131,14 @@ def test_synthetic_load_test_known_sleep():
 )
 def test_synthetic_load_test_bounds(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        run_synthetic_load_test(lambda p: OK, [PAYLOAD], **kwargs)
+        run_sequential_load_test(lambda p: OK, [PAYLOAD], **kwargs)
 
 
 def test_synthetic_load_test_rejects_empty_and_uncallable():
     with pytest.raises(ValueError, match="empty"):
-        run_synthetic_load_test(lambda p: OK, [])
+        run_sequential_load_test(lambda p: OK, [])
     with pytest.raises(ValueError, match="callable"):
-        run_synthetic_load_test("http://x", [PAYLOAD])
+        run_sequential_load_test("http://x", [PAYLOAD])
 
 
 # ----------------------------------------------------------------------------- closed loop

@@ -32,6 +32,7 @@ SCRIPT = textwrap.dedent(
     import asyncio, io, contextlib, runpy
     import lesson
     from lesson import *
+    from lesson.core.model import AveragedEnsembleModel, default_registry
 
     rest = fastapi_rest_adapter(averaged_ensembled_model)
     assert rest({"instances": [0.2, 0.4, 0.6]})["predictions"] == [0.42]

@@ -25,7 +25,7 @@ from lesson import (
     run_load_test,
     run_load_test_async,
 )
-from lesson.patterns.adapters import quantise_rows
+from lesson.original_api import round_rows
 
 WORKERS = 16
 REQUESTS = 400
@@ -57,7 +57,7 @@ def rows_of(payload):
 def expected(payload, quantise=False):
     rows = rows_of(payload)
     if quantise:
-        rows = quantise_rows(rows)
+        rows = round_rows(rows)
     return [averaged_ensembled_model(row)[0] for row in rows]
 
 

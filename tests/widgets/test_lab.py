@@ -11,6 +11,7 @@ import pytest
 
 import lesson
 import lesson.lab as lab_module
+from lesson.core.model import AveragedEnsembleModel
 from lesson.lab import READY_SENTINEL, setup, show_source
 
 # one patient's 10 features, at most 3 decimals (so the edge target's input rounding keeps it)
@@ -66,7 +67,7 @@ def test_in_process_setup_prints_one_line_and_every_target_agrees(capsys):
 
 
 def test_the_toy_model_is_still_a_choice_in_process():
-    lab = setup(servers=False, quiet=True, model=lesson.AveragedEnsembleModel())
+    lab = setup(servers=False, quiet=True, model=AveragedEnsembleModel())
     payload = {"instances": [[0.2, 0.4, 0.6, 0.8]]}
     expected = lesson.fastapi_rest_adapter(lesson.averaged_ensembled_model)(payload)["predictions"]
     assert lab.endpoint("rest")(payload)["predictions"] == expected

@@ -28,7 +28,6 @@ from lesson.core.v2.build import (
     build_request,
 )
 from lesson.core.v2.checks import (
-    TensorBounds,
     check_datatype,
     check_shape,
     check_values,
@@ -73,7 +72,6 @@ __all__ = [
     "InferRequest",
     "OutputTensor",
     "RequestedOutput",
-    "TensorBounds",
     "V2Error",
     "V2TooLargeError",
     "build_request",

@@ -8,8 +8,6 @@ from typing import Any
 
 from lesson.core.v2.tensors import FLOAT_DATATYPES, encode_raw
 
-__all__ = ["build_request"]
-
 
 def build_request(
     rows: Sequence[Sequence[float]],

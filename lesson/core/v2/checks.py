@@ -16,26 +16,7 @@ from lesson.core.v2.tensors import (
     decode_raw,
 )
 
-__all__ = [
-    "TensorBounds",
-    "check_datatype",
-    "check_shape",
-    "check_values",
-    "flatten_json_data",
-    "make_input",
-    "tensor_rows",
-]
-
 _MAX_NESTING = 8
-
-
-def TensorBounds(
-    max_rows: int = DEFAULT_LIMITS.max_instances,
-    max_features: int = DEFAULT_LIMITS.max_features,
-    max_inputs: int = DEFAULT_LIMITS.max_inputs,
-) -> Limits:
-    """The core's `Limits` under V2's older names (kept for compatibility; `max_rows` is `max_instances`)."""
-    return Limits(max_instances=max_rows, max_features=max_features, max_inputs=max_inputs)
 
 
 def check_shape(shape: Any, field_name: str, bounds: Limits) -> tuple[int, ...]:

@@ -15,8 +15,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["CONFIG_DATATYPES", "model_config"]
-
 #: V2 datatype -> Triton's ``DataType`` enum name (``model_config.proto``)
 CONFIG_DATATYPES = {
     "BOOL": "TYPE_BOOL",

@@ -10,15 +10,6 @@ from lesson.core.schema import DEFAULT_LIMITS, Limits
 from lesson.core.v2.checks import make_input, tensor_rows
 from lesson.core.v2.tensors import InferInput, V2Error, V2TooLargeError
 
-__all__ = [
-    "HEADER_LENGTH",
-    "InferRequest",
-    "RequestedOutput",
-    "parse_infer_request",
-    "request_rows",
-    "split_body",
-]
-
 HEADER_LENGTH = "Inference-Header-Content-Length"
 
 

@@ -10,8 +10,6 @@ from typing import Any
 from lesson.core.v2.request import InferRequest, split_body
 from lesson.core.v2.tensors import OUTPUT_DATATYPE, V2Error, decode_raw, encode_raw
 
-__all__ = ["OutputTensor", "decode_infer_response", "encode_infer_response", "select_outputs"]
-
 
 @dataclass
 class OutputTensor:

@@ -8,18 +8,6 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = [
-    "DATATYPES",
-    "FLOAT_DATATYPES",
-    "OUTPUT_DATATYPE",
-    "InferInput",
-    "V2Error",
-    "V2TooLargeError",
-    "decode_raw",
-    "element_size",
-    "encode_raw",
-]
-
 #: datatype -> (struct/array format character, bytes per element)
 DATATYPES: dict[str, tuple[str, int]] = {
     "BOOL": ("?", 1),

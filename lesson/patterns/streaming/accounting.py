@@ -20,14 +20,6 @@ from lesson.core.stats import format_ms, percentile
 from lesson.patterns.streaming.log import StreamLayout, as_text
 from lesson.patterns.streaming.producer import group_backlog
 
-__all__ = [
-    "BrokerReport",
-    "broker_report",
-    "freshness_samples",
-    "order_violations",
-    "pending_count",
-]
-
 FRESHNESS_SAMPLE = 10_000
 
 

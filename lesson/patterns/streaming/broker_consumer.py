@@ -37,8 +37,6 @@ from lesson.patterns.streaming.log import (
     sink_arguments,
 )
 
-__all__ = ["BrokerConsumer", "ConsumeReport", "ensure_groups", "BrokerDownError"]
-
 MAX_BATCH = 4096
 MAX_SECONDS = 3600.0
 

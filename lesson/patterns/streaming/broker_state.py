@@ -11,8 +11,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["state_path", "read_state", "write_state", "clear_state", "default_url", "NoBrokerError"]
-
 STATE_FILE = "broker.json"
 
 

@@ -37,15 +37,6 @@ from typing import Any
 
 from lesson.core.stats import percentile
 
-__all__ = [
-    "Event",
-    "ScoredEvent",
-    "StreamReport",
-    "StreamConsumer",
-    "generate_events",
-    "percentile",
-]
-
 
 @dataclass(frozen=True)
 class Event:

@@ -30,8 +30,6 @@ from typing import Any
 from lesson.core.schema import ValidationError
 from lesson.core.service import PredictionService
 
-__all__ = ["EventStreamAdapter", "StreamEventError", "event_stream_adapter", "is_error"]
-
 _ON_ERROR = ("emit", "raise")
 MAX_ID_LENGTH = 256
 

@@ -27,18 +27,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = [
-    "as_text",
-    "StreamLayout",
-    "partition_of",
-    "encode_event",
-    "decode_event",
-    "BadEvent",
-    "SINK_SCRIPT",
-    "sink_arguments",
-    "DEFAULT_MAXLEN",
-]
-
 #: default retention per partition (entries, approximate trimming: ``XADD ... MAXLEN ~``)
 DEFAULT_MAXLEN = 1_000_000
 

@@ -20,8 +20,6 @@ from typing import Any
 from lesson.core.artifacts import load_artifact, load_heldout
 from lesson.patterns.streaming.log import DEFAULT_MAXLEN, StreamLayout, as_text, encode_event
 
-__all__ = ["produce", "ProduceReport", "group_backlog", "event_rows", "MAX_EVENTS", "MAX_RATE"]
-
 MAX_EVENTS = 1_000_000
 MAX_RATE = 100_000.0
 PIPELINE = 256

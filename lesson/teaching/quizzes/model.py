@@ -21,17 +21,6 @@ import string
 import textwrap
 from dataclasses import dataclass
 
-__all__ = [
-    "QuizError",
-    "UnknownQuizError",
-    "Option",
-    "Question",
-    "Quiz",
-    "Feedback",
-    "grade",
-    "letter",
-]
-
 #: Options are labelled a), b), c) ...; more than this many would not be a self-check.
 MAX_OPTIONS = 6
 
