@@ -22,6 +22,8 @@ Sections (targets from issue 4):
            (median of per-run differences, each harness run paired with the wrk run before it);
            open loop at half capacity: at most 1% of sends late by more than 1 ms.
   harness1 / openloop   just the 1-connection comparison / just the open loop (not in the default set).
+  clients  the harness's REST client, the lean HTTP/1.1 client vs aiohttp, wrk beside both, at
+           8 connections, round by round (not in the default set).
   baseline  with --baseline-root DIR: the 1-connection p50 gap and open-loop late sends of the load
            generator in DIR vs the current one, interleaved round by round on one server.
 
@@ -256,26 +258,47 @@ def run_wrk(url: str, connections: int, duration: float) -> dict[str, float]:
 
 
 def run_harness(
-    url: str, concurrency: int, duration: float, rate: float | None = None, root: Path = ROOT
+    url: str,
+    concurrency: int,
+    duration: float,
+    rate: float | None = None,
+    root: Path = ROOT,
+    engine: str | None = None,
 ) -> dict[str, float]:
-    """`lesson loadtest --json` on the client core (lean HTTP/1.1 client on uvloop for REST, grpcio threads for gRPC)."""
-    cmd = [
-        PY,
-        "-m",
-        "lesson.loadtest.cli",
-        "--url",
-        url,
-        "--concurrency",
-        str(concurrency),
-        "--duration",
-        str(duration),
-        "--warmup",
-        "50",
-        "--model",
-        "averaged_ensemble",
-        "--json",
-    ]
-    cmd += ["--rate", str(rate)] if rate else ["--requests", "1000000"]
+    """`lesson loadtest --json` on the client core (lean HTTP/1.1 client on uvloop for REST, grpcio threads for gRPC).
+
+    ``engine``: the REST client, ``http1`` or ``aiohttp`` (None: the command's default); not a
+    command-line option, so a named engine runs the same code through ``run_loadtest``.
+    """
+    if engine is None:
+        cmd = [
+            PY,
+            "-m",
+            "lesson.loadtest.cli",
+            "--url",
+            url,
+            "--concurrency",
+            str(concurrency),
+            "--duration",
+            str(duration),
+            "--warmup",
+            "50",
+            "--model",
+            "averaged_ensemble",
+            "--json",
+        ]
+        cmd += ["--rate", str(rate)] if rate else ["--requests", "1000000"]
+    else:
+        call = (
+            f"run_loadtest(url={url!r}, concurrency={concurrency}, requests=1_000_000, rate={rate!r},"
+            f" duration={duration!r}, model='averaged_ensemble', protocol='v1', features=None,"
+            f" batch=1, warmup=50, json_output=True, engine={engine!r})"
+        )
+        cmd = [
+            PY,
+            "-c",
+            f"import sys; from lesson.loadtest.wire import run_loadtest; sys.exit({call})",
+        ]
     out = subprocess.run(
         ["taskset", "-c", CLIENT_CORE, *cmd],
         capture_output=True,
@@ -560,6 +583,47 @@ def section_harness(args) -> None:
     open_loop(args, capacity)
 
 
+def section_clients(args) -> None:
+    """The harness's REST client: the lean HTTP/1.1 client vs aiohttp, each next to wrk.
+
+    Each round runs wrk, then the harness with the lean client, then with aiohttp, at 8
+    connections on one server; medians over the rounds, and each engine's ratio to wrk.
+    """
+    print(
+        "\n== The harness's REST client at 8 connections: lean HTTP/1.1 (http1) vs aiohttp, "
+        "wrk beside both =="
+    )
+    engines = ("http1", "aiohttp")
+    rounds: list[dict[str, dict]] = []
+    with pinned_server("lesson-rest") as server:
+        url = server["url"]
+        run_wrk(url, 8, 1)  # warm the server
+        for engine in engines:  # and each client's imports
+            run_harness(url, 8, 1, engine=engine)
+        for _ in range(args.runs):
+            row = {"wrk": _watched(server, lambda: run_wrk(url, 8, args.duration))}
+            for engine in engines:
+                row[engine] = _watched(
+                    server, lambda e=engine: run_harness(url, 8, args.duration, engine=e)
+                )
+            rounds.append(row)
+    wrks = [r["wrk"] for r in rounds]
+    print(f"{'wrk':>9}: {fmt(wrks, 'rps')} req/s p50 {fmt(wrks, 'p50', ' ms')}{note(wrks)}")
+    w = summary(wrks, "rps")[0]
+    for engine in engines:
+        runs = [r[engine] for r in rounds]
+        h = summary(runs, "rps")[0]
+        print(
+            f"{engine:>9}: {fmt(runs, 'rps')} req/s p50 {fmt(runs, 'p50', ' ms')}"
+            f" client CPU {fmt(runs, 'client_cpu', ' %')}{note(runs)}"
+        )
+        per_round = ", ".join(f"{r[engine]['rps'] / r['wrk']['rps']:.2f}" for r in rounds)
+        print(
+            f"{'':>11}throughput {h / w:.2f}x wrk's (per round: {per_round})"
+            f" -> {verdict(abs(h / w - 1) <= 0.15)} (target: within 15 %)"
+        )
+
+
 def section_harness1(args) -> None:
     print(f"\n== The harness vs wrk at 1 connection (load generator from {args.client_root}) ==")
     harness_vs_wrk(args, 1)
@@ -576,6 +640,7 @@ SECTIONS = {
     "compare": section_compare,
     "harness": section_harness,
     "harness1": section_harness1,
+    "clients": section_clients,
     "openloop": section_openloop,
     "baseline": section_baseline,
 }

@@ -1,4 +1,5 @@
-"""The original lesson's load test, :func:`run_synthetic_load_test`: each payload once, in turn."""
+"""The sequential runner, :func:`run_synthetic_load_test`, the original lesson's load test:
+each payload once, in turn, its latency from its own send (no schedule, no concurrency)."""
 
 from __future__ import annotations
 
@@ -7,18 +8,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from lesson.core.schema import ensure_response_schema
-from lesson.loadtest.bounds import (
+from lesson.loadtest.open_loop import call_sync, warm_up
+from lesson.loadtest.result import LoadTestResult, Recorder
+from lesson.loadtest.settings import (
     MAX_DURATION,
     MAX_REQUESTS,
     MAX_WARMUP,
     Endpoint,
     check_endpoint,
     check_int,
+    clock,
 )
-from lesson.loadtest.calls import call_sync, warm_up
-from lesson.loadtest.pacing import clock
-from lesson.loadtest.recorder import Recorder
-from lesson.loadtest.result import LoadTestResult
 
 __all__ = ["run_synthetic_load_test"]
 
