@@ -353,7 +353,8 @@ def note(results: list[dict]) -> str:
     return (
         ""
         if not dirty
-        else f"  ({dirty}/{len(results)} runs contaminated: others used up to {max(r['other_cores'] for r in results):.2f} cores)"
+        else f"  ({dirty}/{len(results)} runs contaminated:"
+        f" others used up to {max(r['other_cores'] for r in results):.2f} cores)"
     )
 
 
@@ -373,13 +374,15 @@ def section_rest(args) -> None:
         ratio = summary(lesson, "rps")[0] / summary(minimal, "rps")[0]
         p50_ratio = summary(lesson, "p50")[0] / summary(minimal, "p50")[0]
         print(
-            f"{conns:>3} connections  minimal {fmt(minimal, 'rps')} req/s  p50 {fmt(minimal, 'p50', ' ms')}{note(minimal)}"
+            f"{conns:>3} connections  minimal {fmt(minimal, 'rps')} req/s "
+            f" p50 {fmt(minimal, 'p50', ' ms')}{note(minimal)}"
         )
         print(
             f"{'':>16} lesson  {fmt(lesson, 'rps')} req/s  p50 {fmt(lesson, 'p50', ' ms')}{note(lesson)}"
         )
         print(
-            f"{'':>16} ratio {ratio:.2f}x throughput, {p50_ratio:.2f}x p50 -> {verdict(ratio >= 0.85 and p50_ratio <= 1.2)}"
+            f"{'':>16} ratio {ratio:.2f}x throughput, {p50_ratio:.2f}x p50"
+            f" -> {verdict(ratio >= 0.85 and p50_ratio <= 1.2)}"
         )
 
 
@@ -410,10 +413,12 @@ def section_compare(args) -> None:
         grpc_ = measure("lesson-grpc", load, args.runs, warm)
         ratio = summary(grpc_, "rps")[0] / summary(rest, "rps")[0]
         print(
-            f"c={conc:<3} REST {fmt(rest, 'rps')} req/s p50 {fmt(rest, 'p50', ' ms')} p99 {fmt(rest, 'p99', ' ms')}{note(rest)}"
+            f"c={conc:<3} REST {fmt(rest, 'rps')} req/s p50 {fmt(rest, 'p50', ' ms')}"
+            f" p99 {fmt(rest, 'p99', ' ms')}{note(rest)}"
         )
         print(
-            f"      gRPC {fmt(grpc_, 'rps')} req/s p50 {fmt(grpc_, 'p50', ' ms')} p99 {fmt(grpc_, 'p99', ' ms')}{note(grpc_)}"
+            f"      gRPC {fmt(grpc_, 'rps')} req/s p50 {fmt(grpc_, 'p50', ' ms')}"
+            f" p99 {fmt(grpc_, 'p99', ' ms')}{note(grpc_)}"
         )
         print(f"      gRPC/REST throughput {ratio:.2f}x")
 
@@ -438,10 +443,12 @@ def harness_vs_wrk(args, conns: int) -> float:
         runs = [_paired(server, conns, args) for _ in range(args.runs)]
     wrks, harnesses = [w for w, _ in runs], [h for _, h in runs]
     print(
-        f"{conns} connection(s)  wrk     {fmt(wrks, 'rps')} req/s p50 {fmt(wrks, 'p50', ' ms')} p99 {fmt(wrks, 'p99', ' ms')}{note(wrks)}"
+        f"{conns} connection(s)  wrk     {fmt(wrks, 'rps')} req/s p50 {fmt(wrks, 'p50', ' ms')}"
+        f" p99 {fmt(wrks, 'p99', ' ms')}{note(wrks)}"
     )
     print(
-        f"{'':>16} harness {fmt(harnesses, 'rps')} req/s p50 {fmt(harnesses, 'p50', ' ms')} p99 {fmt(harnesses, 'p99', ' ms')}"
+        f"{'':>16} harness {fmt(harnesses, 'rps')} req/s p50 {fmt(harnesses, 'p50', ' ms')}"
+        f" p99 {fmt(harnesses, 'p99', ' ms')}"
         f" client CPU {fmt(harnesses, 'client_cpu', ' %')}{note(harnesses)}"
     )
     # per-run pairing: each harness run is compared with the wrk run just before it
@@ -459,7 +466,8 @@ def harness_vs_wrk(args, conns: int) -> float:
         every = [(hh["p50"] - ww["p50"]) * 1000 for ww, hh in runs]
         extra_us = statistics.median(deltas)
         print(
-            f"{'':>16} p50 above wrk: {extra_us:+.0f} us [{min(deltas):+.0f}..{max(deltas):+.0f}] over {len(clean)} {tag}"
+            f"{'':>16} p50 above wrk: {extra_us:+.0f} us [{min(deltas):+.0f}..{max(deltas):+.0f}]"
+            f" over {len(clean)} {tag}"
             f" (all {len(runs)} pairs: {statistics.median(every):+.0f} us [{min(every):+.0f}..{max(every):+.0f}])"
             f" -> {verdict(extra_us <= 100)} (target <= +100 us)"
         )
@@ -470,7 +478,8 @@ def harness_vs_wrk(args, conns: int) -> float:
             and abs(h["p99"] / w["p99"] - 1) <= 0.3
         )
         print(
-            f"{'':>16} throughput {h['rps'] / w['rps']:.2f}x, p50 {h['p50'] / w['p50']:.2f}x, p99 {h['p99'] / w['p99']:.2f}x"
+            f"{'':>16} throughput {h['rps'] / w['rps']:.2f}x, p50 {h['p50'] / w['p50']:.2f}x,"
+            f" p99 {h['p99'] / w['p99']:.2f}x"
             f" -> {verdict(ok)} (targets: within 15 %, 20 %, 30 %)"
         )
     return w["rps"]

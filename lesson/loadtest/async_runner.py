@@ -43,8 +43,9 @@ async def run_load_test_async(
     """Load-test with asyncio tasks (no threads: works in the browser).
 
     Same arguments (``arrivals``, ``burstiness``, ``seed`` included) and result as
-    :func:`run_load_test`. ``endpoint`` may be ``async def`` or sync; a sync endpoint blocks the event loop while it runs, so its calls do not
-    overlap (concurrency then only matters for async endpoints). The open loop spawns one
+    :func:`run_load_test`. ``endpoint`` may be ``async def`` or sync; a sync endpoint blocks
+    the event loop while it runs, so its calls do not overlap (concurrency then only matters
+    for async endpoints). The open loop spawns one
     task per request at its scheduled time, with at most ``concurrency`` in flight.
     Requests still running after the grace period are cancelled and count as ``unfinished``.
     """
