@@ -22,6 +22,8 @@ Sections (targets from issue 4):
            (median of per-run differences, each harness run paired with the wrk run before it);
            open loop at half capacity: at most 1% of sends late by more than 1 ms.
   harness1 / openloop   just the 1-connection comparison / just the open loop (not in the default set).
+  clients  the harness's REST client, the lean HTTP/1.1 client vs aiohttp, wrk beside both, at
+           8 connections, round by round (not in the default set).
   baseline  with --baseline-root DIR: the 1-connection p50 gap and open-loop late sends of the load
            generator in DIR vs the current one, interleaved round by round on one server.
 
@@ -256,26 +258,47 @@ def run_wrk(url: str, connections: int, duration: float) -> dict[str, float]:
 
 
 def run_harness(
-    url: str, concurrency: int, duration: float, rate: float | None = None, root: Path = ROOT
+    url: str,
+    concurrency: int,
+    duration: float,
+    rate: float | None = None,
+    root: Path = ROOT,
+    engine: str | None = None,
 ) -> dict[str, float]:
-    """`lesson loadtest --json` on the client core (lean HTTP/1.1 client on uvloop for REST, grpcio threads for gRPC)."""
-    cmd = [
-        PY,
-        "-m",
-        "lesson.loadtest.cli",
-        "--url",
-        url,
-        "--concurrency",
-        str(concurrency),
-        "--duration",
-        str(duration),
-        "--warmup",
-        "50",
-        "--model",
-        "averaged_ensemble",
-        "--json",
-    ]
-    cmd += ["--rate", str(rate)] if rate else ["--requests", "1000000"]
+    """`lesson loadtest --json` on the client core (lean HTTP/1.1 client on uvloop for REST, grpcio threads for gRPC).
+
+    ``engine``: the REST client, ``http1`` or ``aiohttp`` (None: the command's default); not a
+    command-line option, so a named engine runs the same code through ``run_loadtest``.
+    """
+    if engine is None:
+        cmd = [
+            PY,
+            "-m",
+            "lesson.loadtest.cli",
+            "--url",
+            url,
+            "--concurrency",
+            str(concurrency),
+            "--duration",
+            str(duration),
+            "--warmup",
+            "50",
+            "--model",
+            "averaged_ensemble",
+            "--json",
+        ]
+        cmd += ["--rate", str(rate)] if rate else ["--requests", "1000000"]
+    else:
+        call = (
+            f"run_loadtest(url={url!r}, concurrency={concurrency}, requests=1_000_000, rate={rate!r},"
+            f" duration={duration!r}, model='averaged_ensemble', protocol='v1', features=None,"
+            f" batch=1, warmup=50, json_output=True, engine={engine!r})"
+        )
+        cmd = [
+            PY,
+            "-c",
+            f"import sys; from lesson.loadtest.wire import run_loadtest; sys.exit({call})",
+        ]
     out = subprocess.run(
         ["taskset", "-c", CLIENT_CORE, *cmd],
         capture_output=True,
@@ -330,7 +353,8 @@ def note(results: list[dict]) -> str:
     return (
         ""
         if not dirty
-        else f"  ({dirty}/{len(results)} runs contaminated: others used up to {max(r['other_cores'] for r in results):.2f} cores)"
+        else f"  ({dirty}/{len(results)} runs contaminated:"
+        f" others used up to {max(r['other_cores'] for r in results):.2f} cores)"
     )
 
 
@@ -350,13 +374,15 @@ def section_rest(args) -> None:
         ratio = summary(lesson, "rps")[0] / summary(minimal, "rps")[0]
         p50_ratio = summary(lesson, "p50")[0] / summary(minimal, "p50")[0]
         print(
-            f"{conns:>3} connections  minimal {fmt(minimal, 'rps')} req/s  p50 {fmt(minimal, 'p50', ' ms')}{note(minimal)}"
+            f"{conns:>3} connections  minimal {fmt(minimal, 'rps')} req/s "
+            f" p50 {fmt(minimal, 'p50', ' ms')}{note(minimal)}"
         )
         print(
             f"{'':>16} lesson  {fmt(lesson, 'rps')} req/s  p50 {fmt(lesson, 'p50', ' ms')}{note(lesson)}"
         )
         print(
-            f"{'':>16} ratio {ratio:.2f}x throughput, {p50_ratio:.2f}x p50 -> {verdict(ratio >= 0.85 and p50_ratio <= 1.2)}"
+            f"{'':>16} ratio {ratio:.2f}x throughput, {p50_ratio:.2f}x p50"
+            f" -> {verdict(ratio >= 0.85 and p50_ratio <= 1.2)}"
         )
 
 
@@ -387,10 +413,12 @@ def section_compare(args) -> None:
         grpc_ = measure("lesson-grpc", load, args.runs, warm)
         ratio = summary(grpc_, "rps")[0] / summary(rest, "rps")[0]
         print(
-            f"c={conc:<3} REST {fmt(rest, 'rps')} req/s p50 {fmt(rest, 'p50', ' ms')} p99 {fmt(rest, 'p99', ' ms')}{note(rest)}"
+            f"c={conc:<3} REST {fmt(rest, 'rps')} req/s p50 {fmt(rest, 'p50', ' ms')}"
+            f" p99 {fmt(rest, 'p99', ' ms')}{note(rest)}"
         )
         print(
-            f"      gRPC {fmt(grpc_, 'rps')} req/s p50 {fmt(grpc_, 'p50', ' ms')} p99 {fmt(grpc_, 'p99', ' ms')}{note(grpc_)}"
+            f"      gRPC {fmt(grpc_, 'rps')} req/s p50 {fmt(grpc_, 'p50', ' ms')}"
+            f" p99 {fmt(grpc_, 'p99', ' ms')}{note(grpc_)}"
         )
         print(f"      gRPC/REST throughput {ratio:.2f}x")
 
@@ -415,10 +443,12 @@ def harness_vs_wrk(args, conns: int) -> float:
         runs = [_paired(server, conns, args) for _ in range(args.runs)]
     wrks, harnesses = [w for w, _ in runs], [h for _, h in runs]
     print(
-        f"{conns} connection(s)  wrk     {fmt(wrks, 'rps')} req/s p50 {fmt(wrks, 'p50', ' ms')} p99 {fmt(wrks, 'p99', ' ms')}{note(wrks)}"
+        f"{conns} connection(s)  wrk     {fmt(wrks, 'rps')} req/s p50 {fmt(wrks, 'p50', ' ms')}"
+        f" p99 {fmt(wrks, 'p99', ' ms')}{note(wrks)}"
     )
     print(
-        f"{'':>16} harness {fmt(harnesses, 'rps')} req/s p50 {fmt(harnesses, 'p50', ' ms')} p99 {fmt(harnesses, 'p99', ' ms')}"
+        f"{'':>16} harness {fmt(harnesses, 'rps')} req/s p50 {fmt(harnesses, 'p50', ' ms')}"
+        f" p99 {fmt(harnesses, 'p99', ' ms')}"
         f" client CPU {fmt(harnesses, 'client_cpu', ' %')}{note(harnesses)}"
     )
     # per-run pairing: each harness run is compared with the wrk run just before it
@@ -436,7 +466,8 @@ def harness_vs_wrk(args, conns: int) -> float:
         every = [(hh["p50"] - ww["p50"]) * 1000 for ww, hh in runs]
         extra_us = statistics.median(deltas)
         print(
-            f"{'':>16} p50 above wrk: {extra_us:+.0f} us [{min(deltas):+.0f}..{max(deltas):+.0f}] over {len(clean)} {tag}"
+            f"{'':>16} p50 above wrk: {extra_us:+.0f} us [{min(deltas):+.0f}..{max(deltas):+.0f}]"
+            f" over {len(clean)} {tag}"
             f" (all {len(runs)} pairs: {statistics.median(every):+.0f} us [{min(every):+.0f}..{max(every):+.0f}])"
             f" -> {verdict(extra_us <= 100)} (target <= +100 us)"
         )
@@ -447,7 +478,8 @@ def harness_vs_wrk(args, conns: int) -> float:
             and abs(h["p99"] / w["p99"] - 1) <= 0.3
         )
         print(
-            f"{'':>16} throughput {h['rps'] / w['rps']:.2f}x, p50 {h['p50'] / w['p50']:.2f}x, p99 {h['p99'] / w['p99']:.2f}x"
+            f"{'':>16} throughput {h['rps'] / w['rps']:.2f}x, p50 {h['p50'] / w['p50']:.2f}x,"
+            f" p99 {h['p99'] / w['p99']:.2f}x"
             f" -> {verdict(ok)} (targets: within 15 %, 20 %, 30 %)"
         )
     return w["rps"]
@@ -560,6 +592,57 @@ def section_harness(args) -> None:
     open_loop(args, capacity)
 
 
+def section_clients(args) -> None:
+    """The harness's REST client: the lean HTTP/1.1 client vs aiohttp, each next to wrk.
+
+    Each round runs wrk, then the harness with the lean client, then with aiohttp, at 8
+    connections on one server; medians over every round, and each client's throughput as a
+    ratio to the wrk run of its own round (the median of the rounds' ratios).
+    """
+    print(
+        "\n== The harness's REST client at 8 connections: lean HTTP/1.1 (http1) vs aiohttp, "
+        "wrk beside both =="
+    )
+    engines = ("http1", "aiohttp")
+    rounds: list[dict[str, dict]] = []
+    with pinned_server("lesson-rest") as server:
+        url = server["url"]
+        run_wrk(url, 8, 1)  # warm the server
+        for engine in engines:  # and each client's imports
+            run_harness(url, 8, 1, engine=engine)
+        for _ in range(args.runs):
+            row = {"wrk": _watched(server, lambda: run_wrk(url, 8, args.duration))}
+            for engine in engines:
+                row[engine] = _watched(
+                    server, lambda e=engine: run_harness(url, 8, args.duration, engine=e)
+                )
+            rounds.append(row)
+
+    # every round counts, contaminated or not: a round's three runs are compared with each
+    # other (back to back on one server), so drift and noise hit all three alike
+    def med(runs: list[dict], key: str) -> float:
+        return statistics.median(r[key] for r in runs)
+
+    wrks = [r["wrk"] for r in rounds]
+    print(
+        f"{'wrk':>9}: median {med(wrks, 'rps'):,.0f} req/s p50 {med(wrks, 'p50'):.2f} ms"
+        f"{note(wrks)}"
+    )
+    for engine in engines:
+        runs = [r[engine] for r in rounds]
+        ratios = [r[engine]["rps"] / r["wrk"]["rps"] for r in rounds]
+        ratio = statistics.median(ratios)
+        print(
+            f"{engine:>9}: median {med(runs, 'rps'):,.0f} req/s p50 {med(runs, 'p50'):.2f} ms"
+            f" client CPU {med(runs, 'client_cpu'):.1f} %{note(runs)}"
+        )
+        print(
+            f"{'':>11}throughput {ratio:.2f}x wrk's, the median of the rounds'"
+            f" ({', '.join(f'{x:.2f}' for x in ratios)})"
+            f" -> {verdict(abs(ratio - 1) <= 0.15)} (target: within 15 %)"
+        )
+
+
 def section_harness1(args) -> None:
     print(f"\n== The harness vs wrk at 1 connection (load generator from {args.client_root}) ==")
     harness_vs_wrk(args, 1)
@@ -576,6 +659,7 @@ SECTIONS = {
     "compare": section_compare,
     "harness": section_harness,
     "harness1": section_harness1,
+    "clients": section_clients,
     "openloop": section_openloop,
     "baseline": section_baseline,
 }

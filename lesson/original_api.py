@@ -18,7 +18,7 @@ the package is named for what it does. What each name does, and which module doe
 - ``ensure_response_schema`` and ``PredictionResponse``: check a response's V1 schema, and its
   type; both from :mod:`lesson.core.schema`.
 - ``run_synthetic_load_test``: each payload once, one after the other; it calls
-  :func:`lesson.loadtest.sequential.run_sequential_load_test`. Closed and open loops:
+  :func:`lesson.loadtest.sequential_runner.run_sequential_load_test`. Closed and open loops:
   :func:`lesson.loadtest.run_load_test`.
 - ``LoadTestResult``: the load test's result, now with percentiles, from
   :mod:`lesson.loadtest.result`.
@@ -45,9 +45,9 @@ from typing import Any
 from lesson.core.model import averaged_ensembled_model
 from lesson.core.schema import PredictionResponse, ValidationError, ensure_response_schema
 from lesson.core.service import PredictionService
-from lesson.loadtest.bounds import Endpoint
 from lesson.loadtest.result import LoadTestResult
-from lesson.loadtest.sequential import run_sequential_load_test
+from lesson.loadtest.sequential_runner import run_sequential_load_test
+from lesson.loadtest.settings import Endpoint
 
 __all__ = [
     "fastapi_rest_adapter",
@@ -204,7 +204,7 @@ def run_synthetic_load_test(
     """Send each payload once, one after the other, and measure (warm-up requests excluded).
 
     The original signature, now with percentiles: it calls
-    :func:`lesson.loadtest.sequential.run_sequential_load_test`. Concurrent closed- and open-loop
+    :func:`lesson.loadtest.sequential_runner.run_sequential_load_test`. Concurrent closed- and open-loop
     runs are :func:`lesson.loadtest.run_load_test` and :func:`lesson.loadtest.run_load_test_async`.
 
     Args:

@@ -9,12 +9,9 @@ Three ways to drive it, all bounded by a request count AND a duration, warm-up e
   stall are never sent, so the stall hides in the percentiles (*coordinated omission*);
 - **open loop** — requests are scheduled at ``rate`` per second whatever the server does, and
   each latency is measured from the request's *intended* send time, so a stall shows in p99.
-  ``concurrency`` bounds the requests in flight; a send that happens more than 1 ms after its
-  schedule (the pool was busy, or the client could not keep up) is counted in ``late_sends``.
-  Timers wake up to ~1 ms late, so in CPython a sender sleeps until just before its send is
-  due and then yields (``sleep(0)``) until the exact time (or, with nothing in flight, sleeps
-  in place): sends leave on schedule at the cost of some client CPU. In the browser it only
-  sleeps.
+  ``concurrency`` bounds the requests in flight; a send more than 1 ms behind its schedule is
+  counted in ``late_sends``. The algorithm, and why it is honest, is in ONE module:
+  :mod:`lesson.loadtest.open_loop` (start there).
 
 :func:`run_load_test` uses threads (CPython); :func:`run_load_test_async` uses asyncio tasks
 and works where threads do not exist (Pyodide); there the endpoint may be sync or async.
@@ -23,14 +20,20 @@ Percentiles use the **nearest-rank** method over every completed request (succes
 errors): ``p(q) = sorted[ceil(q/100 * n) - 1]``, always a latency that was really observed.
 Every result reports the clock's resolution (:func:`lesson.core.runtime.clock_resolution`).
 
-The package, one job a module (standard library only, imports only :mod:`lesson.core`):
-:mod:`~lesson.loadtest.bounds` (argument bounds), :mod:`~lesson.loadtest.pacing` (the clock,
-waits that end on time), :mod:`~lesson.loadtest.calls` (one timed, judged call; warm-up),
-:mod:`~lesson.loadtest.recorder`, :mod:`~lesson.loadtest.result`, :mod:`~lesson.loadtest.run`
-(the set-up and bookkeeping both concurrent runners share), and the runners
-:mod:`~lesson.loadtest.sequential`, :mod:`~lesson.loadtest.thread_runner` and
-:mod:`~lesson.loadtest.async_runner`. ``lesson loadtest`` (:mod:`lesson.loadtest.wire`,
-:mod:`lesson.loadtest.cli`) drives it over the wire (CPython).
+The package (standard library only, imports only :mod:`lesson.core`), start to finish:
+
+- :mod:`~lesson.loadtest.open_loop` — the open loop: schedule, send at the intended time,
+  latency from the intended time, bounded by requests and seconds (:class:`LoadRun`, shared by
+  every runner); the waits that end on time; one timed, judged call;
+- :mod:`~lesson.loadtest.arrivals` — when each request is due (uniform, Poisson, gamma);
+- the runners, thin: :mod:`~lesson.loadtest.thread_runner` (:func:`run_load_test`),
+  :mod:`~lesson.loadtest.async_runner` (:func:`run_load_test_async`) and
+  :mod:`~lesson.loadtest.sequential_runner` (:func:`run_sequential_load_test`);
+- :mod:`~lesson.loadtest.settings` — the arguments checked against their bounds, the clock;
+- :mod:`~lesson.loadtest.result` — the recorder and :class:`LoadTestResult`.
+
+``lesson loadtest`` (:mod:`lesson.loadtest.wire`, :mod:`lesson.loadtest.cli`) drives it over the
+wire (CPython); :mod:`lesson.loadtest.outside` runs wrk and locust beside it.
 
 Example::
 
@@ -44,10 +47,9 @@ from __future__ import annotations
 
 from lesson.core.stats import percentile
 from lesson.loadtest.async_runner import run_load_test_async
-from lesson.loadtest.pacing import LATE_SEND_THRESHOLD
-from lesson.loadtest.recorder import PROGRESS_INTERVAL
-from lesson.loadtest.result import PERCENTILE_METHOD, LoadTestResult
-from lesson.loadtest.sequential import run_sequential_load_test
+from lesson.loadtest.result import PERCENTILE_METHOD, PROGRESS_INTERVAL, LoadTestResult
+from lesson.loadtest.sequential_runner import run_sequential_load_test
+from lesson.loadtest.settings import LATE_SEND_THRESHOLD
 from lesson.loadtest.thread_runner import run_load_test
 
 __all__ = [

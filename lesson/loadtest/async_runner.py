@@ -1,25 +1,28 @@
 """The asyncio runner, :func:`run_load_test_async`: no threads, so it runs in the browser too.
 
-Closed loop: ``concurrency`` worker tasks. Open loop: one scheduler task that spawns a request
-task at each intended send time, with at most ``concurrency`` in flight.
+Open loop: one scheduler task, :func:`~lesson.loadtest.open_loop.send_on_schedule_async`,
+starts a request task at each intended send time, with at most ``concurrency`` in flight.
+Closed loop: ``concurrency`` worker tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from lesson.core.schema import ensure_response_schema
-from lesson.loadtest.bounds import Check, Progress
-from lesson.loadtest.calls import call_async, warm_up_async
-from lesson.loadtest.pacing import clock, sleep_until_async
+from lesson.loadtest.open_loop import (
+    LoadRun,
+    Tasks,
+    call_async,
+    send_on_schedule_async,
+    warm_up_async,
+)
 from lesson.loadtest.result import LoadTestResult
-from lesson.loadtest.run import LoadRun
+from lesson.loadtest.settings import Check, Progress, clock
 
 __all__ = ["run_load_test_async"]
-
-Tasks = set[asyncio.Task[Any]]
 
 
 async def run_load_test_async(
@@ -39,9 +42,10 @@ async def run_load_test_async(
 ) -> LoadTestResult:
     """Load-test with asyncio tasks (no threads: works in the browser).
 
-    Same arguments (``arrivals``, ``burstiness``, ``seed`` included) and result as :func:`run_load_test`. ``endpoint`` may be ``async def``
-    or sync; a sync endpoint blocks the event loop while it runs, so its calls do not
-    overlap (concurrency then only matters for async endpoints). The open loop spawns one
+    Same arguments (``arrivals``, ``burstiness``, ``seed`` included) and result as
+    :func:`run_load_test`. ``endpoint`` may be ``async def`` or sync; a sync endpoint blocks
+    the event loop while it runs, so its calls do not overlap (concurrency then only matters
+    for async endpoints). The open loop spawns one
     task per request at its scheduled time, with at most ``concurrency`` in flight.
     Requests still running after the grace period are cancelled and count as ``unfinished``.
     """
@@ -65,7 +69,7 @@ async def run_load_test_async(
     run.begin(inline_progress=True)
     request_tasks: Tasks = set()  # the open loop's request tasks in flight
     if run.settings.open_loop:
-        senders = [asyncio.ensure_future(_open_scheduler(run, request_tasks))]
+        senders = [asyncio.ensure_future(send_on_schedule_async(run, request_tasks))]
     else:
         senders = [
             asyncio.ensure_future(_closed_worker(run)) for _ in range(run.settings.concurrency)
@@ -82,42 +86,6 @@ async def _closed_worker(run: LoadRun) -> None:
         if (origin := run.note_send()) is None:
             return
         run.record(origin, await call_async(run.endpoint, run.source(i), run.check))
-
-
-async def _open_scheduler(run: LoadRun, request_tasks: Tasks) -> None:
-    """Spawn request ``i`` at its intended time, once a slot is free, until the deadline."""
-    slots = asyncio.Semaphore(run.settings.concurrency)
-
-    def idle() -> bool:  # nothing in flight: nothing for the event loop to read
-        return not request_tasks
-
-    for i in range(run.scheduled):
-        intended = run.intended(i)
-        await sleep_until_async(intended, idle=idle)
-        await slots.acquire()  # bounded in flight: a full pool makes this send late
-        if clock() >= run.deadline:
-            slots.release()
-            return
-        _spawn(request_tasks, _send_on_schedule(run, i, intended, slots))
-
-
-async def _send_on_schedule(
-    run: LoadRun, i: int, intended: float, slots: asyncio.Semaphore
-) -> None:
-    """Send request ``i`` now (its latency counts from ``intended``), then free its slot."""
-    try:
-        if run.note_send(intended) is None:
-            return
-        run.record(intended, await call_async(run.endpoint, run.source(i), run.check))
-    finally:
-        slots.release()
-
-
-def _spawn(tasks: Tasks, coroutine: Coroutine[Any, Any, None]) -> None:
-    """Run ``coroutine`` as a task held in ``tasks`` until it is done."""
-    task = asyncio.ensure_future(coroutine)
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
 
 
 async def _wait_until_done(

@@ -1,6 +1,8 @@
 """The thread runner, :func:`run_load_test`: a sync endpoint, closed or open loop (CPython).
 
-Where threads cannot start (the browser) it runs inline, one request at a time.
+Open loop: ``concurrency`` threads each run :func:`~lesson.loadtest.open_loop.send_on_schedule`.
+Closed loop: ``concurrency`` threads each send their next request when the previous one
+answers. Where threads cannot start (the browser) it runs inline, one request at a time.
 """
 
 from __future__ import annotations
@@ -11,12 +13,9 @@ from typing import Any
 
 from lesson.core.runtime import threads_available
 from lesson.core.schema import ensure_response_schema
-from lesson.loadtest.bounds import Check, Endpoint, Progress
-from lesson.loadtest.calls import call_sync, warm_up
-from lesson.loadtest.pacing import clock, sleep_until
-from lesson.loadtest.recorder import PROGRESS_INTERVAL
-from lesson.loadtest.result import LoadTestResult
-from lesson.loadtest.run import LoadRun
+from lesson.loadtest.open_loop import LoadRun, call_sync, send_on_schedule, warm_up
+from lesson.loadtest.result import PROGRESS_INTERVAL, LoadTestResult
+from lesson.loadtest.settings import Check, Endpoint, Progress, clock
 
 __all__ = ["run_load_test"]
 
@@ -92,7 +91,7 @@ def run_load_test(
         )
     warm_up(run.endpoint, run.source, run.settings.warmup, budget=run.settings.max_duration)
     run.begin(inline_progress=inline)
-    worker = _open_worker if run.settings.open_loop else _closed_worker
+    worker = send_on_schedule if run.settings.open_loop else _closed_worker
     if inline:
         worker(run)
     else:
@@ -106,16 +105,6 @@ def _closed_worker(run: LoadRun) -> None:
         if (origin := run.note_send()) is None:
             return
         run.record(origin, call_sync(run.endpoint, run.source(i), run.check))
-
-
-def _open_worker(run: LoadRun) -> None:
-    """Send each claimed request at its intended time; its latency counts from then."""
-    while (i := run.claim()) is not None:
-        intended = run.intended(i)
-        sleep_until(intended)
-        if run.note_send(intended) is None:
-            return
-        run.record(intended, call_sync(run.endpoint, run.source(i), run.check))
 
 
 def _start_threads(run: LoadRun, worker: Worker) -> list[threading.Thread]:

@@ -4,9 +4,11 @@
     lesson loadtest --url grpc://127.0.0.1:8001 --rate 500 --duration 5 --json
 
 REST load comes from the lean HTTP/1.1 keep-alive client of :mod:`lesson.clients.http1` on
-uvloop (aiohttp reached about 16.7k requests/s from one process here but added a few hundred
-µs per request at one connection; httpx reached 1-3% of wrk's rate); request bodies are
-JSON-encoded once, before the run. gRPC load comes from the sync grpcio client on threads. The report includes the client's own CPU use: a load generator that used
+uvloop (aiohttp used twice its CPU and fell outside 15 % of wrk's throughput at 8 connections
+in three measured runs of five, 0.82x over all rounds: the figures are in that module's
+docstring; httpx reached 1-3% of wrk's rate); :func:`run_over_wire` with ``engine="aiohttp"`` runs the same load on aiohttp.
+Request bodies are JSON-encoded once, before the run. gRPC load comes from the sync grpcio
+client on threads. The report includes the client's own CPU use: a load generator that used
 most of a core was probably the bottleneck, and the run is flagged `client_bound` (in the open
 loop only if it also fell behind its schedule: its scheduler yields busily before each send).
 """
@@ -120,11 +122,13 @@ def run_over_wire(
     arrivals: str = "uniform",
     burstiness: float = 1.0,
     seed: int | None = 0,
+    engine: str | None = None,
 ) -> tuple[LoadTestResult, dict[str, Any]]:
     """Run the harness against a server; returns the result and the client's resource use.
 
     ``arrivals``, ``burstiness``, ``seed``: the open loop's arrival process (see
     :mod:`lesson.loadtest.arrivals`); a ValueError before anything is sent if they are wrong.
+    ``engine``: the REST client (``http1`` or ``aiohttp``; default ``http1`` for ``http://``).
     """
     from lesson.clients import client_for
 
@@ -151,7 +155,8 @@ def run_over_wire(
     else:
         import uvloop
 
-        engine = "http1" if url.startswith("http://") else "aiohttp"
+        if engine is None:
+            engine = "http1" if url.startswith("http://") else "aiohttp"
         # encode each body once: the run measures the server and the wire, not json.dumps
         bodies = [json.dumps(p).encode() for p in payloads] if protocol == "v1" else payloads
 
@@ -214,6 +219,7 @@ def run_loadtest(
     seed: int = 0,
     arrivals: str = "uniform",
     burstiness: float = 1.0,
+    engine: str | None = None,
 ) -> int:
     """The `lesson loadtest` command. Returns the exit status (0 unless nothing succeeded; 2: bad arguments).
 
@@ -251,6 +257,7 @@ def run_loadtest(
                 arrivals=arrivals,
                 burstiness=burstiness,
                 seed=seed,
+                engine=engine,
             )
         finally:
             stop()

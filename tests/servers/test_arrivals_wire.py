@@ -12,7 +12,7 @@ import pytest
 from lesson.clients import AsyncRestClient
 from lesson.loadtest import run_load_test_async
 from lesson.loadtest.arrivals import Arrivals, arrival_offsets
-from lesson.loadtest.pacing import clock
+from lesson.loadtest.open_loop import clock
 from lesson.loadtest.wire import make_payloads, run_over_wire
 
 RATE, SECONDS, SEED = 300.0, 2.0, 9

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from lesson.loadtest import LATE_SEND_THRESHOLD, pacing, run_load_test, run_load_test_async
+from lesson.loadtest import LATE_SEND_THRESHOLD, open_loop, run_load_test, run_load_test_async
 
 OK = {"predictions": [0.5], "metadata": {}}
 PAYLOAD = {"instances": [0.1, 0.2]}
@@ -55,7 +55,7 @@ def test_sleep_until_never_returns_early_and_is_close():
     overshoots = []
     for delay in (0.0003, 0.001, 0.002, 0.004) * 10:
         target = time.perf_counter() + delay
-        pacing.sleep_until(target)
+        open_loop.sleep_until(target)
         now = time.perf_counter()
         assert now >= target
         overshoots.append(now - target)
@@ -67,7 +67,7 @@ def test_async_sleep_until_never_returns_early_and_is_close():
         overshoots = []
         for delay in (0.0003, 0.001, 0.002, 0.004) * 10:
             target = time.perf_counter() + delay
-            await pacing.sleep_until_async(target)
+            await open_loop.sleep_until_async(target)
             now = time.perf_counter()
             assert now >= target
             overshoots.append(now - target)
@@ -85,7 +85,7 @@ def test_idle_async_scheduler_waits_precisely_without_burning_cpu():
         cpu0, wall0 = time.process_time(), time.perf_counter()
         for _ in range(100):  # sends due every 1 ms: always inside the spin window
             target = time.perf_counter() + 0.001
-            await pacing.sleep_until_async(target, idle=idle)
+            await open_loop.sleep_until_async(target, idle=idle)
             now = time.perf_counter()
             assert now >= target
             overshoots.append(now - target)
@@ -99,12 +99,12 @@ def test_idle_async_scheduler_waits_precisely_without_burning_cpu():
 def test_sleep_until_without_spinning_still_never_returns_early():
     # the browser path (no spin window): timers only, still never early
     target = time.perf_counter() + 0.002
-    pacing.sleep_until(target, spin_window=0.0)
+    open_loop.sleep_until(target, spin_window=0.0)
     assert time.perf_counter() >= target
 
     async def main():
         target = time.perf_counter() + 0.002
-        await pacing.sleep_until_async(target, spin_window=0.0)
+        await open_loop.sleep_until_async(target, spin_window=0.0)
         return time.perf_counter() - target
 
     assert asyncio.run(main()) >= 0

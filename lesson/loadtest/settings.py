@@ -1,9 +1,16 @@
-"""The load tester's bounds: argument validation, the payload source and the time limits."""
+"""A run's settings: its arguments checked against their bounds, the payload source, the clock.
+
+:func:`validate` turns the arguments of a run into :class:`Settings` (a ValueError names the
+bound that was broken); :func:`payload_source` cycles the payloads; :func:`grace` is how long
+requests still in flight may run past ``max_duration``. The clock and the late-send threshold
+every measurement uses are defined here, below everything that measures.
+"""
 
 from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +18,8 @@ from typing import Any
 from lesson.loadtest.arrivals import Arrivals
 
 __all__ = [
+    "clock",
+    "LATE_SEND_THRESHOLD",
     "Endpoint",
     "Check",
     "Progress",
@@ -28,6 +37,12 @@ __all__ = [
     "payload_source",
     "grace",
 ]
+
+#: The clock every measurement uses (bound at import, so a patched ``perf_counter`` applies).
+clock = time.perf_counter
+
+#: A send more than this many seconds after its scheduled time is a late send.
+LATE_SEND_THRESHOLD = 0.001
 
 Endpoint = Callable[[Any], Any]
 Check = Callable[[Any], None]

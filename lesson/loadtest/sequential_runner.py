@@ -7,18 +7,17 @@ from collections.abc import Iterable
 from typing import Any
 
 from lesson.core.schema import ensure_response_schema
-from lesson.loadtest.bounds import (
+from lesson.loadtest.open_loop import call_sync, warm_up
+from lesson.loadtest.result import LoadTestResult, Recorder
+from lesson.loadtest.settings import (
     MAX_DURATION,
     MAX_REQUESTS,
     MAX_WARMUP,
     Endpoint,
     check_endpoint,
     check_int,
+    clock,
 )
-from lesson.loadtest.calls import call_sync, warm_up
-from lesson.loadtest.pacing import clock
-from lesson.loadtest.recorder import Recorder
-from lesson.loadtest.result import LoadTestResult
 
 
 def run_sequential_load_test(
