@@ -1,6 +1,7 @@
-"""Notebook 03-batch's exercises: batch: reading in chunks and writing atomically.
+"""The exercises of notebook 03-batch (batch): reading in chunks and writing atomically.
 
-Each exercise is one :class:`Exercise` record, with its checker and its reference solution just above it.
+Each exercise is one :class:`Exercise` record built with keyword fields; its checker and its
+reference solution sit just above it. :mod:`lesson.teaching.exercises` collects the records.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Notebook 09-capstone's exercises: the capstone: how long a p99 run must be, and a config for a tighter SLO.
+"""The exercises of notebook 09-capstone (capstone): how long a p99 run must be, and a config for a tighter SLO.
 
-Each exercise is one :class:`Exercise` record, with its checker and its reference solution just above it.
+Each exercise is one :class:`Exercise` record built with keyword fields; its checker and its
+reference solution sit just above it. :mod:`lesson.teaching.exercises` collects the records.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Notebook 05-edge's exercises: edge: int8 quantisation and a tampered artifact.
+"""The exercises of notebook 05-edge (edge): int8 quantisation and a tampered artifact.
 
-Each exercise is one :class:`Exercise` record, with its checker and its reference solution just above it.
+Each exercise is one :class:`Exercise` record built with keyword fields; its checker and its
+reference solution sit just above it. :mod:`lesson.teaching.exercises` collects the records.
 """
 
 from __future__ import annotations

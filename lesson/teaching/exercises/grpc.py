@@ -1,6 +1,7 @@
-"""Notebook 02-grpc's exercises: gRPC: the raw FP32 bytes of a tensor.
+"""The exercises of notebook 02-grpc (gRPC): the raw FP32 bytes of a tensor.
 
-Each exercise is one :class:`Exercise` record, with its checker and its reference solution just above it.
+Each exercise is one :class:`Exercise` record built with keyword fields; its checker and its
+reference solution sit just above it. :mod:`lesson.teaching.exercises` collects the records.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Notebook 06-load-testing's exercises: load testing: coordinated omission and pooled percentiles.
+"""The exercises of notebook 06-load-testing (load testing): coordinated omission and pooled percentiles.
 
-Each exercise is one :class:`Exercise` record, with its checker and its reference solution just above it.
+Each exercise is one :class:`Exercise` record built with keyword fields; its checker and its
+reference solution sit just above it. :mod:`lesson.teaching.exercises` collects the records.
 """
 
 from __future__ import annotations

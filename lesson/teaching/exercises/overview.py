@@ -1,6 +1,7 @@
-"""Notebook 00-overview's exercises: the overview: choosing a pattern with the rubric, and percentiles.
+"""The exercises of notebook 00-overview (overview): choosing a pattern with the rubric, and percentiles.
 
-Each exercise is one :class:`Exercise` record, with its checker and its reference solution just above it.
+Each exercise is one :class:`Exercise` record built with keyword fields; its checker and its
+reference solution sit just above it. :mod:`lesson.teaching.exercises` collects the records.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Notebook 07-resilience's exercises: resilience: backoff with jitter and batching knobs.
+"""The exercises of notebook 07-resilience (resilience): backoff with jitter and batching knobs.
 
-Each exercise is one :class:`Exercise` record, with its checker and its reference solution just above it.
+Each exercise is one :class:`Exercise` record built with keyword fields; its checker and its
+reference solution sit just above it. :mod:`lesson.teaching.exercises` collects the records.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Notebook 01-rest's exercises: REST: validation, status codes and a contract that evolves.
+"""The exercises of notebook 01-rest (REST): validation, status codes and a contract that evolves.
 
-Each exercise is one :class:`Exercise` record, with its checker and its reference solution just above it.
+Each exercise is one :class:`Exercise` record built with keyword fields; its checker and its
+reference solution sit just above it. :mod:`lesson.teaching.exercises` collects the records.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Notebook 08-rollout's exercises: rollout: a canary's users and its verdict.
+"""The exercises of notebook 08-rollout (rollout): a canary's users and its verdict.
 
-Each exercise is one :class:`Exercise` record, with its checker and its reference solution just above it.
+Each exercise is one :class:`Exercise` record built with keyword fields; its checker and its
+reference solution sit just above it. :mod:`lesson.teaching.exercises` collects the records.
 """
 
 from __future__ import annotations

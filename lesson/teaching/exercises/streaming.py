@@ -1,6 +1,7 @@
-"""Notebook 04-streaming's exercises: streaming: duplicates, an idempotent sink and freshness.
+"""The exercises of notebook 04-streaming (streaming): duplicates, an idempotent sink and freshness.
 
-Each exercise is one :class:`Exercise` record, with its checker and its reference solution just above it.
+Each exercise is one :class:`Exercise` record built with keyword fields; its checker and its
+reference solution sit just above it. :mod:`lesson.teaching.exercises` collects the records.
 """
 
 from __future__ import annotations
