@@ -6,8 +6,7 @@
 * ``tools.lite`` — the offline JupyterLite build: Pyodide, bytecode, kernel memory snapshot,
   kernel worker patches (their JavaScript lives in ``.mjs``/``.js`` files beside them);
 * ``tools/gen_proto.py``, ``tools/make_notebooks.py`` — stand-alone generators
-  (``lesson/proto``, ``notebooks/*.ipynb``), run as scripts;
-* ``tools/nbclient_patch.py`` — shared by the site build and pytest/nbmake (``conftest.py``).
+  (``lesson/proto``, ``notebooks/*.ipynb``), run as scripts.
 
 Modules import each other as ``tools.…``: the repository root must be on ``sys.path``
 (``python -m tools.…`` from the root, or the entry script, which puts it there).

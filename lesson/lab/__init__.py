@@ -1,11 +1,15 @@
 """Notebook set-up: pick the world the notebook runs in, and say which one ran.
 
-The first cell of every notebook is::
+The first code cell of every notebook is::
 
-    import lesson.lab as lab_setup
-    lab = lab_setup.setup()
+    import lesson
+    from lesson.lab import setup
 
-which prints exactly one line starting with ``Serving Patterns Lab ready`` and naming the path:
+    lab = setup()
+    patients, progression = lab.heldout()  # held-out rows of the real model, and their targets
+
+(notebooks 08 and 09 ask for the REST server only: ``setup(servers=("rest",))``). It prints
+exactly one line starting with ``Serving Patterns Lab ready`` and naming the path:
 
 - **in-process** (the browser, Pyodide/JupyterLite): no sockets, no threads; targets are the
   core adapters, load tests run on asyncio;
@@ -14,9 +18,16 @@ which prints exactly one line starting with ``Serving Patterns Lab ready`` and n
   stay available beside them. The servers stop at :meth:`Lab.close`, at kernel exit
   (``atexit``), and when ``setup()`` runs again.
 
-The default model is the real one, ``diabetes-mlp`` (10 features), in pure Python here and run
-by numpy in the servers (the same numbers within 1e-6); ``lab.example_payload()`` gives a
-realistic request for it. The original toy stays reachable by name (``averaged_ensemble``).
+With no arguments it serves the real model, ``diabetes-mlp`` (10 features): in pure Python
+in-process (:func:`default_model`), run by numpy in the servers (their default registry,
+``lesson.models.mlp_numpy:serving_registry``; the same numbers within 1e-6). The original toy
+stays reachable by name (``averaged_ensemble``).
+
+What a notebook uses from the lab: :attr:`Lab.model`, :attr:`Lab.servers`, :attr:`Lab.targets`,
+:attr:`Lab.in_browser`, :meth:`Lab.heldout`, :meth:`Lab.example_payload`, :meth:`Lab.panel`,
+:meth:`Lab.endpoint`, :meth:`Lab.try_call`, :meth:`Lab.add_target`,
+:meth:`Lab.add_batching_target`, :meth:`Lab.add_server_target`, :meth:`Lab.show_source` and
+:meth:`Lab.close`.
 
 Only the standard library is imported at module level.
 """
@@ -79,6 +90,7 @@ class Lab:
         model: the model the in-process targets serve (default: :func:`default_model`, the
             real ``diabetes-mlp`` in pure Python; the servers serve the same model with numpy).
         note: why the real servers are not used, when they are not.
+        in_browser: True in the browser (Pyodide/JupyterLite): no sockets, no subprocesses.
     """
 
     def __init__(self, *, model: Model | None = None) -> None:
@@ -90,6 +102,7 @@ class Lab:
         self._stack = contextlib.ExitStack()
         self._closers: list[Callable[[], None]] = []
         self.closed = False
+        self.in_browser = IN_BROWSER
         for target in in_process_targets(self.model):
             self.targets[target.key] = target
 
@@ -165,10 +178,34 @@ class Lab:
         samples = example_rows(self.model) or [[0.0] * model_width(self.model)]
         return {"instances": [list(samples[i % len(samples)]) for i in range(max(1, rows))]}
 
+    def heldout(self) -> tuple[list[list[float]], list[float]]:
+        """The held-out rows of :attr:`model`'s artifact and their observed targets (for the
+        default model: patients and their disease progression); ``([], [])`` for a model
+        without one."""
+        from lesson.core.artifacts import ArtifactError, load_artifact, load_heldout
+
+        model = getattr(self.model, "inner", self.model)
+        try:
+            return load_heldout(load_artifact(model.name, model.version))
+        except (ArtifactError, LookupError, KeyError, ValueError, TypeError, AttributeError):
+            return [], []
+
     def add_target(self, target: Target) -> Target:
         """Offer another target (e.g. a micro-batcher with knobs) in panels made afterwards."""
         self.targets[target.key] = target
         return target
+
+    def add_batching_target(self, **device: float) -> Target:
+        """Offer :func:`batching_target` over :attr:`model` (``fixed_cost_ms``, ``per_row_us``)."""
+        return self.add_target(batching_target(self.model, **device))
+
+    def add_server_target(self, key: str, handle: Any, **options: Any) -> Target:
+        """Offer a server you started yourself (:func:`server_target`: ``label``, ``n_features``)."""
+        return self.add_target(server_target(key, handle, **options))
+
+    def show_source(self, obj: Any) -> Any:
+        """:func:`show_source`: display an object's source code from the installed package."""
+        return show_source(obj)
 
     def describe(self) -> str:
         """The one-line status printed by :func:`setup`."""

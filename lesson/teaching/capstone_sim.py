@@ -15,8 +15,8 @@ SIMULATED. Nothing is sent and no model runs: it is a model of a server, not a m
 Each answer also pays a seeded random overhead (the framework and the loopback hop, about
 :data:`OVERHEAD_MS` plus an exponential tail), so percentiles differ as they do in a real run.
 
-The capstone's two checked exercises live here too (:func:`check`), because the second one is
-judged on this simulation: it runs in the browser as well.
+The capstone's second exercise is judged on this simulation, at :data:`EXERCISE_SLO`, so it can
+be checked in the browser as well (its record and checker: :mod:`lesson.teaching.exercises.capstone`).
 
 Example:
     >>> r = simulate_open_loop(rate_per_s=600, requests=1800, workers=1, max_batch_size=16, max_delay_ms=2.0,
@@ -30,8 +30,6 @@ from __future__ import annotations
 import math
 import random
 from collections import deque
-from collections.abc import Callable
-from typing import Any
 
 from lesson.core.stats import percentile
 from lesson.loadtest import LoadTestResult
@@ -42,10 +40,7 @@ from lesson.teaching.capstone import (
     MeasuredRun,
     ServingConfig,
     Slo,
-    check_slo,
-    min_requests,
 )
-from lesson.teaching.exercise_checks import ExerciseFailure
 
 #: Most requests one simulated run may hold.
 MAX_SIMULATED_REQUESTS = 200_000
@@ -229,61 +224,7 @@ def simulated_run(slo: Slo, config: ServingConfig, *, seconds: float | None = No
     return MeasuredRun(result, SIMULATED_TARGET, config, simulated=True)
 
 
-# ---- the capstone's checked exercises ---------------------------------------------------------
+# ---- the capstone's second exercise is judged on this simulation ------------------------------
 
 #: Exercise 2's tighter SLO: judged on the simulation, so it can be checked anywhere.
 EXERCISE_SLO = Slo(p99_ms=10.0, rate_per_s=1500.0, freshness_s=1.0, max_cores=1)
-
-_MIN_REQUEST_CASES = ((99.0, 10), (99.0, 1), (95.0, 5), (90.0, 3), (50.0, 1), (99.9, 10))
-
-
-def check_min_requests(fn: Callable[[float, int], int]) -> str:
-    """Exercise ``capstone_min_requests``: ``fn(quantile, tail)`` against the checker's own rule."""
-    for quantile, tail in _MIN_REQUEST_CASES:
-        got, want = fn(quantile, tail), min_requests(quantile, tail)
-        if got != want:
-            n = got if isinstance(got, int) and got > 0 else want
-            above = n - max(1, math.ceil(quantile / 100 * n))
-            raise ExerciseFailure(
-                f"min_requests({quantile:g}, {tail}) returned {got!r}, expected {want}: with "
-                f"{n} requests the nearest-rank p{quantile:g} has {above} samples above it"
-            )
-    return (
-        f"right on {len(_MIN_REQUEST_CASES)} cases: a p99 needs {min_requests(99.0, 10)} requests for 10 samples "
-        "above it"
-    )
-
-
-def check_config_answer(config: ServingConfig) -> str:
-    """Exercise ``capstone_config``: a configuration that meets :data:`EXERCISE_SLO` on the simulation."""
-    if not isinstance(config, ServingConfig):
-        raise ExerciseFailure(f"give a ServingConfig(...), got {type(config).__name__}")
-    verdict = check_slo(EXERCISE_SLO, simulated_run(EXERCISE_SLO, config))
-    if not verdict.passed:
-        raise ExerciseFailure("; ".join(f"{c.name}: {c.message}" for c in verdict.failures))
-    p99 = next(c.measured for c in verdict.checks if c.name == "p99")
-    return f"meets {EXERCISE_SLO} on the simulation (p99 {p99})"
-
-
-#: The exercises' statements (``lesson.teaching.exercises.Exercise`` fields, notebook 09-capstone).
-EXERCISES: tuple[dict[str, Any], ...] = (
-    {
-        "id": "capstone_min_requests",
-        "title": "How long must a p99 run be?",
-        "task": "Write min_requests(quantile, tail) -> the fewest requests whose nearest-rank percentile has at "
-        "least tail measured samples above it.",
-        "hint": "Nearest rank: the percentile is sample number ceil(q/100 * n); count what lies above it, and grow n "
-        "until it is enough.",
-        "checker": check_min_requests,
-        "solution_name": "capstone_min_requests",
-    },
-    {
-        "id": "capstone_config",
-        "title": "Meet a tighter SLO within one core",
-        "task": "Give a lesson.teaching.capstone.ServingConfig that meets EXERCISE_SLO (p99 <= 10 ms at 1,500 req/s, "
-        "within 1 core), checked on the simulated run.",
-        "hint": "One worker is one device: 2 ms a call cannot serve 1,500 calls a second one at a time.",
-        "checker": check_config_answer,
-        "solution_name": "capstone_config",
-    },
-)

@@ -31,14 +31,10 @@
 
 # %%
 import lesson
-from lesson.core.artifacts import load_artifact
-from lesson.core.artifacts import load_heldout
-from lesson.lab import setup, show_source
-from lesson.models.mlp import load_default_mlp
+from lesson.lab import setup
 
-model = load_default_mlp()
-lab = setup(model=model, registry="lesson.models.mlp_numpy:serving_registry")
-patients, progression = load_heldout(load_artifact(model.name, model.version))
+lab = setup()  # the real model, diabetes-mlp; in local Jupyter its REST and gRPC servers too
+patients, progression = lab.heldout()  # held-out patients and their observed progression
 
 # %% [markdown]
 # ## The landscape
@@ -71,9 +67,9 @@ lesson.averaged_ensembled_model([0.2, 0.4, 0.6])
 # with what was observed:
 
 # %%
-print(model.metadata().description)
+print(lab.model.metadata().description)
 for row, observed in zip(patients[:3], progression[:3]):
-    print(f"predicted {model.predict([row])[0]:6.1f}   observed {observed:6.1f}")
+    print(f"predicted {lab.model.predict([row])[0]:6.1f}   observed {observed:6.1f}")
 
 # %% [markdown]
 # ## One model, many doors
@@ -97,7 +93,7 @@ table(rows, caption="The same request through every target")
 # The core that all of them call is short enough to read:
 
 # %%
-show_source(lesson.PredictionService.predict)
+lab.show_source(lesson.PredictionService.predict)
 
 # %% [markdown]
 # ## A first load test

@@ -25,14 +25,10 @@
 
 # %%
 import lesson
-from lesson.core.artifacts import load_artifact
-from lesson.core.artifacts import load_heldout
-from lesson.lab import setup, show_source
-from lesson.models.mlp import load_default_mlp
+from lesson.lab import setup
 
-model = load_default_mlp()
-lab = setup(model=model, registry="lesson.models.mlp_numpy:serving_registry")
-patients, progression = load_heldout(load_artifact(model.name, model.version))  # held-out rows
+lab = setup()  # the real model, diabetes-mlp; in local Jupyter its REST and gRPC servers too
+patients, progression = lab.heldout()  # held-out patients and their observed progression
 
 # %% [markdown]
 # ## The contract
@@ -44,7 +40,7 @@ patients, progression = load_heldout(load_artifact(model.name, model.version))  
 # the held-out data that ships with the artifact; these are the ten features, in order:
 
 # %%
-print(", ".join(feature["name"] for feature in model.metadata().inputs[0]["features"]))
+print(", ".join(feature["name"] for feature in lab.model.metadata().inputs[0]["features"]))
 patient = patients[0]
 rest = lab.endpoint("rest")
 response = rest({"instances": [patient]})
@@ -102,7 +98,7 @@ DEFAULT_LIMITS
 # `parse_v1_request??` to read the whole parser):
 
 # %%
-show_source(lesson.core.schema.as_number)
+lab.show_source(lesson.core.schema.as_number)
 
 # %% [markdown]
 # ## What travels on the wire
@@ -117,7 +113,7 @@ import urllib.error
 import urllib.request
 
 if "rest" in lab.servers:
-    url = f"{lab.servers['rest'].url}/v1/models/{model.name}:predict"
+    url = f"{lab.servers['rest'].url}/v1/models/{lab.model.name}:predict"
     for body in ({"instances": [patient]}, {"instances": [[0.2, "x"]]}):
         request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                          headers={"Content-Type": "application/json"})
@@ -173,8 +169,8 @@ if fn_p50 <= 2 * tick:
 else:
     print(f"The REST target's median is about {float(f'{rest_p50 / fn_p50:.2g}'):,.0f}x the plain call's.")
 print(f"throughput: {over_rest.result.throughput:,.0f} req/s vs {as_function.result.throughput:,.0f} req/s")
-n_parameters = sum(len(layer.weights) * len(layer.weights[0]) + len(layer.bias) for layer in model.params.layers)
-print(f"the model: {n_parameters} weights and biases, {model.n_features} inputs")
+n_parameters = sum(len(layer.weights) * len(layer.weights[0]) + len(layer.bias) for layer in lab.model.params.layers)
+print(f"the model: {n_parameters} weights and biases, {lab.model.n_features} inputs")
 
 # %% [markdown]
 # ## What to notice

@@ -20,14 +20,10 @@
 
 # %%
 import lesson
-from lesson.core.artifacts import load_artifact
-from lesson.core.artifacts import load_heldout
-from lesson.lab import setup, show_source
-from lesson.models.mlp import load_default_mlp
+from lesson.lab import setup
 
-model = load_default_mlp()
-lab = setup(model=model, registry="lesson.models.mlp_numpy:serving_registry")
-patients, _ = load_heldout(load_artifact(model.name, model.version))
+lab = setup()  # the real model, diabetes-mlp; in local Jupyter its REST and gRPC servers too
+patients, _ = lab.heldout()  # held-out patients and their observed progression
 
 # %% [markdown]
 # ## The contract
@@ -88,7 +84,7 @@ print(f"  JSON body {len(as_json):,} bytes; raw FP64 tensor {len(raw):,} bytes "
 print("first value decoded back:", v2.decode_raw("FP64", raw[:8], 1, "raw_input_contents")[0])
 
 # %%
-show_source(v2.encode_raw)
+lab.show_source(v2.encode_raw)
 
 # %% [markdown]
 # With the real server running, the client can show the protobuf message itself (text
@@ -99,7 +95,7 @@ if "grpc" in lab.servers:
     from lesson.clients import client_for
     from lesson.clients.grpc import build_infer_request
 
-    message = build_infer_request([patients[0]], model=model.name)
+    message = build_infer_request([patients[0]], model=lab.model.name)
     print(message)
     print(f"encoded size: {message.ByteSize()} bytes")
     with client_for(lab.servers["grpc"].url) as client:

@@ -18,14 +18,10 @@
 
 # %%
 import lesson
-from lesson.core.artifacts import load_artifact
-from lesson.core.artifacts import load_heldout
-from lesson.lab import batching_target, setup, show_source
-from lesson.models.mlp import load_default_mlp
+from lesson.lab import setup
 
-model = load_default_mlp()  # the real model (diabetes-mlp); the servers run the same one with numpy
-lab = setup(model=model, registry="lesson.models.mlp_numpy:serving_registry")
-patients, progression = load_heldout(load_artifact(model.name, model.version))  # held-out rows
+lab = setup()  # the real model, diabetes-mlp; in local Jupyter its REST and gRPC servers too
+patients, progression = lab.heldout()  # held-out patients and their observed progression
 
 # %% [markdown]
 # ## Scoring batches
@@ -115,8 +111,6 @@ for run in (one_row, many_rows):
 import tempfile
 from pathlib import Path
 
-from lesson.core.runtime import IN_BROWSER
-
 
 def score_with_both_engines(rows=30_000, chunk_rows=5_000):
     """Score one sample file locally and on a local Dask cluster; return the two reports."""
@@ -141,7 +135,7 @@ def score_with_both_engines(rows=30_000, chunk_rows=5_000):
 
 
 try:
-    if IN_BROWSER:
+    if lab.in_browser:
         raise ImportError("the browser (Pyodide) has no sockets and no Dask")
     local, dask, address, startup_s, same_output, same_rejects = score_with_both_engines()
 except ImportError as exc:
@@ -177,7 +171,7 @@ else:
 # %%
 from lesson.patterns.batching import MicroBatcher
 
-show_source(MicroBatcher._run_forever)
+lab.show_source(MicroBatcher._run_forever)
 
 # %% [markdown]
 # Add it to the lab as a target with two knobs, then run 400 requests from 32 concurrent
@@ -185,7 +179,7 @@ show_source(MicroBatcher._run_forever)
 # then with batches of up to 32.
 
 # %%
-batching = lab.add_target(batching_target(lab.model))
+batching = lab.add_batching_target()
 batch_panel = lab.panel("batching", targets=["batching"], requests=400, concurrency=32)
 batch_panel
 

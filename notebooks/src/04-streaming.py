@@ -24,14 +24,10 @@
 
 # %%
 import lesson
-from lesson.core.artifacts import load_artifact
-from lesson.core.artifacts import load_heldout
-from lesson.lab import setup, show_source
-from lesson.models.mlp import load_default_mlp
+from lesson.lab import setup
 
-model = load_default_mlp()  # the real model (diabetes-mlp); the servers run the same one with numpy
-lab = setup(model=model, registry="lesson.models.mlp_numpy:serving_registry")
-patients, progression = load_heldout(load_artifact(model.name, model.version))  # held-out rows
+lab = setup()  # the real model, diabetes-mlp; in local Jupyter its REST and gRPC servers too
+patients, progression = lab.heldout()  # held-out patients and their observed progression
 
 # %% [markdown]
 # ## Events in, predictions out
@@ -55,7 +51,7 @@ for record in adapter(events):
     print(f"{meta['event_id']} key={meta['key']}: {outcome}")
 
 # %%
-show_source(EventStreamAdapter.process)
+lab.show_source(EventStreamAdapter.process)
 
 # %% [markdown]
 # ## A real log: Redis Streams with a consumer group
@@ -81,12 +77,11 @@ show_source(EventStreamAdapter.process)
 # %%
 import asyncio
 
-from lesson.core.runtime import IN_BROWSER
 from lesson.widgets import table
 from lesson.widgets.charts import display_chart, line_chart
 
 broker = None
-if not IN_BROWSER:
+if not lab.in_browser:
     from lesson.servers.broker import BrokerUnavailableError, start_broker
 
     try:

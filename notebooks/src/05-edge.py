@@ -18,11 +18,9 @@
 
 # %%
 import lesson
-from lesson.lab import edge_targets, setup, show_source
-from lesson.models.mlp import load_default_mlp
+from lesson.lab import edge_targets, setup
 
-model = load_default_mlp()  # the real model (diabetes-mlp); the servers run the same one with numpy
-lab = setup(model=model, registry="lesson.models.mlp_numpy:serving_registry")
+lab = setup()  # the real model, diabetes-mlp; in local Jupyter its REST and gRPC servers too
 
 # %% [markdown]
 # ## The model on the device
@@ -32,7 +30,7 @@ lab = setup(model=model, registry="lesson.models.mlp_numpy:serving_registry")
 # shows it). Loading verifies the checksums. It predicts disease progression one year after baseline from ten measurements:
 
 # %%
-meta = model.metadata()
+meta = lab.model.metadata()
 print(meta.name, "version", meta.version, "|", meta.description)
 print("inputs:", ", ".join(f["name"] for f in meta.inputs[0]["features"]))
 
@@ -45,7 +43,7 @@ fp64, int8 = edge_targets()
 for target in (fp64, int8):
     lab.add_target(target)
 patient = fp64.sample_rows[0]
-run_on_device = lesson.edge_inference_adapter(model, quantise=False)
+run_on_device = lesson.edge_inference_adapter(lab.model, quantise=False)
 run_on_device(patient)
 
 # %% [markdown]
@@ -60,7 +58,7 @@ run_on_device(patient)
 from lesson.patterns.edge import compare_edge_models
 from lesson.models.int8 import quantise_tensor
 
-show_source(quantise_tensor)
+lab.show_source(quantise_tensor)
 
 # %% [markdown]
 # The comparison below is measured now, on this machine (or in your browser): bytes on disk,
@@ -114,7 +112,7 @@ table([{"step": name, "median ms": round(statistics.median(v) * 1000, 3), "max m
 # %%
 from lesson.teaching import deserialisation
 
-show_source(deserialisation.RunsCodeWhenUnpickled)
+lab.show_source(deserialisation.RunsCodeWhenUnpickled)
 
 # %%
 pickle_demo = deserialisation.show_pickle_runs_code()
@@ -163,12 +161,10 @@ print(tamper_demo.to_text())
 # measures the mean absolute error (MAE):
 
 # %%
-from lesson.core.artifacts import load_heldout
-
-names = list(model.params.feature_names)
+names = list(lab.model.params.feature_names)
 print("s1..s3 as the manifest describes them:",
-      "; ".join(i["description"] for i in model.manifest["inputs"] if i["name"] in ("s1", "s2", "s3")))
-heldout_rows, heldout_truth = load_heldout(load_artifact(model.name, model.version))
+      "; ".join(i["description"] for i in lab.model.manifest["inputs"] if i["name"] in ("s1", "s2", "s3")))
+heldout_rows, heldout_truth = lab.heldout()
 i_s3, i_s6 = names.index("s3"), names.index("s6")
 swapped = [list(r) for r in heldout_rows]
 for r in swapped:
@@ -181,7 +177,7 @@ skewed_inputs = {
 }
 skew_rows = []
 for label, rows in skewed_inputs.items():
-    predictions = model.predict(rows)  # no exception for any of the three
+    predictions = lab.model.predict(rows)  # no exception for any of the three
     skew_rows.append({
         "inputs": label,
         "MAE": round(sum(abs(p - y) for p, y in zip(predictions, heldout_truth)) / len(predictions), 1),
@@ -192,7 +188,7 @@ table(skew_rows, caption=f"Measured now: {len(heldout_rows)} held-out rows, true
 
 # %%
 print("MAE of always answering the training mean (manifest, metrics.heldout_mean_baseline):",
-      model.manifest["metrics"]["heldout_mean_baseline"]["mae"])
+      lab.model.manifest["metrics"]["heldout_mean_baseline"]["mae"])
 
 # %% [markdown]
 # No call failed, and the skewed predictions fall in about the same range as the real
@@ -212,7 +208,7 @@ from lesson.teaching.skew import check_training_ranges, out_of_range_rows, rows_
 
 records = [dict(zip(names, r)) for r in heldout_rows]
 reordered = [dict(sorted(rec.items(), reverse=True)) for rec in records]  # same values, keys in another order
-same = model.predict(rows_from_named_features(names, reordered)) == model.predict(heldout_rows)
+same = lab.model.predict(rows_from_named_features(names, reordered)) == lab.model.predict(heldout_rows)
 print("named features, keys in another order -> same predictions as the correct rows:", same)
 try:
     misspelt = {("HDL" if name == "s3" else name): value for name, value in records[0].items()}
@@ -220,7 +216,7 @@ try:
 except lesson.ValidationError as error:
     print("misspelt name refused:", error)
 
-ranges = training_ranges(model.manifest)
+ranges = training_ranges(lab.model.manifest)
 for label, rows in skewed_inputs.items():
     print(f"range check, {label}: {len(out_of_range_rows(rows, names, ranges))} of {len(rows)} rows refused")
 try:

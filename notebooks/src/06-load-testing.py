@@ -15,11 +15,9 @@
 
 # %%
 import lesson
-from lesson.lab import batching_target, setup, show_source
-from lesson.models.mlp import load_default_mlp
+from lesson.lab import setup
 
-model = load_default_mlp()  # the real model (diabetes-mlp); the servers run the same one with numpy
-lab = setup(model=model, registry="lesson.models.mlp_numpy:serving_registry")
+lab = setup()  # the real model, diabetes-mlp; in local Jupyter its REST and gRPC servers too
 
 # %% [markdown]
 # ## Every pattern under the same load
@@ -114,7 +112,7 @@ def stalling_endpoint(stall_at=100, stall_s=0.2):
 
 
 lab.add_target(Target(key="stalls", label="In-process endpoint that stalls for 200 ms once", pattern="in-process",
-                      make_endpoint=stalling_endpoint, n_features=model.n_features, asynchronous=True))
+                      make_endpoint=stalling_endpoint, n_features=lab.model.n_features, asynchronous=True))
 stall_panel = lab.panel("stalls", targets=["stalls"], requests=400, concurrency=1)
 stall_panel
 
@@ -150,7 +148,7 @@ print(f"The same stall, the same server: the closed loop saw {slow_closed} reque
 # The harness's percentile is the nearest-rank one:
 
 # %%
-show_source(lesson.percentile)
+lab.show_source(lesson.percentile)
 
 # %%
 a, b = closed.result, opened.result
@@ -177,7 +175,7 @@ print(f"p99 of all {len(pooled)} requests pooled: {latency_text(lesson.percentil
 # of real code against a simulated device.
 
 # %%
-lab.add_target(batching_target(lab.model))
+lab.add_batching_target()
 knee_panel = lab.panel("batching", targets=["batching"], concurrency=64, title="Rising arrival rate")
 knee_panel
 
@@ -200,9 +198,8 @@ for share in (0.25, 0.5, 0.8, 0.9, 0.95, 1.3):
                                      seed=6)  # about 2 s each
     knee.append(knee_row(run.result, share, capacity))
 knee_panel.report()
-from lesson.core.runtime import IN_BROWSER
 
-where_knee = "in the browser (asyncio, coarse timers)" if IN_BROWSER else "in this kernel (asyncio)"
+where_knee = "in the browser (asyncio, coarse timers)" if lab.in_browser else "in this kernel (asyncio)"
 table(knee, caption=f"Measured {where_knee}: one simulated 2 ms device, Poisson arrivals at rising shares of its "
                     f"measured capacity ({capacity:,.0f} successful req/s)")
 
@@ -370,8 +367,8 @@ from lesson.widgets.charts import bar_chart, display_chart
 tool_runs = []
 if "rest" in lab.servers:
     body = json.dumps(lab.example_payload()).encode()
-    tool_runs = compare_load_tools(lab.servers["rest"].url, path=f"/v1/models/{model.name}:predict", body=body,
-                                   model=model.name, connections=8, seconds=3, progress=print)
+    tool_runs = compare_load_tools(lab.servers["rest"].url, path=f"/v1/models/{lab.model.name}:predict", body=body,
+                                   model=lab.model.name, connections=8, seconds=3, progress=print)
     display(table([run.row() for run in tool_runs],
                   caption="Same server, same route, 8 connections, 3 s each, one tool after another"))
     display_chart(bar_chart([{"tool": run.tool, "figure": name, "ms": value}

@@ -23,15 +23,11 @@ import asyncio
 import time
 
 import lesson
-from lesson.core.artifacts import load_artifact
-from lesson.core.artifacts import load_heldout
-from lesson.lab import batching_target, server_target, setup
-from lesson.models.mlp import load_default_mlp
+from lesson.lab import setup
 from lesson.widgets import table
 
-model = load_default_mlp()  # the real model (diabetes-mlp); the servers run the same one with numpy
-lab = setup(model=model, registry="lesson.models.mlp_numpy:serving_registry")
-patients, progression = load_heldout(load_artifact(model.name, model.version))  # held-out rows
+lab = setup()  # the real model, diabetes-mlp; in local Jupyter its REST and gRPC servers too
+patients, progression = lab.heldout()  # held-out patients and their observed progression
 
 # %% [markdown]
 # For these experiments we need a model with a real cost per call. The lesson's **simulated
@@ -123,8 +119,8 @@ if lab.servers:
             handle = servers.enter_context(running_server(
                 "rest", registry="lesson.lab:accelerator_registry", max_in_flight=bound, offload=True))
             urls[key] = handle.url
-            target = lab.add_target(server_target(key, handle, label=f"REST, 2 ms device, max_in_flight={bound}",
-                                                 n_features=model.n_features))
+            target = lab.add_server_target(key, handle, label=f"REST, 2 ms device, max_in_flight={bound}",
+                                           n_features=lab.model.n_features)
             servers.callback(target.endpoint.close)
         shed_panel = lab.panel("queue-32", targets=list(bounds), concurrency=64)
         display(shed_panel)
@@ -134,7 +130,7 @@ if lab.servers:
             queue_depth[key] = samples
         shed_panel.report()
 else:
-    lab.add_target(batching_target(lab.model))
+    lab.add_batching_target()
     shed_panel = lab.panel("batching", targets=["batching"], concurrency=32)
     display(shed_panel)
     unbatched = {"max_batch_size": 1, "max_delay_ms": 0}
@@ -355,9 +351,8 @@ else:
 
 # %%
 from lesson.teaching.gateway import GatewayRequest, GatewayResponse, api_key_gateway, key_from_env, redact
-from lesson.lab import show_source
 
-show_source(api_key_gateway)
+lab.show_source(api_key_gateway)
 
 # %% [markdown]
 # The key comes from the environment, as a secret store would provide it. This demo generates
@@ -374,7 +369,7 @@ os.environ.setdefault("LESSON_DEMO_API_KEY", secrets.token_urlsafe(32))  # a sec
 api_key = key_from_env("LESSON_DEMO_API_KEY")
 print("API key read from LESSON_DEMO_API_KEY:", redact(api_key))
 
-model_service = PredictionService.for_model(load_default_mlp())
+model_service = PredictionService.for_model(lab.model)
 seen_by_model = []
 
 

@@ -18,14 +18,11 @@
 
 # %%
 import lesson
-from lesson.core.artifacts import load_artifact, load_heldout
-from lesson.lab import setup, show_source
-from lesson.models.mlp import load_default_mlp
+from lesson.lab import setup
 from lesson.widgets import table
 
-model = load_default_mlp()  # the real model (diabetes-mlp); the servers run the same one with numpy
-lab = setup(servers=("rest",), model=model, registry="lesson.models.mlp_numpy:serving_registry")
-patients, progression = load_heldout(load_artifact(model.name, model.version))  # held-out rows
+lab = setup(servers=("rest",))  # the real model, diabetes-mlp, and its REST server (in local Jupyter)
+patients, progression = lab.heldout()  # held-out patients and their observed progression
 
 # %% [markdown]
 # ## 1. Two versions, two contracts, old and new clients
@@ -129,7 +126,7 @@ table([shadow_row], caption="Shadow: both versions on the same mirrored traffic 
 # %%
 from lesson.teaching.rollout import Canary, CanaryEndpoint, CanaryGuard
 
-show_source(Canary.arm)
+lab.show_source(Canary.arm)
 
 # %% [markdown]
 # The load test below sends 600 requests at 150 a second (open loop) from 300 users in turn,
@@ -149,7 +146,7 @@ bad_canary = Canary(stable="1", candidate="2", share=0.10)
 bad_endpoint = CanaryEndpoint(broken, bad_canary, users, guard=guard)
 lab.add_target(Target(key="canary", label="canary: 10 % of users on v2 (request_id required), the rest on v1",
                       pattern="REST" if over_http else "in-process", transport=broken.url or "in-process",
-                      endpoint=bad_endpoint, n_features=model.n_features, sample_rows=patients,
+                      endpoint=bad_endpoint, n_features=lab.model.n_features, sample_rows=patients,
                       description="Each request is the next user's, routed by the canary."))
 canary_panel = lab.panel("canary", targets=["canary"], requests=600, rate=150, concurrency=8,
                          title="A canary under load")
@@ -277,7 +274,7 @@ import tempfile
 
 from lesson.teaching import deserialisation
 
-show_source(deserialisation.WritesMarkerWhenUnpickled)
+lab.show_source(deserialisation.WritesMarkerWhenUnpickled)
 
 # %%
 with tempfile.TemporaryDirectory() as workdir:

@@ -21,11 +21,9 @@
 
 # %%
 import lesson
-from lesson.lab import server_target, setup
-from lesson.models.mlp import load_default_mlp
+from lesson.lab import setup
 
-model = load_default_mlp()  # the real model (diabetes-mlp); the servers run the same one with numpy
-lab = setup(model=model, servers=("rest",), registry="lesson.models.mlp_numpy:serving_registry")
+lab = setup(servers=("rest",))  # the real model, diabetes-mlp, and its REST server (in local Jupyter)
 
 # %% [markdown]
 # ## 1. The SLO
@@ -137,8 +135,8 @@ if lab.servers:
 
     for key, cfg in configs.items():
         handle = stack.enter_context(running_server(cfg.server_kind, **cfg.server_options()))
-        target = lab.add_target(server_target(key, handle, label=f"{key}: {cfg.pattern} at {handle.url}",
-                                              n_features=model.n_features))
+        target = lab.add_server_target(key, handle, label=f"{key}: {cfg.pattern} at {handle.url}",
+                                       n_features=lab.model.n_features)
         stack.callback(target.endpoint.close)
         targets_of[key] = handle.url
     limits = PanelLimits(max_requests=max(requests, PanelLimits().max_requests),

@@ -78,9 +78,9 @@ def test_both_demonstrations_run_with_the_standard_library_only(tmp_path):
         from lesson.teaching.rollout import RolloutClient
         line = RolloutClient.connect(s, over_http=False).explain("old", {{"instances": [row]}}, version="1")
         assert "200 prediction" in line, line
-        from lesson.teaching import _solutions as ref
-        assert x.check("compatible_contract", ref.compatible_contract()).passed
-        assert x.check("tampered_files", ref.tampered_files).passed
+        from lesson.teaching.exercises import edge, rest
+        assert x.check("compatible_contract", rest.compatible_contract()).passed
+        assert x.check("tampered_files", edge.tampered_files).passed
         stdlib = set(sys.stdlib_module_names) | {{"lesson", "__main__", "builtins"}}
         foreign = sorted({{m.split(".")[0] for m in sys.modules}} - stdlib)
         assert not foreign, foreign

@@ -7,11 +7,22 @@ import os
 import random
 import struct
 from itertools import islice
+from types import SimpleNamespace
 
 import pytest
 
-from lesson.teaching import _solutions as ref
-from lesson.teaching.exercises import EXERCISES, Feedback, check, exercises_for, show_solution
+from lesson.teaching.exercises import (
+    EXERCISES,
+    MODULES,
+    Exercise,
+    Feedback,
+    check,
+    exercises_for,
+    show_solution,
+)
+
+#: the reference solutions by function name (each sits beside its exercise's record)
+ref = SimpleNamespace(**{e.solution.__name__: e.solution for e in EXERCISES.values()})
 
 NOTEBOOKS = [
     "00-overview",
@@ -353,22 +364,35 @@ def test_contract_reference_is_backward_compatible_and_v3_breaking_is_not():
     assert not CONTRACT_V3_BREAKING.is_backward_compatible_with(CONTRACT_V2)
 
 
-def test_the_solutions_stay_out_of_the_learners_namespace():
-    """Importing the exercises (and checking one) loads no reference solution until one is asked for."""
-    import subprocess
-    import sys
+def test_one_module_per_notebook_holds_its_records_checkers_and_solutions():
+    """Each exercise is a keyword-built record whose checker and solution live in its module."""
+    assert [m.NOTEBOOK for m in MODULES] == NOTEBOOKS
+    for module in MODULES:
+        for exercise in module.EXERCISES:
+            assert exercise.notebook == module.NOTEBOOK, exercise.id
+            assert exercise.checker.__module__ == module.__name__, exercise.id
+            assert exercise.solution.__module__ == module.__name__, exercise.id
+    assert len(EXERCISES) == sum(len(m.EXERCISES) for m in MODULES)  # ids are unique
+    first = next(iter(EXERCISES.values()))
+    with pytest.raises(TypeError):
+        Exercise(
+            first.id,
+            first.notebook,
+            first.title,
+            first.task,
+            first.hint,
+            first.checker,
+            first.solution,
+        )
 
-    code = (
-        "import sys, lesson.teaching.exercises as ex\n"
-        "ex.check('dequantise_int8', lambda scale, ints: [])\n"
-        "print('_solutions' in sys.modules['lesson.teaching'].__dict__, 'lesson.teaching._solutions' in sys.modules,"
-        " [n for n in vars(ex) if 'solution' in n.lower() and n != 'show_solution'])\n"
-        "ex.show_solution('percentile')\n"
-        "print('lesson.teaching._solutions' in sys.modules)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split("\n")[:2] == ["False False []", "True"], out.stdout
+
+def test_the_solutions_stay_out_of_the_learners_namespace():
+    """What a notebook imports from the exercises names no reference solution."""
+    import lesson.teaching.exercises as ex
+
+    solution_names = {e.solution.__name__ for e in EXERCISES.values()}
+    assert not solution_names & set(vars(ex)), solution_names & set(vars(ex))
+    assert not [n for n in ex.__all__ if "solution" in n.lower() and n != "show_solution"]
 
 
 def _task_names() -> set[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import pathlib
 import subprocess
 import sys
@@ -70,7 +71,20 @@ def test_topic_is_demonstrated_by_running_code(topic):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_serves_the_real_model_explicitly(path):
-    """Not the toy: the first cell passes the MLP to the lab and to the servers."""
+def test_notebook_starts_with_lab_setup_and_its_defaults(path):
+    """The first cell is ``lab = setup()`` (08 and 09: the REST server only), nothing more to pass."""
     first = source(next(c for c in cells(path) if c["cell_type"] == "code"))
-    assert "load_default_mlp()" in first and "registry=\"lesson.models.mlp_numpy:serving_registry\"" in first
+    assert re.search(r'^lab = setup\((servers=\("rest",\))?\)', first, re.M), first
+    assert "load_default_mlp" not in first and "registry=" not in first
+
+
+def test_setup_defaults_serve_the_real_model_in_process_and_in_the_servers():
+    """Not the toy: with no arguments the lab and the servers serve ``diabetes-mlp``."""
+    from lesson.lab import Lab
+    from lesson.servers.options import load_registry
+
+    lab = Lab()
+    assert lab.model.name == "diabetes-mlp"
+    assert load_registry(None).get().name == "diabetes-mlp"
+    rows, targets = lab.heldout()
+    assert len(rows) == len(targets) > 0 and len(rows[0]) == lab.model.n_features

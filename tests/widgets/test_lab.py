@@ -77,6 +77,22 @@ def test_the_toy_model_is_still_a_choice_in_process():
     lab.close()
 
 
+def test_the_lab_gives_a_notebook_what_it_uses():
+    """What the notebooks reach through ``lab.<x>`` after ``lab = setup()``."""
+    lab = setup(servers=False, quiet=True)
+    patients, progression = lab.heldout()
+    assert len(patients) == len(progression) > 0 and len(patients[0]) == lab.model.n_features
+    assert lab.in_browser is False
+    batching = lab.add_batching_target()
+    assert lab.targets[batching.key] is batching and batching.key in repr(lab)
+    shown = lab.show_source(lesson.PredictionService.predict)
+    assert "def predict(" in shown._repr_markdown_()
+    lab.close()
+    toy = setup(servers=False, quiet=True, model=lesson.AveragedEnsembleModel())
+    assert toy.heldout() == ([], [])  # no artifact
+    toy.close()
+
+
 def test_grpc_stream_target_survives_a_bad_message():
     lab = setup(servers=False, quiet=True)
     stream = lab.endpoint("grpc")

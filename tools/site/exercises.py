@@ -3,8 +3,8 @@
 ``tools/site/hooks.py`` appends :func:`exercises_markdown` (rendered with the site's own
 Markdown extensions) to each notebook's page. Everything comes from the package at build
 time — the statement and hint from :data:`lesson.teaching.exercises.EXERCISES`, the solution's source
-from :func:`lesson.teaching.exercises.show_solution` (``inspect.getsource`` of the function in
-:mod:`lesson.teaching._solutions`) — so the site and the package cannot drift. Each solution
+from :func:`lesson.teaching.exercises.show_solution` (``inspect.getsource`` of the
+solution beside its record in ``lesson.teaching.exercises.<topic>``) — so the site and the package cannot drift. Each solution
 sits in a closed ``??? success`` block (``pymdownx.details``: a ``<details>`` without
 ``open``), so a reader sees it only after choosing to.
 
@@ -66,7 +66,7 @@ def exercises_markdown(notebook: str) -> str:
     intro = (
         "The exercises above are checked by `lesson.teaching.exercises.check`, which runs your answer "
         "on real cases and says what failed. Try each one first; the reference solutions below "
-        "are the ones the checkers are tested against, taken from `lesson.teaching._solutions` "
+        "are the ones the checkers are tested against, taken from `lesson.teaching.exercises` "
         "when this site was built."
     )
     parts = [_exercise_markdown(e) for e in exercises]

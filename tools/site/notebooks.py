@@ -26,11 +26,7 @@ from typing import Any
 import nbformat
 from nbclient import NotebookClient
 
-from tools import nbclient_patch
 from tools.paths import BUILD, ROOT
-
-nbclient_patch.apply()
-
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 MODEL_REF = "IPY_MODEL_"
