@@ -188,7 +188,8 @@ async def main(args: argparse.Namespace) -> None:
                 ]
                 med = {k: statistics.median(r[k] for r in runs) for k in ("p50", "p99", "backlog")}
                 print(
-                    f"{share:>5.0%} | {rate:>9,.0f} | {med['p50']:>7.1f} | {med['p99']:>7.1f} | {med['backlog']:>14,.0f}"
+                    f"{share:>5.0%} | {rate:>9,.0f} | {med['p50']:>7.1f} | {med['p99']:>7.1f} | "
+                    f"{med['backlog']:>14,.0f}"
                 )
         finally:
             await client.aclose()

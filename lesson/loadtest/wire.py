@@ -6,7 +6,8 @@
 REST load comes from the lean HTTP/1.1 keep-alive client of :mod:`lesson.clients.http1` on
 uvloop (aiohttp used twice its CPU and fell outside 15 % of wrk's throughput at 8 connections
 in three measured runs of five, 0.82x over all rounds: the figures are in that module's
-docstring; httpx reached 1-3% of wrk's rate); :func:`run_over_wire` with ``engine="aiohttp"`` runs the same load on aiohttp.
+docstring; httpx reached 1-3% of wrk's rate); :func:`run_over_wire` with ``engine="aiohttp"``
+runs the same load on aiohttp.
 Request bodies are JSON-encoded once, before the run. gRPC load comes from the sync grpcio
 client on threads. The report includes the client's own CPU use: a load generator that used
 most of a core was probably the bottleneck, and the run is flagged `client_bound` (in the open

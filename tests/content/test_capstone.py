@@ -358,7 +358,8 @@ def test_the_capstone_imports_and_runs_with_the_standard_library_only():
         from lesson.teaching.capstone import CAPSTONE_SLO, ServingConfig, check_slo
         from lesson.teaching.capstone_sim import simulated_run
         from lesson.teaching.exercises import check
-        verdict = check_slo(CAPSTONE_SLO, simulated_run(CAPSTONE_SLO, ServingConfig(max_batch_size=16, max_delay_ms=2.0)))
+        config = ServingConfig(max_batch_size=16, max_delay_ms=2.0)
+        verdict = check_slo(CAPSTONE_SLO, simulated_run(CAPSTONE_SLO, config))
         assert verdict.passed and verdict.simulated, verdict
         assert not check("capstone_config", ServingConfig()).passed
         foreign = sorted({m.split(".")[0] for m in sys.modules} - set(sys.stdlib_module_names) - {"lesson", "__main__"})

@@ -48,8 +48,11 @@ SCRIPT = textwrap.dedent(
         return rest(payload)
 
     async def main():
-        closed = await lesson.run_load_test_async(remote, {"instances": [0.1]}, concurrency=8, max_requests=80)
-        opened = await lesson.run_load_test_async(remote, {"instances": [0.1]}, rate=200, concurrency=8, max_requests=40)
+        body = {"instances": [0.1]}
+        closed = await lesson.run_load_test_async(remote, body, concurrency=8, max_requests=80)
+        opened = await lesson.run_load_test_async(
+            remote, body, rate=200, concurrency=8, max_requests=40
+        )
         return closed, opened
 
     closed, opened = asyncio.run(main())

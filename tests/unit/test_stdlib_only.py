@@ -36,9 +36,11 @@ SCRIPT = textwrap.dedent(
 
     rest = fastapi_rest_adapter(averaged_ensembled_model)
     assert rest({"instances": [0.2, 0.4, 0.6]})["predictions"] == [0.42]
-    assert [r["predictions"] for r in grpc_streaming_adapter(AveragedEnsembleModel())([{"instances": [1.0]}])] == [[0.9]]
+    streamed = grpc_streaming_adapter(AveragedEnsembleModel())([{"instances": [1.0]}])
+    assert [r["predictions"] for r in streamed] == [[0.9]]
     assert batch_scoring_runner(averaged_ensembled_model, [[0.0], [1.0]])[1]["predictions"] == [0.9]
-    assert edge_inference_adapter(averaged_ensembled_model)([0.12345])["predictions"] == averaged_ensembled_model([0.123])
+    edge = edge_inference_adapter(averaged_ensembled_model)
+    assert edge([0.12345])["predictions"] == averaged_ensembled_model([0.123])
     assert next(event_stream_adapter()([{"id": 1, "instances": [1.0]}]))["metadata"]["event_id"] == 1
     assert set(describe_serving_landscape()) == {"REST", "gRPC", "batch", "streaming", "edge"}
     try:
