@@ -1,4 +1,5 @@
 """The serving patterns over the core: in-process adapters (the original lesson's names),
-dynamic batching, batch scoring of files, streaming and the edge runtime. No server framework
-is imported here; :mod:`lesson.patterns.batch` needs numpy and pyarrow.
+server-side dynamic micro-batching of requests (:mod:`lesson.patterns.microbatching`), scheduled
+batch scoring of files (:mod:`lesson.patterns.batch`), streaming and the edge runtime. No server
+framework is imported here; :mod:`lesson.patterns.batch` needs numpy and pyarrow.
 """

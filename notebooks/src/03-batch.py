@@ -175,7 +175,7 @@ else:
 # The batcher is the package's; here is its core loop:
 
 # %%
-from lesson.patterns.batching import MicroBatcher
+from lesson.patterns.microbatching import MicroBatcher
 
 show_source(MicroBatcher._run_forever)
 
