@@ -20,11 +20,12 @@ the file's metadata with the artifact's manifest checksum). Rows that fail valid
 the rejects file (``<output>.rejects.csv`` by default) with the reason. Both files appear only
 when the run completes; a rerun gives byte-identical output, whatever the engine.
 
-Engines: ``"local"`` runs the loop above on the calling thread. ``"pipelined"``
-(:mod:`lesson.patterns.batch.pipelined`) runs the same steps on three threads -- read, predict,
-write -- so they overlap on two cores: the fast path, faster where ``benchmarks/bench_batch_scoring.py``
-shows it (see ``benchmarks/README.md``), at the cost of threads, queues and a buffer pool.
-``"dask"`` sends each chunk to a Dask cluster and writes the results back in input order.
+Engines: ``"local"`` (the default) runs the loop above on the calling thread.
+``"pipelined"`` (:mod:`lesson.patterns.batch.pipelined`) runs the same steps on three threads
+-- read, predict, write -- so that they overlap: the fast path when a second core is free
+(``benchmarks/bench_batch_scoring.py``; no faster when other processes keep that core busy),
+at the cost of threads, queues and a buffer pool. ``"dask"`` sends each chunk to a Dask
+cluster and writes the results back in input order. All three write the same bytes.
 """
 
 from __future__ import annotations
