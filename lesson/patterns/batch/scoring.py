@@ -132,7 +132,10 @@ class ChunkResult:
 #: What Arrow's string -> float64 cast accepts (checked against ``pc.cast``): a decimal number
 #: with an optional exponent, or inf / infinity / nan, case-insensitive. Used only to locate the
 #: bad values of a text column whose cast failed, without a Python loop over the column.
-_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$|^[+-]?([iI][nN][fF]([iI][nN][iI][tT][yY])?|[nN][aA][nN])$"
+_NUMBER = (
+    r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+    r"|^[+-]?([iI][nN][fF]([iI][nN][iI][tT][yY])?|[nN][aA][nN])$"
+)
 
 
 def _shown(value: str) -> str:
