@@ -96,7 +96,7 @@ def inprocess_endpoint(kind: str, batched: bool, args):
     from lesson.core.service import PredictionService
     from lesson.models.accelerator import SimulatedAcceleratorModel
     from lesson.models.mlp_numpy import load_default_numpy_mlp
-    from lesson.patterns.batching import BatchedModel
+    from lesson.patterns.microbatching import BatchedModel
 
     mlp = load_default_numpy_mlp()
     model = mlp if kind == "tiny" else SimulatedAcceleratorModel(mlp)

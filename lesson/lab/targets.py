@@ -218,7 +218,7 @@ class MicroBatchedEndpoint:
     """
 
     def __init__(self, model: Model, max_batch_size: int, max_delay_ms: int):
-        from lesson.patterns.batching import MicroBatcher
+        from lesson.patterns.microbatching import MicroBatcher
 
         self.model = model
         self.max_batch_size = max_batch_size

@@ -132,7 +132,7 @@ def batched_service(service: PredictionService, options: ServerOptions) -> Predi
             f"{type(service).__name__} cannot be batched; serve it without "
             f"max_batch_size, or batch inside its models"
         )
-    from lesson.patterns.batching import BatchedModel, check_batching_options
+    from lesson.patterns.microbatching import BatchedModel, check_batching_options
 
     delay = 0.0 if options.max_delay_ms is None else options.max_delay_ms
     check_batching_options(options.max_batch_size, delay)

@@ -94,10 +94,12 @@ for run in (one_row, many_rows):
 # predictions atomically and puts rows it cannot score in a separate rejects file with the
 # reason: a missing or non-numeric feature, or an `id` that is empty or repeats an earlier
 # row's (a prediction must join back to exactly one row; the first row with a key is scored).
-# With `engine="local"` the chunks are scored in this
-# process; with `engine="dask", scheduler="tcp://host:port"` each chunk becomes a task on a
-# Dask cluster and the results are written back in input order, so the output must not depend
-# on the engine.
+# With `engine="local"` the chunks are scored in this process, one after the other (read,
+# score, write: a plain loop); `engine="pipelined"` runs the same loop on three threads so
+# that reading, predicting and writing overlap (faster when a second core is free); with
+# `engine="dask", scheduler="tcp://host:port"` each chunk becomes a task on a Dask cluster
+# and the results are written back in input order, so the output must not depend on the
+# engine.
 #
 # The cell below writes a sample file (30,000 rows, 1 % of them deliberately invalid) to a
 # temporary directory, scores it with both engines — the Dask one on a two-worker
@@ -169,7 +171,7 @@ else:
 # The batcher is the package's; here is its core loop:
 
 # %%
-from lesson.patterns.batching import MicroBatcher
+from lesson.patterns.microbatching import MicroBatcher
 
 lab.show_source(MicroBatcher._run_forever)
 

@@ -18,7 +18,7 @@ import pytest
 from lesson.patterns.batch import io as batch_io
 from lesson.patterns.batch import score_file, write_sample_data
 from lesson.patterns.batch.io import AtomicTableWriter, Chunk, ChunkReader, commit_together
-from lesson.patterns.batch.runner import _local_results, _prefetch, _prepare
+from lesson.patterns.batch.pipelined import _local_results, _prefetch, _prepare
 from lesson.patterns.batch.scoring import (
     BufferPool,
     ModelRef,
@@ -130,10 +130,11 @@ def test_commit_together_publishes_nothing_when_one_file_fails_to_sync(tmp_path)
     assert (tmp_path / "d.csv").read_text().strip() == '"x"'  # header only: nothing written
 
 
+@pytest.mark.parametrize("engine", ["local", "pipelined"])
 @pytest.mark.parametrize("ext", ["parquet", "csv"])
-def test_report_says_where_the_time_went(tmp_path, ext):
+def test_report_says_where_the_time_went(tmp_path, ext, engine):
     src = write_sample_data(tmp_path / f"in.{ext}", 20_000, seed=2)
-    report = score_file(src, tmp_path / "out.parquet", chunk_rows=5000)
+    report = score_file(src, tmp_path / "out.parquet", chunk_rows=5000, engine=engine)
     assert set(report.stages) == {"reader_cpu_s", "predict_cpu_s", "writer_cpu_s", "commit_s"}
     assert all(v > 0 for v in report.stages.values()), report.stages
     assert report.to_dict()["stages"] == report.stages
@@ -225,15 +226,19 @@ def test_prefetch_says_when_the_consumer_waits():
 
 @pytest.mark.parametrize("ext", ["parquet", "csv"])
 def test_a_failed_run_stops_its_reader_thread_before_it_raises(tmp_path, ext):
-    """The reader thread must not outlive a failed run (it holds chunks and, left to the garbage
-    collector, was finalised on its own thread: "cannot join current thread")."""
+    """The pipelined engine's threads must not outlive a failed run (the reader holds chunks
+    and, left to the garbage collector, was finalised on its own thread: "cannot join current
+    thread")."""
     src = write_sample_data(tmp_path / f"in.{ext}", 6000, seed=3)
 
     def interrupt(done, total, unit):
         raise KeyboardInterrupt  # Ctrl-C after the first chunk, with more chunks queued
 
     with pytest.raises(KeyboardInterrupt) as failed:
-        score_file(src, tmp_path / "out.parquet", chunk_rows=500, progress=interrupt)
-    readers = [t for t in threading.enumerate() if t.name == "batch-prefetch"]
-    assert readers == [], readers  # stopped while the failure is still being handled
+        score_file(
+            src, tmp_path / "out.parquet", chunk_rows=500, progress=interrupt, engine="pipelined"
+        )
+    threads = [t for t in threading.enumerate() if t.name in ("batch-prefetch", "batch-writer")]
+    assert threads == [], threads  # stopped while the failure is still being handled
+    assert not (tmp_path / "out.parquet").exists()
     assert failed.value is not None

@@ -134,6 +134,8 @@ def test_bad_options(sample_csv, tmp_path):
         score_file(sample_csv, sample_csv)
     with pytest.raises(ValueError, match="scheduler"):
         score_file(sample_csv, tmp_path / "o.csv", engine="dask")
+    with pytest.raises(ValueError, match="engine"):
+        score_file(sample_csv, tmp_path / "o.csv", engine="threads")
 
 
 def test_rerun_is_byte_identical(sample_parquet, tmp_path):
@@ -145,7 +147,27 @@ def test_rerun_is_byte_identical(sample_parquet, tmp_path):
         assert default_rejects_path(a).read_bytes() == default_rejects_path(b).read_bytes()
 
 
-def test_interrupted_run_leaves_no_output_and_rerun_is_identical(sample_parquet, tmp_path):
+@pytest.mark.parametrize("fmt_in", ["csv", "parquet"])
+@pytest.mark.parametrize("fmt_out", ["csv", "parquet"])
+def test_the_pipelined_engine_writes_what_the_plain_loop_writes(tmp_path, fmt_in, fmt_out):
+    """The fast path is the plain loop on three threads: the same bytes, reports and progress."""
+    src = write_sample_data(tmp_path / f"in.{fmt_in}", 5000, seed=4, invalid_fraction=0.05)
+    runs = {}
+    for engine in ("local", "pipelined"):
+        calls = []
+        out = tmp_path / f"{engine}.{fmt_out}"
+        report = score_file(
+            src, out, chunk_rows=700, engine=engine, progress=lambda *a: calls.append(a)
+        )
+        runs[engine] = (out.read_bytes(), default_rejects_path(out).read_bytes(), calls, report)
+    (plain, plain_rej, plain_calls, a), (fast, fast_rej, fast_calls, b) = runs.values()
+    assert plain == fast and plain_rej == fast_rej and plain_calls == fast_calls
+    assert (a.rows, a.scored, a.rejected, a.chunks) == (b.rows, b.scored, b.rejected, b.chunks)
+    assert a.rejected > 0 and (a.engine, b.engine) == ("local", "pipelined")
+
+
+@pytest.mark.parametrize("engine", ["local", "pipelined"])
+def test_interrupted_run_leaves_no_output_and_rerun_is_identical(sample_parquet, tmp_path, engine):
     out = tmp_path / "scores.parquet"
     seen = []
 
@@ -155,7 +177,7 @@ def test_interrupted_run_leaves_no_output_and_rerun_is_identical(sample_parquet,
             raise KeyboardInterrupt  # like Ctrl-C in the middle of the run
 
     with pytest.raises(KeyboardInterrupt):
-        score_file(sample_parquet, out, chunk_rows=500, progress=interrupt)
+        score_file(sample_parquet, out, chunk_rows=500, progress=interrupt, engine=engine)
     assert not out.exists() and not default_rejects_path(out).exists()
     assert [
         p.name for p in tmp_path.iterdir() if p.name.startswith(".")

@@ -20,7 +20,7 @@ import pytest
 from lesson.models.mlp import load_default_mlp
 from lesson.patterns.batch import default_rejects_path, score_file, write_sample_data
 from lesson.patterns.batch.io import parquet_options
-from lesson.patterns.batch.runner import _WriteBehind
+from lesson.patterns.batch.pipelined import _WriteBehind
 from lesson.patterns.batch.scoring import validate_features
 
 FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]

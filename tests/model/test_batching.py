@@ -12,7 +12,7 @@ import pytest
 from lesson.core.schema import ValidationError
 from lesson.models.accelerator import SimulatedAcceleratorModel
 from lesson.models.mlp import load_default_mlp
-from lesson.patterns.batching import (
+from lesson.patterns.microbatching import (
     BatchedModel,
     BatcherClosedError,
     BatchOutputError,

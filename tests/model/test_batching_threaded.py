@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from lesson.patterns.batching import BatcherClosedError, ThreadedMicroBatcher
-from lesson.patterns.batching.common import Waiter as _Waiter
+from lesson.patterns.microbatching import BatcherClosedError, ThreadedMicroBatcher
+from lesson.patterns.microbatching.common import Waiter as _Waiter
 
 
 class Device:

@@ -2,6 +2,7 @@
 
 lesson sample-data --rows 100000 patients.parquet
 lesson batch patients.parquet scores.parquet
+lesson batch patients.parquet scores.parquet --engine pipelined
 lesson batch patients.csv scores.csv --engine dask --scheduler tcp://127.0.0.1:8786
 """
 
@@ -35,7 +36,10 @@ def batch(
     chunk_rows: int = typer.Option(
         65_536, help="Rows per chunk: memory grows with this, not with the file."
     ),
-    engine: str = typer.Option("local", help="`local` or `dask`."),
+    engine: str = typer.Option(
+        "local",
+        help="`local` (the plain loop), `pipelined` (read, predict, write on three threads) or `dask`.",
+    ),
     scheduler: str | None = typer.Option(
         None, help="Dask scheduler address for --engine dask, e.g. tcp://127.0.0.1:8786."
     ),

@@ -146,11 +146,9 @@ class ChunkReader:
     def _batches(self) -> Iterator[pa.RecordBatch]:
         if self.format == "parquet":
             # Row group by row group: ``iter_batches`` over the whole file kept memory growing
-            # with the file (measured: +30 MB from 1M to 2M rows); this stays flat.
-            # One thread: the runner already reads in a thread of its own beside the compute,
-            # and Arrow's column-parallel decoding cost more CPU than it saved wall time on a
-            # shared 2-core machine (measured: 221 ms vs 167 ms CPU per 1M rows).
-            # No memory map: mapped pages count in the resident set, so it grew with the file.
+            # with the file; this stays flat. One thread: Arrow's column-parallel decoding cost
+            # more CPU than it saved wall time on a shared 2-core machine. No memory map: mapped
+            # pages count in the resident set, so it grew with the file.
             f = self._parquet
             for i in range(f.num_row_groups):
                 if f.metadata.row_group(i).num_rows > 4 * self.chunk_rows:  # a huge row group
@@ -169,9 +167,8 @@ class ChunkReader:
         try:
             reader = pacsv.open_csv(
                 self._file,
-                # 256 KiB blocks: the streaming reader's live memory grew with the file with big
-                # blocks (measured: 6 MB blocks +44 MB from 1M to 2M rows; 1 MiB blocks: Arrow's
-                # pool peak 7 -> 37 MB from 0.1M to 1.2M rows; 256 KiB: 4 -> 8 MB, same CPU).
+                # 256 KiB blocks: with bigger blocks the streaming reader's live memory grew with
+                # the file; smaller ones cost no more CPU.
                 read_options=pacsv.ReadOptions(block_size=1 << 18, use_threads=False),
                 parse_options=pacsv.ParseOptions(invalid_row_handler=self._on_malformed),
                 convert_options=pacsv.ConvertOptions(
@@ -288,8 +285,8 @@ def remove_stale_temporaries(path: Path) -> list[Path]:
 def parquet_options(schema: pa.Schema) -> dict:
     """ParquetWriter options chosen per column for speed and size (all standard encodings).
 
-    Measured writing 1M rows of ``row, id, prediction, model, model_version`` on one core:
-    snappy everywhere with statistics, 117 ms and 16.8 MB; these options, 61 ms and 8.4 MB.
+    Against snappy everywhere with statistics, they write the scores in about half the time
+    and half the bytes.
 
     - label columns (dictionary type, one value): dictionary encoding, stored once;
     - integer columns (row numbers, integer ids): ``DELTA_BINARY_PACKED``, nearly free for
@@ -328,10 +325,8 @@ class AtomicTableWriter:
     Durability is kept: :meth:`commit` fsyncs the file before the rename. To keep that fsync
     short, :meth:`write` flushes what is written so far every :data:`SYNC_EVERY_BYTES`
     (``fdatasync``; on the writer thread, beside the next chunks' work), so the disk works
-    during the run instead of all at the end. Measured here (a VM whose disk flush costs about
-    2 ms per MB): the final commit of 1M scored rows (8 MB) took 24 ms unflushed, 16 ms after
-    Linux ``sync_file_range`` (it only moves pages to the virtual disk, not through its
-    flush), 5-10 ms flushed as it goes.
+    during the run instead of all at the end (Linux ``sync_file_range`` would only move the
+    pages to a virtual disk, not through its flush).
 
     Args:
         path: final file (format from its extension).
@@ -426,8 +421,7 @@ def commit_together(*writers: AtomicTableWriter) -> None:
     """Commit several files: fsync them all at the same time, then rename each into place in
     the order given (none is renamed unless all are on disk).
 
-    Concurrent fsyncs overlap their waits (measured at the end of a run: 7-10 ms each one
-    after the other, 12-14 ms for both at once, before the files were flushed as they grow).
+    Concurrent fsyncs overlap their waits.
     """
     errors: list[BaseException] = []
 

@@ -121,8 +121,8 @@ def write_sample_data(
         as_text=as_text,
     )
     # Parquet as pandas / pyarrow write it by default (dictionary encoding, snappy): rounded
-    # clinical values repeat a lot, so this is the realistic file (19 MB per 1M rows; plain
-    # encoding made it 33 MB and twice as slow to read).
+    # clinical values repeat a lot, so this is the realistic file (plain encoding made it
+    # bigger and slower to read).
     writer = AtomicTableWriter(
         path,
         first.schema,

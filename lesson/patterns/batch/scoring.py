@@ -72,8 +72,8 @@ def as_arrow(values: np.ndarray) -> pa.Array:
     """A 1-D int64 / int32 / float64 numpy array as an Arrow array, zero-copy, no type inference.
 
     Used on the per-chunk path instead of ``pa.array(ndarray)``, which infers the type and, on
-    its first call in a process, imports ``numpy.ma`` (measured: 15-25 ms inside the first
-    chunk, a fixed cost of every run in a fresh process).
+    its first call in a process, imports ``numpy.ma`` (a fixed cost of every run in a fresh
+    process).
     """
     values = np.ascontiguousarray(values)
     return pa.Array.from_buffers(
@@ -87,8 +87,8 @@ def output_schema(id_type: pa.DataType | None) -> pa.Schema:
     prediction, model name and version (dictionary-encoded: one value, stored once).
 
     Every column but ``id`` is declared non-nullable (Parquet ``required``): they never hold
-    nulls, and the writer then skips definition levels (measured: 60 -> 40 ms CPU to write
-    1M rows). ``id`` keeps the input's nulls, if any.
+    nulls, and the writer then skips definition levels (less CPU to write). ``id`` keeps the
+    input's nulls, if any.
     """
     fields = [pa.field("row", pa.int64(), nullable=False)]
     if id_type is not None:
@@ -132,7 +132,10 @@ class ChunkResult:
 #: What Arrow's string -> float64 cast accepts (checked against ``pc.cast``): a decimal number
 #: with an optional exponent, or inf / infinity / nan, case-insensitive. Used only to locate the
 #: bad values of a text column whose cast failed, without a Python loop over the column.
-_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$|^[+-]?([iI][nN][fF]([iI][nN][iI][tT][yY])?|[nN][aA][nN])$"
+_NUMBER = (
+    r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+    r"|^[+-]?([iI][nN][fF]([iI][nN][iI][tT][yY])?|[nN][aA][nN])$"
+)
 
 
 def _shown(value: str) -> str:
@@ -230,8 +233,8 @@ def validate_features(
         table: the chunk.
         features: the model's feature columns, in order.
         buffer: optional float64 array of at least ``len(features) * n`` elements to build
-            ``X`` in (reused chunk after chunk: fresh memory costs page faults, measured here
-            at ~9 ms per 64k-row chunk, as much as the prediction).
+            ``X`` in (reused chunk after chunk: fresh memory costs page faults, about as much
+            time as the prediction).
 
     Returns:
         ``X`` of shape ``(n, len(features))`` (column-major, NaN where unusable) and
@@ -304,7 +307,7 @@ def _column_text(
 
 
 class BufferPool:
-    """Reusable float64 buffers handed from one thread to another (the local engine validates a
+    """Reusable float64 buffers handed from one thread to another (the pipelined engine validates a
     chunk on the reader thread and predicts it on the calling thread, so a buffer cannot be
     thread-local there). Never blocks: when none is free, a new one is made; the pipeline's
     bounded queues bound how many exist (memory stays flat)."""
@@ -411,7 +414,7 @@ def score_table(
 ) -> ChunkResult:
     """Validate and score one chunk, column by column (no per-row Python for valid rows).
 
-    What runs on Dask workers; the local engine runs the same two halves
+    What the plain loop and Dask workers run; the pipelined engine runs the same two halves
     (:func:`prepare_chunk`, :func:`finish_chunk`) on two threads.
 
     Args:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from lesson.patterns.batching.common import (
+from lesson.patterns.microbatching.common import (
     BatcherClosedError,
     BatcherStats,
     BatchOutputError,

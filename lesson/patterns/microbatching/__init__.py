@@ -15,6 +15,9 @@ per call (an accelerator's launch, a remote call), weights reused across the row
 units one row leaves idle (see :mod:`lesson.models.accelerator`). With a cost per row it only
 adds waiting. Standard library only.
 
+Not to be confused with :mod:`lesson.patterns.batch`, which scores whole files on a schedule:
+micro-batching groups live requests inside a server for a few milliseconds.
+
 - :class:`MicroBatcher` (``asyncio_batcher.py``) -- asyncio (FastAPI ``async def`` routes, the browser).
 - :class:`ThreadedMicroBatcher` (``threaded.py``) -- threads (grpcio's thread-pool server, sync routes).
 - :class:`BatchedModel` (``model.py``) -- a core ``Model`` whose ``predict`` goes through a threaded batcher.
@@ -28,15 +31,15 @@ adds waiting. Standard library only.
     [[0], [2], [4], [6]]
 """
 
-from lesson.patterns.batching.asyncio_batcher import MicroBatcher
-from lesson.patterns.batching.common import (
+from lesson.patterns.microbatching.asyncio_batcher import MicroBatcher
+from lesson.patterns.microbatching.common import (
     BatcherClosedError,
     BatcherStats,
     BatchOutputError,
     check_batching_options,
 )
-from lesson.patterns.batching.model import BatchedModel
-from lesson.patterns.batching.threaded import ThreadedMicroBatcher
+from lesson.patterns.microbatching.model import BatchedModel
+from lesson.patterns.microbatching.threaded import ThreadedMicroBatcher
 
 __all__ = [
     "BatcherStats",

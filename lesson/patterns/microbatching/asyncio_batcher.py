@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lesson.core.runtime import threads_available
-from lesson.patterns.batching.common import (
+from lesson.patterns.microbatching.common import (
     BatcherClosedError,
     BatcherStats,
     BatchOutputError,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from lesson.core.runtime import threads_available
-from lesson.patterns.batching.asyncio_batcher import MicroBatcher
-from lesson.patterns.batching.common import BatcherStats, Rows
-from lesson.patterns.batching.threaded import ThreadedMicroBatcher
+from lesson.patterns.microbatching.asyncio_batcher import MicroBatcher
+from lesson.patterns.microbatching.common import BatcherStats, Rows
+from lesson.patterns.microbatching.threaded import ThreadedMicroBatcher
 
 __all__ = ["BatchedModel"]
 
