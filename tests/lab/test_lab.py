@@ -88,7 +88,7 @@ def test_the_lab_gives_a_notebook_what_it_uses():
     shown = lab.show_source(lesson.PredictionService.predict)
     assert "def predict(" in shown._repr_markdown_()
     lab.close()
-    toy = setup(servers=False, quiet=True, model=lesson.AveragedEnsembleModel())
+    toy = setup(servers=False, quiet=True, model=AveragedEnsembleModel())
     assert toy.heldout() == ([], [])  # no artifact
     toy.close()
 

@@ -110,10 +110,13 @@ def test_core_mlp_imports_without_numpy():
         "        if name.split('.')[0] in {'numpy', 'sklearn', 'pyarrow', 'dask', 'grpc', 'fastapi'}:\n"
         "            raise ImportError('blocked ' + name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import lesson.models.mlp, lesson.models.int8, lesson.core.artifacts, lesson.patterns.microbatching, lesson.models.accelerator, lesson.patterns.streaming.consumer\n"
+        "import lesson.models.mlp, lesson.models.int8, lesson.core.artifacts\n"
+        "import lesson.patterns.microbatching, lesson.models.accelerator\n"
+        "import lesson.patterns.streaming.consumer\n"
         "m = lesson.models.mlp.load_default_mlp()\n"
         "print(round(m.predict([[59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]])[0], 6))\n"
-        "print(round(lesson.models.int8.load_edge_model().predict([[59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]])[0], 6))\n"
+        "edge = lesson.models.int8.load_edge_model()\n"
+        "print(round(edge.predict([[59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]])[0], 6))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
