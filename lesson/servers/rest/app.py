@@ -1,4 +1,5 @@
-"""The app factory: one `RestState`, the error handlers (registered once), the routers, the lifespan.
+"""The app factory: one `RestState`, the error handlers (registered once), the routers, the
+lifespan.
 
 The lifespan warms the models up (readiness turns true when done) and, on shutdown, reports
 draining, stops the model threads and closes the micro-batchers on this event loop.
