@@ -151,9 +151,21 @@ def error_example(status: str, message: str) -> dict:
     return json_example({"error": message}, status)
 
 
-def body_doc(example: Any, description: str, schema: dict[str, Any] | None = None) -> dict:
-    """``openapi_extra`` for a route that reads its JSON body itself: its schema and example."""
-    return {
+_PATH_PARAMS = {
+    "name": ("A registered model's name.", "averaged_ensemble"),
+    "version": ("A version of that model.", "1"),
+}
+
+
+def body_doc(
+    example: Any,
+    description: str,
+    schema: dict[str, Any] | None = None,
+    path_params: tuple[str, ...] = (),
+) -> dict:
+    """``openapi_extra`` for a route that reads its JSON body itself: its schema and example,
+    and the path parameters it reads from ``request.path_params`` (not declared: see v1.py)."""
+    doc: dict[str, Any] = {
         "requestBody": {
             "required": True,
             "description": description,
@@ -162,6 +174,19 @@ def body_doc(example: Any, description: str, schema: dict[str, Any] | None = Non
             },
         }
     }
+    if path_params:
+        doc["parameters"] = [
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "description": _PATH_PARAMS[name][0],
+                "schema": {"type": "string", "title": name.title()},
+                "example": _PATH_PARAMS[name][1],
+            }
+            for name in path_params
+        ]
+    return doc
 
 
 INFER_ERRORS = {

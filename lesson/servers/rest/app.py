@@ -82,13 +82,13 @@ def create_app(
         telemetry=NO_OPENTELEMETRY,
         **offline_docs_settings(),
     )
-    add_offline_docs(app)
     app.state.rest = state
     app.state.backend = backend
     app.state.metrics = state.metrics
     install_error_handlers(app)  # every error a route raises is answered there
     for router in (v1.router, health.router, v2.router):  # the OpenAPI document's order
         include_flat(app, router)
+    add_offline_docs(app)  # after the API routes: a request is matched against them first
     return app
 
 
