@@ -176,13 +176,17 @@ def body_doc(
     }
     if path_params:
         doc["parameters"] = [
-            {
+            {  # as FastAPI documents a declared `Path(description=..., examples=[...])`
                 "name": name,
                 "in": "path",
                 "required": True,
+                "schema": {
+                    "type": "string",
+                    "description": _PATH_PARAMS[name][0],
+                    "examples": [_PATH_PARAMS[name][1]],
+                    "title": name.title(),
+                },
                 "description": _PATH_PARAMS[name][0],
-                "schema": {"type": "string", "title": name.title()},
-                "example": _PATH_PARAMS[name][1],
             }
             for name in path_params
         ]

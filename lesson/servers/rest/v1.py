@@ -1,10 +1,11 @@
 """The original lesson's V1 routes: ``{"instances": [...]}`` in, ``{"predictions", "metadata"}`` out.
 
-Follow one request: `v1_predict` (here) reads the body (bounded) and awaits
-`InferenceBackend.predict_v1_async` (`lesson/servers/backend.py`): the service validates it
-(`PredictionService.read_request`), the model scores the rows (`InferenceBackend.score` ->
-`PredictionService.predict_rows` -> `Model.predict`) and the service builds the answer
-(`PredictionService.respond`, `lesson/core/service.py`). Any error propagates to the handlers
+Follow one request, three files: `v1_predict` (here) takes an in-flight slot (`state.guard`),
+reads the body (bounded) and awaits `InferenceBackend.predict_v1_async`
+(`lesson/servers/backend.py`); the service validates it (`PredictionService.read_request`,
+`lesson/core/service.py`), `InferenceBackend.score` has the rows scored
+(`PredictionService.predict_rows` -> the model's `predict`) and the service builds the answer
+(`PredictionService.respond`). Any error propagates to the handlers
 registered once on the app (`lesson.servers.rest.http`): invalid bodies answer 422 with the
 located errors in ``detail`` (FastAPI's convention), the other errors as on V2 routes.
 """
