@@ -13,22 +13,29 @@ Micro-batching: `ServerOptions.max_batch_size` / `max_delay_ms` wrap every model
 `predict_fn`, a callable with the signature of `PredictionService.predict_rows(rows, *,
 model=None, version=None) -> (predictions, model)`. V1 requests hand it to the service's
 `predict` as `score_rows`, so reading the request and the response stay the service's.
+
+Two ways in: the gRPC server (a thread pool) calls `predict_v1` / `infer`; the REST server (an
+event loop) awaits `predict_v1_async` / `infer_async`, whose `score` runs the model inline,
+in a thread pool (`offload`) or through the micro-batcher, within the server's timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from lesson.core.model import Model
 from lesson.core.service import PredictionService, ScoreRows
 from lesson.core.service import _check_outputs as check_outputs  # the core's output contract check
 from lesson.core.v2 import InferRequest, OutputTensor, model_config, request_rows, select_outputs
-from lesson.servers.errors import DrainingError, NotReadyError
+from lesson.servers.errors import DrainingError, NotReadyError, RequestTimeoutError
 from lesson.servers.options import (
     DEFAULT_SERVER_REGISTRY,
     ServerOptions,
@@ -95,9 +102,14 @@ class InferenceBackend:
         self.registry = service.registry
         self.limits = service.limits
         self.predict_rows: PredictFn = predict_fn or service.predict_rows
-        #: an asyncio server may await `predict_v1_async` / `infer_async` (micro-batching on
-        #: its event loop); False: call the sync methods (in a thread if they may block).
+        #: micro-batching on an event loop: `score` awaits the batcher (REST's `*_async` methods)
         self.async_batching = predict_fn is None and self.options.max_batch_size is not None
+        #: `score` runs the model in a thread pool: asked for, or batching through a sync hook
+        #: (`predict_fn`), where requests wait for each other
+        self.offload = self.options.offload or (
+            self.options.max_batch_size is not None and not self.async_batching
+        )
+        self._pool: ThreadPoolExecutor | None = None
         self.state = ServerState()
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -255,7 +267,68 @@ class InferenceBackend:
             payload, model=name, version=version, transport=transport, score_rows=self.predict_rows
         )
 
-    # ------------------------------------------------------------ inference on asyncio (batching)
+    # ------------------------------------------------------------ inference on an event loop (REST)
+    async def predict_v1_async(
+        self, payload: Any, name: str | None, version: str | None, transport: str
+    ) -> dict[str, Any]:
+        """`predict_v1` for an event loop: the service's own steps (`read_request`, then
+        `respond`) around an awaited `score`."""
+        started = time.perf_counter()
+        request = self.service.read_request(payload, model=name, version=version)
+        predictions, chosen = await self.score(
+            request.rows, model=request.model, version=request.version
+        )
+        return self.service.respond(
+            request, predictions, chosen, started=started, transport=transport
+        )
+
+    async def infer_async(
+        self, request: InferRequest, name: str | None, version: str | None = None
+    ) -> InferResult:
+        """`infer` for an event loop (the rows scored by an awaited `score`)."""
+        started = time.perf_counter()
+        self.resolve(name, version)  # unknown model -> 404 before any work
+        rows = request_rows(request, self.limits)
+        predictions, model = await self.score(rows, model=name or None, version=version or None)
+        tensor = OutputTensor(self.output_name(model), [len(predictions)], predictions)
+        return InferResult(
+            model, select_outputs(request, [tensor]), (time.perf_counter() - started) * 1000.0
+        )
+
+    async def score(
+        self,
+        rows: Sequence[Sequence[float]],
+        *,
+        model: str | None = None,
+        version: str | None = None,
+    ) -> tuple[list[float], Model]:
+        """`predict_rows` from an event loop, within the server's timeout (`RequestTimeoutError`).
+
+        Three ways, fixed by the options: micro-batching awaits the model's `predict_async` on
+        the loop (requests wait in the batcher, not in threads); `offload` (or a sync batching
+        hook, where requests wait for each other) runs it in a thread pool with a real
+        timeout; otherwise inline, the fastest, and a late answer is dropped.
+        """
+        timeout_s = self.options.timeout_s
+        if self.async_batching:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    return await self.predict_rows_async(rows, model=model, version=version)
+            except TimeoutError:
+                raise self._late() from None
+        if self.offload:
+            call = partial(self.predict_rows, rows, model=model, version=version)
+            running = asyncio.get_running_loop().run_in_executor(self._executor(), call)
+            try:
+                return await asyncio.wait_for(running, timeout_s)
+            except TimeoutError:
+                raise self._late() from None
+        started = time.perf_counter()
+        result = self.predict_rows(rows, model=model, version=version)
+        if time.perf_counter() - started > timeout_s:  # inline: the answer is late, drop it
+            raise self._late()
+        return result
+
     async def predict_rows_async(
         self,
         rows: Sequence[Sequence[float]],
@@ -263,38 +336,27 @@ class InferenceBackend:
         model: str | None = None,
         version: str | None = None,
     ) -> tuple[list[float], Model]:
-        """`predict_rows` for an event loop: awaits the model's `predict_async` when it has one
-        (a `BatchedModel` does), else calls `predict` inline."""
+        """`predict_rows` for micro-batching on an event loop: awaits the model's
+        `predict_async` when it has one (a `BatchedModel` does), else calls `predict` inline."""
         chosen = self.registry.get(model, version)
         predict_async = getattr(chosen, "predict_async", None)
         outputs = await predict_async(rows) if predict_async is not None else chosen.predict(rows)
         return check_outputs(outputs, chosen, len(rows)), chosen
 
-    async def infer_async(
-        self, request: InferRequest, name: str | None, version: str | None = None
-    ) -> InferResult:
-        """`infer` on the event loop (see `predict_rows_async`)."""
-        started = time.perf_counter()
-        self.resolve(name, version)
-        rows = request_rows(request, self.limits)
-        predictions, model = await self.predict_rows_async(
-            rows, model=name or None, version=version or None
-        )
-        tensor = OutputTensor(self.output_name(model), [len(predictions)], predictions)
-        return InferResult(
-            model, select_outputs(request, [tensor]), (time.perf_counter() - started) * 1000.0
+    def _late(self) -> RequestTimeoutError:
+        return RequestTimeoutError(
+            f"request took longer than the server's {self.options.timeout_s} s timeout"
         )
 
-    async def predict_v1_async(
-        self, payload: Any, name: str | None, version: str | None, transport: str
-    ) -> dict[str, Any]:
-        """`predict_v1` on the event loop: the service's own `read_request` and `respond` steps
-        around an awaited `predict_rows_async`."""
-        started = time.perf_counter()
-        request = self.service.read_request(payload, model=name, version=version)
-        predictions, chosen = await self.predict_rows_async(
-            request.rows, model=request.model, version=request.version
-        )
-        return self.service.respond(
-            request, predictions, chosen, started=started, transport=transport
-        )
+    def _executor(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                max_workers=self.options.max_in_flight, thread_name_prefix="lesson-model"
+            )
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the model threads (`offload`), cancelling queued work; made again if needed."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -33,6 +33,25 @@ class RequestTimeoutError(TimeoutError):
     """The request ran over the server's per-request timeout (HTTP 504 / DEADLINE_EXCEEDED)."""
 
 
+class InternalError(RuntimeError):
+    """Anything else a request raised (a bug; HTTP 500 / INTERNAL): the message names the
+    original exception, chained as ``__cause__``."""
+
+
+#: every exception `classify` maps to a status; the REST app registers one handler for each
+MAPPED_ERRORS: tuple[type[Exception], ...] = (
+    ValidationError,  # RequestTooLargeError included
+    V2Error,  # V2TooLargeError included
+    ModelNotFoundError,
+    ModelOutputError,
+    OverloadedError,
+    DrainingError,
+    NotReadyError,
+    TimeoutError,  # RequestTimeoutError included
+    InternalError,
+)
+
+
 def classify(exc: BaseException, *, v1: bool = False) -> ErrorInfo:
     """Status codes and a message naming the field for any exception a request can raise.
 
@@ -54,4 +73,6 @@ def classify(exc: BaseException, *, v1: bool = False) -> ErrorInfo:
         return ErrorInfo(504, "DEADLINE_EXCEEDED", str(exc) or "request timed out")
     if isinstance(exc, ModelOutputError):
         return ErrorInfo(500, "INTERNAL", f"model error: {exc}")
+    if isinstance(exc, InternalError):
+        return ErrorInfo(500, "INTERNAL", str(exc))
     return ErrorInfo(500, "INTERNAL", f"internal error: {type(exc).__name__}: {exc}")

@@ -11,7 +11,8 @@ server awaiting the asyncio batcher, which also took ~1.6x the process CPU per r
 interleaved runs; a minimal thread-pool servicer that returns a fixed answer costs ~410k,
 ~380k with `_LeanThreadPool`). grpcio's per-RPC work, not the batcher, is most of a request's
 cost, so it caps the batched throughput.
-Errors are status codes with a message naming the field: INVALID_ARGUMENT, NOT_FOUND,
+Errors are status codes with a message naming the field, mapped in one place
+(`status_on_error`, from `lesson.servers.errors.classify`): INVALID_ARGUMENT, NOT_FOUND,
 RESOURCE_EXHAUSTED (over a size bound, or too many requests in flight), UNAVAILABLE
 (draining), DEADLINE_EXCEEDED (the client's deadline or the server's timeout). Inputs may
 come as typed `contents` or as `raw_input_contents`; outputs always go back as
@@ -20,12 +21,13 @@ come as typed `contents` or as `raw_input_contents`; outputs always go back as
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
@@ -40,6 +42,8 @@ from lesson.servers.metrics import ServerMetrics
 log = logging.getLogger("lesson.servers.grpc")
 
 DEFAULT_GRPC_THREADS = 8
+
+T = TypeVar("T")
 
 #: datatype -> the InferTensorContents field that carries it
 CONTENTS_FIELD = {
@@ -178,6 +182,22 @@ class _LeanThreadPool:
                 thread.join()
 
 
+def status_on_error(rpc: Callable[[Any, Any, grpc.ServicerContext], T]) -> Callable[..., T]:
+    """Answer any exception a unary RPC raises with its status code and message (`classify`):
+    the one place the gRPC server maps errors (``ModelStreamInfer`` puts them in its stream)."""
+
+    @functools.wraps(rpc)
+    def answered(self: Any, request: Any, context: grpc.ServicerContext) -> T:
+        try:
+            return rpc(self, request, context)
+        except Exception as exc:
+            info = classify(exc)
+            context.abort(getattr(grpc.StatusCode, info.grpc_code), info.message)
+            raise  # not reached: abort raises
+
+    return answered
+
+
 class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     """The protocol's RPCs over an `InferenceBackend` (the same one the REST server uses)."""
 
@@ -192,13 +212,11 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     def ServerReady(self, request, context):
         return pb.ServerReadyResponse(ready=self.backend.ready)
 
+    @status_on_error
     def ModelReady(self, request, context):
-        try:
-            return pb.ModelReadyResponse(
-                ready=self.backend.model_ready(request.name, request.version or None)
-            )
-        except Exception as exc:
-            self._abort(context, exc)
+        return pb.ModelReadyResponse(
+            ready=self.backend.model_ready(request.name, request.version or None)
+        )
 
     def ServerMetadata(self, request, context):
         meta = self.backend.server_metadata()
@@ -206,11 +224,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             name=meta["name"], version=meta["version"], extensions=meta["extensions"]
         )
 
+    @status_on_error
     def ModelMetadata(self, request, context):
-        try:
-            meta = self.backend.model_metadata(request.name, request.version or None)
-        except Exception as exc:
-            self._abort(context, exc)
+        meta = self.backend.model_metadata(request.name, request.version or None)
         # the protocol's TensorMetadata has name, datatype and shape only (extra keys such as
         # the MLP's per-feature descriptions stay in the REST metadata)
         tensors = lambda items: [
@@ -233,11 +249,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             models=[pb.RepositoryIndexResponse.ModelIndex(**e) for e in entries]
         )
 
+    @status_on_error
     def ModelConfig(self, request, context):
-        try:
-            config = self.backend.model_config(request.name, request.version or None)
-        except Exception as exc:
-            self._abort(context, exc)
+        config = self.backend.model_config(request.name, request.version or None)
         tensor = lambda cls, t: cls(
             name=t["name"], data_type=pb.DataType.Value(t["data_type"]), dims=t["dims"]
         )
@@ -253,15 +267,15 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         )
 
     # ------------------------------------------------------------ inference
+    @status_on_error
     def ModelInfer(self, request, context):
         started = time.perf_counter()
         code = "OK"
         try:
             return self._infer(request, context, started)
         except Exception as exc:
-            info = classify(exc)
-            code = info.grpc_code
-            context.abort(getattr(grpc.StatusCode, info.grpc_code), info.message)
+            code = classify(exc).grpc_code  # for the metrics; `status_on_error` answers it
+            raise
         finally:
             self.metrics.observe(
                 "ModelInfer",
@@ -326,11 +340,6 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             response.outputs.add(name=tensor.name, datatype=tensor.datatype, shape=tensor.shape)
             response.raw_output_contents.append(encode_raw(tensor.datatype, tensor.data))
         return response
-
-    @staticmethod
-    def _abort(context: grpc.ServicerContext, exc: Exception) -> None:
-        info = classify(exc)
-        context.abort(getattr(grpc.StatusCode, info.grpc_code), info.message)
 
 
 def create_server(

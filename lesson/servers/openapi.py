@@ -1,4 +1,10 @@
-"""OpenAPI documentation for the REST server: real examples, and /docs that works offline.
+"""OpenAPI documentation for the REST server: request-body schemas, real examples, and /docs
+that works offline.
+
+The inference routes read their bodies as bytes (faster than a pydantic model, and the body
+bound, the binary tensor extension and the error shape stay under control), so FastAPI cannot
+infer their request bodies: `V1_REQUEST_SCHEMA` and `V2_REQUEST_SCHEMA` describe them as JSON
+Schema, put in the document by `body_doc` (``openapi_extra``; nothing runs per request).
 
 FastAPI's default /docs loads Swagger UI from a CDN and is blank without a network; here the
 Swagger UI and ReDoc files come from the `fastapi-offline` package, served by the app itself.
@@ -13,7 +19,82 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 
 from lesson.core.schema import DEFAULT_LIMITS
-from lesson.core.v2 import model_config
+from lesson.core.v2 import DATATYPES, HEADER_LENGTH, model_config
+
+# ---------------------------------------------------------------- request-body schemas
+_NUMBERS = {"type": "array", "items": {"type": "number"}}
+
+#: ``{"instances": [...]}`` (`lesson.core.schema.parse_v1_request` checks it)
+V1_REQUEST_SCHEMA: dict[str, Any] = {
+    "title": "V1PredictRequest",
+    "type": "object",
+    "required": ["instances"],
+    "properties": {
+        "instances": {
+            "description": "One instance (a flat feature vector) or a batch of rows.",
+            "anyOf": [
+                {**_NUMBERS, "minItems": 1, "maxItems": DEFAULT_LIMITS.max_features},
+                {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": DEFAULT_LIMITS.max_instances,
+                    "items": {**_NUMBERS, "minItems": 1, "maxItems": DEFAULT_LIMITS.max_features},
+                },
+            ],
+        }
+    },
+}
+
+_PARAMETERS = {
+    "type": "object",
+    "description": "Extension parameters.",
+    "additionalProperties": True,
+}
+
+#: the Open Inference Protocol's inference request (`lesson.core.v2.parse_infer_request`)
+V2_REQUEST_SCHEMA: dict[str, Any] = {
+    "title": "V2InferenceRequest",
+    "type": "object",
+    "required": ["inputs"],
+    "properties": {
+        "id": {"type": "string", "description": "Echoed in the response."},
+        "parameters": _PARAMETERS,
+        "inputs": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": DEFAULT_LIMITS.max_inputs,
+            "items": {
+                "title": "V2InputTensor",
+                "type": "object",
+                "required": ["name", "shape", "datatype"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                    "datatype": {"type": "string", "enum": list(DATATYPES)},
+                    "parameters": _PARAMETERS,
+                    "data": {
+                        "type": "array",
+                        "description": (
+                            "The values, row-major (flat or nested); absent when the tensor "
+                            f"comes as raw bytes after the JSON (`{HEADER_LENGTH}`, "
+                            "parameters.binary_data_size)."
+                        ),
+                    },
+                },
+            },
+        },
+        "outputs": {
+            "type": "array",
+            "description": "The outputs to return (default: all).",
+            "items": {
+                "title": "V2RequestedOutput",
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": {"type": "string"}, "parameters": _PARAMETERS},
+            },
+        },
+    },
+}
 
 # ---------------------------------------------------------------- OpenAPI examples
 EXAMPLE_V1_REQUEST = {"instances": [[0.2, 0.4, 0.6], [1.0, 2.0, 3.0]]}
@@ -70,14 +151,46 @@ def error_example(status: str, message: str) -> dict:
     return json_example({"error": message}, status)
 
 
-def body_doc(example: Any, description: str) -> dict:
-    return {
+_PATH_PARAMS = {
+    "name": ("A registered model's name.", "averaged_ensemble"),
+    "version": ("A version of that model.", "1"),
+}
+
+
+def body_doc(
+    example: Any,
+    description: str,
+    schema: dict[str, Any] | None = None,
+    path_params: tuple[str, ...] = (),
+) -> dict:
+    """``openapi_extra`` for a route that reads its JSON body itself: its schema and example,
+    and the path parameters it reads from ``request.path_params`` (not declared: see v1.py)."""
+    doc: dict[str, Any] = {
         "requestBody": {
             "required": True,
             "description": description,
-            "content": {"application/json": {"schema": {"type": "object"}, "example": example}},
+            "content": {
+                "application/json": {"schema": schema or {"type": "object"}, "example": example}
+            },
         }
     }
+    if path_params:
+        doc["parameters"] = [
+            {  # as FastAPI documents a declared `Path(description=..., examples=[...])`
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {
+                    "type": "string",
+                    "description": _PATH_PARAMS[name][0],
+                    "examples": [_PATH_PARAMS[name][1]],
+                    "title": name.title(),
+                },
+                "description": _PATH_PARAMS[name][0],
+            }
+            for name in path_params
+        ]
+    return doc
 
 
 INFER_ERRORS = {

@@ -14,12 +14,17 @@ the binary tensor extension and the error shape are all under control.
 
 The modules, one job each:
 
-* `app` — `create_app` / `create_app_from_env`: the state, error handlers, routes and lifespan.
-* `state` — `RestState` (backend, metrics, model runner; a FastAPI dependency) and the guard
-  (shedding, draining, metrics, error mapping) around each inference request.
-* `http` — bounded body reads (413) and errors in the protocol's shape.
+* `app` — `create_app` / `create_app_from_env`: the state, error handlers, routers and lifespan.
+* `state` — `RestState` (backend, metrics; ``app.state.rest``) and the guard (shedding,
+  draining, metrics) around each inference request.
+* `http` — bounded body reads (413) and the error handlers, registered once: every error a
+  route raises is answered there, in the protocol's shape.
 * `v1` — the V1 routes; `v2` — the V2 metadata, model-readiness, index and inference routes;
-  `health` — `/v2/health/live|ready`, `/metrics` and `/`.
+  `health` — `/v2/health/live|ready`, `/metrics` and `/`. One `APIRouter` each.
+
+Follow one V1 request: `v1.v1_predict` -> `InferenceBackend.predict_v1_async`
+(`lesson/servers/backend.py`) -> `PredictionService.read_request` / `predict_rows` /
+`respond` (`lesson/core/service.py`) -> the model's `predict`.
 """
 
 from lesson.servers.rest.app import create_app, create_app_from_env

@@ -1,24 +1,40 @@
 """Server health (V2 liveness and readiness) and operations (Prometheus metrics, ``/`` -> ``/docs``).
 
-`create_app` adds the health routes before the V2 routes and the operations routes last (the
-order of the OpenAPI document).
+One `APIRouter`; `create_app` includes it after the V1 routes.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from lesson.servers.openapi import json_example
 from lesson.servers.rest.state import state_of
 
-__all__ = ["add_health_routes", "add_operations_routes"]
+__all__ = ["router"]
+
+router = APIRouter()
 
 
+@router.get(
+    "/v2/health/live",
+    tags=["V2 health"],
+    summary="Liveness: the process answers",
+    responses={200: json_example({"live": True})},
+)
 async def live(request: Request) -> Response:
     return JSONResponse({"live": state_of(request).backend.live})
 
 
+@router.get(
+    "/v2/health/ready",
+    tags=["V2 health"],
+    summary="Readiness: models warmed, not draining",
+    responses={
+        200: json_example({"ready": True}),
+        503: json_example({"ready": False, "error": "warming up"}, "Not ready"),
+    },
+)
 async def ready(request: Request) -> Response:
     backend = state_of(request).backend
     if backend.ready:
@@ -27,45 +43,22 @@ async def ready(request: Request) -> Response:
     return JSONResponse({"ready": False, "error": reason}, status_code=503)
 
 
+@router.get(
+    "/metrics",
+    tags=["operations"],
+    summary="Prometheus metrics",
+    responses={
+        200: {
+            "description": "Prometheus text format",
+            "content": {"text/plain": {"example": "lesson_requests_total{...} 3.0"}},
+        }
+    },
+)
 async def prometheus_metrics(request: Request) -> Response:
     metrics = state_of(request).metrics
     return Response(metrics.render(), media_type=metrics.content_type)
 
 
+@router.get("/", include_in_schema=False)
 async def root() -> Response:
     return RedirectResponse("/docs")
-
-
-def add_health_routes(app: FastAPI) -> None:
-    """Add `/v2/health/live` and `/v2/health/ready` to `app`."""
-    app.get(
-        "/v2/health/live",
-        tags=["V2 health"],
-        summary="Liveness: the process answers",
-        responses={200: json_example({"live": True})},
-    )(live)
-    app.get(
-        "/v2/health/ready",
-        tags=["V2 health"],
-        summary="Readiness: models warmed, not draining",
-        responses={
-            200: json_example({"ready": True}),
-            503: json_example({"ready": False, "error": "warming up"}, "Not ready"),
-        },
-    )(ready)
-
-
-def add_operations_routes(app: FastAPI) -> None:
-    """Add `/metrics` (Prometheus) and `/` (a redirect to `/docs`) to `app`."""
-    app.get(
-        "/metrics",
-        tags=["operations"],
-        summary="Prometheus metrics",
-        responses={
-            200: {
-                "description": "Prometheus text format",
-                "content": {"text/plain": {"example": "lesson_requests_total{...} 3.0"}},
-            }
-        },
-    )(prometheus_metrics)
-    app.get("/", include_in_schema=False)(root)

@@ -1,7 +1,10 @@
-"""HTTP plumbing the REST routes share: bounded body reads and errors in the protocol's shape.
+"""HTTP plumbing the REST routes share: bounded body reads and the error handlers.
 
-Every error, FastAPI's own (404, 405, 422) included, is ``{"error": "..."}``: the Open
-Inference Protocol's shape, the one V2 clients read.
+Routes do not catch errors: `install_error_handlers` registers, once, a handler for every
+exception the core and the server raise (`lesson.servers.errors.MAPPED_ERRORS`), which answers
+with the status `classify` gives. Every error, FastAPI's own (404, 405, 422) included, is
+``{"error": "..."}``: the Open Inference Protocol's shape, the one V2 clients read; V1 routes
+add the located validation errors as ``detail`` (FastAPI's convention) and answer 422.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lesson.core.v2 import V2TooLargeError
-from lesson.servers.errors import classify
+from lesson.servers.errors import MAPPED_ERRORS, classify
 
-__all__ = ["error", "error_for", "install_error_handlers", "read_body"]
+__all__ = ["error", "install_error_handlers", "read_body"]
 
 _DRAIN_LIMIT = 16 << 20  # bytes of an over-bound body read and dropped before answering 413
 
@@ -27,12 +30,6 @@ def error(
 ) -> JSONResponse:
     """``{"error": message, **extra}`` with this status."""
     return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
-
-
-def error_for(exc: Exception) -> JSONResponse:
-    """The answer for an exception a metadata or readiness route raised (e.g. an unknown model, 404)."""
-    info = classify(exc)
-    return error(info.http_status, info.message)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -58,6 +55,16 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def _mapped(request: Request, exc: Exception) -> JSONResponse:
+    """The answer to an exception a route raised: `classify`'s status, ``{"error": ...}``."""
+    v1 = request.scope["path"].startswith("/v1/")
+    info = classify(exc, v1=v1)
+    headers = {"Retry-After": "1"} if info.http_status == 503 else None
+    errors = getattr(exc, "errors", None) if v1 else None  # a V1 ValidationError's located list
+    extra = {"detail": errors} if isinstance(errors, list) else {}
+    return error(info.http_status, info.message, headers, **extra)
+
+
 async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     first = exc.errors()[0] if exc.errors() else {"loc": [], "msg": "invalid request"}
     where = ".".join(str(p) for p in first.get("loc", []))
@@ -81,8 +88,11 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer validation errors (422), HTTP errors (404, 405, ...) and anything unexpected (500)
+    """Answer the core's and the server's errors with their status (`classify`), FastAPI's
+    validation errors (422), HTTP errors (404, 405, ...) and anything unexpected (500), all
     as ``{"error": "..."}``."""
+    for exc_class in MAPPED_ERRORS:
+        app.add_exception_handler(exc_class, _mapped)
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
