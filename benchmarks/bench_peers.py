@@ -257,7 +257,8 @@ def section_perf(args, case: Case) -> None:
         RECORD.setdefault("not_run", {})["perf_analyzer"] = str(exc)
         return
     print(
-        f"  perf_analyzer: {binary.relative_to(ROOT)} runs (LD_LIBRARY_PATH={env['LD_LIBRARY_PATH'].replace(str(ROOT) + '/', '')});"
+        f"  perf_analyzer: {binary.relative_to(ROOT)} runs "
+        f"(LD_LIBRARY_PATH={env['LD_LIBRARY_PATH'].replace(str(ROOT) + '/', '')});"
         " it reads the model configuration the servers answer (GET /v2/models/<m>/config, ModelConfig)"
     )
     for kind in ("rest", "grpc"):

@@ -1,6 +1,7 @@
 """KServe's Python model server serving the diabetes MLP (runs in ``.cache/bench-venvs/kserve``).
 
-    python kserve_model.py --http_port PORT [--grpc_port PORT] [--configure_logging false --enable_latency_logging false]
+    python kserve_model.py --http_port PORT [--grpc_port PORT] \
+        [--configure_logging false --enable_latency_logging false]
 
 Both protocols KServe speaks over REST: V1 ``POST /v1/models/diabetes-mlp:predict`` with
 ``{"instances": [[10 floats]]}`` (a dict reaches ``predict``), and V2 ``POST

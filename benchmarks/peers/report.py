@@ -86,7 +86,8 @@ def table(rows: list[tuple[str, list[dict]]], cpu: bool = False, title: str = ""
             continue
         extra = f" {med(runs, 'cpu_us'):>18,.0f}" if cpu else ""
         print(
-            f"  {label:<26} {cell(runs, 'rps', 0):>24} {cell(runs, 'p50'):>20} {cell(runs, 'p99'):>22}{extra}  {note(runs)}"
+            f"  {label:<26} {cell(runs, 'rps', 0):>24} {cell(runs, 'p50'):>20} "
+            f"{cell(runs, 'p99'):>22}{extra}  {note(runs)}"
         )
 
 

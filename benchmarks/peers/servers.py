@@ -162,7 +162,10 @@ def server(name: str) -> Iterator[Running]:
             deadline = time.monotonic() + GRPC_READY_S
             while not grpc_ready(grpc_port):
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    note = f"its gRPC server on 127.0.0.1:{grpc_port} did not answer ServerReady within {GRPC_READY_S:g} s"
+                    note = (
+                        f"its gRPC server on 127.0.0.1:{grpc_port} did not answer "
+                        f"ServerReady within {GRPC_READY_S:g} s"
+                    )
                     grpc_port = None
                     break
                 time.sleep(0.2)

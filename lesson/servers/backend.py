@@ -9,7 +9,7 @@ What to serve and the knobs (`ServerOptions`, `load_registry`, `batched_service`
 `lesson.servers.options` and are re-exported here.
 
 Micro-batching: `ServerOptions.max_batch_size` / `max_delay_ms` wrap every model in issue 5's
-`lesson.patterns.batching.BatchedModel` (see `batched_service`); any other strategy plugs in through
+`lesson.patterns.microbatching.BatchedModel` (see `batched_service`); any other strategy plugs in through
 `predict_fn`, a callable with the signature of `PredictionService.predict_rows(rows, *,
 model=None, version=None) -> (predictions, model)`. V1 requests hand it to the service's
 `predict` as `score_rows`, so reading the request and the response stay the service's.

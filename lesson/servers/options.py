@@ -3,7 +3,7 @@
 `serving_service(service, options)` is the one place the options shape the core
 `PredictionService`: the registry to load (`--registry`), the default model (`--model`) and
 micro-batching (`batched_service`, `--max-batch-size/--max-delay-ms`), which wraps every
-model in `lesson.patterns.batching.BatchedModel` and leaves the service's code path alone.
+model in `lesson.patterns.microbatching.BatchedModel` and leaves the service's code path alone.
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def load_registry(spec: str | None) -> ModelRegistry:
 
 
 def batched_service(service: PredictionService, options: ServerOptions) -> PredictionService:
-    """The service with every model micro-batched (issue 5's `lesson.patterns.batching.BatchedModel`).
+    """The service with every model micro-batched (issue 5's `lesson.patterns.microbatching.BatchedModel`).
 
     Unchanged unless `options.max_batch_size` is set. The gRPC server's threads call
     `BatchedModel.predict` (a threaded batcher); the REST server awaits

@@ -67,8 +67,8 @@ def test_exposition_matches_prometheus_client():
     got = metrics.render().decode()
     assert _without_created_values(got) == _without_created_values(_reference("grpc"))
     assert (
-        'lesson_request_latency_seconds_bucket{le="0.0001",model="diabetes-mlp",route="ModelInfer",transport="grpc"} 2.0'
-        in got
+        "lesson_request_latency_seconds_bucket"
+        '{le="0.0001",model="diabetes-mlp",route="ModelInfer",transport="grpc"} 2.0' in got
     )
     assert (
         'lesson_request_latency_seconds_bucket{le="+Inf",model="diabetes-mlp",route="ModelInfer",transport="grpc"} 4.0'
