@@ -66,6 +66,8 @@ def check_params(params: SamplingParams, vocab_size: int | None = None) -> None:
         isinstance(params.seed, bool) or not isinstance(params.seed, int)
     ):
         raise bad(f"seed must be an integer or None, got {params.seed!r}")
+    if not isinstance(params.stop_token_ids, tuple | list | frozenset | set):
+        raise bad(f"stop_token_ids must be a sequence of token ids, got {params.stop_token_ids!r}")
     for token in params.stop_token_ids:
         if isinstance(token, bool) or not isinstance(token, int):
             raise bad(f"stop_token_ids must be integers, got {token!r}")
