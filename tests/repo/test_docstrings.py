@@ -16,10 +16,6 @@ MODULES = [
     "lesson.patterns.streaming.events",
     "lesson.loadtest",
     "lesson.core.stats",
-    "lesson.models.ngram",
-    "lesson.patterns.generative.sampling",
-    "lesson.patterns.generative.engine",
-    "lesson.patterns.generative.async_engine",
 ]
 
 
