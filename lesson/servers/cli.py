@@ -58,7 +58,11 @@ def serve(
     metrics_port: int | None = typer.Option(
         None, help="grpc: serve Prometheus /metrics on this HTTP port."
     ),
-    impl: str = typer.Option("numpy", help="llm: the model, numpy or python."),
+    impl: str = typer.Option(
+        "auto",
+        help="llm: the model: numpy or python (the tiny transformer), ngram (the stand-in), "
+        "auto (numpy if its artifact is there, else ngram).",
+    ),
     max_num_seqs: int = typer.Option(8, help="llm: sequences the engine runs at once."),
     max_waiting: int = typer.Option(
         32, help="llm: sequences waiting beyond those; more in flight get 429."

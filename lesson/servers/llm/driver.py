@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -49,18 +50,7 @@ class _Base:
         stats = self.engine.stats()
         if isinstance(stats, dict):
             return dict(stats)
-        return {
-            k: getattr(stats, k)
-            for k in (
-                "running",
-                "waiting",
-                "blocks_used",
-                "blocks_total",
-                "preemptions",
-                "prefix_hit_tokens",
-            )
-            if hasattr(stats, k)
-        }
+        return dataclasses.asdict(stats)
 
     @staticmethod
     def _deliver(batch: list[tuple[Sequence, Any]]) -> None:

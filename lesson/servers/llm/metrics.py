@@ -65,7 +65,12 @@ class LLMMetrics:
         for name, key, doc in (
             ("lesson_llm_num_requests_running", "running", "Sequences the engine is running"),
             ("lesson_llm_num_requests_waiting", "waiting", "Sequences waiting for the engine"),
-            ("lesson_llm_kv_blocks_used", "blocks_used", "KV-cache blocks in use"),
+            ("lesson_llm_kv_blocks_used", "blocks_used", "KV-cache blocks in use (held or cached)"),
+            (
+                "lesson_llm_kv_blocks_cached",
+                "blocks_cached",
+                "KV-cache blocks kept by the prefix cache",
+            ),
             ("lesson_llm_kv_blocks_total", "blocks_total", "KV-cache blocks in all"),
             ("lesson_llm_preemptions", "preemptions", "Sequences preempted so far"),
             (

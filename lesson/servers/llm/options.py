@@ -9,6 +9,7 @@ __all__ = ["LLMOptions", "ENGINE_LOOPS"]
 
 #: where the engine's steps run: a worker thread ("thread") or the event loop ("loop")
 ENGINE_LOOPS = ("thread", "loop")
+IMPLS = ("auto", "numpy", "python", "ngram")
 
 
 @dataclass(frozen=True)
@@ -19,8 +20,10 @@ class LLMOptions:
     400; more than ``max_num_seqs + max_waiting`` sequences in flight is a 429.
     """
 
-    model: str | None = None  # the served name (default: tiny-lm)
-    impl: str = "numpy"  # the model: "numpy" (lm_numpy) or "python" (lm, pure Python)
+    model: str | None = None  # the served name (default: the model's own name)
+    #: the model: "numpy" (the tiny transformer, lm_numpy), "python" (the same, pure Python),
+    #: "ngram" (the byte n-gram stand-in) or "auto" (numpy if its artifact is there, else ngram)
+    impl: str = "auto"
     max_num_seqs: int = 8
     max_waiting: int = 32
     block_size: int = 16
@@ -36,8 +39,8 @@ class LLMOptions:
     max_body_bytes: int = 1 << 20
 
     def __post_init__(self) -> None:
-        if self.impl not in ("numpy", "python"):
-            raise ValueError(f"impl must be numpy or python, got {self.impl!r}")
+        if self.impl not in IMPLS:
+            raise ValueError(f"impl must be one of {', '.join(IMPLS)}, got {self.impl!r}")
         if self.engine_loop not in ENGINE_LOOPS:
             raise ValueError(f"engine_loop must be thread or loop, got {self.engine_loop!r}")
         if self.scheduling not in ("continuous", "static"):
@@ -58,10 +61,6 @@ class LLMOptions:
             raise ValueError(f"max_waiting must be >= 0, got {self.max_waiting!r}")
         if self.drain_grace_s < 0:
             raise ValueError("drain_grace_s must be >= 0")
-
-    @property
-    def served_name(self) -> str:
-        return self.model or "tiny-lm"
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> LLMOptions:

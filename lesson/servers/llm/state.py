@@ -25,14 +25,25 @@ __all__ = ["LLMState", "Piece", "load_model", "state_of"]
 
 
 def load_model(impl: str) -> Any:
-    """The tiny byte-level language model (numpy, or pure Python)."""
-    if impl == "numpy":
+    """The byte-level language model: the tiny transformer (numpy or pure Python), or the
+    n-gram stand-in (``ngram``; ``auto`` falls back to it when the transformer's artifact is
+    not there)."""
+    if impl in ("numpy", "auto"):
+        from lesson.core.artifacts import ArtifactNotFoundError
         from lesson.models.lm_numpy import load_tiny_lm_numpy
 
-        return load_tiny_lm_numpy()
-    from lesson.models.lm import load_tiny_lm
+        try:
+            return load_tiny_lm_numpy()
+        except ArtifactNotFoundError:
+            if impl == "numpy":
+                raise
+    if impl == "python":
+        from lesson.models.lm import load_tiny_lm
 
-    return load_tiny_lm()
+        return load_tiny_lm()
+    from lesson.models.ngram import pydoc_ngram
+
+    return pydoc_ngram()
 
 
 @dataclass
@@ -53,7 +64,7 @@ class LLMState:
 
         self.options = options
         self.model = model if model is not None else load_model(options.impl)
-        self.name = options.served_name
+        self.name = options.model or str(getattr(self.model, "name", "tiny-lm"))
         context = int(getattr(self.model, "max_seq_len", 1 << 30))
         self.context = context
         self.bounds = Bounds(
