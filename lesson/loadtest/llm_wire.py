@@ -33,9 +33,34 @@ from lesson.loadtest.streams import SLO, StreamSummary, StreamTiming, format_tab
 
 __all__ = ["make_prompts", "run_streams", "stream_once", "loadtest_llm"]
 
-_WORDS = tuple(
-    "the model serves each request as a stream of tokens and the scheduler batches many "
-    "sequences into one step so that the cache of keys and values is shared between them".split(" ")
+_WORDS = (
+    "the",
+    "model",
+    "serves",
+    "each",
+    "request",
+    "as",
+    "a",
+    "stream",
+    "of",
+    "tokens",
+    "and",
+    "scheduler",
+    "batches",
+    "many",
+    "sequences",
+    "into",
+    "one",
+    "step",
+    "so",
+    "that",
+    "cache",
+    "keys",
+    "values",
+    "is",
+    "shared",
+    "between",
+    "them",
 )
 
 

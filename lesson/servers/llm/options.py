@@ -22,7 +22,8 @@ class LLMOptions:
 
     model: str | None = None  # the served name (default: the model's own name)
     #: the model: "numpy" (the tiny transformer, lm_numpy), "python" (the same, pure Python),
-    #: "ngram" (the byte n-gram stand-in) or "auto" (numpy if its artifact is there, else ngram)
+    #: "ngram" (the byte n-gram stand-in), "auto" (numpy if its artifact is there, else ngram),
+    #: or "package.module:function" returning a LanguageModel (tests)
     impl: str = "auto"
     max_num_seqs: int = 8
     max_waiting: int = 32
@@ -39,8 +40,10 @@ class LLMOptions:
     max_body_bytes: int = 1 << 20
 
     def __post_init__(self) -> None:
-        if self.impl not in IMPLS:
-            raise ValueError(f"impl must be one of {', '.join(IMPLS)}, got {self.impl!r}")
+        if self.impl not in IMPLS and ":" not in self.impl:
+            raise ValueError(
+                f"impl must be one of {', '.join(IMPLS)} or 'module:function', got {self.impl!r}"
+            )
         if self.engine_loop not in ENGINE_LOOPS:
             raise ValueError(f"engine_loop must be thread or loop, got {self.engine_loop!r}")
         if self.scheduling not in ("continuous", "static"):

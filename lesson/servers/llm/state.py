@@ -27,7 +27,12 @@ __all__ = ["LLMState", "Piece", "load_model", "state_of"]
 def load_model(impl: str) -> Any:
     """The byte-level language model: the tiny transformer (numpy or pure Python), or the
     n-gram stand-in (``ngram``; ``auto`` falls back to it when the transformer's artifact is
-    not there)."""
+    not there), or what the function ``impl = "package.module:function"`` returns."""
+    if ":" in impl:
+        import importlib
+
+        module, _, attr = impl.partition(":")
+        return getattr(importlib.import_module(module), attr)()
     if impl in ("numpy", "auto"):
         from lesson.core.artifacts import ArtifactNotFoundError
         from lesson.models.lm_numpy import load_tiny_lm_numpy
