@@ -75,7 +75,10 @@ def serve(
     max_prompt_tokens: int = typer.Option(1024, help="llm: bound on a prompt's tokens (400)."),
     max_tokens: int = typer.Option(512, help="llm: bound on max_tokens (400)."),
     engine_loop: str = typer.Option(
-        "thread", help="llm: engine steps on a worker thread or on the event loop (loop)."
+        "loop", help="llm: engine steps on the event loop (loop) or a worker thread (thread)."
+    ),
+    gil_switch_ms: float | None = typer.Option(
+        None, help="llm: the GIL switch interval in ms (Python's default: 5)."
     ),
 ) -> None:
     """Serve the lesson's models over REST (V1 + V2) or gRPC (V2) until SIGINT/SIGTERM."""
@@ -103,6 +106,7 @@ def serve(
                 max_prompt_tokens=max_prompt_tokens,
                 max_tokens=max_tokens,
                 engine_loop=engine_loop,
+                gil_switch_ms=gil_switch_ms,
                 drain_grace_s=drain_grace_s,
                 warmup=warmup,
                 max_body_bytes=max_body_bytes,

@@ -16,14 +16,17 @@ from lesson.servers.launch import running_server
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(scope="module")
-def llm():
-    with running_server("llm", impl="ngram", max_num_seqs=4, max_waiting=4) as server:
+@pytest.fixture(scope="module", params=["loop", "thread"])
+def llm(request):
+    """The n-gram stand-in, the engine stepped on the event loop or on a worker thread."""
+    with running_server(
+        "llm", impl="ngram", max_num_seqs=4, max_waiting=4, engine_loop=request.param
+    ) as server:
         yield server
 
 
-@pytest.fixture(scope="module")
-def slow_llm():
+@pytest.fixture(scope="module", params=["loop", "thread"])
+def slow_llm(request):
     """A 5 ms-per-step model, 2 running + 1 waiting at most: disconnects and 429 are visible."""
     with running_server(
         "llm",
@@ -32,6 +35,7 @@ def slow_llm():
         max_num_seqs=2,
         max_waiting=1,
         max_tokens=400,
+        engine_loop=request.param,
     ) as server:
         yield server
 

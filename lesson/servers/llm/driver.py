@@ -98,7 +98,11 @@ class ThreadDriver(_Base):
 
         self._commands.append(add)
         self._wake.set()
-        await done
+        try:
+            await done
+        except asyncio.CancelledError:  # the request went away while being added
+            self.abort(seq)  # runs after the add on the worker: nothing is left behind
+            raise
         return seq
 
     def abort(self, seq: Sequence) -> None:
@@ -205,7 +209,13 @@ class LoopDriver(_Base):
             self.steps += 1
             self.stats = self._read_stats()
             self._deliver(batch)
-            await asyncio.sleep(0)  # let the responses be written between steps
+            # Let the responses be written between steps: the woken streams run in the next
+            # loop iteration. Twice, because a disconnected stream is cancelled by anyio's
+            # task group only when its scheduled check finds the stream waiting on a pending
+            # future; with one yield the check always ran just after the next token had been
+            # delivered (the waiter done), so a client that went away was never noticed.
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
 
 
 def _settle(future: asyncio.Future[None], exc: BaseException | None) -> None:

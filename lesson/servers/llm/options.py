@@ -34,7 +34,9 @@ class LLMOptions:
     prefix_caching: bool = True
     max_prompt_tokens: int = 1024
     max_tokens: int = 512
-    engine_loop: str = "thread"
+    engine_loop: str = "loop"  # measured: lesson/servers/llm/__init__.py
+    #: the interpreter's GIL switch interval in ms (None: Python's 5 ms); 0.5 helps "thread"
+    gil_switch_ms: float | None = None
     drain_grace_s: float = 0.0
     warmup: bool = True
     max_body_bytes: int = 1 << 20
@@ -62,6 +64,8 @@ class LLMOptions:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not isinstance(self.max_waiting, int) or self.max_waiting < 0:
             raise ValueError(f"max_waiting must be >= 0, got {self.max_waiting!r}")
+        if self.gil_switch_ms is not None and not 0.01 <= self.gil_switch_ms <= 100:
+            raise ValueError(f"gil_switch_ms must be in 0.01..100, got {self.gil_switch_ms!r}")
         if self.drain_grace_s < 0:
             raise ValueError("drain_grace_s must be >= 0")
 

@@ -98,6 +98,10 @@ class LLMState:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
+        if self.options.gil_switch_ms is not None:
+            import sys
+
+            sys.setswitchinterval(self.options.gil_switch_ms / 1000)
         await self.driver.start()
         if self.options.warmup:
             from lesson.patterns.generative import SamplingParams
