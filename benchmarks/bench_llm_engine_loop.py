@@ -53,13 +53,17 @@ def main() -> None:
                 assert s.failed == 0, s.errors
                 rows[where].append(s)
     print(
-        f"impl={args.impl}, GIL switch {args.gil_switch_ms or 5} ms, {args.streams} streams, {args.max_tokens} tokens each, {args.rounds} rounds (median of rounds)"
+        f"impl={args.impl}, GIL switch {args.gil_switch_ms or 5} ms, {args.streams} streams, "
+        f"{args.max_tokens} tokens each, {args.rounds} rounds (median of rounds)"
     )
     print(
         f"{'engine on':<10}{'ITL p50':>10}{'ITL p99':>10}{'TPOT mean':>11}{'TTFT p50':>10}{'tok/s':>9}"
     )
     for where, runs in rows.items():
-        med = lambda f: statistics.median(f(s) for s in runs)  # noqa: E731
+
+        def med(f, runs=runs):
+            return statistics.median(f(s) for s in runs)
+
         print(
             f"{where:<10}{med(lambda s: s.itl.median) * 1e3:>8.2f}ms{med(lambda s: s.itl.p99) * 1e3:>8.2f}ms"
             f"{med(lambda s: s.tpot.mean) * 1e3:>9.2f}ms{med(lambda s: s.ttft.median) * 1e3:>8.2f}ms"
