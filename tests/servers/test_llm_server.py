@@ -277,3 +277,16 @@ def test_concurrent_streams_all_finish(llm):
         t.join()
     ok = [r for r in results if r >= 0]
     assert len(ok) + results.count(-429) == 6 and all(r == 20 for r in ok) and len(ok) >= 4
+
+
+def test_sigterm_drains_then_exits_0():
+    from lesson.servers.launch import start_server, stop_process
+
+    server = start_server("llm", impl="ngram", drain_grace_s=1.0)
+    try:
+        server.process.send_signal(15)
+        assert _wait_for(lambda: http("GET", server.url + "/v2/health/ready")[0] == 503, 5)
+        status, _, raw = post(server, "/v1/completions", {"prompt": "x", "max_tokens": 2})
+        assert status == 503 and json.loads(raw)["error"]["type"] == "service_unavailable"
+    finally:
+        assert stop_process(server.process) == 0
