@@ -47,31 +47,52 @@ class EngineStoppedError(RuntimeError):
     """The engine's task stopped (closed, or a step raised) before the request finished."""
 
 
-class GenerationStream:
-    """One request's tokens, as an async iterator; closing it early aborts the request."""
+class _Channel:
+    """What the engine's task and one stream share: the queue of events and whether it ended.
 
-    def __init__(self, aengine: AsyncEngine, request_id: str) -> None:
+    The task holds only this, not the stream, so a stream nobody reads any more is freed (and
+    its ``__del__`` aborts the request)."""
+
+    __slots__ = ("queue", "done")
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[TokenEvent | BaseException | None] = asyncio.Queue()
+        self.done = False
+
+
+class GenerationStream:
+    """One request's tokens, as an async iterator; closing it early aborts the request.
+
+    It ends after the event with a ``finish_reason``, or at once (without one) if the request
+    is aborted through :meth:`AsyncEngine.abort`. If the engine stops or a step fails it raises
+    :class:`EngineStoppedError`.
+    """
+
+    def __init__(self, aengine: AsyncEngine, request_id: str, channel: _Channel) -> None:
         self.request_id = request_id
         self._aengine = aengine
-        self._queue: asyncio.Queue[TokenEvent | BaseException] = asyncio.Queue()
-        self._done = False
+        self._channel = channel
 
     def __aiter__(self) -> GenerationStream:
         return self
 
     async def __anext__(self) -> TokenEvent:
-        if self._done:
+        channel = self._channel
+        if channel.done and channel.queue.empty():
             raise StopAsyncIteration
         try:
-            item = await self._queue.get()
+            item = await channel.queue.get()
         except BaseException:  # cancelled while waiting: the consumer went away
             self._close()
             raise
+        if item is None:
+            raise StopAsyncIteration
         if isinstance(item, BaseException):
-            self._done = True
+            channel.done = True
             raise item
         if item.finish_reason is not None:
-            self._done = True
+            channel.done = True
+            channel.queue.put_nowait(None)
         return item
 
     async def aclose(self) -> None:
@@ -85,13 +106,11 @@ class GenerationStream:
         self._close()
 
     def _close(self) -> None:
-        if not self._done:
-            self._done = True
+        if not self._channel.done:
             self._aengine.abort(self.request_id)
 
     def __del__(self) -> None:  # dropped after a `break`: abort what nobody reads any more
-        if not self._done:
-            self._done = True
+        if not self._channel.done:
             try:
                 self._aengine.abort(self.request_id)
             except Exception:
@@ -106,8 +125,8 @@ class AsyncEngine:
     ) -> None:
         self.engine = engine
         self.executor = executor
-        self._streams: dict[str, GenerationStream] = {}
-        self._inbox: list[tuple[str, list[int], SamplingParams]] = []
+        self._streams: dict[str, _Channel] = {}
+        self._inbox: list[tuple[str, list[int], SamplingParams, _Channel]] = []
         self._aborts: set[str] = set()
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
@@ -128,17 +147,20 @@ class AsyncEngine:
                 request_id = f"gen-{next(self._ids)}"
         elif request_id in self._streams or self.engine.is_live(request_id):
             raise DuplicateRequestError(f"request {request_id!r} is already streaming")
-        stream = GenerationStream(self, request_id)
-        self._streams[request_id] = stream
-        self._inbox.append((request_id, list(prompt_ids), params))
+        channel = _Channel()
+        self._streams[request_id] = channel
+        self._inbox.append((request_id, list(prompt_ids), params, channel))
         self._ensure_task()
-        return stream
+        return GenerationStream(self, request_id, channel)
 
     def abort(self, request_id: str) -> None:
-        """Abort a request (applied before the next step; its stream stops)."""
-        stream = self._streams.pop(request_id, None)
-        if stream is not None:
-            stream._done = True
+        """Abort a request: its stream ends now, its blocks are freed before the next step."""
+        channel = self._streams.pop(request_id, None)
+        if channel is None:
+            return  # finished (or never known): nothing to free
+        if not channel.done:
+            channel.done = True
+            channel.queue.put_nowait(None)
         self._aborts.add(request_id)
         if self._wake is not None:
             self._wake.set()
@@ -157,8 +179,9 @@ class AsyncEngine:
                 pass
             self._task = None
         self._apply_pending()
-        for request_id, stream in list(self._streams.items()):
-            stream._queue.put_nowait(EngineStoppedError("the engine was closed"))
+        for request_id, channel in list(self._streams.items()):
+            channel.done = True
+            channel.queue.put_nowait(EngineStoppedError("the engine was closed"))
             self.engine.abort(request_id)
         self._streams.clear()
 
@@ -176,9 +199,9 @@ class AsyncEngine:
         for request_id in aborts:
             self.engine.abort(request_id)
         inbox, self._inbox = self._inbox, []
-        for request_id, prompt, params in inbox:
-            if request_id in aborts or request_id not in self._streams:
-                continue
+        for request_id, prompt, params, channel in inbox:
+            if self._streams.get(request_id) is not channel:
+                continue  # aborted before it reached the engine
             self.engine.add_request(prompt, params, request_id)
 
     async def _run(self) -> None:
@@ -199,18 +222,19 @@ class AsyncEngine:
                 self._fail_all(exc)
                 continue
             for event in events:
-                stream = self._streams.get(event.request_id)
-                if stream is None:
+                channel = self._streams.get(event.request_id)
+                if channel is None:
                     continue
-                stream._queue.put_nowait(event)
+                channel.queue.put_nowait(event)
                 if event.finish_reason is not None:
                     del self._streams[event.request_id]
             await asyncio.sleep(0)
 
     def _fail_all(self, exc: Exception) -> None:
-        for request_id, stream in list(self._streams.items()):
+        for request_id, channel in list(self._streams.items()):
             error = EngineStoppedError(f"the engine's step failed: {exc!r}")
             error.__cause__ = exc
-            stream._queue.put_nowait(error)
+            channel.done = True
+            channel.queue.put_nowait(error)
             self.engine.abort(request_id)
         self._streams.clear()

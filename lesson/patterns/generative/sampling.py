@@ -4,7 +4,8 @@ Temperature 0 is greedy (the highest logit; the lowest id on a tie). Otherwise t
 divided by the temperature, turned into probabilities with a softmax that subtracts the
 maximum first (so ``exp`` never overflows), cut to the smallest set of most likely tokens whose
 probabilities add up to ``top_p`` (nucleus sampling), and one token is drawn with the
-request's own ``random.Random``: the same seed gives the same tokens. Standard library only.
+request's own ``random.Random``: the same seed gives the same tokens. The softmax is the
+core's (:func:`lesson.core.generative.softmax`). Standard library only.
 
     >>> softmax([1.0, 1.0])
     [0.5, 0.5]
@@ -18,6 +19,7 @@ import math
 import random
 from dataclasses import dataclass
 
+from lesson.core.generative import softmax
 from lesson.patterns.generative.errors import InvalidSamplingParamsError
 
 __all__ = ["SamplingParams", "check_params", "sample", "softmax", "top_p_filter"]
@@ -66,21 +68,13 @@ def check_params(params: SamplingParams, vocab_size: int | None = None) -> None:
         isinstance(params.seed, bool) or not isinstance(params.seed, int)
     ):
         raise bad(f"seed must be an integer or None, got {params.seed!r}")
+    if not isinstance(params.stop_token_ids, tuple | list | frozenset | set):
+        raise bad(f"stop_token_ids must be a sequence of token ids, got {params.stop_token_ids!r}")
     for token in params.stop_token_ids:
         if isinstance(token, bool) or not isinstance(token, int):
             raise bad(f"stop_token_ids must be integers, got {token!r}")
         if vocab_size is not None and not 0 <= token < vocab_size:
             raise bad(f"stop token id {token} outside the vocabulary 0..{vocab_size - 1}")
-
-
-def softmax(logits: list[float], temperature: float = 1.0) -> list[float]:
-    """Probabilities from logits (divided by ``temperature`` > 0), computed stably."""
-    if temperature <= 0:
-        raise ValueError(f"softmax needs a temperature > 0, got {temperature}")
-    top = max(logits)
-    exps = [math.exp((x - top) / temperature) for x in logits]
-    total = sum(exps)
-    return [e / total for e in exps]
 
 
 def top_p_filter(probs: list[float], top_p: float) -> list[tuple[int, float]]:

@@ -157,15 +157,16 @@ class Scheduler:
 
     def _admit_static(self, plan: StepPlan, budget: int) -> None:
         size = self.allocator.block_size
-        reserved = 0
+        room = self.allocator.available()  # blocks this batch may ever take
         while self.waiting and len(self.running) < self.config.max_num_seqs:
             seq = self.waiting[0]
             hits = self._prefix_hits(seq)
             computed = len(hits) * size
-            worst = blocks_for(max(seq.max_positions, len(seq.tokens)), size) - len(hits)
-            if reserved + worst > self.allocator.available() - self._unheld(hits):
+            # reserve its longest answer; taking an unheld cached block uses up room too
+            cost = blocks_for(seq.max_positions, size) - len(hits) + self._unheld(hits)
+            if cost > room:
                 break
-            reserved += worst
+            room -= cost
             n = min(len(seq.tokens) - computed, budget)
             self._start(seq, hits, blocks_for(computed + n, size) - len(hits), plan)
             if n:

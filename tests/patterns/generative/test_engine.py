@@ -131,12 +131,13 @@ def test_a_prefix_cache_hit_gives_the_same_tokens_and_is_counted():
 def test_an_identical_prompt_recomputes_at_least_its_last_token():
     model = RecordingModel(small_model())
     engine = Engine(model, EngineConfig(block_size=4, num_blocks=64))
-    ids = prompt("12345678")
-    a = tokens_of(engine.run() if engine.add_request(ids, greedy(3)) else [], "req-0")
+    ids = prompt("12345678")  # two full blocks of 4
+    engine.add_request(ids, greedy(3), request_id="first")
+    a = tokens_of(engine.run(), "first")
     engine.add_request(ids, greedy(3), request_id="again")
     calls_before = len(model.calls)
     b = tokens_of(engine.run(), "again")
-    assert a == b and model.calls[calls_before][0] == (4, 4)
+    assert a == b and model.calls[calls_before][0] == (4, 4)  # one block reused, one computed
 
 
 def test_prefix_caching_off_keeps_nothing():
@@ -172,20 +173,15 @@ def test_the_same_seed_gives_the_same_tokens_in_any_company():
     assert other_seed != alone
 
 
-def test_stop_tokens_eos_and_ignore_eos():
-    model = small_model()
+def test_a_stop_token_ends_the_request_and_is_its_last_event():
     ids = prompt("a")
     free = run_alone(ids, greedy(10, ignore_eos=True))
     stop_at = free[3]
-    engine = Engine(model, EngineConfig(block_size=4, num_blocks=64))
+    engine = Engine(small_model(), EngineConfig(block_size=4, num_blocks=64))
     rid = engine.add_request(ids, greedy(10, stop_token_ids=(stop_at,)))
     events = engine.run()
-    cut = free.index(stop_at)
-    assert tokens_of(events, rid) == free[: cut + 1] and events[-1].finish_reason == "stop"
-    # make EOS the most likely token: a prompt that ends like a help topic ends
-    eos_engine = Engine(model, EngineConfig(block_size=4, num_blocks=64))
-    forced = eos_engine.add_request(ids, SamplingParams(5, temperature=0, stop_token_ids=()))
-    assert len(tokens_of(eos_engine.run(), forced)) <= 5
+    assert tokens_of(events, rid) == free[: free.index(stop_at) + 1]
+    assert events[-1].finish_reason == "stop" and events[-1].token_id == stop_at
 
 
 def test_eos_stops_unless_ignored():
@@ -264,3 +260,23 @@ def test_config_checks():
         EngineConfig(max_num_seqs=8, max_tokens_per_step=4)
     with pytest.raises(ValueError, match="num_blocks"):
         EngineConfig(num_blocks=0)
+
+
+def test_the_step_report_and_timelines_tell_what_happened():
+    engine = Engine(small_model(), EngineConfig(block_size=2, num_blocks=6, max_num_seqs=2))
+    a = engine.add_request(prompt("abcd"), greedy(6, ignore_eos=True))
+    engine.step()
+    report = engine.last_step
+    assert (report.prefill_tokens, report.decode_seqs, report.admitted) == (4, 0, (a,))
+    b = engine.add_request(prompt("xy"), greedy(6, ignore_eos=True))
+    engine.step()
+    report = engine.last_step
+    assert (report.prefill_tokens, report.decode_seqs, report.admitted) == (2, 1, (b,))
+    engine.run()
+    tb = engine.timeline(b)
+    # 6 blocks of 2 cannot hold both (9 + 7 positions): b, the newer one, was preempted
+    assert engine.stats().preemptions == tb.preemptions >= 1 and len(tb.readmitted_at) >= 1
+    assert tb.admitted_at < tb.readmitted_at[0] and len(tb.token_times) == 6
+    assert engine.timeline(a).preemptions == 0
+    with pytest.raises(KeyError):
+        engine.timeline("nobody")
