@@ -115,3 +115,12 @@ def test_text_stream_stop_across_tokens_with_text_before_it_in_the_same_token():
 
 def test_sse_framing():
     assert sse({"a": 1}) == b'data: {"a":1}\n\n'
+
+
+def test_a_prompt_of_token_ids():
+    r = parse({"prompt": [104, 105], "max_tokens": 2})
+    assert r.prompt_ids == [104, 105] and r.prompt == "hi"
+    assert parse({"prompt": [[104]]}).prompt_ids == [104]
+    with pytest.raises(APIError) as info:
+        parse({"prompt": [104, 300]})
+    assert info.value.param == "prompt"

@@ -214,6 +214,7 @@ def parse_request(raw: bytes, *, chat: bool, bounds: Bounds) -> CompletionReques
         raise APIError(400, f"the body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(body, dict):
         raise APIError(400, "the body must be a JSON object", code="invalid_json")
+    ids = None
     model = body.get("model")
     if model is not None and not isinstance(model, str):
         raise invalid("model", "expected a string", "invalid_type")
@@ -229,15 +230,24 @@ def parse_request(raw: bytes, *, chat: bool, bounds: Bounds) -> CompletionReques
         max_name = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
     else:
         prompt = body.get("prompt")
-        if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
-            prompt = prompt[0]
+        ids: list[int] | None = None
+        if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], (str, list)):
+            prompt = prompt[0]  # a batch of one
+        if isinstance(prompt, list):  # token ids (byte values), as OpenAI's API allows
+            if not all(
+                isinstance(t, int) and not isinstance(t, bool) and 0 <= t < 256 for t in prompt
+            ):
+                raise invalid("prompt", "token ids must be byte values 0..255", "invalid_type")
+            ids, prompt = list(prompt), decode_tokens(prompt)
         if not isinstance(prompt, str):
-            raise invalid("prompt", "expected a string (one prompt per request)", "invalid_type")
+            raise invalid(
+                "prompt", "expected a string or token ids (one prompt per request)", "invalid_type"
+            )
         limit, max_name = body.get("max_tokens"), "max_tokens"
     max_tokens = _number(
         {max_name: limit}, max_name, bounds.default_max_tokens, 1, bounds.max_tokens, integer=True
     )
-    prompt_ids = encode_prompt(prompt)
+    prompt_ids = ids if not chat and ids is not None else encode_prompt(prompt)
     if not prompt_ids:
         raise invalid("prompt" if not chat else "messages", "the prompt is empty")
     if len(prompt_ids) > bounds.max_prompt_tokens:
