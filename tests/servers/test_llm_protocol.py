@@ -124,3 +124,55 @@ def test_a_prompt_of_token_ids():
     with pytest.raises(APIError) as info:
         parse({"prompt": [104, 300]})
     assert info.value.param == "prompt"
+
+
+def test_any_body_is_parsed_or_refused_with_an_api_error_never_anything_else():
+    import random
+
+    rng = random.Random(0)
+    values = [
+        None,
+        True,
+        -1,
+        0,
+        1,
+        2.5,
+        -0.5,
+        1e309,
+        "x",
+        "",
+        [],
+        [1],
+        ["a"],
+        {},
+        {"a": 1},
+        [[1, 2]],
+        2**70,
+    ]
+    fields = [
+        "prompt",
+        "messages",
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "seed",
+        "stop",
+        "n",
+        "stream",
+        "stream_options",
+        "ignore_eos",
+        "model",
+        "echo",
+        "best_of",
+        "max_completion_tokens",
+    ]
+    for _ in range(2000):
+        body = {f: rng.choice(values) for f in rng.sample(fields, rng.randint(0, len(fields)))}
+        for chat in (False, True):
+            try:
+                parse_request(json.dumps(body).encode(), chat=chat, bounds=B)
+            except APIError as exc:
+                assert 400 <= exc.status < 500
+    for raw in (b"", b"\xff\xfe", b"null", b'"s"', b"1e999", b"{" * 5000):
+        with pytest.raises(APIError):
+            parse_request(raw, chat=False, bounds=B)
