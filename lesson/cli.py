@@ -31,6 +31,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("demo", "lesson.cli:demo", ""),
     ("serve", "lesson.servers.cli:serve", "needs `pip install lesson[serve]`"),
     ("loadtest", "lesson.loadtest.cli:loadtest", "needs `pip install lesson[serve]`"),
+    ("loadtest-llm", "lesson.loadtest.llm_wire:loadtest_llm", "needs `pip install lesson[serve]`"),
     ("batch", "lesson.patterns.batch.cli:batch", "needs `pip install lesson[batch]`"),
     ("sample-data", "lesson.patterns.batch.cli:sample_data", "needs `pip install lesson[batch]`"),
     ("broker", "lesson.servers.broker_cli:app", "needs `pip install lesson[stream]`"),

@@ -1,8 +1,9 @@
-"""`lesson serve rest|grpc`: the real servers from the command line.
+"""`lesson serve rest|grpc|llm`: the real servers from the command line.
 
 Registered on the main CLI by `lesson.cli` (`COMMANDS`); also runnable on its own::
 
     python -m lesson.servers.cli serve rest --port 8000
+    python -m lesson.servers.cli serve llm --port 8000   # the generative server (OpenAI API)
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="The lesson's
 
 
 def serve(
-    kind: str = typer.Argument(..., help="rest or grpc", metavar="rest|grpc"),
+    kind: str = typer.Argument(
+        ..., help="rest, grpc or llm (the generative server)", metavar="rest|grpc|llm"
+    ),
     host: str = typer.Option("127.0.0.1", help="Address to bind (loopback by default)."),
     port: int | None = typer.Option(None, help="Port (default: 8000 for rest, 8001 for grpc)."),
     model: str | None = typer.Option(
@@ -55,13 +58,60 @@ def serve(
     metrics_port: int | None = typer.Option(
         None, help="grpc: serve Prometheus /metrics on this HTTP port."
     ),
+    impl: str = typer.Option(
+        "auto",
+        help="llm: the model: numpy or python (the tiny transformer), ngram (the stand-in), "
+        "auto (numpy if its artifact is there, else ngram).",
+    ),
+    max_num_seqs: int = typer.Option(8, help="llm: sequences the engine runs at once."),
+    max_waiting: int = typer.Option(
+        32, help="llm: sequences waiting beyond those; more in flight get 429."
+    ),
+    block_size: int = typer.Option(16, help="llm: KV-cache positions per block."),
+    num_blocks: int = typer.Option(256, help="llm: KV-cache blocks."),
+    max_tokens_per_step: int = typer.Option(512, help="llm: tokens one engine step computes."),
+    scheduling: str = typer.Option("continuous", help="llm: continuous or static batching."),
+    prefix_caching: bool = typer.Option(True, help="llm: share cached prompt prefixes."),
+    max_prompt_tokens: int = typer.Option(1024, help="llm: bound on a prompt's tokens (400)."),
+    max_tokens: int = typer.Option(512, help="llm: bound on max_tokens (400)."),
+    engine_loop: str = typer.Option(
+        "loop", help="llm: engine steps on the event loop (loop) or a worker thread (thread)."
+    ),
+    gil_switch_ms: float | None = typer.Option(
+        None, help="llm: the GIL switch interval in ms (Python's default: 5)."
+    ),
 ) -> None:
     """Serve the lesson's models over REST (V1 + V2) or gRPC (V2) until SIGINT/SIGTERM."""
     from lesson.servers.backend import InferenceBackend, ServerOptions
     from lesson.servers.serve import serve as run
 
-    if kind not in ("rest", "grpc"):
-        raise typer.BadParameter(f"expected 'rest' or 'grpc', got {kind!r}", param_hint="KIND")
+    if kind not in ("rest", "grpc", "llm"):
+        raise typer.BadParameter(
+            f"expected 'rest', 'grpc' or 'llm', got {kind!r}", param_hint="KIND"
+        )
+    if kind == "llm":
+        _serve_llm(
+            host,
+            port or 8000,
+            dict(
+                model=model,
+                impl=impl,
+                max_num_seqs=max_num_seqs,
+                max_waiting=max_waiting,
+                block_size=block_size,
+                num_blocks=num_blocks,
+                max_tokens_per_step=max_tokens_per_step,
+                scheduling=scheduling,
+                prefix_caching=prefix_caching,
+                max_prompt_tokens=max_prompt_tokens,
+                max_tokens=max_tokens,
+                engine_loop=engine_loop,
+                gil_switch_ms=gil_switch_ms,
+                drain_grace_s=drain_grace_s,
+                warmup=warmup,
+                max_body_bytes=max_body_bytes,
+            ),
+        )
     try:
         options = ServerOptions(
             max_in_flight=max_in_flight,
@@ -91,6 +141,27 @@ def serve(
     raise typer.Exit(
         run(kind, host, port, options, backend if (kind == "grpc" or (workers or 1) == 1) else None)
     )
+
+
+def _serve_llm(host: str, port: int, values: dict) -> None:
+    """`lesson serve llm`: the generative server (see `lesson.servers.llm`)."""
+    from lesson.servers.llm.options import LLMOptions
+    from lesson.servers.serve import serve as run
+
+    try:
+        options = LLMOptions.from_dict(values)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    try:  # build the model and engine now, so a bad option is a one-line error
+        from lesson.servers.llm.state import LLMState
+
+        state = LLMState(options)
+    except (LookupError, ImportError, AttributeError, TypeError, ValueError, OSError) as exc:
+        typer.echo(
+            f"lesson serve llm: cannot load the model: {type(exc).__name__}: {exc}", err=True
+        )
+        raise typer.Exit(2) from None
+    raise typer.Exit(run("llm", host, port, options, state))
 
 
 app.command("serve")(serve)

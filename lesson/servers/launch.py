@@ -93,7 +93,7 @@ def _command(
 
 
 def _is_ready(kind: str, host: str, port: int, what: str = "ready") -> bool:
-    if kind == "rest":
+    if kind in ("rest", "llm"):
         try:
             with urllib.request.urlopen(
                 f"http://{host}:{port}/v2/health/{what}", timeout=1.0
@@ -156,13 +156,16 @@ def start_server(
     **options: Any,
 ) -> ServerHandle:
     """Start a server subprocess and wait until it is ready (or only live; see `running_server`)."""
-    if kind not in ("rest", "grpc"):
-        raise ValueError(f"kind must be 'rest' or 'grpc', got {kind!r}")
+    if kind not in ("rest", "grpc", "llm"):
+        raise ValueError(f"kind must be 'rest', 'grpc' or 'llm', got {kind!r}")
     if wait_for not in ("ready", "live"):
         raise ValueError(f"wait_for must be 'ready' or 'live', got {wait_for!r}")
-    ServerOptions.from_dict(
-        dict(options, model=model)
-    )  # fail fast on a bad option, in this process
+    if kind == "llm":  # fail fast on a bad option, in this process
+        from lesson.servers.llm.options import LLMOptions
+
+        LLMOptions.from_dict(dict(options, model=model))
+    else:
+        ServerOptions.from_dict(dict(options, model=model))
     attempts = 1 if port is not None else 3
     last_error = ""
     for _ in range(attempts):
@@ -188,7 +191,7 @@ def start_server(
         log.close()
         _LOGS.append(log.name)
         _LIVE[process.pid] = process
-        scheme = "http" if kind == "rest" else "grpc"
+        scheme = "grpc" if kind == "grpc" else "http"
         handle = ServerHandle(
             kind, host, chosen, f"{scheme}://{host}:{chosen}", process.pid, log.name, process
         )
@@ -223,7 +226,7 @@ def running_server(
     """Run a `lesson serve` subprocess for the duration of a `with` block.
 
     Args:
-        kind: "rest" or "grpc".
+        kind: "rest", "grpc" or "llm" (the generative server, `LLMOptions` fields).
         model: the default model's name (None: the registry's default).
         port: a fixed port (None: a free one).
         **options: `ServerOptions` fields (`max_in_flight=4`, `offload=True`,

@@ -25,7 +25,7 @@ SHUTDOWN_TIMEOUT_S = 30.0
 def _announce(
     kind: str, host: str, port: int, backend: InferenceBackend | None, note: str = ""
 ) -> None:
-    scheme = "http" if kind == "rest" else "grpc"
+    scheme = "grpc" if kind == "grpc" else "http"
     what = f"default model: {backend.registry.default_name}" if backend else note
     print(f"lesson {kind} server listening on {scheme}://{host}:{port} ({what})", flush=True)
 
@@ -233,14 +233,39 @@ def die_with_parent() -> None:
         raise SystemExit(f"parent process {parent} is gone; not starting")
 
 
+def serve_llm(host: str, port: int, options, state=None) -> int:
+    """The generative server (`lesson.servers.llm`) on uvicorn, draining like the REST one.
+
+    ``options``: an `LLMOptions`; ``state``: a pre-built `LLMState` (the CLI builds it first,
+    so a model that cannot load is a one-line error).
+    """
+    import uvicorn
+
+    from lesson.servers.llm.app import create_llm_app
+    from lesson.servers.llm.state import LLMState
+
+    state = state or LLMState(options)
+    cfg = uvicorn.Config(create_llm_app(state=state), host=host, port=port, **_uvicorn_settings())
+    server = _draining_server_class()(cfg, state, options.drain_grace_s)
+    _announce(
+        "llm", host, port, None, f"model: {state.name}, engine steps on the {options.engine_loop}"
+    )
+    server.run()
+    print("lesson llm server stopped", flush=True)
+    return 0
+
+
 def serve(
     kind: str, host: str, port: int, options: ServerOptions, backend: InferenceBackend | None = None
 ) -> int:
-    """Serve until a signal; `backend` (optional) is a pre-built one for `options`."""
+    """Serve until a signal; `backend` (optional) is a pre-built one for `options`
+    (kind "llm": `options` is an `LLMOptions` and `backend` an `LLMState`)."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     die_with_parent()
+    if kind == "llm":
+        return serve_llm(host, port, options, backend)
     if kind == "rest":
         return serve_rest(host, port, options, backend)
     if kind == "grpc":
         return serve_grpc(host, port, options, backend)
-    raise ValueError(f"kind must be 'rest' or 'grpc', got {kind!r}")
+    raise ValueError(f"kind must be 'rest', 'grpc' or 'llm', got {kind!r}")

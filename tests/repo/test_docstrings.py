@@ -16,6 +16,9 @@ MODULES = [
     "lesson.patterns.streaming.events",
     "lesson.loadtest",
     "lesson.core.stats",
+    "lesson.core.generative",
+    "lesson.core.safetensors",
+    "lesson.models.lm",
 ]
 
 

@@ -33,6 +33,8 @@ SCRIPT = textwrap.dedent(
     import lesson
     from lesson import *
     from lesson.core.model import AveragedEnsembleModel, default_registry
+    import lesson.core.generative, lesson.core.safetensors  # the generative pattern's core
+    import lesson.models.lm, lesson.models.lm_corpus  # the tiny LM in pure Python
 
     rest = fastapi_rest_adapter(averaged_ensembled_model)
     assert rest({"instances": [0.2, 0.4, 0.6]})["predictions"] == [0.42]
