@@ -28,6 +28,7 @@ equally good) weights, so bytes cannot be promised across machines but the quali
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -40,7 +41,7 @@ if platform.machine() in ("x86_64", "AMD64"):
 
 import numpy as np
 import safetensors
-from safetensors.numpy import save
+from safetensors.numpy import load, save
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -302,11 +303,15 @@ def train(corpus: Corpus, steps: int | None = None, log_every: int = 100) -> dic
 
 
 def weights_bytes(params: dict[str, np.ndarray]) -> bytes:
-    """The safetensors file: every tensor float32, the config in its metadata."""
+    """The safetensors file: every tensor float32, the config in its metadata.
+
+    The metadata is ONE key (``tiny-lm``, the config as canonical JSON): the library writes
+    metadata keys in hash-map order, which changes from run to run, so several keys would make
+    the same weights give different bytes.
+    """
     tensors = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in params.items()}
-    metadata = {"format": "np", "name": NAME, "version": VERSION}
-    metadata.update({k: str(v) for k, v in CONFIG.items()})
-    return save(tensors, metadata=metadata)
+    described = dict(CONFIG, name=NAME, version=VERSION)
+    return save(tensors, metadata={NAME: json.dumps(described, sort_keys=True)})
 
 
 def export(result: dict, corpus: Corpus, root: Path = ARTIFACTS_ROOT) -> Path:
@@ -385,7 +390,14 @@ def main(argv: list[str] | None = None) -> int:
                 "this Python's pydoc_data.topics differs from the one the artifact was trained on"
             )
             return 1
+        shipped_tensors = load(shipped.files[WEIGHTS_FILE])
         same = weights_bytes(result["params"]) == shipped.files[WEIGHTS_FILE]
+        if not same and set(shipped_tensors) == set(result["params"]):
+            worst = max(
+                float(np.max(np.abs(shipped_tensors[k] - result["params"][k])))
+                for k in shipped_tensors
+            )
+            print(f"largest weight difference from the shipped file: {worst:.3g}")
         want = shipped.manifest["metrics"]["heldout_loss_nats_per_token"]
         delta = abs(result["heldout_loss"] - want)
         if same:
