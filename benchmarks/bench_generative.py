@@ -5,14 +5,14 @@ other processes used meanwhile and a verdict per target::
 
     python benchmarks/bench_generative.py --quick          # a short run of every section (~1 min)
     python benchmarks/bench_generative.py                  # the full run (~4 min)
-    python benchmarks/bench_generative.py --only batching --rate 10 --duration 30
+    python benchmarks/bench_generative.py --only batching --rates 24,32 --duration 30 --rounds 3
 
 Sections (the model is the tiny transformer in numpy, ``load_tiny_lm_numpy``: 4 layers,
 d_model 64, a context of 128 byte tokens):
 
 - ``batching`` -- ``lesson serve llm`` started twice, ``--scheduling continuous`` and
   ``--scheduling static`` (max_num_seqs 8), alternately, round by round, under the same open
-  loop over HTTP: Poisson arrivals (seeded) at ``--rate``, short prompts, ``max_tokens`` drawn
+  loop over HTTP: Poisson arrivals (seeded) at each of ``--rates``, short prompts, ``max_tokens`` drawn
   (seeded) from {8, 32, 96} with ``ignore_eos`` so every answer's length is known. Goodput is
   the completed requests meeting BOTH objectives (TTFT <= ``--ttft-slo-ms``, TPOT <=
   ``--tpot-slo-ms``) per second. Target: continuous >= 2x static's goodput; p99 TTFT printed.
@@ -202,67 +202,60 @@ async def open_loop(
 def section_batching(args: argparse.Namespace) -> dict[str, Any]:
     from lesson.servers.launch import running_server
 
-    n = max(1, int(args.rate * args.duration * 1.5))
-    rng = random.Random(args.seed)
-    lengths = [rng.choice(LENGTHS) for _ in range(n)]
-    prompts = make_prompts(64, 16, args.seed)
     slo = SLO(ttft=args.ttft_slo_ms / 1000, tpot=args.tpot_slo_ms / 1000)
     env = {"OPENBLAS_NUM_THREADS": str(args.blas_threads)} if args.blas_threads else None
-    common = dict(
-        impl="numpy",
-        max_num_seqs=8,
-        max_waiting=512,
-        num_blocks=256,
-        env=env,
-    )
-    rows: dict[str, list[tuple[StreamSummary, CpuWatch]]] = {"continuous": [], "static": []}
+    common = dict(impl="numpy", max_num_seqs=8, max_waiting=2048, num_blocks=256, env=env)
+    prompts = make_prompts(64, 16, args.seed)
+    rows: dict[tuple[float, str], list[tuple[StreamSummary, CpuWatch]]] = {}
     with (
         running_server("llm", scheduling="continuous", **common) as cont,
         running_server("llm", scheduling="static", **common) as stat,
     ):
-        for r in range(args.rounds):
-            for name, server in (("continuous", cont), ("static", stat)):
-                with CpuWatch([server.pid, cont.pid if server is stat else stat.pid]) as watch:
-                    s = asyncio.run(
-                        open_loop(
-                            server.url,
-                            prompts=prompts,
-                            lengths=lengths,
-                            rate=args.rate,
-                            duration=args.duration,
-                            seed=args.seed,
-                            slo=slo,
+        for rate in args.rates:
+            n = max(1, int(rate * args.duration * 1.5))
+            rng = random.Random(args.seed)
+            lengths = [rng.choice(LENGTHS) for _ in range(n)]
+            for r in range(args.rounds):
+                for name, server in (("continuous", cont), ("static", stat)):
+                    with CpuWatch([cont.pid, stat.pid]) as watch:
+                        s = asyncio.run(
+                            open_loop(
+                                server.url,
+                                prompts=prompts,
+                                lengths=lengths,
+                                rate=rate,
+                                duration=args.duration,
+                                seed=args.seed,
+                                slo=slo,
+                            )
                         )
+                    rows.setdefault((rate, name), []).append((s, watch))
+                    print(
+                        f"  {rate:g} req/s round {r + 1} {name:<10} completed {s.completed} "
+                        f"failed {s.failed} goodput {s.goodput:.2f} req/s, TTFT p99 "
+                        f"{s.ttft.p99 * 1e3:.0f} ms, others {watch.mark()} cores",
+                        flush=True,
                     )
-                rows[name].append((s, watch))
-                print(
-                    f"  round {r + 1} {name:<10} completed {s.completed} failed {s.failed} "
-                    f"goodput {s.goodput:.2f} req/s, TTFT p99 {s.ttft.p99 * 1e3:.0f} ms, "
-                    f"others {watch.mark()} cores",
-                    flush=True,
-                )
     print()
     print(
         f"Continuous vs static batching over HTTP: `lesson serve llm --impl numpy "
-        f"--max-num-seqs 8`, open loop, Poisson (seed {args.seed}) at {args.rate:g} req/s for "
-        f"{args.duration:g} s, prompts 16 chars, max_tokens from {LENGTHS} (ignore_eos), "
-        f"SLO: TTFT <= {args.ttft_slo_ms:g} ms and TPOT <= {args.tpot_slo_ms:g} ms; "
-        f"medians of {args.rounds} round(s)"
+        f"--max-num-seqs 8 --scheduling continuous|static`, open loop, Poisson arrivals (seed "
+        f"{args.seed}) for {args.duration:g} s a run, prompts 16 chars, max_tokens from "
+        f"{LENGTHS} (ignore_eos, T=1), SLO: TTFT <= {args.ttft_slo_ms:g} ms and TPOT <= "
+        f"{args.tpot_slo_ms:g} ms; medians of {args.rounds} round(s); TTFT from the intended send"
     )
-    header = (
-        f"{'scheduling':<12}{'goodput':>9}{'good/done':>11}{'req/s':>8}{'tok/s':>8}"
-        f"{'TTFT p50':>10}{'TTFT p99':>10}{'TPOT p50':>10}{'TPOT p99':>10}{'others':>9}"
+    print(
+        f"{'rate':>5} {'scheduling':<11}{'goodput':>8}{'good/done':>11}{'tok/s':>7}"
+        f"{'TTFT p50':>10}{'TTFT p99':>10}{'TPOT p50':>10}{'TPOT p99':>10}  others"
     )
-    print(header)
     out: dict[str, Any] = {}
-    for name, runs in rows.items():
+    for (rate, name), runs in rows.items():
         ss = [s for s, _ in runs]
         fig = {
             "goodput": med([s.goodput or 0.0 for s in ss]),
             "good": med([s.good for s in ss]),
             "completed": med([s.completed for s in ss]),
             "failed": sum(s.failed for s in ss),
-            "rps": med([s.request_throughput for s in ss]),
             "tps": med([s.output_throughput for s in ss]),
             "ttft50": med([s.ttft.median for s in ss]),
             "ttft99": med([s.ttft.p99 for s in ss]),
@@ -270,36 +263,29 @@ def section_batching(args: argparse.Namespace) -> dict[str, Any]:
             "tpot99": med([s.tpot.p99 for s in ss]),
             "others": ", ".join(w.mark() for _, w in runs),
         }
-        out[name] = fig
+        out[f"{rate:g} {name}"] = fig
         print(
-            f"{name:<12}{fig['goodput']:>9.2f}{fig['good']:>6.0f}/{fig['completed']:<4.0f}"
-            f"{fig['rps']:>8.2f}{fig['tps']:>8.0f}{fig['ttft50'] * 1e3:>8.0f}ms"
-            f"{fig['ttft99'] * 1e3:>8.0f}ms{fig['tpot50'] * 1e3:>8.1f}ms{fig['tpot99'] * 1e3:>8.1f}ms"
-            f"  {fig['others']}"
+            f"{rate:>5g} {name:<11}{fig['goodput']:>8.2f}{fig['good']:>6.0f}/{fig['completed']:<4.0f}"
+            f"{fig['tps']:>7.0f}{fig['ttft50'] * 1e3:>8.0f}ms{fig['ttft99'] * 1e3:>8.0f}ms"
+            f"{fig['tpot50'] * 1e3:>8.1f}ms{fig['tpot99'] * 1e3:>8.1f}ms  {fig['others']}"
         )
         if fig["failed"]:
             errors: dict[str, int] = {}
             for s in ss:
                 for k, v in s.errors.items():
                     errors[k] = errors.get(k, 0) + v
-            print(f"{'':<12}failed: {errors}")
-    ratios = [
-        (a.goodput or 0.0) / b.goodput if b.goodput else float("inf")
-        for (a, _), (b, _) in zip(rows["continuous"], rows["static"], strict=True)
-    ]
-    ratio = med(ratios)
-    ttft_ratio = med(
-        [
-            b.ttft.p99 / a.ttft.p99
-            for (a, _), (b, _) in zip(rows["continuous"], rows["static"], strict=True)
-        ]
-    )
-    out["ratio"] = ratio
-    print(
-        f"goodput continuous / static: {ratio:.2f}x (rounds: "
-        f"{', '.join(f'{r:.2f}' for r in ratios)}) -> target >= {TARGETS['goodput']:g}x: "
-        f"{verdict(ratio >= TARGETS['goodput'])}; TTFT p99 static / continuous {ttft_ratio:.2f}x"
-    )
+            print(f"{'':>17}failed: {errors}")
+    for rate in args.rates:
+        pairs = list(zip(rows[(rate, "continuous")], rows[(rate, "static")], strict=True))
+        ratios = [a.goodput / b.goodput if b.goodput else float("inf") for (a, _), (b, _) in pairs]
+        ratio = med(ratios)
+        ttft = med([b.ttft.p99 / a.ttft.p99 for (a, _), (b, _) in pairs])
+        out[f"{rate:g} ratio"] = ratio
+        print(
+            f"{rate:g} req/s: goodput continuous / static {ratio:.2f}x (rounds: "
+            f"{', '.join(f'{r:.2f}' for r in ratios)}) -> target >= {TARGETS['goodput']:g}x: "
+            f"{verdict(ratio >= TARGETS['goodput'])}; TTFT p99 static / continuous {ttft:.2f}x"
+        )
     return out
 
 
@@ -333,7 +319,7 @@ def section_overhead(args: argparse.Namespace) -> dict[str, Any]:
     )
     print(
         f"{'B':>4}{'raw tok/s':>11}{'engine T=0':>12}{'ratio':>7}{'engine T=1':>12}{'ratio':>7}"
-        f"{'raw ms/step':>13}{'others':>20}"
+        f"{'raw ms/step':>13}  others"
     )
     for batch in args.batches:
         raw, greedy, sampled, marks = [], [], [], []
@@ -362,7 +348,7 @@ def section_overhead(args: argparse.Namespace) -> dict[str, Any]:
         out[batch].update(ratio_greedy=r0, ratio_sampled=r1)
         print(
             f"{batch:>4}{med(raw):>11.0f}{med(greedy):>12.0f}{r0:>6.2f}x{med(sampled):>12.0f}"
-            f"{r1:>6.2f}x{batch / med(raw) * 1e3:>13.2f}{', '.join(marks):>20}"
+            f"{r1:>6.2f}x{batch / med(raw) * 1e3:>13.2f}  {', '.join(marks)}"
         )
         print(
             f"     B={batch}: engine (greedy) / raw {r0:.2f}x -> target >= "
@@ -487,7 +473,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a short run of every section")
     parser.add_argument("--only", default=",".join(SECTIONS), help="sections, comma-separated")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rate", type=float, default=None, help="batching: requests/s")
+    parser.add_argument("--rates", default=None, help="batching: requests/s, e.g. 16,32")
     parser.add_argument("--duration", type=float, default=None, help="batching: seconds a run")
     parser.add_argument("--rounds", type=int, default=None, help="batching: rounds")
     parser.add_argument("--ttft-slo-ms", type=float, default=250.0)
@@ -502,9 +488,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     quick = args.quick
     defaults = {
-        "rate": 28.0,
-        "duration": 8.0 if quick else 30.0,
-        "rounds": 1 if quick else 2,
+        "rates": "20,32" if quick else "16,24,32,40",
+        "duration": 8.0 if quick else 20.0,
+        "rounds": 1,
         "batches": "8" if quick else "8,16",
         "steps": 40 if quick else 80,
         "repeats": 3 if quick else 7,
@@ -515,12 +501,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    args.rates = [float(r) for r in str(args.rates).split(",")]
     args.batches = [int(b) for b in str(args.batches).split(",")]
     args.blocks = [int(b) for b in str(args.blocks).split(",")]
     if args.steps > 100:
         parser.error("--steps must be at most 100 (the model's context is 128 tokens)")
-    if not 0 < args.rate * args.duration <= 2000:
-        parser.error("--rate x --duration must be in (0, 2000] requests")
+    if not all(0 < rate * args.duration <= 2000 for rate in args.rates):
+        parser.error("each --rates x --duration must be in (0, 2000] requests")
     args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
     for s in args.sections:
         if s not in SECTIONS:
