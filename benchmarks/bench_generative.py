@@ -84,6 +84,10 @@ class CpuWatch:
         for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
             usage = resource.getrusage(who)
             total += usage.ru_utime + usage.ru_stime
+        return total + self._servers()
+
+    def _servers(self) -> float:
+        total = 0.0
         for pid in self.pids:
             try:
                 with open(f"/proc/{pid}/stat") as f:
@@ -95,11 +99,13 @@ class CpuWatch:
 
     def __enter__(self) -> CpuWatch:
         self.t0, self.busy0, self.ours0 = time.monotonic(), self._busy(), self._ours()
+        self.servers0 = self._servers()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         wall = time.monotonic() - self.t0
         self.ours = self._ours() - self.ours0
+        self.servers = self._servers() - self.servers0
         others = self._busy() - self.busy0 - self.ours
         self.other_cores = max(0.0, others / wall) if wall > 0 else 0.0
         self.our_cores = self.ours / wall if wall > 0 else 0.0
@@ -242,11 +248,13 @@ def section_batching(args: argparse.Namespace) -> dict[str, Any]:
         f"--max-num-seqs 8 --scheduling continuous|static`, open loop, Poisson arrivals (seed "
         f"{args.seed}) for {args.duration:g} s a run, prompts 16 chars, max_tokens from "
         f"{LENGTHS} (ignore_eos, T=1), SLO: TTFT <= {args.ttft_slo_ms:g} ms and TPOT <= "
-        f"{args.tpot_slo_ms:g} ms; medians of {args.rounds} round(s); TTFT from the intended send"
+        f"{args.tpot_slo_ms:g} ms; medians of {args.rounds} round(s); TTFT from the intended send; "
+        f"CPU/tok: CPU of the servers, the load generator and this script per output token "
+        f"(server: the servers' share)"
     )
     print(
         f"{'rate':>5} {'scheduling':<11}{'goodput':>8}{'good/done':>11}{'tok/s':>7}"
-        f"{'TTFT p50':>10}{'TTFT p99':>10}{'TPOT p50':>10}{'TPOT p99':>10}  others"
+        f"{'TTFT p50':>10}{'TTFT p99':>10}{'TPOT p50':>10}{'TPOT p99':>10}{'CPU/tok':>9}{'server':>8}  others"
     )
     out: dict[str, Any] = {}
     for (rate, name), runs in rows.items():
@@ -262,12 +270,18 @@ def section_batching(args: argparse.Namespace) -> dict[str, Any]:
             "tpot50": med([s.tpot.median for s in ss]),
             "tpot99": med([s.tpot.p99 for s in ss]),
             "others": ", ".join(w.mark() for _, w in runs),
+            # CPU of both servers, the load generator and this process, per output token
+            "us_per_token": med([w.ours / max(s.output_tokens, 1) * 1e6 for s, w in runs]),
+            "server_us_per_token": med(
+                [w.servers / max(s.output_tokens, 1) * 1e6 for s, w in runs]
+            ),
         }
         out[f"{rate:g} {name}"] = fig
         print(
             f"{rate:>5g} {name:<11}{fig['goodput']:>8.2f}{fig['good']:>6.0f}/{fig['completed']:<4.0f}"
             f"{fig['tps']:>7.0f}{fig['ttft50'] * 1e3:>8.0f}ms{fig['ttft99'] * 1e3:>8.0f}ms"
-            f"{fig['tpot50'] * 1e3:>8.1f}ms{fig['tpot99'] * 1e3:>8.1f}ms  {fig['others']}"
+            f"{fig['tpot50'] * 1e3:>8.1f}ms{fig['tpot99'] * 1e3:>8.1f}ms"
+            f"{fig['us_per_token']:>7.0f}us{fig['server_us_per_token']:>6.0f}us  {fig['others']}"
         )
         if fig["failed"]:
             errors: dict[str, int] = {}
