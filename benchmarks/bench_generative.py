@@ -30,15 +30,14 @@ d_model 64, a context of 128 byte tokens):
 
 Other processes' CPU: the machine's busy time (``/proc/stat``) minus this process's, its
 children's and the servers'; a run where others used more than 0.25 cores is marked ``*``
-(contaminated). ``--blas-threads N`` sets ``OPENBLAS_NUM_THREADS`` for the servers and
-``threadpoolctl`` limits for the in-process sections (default: as shipped, unset).
+(contaminated). ``--blas-threads N`` runs everything (this process and the servers) with
+``OPENBLAS_NUM_THREADS=N`` (default: as shipped, unset: OpenBLAS starts a thread per core).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime
 import os
 import random
@@ -47,7 +46,7 @@ import shlex
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from lesson.loadtest.arrivals import Arrivals, arrival_offsets
@@ -121,17 +120,6 @@ def verdict(ok: bool) -> str:
 
 def med(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
-
-
-@contextlib.contextmanager
-def blas_limit(threads: int | None) -> Iterator[None]:
-    if threads is None:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=threads, user_api="blas"):
-        yield
 
 
 def load_model() -> Any:
@@ -209,8 +197,7 @@ def section_batching(args: argparse.Namespace) -> dict[str, Any]:
     from lesson.servers.launch import running_server
 
     slo = SLO(ttft=args.ttft_slo_ms / 1000, tpot=args.tpot_slo_ms / 1000)
-    env = {"OPENBLAS_NUM_THREADS": str(args.blas_threads)} if args.blas_threads else None
-    common = dict(impl="numpy", max_num_seqs=8, max_waiting=2048, num_blocks=256, env=env)
+    common = dict(impl="numpy", max_num_seqs=8, max_waiting=2048, num_blocks=256)
     prompts = make_prompts(64, 16, args.seed)
     rows: dict[tuple[float, str], list[tuple[StreamSummary, CpuWatch]]] = {}
     with (
@@ -531,6 +518,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    threads = None if args.blas_threads is None else str(args.blas_threads)
+    if threads is not None and os.environ.get("OPENBLAS_NUM_THREADS") != threads:
+        # OpenBLAS reads it once, when numpy loads: start again with it set
+        os.environ["OPENBLAS_NUM_THREADS"] = threads
+        os.execv(sys.executable, [sys.executable, *sys.argv])
     command = shlex.join(["python", "benchmarks/bench_generative.py", *(argv or sys.argv[1:])])
     load = os.getloadavg()
     print(
@@ -540,10 +532,9 @@ def main(argv: list[str] | None = None) -> int:
         f"OPENBLAS_NUM_THREADS {os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
         f"--blas-threads {args.blas_threads}"
     )
-    with blas_limit(args.blas_threads):
-        for name in args.sections:
-            print(f"\n== {name} ==", flush=True)
-            SECTIONS[name](args)
+    for name in args.sections:
+        print(f"\n== {name} ==", flush=True)
+        SECTIONS[name](args)
     return 0
 
 
