@@ -477,7 +477,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rates", default=None, help="batching: requests/s, e.g. 16,32")
     parser.add_argument("--duration", type=float, default=None, help="batching: seconds a run")
     parser.add_argument("--rounds", type=int, default=None, help="batching: rounds")
-    parser.add_argument("--ttft-slo-ms", type=float, default=250.0)
+    parser.add_argument("--ttft-slo-ms", type=float, default=100.0)
     parser.add_argument("--tpot-slo-ms", type=float, default=25.0)
     parser.add_argument("--batches", default=None, help="overhead: batch sizes B, e.g. 8,16")
     parser.add_argument("--steps", type=int, default=None, help="overhead: steps a repeat")
@@ -489,9 +489,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     quick = args.quick
     defaults = {
-        "rates": "20,32" if quick else "16,24,32,40",
+        "rates": "24,32" if quick else "16,24,32",
         "duration": 8.0 if quick else 20.0,
-        "rounds": 1,
+        "rounds": 1 if quick else 2,
         "batches": "8" if quick else "8,16",
         "steps": 40 if quick else 80,
         "repeats": 3 if quick else 7,
