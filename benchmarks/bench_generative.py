@@ -4,7 +4,7 @@ Run on demand (not a test); prints one table per section, with the date, the com
 other processes used meanwhile and a verdict per target::
 
     python benchmarks/bench_generative.py --quick          # a short run of every section (~1 min)
-    python benchmarks/bench_generative.py                  # the full run (~4 min)
+    python benchmarks/bench_generative.py                  # the full run (~6 min)
     python benchmarks/bench_generative.py --only batching --rates 24,32 --duration 30 --rounds 3
 
 Sections (the model is the tiny transformer in numpy, ``load_tiny_lm_numpy``: 4 layers,
