@@ -79,7 +79,13 @@ def check_params(params: SamplingParams, vocab_size: int | None = None) -> None:
 
 def top_p_filter(probs: list[float], top_p: float) -> list[tuple[int, float]]:
     """The smallest set of most likely (token, probability) whose probabilities reach ``top_p``."""
-    ranked = sorted(enumerate(probs), key=lambda item: (-item[1], item[0]))
+    # most likely first, the lowest id first on a tie: a stable sort on the probability alone
+    # (reverse=True keeps equal keys in their original order), about 2x faster than sorting
+    # (-p, id) tuples, and the same order, so the same seed still draws the same tokens
+    ranked = [
+        (token, probs[token])
+        for token in sorted(range(len(probs)), key=probs.__getitem__, reverse=True)
+    ]
     if top_p >= 1.0:
         return ranked
     kept, total = [], 0.0

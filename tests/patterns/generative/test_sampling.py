@@ -70,3 +70,27 @@ def test_bad_parameters_raise_the_typed_error(kwargs, words):
         check_params(SamplingParams(**kwargs), vocab_size=257)
     assert words in str(info.value)
     assert isinstance(info.value, ValueError)
+
+
+def _top_p_filter_before(probs, top_p):
+    """The first implementation: sorted (-p, id) tuples."""
+    ranked = sorted(enumerate(probs), key=lambda item: (-item[1], item[0]))
+    if top_p >= 1.0:
+        return ranked
+    kept, total = [], 0.0
+    for token, p in ranked:
+        kept.append((token, p))
+        total += p
+        if total >= top_p:
+            break
+    return kept
+
+
+def test_top_p_filter_ranks_as_before_so_seeds_draw_the_same_tokens():
+    """Most likely first, the lowest id on a tie, exactly as the first implementation ranked
+    (ties included), so a seed draws the same tokens as before the faster sort."""
+    rng = random.Random(3)
+    for _ in range(300):
+        probs = [rng.choice([0.0, 0.125, 0.25, rng.random()]) for _ in range(rng.randint(1, 40))]
+        for top_p in (1.0, 0.9, 0.5, rng.random()):
+            assert top_p_filter(probs, top_p) == _top_p_filter_before(probs, top_p)
