@@ -8,6 +8,9 @@ Registered on the main CLI by `lesson.cli` (`COMMANDS`); also runnable on its ow
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="The lesson's real servers.")
@@ -143,8 +146,20 @@ def serve(
     )
 
 
+def one_blas_thread() -> bool:
+    """Ask OpenBLAS for one thread unless the caller chose (``OPENBLAS_NUM_THREADS``).
+
+    The generative server runs many small matrix products a step; with a thread per core a
+    64-120 token prefill took a median 29 ms against 5 ms on one thread (bench_generative,
+    2026-12-07). It only works before numpy is first imported: False if it came too late.
+    """
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    return "numpy" not in sys.modules
+
+
 def _serve_llm(host: str, port: int, values: dict) -> None:
     """`lesson serve llm`: the generative server (see `lesson.servers.llm`)."""
+    one_blas_thread()
     from lesson.servers.llm.options import LLMOptions
     from lesson.servers.serve import serve as run
 
