@@ -39,6 +39,7 @@ __all__ = [
     "timeline_rows",
     "timing_of",
     "mixed_requests",
+    "stand_in_model",
 ]
 
 
@@ -174,6 +175,29 @@ def timeline_rows(timelines: Sequence[RequestTimeline], *, origin: float) -> lis
         for a, b in zip(t.token_times, t.token_times[1:], strict=False):
             bar("decode", a, b)
     return rows
+
+
+def stand_in_model() -> tuple[Any, str]:
+    """The fast n-gram stand-in and what it was trained on.
+
+    :func:`lesson.models.ngram.pydoc_ngram` (Python's help topics) where ``pydoc_data`` exists;
+    Pyodide leaves that module out, so in the browser the same trigram model is trained on the
+    docstrings of Python's built-ins instead.
+    """
+    from lesson.models.ngram import NgramModel, pydoc_ngram
+
+    try:
+        return pydoc_ngram(), "Python's help topics (pydoc_data)"
+    except ImportError:
+        import builtins
+
+        docs = sorted(
+            doc
+            for name in dir(builtins)
+            if isinstance(doc := getattr(getattr(builtins, name), "__doc__", None), str)
+        )
+        model = NgramModel.train(docs, order=3, max_seq_len=512, name="builtins-ngram")
+        return model, "the docstrings of Python's built-ins (pydoc_data is not in Pyodide)"
 
 
 def mixed_requests(count: int = 8, *, short: int = 4, long: int = 48) -> list[tuple[str, int]]:

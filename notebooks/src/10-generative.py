@@ -194,7 +194,7 @@ print(f"{run.stats.steps} steps (model calls) for {run.stats.tokens_generated} t
 # one join at every step.
 #
 # Eight requests, four slots, answers of 4 and 48 tokens mixed. This cell runs many tokens, so
-# it uses the **n-gram stand-in** (a byte trigram model of the same documentation, same
+# it uses the **n-gram stand-in** (a byte trigram model of Python's documentation, same
 # `LanguageModel` interface, far cheaper per token), and a **virtual clock**: each step costs a
 # fixed time plus a little per token it computes (the cell prints both), the shape of an
 # accelerator, where a step over four sequences costs barely more than over one. Steps are
@@ -202,10 +202,10 @@ print(f"{run.stats.steps} steps (model calls) for {run.stats.tokens_generated} t
 
 # %%
 from lesson.loadtest.streams import SLO
-from lesson.models.ngram import pydoc_ngram
-from lesson.teaching.generative import StepCostClock, mixed_requests
+from lesson.teaching.generative import StepCostClock, mixed_requests, stand_in_model
 
-ngram = pydoc_ngram()  # the stand-in: fast, so the cell can afford many tokens
+ngram, corpus = stand_in_model()  # the stand-in: fast, so the cell can afford many tokens
+print(f"the n-gram stand-in, trained on {corpus}")
 mixed = mixed_requests(8, short=4, long=48)
 slo = SLO(ttft=0.050)  # goodput: requests whose first token came within 50 ms (virtual)
 cost = StepCostClock()

@@ -87,3 +87,31 @@ def test_timeline_chart_describes_each_request(ngram):
     assert spec["$schema"] == VEGA_LITE_SCHEMA and spec["encoding"]["x2"] == {"field": "end_ms"}
     assert all(rid in spec["description"] for rid in run.ids)
     assert "prefill" in spec["description"]
+
+
+def test_the_stand_in_falls_back_to_the_builtins_docstrings_without_pydoc_data(monkeypatch):
+    import builtins
+    import sys
+
+    from lesson.models import ngram as ngram_module
+    from lesson.teaching.generative import stand_in_model
+
+    model, corpus = stand_in_model()
+    assert "pydoc_data" in corpus and model is ngram_module.pydoc_ngram()
+    real_import = builtins.__import__
+
+    def no_pydoc_data(name, *args, **kwargs):
+        if name.startswith("pydoc_data"):
+            raise ModuleNotFoundError("No module named 'pydoc_data'")
+        return real_import(name, *args, **kwargs)
+
+    ngram_module.pydoc_ngram.cache_clear()
+    monkeypatch.delitem(sys.modules, "pydoc_data.topics", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_pydoc_data)
+    try:
+        model, corpus = stand_in_model()
+    finally:
+        ngram_module.pydoc_ngram.cache_clear()
+    assert "built-ins" in corpus and model.name == "builtins-ngram"
+    run = run_requests(model, [("The ", 4)], virtual=True)
+    assert run.stats.tokens_generated == 4
