@@ -139,6 +139,24 @@ class Lab:
         self.targets = merged
         self.path = "servers"
 
+    def start_llm_server(self, **options: Any) -> Any:
+        """Start ``lesson serve llm`` (the OpenAI-compatible generative server) for this lab.
+
+        CPython only; it stops with the lab. ``options``: ``LLMOptions`` fields (``impl``,
+        ``max_num_seqs``...). Returns the server handle (``.url``); a second call returns the
+        same one.
+        """
+        if IN_BROWSER:
+            raise RuntimeError("no servers in the browser: use the in-process engine")
+        if "llm" in self.servers:
+            return self.servers["llm"]
+        from lesson.servers.launch import running_server
+
+        options["env"] = {**(options.get("env") or {}), LAB_PARENT_ENV: str(os.getpid())}
+        handle = self._stack.enter_context(running_server("llm", **options))
+        self.servers["llm"] = handle
+        return handle
+
     # ---- use -----------------------------------------------------------------------------
     def endpoint(self, key: str) -> Callable[[Any], Any]:
         """The ``payload -> response`` callable of a target (see :attr:`targets`)."""
@@ -210,9 +228,7 @@ class Lab:
     def describe(self) -> str:
         """The one-line status printed by :func:`setup`."""
         if self.path == "servers":
-            where = ", ".join(
-                f"{'REST' if k == 'rest' else 'gRPC'} {h.url}" for k, h in self.servers.items()
-            )
+            where = ", ".join(f"{_SERVER_NAMES.get(k, k)} {h.url}" for k, h in self.servers.items())
             return (
                 f"{READY_SENTINEL} — path: real servers {where} (CPython {sys.version.split()[0]})"
             )
@@ -240,6 +256,9 @@ class Lab:
 
     def __repr__(self) -> str:
         return f"<Lab path={self.path!r} targets={list(self.targets)}>"
+
+
+_SERVER_NAMES = {"rest": "REST", "grpc": "gRPC", "llm": "LLM"}
 
 
 def setup(

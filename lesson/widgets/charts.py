@@ -459,3 +459,48 @@ def display_chart(spec: dict[str, Any], *, svg: bool = True) -> None:
     from IPython.display import display
 
     display(chart_bundle(spec, svg=svg), raw=True)
+
+
+def timeline_chart(
+    rows: Sequence[dict[str, Any]],
+    *,
+    title: str = "",
+    x_title: str = "ms",
+) -> dict[str, Any]:
+    """Horizontal bars from ``start_ms`` to ``end_ms`` per ``request``, coloured by ``phase``
+    (a Gantt chart of requests' queueing, prefill and decode steps)."""
+    phases = list(dict.fromkeys(str(r["phase"]) for r in rows))
+    requests = list(dict.fromkeys(str(r["request"]) for r in rows))
+    per_request = []
+    for rid in requests[:MAX_DESCRIBED]:
+        mine = [r for r in rows if r["request"] == rid]
+        counts = ", ".join(f"{sum(1 for r in mine if r['phase'] == p)} {p}" for p in phases)
+        per_request.append(
+            f"{rid}: {_num(min(r['start_ms'] for r in mine))} to "
+            f"{_num(max(r['end_ms'] for r in mine))} {x_title} ({counts})"
+        )
+    description = (
+        f"{_title_text(title) or 'Timeline'}: one row per request, bars per phase "
+        f"({', '.join(phases)}). " + _listed(per_request) + "."
+    )
+    return _finish(
+        {
+            "title": title,
+            "width": 340,
+            "data": {"values": list(rows)},
+            "mark": {"type": "bar", "stroke": "white", "strokeWidth": 0.5},
+            "encoding": {
+                "y": {"field": "request", "type": "nominal", "sort": None, "title": None},
+                "x": {"field": "start_ms", "type": "quantitative", "title": x_title},
+                "x2": {"field": "end_ms"},
+                "color": {
+                    "field": "phase",
+                    "type": "nominal",
+                    "sort": phases,
+                    "legend": {"orient": "bottom", "direction": "horizontal"},
+                },
+                "tooltip": [{"field": k} for k in ("request", "phase", "start_ms", "end_ms")],
+            },
+        },
+        description,
+    )

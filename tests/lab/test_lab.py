@@ -179,3 +179,28 @@ def test_servers_stop_when_the_interpreter_exits_without_close(tmp_path):
     pids = [int(p) for p in out.stdout.split()]
     assert len(pids) == 2
     assert all(gone(pid) for pid in pids)
+
+
+def test_start_llm_server_serves_streams_and_stops_with_the_lab():
+    import json
+    import urllib.request
+
+    from lesson.lab import Lab
+
+    lab = Lab()
+    try:
+        handle = lab.start_llm_server(impl="ngram", warmup=False)
+        assert lab.start_llm_server() is handle and lab.servers["llm"] is handle
+        request = urllib.request.Request(
+            handle.url + "/v1/completions",
+            data=json.dumps({"prompt": "The ", "max_tokens": 3, "stream": True}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            events = [
+                line for line in response.read().decode().splitlines() if line.startswith("data:")
+            ]
+        assert events[-1] == "data: [DONE]" and len(events) >= 4
+    finally:
+        lab.close()
+    assert handle.process.poll() is not None

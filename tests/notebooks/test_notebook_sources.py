@@ -13,7 +13,8 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 EXPECTED = ["00-overview", "01-rest", "02-grpc", "03-batch", "04-streaming", "05-edge",
-            "06-load-testing", "07-resilience", "08-rollout", "09-capstone"]
+            "06-load-testing", "07-resilience", "08-rollout", "09-capstone",
+            "10-generative"]
 
 
 def cells(path: pathlib.Path) -> list[dict]:
@@ -45,7 +46,9 @@ def test_notebook_shape(path):
     assert all(not c.get("outputs") and c.get("execution_count") is None
                for c in all_cells if c["cell_type"] == "code"), "outputs must be stripped in git"
     joined = "\n".join(code)
-    assert ".panel(" in joined and "await " in joined and ".report()" in joined  # a real load test runs
+    # a real load test runs: the panel over the lab's targets, or (10) the stream harness
+    panel = ".panel(" in joined and ".report()" in joined
+    assert (panel or "run_streams(" in joined) and "await " in joined
     assert joined.count('check("') + joined.count("check('") >= 2  # exercises with checks
     assert "## What to notice" in markdown and "## Exercises" in markdown
     assert code[-1].strip() == "lab.close()"
@@ -72,9 +75,10 @@ def test_topic_is_demonstrated_by_running_code(topic):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_starts_with_lab_setup_and_its_defaults(path):
-    """The first cell is ``lab = setup()`` (08 and 09: the REST server only), nothing more to pass."""
+    """The first cell is ``lab = setup()`` (08 and 09: the REST server only; 10: none, it starts
+    the generative server itself), nothing more to pass."""
     first = source(next(c for c in cells(path) if c["cell_type"] == "code"))
-    assert re.search(r'^lab = setup\((servers=\("rest",\))?\)', first, re.M), first
+    assert re.search(r'^lab = setup\((servers=\("rest",\)|servers=\(\))?\)', first, re.M), first
     assert "load_default_mlp" not in first and "registry=" not in first
 
 

@@ -15,7 +15,8 @@ import pytest
 from tools.lite.build import BROWSER_WHEELS, PYODIDE_VERSION, check_pins
 
 PATTERN_PAGES = {"rest": "01-rest.ipynb", "grpc": "02-grpc.ipynb", "batch": "03-batch.ipynb",
-                 "streaming": "04-streaming.ipynb", "edge": "05-edge.ipynb"}
+                 "streaming": "04-streaming.ipynb", "edge": "05-edge.ipynb",
+                 "generative": "10-generative.ipynb"}
 READY = "Serving Patterns Lab ready"
 
 

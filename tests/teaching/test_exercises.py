@@ -35,6 +35,7 @@ NOTEBOOKS = [
     "07-resilience",
     "08-rollout",
     "09-capstone",
+    "10-generative",
 ]
 
 
@@ -245,7 +246,29 @@ def _errors_only(stable, candidate, *, max_error_rate, max_slowdown, min_request
     )
 
 
+def _tpot_over_all_tokens(origin, token_times, end):
+    ttft, e2el = token_times[0] - origin, end - origin
+    gaps = [b - a for a, b in zip(token_times, token_times[1:])]
+    return {"ttft": ttft, "tpot": e2el / len(token_times), "itl": gaps, "e2el": e2el}
+
+
+def _ttft_from_first_gap(origin, token_times, end):
+    answer = ref.stream_metrics(origin, token_times, end)
+    return {**answer, "ttft": token_times[0]}  # the clock reading, not the time since the send
+
+
+def _itl_includes_ttft(origin, token_times, end):
+    answer = ref.stream_metrics(origin, token_times, end)
+    return {**answer, "itl": [b - a for a, b in zip([origin, *token_times], token_times)]}
+
+
 WRONG_ANSWERS = [
+    ("stream_metrics", _tpot_over_all_tokens, "excludes it"),
+    ("stream_metrics", _ttft_from_first_gap, "ttft"),
+    ("stream_metrics", _itl_includes_ttft, "gaps"),
+    ("stream_metrics", lambda origin, times, end: [0.1, 0.01], "return a dict"),
+    ("kv_blocks", lambda p, m, size: -(-(p + m) // size), "never fed back"),
+    ("kv_blocks", lambda p, m, size: (p + m - 1) // size, "round up"),
     ("canary_arm", _python_hash_arm, "hashlib"),
     ("canary_arm", _random_arm, "second call"),
     ("canary_arm", _reshuffling_arm, "widening"),

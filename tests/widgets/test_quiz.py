@@ -34,6 +34,7 @@ STEMS = [
     "07-resilience",
     "08-rollout",
     "09-capstone",
+    "10-generative",
 ]
 
 

@@ -127,6 +127,23 @@ def rest_app(registry: Any = TOY_REGISTRY, **options: Any) -> Iterator[ServerSes
         yield ServerSession(client)
 
 
+@contextlib.contextmanager
+def llm_app(**options: Any) -> Iterator[ServerSession]:
+    """The real app of ``lesson serve llm`` (OpenAI-compatible), in-process.
+
+    Args:
+        **options: ``LLMOptions`` fields (``impl="numpy"``, ``max_num_seqs=...``).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # starlette's note about httpx
+        from fastapi.testclient import TestClient
+    from lesson.servers.llm.app import create_llm_app
+    from lesson.servers.llm.options import LLMOptions
+
+    with TestClient(create_llm_app(LLMOptions(**options))) as client:
+        yield ServerSession(client)
+
+
 @dataclass
 class GrpcSession:
     """A running gRPC server (warmed up) and a stub bound to it, over loopback."""

@@ -31,6 +31,7 @@ PREREQUISITES = {
     "07-resilience": ["06-load-testing"],
     "08-rollout": ["01-rest", "07-resilience"],
     "09-capstone": ["03-batch", "06-load-testing", "07-resilience"],
+    "10-generative": ["01-rest", "06-load-testing"],
 }
 
 

@@ -6,7 +6,7 @@ the answer for real, in local Jupyter and in JupyterLite alike (standard library
 
 One module per notebook holds its exercises (:mod:`.overview` for 00, :mod:`.rest`,
 :mod:`.grpc`, :mod:`.batch`, :mod:`.streaming`, :mod:`.edge`, :mod:`.load_testing`,
-:mod:`.resilience`, :mod:`.rollout`, :mod:`.capstone`): each exercise is one
+:mod:`.resilience`, :mod:`.rollout`, :mod:`.capstone`, :mod:`.generative`): each exercise is one
 :class:`Exercise` record built with keyword fields, its checker and its reference solution
 just above it. This module collects them (:data:`EXERCISES`) and runs the checks
 (:func:`check`); :func:`show_solution` gives a reference solution's source.
@@ -28,6 +28,7 @@ from lesson.teaching.exercises import (
     batch,
     capstone,
     edge,
+    generative,
     grpc,
     load_testing,
     overview,
@@ -92,6 +93,7 @@ MODULES = (
     resilience,
     rollout,
     capstone,
+    generative,
 )
 
 #: Every exercise by id, in the notebooks' order.

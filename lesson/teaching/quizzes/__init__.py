@@ -9,12 +9,12 @@ grades each click (``lesson.widgets.quiz``); without ipywidgets, answer from cod
     False
 
 Every question has exactly one correct option, and every option says why it is right or
-wrong. Content: ``serving`` (notebooks 00-04) and ``operations`` (05-09).
+wrong. Content: ``serving`` (notebooks 00-04) and ``operations`` (05-09), ``generative`` (10).
 """
 
 from __future__ import annotations
 
-from lesson.teaching.quizzes import operations, serving
+from lesson.teaching.quizzes import generative, operations, serving
 from lesson.teaching.quizzes.model import (
     Feedback,
     Option,
@@ -39,8 +39,10 @@ __all__ = [
     "UnknownQuizError",
 ]
 
-#: The quizzes by notebook stem ("00-overview" ... "09-capstone").
-QUIZZES: dict[str, Quiz] = {q.notebook: q for q in (*serving.QUIZZES, *operations.QUIZZES)}
+#: The quizzes by notebook stem ("00-overview" ... "10-generative").
+QUIZZES: dict[str, Quiz] = {
+    q.notebook: q for q in (*serving.QUIZZES, *operations.QUIZZES, *generative.QUIZZES)
+}
 
 
 def quiz_for(notebook: str) -> Quiz:
