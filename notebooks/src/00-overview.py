@@ -8,7 +8,8 @@
 #
 # **What you will learn**
 #
-# - the five serving patterns, what each is good at, and a rubric to choose between them;
+# - the six serving patterns, what each is good at, and a rubric to choose between the first
+#   five (generative serving answers a different question: text, token by token);
 # - the request/response contract every pattern shares, and why validation belongs in it;
 # - how to load-test a prediction service: percentiles instead of averages, closed versus
 #   open loop, and why a stalled server can hide in the wrong kind of test;

@@ -131,7 +131,7 @@ def test_home_page_learning_path_links_every_notebook_page_in_order(site):
     assert linked == stems(), f"the learning path links {linked}"
 
 
-def test_home_page_has_a_map_of_the_five_patterns_with_a_text_alternative(site):
+def test_home_page_has_a_map_of_the_six_patterns_with_a_text_alternative(site):
     html = (site / "index.html").read_text(encoding="utf-8")
     figure = re.search(r'<figure class="way-in-map">(.*?)</figure>', html, re.S)
     assert figure, "no patterns map on the home page"
@@ -139,7 +139,7 @@ def test_home_page_has_a_map_of_the_five_patterns_with_a_text_alternative(site):
     caption = re.search(r"<figcaption>(.*?)</figcaption>", figure.group(1), re.S)
     assert diagram and caption
     assert re.search(r"accTitle: .+", diagram.group(1)) and re.search(r"accDescr: .+", diagram.group(1))
-    for pattern in ("rest", "grpc", "batch", "streaming", "edge"):
+    for pattern in ("rest", "grpc", "batch", "streaming", "edge", "generative"):
         assert f'href="patterns/{pattern}/"' in caption.group(1), f"the caption does not link {pattern}"
 
 

@@ -21,7 +21,7 @@ ask = Question.shuffled
 
 OVERVIEW = Quiz(
     "00-overview",
-    "Check yourself: the five patterns",
+    "Check yourself: the serving patterns",
     (
         ask(
             "p99-definition",
