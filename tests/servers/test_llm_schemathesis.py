@@ -10,6 +10,7 @@ so the time stays bounded. Every answer must be below 500, and every 4xx must be
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -22,7 +23,7 @@ from schemathesis import GenerationMode  # noqa: E402
 pytestmark = [pytest.mark.server, pytest.mark.slow, pytest.mark.timeout(300)]
 
 ROUTES = r"^/v1/(completions|chat/completions|models(/\{model\})?)$"
-EXAMPLES = 40
+EXAMPLES = int(os.environ.get("LESSON_SCHEMATHESIS_EXAMPLES", "100"))
 OPERATIONS = [
     ("POST", "/v1/completions"),
     ("POST", "/v1/chat/completions"),
