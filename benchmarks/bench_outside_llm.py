@@ -100,7 +100,9 @@ def main() -> None:
                 f"aiperf TTFT {a.ttft_mean_ms:.2f}/{a.ttft_median_ms:.2f} ms (mean/p50) "
                 f"ITL {a.itl_mean_ms:.3f} ms {a.output_tps:.0f} tok/s | lesson TTFT "
                 f"{b.ttft_mean_ms:.2f}/{b.ttft_median_ms:.2f} ms ITL {b.itl_mean_ms:.3f} ms "
-                f"TPOT {b.tpot_mean_ms:.3f} ms {b.output_tps:.0f} tok/s",
+                f"TPOT {b.tpot_mean_ms:.3f} ms {b.output_tps:.0f} tok/s | client CPU s "
+                f"(wall s): aiperf {a.cpu_s:.1f} ({a.seconds:.1f}), lesson {b.cpu_s:.1f} "
+                f"({b.seconds:.1f})",
                 flush=True,
             )
     clean = [r for r in rounds if not r["contaminated"]] or rounds

@@ -79,6 +79,7 @@ class LLMToolRun:
     output_tps: float
     output_tokens: int
     seconds: float  # the tool's whole run, start-up included
+    cpu_s: float = float("nan")  # CPU the tool's processes used (user + system), start-up included
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -187,6 +188,13 @@ def offline_env(directory: Path) -> dict[str, str]:
     return env
 
 
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _prefix(core: str | None) -> list[str]:
     return ["taskset", "-c", core] if core is not None and shutil.which("taskset") else []
 
@@ -249,7 +257,7 @@ def run_aiperf(
         "--artifact-dir",
         str(artifacts),
     ]
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), _children_cpu()
     done = subprocess.run(
         cmd,
         capture_output=True,
@@ -259,7 +267,7 @@ def run_aiperf(
         env=tokenizer_env,
         cwd=workdir,
     )
-    seconds = time.monotonic() - t0
+    seconds, cpu_s = time.monotonic() - t0, _children_cpu() - cpu0
     export = artifacts / "profile_export_aiperf.json"
     if done.returncode != 0 or not export.exists():
         tail = (done.stdout + done.stderr).strip()[-1500:]
@@ -282,6 +290,7 @@ def run_aiperf(
         output_tps=stat("output_token_throughput"),
         output_tokens=int(stat("total_osl")),
         seconds=seconds,
+        cpu_s=cpu_s,
     )
 
 
@@ -323,9 +332,9 @@ def run_lesson_llm(
         "120",
         "--json-output",
     ]
-    t0 = time.monotonic()
+    t0, cpu0 = time.monotonic(), _children_cpu()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
-    seconds = time.monotonic() - t0
+    seconds, cpu_s = time.monotonic() - t0, _children_cpu() - cpu0
     if done.returncode != 0:
         raise RuntimeError(f"lesson loadtest-llm failed: {done.stderr.strip()[-800:]}")
     r = json.loads(done.stdout)
@@ -340,6 +349,7 @@ def run_lesson_llm(
         output_tps=float(r["output_throughput"]),
         output_tokens=int(r["output_tokens"]),
         seconds=seconds,
+        cpu_s=cpu_s,
     )
 
 
