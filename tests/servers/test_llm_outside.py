@@ -1,16 +1,23 @@
 """An outside LLM benchmark, NVIDIA's aiperf, unchanged, against `lesson serve llm`.
 
-aiperf runs from its own venv (``.cache/bench-venvs/aiperf``, created here when missing: about
-15 s with pip's cache warm, longer on a fresh machine; ``make bench-venvs`` installs it ahead)
+aiperf runs from its own venv (``.cache/bench-venvs/aiperf``, created here when missing: 11 s
+with pip's cache warm, 3 min on a fresh machine; ``make bench-venvs`` installs it ahead)
 with a byte-level tokenizer made locally with ``tokenizers`` (see
 :mod:`lesson.loadtest.outside.aiperf`). It and ``lesson loadtest-llm`` then run back to back on
-one server under the same load, three rounds alternating; the medians of their TTFT, inter-token
-latency and output-token throughput must agree within 15 %.
+one server under the same load, three rounds alternating; the medians over rounds of their
+median TTFT, mean inter-token latency and output-token throughput must agree within 15 %.
 
 The server serves the 5 ms-per-step test model (``llm_test_models:slow_lm``): its steps take a
 known time however busy the (shared, 2-core) machine is, so what is compared is the two tools'
-measurements, not the machine's noise. The same comparison on the tiny transformer is
-``benchmarks/bench_outside_llm.py`` (figures in benchmarks/README.md).
+measurements, not the machine's noise (on the CPU-bound tiny transformer, aiperf's own CPU,
+~8 s a run, slows the server on a 2-core machine: benchmarks/README.md). One stream at a time
+(concurrency 1): then both tools send exactly the same load. At concurrency 4 ITL and
+throughput agree as well (1.01-1.05 and 0.89-0.97 over four runs here) but TTFT moves with
+how the streams line up (0.87-1.03): the harness's workers re-send in lockstep, so four
+prompts are prefilled in one step, while aiperf's credit round trip (8-25 ms between a
+request's end and the next send) staggers them; that is a difference in the load the two
+closed loops make, not in how they measure, so it is reported (benchmarks/README.md), not
+asserted.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from lesson.servers.launch import running_server
 pytestmark = [pytest.mark.server, pytest.mark.slow, pytest.mark.timeout(900)]
 
 TOLERANCE = 0.15
-LOAD = dict(concurrency=4, input_tokens=32, output_tokens=64, requests=32, warmup=4)
+LOAD = dict(concurrency=1, input_tokens=32, output_tokens=64, requests=20, warmup=2)
 
 
 def pin_process(pid: int, cpu: int) -> None:
@@ -68,7 +75,8 @@ def test_aiperf_agrees_with_the_lesson_harness(venv, tmp_path):
         for run in runs:
             assert run["completed"] == LOAD["requests"] and run["errors"] == 0, (tool, run)
             assert run["output_tokens"] == LOAD["requests"] * LOAD["output_tokens"], (tool, run)
-    for name in ("ttft", "itl", "output_tps"):
+    # TTFT by its median: 20 samples a round of ~7 ms, where one late first token moves a mean
+    for name in ("ttft_p50", "itl", "output_tps"):
         assert abs(ratios[name] - 1) <= TOLERANCE, (name, ratios, out["medians"])
 
 
