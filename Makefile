@@ -12,7 +12,7 @@ LAB_PORT ?= 8888
 # jupyter refuses to run as root without --allow-root: pass it only when running as root
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: serve test site demo install system-deps clean benchmarks lab
+.PHONY: serve test site demo install system-deps clean benchmarks lab bench-venvs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,15 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 install: $(STAMP)
+
+# Outside tools in their own venvs under .cache/bench-venvs (pinned, installed once, reused):
+# aiperf for tests/servers/test_llm_outside.py and benchmarks/bench_outside_llm.py (about 3 min
+# on a fresh machine, seconds when cached).
+AIPERF_VENV := .cache/bench-venvs/aiperf/.bench-pins.json
+$(AIPERF_VENV): lesson/loadtest/outside/aiperf.py | $(STAMP)
+	$(BIN)/python -c "from lesson.loadtest.outside.aiperf import ensure_venv; print(ensure_venv())"
+
+bench-venvs: $(AIPERF_VENV)
 
 # Debian packages the tests need: chromium (browser tests), redis-server (the streaming broker),
 # wrk and h2load (benchmarks).
@@ -45,10 +54,10 @@ lab: install
 demo: install
 	$(BIN)/python -m lesson
 
-test: install system-deps site
+test: install system-deps site bench-venvs
 	$(BIN)/python -m pytest --nbmake --nbmake-timeout=300 notebooks tests
 
-benchmarks: install system-deps
+benchmarks: install system-deps bench-venvs
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:

@@ -23,12 +23,90 @@ __all__ = ["router"]
 
 router = APIRouter()
 
-_OPENAPI = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    }
+# The bodies as documented in /openapi.json (the fields `protocol.parse_request` reads; the
+# server checks them by hand, so anything else is a 400 in OpenAI's shape, never a 422).
+_COMMON: dict = {
+    "model": {"type": "string", "description": "the served model's name (optional)"},
+    "max_tokens": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 512,
+        "description": "tokens to generate (default 16; the server's bound, 512 by default)",
+    },
+    "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+    "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+    "seed": {"type": "integer", "minimum": -(2**63), "maximum": 2**64 - 1},
+    "stop": {
+        "anyOf": [
+            {"type": "string", "minLength": 1, "maxLength": 64},
+            {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1, "maxLength": 64},
+                "maxItems": 4,
+            },
+        ]
+    },
+    "n": {"type": "integer", "enum": [1]},
+    "stream": {"type": "boolean"},
+    "stream_options": {
+        "type": "object",
+        "properties": {"include_usage": {"type": "boolean"}},
+        "description": "only with stream: true",
+    },
+    "ignore_eos": {"type": "boolean", "description": "generate max_tokens tokens (vLLM's field)"},
 }
+_COMPLETION = {
+    "type": "object",
+    "required": ["prompt"],
+    "properties": {
+        "prompt": {
+            "anyOf": [
+                {"type": "string", "minLength": 1},
+                {
+                    "type": "array",
+                    "items": {"type": "integer", "minimum": 0, "maximum": 255},
+                    "minItems": 1,
+                    "description": "token ids (bytes)",
+                },
+            ]
+        },
+        "echo": {"type": "boolean"},
+        "best_of": {"type": "integer", "enum": [1]},
+        **_COMMON,
+    },
+}
+_CHAT = {
+    "type": "object",
+    "required": ["messages"],
+    "properties": {
+        "messages": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["role", "content"],
+                "properties": {
+                    "role": {
+                        "type": "string",
+                        "enum": ["system", "developer", "user", "assistant"],
+                    },
+                    "content": {"type": "string"},
+                },
+            },
+        },
+        "max_completion_tokens": _COMMON["max_tokens"],
+        **_COMMON,
+    },
+}
+
+
+def _openapi(schema: dict) -> dict:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema}},
+        }
+    }
 
 
 async def _complete(request: Request, chat: bool) -> Response:
@@ -86,7 +164,7 @@ async def _events(
     "/v1/completions",
     tags=["OpenAI"],
     summary="Complete a prompt (OpenAI's completions API)",
-    openapi_extra=_OPENAPI,
+    openapi_extra=_openapi(_COMPLETION),
 )
 async def completions(request: Request) -> Response:
     return await _complete(request, chat=False)
@@ -96,7 +174,7 @@ async def completions(request: Request) -> Response:
     "/v1/chat/completions",
     tags=["OpenAI"],
     summary="Answer a conversation (OpenAI's chat completions API)",
-    openapi_extra=_OPENAPI,
+    openapi_extra=_openapi(_CHAT),
 )
 async def chat_completions(request: Request) -> Response:
     return await _complete(request, chat=True)
