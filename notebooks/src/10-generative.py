@@ -168,7 +168,7 @@ display_chart(
         x_title="ms since the requests arrived",
     )
 )
-print(f"{'request':<8}{'prompt':>7}{'tokens':>7}{'TTFT ms':>9}{'TPOT ms':>9}{'ITL ms (each gap)':>22}")
+print(f"{'request':<8}{'prompt':>7}{'output':>7}{'TTFT ms':>9}{'TPOT ms':>9}   ITL ms (each gap)")
 for t in timelines:
     timing = timing_of(t)
     itl = " ".join(f"{gap * 1000:.0f}" for gap in timing.itl)

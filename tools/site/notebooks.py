@@ -36,9 +36,11 @@ def _model_refs(value: Any) -> set[str]:
     """Model ids a widget state refers to: ``IPY_MODEL_<id>`` strings, and widget views
     inside an ``Output`` widget's outputs."""
     if isinstance(value, str):
-        return {value[len(MODEL_REF):]} if value.startswith(MODEL_REF) else set()
+        return {value[len(MODEL_REF) :]} if value.startswith(MODEL_REF) else set()
     if isinstance(value, dict):
-        found = {value[WIDGET_VIEW]["model_id"]} if isinstance(value.get(WIDGET_VIEW), dict) else set()
+        found = (
+            {value[WIDGET_VIEW]["model_id"]} if isinstance(value.get(WIDGET_VIEW), dict) else set()
+        )
         return found.union(*(_model_refs(v) for v in value.values()))
     if isinstance(value, (list, tuple)):
         return set().union(*(_model_refs(v) for v in value))
@@ -47,8 +49,8 @@ def _model_refs(value: Any) -> set[str]:
 
 def _renamed(value: Any, names: dict[str, str]) -> Any:
     """``value`` with every model reference in ``names`` replaced by its new id."""
-    if isinstance(value, str) and value.startswith(MODEL_REF) and value[len(MODEL_REF):] in names:
-        return MODEL_REF + names[value[len(MODEL_REF):]]
+    if isinstance(value, str) and value.startswith(MODEL_REF) and value[len(MODEL_REF) :] in names:
+        return MODEL_REF + names[value[len(MODEL_REF) :]]
     if isinstance(value, dict):
         out = {k: _renamed(v, names) for k, v in value.items()}
         view = out.get(WIDGET_VIEW)
@@ -81,7 +83,9 @@ class SnapshotClient(NotebookClient):
     notebook's widget state with the live ones.
     """
 
-    async def async_execute_cell(self, cell: Any, cell_index: int, *args: Any, **kwargs: Any) -> Any:
+    async def async_execute_cell(
+        self, cell: Any, cell_index: int, *args: Any, **kwargs: Any
+    ) -> Any:
         cell = await super().async_execute_cell(cell, cell_index, *args, **kwargs)
         if self.store_widget_state and cell.get("cell_type") == "code":
             self._snapshot(cell)
@@ -89,8 +93,13 @@ class SnapshotClient(NotebookClient):
 
     def set_widgets_metadata(self) -> None:
         """Store only the widgets some output shows (the copies), not the live originals."""
-        shown = set().union(*(_model_refs(dict(o.get("data", {})))
-                              for c in self.nb.cells for o in c.get("outputs", [])))
+        shown = set().union(
+            *(
+                _model_refs(dict(o.get("data", {})))
+                for c in self.nb.cells
+                for o in c.get("outputs", [])
+            )
+        )
         kept = _closure(self.widget_state, shown)
         live = self.widget_state
         self.widget_state = {m: s for m, s in live.items() if m in kept}
@@ -100,7 +109,9 @@ class SnapshotClient(NotebookClient):
             self.widget_state = live
 
     def _snapshot(self, cell: Any) -> None:
-        shown = set().union(*(_model_refs(dict(o.get("data", {}))) for o in cell.get("outputs", [])))
+        shown = set().union(
+            *(_model_refs(dict(o.get("data", {}))) for o in cell.get("outputs", []))
+        )
         closure = _closure(self.widget_state, shown)
         if not closure:
             return
@@ -115,14 +126,44 @@ class SnapshotClient(NotebookClient):
                 view["model_id"] = names[view["model_id"]]
 
 
+def merge_streams(nb: Any) -> None:
+    """Join each cell's consecutive outputs on the same stream into one, in place.
+
+    A cell that prints a token at a time (``print(tok, end="", flush=True)``) leaves one
+    stream output per flush; JupyterLab draws them as one text, but the static page drew
+    each in its own block: one character per line.
+    """
+    for cell in nb.cells:
+        merged: list[Any] = []
+        for output in cell.get("outputs", []):
+            last = merged[-1] if merged else None
+            if (
+                output.get("output_type") == "stream"
+                and last is not None
+                and last.get("output_type") == "stream"
+                and last.get("name") == output.get("name")
+            ):
+                last["text"] = "".join(last["text"]) + "".join(output["text"])
+            else:
+                merged.append(output)
+        if "outputs" in cell:
+            cell["outputs"] = merged
+
+
 def execute_notebook(source: Path, target: Path, timeout_s: int = 600) -> float:
     """Execute ``source`` into ``target``; return the seconds it took."""
     t0 = time.monotonic()
     nb = nbformat.read(source, as_version=4)
-    client = SnapshotClient(nb, timeout=timeout_s, kernel_name="python3",
-                            store_widget_state=True, allow_errors=False,
-                            resources={"metadata": {"path": str(source.parent)}})
+    client = SnapshotClient(
+        nb,
+        timeout=timeout_s,
+        kernel_name="python3",
+        store_widget_state=True,
+        allow_errors=False,
+        resources={"metadata": {"path": str(source.parent)}},
+    )
     client.execute()
+    merge_streams(nb)
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, target)
     return time.monotonic() - t0
@@ -142,8 +183,9 @@ def execute_all(notebooks: Path, out: Path, jobs: int = 1) -> list[Path]:
         try:
             seconds = execute_notebook(source, out / source.name)
         except Exception as exc:  # name the notebook: nbclient's errors do not
-            raise RuntimeError(f"{source.name} failed to execute: {type(exc).__name__}: "
-                               f"{str(exc)[-3000:]}") from exc
+            raise RuntimeError(
+                f"{source.name} failed to execute: {type(exc).__name__}: {str(exc)[-3000:]}"
+            ) from exc
         print(f"executed {source.name} in {seconds:.1f}s", flush=True)
         return out / source.name
 
@@ -155,8 +197,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--notebooks", type=Path, default=ROOT / "notebooks")
     ap.add_argument("--out", type=Path, default=BUILD / "notebooks")
-    ap.add_argument("--jobs", type=int, default=1,
-                    help="notebooks at a time (1 keeps their measurements undisturbed)")
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="notebooks at a time (1 keeps their measurements undisturbed)",
+    )
     args = ap.parse_args()
     execute_all(args.notebooks, args.out, args.jobs)
 
