@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from llm_test_models import SlowLM
 
 from lesson.models.ngram import pydoc_ngram
 from lesson.patterns.generative import Engine, EngineConfig, GenerationError, SamplingParams
@@ -54,7 +55,9 @@ def test_driven_sequences_get_the_tokens_they_would_get_alone(where):
 @pytest.mark.parametrize("where", ["loop", "thread"])
 def test_bad_params_raise_on_add_and_abort_frees_blocks(where):
     async def main():
-        engine = Engine(pydoc_ngram(), EngineConfig(prefix_caching=False))
+        # 5 ms a step: the abort lands long before 400 tokens (the bare n-gram model, on a
+        # thread, once finished all 400 before the abort was applied)
+        engine = Engine(SlowLM(), EngineConfig(prefix_caching=False))
         driver = make_driver(engine, where)
         await driver.start()
         try:
