@@ -1,9 +1,9 @@
 # %% [markdown]
-# # 00 · Overview: five ways to serve a prediction
+# # 00 · Overview: six ways to serve a prediction
 #
 # You have a trained model. Next month it has to answer real traffic. *How* it answers — a REST
-# endpoint, a gRPC service, a nightly batch job, a stream consumer, or code on the user's
-# device — decides its latency, its cost, what happens when the network fails, and how you
+# endpoint, a gRPC service, a nightly batch job, a stream consumer, code on the user's
+# device, or (for a language model) a stream of tokens — decides its latency, its cost, what happens when the network fails, and how you
 # will test it. This lesson shows each pattern running for real, and measures it honestly.
 #
 # **What you will learn**
