@@ -154,10 +154,19 @@ class MicroBatcher(Collector):
             return await self._queue.get()
         if timeout <= 0:
             return None
+        # asyncio.wait, not wait_for: wait_for's timeout scope needs a current task, and in
+        # Pyodide's event loop it once raised before awaiting the get, killing this worker
+        # (JupyterLite run-all of 03: "coroutine 'Queue.get' was never awaited", 31 requests
+        # left unfinished).
+        getter = asyncio.ensure_future(self._queue.get())
         try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
-        except TimeoutError:
-            return None
+            done, _ = await asyncio.wait({getter}, timeout=timeout)
+        except asyncio.CancelledError:
+            getter.cancel()
+            raise
+        if not done and getter.cancel():
+            return None  # a cancelled get leaves any item in the queue
+        return getter.result()  # done, or done just before the cancel
 
     def claim(self, item: Pending) -> bool:
         """A cancelled caller's request is dropped, never run."""
