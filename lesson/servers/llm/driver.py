@@ -52,6 +52,26 @@ class _Base:
             return dict(stats)
         return dataclasses.asdict(stats)
 
+    def _step(self) -> list[tuple[Sequence, Any]]:
+        """One engine step; each live sequence's event (or the step's error) to deliver."""
+        try:
+            events = self.engine.step()
+        except Exception as exc:  # a broken step fails every live sequence, not the server
+            batch = [(seq, exc) for seq in self._live.values()]
+            self._live.clear()
+        else:
+            batch = []
+            for event in events:
+                seq = self._live.get(event.request_id)
+                if seq is None:
+                    continue
+                batch.append((seq, event))
+                if event.finish_reason is not None:
+                    del self._live[event.request_id]
+        self.steps += 1
+        self.stats = self._read_stats()
+        return batch
+
     @staticmethod
     def _deliver(batch: list[tuple[Sequence, Any]]) -> None:
         for seq, event in batch:
@@ -129,22 +149,7 @@ class ThreadDriver(_Base):
                 self._wake.wait(0.5)
                 self._wake.clear()
                 continue
-            try:
-                events = self.engine.step()
-            except Exception as exc:  # a broken step fails every live sequence, not the server
-                batch = [(seq, exc) for seq in self._live.values()]
-                self._live.clear()
-            else:
-                batch = []
-                for event in events:
-                    seq = self._live.get(event.request_id)
-                    if seq is None:
-                        continue
-                    batch.append((seq, event))
-                    if event.finish_reason is not None:
-                        del self._live[event.request_id]
-            self.steps += 1
-            self.stats = self._read_stats()
+            batch = self._step()
             if batch:
                 loop.call_soon_threadsafe(self._deliver, batch)
 
@@ -192,23 +197,7 @@ class LoopDriver(_Base):
                 self._wake.clear()
                 await self._wake.wait()
                 continue
-            try:
-                events = self.engine.step()
-            except Exception as exc:
-                batch = [(seq, exc) for seq in self._live.values()]
-                self._live.clear()
-            else:
-                batch = []
-                for event in events:
-                    seq = self._live.get(event.request_id)
-                    if seq is None:
-                        continue
-                    batch.append((seq, event))
-                    if event.finish_reason is not None:
-                        del self._live[event.request_id]
-            self.steps += 1
-            self.stats = self._read_stats()
-            self._deliver(batch)
+            self._deliver(self._step())
             # Let the responses be written between steps: the woken streams run in the next
             # loop iteration. Twice, because a disconnected stream is cancelled by anyio's
             # task group only when its scheduled check finds the stream waiting on a pending
