@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -14,45 +11,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from lesson.loadtest.outside.aiperf import Unavailable, ensure_tool_venv  # noqa: F401 - Unavailable re-exported for the peers
+
 ROOT = Path(__file__).resolve().parents[2]
 VENVS = ROOT / ".cache" / "bench-venvs"
 SERVER_CORE, CLIENT_CORE = "0", "1"
-INSTALL_TIMEOUT_S = 1500
-
-
-class Unavailable(RuntimeError):
-    """A tool or peer cannot run here; the message says exactly why."""
 
 
 def ensure_venv(name: str, pins: list[str]) -> Path:
     """``.cache/bench-venvs/<name>`` with exactly ``pins`` installed (cached: a rerun installs nothing)."""
     venv = VENVS / name
-    stamp = venv / ".bench-pins.json"
-    if (
-        stamp.exists()
-        and json.loads(stamp.read_text()) == pins
-        and (venv / "bin" / "python").exists()
-    ):
-        return venv
-    base = shutil.which("python3") or sys.executable
-    print(
-        f"  installing {' '.join(pins)} into {venv.relative_to(ROOT)} (once; cached afterwards)",
-        flush=True,
+    return ensure_tool_venv(
+        venv,
+        pins,
+        announce=lambda: print(
+            f"  installing {' '.join(pins)} into {venv.relative_to(ROOT)} (once; cached afterwards)",
+            flush=True,
+        ),
     )
-    if not (venv / "bin" / "python").exists():
-        subprocess.run([base, "-m", "venv", str(venv)], check=True, timeout=300)
-    done = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", *pins],
-        capture_output=True,
-        text=True,
-        timeout=INSTALL_TIMEOUT_S,
-        check=False,
-    )
-    if done.returncode != 0:
-        errors = [line for line in done.stderr.splitlines() if not line.startswith("WARNING")]
-        raise Unavailable(f"pip install {' '.join(pins)} failed: {' '.join(errors)[-500:]}")
-    stamp.write_text(json.dumps(pins))
-    return venv
 
 
 def free_port() -> int:

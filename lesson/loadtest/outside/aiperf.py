@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -95,11 +96,23 @@ def default_venvs() -> Path:
 
 def ensure_venv(venvs: Path | None = None, pins: list[str] = PINS) -> Path:
     """``<venvs>/aiperf`` with exactly ``pins`` installed (cached: a rerun installs nothing)."""
-    venv = (venvs or default_venvs()) / "aiperf"
+    return ensure_tool_venv((venvs or default_venvs()) / "aiperf", pins)
+
+
+def ensure_tool_venv(
+    venv: Path, pins: list[str], announce: Callable[[], None] | None = None
+) -> Path:
+    """``venv`` with exactly ``pins`` installed, for an outside tool; cached by a pins stamp.
+
+    ``announce`` is called before an install (not when the cached venv is reused). Raises
+    :class:`Unavailable` with pip's errors when the install fails.
+    """
     stamp = venv / ".bench-pins.json"
     python = venv / "bin" / "python"
     if stamp.exists() and json.loads(stamp.read_text()) == pins and python.exists():
         return venv
+    if announce is not None:
+        announce()
     base = shutil.which("python3") or sys.executable
     if not python.exists():
         subprocess.run([base, "-m", "venv", str(venv)], check=True, timeout=300)
