@@ -14,7 +14,8 @@ in the browser (Pyodide / JupyterLite) as well as in CPython. Two kinds of names
 
 - the few a learner reaches for first: the model protocol (:class:`Model`, :func:`as_model`),
   the service every transport calls (:class:`PredictionService`) and its
-  :class:`ValidationError`, the streaming adapter, the load tests (:func:`run_load_test`,
+  :class:`ValidationError`, the streaming adapter, the generative engine
+  (:class:`AsyncEngine`), the load tests (:func:`run_load_test`,
   :func:`run_load_test_async`), :func:`percentile`, :func:`clock_resolution` and
   :data:`IN_BROWSER`.
 
@@ -42,6 +43,7 @@ from lesson.original_api import (
     grpc_streaming_adapter,
     run_synthetic_load_test,
 )
+from lesson.patterns.generative import AsyncEngine
 from lesson.patterns.streaming.events import event_stream_adapter
 
 __version__ = "0.1.0"
@@ -64,6 +66,7 @@ __all__ = [
     "PredictionService",
     "ValidationError",
     "event_stream_adapter",
+    "AsyncEngine",
     "run_load_test",
     "run_load_test_async",
     "percentile",

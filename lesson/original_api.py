@@ -250,6 +250,13 @@ _LANDSCAPE: dict[str, dict[str, Any]] = {
         "use_when": "the device must predict without a network, on small quantised inputs",
         "lesson_api": "edge_inference_adapter",
     },
+    "generative": {
+        "latency": "first token low, whole answer high",
+        "strength": "answers streamed as they are written",
+        "use_when": "a language model writes the answer token by token and someone reads it "
+        "as it arrives",
+        "lesson_api": "AsyncEngine",
+    },
 }
 
 
@@ -259,6 +266,7 @@ def describe_serving_landscape() -> dict[str, dict[str, Any]]:
     The original keys and values (``latency`` and ``strength`` for REST, gRPC, batch, streaming
     and edge: claims, not measurements) plus ``use_when`` and ``lesson_api`` (the name in
     ``lesson`` of the pattern's in-process adapter), so a learner can go from the table to the
-    code. For choosing a pattern see :mod:`lesson.teaching.rubric`.
+    code; the sixth pattern, ``generative`` (a language model's streamed answer), follows them.
+    For choosing a pattern see :mod:`lesson.teaching.rubric`.
     """
     return copy.deepcopy(_LANDSCAPE)

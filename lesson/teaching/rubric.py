@@ -19,7 +19,7 @@ from typing import Literal
 
 Caller = Literal["browser", "service", "scheduler", "event-stream", "device"]
 CALLERS: tuple[str, ...] = ("browser", "service", "scheduler", "event-stream", "device")
-PATTERNS: tuple[str, ...] = ("REST", "gRPC", "batch", "streaming", "edge")
+PATTERNS: tuple[str, ...] = ("REST", "gRPC", "batch", "streaming", "edge", "generative")
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,9 @@ class Workload:
             not leave the device, for privacy).
         cost_ceiling_per_million: the most you can spend per million predictions (any
             currency), or None when cost is not the binding constraint.
+        generates_text: the answer is text a model writes one token at a time (a language
+            model), read by someone as it arrives; ``p99_slo_ms`` is then the objective for
+            the first token.
     """
 
     caller: Caller
@@ -45,6 +48,7 @@ class Workload:
     requests_per_s: float = 10.0
     must_work_offline: bool = False
     cost_ceiling_per_million: float | None = None
+    generates_text: bool = False
 
     def __post_init__(self) -> None:
         if self.caller not in CALLERS:
@@ -93,6 +97,12 @@ RUBRIC: list[dict[str, str]] = [
         "bursts absorbed by the log (lag grows).",
     },
     {
+        "rule": "Someone waits for text a model writes token by token (a language model)",
+        "pattern": "generative",
+        "why": "Stream each token as it is made and schedule per step (continuous batching); "
+        "hold time to first token and time per output token, not one latency.",
+    },
+    {
         "rule": "Another service calls at a high rate or needs a typed contract / streaming",
         "pattern": "gRPC",
         "why": "Typed protobuf contract, HTTP/2 multiplexing and bidirectional streams between services.",
@@ -137,6 +147,16 @@ def recommend_pattern(workload: Workload) -> Recommendation:
             reasons.append(f"results must be fresh within {w.freshness_s:g} s")
         return Recommendation(
             "streaming", reasons, ["batch (if minutes-to-hours freshness is enough)"]
+        )
+    if w.generates_text:
+        reasons = ["the answer is written token by token, so stream it as it is made"]
+        if w.p99_slo_ms is not None:
+            reasons.append(
+                f"hold the first token's p99 to {w.p99_slo_ms:g} ms and measure time per output "
+                "token beside it"
+            )
+        return Recommendation(
+            "generative", reasons, ["batch (if nobody reads the answer as it is written)"]
         )
     if w.caller == "service":
         reasons = ["the caller is another service, so a typed contract (protobuf) pays off"]

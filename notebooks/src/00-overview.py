@@ -137,7 +137,8 @@ panel.report()
 # ## Choosing a pattern
 #
 # The lesson's rubric applies a few ordered rules to numbers you know about your workload —
-# who calls, how fresh a prediction must be, the p99 objective, whether it must work offline.
+# who calls, how fresh a prediction must be, the p99 objective, whether it must work offline,
+# whether the answer is text a model writes token by token.
 # It states its reasons so that you can disagree with a specific one.
 
 # %%
@@ -149,6 +150,7 @@ table(RUBRIC, caption="The rubric, in the order its rules apply")
 print(recommend_pattern(Workload(caller="service", p99_slo_ms=50, requests_per_s=2000)))
 print(recommend_pattern(Workload(caller="scheduler", freshness_s=24 * 3600, requests_per_s=50)))
 print(recommend_pattern(Workload(caller="device", must_work_offline=True)))
+print(recommend_pattern(Workload(caller="browser", p99_slo_ms=500, generates_text=True)))
 
 # %% [markdown]
 # ## What to notice
@@ -218,9 +220,9 @@ show_quiz(quiz_for("00-overview"))
 # %% [markdown]
 # ## Exercises
 #
-# **1. Choose a pattern for three scenarios.** `lesson.teaching.exercises.SCENARIOS` describes three
+# **1. Choose a pattern for four scenarios.** `lesson.teaching.exercises.SCENARIOS` describes four
 # workloads. Return a dict mapping each scenario's name to one of `"REST"`, `"gRPC"`,
-# `"batch"`, `"streaming"`, `"edge"`.
+# `"batch"`, `"streaming"`, `"edge"`, `"generative"`.
 
 # %%
 from lesson.teaching.exercises import SCENARIOS, check

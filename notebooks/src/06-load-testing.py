@@ -79,6 +79,30 @@ Markdown(f"Compared within rows measured the same way ({compared}), "
 # sharing this kernel's CPU. "Batch" and "streaming" are not about per-request latency at all:
 # batch is judged by rows per second by a deadline, streaming by freshness.
 #
+# The sixth pattern, **generative** (notebook 10), has no single latency: an answer is written
+# token by token, so the user waits once for the first token (TTFT) and then for each of the
+# others (TPOT). Its row is measured here on the engine of notebook 10, in this kernel, with
+# the pure-Python `tiny-lm`: four requests of 12 tokens each, arriving together.
+
+# %%
+from lesson.core.artifacts import load_artifact
+from lesson.models.lm import load_tiny_lm
+from lesson.patterns.generative import EngineConfig
+from lesson.teaching.generative import run_requests
+
+tiny_lm = load_tiny_lm(load_artifact("tiny-lm"))
+prompts = ["The if statement ", "A list ", "Exceptions are ", "The while loop "]
+gen = run_requests(tiny_lm, [(p, 12) for p in prompts], EngineConfig(max_num_seqs=4))
+g = gen.summary()
+table([{"pattern": "generative", "notebook 00 claimed": landscape["generative"]["latency"],
+        "measured via": "tiny-lm engine, in this kernel (pure Python)",
+        "first token p50 ms": round(g.ttft.median * 1000, 1), "first token max ms": round(g.ttft.max * 1000, 1),
+        "per token p50 ms": round(g.tpot.median * 1000, 1), "whole answer p50 ms": round(g.e2el.median * 1000, 1),
+        "tokens/s": round(g.output_throughput), "errors": g.failed}],
+      caption=f"The generative row, measured just now ({g.completed} requests, {g.output_tokens} tokens)")
+print(f"A whole answer took {g.e2el.median / g.ttft.median:.1f}x as long as its first token (p50): "
+      "which one users feel depends on whether the answer is streamed to them.")
+#
 # ## Coordinated omission: a stall the closed loop cannot see
 #
 # A closed-loop test sends the next request only when the previous one has answered. If the

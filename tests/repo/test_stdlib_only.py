@@ -44,7 +44,7 @@ SCRIPT = textwrap.dedent(
     edge = edge_inference_adapter(averaged_ensembled_model)
     assert edge([0.12345])["predictions"] == averaged_ensembled_model([0.123])
     assert next(event_stream_adapter()([{"id": 1, "instances": [1.0]}]))["metadata"]["event_id"] == 1
-    assert set(describe_serving_landscape()) == {"REST", "gRPC", "batch", "streaming", "edge"}
+    assert set(describe_serving_landscape()) == {"REST", "gRPC", "batch", "streaming", "edge", "generative"}
     try:
         rest({"instances": [True]})
     except ValidationError as exc:

@@ -280,8 +280,18 @@ WRONG_ANSWERS = [
     ("percentile", _sorting_in_place, "changed the list"),
     (
         "pick_patterns",
-        {"fraud-check": "REST", "nightly-churn": "batch", "field-app": "edge"},
+        {
+            "fraud-check": "REST",
+            "nightly-churn": "batch",
+            "field-app": "edge",
+            "help-chat": "generative",
+        },
         "fraud-check",
+    ),
+    (
+        "pick_patterns",
+        {"fraud-check": "gRPC", "nightly-churn": "batch", "field-app": "edge", "help-chat": "REST"},
+        "help-chat",
     ),
     ("pick_patterns", {"fraud-check": "gRPC"}, "no pattern given"),
     ("validate_threshold", _ignores_threshold, "accepted"),

@@ -18,6 +18,10 @@ from lesson.teaching.simulation import simulate_batching_server, simulate_load_s
         (Workload(caller="event-stream", freshness_s=5), "streaming"),
         (Workload(caller="device"), "edge"),
         (Workload(caller="browser", must_work_offline=True), "edge"),
+        (Workload(caller="browser", p99_slo_ms=500, generates_text=True), "generative"),
+        (Workload(caller="service", generates_text=True), "generative"),
+        (Workload(caller="scheduler", generates_text=True), "batch"),  # nobody reads it live
+        (Workload(caller="device", generates_text=True), "edge"),
     ],
 )
 def test_rubric_picks_the_expected_pattern(workload, pattern):

@@ -148,18 +148,62 @@ def offline_chromium() -> Iterator[OfflineChromium]:
 
 
 def wait_for_output(frame, text: str, timeout_s: float = 240) -> None:
-    """Wait until a notebook output area in ``frame`` contains ``text``."""
-    frame.wait_for_function(
-        "t => [...document.querySelectorAll('.jp-OutputArea-output')]"
-        ".some(e => e.textContent.includes(t))",  # innerText is empty for cells scrolled out of view (content-visibility)
-        arg=text, timeout=timeout_s * 1000, polling=200)
+    """Wait until a notebook output area in ``frame`` contains ``text``.
+
+    On a timeout, raise an ``AssertionError`` that shows the notebook as the page has it (each
+    cell's prompt, source and outputs, and the kernel's status), so a failure in CI says where
+    the run stopped.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        frame.wait_for_function(
+            "t => [...document.querySelectorAll('.jp-OutputArea-output')]"
+            ".some(e => e.textContent.includes(t))",  # innerText is empty for cells scrolled out of view (content-visibility)
+            arg=text, timeout=timeout_s * 1000, polling=200)
+    except PlaywrightTimeout:
+        raise AssertionError(f"no output contained {text!r} after {timeout_s:g} s\n"
+                             + describe_notebook(frame)) from None
 
 
-def run_all_cells(frame) -> None:
-    """Run > Run All Cells through JupyterLab's menu, as a learner would."""
+def describe_notebook(frame, cells: int = 12) -> str:
+    """The kernel's status and the first ``cells`` cells as the page shows them (diagnostics)."""
+    try:
+        shown = [c.describe(300) for c in notebook_cells(frame)[:cells]]
+        return f"kernel status: {kernel_status(frame) or '(no indicator)'}\n" + "\n".join(shown)
+    except Exception as exc:  # the page may be gone; the diagnostics must not hide the failure
+        return f"(could not read the notebook: {exc})"
+
+
+def run_all_cells(frame, started_within_s: float = 60) -> None:
+    """Run > Run All Cells through JupyterLab's menu, as a learner would.
+
+    Waits until the menu item is enabled (JupyterLab greys it out until the notebook is the
+    current widget; a click on it then does nothing), then until some cell is queued or has
+    run, and raises with the notebook's state if none is within ``started_within_s``.
+    """
     frame.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-    frame.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    frame.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    deadline = time.monotonic() + 60
+    while True:
+        frame.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        label = frame.locator(".lm-Menu-itemLabel", has_text="Run All Cells")
+        item = frame.locator(".lm-Menu-item", has=label).first
+        item.wait_for(timeout=10_000)
+        if "lm-mod-disabled" not in (item.get_attribute("class") or ""):
+            item.click()
+            break
+        frame.keyboard.press("Escape")  # close the menu; try again once the notebook is current
+        if time.monotonic() > deadline:
+            raise AssertionError("Run All Cells stayed disabled for 60 s\n" + describe_notebook(frame))
+        frame.wait_for_timeout(500)
+    try:
+        frame.wait_for_function(
+            "() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]"
+            ".some(p => /[*0-9]/.test(p.textContent))",
+            timeout=started_within_s * 1000, polling=200)
+    except Exception as exc:
+        raise AssertionError(f"Run All Cells queued no cell within {started_within_s:g} s ({exc})\n"
+                             + describe_notebook(frame)) from None
 
 
 def wait_kernel_idle(frame, timeout_s: float = 240) -> None:

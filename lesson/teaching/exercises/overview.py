@@ -18,6 +18,7 @@ SCENARIOS: dict[str, Workload] = {
     "fraud-check": Workload(caller="service", p99_slo_ms=50, requests_per_s=3000),
     "nightly-churn": Workload(caller="scheduler", freshness_s=86_400, cost_ceiling_per_million=5),
     "field-app": Workload(caller="device", p99_slo_ms=30, must_work_offline=True),
+    "help-chat": Workload(caller="browser", p99_slo_ms=500, generates_text=True),
 }
 
 
@@ -25,8 +26,13 @@ SCENARIOS: dict[str, Workload] = {
 
 
 def pick_patterns() -> dict[str, str]:
-    """Patterns for the three scenarios in ``lesson.teaching.exercises.SCENARIOS``."""
-    return {"fraud-check": "gRPC", "nightly-churn": "batch", "field-app": "edge"}
+    """Patterns for the scenarios in ``lesson.teaching.exercises.SCENARIOS``."""
+    return {
+        "fraud-check": "gRPC",
+        "nightly-churn": "batch",
+        "field-app": "edge",
+        "help-chat": "generative",
+    }
 
 
 def check_pick_patterns(answer: dict[str, str]) -> str:
@@ -43,13 +49,13 @@ def check_pick_patterns(answer: dict[str, str]) -> str:
             got.lower() == want.pattern.lower(),
             f"{name}: you chose {got!r}; the rubric says {want.pattern} because {want.reasons[0]}",
         )
-    return "all three scenarios match the rubric"
+    return f"all {len(SCENARIOS)} scenarios match the rubric"
 
 
 PICK_PATTERNS = Exercise(
     id="pick_patterns",
     notebook=NOTEBOOK,
-    title="Choose a pattern for three scenarios",
+    title="Choose a pattern for four scenarios",
     task="Return a dict mapping each name in lesson.teaching.exercises.SCENARIOS to a pattern.",
     hint="Read each Workload's caller and freshness first; the rubric's rules are ordered.",
     checker=check_pick_patterns,
