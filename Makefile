@@ -55,7 +55,7 @@ demo: install
 	$(BIN)/python -m lesson
 
 test: install system-deps site bench-venvs
-	$(BIN)/python -m pytest --nbmake --nbmake-timeout=300 notebooks tests
+	$(BIN)/python -m pytest --nbmake --nbmake-timeout=300 --durations=20 notebooks tests
 
 benchmarks: install system-deps bench-venvs
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
