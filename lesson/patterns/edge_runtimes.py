@@ -102,7 +102,7 @@ def onnxruntime_installed_bytes() -> int:
     return sum(f.size or 0 for f in files)
 
 
-@dataclass
+@dataclass(repr=False)
 class RuntimeTable:
     """The measured rows (dicts with :data:`ROW_KEYS`), the held-out size and the clock."""
 
@@ -122,6 +122,9 @@ class RuntimeTable:
     def row(self, variant: str) -> dict[str, Any] | None:
         """The row of ``variant``, or None."""
         return next((r for r in self.rows if r["variant"] == variant), None)
+
+    def __repr__(self) -> str:
+        return self.to_text()
 
     def to_text(self) -> str:
         """A plain-text table (latency in µs per call)."""
