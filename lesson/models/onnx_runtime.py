@@ -38,7 +38,10 @@ _TYPES = {"FLOAT": ("FP32", "float32"), "DOUBLE": ("FP64", "float64")}
 
 def onnxruntime_available() -> bool:
     """True when ``onnxruntime`` can be imported (the ``edge`` extra; never in the browser)."""
-    return importlib.util.find_spec("onnxruntime") is not None
+    try:
+        return importlib.util.find_spec("onnxruntime") is not None
+    except (ImportError, ValueError):  # a finder that refuses it, or a broken install
+        return False
 
 
 class OnnxModel:
