@@ -92,7 +92,8 @@ def time_calls(
 
 def _source_bytes(*modules: Any) -> int:
     """Bytes of the ``.py`` files of ``modules`` (what the pure-Python runtime adds)."""
-    return sum(os.path.getsize(inspect.getsourcefile(m) or "") for m in modules)
+    paths = [inspect.getsourcefile(m) or getattr(m, "__file__", None) for m in modules]
+    return sum(os.path.getsize(p) for p in paths if p and os.path.exists(p))
 
 
 def onnxruntime_installed_bytes() -> int:
