@@ -29,7 +29,14 @@ def root(tmp_path: Path) -> Path:
 
 
 def test_shipped_artifacts_verify_and_describe_the_model():
-    assert list_artifacts() == {"diabetes-mlp": ["1"], "diabetes-mlp-int8": ["1"], "tiny-lm": ["1"]}
+    assert list_artifacts() == {
+        "diabetes-mlp": ["1"],
+        "diabetes-mlp-int8": ["1"],
+        "diabetes-mlp-onnx": ["1"],
+        "diabetes-mlp-onnx-int8": ["1"],
+        "diabetes-mlp-onnx-int8-static": ["1"],
+        "tiny-lm": ["1"],
+    }
     art = load_artifact("diabetes-mlp")
     m = art.manifest
     assert art.version == "1"
@@ -181,3 +188,7 @@ def test_training_script_reproduces_the_shipped_artifacts():
     assert out.returncode == 0, out.stdout + out.stderr
     assert "byte-identical" in out.stdout
     assert "mean baseline" in out.stdout and "MLP (held-out)" in out.stdout
+    import importlib.util
+
+    if importlib.util.find_spec("skl2onnx") is not None:  # the edge extra: ONNX exported too
+        assert "skl2onnx's conversion of the fitted model agrees" in out.stdout
