@@ -126,6 +126,29 @@ async def load_ort_web(base_url: str | None = None) -> OrtWeb:
     return _loaded
 
 
+async def runtime_bytes(ort: OrtWeb) -> dict[str, int]:
+    """Bytes of each of :data:`ORT_WEB_FILES` as served: what a device downloads to run a model.
+
+    Read from the worker's resource timing entries (what was actually fetched); a file with
+    no entry (the browser's buffer was full) is asked for with a ``HEAD`` request.
+    """
+    import js
+
+    sizes = {}
+    for entry in js.performance.getEntriesByType("resource"):
+        name = str(entry.name)
+        if name.startswith(ort.base_url) and name[len(ort.base_url) :] in ORT_WEB_FILES:
+            sizes[name[len(ort.base_url) :]] = int(entry.decodedBodySize)
+    for name in ORT_WEB_FILES:
+        if not sizes.get(name):
+            from pyodide.ffi import to_js
+
+            head = to_js({"method": "HEAD"}, dict_converter=js.Object.fromEntries)
+            response = await js.fetch(ort.base_url + name, head)
+            sizes[name] = int(response.headers.get("content-length") or 0)
+    return sizes
+
+
 def float32_rows(rows: Any) -> tuple[array.array, int]:
     """Validate rows of :data:`N_FEATURES` numbers; return them as one flat float32 array.
 
@@ -164,17 +187,47 @@ class OrtWebSession:
         flat, n = float32_rows(rows)
         return await self.run_flat(flat, n)
 
-    async def run_flat(self, flat: array.array, n: int) -> list[float]:
-        """Run on ``n`` rows already packed as float32 (what :meth:`predict` does after checks)."""
+    def _feeds(self, flat: array.array, n: int) -> Any:
         import js
         from pyodide.ffi import to_js
 
         data = js.Float32Array.new(len(flat))
         data.assign(flat)
         tensor = self.ort.module.Tensor.new("float32", data, to_js([n, N_FEATURES]))
-        feeds = to_js({self.input_name: tensor}, dict_converter=js.Object.fromEntries)
-        outputs = await self.session.run(feeds)
+        return to_js({self.input_name: tensor}, dict_converter=js.Object.fromEntries)
+
+    async def run_flat(self, flat: array.array, n: int) -> list[float]:
+        """Run on ``n`` rows already packed as float32 (what :meth:`predict` does after checks)."""
+        outputs = await self.session.run(self._feeds(flat, n))
         return getattr(outputs, self.output_name).data.to_memoryview().tolist()
+
+    async def time_runs(self, rows: Any, calls: int) -> float:
+        """Seconds for ``calls`` runs on ``rows`` in a JavaScript loop (one await from Python).
+
+        What a page's own script pays per call; each await of a JavaScript promise from
+        Python adds the bridge's cost on top (measure :meth:`predict` for that).
+        """
+        if not 1 <= calls <= 1 << 20:
+            raise ValueError("calls must be in 1..1048576")
+        flat, n = float32_rows(rows)
+        return float(await _js_run_loop()(self.session, self._feeds(flat, n), calls))
+
+
+_run_loop: Any = None
+
+
+def _js_run_loop() -> Any:
+    """A JavaScript ``(session, feeds, k) => seconds`` running ``session.run`` k times."""
+    global _run_loop
+    if _run_loop is None:
+        from pyodide.code import run_js
+
+        _run_loop = run_js(
+            "async (session, feeds, k) => { const t0 = performance.now();"
+            " for (let i = 0; i < k; i++) { await session.run(feeds); }"
+            " return (performance.now() - t0) / 1000; }"
+        )
+    return _run_loop
 
 
 def _names(manifest: dict[str, Any], key: str) -> list[str] | None:
