@@ -10,6 +10,8 @@ The export is plain JSON (never pickle), checksummed by a manifest:
 
     lesson/artifacts/diabetes-mlp/1/        weights, scaler, held-out set, manifest
     lesson/artifacts/diabetes-mlp-int8/1/   the same network with int8 weights (lesson.models.int8)
+    lesson/artifacts/diabetes-mlp-onnx*/1/  ONNX: float32, int8 dynamic, int8 static (export_onnx.py,
+                                            when the ``edge`` extra is installed)
 
 Run (needs the ``batch`` extra: numpy, scikit-learn)::
 
@@ -20,6 +22,7 @@ Run (needs the ``batch`` extra: numpy, scikit-learn)::
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -137,6 +140,7 @@ def train() -> dict:
         "X": X,
         "y": y,
         "names": names,
+        "X_tr": X_tr,
         "X_te": X_te,
         "y_te": y_te,
         "pred_te": pred_te,
@@ -240,6 +244,12 @@ def export(result: dict, root: Path = ARTIFACTS_ROOT) -> Path:
     if worst > 1e-6:
         raise SystemExit(f"export check failed: pure-Python predictions differ by {worst}")
     export_int8_artifact(load_artifact(NAME, VERSION, root=root), root=root)
+    if importlib.util.find_spec("onnxruntime") is not None:  # the edge extra
+        from export_onnx import export_onnx_artifacts
+
+        export_onnx_artifacts(load_artifact(NAME, VERSION, root=root), result["X_tr"], root)
+    else:
+        print("onnxruntime is not installed (the edge extra): ONNX artifacts not exported")
     return directory
 
 
@@ -269,10 +279,15 @@ def main(argv: list[str] | None = None) -> int:
 
         with tempfile.TemporaryDirectory() as tmp:
             export(result, Path(tmp))
+            names = [NAME, NAME + "-int8"]
+            if importlib.util.find_spec("onnxruntime") is not None:
+                from export_onnx import NAMES as ONNX_NAMES
+
+                names += ONNX_NAMES
             same = all(
                 (Path(tmp) / n / VERSION / "manifest.json").read_bytes()
                 == (ARTIFACTS_ROOT / n / VERSION / "manifest.json").read_bytes()
-                for n in (NAME, NAME + "-int8")
+                for n in names
             )
         print(
             "retrained artifacts are byte-identical to the shipped ones"

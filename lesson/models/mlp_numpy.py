@@ -118,7 +118,9 @@ def load_default_numpy_mlp() -> NumpyMLPModel:
 def serving_registry():
     """A registry for servers and benchmarks: ``diabetes-mlp`` (numpy, the default),
     ``diabetes-mlp-int8`` (stdlib int8), ``diabetes-mlp-simulated-accelerator`` (the numpy
-    model behind a SIMULATED accelerator's cost) and the toy ``averaged_ensemble``.
+    model behind a SIMULATED accelerator's cost), the toy ``averaged_ensemble`` and, when
+    onnxruntime is installed (the ``edge`` extra), the ONNX variants ``diabetes-mlp-onnx``,
+    ``diabetes-mlp-onnx-int8`` and ``diabetes-mlp-onnx-int8-static`` (platform ``onnxruntime_onnx``).
 
     Use with the servers: ``lesson serve rest --registry lesson.models.mlp_numpy:serving_registry``.
     """
@@ -132,4 +134,9 @@ def serving_registry():
     registry.register(load_edge_model())
     registry.register(SimulatedAcceleratorModel(mlp))
     registry.register(AveragedEnsembleModel())
+    from lesson.models.onnx_runtime import load_onnx_models, onnxruntime_available
+
+    if onnxruntime_available():
+        for model in load_onnx_models():
+            registry.register(model)
     return registry

@@ -29,7 +29,14 @@ def root(tmp_path: Path) -> Path:
 
 
 def test_shipped_artifacts_verify_and_describe_the_model():
-    assert list_artifacts() == {"diabetes-mlp": ["1"], "diabetes-mlp-int8": ["1"], "tiny-lm": ["1"]}
+    assert list_artifacts() == {
+        "diabetes-mlp": ["1"],
+        "diabetes-mlp-int8": ["1"],
+        "diabetes-mlp-onnx": ["1"],
+        "diabetes-mlp-onnx-int8": ["1"],
+        "diabetes-mlp-onnx-int8-static": ["1"],
+        "tiny-lm": ["1"],
+    }
     art = load_artifact("diabetes-mlp")
     m = art.manifest
     assert art.version == "1"

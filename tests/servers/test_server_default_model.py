@@ -12,6 +12,7 @@ from server_support import loadtest_json
 from lesson.clients import GrpcClient, RestClient
 from lesson.core.artifacts import load_artifact, load_heldout
 from lesson.models.mlp import load_default_mlp
+from lesson.models.onnx_runtime import ONNX_NAMES, onnxruntime_available
 
 pytestmark = pytest.mark.server
 
@@ -21,6 +22,8 @@ SERVED = {
     "diabetes-mlp-simulated-accelerator",
     "averaged_ensemble",
 }
+if onnxruntime_available():  # the edge extra: the ONNX variants are served too
+    SERVED |= set(ONNX_NAMES)
 
 
 def heldout_rows(n: int = 8) -> list[list[float]]:
