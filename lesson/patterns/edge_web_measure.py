@@ -6,8 +6,9 @@ from the pure-Python float model, the largest relative difference of its predict
 model's, and latency p50/p99 at batch 1 and batch 64. The browser's clock ticks in 100 µs, so
 each latency sample is the mean of a group of calls long enough to span 100 ticks; p50 and p99
 are over those groups. ORT-web's groups run in a JavaScript loop (what a page's own script
-pays per call); ``p50_b1_us_from_python`` adds what awaiting each call from Python costs.
-The pure-Python model is timed the same way in the same run (:func:`measure_pure_python`).
+pays per call); ``b1_p50_us_from_python`` adds what awaiting each call from Python costs.
+The rows carry the keys of :data:`lesson.patterns.edge_runtimes.ROW_KEYS` (plus those two), so
+they append to the table of the lesson's own runtimes measured in the same kernel.
 
 Runs in the browser only (:mod:`lesson.patterns.edge_web`); standard library at import.
 """
@@ -79,22 +80,13 @@ def _latency_fields(samples_by_batch: dict[int, list[float]]) -> dict[str, float
     out = {}
     for batch, samples in samples_by_batch.items():
         ordered = sorted(samples)
-        out[f"p50_b{batch}_us"] = round(percentile(ordered, 50) * 1e6, 1)
-        out[f"p99_b{batch}_us"] = round(percentile(ordered, 99) * 1e6, 1)
+        out[f"b{batch}_p50_us"] = percentile(ordered, 50) * 1e6
+        out[f"b{batch}_p99_us"] = percentile(ordered, 99) * 1e6
     return out
 
 
 def _chunk(rows: list[list[float]], batch: int) -> list[list[float]]:
     return [rows[i % len(rows)] for i in range(batch)]
-
-
-async def _python_latencies(predict: Callable, rows: list[list[float]], groups: int) -> dict:
-    """p50/p99 per batch size of a Python ``predict``, timed by Python."""
-    samples = {}
-    for batch in BATCHES:
-        chunk = _chunk(rows, batch)
-        samples[batch], _ = await time_per_call(lambda c=chunk: predict(c), groups=groups)
-    return _latency_fields(samples)
 
 
 async def _session_latencies(session: Any, rows: list[list[float]], groups: int) -> dict:
@@ -110,28 +102,6 @@ async def _session_latencies(session: Any, rows: list[list[float]], groups: int)
 
 def _max_relative(a: Sequence[float], b: Sequence[float]) -> float:
     return max(abs(x - y) / max(abs(y), 1e-12) for x, y in zip(a, b, strict=True))
-
-
-async def measure_pure_python(
-    rows: list[list[float]] | None = None, targets: list[float] | None = None, *, groups: int = 21
-) -> dict[str, Any]:
-    """The pure-Python float model's row, timed like the ORT-web rows (groups of calls)."""
-    artifact = load_artifact(DEFAULT_MLP_NAME)
-    model = MLPModel.from_artifact(artifact)
-    if rows is None or targets is None:
-        rows, targets = load_heldout(artifact)
-    mae = regression_metrics(targets, model.predict(rows))["mae"]
-    return {
-        "variant": "pure Python float64",
-        "runtime": "Python (this kernel)",
-        "model": f"{model.name}/{model.version}",
-        "model_bytes": len(artifact.files["weights.json"]),
-        "runtime_bytes": 0,
-        "mae": mae,
-        "delta_mae": 0.0,
-        "max_rel_diff_vs_python": 0.0,
-        **await _python_latencies(model.predict, rows, groups),
-    }
 
 
 async def measure_ort_web(
@@ -181,10 +151,11 @@ async def measure_ort_web(
                 "runtime_bytes": sum(served.values()),
                 "mae": metrics["mae"],
                 "delta_mae": round(metrics["mae"] - base_mae, 4),
+                "max_change": max(abs(a - b) for a, b in zip(preds, python_preds, strict=True)),
                 "max_rel_diff_vs_python": _max_relative(preds, python_preds),
                 "provider": session.provider,
                 **await _session_latencies(session, rows, groups),
-                "p50_b1_us_from_python": round(percentile(sorted(from_python), 50) * 1e6, 1),
+                "b1_p50_us_from_python": percentile(sorted(from_python), 50) * 1e6,
             }
         )
     return out
@@ -192,5 +163,5 @@ async def measure_ort_web(
 
 def speed_ratio(baseline: dict[str, Any], row: dict[str, Any], batch: int = 64) -> float:
     """How many times faster ``row`` is than ``baseline`` at ``batch`` (ratio of p50s)."""
-    key = f"p50_b{batch}_us"
+    key = f"b{batch}_p50_us"
     return baseline[key] / row[key] if row[key] > 0 else float("inf")

@@ -357,5 +357,52 @@ check("tampered_files", tampered_files)
 # to the small weights? Why is per-tensor scaling fragile, and what would per-channel scaling
 # change?
 
+# %% [markdown]
+# ## ONNX Runtime Web: the same file, in this browser
+#
+# The pure-Python model teaches the idea; a team ships the model as an `.onnx` file and runs it
+# with a runtime built for the device. In this browser that runtime is **ONNX Runtime Web**: the
+# same C++ ONNX Runtime compiled to WebAssembly, here its wasm-only, single-threaded build. The
+# site serves its files itself (nothing comes from a CDN), and only this notebook downloads
+# them, the first time the cell below asks for a session. The cell loads the three ONNX files
+# shipped with the lesson (float32, int8 dynamic, int8 static) from their checksummed
+# artifacts, runs them on the held-out rows, and times them exactly like the pure-Python model:
+# groups of calls, because the browser's clock ticks in 0.1 ms. In local Jupyter the same files
+# run with `onnxruntime` in CPython (the table above); this cell says so and measures nothing.
+
+# %%
+from lesson.core.runtime import IN_BROWSER
+
+if IN_BROWSER:
+    from IPython.display import display
+
+    from lesson.patterns.edge_runtimes import compare_edge_runtimes
+    from lesson.patterns.edge_web import ort_web_session
+    from lesson.patterns.edge_web_measure import measure_ort_web, speed_ratio
+
+    browser_table = compare_edge_runtimes()  # the lesson's own runtimes, in this kernel
+    web_rows = await measure_ort_web()  # downloads ONNX Runtime Web once, from this site
+    for web_row in web_rows:
+        browser_table.add_row(web_row)
+    web_float = web_rows[0]
+    print(f"ONNX Runtime Web: {web_float['runtime']}, execution provider {web_float['provider']!r}; "
+          f"{web_float['runtime_bytes']:,} bytes of runtime downloaded from this site")
+    float_session = await ort_web_session("diabetes-mlp-onnx")  # loaded already: no second download
+    print("ORT-web float32 predictions, first 5 held-out rows:",
+          await float_session.predict(lab.heldout()[0][:5]))
+    display(browser_table)
+    worst = web_float["max_rel_diff_vs_python"]
+    print(f"float32 ORT-web vs the pure-Python float model, {browser_table.heldout_n} held-out rows: "
+          f"largest relative difference {worst:.1e}, {'within' if worst <= 1e-6 else 'NOT within'} 1e-6")
+    python_float = browser_table.row("pure-Python float")
+    print(f"batch 64: ORT-web float32 ran at {speed_ratio(python_float, web_float):.1f}x the pure-Python "
+          f"model's speed (batch 1: {speed_ratio(python_float, web_float, 1):.2f}x), called from a "
+          "JavaScript loop; called from Python, each call also awaits a JavaScript promise: p50 "
+          f"{web_float['b1_p50_us_from_python']:,.0f} µs per call at batch 1")
+else:
+    print("ONNX Runtime Web runs in the browser: open this notebook in JupyterLite (the site's "
+          "'Open in JupyterLite' button) to run the three .onnx files there. Here, in CPython, "
+          "the same files run with onnxruntime.")
+
 # %%
 lab.close()
