@@ -6,8 +6,9 @@ from the pure-Python float model, the largest relative difference of its predict
 model's, and latency p50/p99 at batch 1 and batch 64. The browser's clock ticks in 100 µs, so
 each latency sample is the mean of a group of calls long enough to span 100 ticks; p50 and p99
 are over those groups. ORT-web's groups run in a JavaScript loop (what a page's own script
-pays per call); ``b1_p50_us_from_python`` adds what awaiting each call from Python costs.
-The rows carry the keys of :data:`lesson.patterns.edge_runtimes.ROW_KEYS` (plus those two), so
+pays per call); ``b1_p50_us_from_python`` and ``b64_p50_us_from_python`` time the same
+calls awaited one by one from Python, which adds the cost of crossing into JavaScript.
+The rows carry the keys of :data:`lesson.patterns.edge_runtimes.ROW_KEYS` (plus a few), so
 they append to the table of the lesson's own runtimes measured in the same kernel.
 
 Runs in the browser only (:mod:`lesson.patterns.edge_web`); standard library at import.
@@ -140,7 +141,12 @@ async def measure_ort_web(
         preds = await session.predict(rows)
         metrics = regression_metrics(targets, preds)
         served = await runtime_bytes(session.ort)
-        from_python, _ = await time_per_call(lambda s=session: s.predict(rows[:1]), groups=groups)
+        from_python = {}  # the same calls awaited one by one from Python
+        for batch in BATCHES:
+            chunk = _chunk(rows, batch)
+            from_python[batch], _ = await time_per_call(
+                lambda s=session, c=chunk: s.predict(c), groups=groups
+            )
         out.append(
             {
                 "variant": label,
@@ -155,7 +161,10 @@ async def measure_ort_web(
                 "max_rel_diff_vs_python": _max_relative(preds, python_preds),
                 "provider": session.provider,
                 **await _session_latencies(session, rows, groups),
-                "b1_p50_us_from_python": percentile(sorted(from_python), 50) * 1e6,
+                **{
+                    f"b{batch}_p50_us_from_python": percentile(sorted(samples), 50) * 1e6
+                    for batch, samples in from_python.items()
+                },
             }
         )
     return out
