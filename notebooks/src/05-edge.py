@@ -401,21 +401,22 @@ if IN_BROWSER:
           f"JavaScript loop; awaited one call at a time from Python: {from_python['b64_p50_us']:.1f}x "
           f"(batch 1: {from_python['b1_p50_us']:.2f}x): each await of a JavaScript promise from Python "
           f"costs ~{web_float['b1_p50_us_from_python'] - web_float['b1_p50_us']:,.0f} µs here")
+    from IPython.display import Markdown
+
+    from lesson.teaching.edge_verdicts import runtime_verdicts
+
+    display(Markdown("\n".join(f"- {line}" for line in runtime_verdicts(browser_table))))
 else:
     print("ONNX Runtime Web runs in the browser: open this notebook in JupyterLite (the site's "
           "'Open in JupyterLite' button) to run the three .onnx files there. Here, in CPython, "
           "the same files run with onnxruntime.")
 
 # %% [markdown]
-# Read the printed lines with the table (in JupyterLite). The `.onnx` file is the one
-# `onnxruntime` runs in CPython, byte for byte, and the float32 predictions agree with the
-# pure-Python model to float32's precision. What a device pays is the runtime's download, not
-# the model's: a file of about a kilobyte needs a runtime of about fourteen megabytes. For a
-# model this small a call is mostly fixed cost (setting up the tensors, crossing into
-# WebAssembly), so int8 buys little speed here; ONNX Runtime wins once a call carries work, at
-# batch 64, and only if the calls stay in JavaScript: awaiting each one from Python pays the
-# bridge between the two languages every time. A real page calls the session from its own
-# script; the lesson's kernel shows the cost of doing it from Python.
+# Read the lines under the table (in JupyterLite): they are computed from it. The `.onnx` file is
+# the one `onnxruntime` runs in CPython, byte for byte. What a device pays is mostly the
+# runtime's download, not the model's. And the bridge matters: a page calls the session from its
+# own script, while this kernel can also await each call from Python, which crosses into
+# JavaScript and back every time; the two ratios printed above show what that crossing costs.
 
 # %%
 lab.close()
