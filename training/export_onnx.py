@@ -273,6 +273,26 @@ def export_onnx_artifacts(
     return models
 
 
+def skl2onnx_agreement(result: dict, graph: bytes) -> float:
+    """The field's converter as a second opinion: ``skl2onnx`` converts the trained scikit-learn
+    scaler + MLPRegressor; return the largest relative gap between its predictions (un-scaled
+    as training does) and this module's graph on the held-out rows.
+
+    ``result`` is what ``train_model.train()`` returns (the fitted estimators are in it).
+    """
+    from skl2onnx import to_onnx
+    from sklearn.pipeline import make_pipeline
+
+    pipeline = make_pipeline(result["scaler"], result["mlp"])
+    converted = to_onnx(pipeline, result["X_tr"][:1].astype(np.float32), target_opset=OPSET)
+    session = ort.InferenceSession(
+        converted.SerializeToString(), providers=["CPUExecutionProvider"]
+    )
+    X = result["X_te"].astype(np.float32)
+    z = session.run(None, {session.get_inputs()[0].name: X})[0].ravel().astype(np.float64)
+    return max_relative(z * result["t_scale"] + result["t_mean"], run(graph, result["X_te"]))
+
+
 def check(root: Path = ARTIFACTS_ROOT) -> bool:
     """Re-export into a temporary directory and compare with the artifacts under ``root``.
 

@@ -247,7 +247,16 @@ def export(result: dict, root: Path = ARTIFACTS_ROOT) -> Path:
     if importlib.util.find_spec("onnxruntime") is not None:  # the edge extra
         from export_onnx import export_onnx_artifacts
 
-        export_onnx_artifacts(load_artifact(NAME, VERSION, root=root), result["X_tr"], root)
+        models = export_onnx_artifacts(
+            load_artifact(NAME, VERSION, root=root), result["X_tr"], root
+        )
+        if importlib.util.find_spec("skl2onnx") is not None:
+            from export_onnx import FLOAT32_RTOL, FLOAT_NAME, skl2onnx_agreement
+
+            gap = skl2onnx_agreement(result, models[FLOAT_NAME])
+            if gap > FLOAT32_RTOL:
+                raise SystemExit(f"skl2onnx's conversion differs from the export by {gap:.2e}")
+            print(f"skl2onnx's conversion of the fitted model agrees within {gap:.1e} relative")
     else:
         print("onnxruntime is not installed (the edge extra): ONNX artifacts not exported")
     return directory

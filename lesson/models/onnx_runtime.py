@@ -38,7 +38,10 @@ _TYPES = {"FLOAT": ("FP32", "float32"), "DOUBLE": ("FP64", "float64")}
 
 def onnxruntime_available() -> bool:
     """True when ``onnxruntime`` can be imported (the ``edge`` extra; never in the browser)."""
-    return importlib.util.find_spec("onnxruntime") is not None
+    try:
+        return importlib.util.find_spec("onnxruntime") is not None
+    except (ImportError, ValueError):  # a finder that refuses it, or a broken install
+        return False
 
 
 class OnnxModel:
@@ -64,8 +67,17 @@ class OnnxModel:
         onnx_meta = artifact.manifest.get("onnx")
         if not isinstance(onnx_meta, dict) or onnx_meta.get("file") not in artifact.files:
             raise ArtifactIntegrityError(f"{label}: the manifest describes no ONNX file")
-        (tin,), (tout,) = onnx_meta["inputs"], onnx_meta["outputs"]
-        if tin["datatype"] not in _TYPES or tin["shape"][1:] != [len(artifact.manifest["inputs"])]:
+        try:
+            (tin,), (tout,) = onnx_meta["inputs"], onnx_meta["outputs"]
+            supported = tin["datatype"] in _TYPES and tin["shape"][1:] == [
+                len(artifact.manifest["inputs"])
+            ]
+            tout["name"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ArtifactIntegrityError(
+                f"{label}: the manifest's onnx inputs/outputs are malformed ({exc!r})"
+            ) from exc
+        if not supported:
             raise ArtifactIntegrityError(f"{label}: unsupported input tensor {tin}")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads

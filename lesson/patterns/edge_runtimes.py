@@ -92,7 +92,8 @@ def time_calls(
 
 def _source_bytes(*modules: Any) -> int:
     """Bytes of the ``.py`` files of ``modules`` (what the pure-Python runtime adds)."""
-    return sum(os.path.getsize(inspect.getsourcefile(m) or "") for m in modules)
+    paths = [inspect.getsourcefile(m) or getattr(m, "__file__", None) for m in modules]
+    return sum(os.path.getsize(p) for p in paths if p and os.path.exists(p))
 
 
 def onnxruntime_installed_bytes() -> int:
@@ -102,7 +103,7 @@ def onnxruntime_installed_bytes() -> int:
     return sum(f.size or 0 for f in files)
 
 
-@dataclass
+@dataclass(repr=False)
 class RuntimeTable:
     """The measured rows (dicts with :data:`ROW_KEYS`), the held-out size and the clock."""
 
@@ -122,6 +123,9 @@ class RuntimeTable:
     def row(self, variant: str) -> dict[str, Any] | None:
         """The row of ``variant``, or None."""
         return next((r for r in self.rows if r["variant"] == variant), None)
+
+    def __repr__(self) -> str:
+        return self.to_text()
 
     def to_text(self) -> str:
         """A plain-text table (latency in µs per call)."""

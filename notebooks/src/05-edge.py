@@ -232,6 +232,119 @@ except lesson.ValidationError as error:
 # serving, versioned with the model, plus monitoring of live inputs against `feature_stats`.
 
 # %% [markdown]
+# ## On the field's runtime: ONNX and ONNX Runtime
+#
+# The int8 model above is the lesson's own, in plain Python: it teaches the idea, but no device
+# ships a hand-written loop. A team taking a model to a phone, a browser or a gateway runs a
+# pipeline like this one:
+#
+# 1. **Export** the trained model to a portable file. ONNX is a graph of standard operators
+#    (`MatMul`, `Add`, `Relu`, ...) with the weights inside; `training/export_onnx.py` builds it
+#    from the shipped artifact's weights, scaler included, so the file takes the ten raw
+#    measurements and returns the prediction.
+# 2. **Quantise** it with the runtime's own tools (`onnxruntime.quantization`): dynamic int8
+#    and static int8.
+# 3. **Validate the accuracy**: score held-out rows with each file and compare with the float
+#    model before anything ships (the export refuses a float32 graph more than 1e-6 relative
+#    from the lesson's MLP, and records each variant's held-out error in its manifest).
+# 4. **Package**: every file in a versioned directory with a manifest that pins its sha256, its
+#    opset and the names of its input and output, like every other artifact here.
+# 5. **Run it on the device** with a runtime built for it: ONNX Runtime in CPython (the
+#    lesson's servers serve these files by name, with the V2 platform `onnxruntime_onnx` that
+#    Triton uses), ONNX Runtime Web in the browser.
+#
+# What the three manifests say about their files (read now):
+
+# %%
+from lesson.models.onnx_runtime import ONNX_NAMES
+
+onnx_files = []
+for onnx_name in ONNX_NAMES:
+    onnx_artifact = load_artifact(onnx_name)
+    described = onnx_artifact.manifest["onnx"]
+    tensor = lambda t: f"{t['name']} {t['datatype']} {t['shape']}"
+    onnx_files.append({
+        "artifact": f"{onnx_name}/{onnx_artifact.version}",
+        "bytes": len(onnx_artifact.files[described["file"]]),
+        "IR / opset": f"{described['ir_version']} / {described['opsets']}",
+        "producer": described["producer_name"],
+        "operators": ", ".join(described["operators"]),
+        "input -> output": f"{tensor(described['inputs'][0])} -> {tensor(described['outputs'][0])}",
+        "held-out MAE": onnx_artifact.manifest["metrics"]["heldout"]["mae"],
+    })
+table(onnx_files, caption="The ONNX files as their manifests describe them")
+
+# %% [markdown]
+# **Opset and versions.** An ONNX file declares the version of the operator set it uses (the
+# *opset*) and of the file format (the *IR version*); a runtime loads files up to the versions
+# it knows and refuses newer ones. The export pins both (the columns above) so that older
+# runtimes and ONNX Runtime Web read the file; exporting with a converter's newest defaults can
+# give a file that devices in the field refuse. The quantiser writes its own `producer`, so the
+# manifest records who made each file, from which float artifact (`exported_from`, with that
+# manifest's sha256), and with which library versions. The model's version is the directory it
+# lives in; a new export is a new version, never an edited file.
+#
+# **Why static quantisation needs a calibration set.** int8 stores a number as
+# `q = round(x / scale) + zero_point`. For the weights, the scale comes from the weights
+# themselves. The *activations* (what flows between the layers) depend on the input, so their
+# range is unknown until data flows. `quantize_dynamic` measures it on every call: the
+# operators above include `DynamicQuantizeLinear` for that. `quantize_static` fixes every
+# scale in the file ahead of time from the ranges that a **calibration set** produces:
+# representative inputs run through the float model. Here that is the training rows (the
+# manifest says how many), never the held-out rows, which must stay unseen to validate the
+# accuracy honestly. The static file is in QDQ form: `QuantizeLinear` / `DequantizeLinear`
+# pairs around each product, which int8 hardware (NPUs, CPUs with int8 dot products) can fuse
+# into integer kernels.
+
+# %%
+print(load_artifact(ONNX_NAMES[2]).manifest["calibration"])
+
+# %% [markdown]
+# Now all the variants in one table, measured here: the bytes of each model file, the bytes of
+# the runtime a device must also download, the held-out error and the largest change in one
+# prediction, and the time per call for one row and for 64 rows (p50 and p99 over groups of
+# calls that take turns, so a busy moment hits every variant alike). In the browser,
+# ONNX Runtime does not run in this kernel's Python, so its CPython rows are left out.
+
+# %%
+from lesson.patterns.edge_runtimes import compare_edge_runtimes
+
+runtimes = compare_edge_runtimes()
+if lab.in_browser:
+    print("ONNX Runtime (CPython) rows: skipped — onnxruntime does not run in Pyodide.")
+elif not any(r["variant"].startswith("ORT") for r in runtimes.rows):
+    print("ONNX Runtime rows: skipped — onnxruntime is not installed (pip install 'lesson[edge]').")
+runtimes
+
+# %% [markdown]
+# Read from the table above (computed from its figures):
+
+# %% tags=["hide-input"]
+from IPython.display import Markdown
+
+from lesson.teaching.edge_verdicts import runtime_verdicts
+
+Markdown("\n".join(f"- {verdict}" for verdict in runtime_verdicts(runtimes)))
+
+# %% [markdown]
+# **Choose a variant (checked).** A device team has an accuracy budget (how much the held-out
+# MAE may grow) and a download budget (runtime plus model).
+# Write `choose_variant(rows, max_mae_increase, max_download_bytes)`: among the rows (dicts with the
+# table's keys: `variant`, `delta_mae`, `runtime_bytes`, `model_bytes`, `b1_p50_us`, ...) within
+# both budgets (inclusive), return the name of the fastest at batch 1, the smaller download on a
+# tie, or `None` when nothing fits. Then try it on `runtimes.rows`.
+
+# %%
+from lesson.teaching.exercises import check
+
+
+def choose_variant(rows, max_mae_increase, max_download_bytes):
+    raise NotImplementedError("your code here")
+
+
+check("choose_edge_variant", choose_variant)
+
+# %% [markdown]
 # ## Under load, and against a server
 #
 # The panel has both variants. The cell after it runs each with the same 300 requests drawn

@@ -188,3 +188,7 @@ def test_training_script_reproduces_the_shipped_artifacts():
     assert out.returncode == 0, out.stdout + out.stderr
     assert "byte-identical" in out.stdout
     assert "mean baseline" in out.stdout and "MLP (held-out)" in out.stdout
+    import importlib.util
+
+    if importlib.util.find_spec("skl2onnx") is not None:  # the edge extra: ONNX exported too
+        assert "skl2onnx's conversion of the fitted model agrees" in out.stdout

@@ -144,6 +144,10 @@ def test_tampered_or_truncated_onnx_is_refused(root):
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(ArtifactIntegrityError, match="ONNX Runtime cannot load it"):
         load_onnx_model(root=root)
+    manifest["onnx"]["outputs"] = []  # a manifest that does not describe the file's tensors
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(ArtifactIntegrityError, match="malformed"):
+        load_onnx_model(root=root)
 
 
 def test_registry_has_the_onnx_models_only_when_onnxruntime_imports(monkeypatch):

@@ -18,7 +18,8 @@ SCRIPT = textwrap.dedent(
     r"""
     import sys
     BLOCKED = {"fastapi", "grpc", "numpy", "uvicorn", "pydantic", "typer", "rich", "ipywidgets",
-               "starlette", "httpx", "google", "pyarrow", "dask", "sklearn", "click", "IPython"}
+               "starlette", "httpx", "google", "pyarrow", "dask", "sklearn", "click", "IPython",
+               "onnx", "onnxruntime"}
 
     class Blocker:
         def find_spec(self, name, path=None, target=None):
@@ -35,6 +36,12 @@ SCRIPT = textwrap.dedent(
     from lesson.core.model import AveragedEnsembleModel, default_registry
     import lesson.core.generative, lesson.core.safetensors  # the generative pattern's core
     import lesson.models.lm, lesson.models.lm_corpus  # the tiny LM in pure Python
+    # the edge runtimes' table, as in the browser: the lesson's rows, no ONNX Runtime
+    from lesson.patterns.edge_runtimes import compare_edge_runtimes
+    from lesson.teaching.edge_verdicts import runtime_verdicts
+    edge_table = compare_edge_runtimes(groups=3)
+    assert [r["variant"] for r in edge_table.rows] == ["pure-Python float", "lesson int8"]
+    assert runtime_verdicts(edge_table)
 
     rest = fastapi_rest_adapter(averaged_ensembled_model)
     assert rest({"instances": [0.2, 0.4, 0.6]})["predictions"] == [0.42]

@@ -1,4 +1,5 @@
-"""The exercises of notebook 05-edge (edge): int8 quantisation and a tampered artifact.
+"""The exercises of notebook 05-edge (edge): int8 quantisation, a tampered artifact, and choosing
+a variant from the measured table within an accuracy budget and a download budget.
 
 Each exercise is one :class:`Exercise` record built with keyword fields; its checker and its
 reference solution sit just above it. :mod:`lesson.teaching.exercises` collects the records.
@@ -152,8 +153,96 @@ TAMPERED_FILES = Exercise(
 )
 
 
+# ---- choose_edge_variant -----------------------------------------------------------------------
+
+
+def choose_edge_variant(
+    rows: Sequence[dict[str, Any]], max_mae_increase: float, max_download_bytes: int
+) -> str | None:
+    """The fastest variant at batch 1 (ties: the smaller download) whose held-out MAE grew by at
+    most ``max_mae_increase`` and whose runtime + model bytes fit ``max_download_bytes``."""
+    fits = [
+        r
+        for r in rows
+        if r["delta_mae"] <= max_mae_increase
+        and r["runtime_bytes"] + r["model_bytes"] <= max_download_bytes
+    ]
+    if not fits:
+        return None
+    best = min(fits, key=lambda r: (r["b1_p50_us"], r["runtime_bytes"] + r["model_bytes"]))
+    return best["variant"]
+
+
+def _variant(name: str, delta: float, runtime: int, model: int, b1: float) -> dict[str, Any]:
+    return {
+        "variant": name,
+        "runtime": name.split()[0],
+        "model_bytes": model,
+        "runtime_bytes": runtime,
+        "mae": 44.0 + delta,
+        "delta_mae": delta,
+        "max_change": abs(delta) * 10,
+        "b1_p50_us": b1,
+        "b1_p99_us": 2 * b1,
+        "b64_p50_us": 30 * b1,
+        "b64_p99_us": 60 * b1,
+    }
+
+
+def check_choose_edge_variant(
+    fn: Callable[[list[dict[str, Any]], float, int], str | None],
+) -> str:
+    rows = [
+        _variant("py float", 0.0, 40_000, 6_000, 12.0),
+        _variant("py int8", 0.3, 45_000, 1_600, 11.0),
+        _variant("ort float32", 0.0, 60_000_000, 1_400, 9.0),
+        _variant("ort int8", -0.1, 60_000_000, 2_100, 8.0),
+        _variant("web int8", 1.5, 9_000_000, 2_100, 5.0),
+    ]
+    cases = [
+        ((0.5, 10**9), "ort int8", "with room for everything, the fastest within the MAE budget"),
+        ((0.5, 100_000), "py int8", "ONNX Runtime does not fit 100 kB: the fastest that fits"),
+        ((2.0, 10**8), "web int8", "a looser accuracy budget admits the fastest variant"),
+        ((0.3, 46_600), "py int8", "both budgets are inclusive: py int8 meets them exactly"),
+        ((0.3, 46_599), "py float", "py int8 needs 46,600 bytes: over the budget"),
+        ((0.29, 100_000), "py float", "py int8's MAE grew by 0.3: over the accuracy budget"),
+        ((-0.5, 10**9), None, "nothing improves the MAE by 0.5: answer None"),
+        ((0.5, 1_000), None, "nothing fits 1,000 bytes: answer None"),
+    ]
+    for (mae, size), want, why in cases:
+        got = fn([dict(r) for r in rows], mae, size)
+        expect(
+            got == want,
+            f"budgets MAE +{mae}, {size:,} bytes: you chose {got!r}, expected {want!r} ({why})",
+        )
+    tie = [_variant("a", 0.0, 50_000, 3_000, 10.0), _variant("b", 0.0, 40_000, 3_000, 10.0)]
+    got = fn(tie, 0.1, 10**6)
+    expect(got == "b", f"two variants equally fast: the smaller download wins, you chose {got!r}")
+    return f"the right variant in all {len(cases) + 1} budget cases"
+
+
+CHOOSE_EDGE_VARIANT = Exercise(
+    id="choose_edge_variant",
+    notebook=NOTEBOOK,
+    title="Choose a variant within an accuracy and a download budget",
+    task=(
+        "Write choose_variant(rows, max_mae_increase, max_download_bytes) -> the variant name "
+        "(or None): among the table's rows whose delta_mae is at most max_mae_increase and whose "
+        "runtime_bytes + model_bytes fit max_download_bytes, the fastest at batch 1 "
+        "(b1_p50_us); on a tie, the smaller download."
+    ),
+    hint=(
+        "Filter on both budgets (inclusive), then min(..., key=lambda r: (r['b1_p50_us'], "
+        "r['runtime_bytes'] + r['model_bytes'])); None when nothing fits."
+    ),
+    checker=check_choose_edge_variant,
+    solution=choose_edge_variant,
+)
+
+
 EXERCISES: tuple[Exercise, ...] = (
     QUANTISE_INT8,
     DEQUANTISE_INT8,
     TAMPERED_FILES,
+    CHOOSE_EDGE_VARIANT,
 )

@@ -59,6 +59,36 @@ EDGE = Quiz(
             ),
         ),
         ask(
+            "calibration-set",
+            "ONNX Runtime's static int8 quantisation needs a calibration set; dynamic "
+            "quantisation does not. Why?",
+            (
+                right(
+                    "Static fixes each activation's int8 scale in the file, from the ranges the "
+                    "calibration rows produce",
+                    "Weights are known when you export, activations only when data flows: static "
+                    "runs representative rows (here the training rows, never the held-out ones) to "
+                    "record each activation's range ahead of time. Dynamic measures the range on "
+                    "every call instead, which costs extra nodes per call.",
+                ),
+                wrong(
+                    "The calibration set retrains the weights so they fit in int8",
+                    "No weight is retrained: quantisation maps the trained weights to int8. "
+                    "Calibration only records the activations' ranges.",
+                ),
+                wrong(
+                    "It is the held-out set, used to check the accuracy after quantising",
+                    "Validating accuracy is a separate step, on held-out rows the calibration never "
+                    "saw; calibrating on them would leak the test set into the model.",
+                ),
+                wrong(
+                    "Static quantisation quantises the weights per row of data",
+                    "The weights' scales come from the weights themselves; the data sets the "
+                    "activations' scales.",
+                ),
+            ),
+        ),
+        ask(
             "pickle-code",
             "Why does the lesson ship its model as JSON plus a checksummed manifest, "
             "never as a pickle?",
