@@ -484,14 +484,13 @@ check("tampered_files", tampered_files)
 # run with `onnxruntime` in CPython (the table above); this cell says so and measures nothing.
 
 # %%
-from lesson.core.runtime import IN_BROWSER
-
-if IN_BROWSER:
-    from IPython.display import display
+if lab.in_browser:
+    from IPython.display import Markdown, display
 
     from lesson.patterns.edge_runtimes import compare_edge_runtimes
     from lesson.patterns.edge_web import ort_web_session
     from lesson.patterns.edge_web_measure import measure_ort_web, speed_ratio
+    from lesson.teaching.edge_verdicts import runtime_verdicts
 
     browser_table = compare_edge_runtimes()  # the lesson's own runtimes, in this kernel
     web_rows = await measure_ort_web()  # downloads ONNX Runtime Web once, from this site
@@ -514,11 +513,8 @@ if IN_BROWSER:
           f"JavaScript loop; awaited one call at a time from Python: {from_python['b64_p50_us']:.1f}x "
           f"(batch 1: {from_python['b1_p50_us']:.2f}x): each await of a JavaScript promise from Python "
           f"costs ~{web_float['b1_p50_us_from_python'] - web_float['b1_p50_us']:,.0f} µs here")
-    from IPython.display import Markdown
-
-    from lesson.teaching.edge_verdicts import runtime_verdicts
-
-    display(Markdown("\n".join(f"- {line}" for line in runtime_verdicts(browser_table))))
+    web_verdicts = [line for line in runtime_verdicts(browser_table) if "ORT-web" in line]
+    display(Markdown("\n".join(f"- {line}" for line in web_verdicts)))
 else:
     print("ONNX Runtime Web runs in the browser: open this notebook in JupyterLite (the site's "
           "'Open in JupyterLite' button) to run the three .onnx files there. Here, in CPython, "
