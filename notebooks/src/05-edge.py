@@ -470,5 +470,62 @@ check("tampered_files", tampered_files)
 # to the small weights? Why is per-tensor scaling fragile, and what would per-channel scaling
 # change?
 
+# %% [markdown]
+# ## ONNX Runtime Web: the same file, in this browser
+#
+# The pure-Python model teaches the idea; a team ships the model as an `.onnx` file and runs it
+# with a runtime built for the device. In this browser that runtime is **ONNX Runtime Web**: the
+# same C++ ONNX Runtime compiled to WebAssembly, here its wasm-only, single-threaded build. The
+# site serves its files itself (nothing comes from a CDN), and only this notebook downloads
+# them, the first time the cell below asks for a session. The cell loads the three ONNX files
+# shipped with the lesson (float32, int8 dynamic, int8 static) from their checksummed
+# artifacts, runs them on the held-out rows, and times them exactly like the pure-Python model:
+# groups of calls, because the browser's clock ticks in 0.1 ms. In local Jupyter the same files
+# run with `onnxruntime` in CPython (the table above); this cell says so and measures nothing.
+
+# %%
+if lab.in_browser:
+    from IPython.display import Markdown, display
+
+    from lesson.patterns.edge_runtimes import compare_edge_runtimes
+    from lesson.patterns.edge_web import ort_web_session
+    from lesson.patterns.edge_web_measure import measure_ort_web, speed_ratio
+    from lesson.teaching.edge_verdicts import runtime_verdicts
+
+    browser_table = compare_edge_runtimes()  # the lesson's own runtimes, in this kernel
+    web_rows = await measure_ort_web()  # downloads ONNX Runtime Web once, from this site
+    for web_row in web_rows:
+        browser_table.add_row(web_row)
+    web_float = web_rows[0]
+    print(f"ONNX Runtime Web: {web_float['runtime']}, execution provider {web_float['provider']!r}; "
+          f"{web_float['runtime_bytes']:,} bytes of runtime downloaded from this site")
+    float_session = await ort_web_session("diabetes-mlp-onnx")  # loaded already: no second download
+    print("ORT-web float32 predictions, first 5 held-out rows:",
+          await float_session.predict(lab.heldout()[0][:5]))
+    display(browser_table)
+    worst = web_float["max_rel_diff_vs_python"]
+    print(f"float32 ORT-web vs the pure-Python float model, {browser_table.heldout_n} held-out rows: "
+          f"largest relative difference {worst:.1e}, {'within' if worst <= 1e-6 else 'NOT within'} 1e-6")
+    python_float = browser_table.row("pure-Python float")
+    from_python = {key: python_float[key] / web_float[f"{key}_from_python"] for key in ("b1_p50_us", "b64_p50_us")}
+    print(f"batch 64: ORT-web float32 ran at {speed_ratio(python_float, web_float):.1f}x the pure-Python "
+          f"model's speed (batch 1: {speed_ratio(python_float, web_float, 1):.2f}x), called from a "
+          f"JavaScript loop; awaited one call at a time from Python: {from_python['b64_p50_us']:.1f}x "
+          f"(batch 1: {from_python['b1_p50_us']:.2f}x): each await of a JavaScript promise from Python "
+          f"costs ~{web_float['b1_p50_us_from_python'] - web_float['b1_p50_us']:,.0f} µs here")
+    web_verdicts = [line for line in runtime_verdicts(browser_table) if "ORT-web" in line]
+    display(Markdown("\n".join(f"- {line}" for line in web_verdicts)))
+else:
+    print("ONNX Runtime Web runs in the browser: open this notebook in JupyterLite (the site's "
+          "'Open in JupyterLite' button) to run the three .onnx files there. Here, in CPython, "
+          "the same files run with onnxruntime.")
+
+# %% [markdown]
+# Read the lines under the table (in JupyterLite): they are computed from it. The `.onnx` file is
+# the one `onnxruntime` runs in CPython, byte for byte. What a device pays is mostly the
+# runtime's download, not the model's. And the bridge matters: a page calls the session from its
+# own script, while this kernel can also await each call from Python, which crosses into
+# JavaScript and back every time; the two ratios printed above show what that crossing costs.
+
 # %%
 lab.close()

@@ -53,6 +53,7 @@ class RunAll:
     cell_seconds: dict[int, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     external: list[str] = field(default_factory=list)
+    requested: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         """Every output's text, in order."""
@@ -105,9 +106,11 @@ def lite(site, chromium):
             if name not in done:
                 assert (site / "lite" / "files" / name).exists(), f"{name} is not in the JupyterLite build"
                 before = len(browser.external_requests)
+                asked = len(browser.requests)
                 page = open_notebook(browser, base, name)
                 done[name] = report = run_all(page, name)
                 report.external = browser.external_requests[before:]
+                report.requested = browser.requests[asked:]
                 if os.environ.get("RUNALL_DUMP"):
                     dump = Path(os.environ["RUNALL_DUMP"])
                     dump.mkdir(parents=True, exist_ok=True)
@@ -184,3 +187,47 @@ def test_panel_run_button_redraws_its_chart(lite, artifacts):
     panel.screenshot(path=str(artifacts / "jupyterlite-panel-after-run.png"))
     failures = [c.describe() for c in notebook_cells(page) if c.failures()]
     assert failures == [], failures
+
+
+ORT_PREDICTIONS = re.compile(r"ORT-web float32 predictions, first (\d+) held-out rows: \[([^\]]+)\]")
+
+
+def test_05_runs_onnx_runtime_web_from_the_site(lite):
+    """05's last section ran ONNX Runtime Web in the kernel's worker: its version and the wasm
+    provider printed, the runtime fetched from the site only, and its float32 predictions equal
+    to onnxruntime's in this (CPython) process on the same rows within 1e-6 relative."""
+    onnxruntime = pytest.importorskip("onnxruntime")
+    import numpy as np
+
+    from lesson.core.artifacts import load_artifact, load_heldout
+    from lesson.patterns.edge_web import ORT_WEB_DIR, ORT_WEB_FILES, ORT_WEB_VERSION
+
+    report = lite("05-edge.ipynb")
+    text = report.text()
+    assert f"onnxruntime-web {ORT_WEB_VERSION} (wasm, 1 thread), execution provider 'wasm'" in text, text[-3000:]
+    fetched = [u for u in report.requested if f"/lite/{ORT_WEB_DIR}" in u]
+    assert {u.rsplit("/", 1)[1] for u in fetched} == set(ORT_WEB_FILES), fetched
+    assert report.external == []
+    found = ORT_PREDICTIONS.search(text)
+    assert found, text[-3000:]
+    web = [float(v) for v in found[2].split(",")]
+    artifact = load_artifact("diabetes-mlp-onnx")
+    rows = load_heldout(load_artifact("diabetes-mlp"))[0][: int(found[1])]
+    session = onnxruntime.InferenceSession(artifact.files["model.onnx"], providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    cpython = session.run(None, {name: np.asarray(rows, dtype=np.float32)})[0][:, 0]
+    assert len(web) == len(cpython) == 5
+    np.testing.assert_allclose(web, cpython, rtol=1e-6)
+    assert "within 1e-6" in text
+    ratio = re.search(r"batch 64: ORT-web float32 ran at ([\d.]+)x", text)
+    assert ratio and float(ratio[1]) > 0, text[-2000:]
+
+
+def test_other_notebooks_do_not_download_onnxruntime_web(lite):
+    """Only the notebook that asks for ONNX Runtime Web pays its 14 MB: 01 fetches none of it
+    (05 above shows the same request log does see the worker's fetches of those files)."""
+    from lesson.patterns.edge_web import ORT_WEB_DIR
+
+    report = lite("01-rest.ipynb")
+    assert report.requested, "no request recorded for 01"
+    assert [u for u in report.requested if ORT_WEB_DIR in u] == []

@@ -149,3 +149,22 @@ def test_jupyterlite_is_offline_with_a_pinned_preloaded_pyodide(site):
     assert lesson_whl.name.endswith("-py3-none-any.whl")
     with zipfile.ZipFile(lesson_whl) as zf:
         assert "lesson/__init__.py" in zf.namelist()
+
+
+def test_jupyterlite_serves_its_own_wasm_only_onnxruntime_web(site):
+    """Notebook 05 imports ONNX Runtime Web from the site: the pinned wasm-only build, its
+    three files and nothing else, and the lesson wheel ships the ONNX files it runs."""
+    from lesson.patterns.edge_web import ORT_WEB_DIR, ORT_WEB_FILES, ORT_WEB_MODULE
+    from tools.lite.ort_web import ORT_WEB_VERSION
+
+    served = site / "lite" / ORT_WEB_DIR
+    assert json.loads((served / "package.json").read_text())["version"] == ORT_WEB_VERSION
+    assert sorted(p.name for p in served.iterdir()) == sorted([*ORT_WEB_FILES, "package.json"])
+    assert f'"{ORT_WEB_VERSION}"' in (served / ORT_WEB_MODULE).read_text()
+    assert (served / "ort-wasm-simd-threaded.wasm").read_bytes()[:4] == b"\0asm"
+    pyodide = site / "lite" / "static" / "pyodide"
+    lock = json.loads((pyodide / "pyodide-lock.json").read_text())
+    with zipfile.ZipFile(pyodide / lock["packages"]["lesson"]["file_name"]) as zf:
+        names = set(zf.namelist())
+    for artifact in ("diabetes-mlp-onnx", "diabetes-mlp-onnx-int8", "diabetes-mlp-onnx-int8-static"):
+        assert f"lesson/artifacts/{artifact}/1/model.onnx" in names, artifact

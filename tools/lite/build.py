@@ -11,7 +11,9 @@ Steps (registries only, downloads cached under ``.cache/``):
 4. contents = the notebooks with outputs stripped;
 5. ``jupyter lite build`` with ``lite/jupyter-lite.json`` (preloaded packages, no PyPI
    fallback) and a browser storage name that changes with every release;
-6. a memory snapshot of the started kernel's Python (``tools/lite/snapshot.py``), restored by
+6. ``onnxruntime-web`` (npm, wasm-only) under ``static/onnxruntime-web/`` for notebook 05
+   (``tools/lite/ort_web.py``);
+7. a memory snapshot of the started kernel's Python (``tools/lite/snapshot.py``), restored by
    the browser's kernel worker instead of starting Python from scratch
    (``tools/lite/worker.py``), started while JupyterLab is still loading when the page opens
    a notebook (``tools/lite/early_kernel.py``).
@@ -33,6 +35,7 @@ from pathlib import Path
 import nbformat
 
 from tools.lite.early_kernel import patch_early_kernel
+from tools.lite.ort_web import ORT_WEB_VERSION, copy_ort_web
 from tools.lite.pyc import precompile_wheels
 from tools.lite.pyodide import ExtraWheel, build_offline_pyodide, pypi_wheel, sha256_of
 from tools.lite.snapshot import make_snapshot
@@ -224,6 +227,9 @@ def build_lite(notebooks: Path, out: Path = BUILD / "lite", bytecode: bool = Tru
         "pyodideUrl")
     if url != "./static/pyodide/pyodide.mjs":
         raise SystemExit(f"pyodideUrl is {url!r}, not the offline copy")
+    ort_sizes = copy_ort_web(out)
+    print(f"lite: onnxruntime-web {ORT_WEB_VERSION} (wasm-only) "
+          f"{sum(ort_sizes.values()) / 1e6:.1f} MB under static/onnxruntime-web/")
     worker = patch_kernel_worker(out, snapshot=snapshot)
     if snapshot:
         patch_early_kernel(out, worker, url)

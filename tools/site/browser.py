@@ -124,10 +124,13 @@ class OfflineChromium:
 
     browser: object
     external_requests: list[str] = field(default_factory=list)
+    #: every URL any page asked for (its workers' requests included), in order
+    requests: list[str] = field(default_factory=list)
 
     def new_page(self, viewport: tuple[int, int] = (1280, 900)):
         context = self.browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
         keep_on_loopback(context, self.external_requests)
+        context.on("request", lambda request: self.requests.append(request.url))
         return context.new_page()
 
 
