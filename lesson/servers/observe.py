@@ -312,6 +312,9 @@ def status_command() -> int:
         print("no Prometheus is running; start one with `lesson observe start --target HOST:PORT`")
         return 1
     print(f"{handle.url} (pid {handle.pid})")
-    for target in handle.api.targets():
-        print(f"  {target['scrapeUrl']}: {target['health']} {target.get('lastError') or ''}")
+    seen = {t["scrapeUrl"]: t for t in handle.api.targets()}
+    for target in handle.targets:
+        url = f"http://{target}/metrics"
+        found = seen.get(url, {"health": "not scraped yet"})
+        print(f"  {url}: {found['health']} {found.get('lastError') or ''}".rstrip())
     return 0
