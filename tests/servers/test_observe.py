@@ -10,12 +10,10 @@ import os
 import pytest
 from server_support import http, pid_alive
 
-from lesson.servers.launch import free_port, running_server
 from lesson.servers.observe import (
     SLO_ALERT,
     PrometheusUnavailableError,
     prometheus_config,
-    running_prometheus,
     slo_rules,
     start_prometheus,
     stop_prometheus,
@@ -27,15 +25,19 @@ from lesson.teaching.observe import compare_p99, fire_alert
 
 @pytest.fixture(scope="module")
 def observed():
-    """A REST server (debug routes on), a gRPC server with its metrics port, one Prometheus."""
-    metrics_port = free_port()
-    with (
-        running_server("rest", debug_routes=True) as rest,
-        running_server("grpc", metrics_port=metrics_port) as grpc,
-        running_prometheus([f"127.0.0.1:{rest.port}", f"127.0.0.1:{metrics_port}"]) as prom,
-    ):
-        prom.api.wait_until_up()
-        yield rest, grpc, prom
+    """The lab's servers (REST with its debug routes, gRPC with its metrics port) and the lab's
+    Prometheus (`Lab.start_prometheus`); closing the lab stops all three."""
+    from lesson.lab import setup
+
+    lab = setup(debug_routes=True, quiet=True)
+    try:
+        prom = lab.start_prometheus()
+        assert lab.start_prometheus() is prom  # one per lab
+        prom.api.wait_until_up(timeout=40)  # a loaded machine can miss a 1 s scrape
+        yield lab.servers["rest"], lab.servers["grpc"], prom
+    finally:
+        lab.close()
+    assert not pid_alive(prom.pid) and not os.path.exists(prom.directory)
 
 
 # the alert first: the p99 run's burst of good requests would dilute the 1-minute window
