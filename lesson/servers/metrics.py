@@ -34,35 +34,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.metrics_core import Metric
 from prometheus_client.utils import floatToGoString
 
-#: latency buckets in seconds, 100 µs .. 10 s: fine from 0.5 to 10 ms (where the lesson's
-#: servers answer on loopback, so the p99 estimate is close there) and a bound at each of the
-#: lesson's SLOs (30, 50, 100 and 500 ms: the share of requests within one is exact, not
-#: interpolated)
-LATENCY_BUCKETS = (
-    0.0001,
-    0.00025,
-    0.0005,
-    0.00075,
-    0.001,
-    0.0015,
-    0.002,
-    0.003,
-    0.004,
-    0.005,
-    0.0075,
-    0.01,
-    0.015,
-    0.02,
-    0.03,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-)
+from lesson.core.stats import LATENCY_BUCKETS  # chosen around the lesson's SLOs: see there
+
 _LE = [floatToGoString(b) for b in LATENCY_BUCKETS] + ["+Inf"]
 
 REQUESTS = "lesson_requests"

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lesson.core.stats import format_ms, percentile
+from lesson.core.stats import bucket_counts, format_ms, histogram_quantile, percentile
 from lesson.servers.observe import SLO_ALERT
 from lesson.servers.promql import LATENCY, PrometheusAPI, bucket_of, latency_quantile
 
@@ -80,6 +80,10 @@ class P99Comparison:
     promql_p99: float
     promql_rate_p99: float | None
     window: str
+    #: the same estimate computed here from the exact timings' bucket counts
+    #: (`lesson.core.stats.histogram_quantile`): equal to ``promql_p99`` when Prometheus saw
+    #: exactly these requests
+    estimate_from_timings: float
     bounds: tuple[float, ...] = field(repr=False)
     query: str = field(repr=False, default="")
 
@@ -165,6 +169,7 @@ def compare_p99(
     t1 = _scraped_after(api, instance, time.time())
     timings = debug_call(rest_url, "GET", "/debug/timings")
     exact = sorted(timings["seconds"])
+    bounds = tuple(timings["bounds"])
     bucket = f'{LATENCY}_bucket{{instance="{instance}"}}'
     after = f"{bucket} @ {t1:.3f}"
     # a series the run created did not exist at t0: count it from 0 (`or ... * 0`)
@@ -178,7 +183,8 @@ def compare_p99(
         promql_p99=api.value(query, at=t1),
         promql_rate_p99=api.value(latency_quantile(0.99, "rest", window), at=t1),
         window=window,
-        bounds=tuple(timings["bounds"]),
+        estimate_from_timings=histogram_quantile(0.99, bucket_counts(exact, bounds), bounds),
+        bounds=bounds,
         query=query,
     )
 

@@ -69,6 +69,8 @@ def test_the_promql_p99_is_within_one_bucket_of_the_exact_one(observed):
     print(comparison.sentence())
     assert comparison.requests == 1500  # the server timed exactly the harness's requests
     assert comparison.bucket_gap <= 1, comparison
+    # Prometheus's buckets held exactly the requests the server timed: the same estimate
+    assert comparison.promql_p99 == pytest.approx(comparison.estimate_from_timings, rel=1e-9)
     # every request's server time lies inside its client time, so the order statistics too
     assert comparison.harness_p99 >= comparison.server_p99, comparison
 
