@@ -108,7 +108,11 @@ class P99Comparison:
             ("the harness (client)", "client clock, wire included", self.harness_p99),
             ("the server, exact", "ASGI entry to response sent", self.server_p99),
             ("PromQL, these requests", "bucket counts, interpolated", self.promql_p99),
-            (f"PromQL, rate[{self.window}]", "the query a dashboard runs", self.promql_rate_p99),
+            (
+                f"PromQL, rate[{self.window}]",
+                "a dashboard's window, not the run",
+                self.promql_rate_p99,
+            ),
         ]
         return [{"p99": name, "where": where, "value": format_ms(v)} for name, where, v in figures]
 
