@@ -16,7 +16,9 @@ exactly one line starting with ``Serving Patterns Lab ready`` and naming the pat
 - **real servers** (CPython): the REST (FastAPI + uvicorn) and gRPC servers start in the
   background on free 127.0.0.1 ports; targets are the real clients; the in-process adapters
   stay available beside them. The servers stop at :meth:`Lab.close`, at kernel exit
-  (``atexit``), and when ``setup()`` runs again.
+  (``atexit``), and when ``setup()`` runs again. The REST server runs with its debug routes
+  (``/debug/fault``, ``/debug/timings``: it is this kernel's alone), the gRPC server with a
+  metrics port, so :meth:`Lab.start_prometheus` can scrape both.
 
 With no arguments it serves the real model, ``diabetes-mlp`` (10 features): in pure Python
 in-process (:func:`default_model`), run by numpy in the servers (their default registry,
@@ -124,7 +126,10 @@ class Lab:
                     running_server(kind, **dict(options, metrics_port=port))
                 )
                 self.metrics_targets.append(f"{handle.host}:{port}")
-            else:
+            else:  # REST: the debug routes on (fault injection, raw timings: notebook 07);
+                # the lab's servers listen on loopback for this kernel alone
+                if kind == "rest":
+                    options = {"debug_routes": True, **options}
                 handle = self._stack.enter_context(running_server(kind, **options))
                 if kind == "rest":
                     self.metrics_targets.append(f"{handle.host}:{handle.port}")

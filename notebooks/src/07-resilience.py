@@ -28,7 +28,7 @@ import lesson
 from lesson.lab import setup
 from lesson.widgets import table
 
-lab = setup(debug_routes=True)  # the real model, diabetes-mlp; in local Jupyter its REST and gRPC servers too
+lab = setup()  # the real model, diabetes-mlp; in local Jupyter its REST and gRPC servers too
 patients, progression = lab.heldout()  # held-out patients and their observed progression
 
 # %% [markdown]

@@ -29,7 +29,7 @@ def observed():
     Prometheus (`Lab.start_prometheus`); closing the lab stops all three."""
     from lesson.lab import setup
 
-    lab = setup(debug_routes=True, quiet=True)
+    lab = setup(quiet=True)
     try:
         prom = lab.start_prometheus()
         assert lab.start_prometheus() is prom  # one per lab
