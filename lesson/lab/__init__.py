@@ -128,9 +128,8 @@ class Lab:
                 self.metrics_targets.append(f"{handle.host}:{port}")
             else:  # REST: the debug routes on (fault injection, raw timings: notebook 07);
                 # the lab's servers listen on loopback for this kernel alone
-                if kind == "rest":
-                    options = {"debug_routes": True, **options}
-                handle = self._stack.enter_context(running_server(kind, **options))
+                chosen = {"debug_routes": True, **options} if kind == "rest" else options
+                handle = self._stack.enter_context(running_server(kind, **chosen))
                 if kind == "rest":
                     self.metrics_targets.append(f"{handle.host}:{handle.port}")
             self.servers[kind] = handle
