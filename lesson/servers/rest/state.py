@@ -5,9 +5,9 @@ state.guard(request, route, name):`` wraps one inference request in load sheddin
 and metrics: it times the handler (``lesson_handler_latency_seconds``) and leaves the labels
 in the scope for `lesson.servers.rest.timing.RequestTimer`, which counts the request and times
 it whole once the response is sent. Errors are not answered here: they propagate to the
-handlers `create_app` registers once (`lesson.servers.rest.http.install_error_handlers`). A route finds the state with
-``state_of(request)`` (``app.state.rest``); not a FastAPI dependency (``Depends``), which
-measured ~10 µs more per request.
+handlers `create_app` registers once (`lesson.servers.rest.http.install_error_handlers`). A
+route finds the state with ``state_of(request)`` (``app.state.rest``); not a FastAPI
+dependency (``Depends``), which measured ~10 µs more per request.
 """
 
 from __future__ import annotations
