@@ -34,6 +34,7 @@ $(AIPERF_VENV): lesson/loadtest/outside/aiperf.py | $(STAMP)
 bench-venvs: $(AIPERF_VENV)
 
 # Debian packages the tests need: chromium (browser tests), redis-server (the streaming broker),
+# prometheus (scrapes the servers in tests/servers/test_observe.py),
 # wrk and h2load (benchmarks).
 system-deps:
 	bash scripts/install-system-deps.sh

@@ -1,6 +1,6 @@
 """The ``lesson`` command line.
 
-``lesson demo | serve | loadtest | batch | sample-data | broker | stream``. Built with typer
+``lesson demo | serve | loadtest | batch | sample-data | broker | stream | observe``. Built with typer
 (the ``cli`` extra). Without typer installed, :func:`main` still runs the demo with the
 standard library (:func:`lesson.teaching.demo.main`), so ``python -m lesson`` always works.
 
@@ -36,6 +36,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("sample-data", "lesson.patterns.batch.cli:sample_data", "needs `pip install lesson[batch]`"),
     ("broker", "lesson.servers.broker_cli:app", "needs `pip install lesson[stream]`"),
     ("stream", "lesson.patterns.streaming.cli:app", "needs `pip install lesson[stream]`"),
+    ("observe", "lesson.servers.observe_cli:app", "needs `pip install lesson[serve]`"),
 ]
 
 

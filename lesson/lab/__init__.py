@@ -16,7 +16,9 @@ exactly one line starting with ``Serving Patterns Lab ready`` and naming the pat
 - **real servers** (CPython): the REST (FastAPI + uvicorn) and gRPC servers start in the
   background on free 127.0.0.1 ports; targets are the real clients; the in-process adapters
   stay available beside them. The servers stop at :meth:`Lab.close`, at kernel exit
-  (``atexit``), and when ``setup()`` runs again.
+  (``atexit``), and when ``setup()`` runs again. The REST server runs with its debug routes
+  (``/debug/fault``, ``/debug/timings``: it is this kernel's alone), the gRPC server with a
+  metrics port, so :meth:`Lab.start_prometheus` can scrape both.
 
 With no arguments it serves the real model, ``diabetes-mlp`` (10 features): in pure Python
 in-process (:func:`default_model`), run by numpy in the servers (their default registry,
@@ -26,8 +28,8 @@ stays reachable by name (``averaged_ensemble``).
 What a notebook uses from the lab: :attr:`Lab.model`, :attr:`Lab.servers`, :attr:`Lab.targets`,
 :attr:`Lab.in_browser`, :meth:`Lab.heldout`, :meth:`Lab.example_payload`, :meth:`Lab.panel`,
 :meth:`Lab.endpoint`, :meth:`Lab.try_call`, :meth:`Lab.add_target`,
-:meth:`Lab.add_batching_target`, :meth:`Lab.add_server_target`, :meth:`Lab.show_source` and
-:meth:`Lab.close`.
+:meth:`Lab.add_batching_target`, :meth:`Lab.add_server_target`, :meth:`Lab.start_prometheus`,
+:meth:`Lab.show_source` and :meth:`Lab.close`.
 
 Only the standard library is imported at module level.
 """
@@ -98,6 +100,8 @@ class Lab:
         self.path = "in-process"
         self.note = ""
         self.servers: dict[str, Any] = {}
+        #: ``host:port`` of each real server's Prometheus metrics (REST: /metrics on its port)
+        self.metrics_targets: list[str] = []
         self.targets: dict[str, Target] = {}
         self._stack = contextlib.ExitStack()
         self._closers: list[Callable[[], None]] = []
@@ -109,14 +113,25 @@ class Lab:
     # ---- servers -------------------------------------------------------------------------
     def _start_servers(self, kinds: Sequence[str], **options: Any) -> None:
         from lesson.clients import client_for
-        from lesson.servers.launch import running_server
+        from lesson.servers.launch import free_port, running_server
 
         # tag the servers with this process's pid, so a server whose notebook kernel is gone
         # can be recognised as a leftover (tests/notebooks/test_no_leftovers.py)
         options["env"] = {**(options.get("env") or {}), LAB_PARENT_ENV: str(os.getpid())}
         real: list[Target] = []
         for kind in kinds:
-            handle = self._stack.enter_context(running_server(kind, **options))
+            if kind == "grpc":  # its metrics on a port of their own, for start_prometheus
+                port = options.get("metrics_port") or free_port()
+                handle = self._stack.enter_context(
+                    running_server(kind, **dict(options, metrics_port=port))
+                )
+                self.metrics_targets.append(f"{handle.host}:{port}")
+            else:  # REST: the debug routes on (fault injection, raw timings: notebook 07);
+                # the lab's servers listen on loopback for this kernel alone
+                chosen = {"debug_routes": True, **options} if kind == "rest" else options
+                handle = self._stack.enter_context(running_server(kind, **chosen))
+                if kind == "rest":
+                    self.metrics_targets.append(f"{handle.host}:{handle.port}")
             self.servers[kind] = handle
             endpoint = PerThreadClient(lambda url=handle.url: client_for(url))
             self._closers.append(endpoint.close)
@@ -155,6 +170,31 @@ class Lab:
         options["env"] = {**(options.get("env") or {}), LAB_PARENT_ENV: str(os.getpid())}
         handle = self._stack.enter_context(running_server("llm", **options))
         self.servers["llm"] = handle
+        self.metrics_targets.append(f"{handle.host}:{handle.port}")
+        return handle
+
+    def start_prometheus(self, **options: Any) -> Any:
+        """Start a real Prometheus scraping this lab's servers every second, with the SLO
+        burn-rate rules (:mod:`lesson.servers.observe`); it stops with the lab.
+
+        CPython only: in the browser Prometheus is local-only (no processes, no sockets).
+        ``options``: :func:`lesson.servers.observe.start_prometheus`'s (``interval_s``,
+        ``rules``). It scrapes the servers running when it starts (REST, gRPC's metrics port,
+        the LLM server). Returns the handle (``.url``, ``.api``); a second call returns it again.
+        """
+        if IN_BROWSER:
+            raise RuntimeError(
+                "Prometheus is local-only: it runs beside real servers in a local Jupyter "
+                "(`make lab`), not in the browser"
+            )
+        if "prometheus" in self.servers:
+            return self.servers["prometheus"]
+        if not self.metrics_targets:
+            raise RuntimeError("no real servers to scrape: setup() started none")
+        from lesson.servers.observe import running_prometheus
+
+        handle = self._stack.enter_context(running_prometheus(self.metrics_targets, **options))
+        self.servers["prometheus"] = handle
         return handle
 
     # ---- use -----------------------------------------------------------------------------
@@ -258,7 +298,7 @@ class Lab:
         return f"<Lab path={self.path!r} targets={list(self.targets)}>"
 
 
-_SERVER_NAMES = {"rest": "REST", "grpc": "gRPC", "llm": "LLM"}
+_SERVER_NAMES = {"rest": "REST", "grpc": "gRPC", "llm": "LLM", "prometheus": "Prometheus"}
 
 
 def setup(

@@ -61,6 +61,9 @@ def serve(
     metrics_port: int | None = typer.Option(
         None, help="grpc: serve Prometheus /metrics on this HTTP port."
     ),
+    debug_routes: bool = typer.Option(
+        False, help="rest: /debug/fault (inject errors) and /debug/timings; lessons only."
+    ),
     impl: str = typer.Option(
         "auto",
         help="llm: the model: numpy or python (the tiny transformer), ngram (the stand-in), "
@@ -131,6 +134,7 @@ def serve(
             registry=registry,
             model=model,
             metrics_port=metrics_port,
+            debug_routes=debug_routes,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

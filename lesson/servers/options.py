@@ -46,6 +46,8 @@ class ServerOptions:
         model: the default model's name (must be registered).
         metrics_port: gRPC only: serve Prometheus metrics over HTTP on this port (REST
             serves them at /metrics).
+        debug_routes: REST only: ``/debug/fault`` (inject errors) and ``/debug/timings``
+            (raw latencies) for the observability lesson; never on a server others use.
     """
 
     max_in_flight: int = 64
@@ -62,6 +64,7 @@ class ServerOptions:
     registry: str | None = None
     model: str | None = None
     metrics_port: int | None = None
+    debug_routes: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_in_flight <= 100_000:

@@ -13,7 +13,9 @@
 # 4. see **liveness, readiness and draining**: what a load balancer needs to know while a
 #    server stops;
 # 5. put **authentication at the boundary**: a gateway checks the API key; the model server
-#    never sees it.
+#    never sees it;
+# 6. **observe it**: a real Prometheus scrapes the servers (local Jupyter), a burn-rate alert
+#    fires during an injected fault, and the p99 it estimates is set beside the exact one.
 #
 # Rolling out a new model version (shadow, canary, rollback, schema evolution) is the next
 # notebook, 08.
@@ -405,6 +407,75 @@ print("headers the model server received:", seen_by_model)
 # gateway.
 
 # %% [markdown]
+# ## 6. Observe it: RED metrics, a percentile estimate, an SLO alert
+#
+# Record the **RED** metrics: **R**ate of requests, **E**rrors, **D**uration as a histogram.
+# The lesson's servers count requests by route, model and status, and count each request's
+# latency into fixed **buckets** (`lesson_request_latency_seconds`; REST times the whole
+# request, from the ASGI entry until the response is sent). A **Prometheus** server scrapes
+# those counters every second and answers queries over any window. Locally, the lab starts
+# Debian's `prometheus` on a free loopback port with rules for an SLO of 99 % successful
+# requests: an alert that fires when the error budget burns 14.4 times too fast over BOTH a
+# long and a short window (the SRE workbook's 1 h and 5 min, scaled down 60 times here to
+# 1 min and 5 s, so it fires and resolves within seconds).
+#
+# First the alert: steady load, then for 8 seconds half the requests fail (an injected fault,
+# `POST /debug/fault`), while Prometheus's own alerts API is asked for the alert's state.
+
+# %%
+observed = None
+if lab.servers and not lab.in_browser:
+    from lesson.servers.promql import error_ratio, latency_quantile, request_rate
+    from lesson.teaching.observe import compare_p99, fire_alert
+
+    prometheus = lab.start_prometheus()  # scrapes the REST and gRPC servers every second
+    prometheus.api.wait_until_up(timeout=40)
+    rest_url = lab.servers["rest"].url
+    alert = fire_alert(rest_url, prometheus.url, error_ratio=0.5, fault_seconds=8.0, timeout_s=30.0,
+                       on_state=lambda t, state: print(f"{t:5.1f} s after the fault began: {state}"))
+    red = [{"query": name, "PromQL": expr, "value": f"{prometheus.api.value(expr):.3g}"}
+           for name, expr in (("requests per second", request_rate("rest", "30s")),
+                              ("share of server errors", error_ratio("rest", "30s")),
+                              ("p99 latency (s)", latency_quantile(0.99, "rest", "30s")))]
+    observed = {"alert": alert, "red": red}
+    display(table(red, caption=f"Measured now: Prometheus at {prometheus.url}, the last 30 s (the fault included)"))
+else:
+    print("Prometheus is local-only: it runs beside the real servers in a local Jupyter (`make lab`), "
+          "not in the browser. Below, the same histogram arithmetic runs in-process.")
+
+# %% [markdown]
+# Now the percentile. A histogram keeps only how many requests fell into each bucket, so
+# `histogram_quantile(0.99, sum by (le) (rate(...)))` finds the bucket the 99th percentile
+# falls in and **interpolates** inside it: an estimate, exact only to within that bucket. (Sum
+# the buckets of every replica first, then estimate once: percentiles cannot be averaged.)
+# Below, one load test's p99 three ways: the harness's (the client's clock), the server's exact
+# one (its own timing of each request, read from `GET /debug/timings`), and Prometheus's
+# estimate over exactly those requests (the bucket counts at the scrape just after the run
+# minus those just before it), and the query a dashboard runs, `rate(...[window])`, whose window
+# holds whatever else the server answered in it. Where the browser runs, the same arithmetic
+# runs in-process over the harness's own latencies.
+
+# %%
+from lesson.core.stats import bucket_counts, format_ms, histogram_quantile, percentile
+
+if observed is not None:
+    comparison = compare_p99(rest_url, prometheus.url, concurrency=8, requests=1500)
+    observed["p99"] = comparison
+    display(table(comparison.rows(), caption=f"Measured now: one run of {comparison.requests} requests at 8 connections"))
+    print(comparison.sentence())
+else:
+    from lesson.loadtest import run_load_test
+
+    local = run_load_test(lab.endpoint("in-process"), lab.example_payload(), max_requests=2000, max_duration=10)
+    samples = sorted(local.latencies)
+    estimate = histogram_quantile(0.99, bucket_counts(samples))
+    observed_local = {"exact": percentile(samples, 99), "estimate": estimate, "n": len(samples)}
+    display(table([{"p99": "exact, from every latency", "value": format_ms(observed_local["exact"])},
+                   {"p99": "estimated from the buckets", "value": format_ms(estimate)}],
+                  caption=f"Measured now, in-process ({'browser: a 0.1 ms clock' if lab.in_browser else 'CPython'}): "
+                          f"{len(samples)} calls, no server, no Prometheus"))
+
+# %% [markdown]
 # ## What to notice
 #
 # Each point is computed from the runs above (and says so when the browser path ran).
@@ -464,6 +535,22 @@ if drain:
 else:
     points.append("- **Ready is not live.** The browser has no server process to stop: run the notebook locally to "
                   "see readiness turn false while liveness holds, during the drain.")
+if observed is not None:
+    run, cmp_ = observed["alert"], observed["p99"]
+    points.append(
+        f"- **Observe it.** During the fault ({run.error_ratio:.0%} of requests failing for {run.fault_seconds:.0f} s) "
+        + (f"the burn-rate alert was pending after {run.first('pending')} s, firing after {run.first('firing')} s "
+           f"and resolved {run.resolved_after()} s after the fault began. " if run.first("firing") is not None
+           else "the alert did not fire within the time allowed on this run. ")
+        + f"The client's p99 was {format_ms(cmp_.harness_p99)}, the server's own {format_ms(cmp_.server_p99)}: "
+        "a server's percentile leaves out the socket, the event loop's queue and the client, so it flatters. "
+        f"Prometheus estimated {format_ms(cmp_.promql_p99)} from the buckets, {cmp_.bucket_gap} bucket(s) "
+        "from the exact value.")
+else:
+    points.append(
+        f"- **Observe it.** In-process, the p99 of {observed_local['n']} calls was {format_ms(observed_local['exact'])}; "
+        f"estimated from the buckets alone, {format_ms(observed_local['estimate'])}. Prometheus is local-only: "
+        "run the notebook locally to see it scrape the servers and the alert fire.")
 refused = [o for o in outcomes if o["status"] in (401, 403)]
 accepted = seen_by_model[-1] if seen_by_model else {}
 points.append(

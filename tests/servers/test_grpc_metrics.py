@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import threading
 
+import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from lesson.servers.metrics import LATENCY_BUCKETS, ServerMetrics
@@ -19,6 +20,11 @@ OBSERVATIONS = [
     ("ModelStreamInfer", "diabetes-mlp", "OK", 1.0),
     ("/v1/models/{name}:predict", "diabetes-mlp", 200, 0.0025),  # REST passes int status codes
     ("ModelInfer", "diabetes-mlp", "OK", 12.0),  # over the last bound: +Inf only
+]
+#: the handler-only histogram (REST's second one): route, model, seconds
+HANDLER = [
+    ("/v1/models/{name}:predict", "diabetes-mlp", 0.0004),
+    ("/v2/models/{name}/infer", "-", 0.03),
 ]
 
 
@@ -37,6 +43,13 @@ def _reference(transport: str) -> str:
         buckets=LATENCY_BUCKETS,
         registry=registry,
     )
+    handler = Histogram(
+        "lesson_handler_latency_seconds",
+        "Time in the route's handler only (REST), by route and model.",
+        ["transport", "route", "model"],
+        buckets=LATENCY_BUCKETS,
+        registry=registry,
+    )
     in_flight = Gauge(
         "lesson_requests_in_flight",
         "Inference requests being served right now.",
@@ -47,6 +60,8 @@ def _reference(transport: str) -> str:
     for route, model, code, seconds in OBSERVATIONS:
         requests.labels(transport, route, model, str(code)).inc()
         latency.labels(transport, route, model).observe(seconds)
+    for route, model, seconds in HANDLER:
+        handler.labels(transport, route, model).observe(seconds)
     gauge.inc(), gauge.inc(), gauge.dec()
     return generate_latest(registry).decode()
 
@@ -59,6 +74,8 @@ def test_exposition_matches_prometheus_client():
     metrics = ServerMetrics("grpc")
     for route, model, code, seconds in OBSERVATIONS:
         metrics.observe(route, model, code, seconds)
+    for route, model, seconds in HANDLER:
+        metrics.observe_handler(route, model, seconds)
     gauge = metrics.in_flight_gauge
     gauge.inc(), gauge.inc(), gauge.dec()
     gauge.inc()
@@ -81,6 +98,20 @@ def test_a_fresh_server_exposes_zero_in_flight():
     assert 'lesson_requests_in_flight{transport="rest"} 0.0' in text
     assert "# TYPE lesson_requests_total counter" in text
     assert "# TYPE lesson_request_latency_seconds histogram" in text
+    assert "# TYPE lesson_handler_latency_seconds histogram" in text
+
+
+def test_the_ring_keeps_the_latest_exact_latencies():
+    metrics = ServerMetrics("rest")
+    metrics.observe("r", "m", 200, 0.5)
+    assert metrics.take_recent() == []  # off until asked for
+    metrics.keep_recent(3)
+    for seconds in (0.001, 0.002, 0.003, 0.004):
+        metrics.observe("r", "m", 200, seconds)
+    assert metrics.take_recent() == [0.002, 0.003, 0.004]  # the oldest fell out
+    assert metrics.take_recent() == []
+    with pytest.raises(ValueError, match="size"):
+        metrics.keep_recent(0)
 
 
 def test_counts_stay_exact_under_concurrent_updates():

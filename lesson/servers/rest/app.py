@@ -18,9 +18,10 @@ from fastapi import APIRouter, FastAPI
 from lesson.core.service import PredictionService
 from lesson.servers.backend import InferenceBackend, PredictFn, ServerOptions
 from lesson.servers.openapi import add_offline_docs, offline_docs_settings
-from lesson.servers.rest import health, v1, v2
+from lesson.servers.rest import debug, health, v1, v2
 from lesson.servers.rest.http import install_error_handlers
 from lesson.servers.rest.state import RestState
+from lesson.servers.rest.timing import RequestTimer
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -88,7 +89,12 @@ def create_app(
     install_error_handlers(app)  # every error a route raises is answered there
     for router in (v1.router, health.router, v2.router):  # the OpenAPI document's order
         include_flat(app, router)
+    if backend.options.debug_routes:  # fault injection and raw timings: the lesson's, never shared
+        include_flat(app, debug.router)
+        state.metrics.keep_recent()
     add_offline_docs(app)  # after the API routes: a request is matched against them first
+    # the whole request, timed from the ASGI entry (a pure ASGI middleware, see timing.py)
+    app.add_middleware(RequestTimer, metrics=state.metrics)
     return app
 
 

@@ -1,24 +1,27 @@
 """What every REST route runs with: the app's `RestState` and the guard around inference.
 
 `RestState` holds the `InferenceBackend` and the Prometheus metrics; ``with
-state.guard(route, name):`` wraps one inference request in load shedding, draining and
-metrics. Errors are not answered here: they propagate to the handlers `create_app` registers
-once (`lesson.servers.rest.http.install_error_handlers`). A route finds the state with
-``state_of(request)`` (``app.state.rest``); not a FastAPI dependency (``Depends``), which
-measured ~10 µs more per request.
+state.guard(request, route, name):`` wraps one inference request in load shedding, draining
+and metrics: it times the handler (``lesson_handler_latency_seconds``) and leaves the labels
+in the scope for `lesson.servers.rest.timing.RequestTimer`, which counts the request and times
+it whole once the response is sent. Errors are not answered here: they propagate to the
+handlers `create_app` registers once (`lesson.servers.rest.http.install_error_handlers`). A
+route finds the state with ``state_of(request)`` (``app.state.rest``); not a FastAPI
+dependency (``Depends``), which measured ~10 µs more per request.
 """
 
 from __future__ import annotations
 
 import time
 from types import TracebackType
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path, Request
 
 from lesson.servers.backend import InferenceBackend
 from lesson.servers.errors import MAPPED_ERRORS, InternalError, OverloadedError, classify
 from lesson.servers.metrics import ServerMetrics
+from lesson.servers.rest.timing import LABELS
 
 __all__ = ["Guard", "ModelName", "ModelVersion", "RestState", "state_of"]
 
@@ -35,16 +38,12 @@ class RestState:
         self.backend = backend
         self.metrics = ServerMetrics("rest")
         self.limit = backend.limits.max_body_bytes  # bytes a request body may have
+        #: the debug route's injected fault (`lesson.servers.rest.debug`), None when off
+        self.fault: Any = None
 
-    def observe(self, route: str, name: str | None, status: int, started: float) -> None:
-        """Count one request in the metrics (`name` becomes a bounded model label)."""
-        self.metrics.observe(
-            route, self.backend.model_label(name), status, time.perf_counter() - started
-        )
-
-    def guard(self, route: str, name: str | None, *, v1: bool = False) -> Guard:
-        """``with state.guard(route, name):`` around one inference request (see `Guard`)."""
-        return Guard(self, route, name, v1)
+    def guard(self, request: Request, route: str, name: str | None, *, v1: bool = False) -> Guard:
+        """``with state.guard(request, route, name):`` around one inference request (see `Guard`)."""
+        return Guard(self, request.scope, route, name, v1)
 
 
 class Guard:
@@ -56,22 +55,33 @@ class Guard:
     `InternalError` (500) naming it. A plain class, not ``@contextmanager``: cheaper per request.
     """
 
-    __slots__ = ("state", "route", "name", "v1", "started")
+    __slots__ = ("state", "scope", "route", "name", "v1", "started")
 
-    def __init__(self, state: RestState, route: str, name: str | None, v1: bool) -> None:
-        self.state, self.route, self.name, self.v1 = state, route, name, v1
+    def __init__(
+        self, state: RestState, scope: dict, route: str, name: str | None, v1: bool
+    ) -> None:
+        self.state, self.scope, self.route, self.name, self.v1 = state, scope, route, name, v1
+
+    def observe(self, status: int) -> None:
+        """Time the handler; leave the labels for the whole request's timer (`RequestTimer`)."""
+        model = self.state.backend.model_label(self.name)
+        self.scope[LABELS] = (self.route, model, status)
+        self.state.metrics.observe_handler(self.route, model, time.perf_counter() - self.started)
 
     def __enter__(self) -> None:
         self.started = time.perf_counter()
-        backend = self.state.backend
+        state = self.state
+        backend = state.backend
         try:
             backend.check_serving()
+            if state.fault is not None:
+                state.fault.check()  # the debug route's injected errors (off by default)
             if not backend.try_acquire():
                 raise OverloadedError(backend.overload_message())
-        except Exception:
-            self.state.observe(self.route, self.name, 503, self.started)
+        except Exception as exc:
+            self.observe(classify(exc, v1=self.v1).http_status)
             raise
-        self.state.metrics.in_flight_gauge.inc()
+        state.metrics.in_flight_gauge.inc()
 
     def __exit__(
         self,
@@ -83,13 +93,13 @@ class Guard:
         state.metrics.in_flight_gauge.dec()
         state.backend.release()
         if exc is None:
-            state.observe(self.route, self.name, 200, self.started)
+            self.observe(200)
             return
         if not isinstance(exc, Exception):  # cancelled (the client went away)
-            state.observe(self.route, self.name, 500, self.started)
+            self.observe(500)
             return
         info = classify(exc, v1=self.v1)
-        state.observe(self.route, self.name, info.http_status, self.started)
+        self.observe(info.http_status)
         if not isinstance(exc, MAPPED_ERRORS):
             raise InternalError(info.message) from exc
 

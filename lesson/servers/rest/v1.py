@@ -59,7 +59,7 @@ async def v1_predict(request: Request) -> Response:
     # validation of declared parameters measured ~10 µs a request; documented in openapi_extra
     name = request.path_params["name"]
     state = state_of(request)
-    with state.guard(R_V1_PREDICT, name, v1=True):  # shedding, draining, metrics
+    with state.guard(request, R_V1_PREDICT, name, v1=True):  # shedding, draining, metrics
         body = await read_body(request, state.limit)
         return JSONResponse(await state.backend.predict_v1_async(body, name, None, "rest"))
 
@@ -83,7 +83,7 @@ async def v1_predict(request: Request) -> Response:
 async def v1_predict_version(request: Request) -> Response:
     name, version = request.path_params["name"], request.path_params["version"]
     state = state_of(request)
-    with state.guard(R_V1_PREDICT_VERSION, name, v1=True):
+    with state.guard(request, R_V1_PREDICT_VERSION, name, v1=True):
         body = await read_body(request, state.limit)
         return JSONResponse(await state.backend.predict_v1_async(body, name, version, "rest"))
 

@@ -179,7 +179,7 @@ async def _infer(route: str, name: str, version: str | None, request: Request) -
     """A V2 inference for one model (and version, when pinned), guarded like every route."""
     state = state_of(request)
     backend = state.backend
-    with state.guard(route, name):  # shedding, draining, metrics
+    with state.guard(request, route, name):  # shedding, draining, metrics
         body = await read_body(request, state.limit)
         payload, tail = split_body(body, request.headers.get(HEADER_LENGTH), state.limit)
         parsed = parse_infer_request(payload, tail, backend.limits)

@@ -524,6 +524,31 @@ CAPSTONE = Quiz(
                 ),
             ),
         ),
+        ask(
+            "p99-across-replicas",
+            "Three replicas each report a p99 from their own latency histogram. How do you get "
+            "the service's p99?",
+            (
+                right(
+                    "Sum the replicas' bucket counts, then estimate once: "
+                    "histogram_quantile(0.99, sum by (le) (rate(...)))",
+                    "Buckets are counts, and counts add up; percentiles do not. The result is still an "
+                    "estimate: Prometheus knows only how many requests fell in each bucket and "
+                    "interpolates inside the one the 99th percentile lands in, so it is exact only to "
+                    "within that bucket (notebook 07 sets it beside the exact value).",
+                ),
+                wrong(
+                    "Average the three p99s",
+                    "A busy, slow replica and two idle, fast ones average to a figure no request saw: "
+                    "the mean of percentiles is not a percentile of anything.",
+                ),
+                wrong(
+                    "Take the largest of the three",
+                    "An upper bound at best: if the slow replica serves 1 % of the traffic, its p99 is "
+                    "far above the service's.",
+                ),
+            ),
+        ),
     ),
 )
 

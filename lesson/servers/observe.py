@@ -1,0 +1,320 @@
+"""A real Prometheus for the lesson: Debian's ``prometheus`` on a free loopback port.
+
+The project starts its own Prometheus with a generated configuration (scrape every second the
+servers' ``/metrics``), the SLO rules of :func:`slo_rules`, and a temporary data folder; it never
+touches a system service (on :9090 or anywhere else), and always stops its own::
+
+    with running_prometheus(["127.0.0.1:8000"]) as prom:   # tests and notebooks
+        prom.api.value(request_rate("rest"))              # lesson.servers.promql
+
+    lesson observe start --target 127.0.0.1:8000           # from a shell
+    lesson observe stop
+
+A Prometheus started here gets SIGTERM when the process that started it dies (Linux), like the
+broker (:mod:`lesson.servers.broker`), so none outlives a crashed kernel or test run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lesson.servers.broker import _die_with_parent, _free_port, _tail
+from lesson.servers.promql import PrometheusAPI
+
+__all__ = [
+    "PrometheusHandle",
+    "PrometheusUnavailableError",
+    "SLO_ALERT",
+    "prometheus_config",
+    "slo_rules",
+    "start_prometheus",
+    "stop_prometheus",
+    "running_prometheus",
+]
+
+READY_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 10.0
+#: the fast-burn alert's name (see :func:`slo_rules`)
+SLO_ALERT = "LessonErrorBudgetFastBurn"
+STATE_FILE = "prometheus.json"
+_LIVE: dict[int, PrometheusHandle] = {}
+
+
+class PrometheusUnavailableError(RuntimeError):
+    """``prometheus`` is missing or did not start; the message says why and what to do."""
+
+
+@dataclass
+class PrometheusHandle:
+    """A running Prometheus: its address, process, data folder and what it scrapes."""
+
+    host: str
+    port: int
+    pid: int
+    directory: str
+    targets: list[str] = field(default_factory=list)
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api(self) -> PrometheusAPI:
+        return PrometheusAPI(self.url)
+
+
+def slo_rules(
+    objective: float = 0.99,
+    *,
+    burn_rate: float = 14.4,
+    long_window: str = "1m",
+    short_window: str = "5s",
+    for_: str = "2s",
+    transport: str = "rest",
+) -> dict:
+    """Prometheus rules: the error ratio over two windows, and a multi-window burn-rate alert.
+
+    The SRE workbook's fast-burn page: an availability SLO of ``objective`` leaves an error
+    budget of ``1 - objective``; burning it 14.4 times too fast for 1 hour spends 2% of a
+    30-day budget. The alert fires when the error ratio is above ``burn_rate * (1 -
+    objective)`` over BOTH the long window (1 h in the book; it proves the burn is sustained)
+    and the short one (5 min, 1/12 of it; it lets the alert resolve soon after the fault ends).
+    Here every duration is scaled down by 60 so a lesson (or a test) sees it fire in seconds:
+    1 h -> ``1m``, 5 min -> ``5s``, and ``for: 2s`` so the alert shows as pending first.
+    """
+    if not 0 < objective < 1:
+        raise ValueError(f"objective must be in (0, 1), got {objective}")
+    threshold = burn_rate * (1 - objective)
+    if not 0 < threshold < 1:
+        raise ValueError(f"burn_rate * (1 - objective) must be in (0, 1), got {threshold:g}")
+    from lesson.servers.promql import error_ratio
+
+    record = lambda w: f"lesson:error_ratio:rate{w}"
+    return {
+        "groups": [
+            {
+                "name": "lesson-slo",
+                "interval": "1s",
+                "rules": [
+                    *(
+                        {"record": record(w), "expr": error_ratio(transport, w)}
+                        for w in (long_window, short_window)
+                    ),
+                    {
+                        "alert": SLO_ALERT,
+                        "expr": f"{record(long_window)} > {threshold:g}"
+                        f" and {record(short_window)} > {threshold:g}",
+                        "for": for_,
+                        "labels": {"severity": "page"},
+                        "annotations": {
+                            "summary": f"{transport}: error budget of a {objective:.2%} SLO "
+                            f"burning over {burn_rate:g}x ({long_window} and {short_window})",
+                        },
+                    },
+                ],
+            }
+        ]
+    }
+
+
+def prometheus_config(
+    targets: Sequence[str], interval_s: float = 1.0, rule_files: Sequence[str] = ()
+) -> dict:
+    """The configuration: one job per target (``host:port`` serving ``/metrics``), scraped and
+    evaluated every ``interval_s``. YAML is a superset of JSON, so this is written as JSON."""
+    if not 0.1 <= interval_s <= 60:
+        raise ValueError(f"interval_s must be in [0.1, 60], got {interval_s}")
+    every = f"{int(interval_s * 1000)}ms"
+    jobs = []
+    for i, target in enumerate(targets):
+        host, _, port = target.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"a target is 'host:port', got {target!r}")
+        jobs.append({"job_name": f"lesson-{i}", "static_configs": [{"targets": [target]}]})
+    return {
+        "global": {"scrape_interval": every, "scrape_timeout": every, "evaluation_interval": every},
+        "rule_files": list(rule_files),
+        "scrape_configs": jobs,
+    }
+
+
+def start_prometheus(
+    targets: Sequence[str],
+    *,
+    port: int | None = None,
+    interval_s: float = 1.0,
+    rules: dict | None = None,
+    detached: bool = False,
+) -> PrometheusHandle:
+    """Start ``prometheus`` on 127.0.0.1 scraping ``targets`` and wait until it is ready.
+
+    Args:
+        targets: ``host:port`` of each server's metrics (REST: its own port; gRPC: its
+            ``--metrics-port``).
+        port: None picks a free port.
+        interval_s: scrape and rule-evaluation interval.
+        rules: rule groups (default: :func:`slo_rules`).
+        detached: outlive this process (``lesson observe start``); otherwise it dies with it.
+
+    Raises:
+        PrometheusUnavailableError: prometheus is not installed, or it exited or was not ready.
+    """
+    exe = shutil.which("prometheus")
+    if exe is None:
+        raise PrometheusUnavailableError(
+            "prometheus is not installed (Debian: apt-get install -y prometheus; "
+            "`make test` installs it)"
+        )
+    host = "127.0.0.1"
+    port = port or _free_port(host)
+    directory = tempfile.mkdtemp(prefix="lesson-prometheus-")
+    rules_path = os.path.join(directory, "rules.yml")
+    Path(rules_path).write_text(json.dumps(rules if rules is not None else slo_rules(), indent=1))
+    config_path = os.path.join(directory, "prometheus.yml")
+    config = prometheus_config(targets, interval_s, [rules_path])
+    Path(config_path).write_text(json.dumps(config, indent=1))
+    log_path = os.path.join(directory, "prometheus.log")
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [
+                exe,
+                f"--config.file={config_path}",
+                f"--storage.tsdb.path={os.path.join(directory, 'data')}",
+                f"--web.listen-address={host}:{port}",
+                "--storage.tsdb.retention.time=1d",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=None if detached else _die_with_parent,
+        )
+    handle = PrometheusHandle(host, port, process.pid, directory, list(targets), process)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not handle.api.ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            log = _tail(log_path, 3)
+            stop_prometheus(handle)
+            raise PrometheusUnavailableError(f"prometheus on {host}:{port} did not start: {log}")
+        time.sleep(0.05)
+    if not detached:
+        _LIVE[process.pid] = handle
+    return handle
+
+
+def stop_prometheus(handle: PrometheusHandle, timeout: float = STOP_TIMEOUT_S) -> None:
+    """SIGTERM, then SIGKILL; remove the data folder."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(handle.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _running(handle) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if _running(handle):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(handle.pid, signal.SIGKILL)
+        if handle.process is not None:
+            handle.process.wait(5)
+    _LIVE.pop(handle.pid, None)
+    shutil.rmtree(handle.directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_prometheus(targets: Sequence[str], **options) -> Iterator[PrometheusHandle]:
+    """A Prometheus for the ``with`` block (see :func:`start_prometheus` for the options)."""
+    handle = start_prometheus(targets, **options)
+    try:
+        yield handle
+    finally:
+        stop_prometheus(handle)
+
+
+def _running(handle: PrometheusHandle) -> bool:
+    if handle.process is not None:
+        return handle.process.poll() is None
+    try:
+        os.kill(handle.pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie is not running
+        return Path(f"/proc/{handle.pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@atexit.register
+def _stop_all() -> None:
+    for handle in list(_LIVE.values()):
+        stop_prometheus(handle, timeout=3.0)
+
+
+# ---- `lesson observe start|stop|status` ----------------------------------------------------
+def _state_path() -> Path:
+    root = os.environ.get("LESSON_STATE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "lesson"
+    )
+    return Path(root) / STATE_FILE
+
+
+def _read_state() -> PrometheusHandle | None:
+    try:
+        state = json.loads(_state_path().read_text())
+        handle = PrometheusHandle("127.0.0.1", int(state["port"]), int(state["pid"]), state["dir"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    handle.targets = list(state.get("targets", []))
+    return handle if _running(handle) else None
+
+
+def start_command(targets: Sequence[str], port: int | None = None) -> int:
+    """Start a detached Prometheus scraping ``targets``; record it; print its URL."""
+    running = _read_state()
+    if running is not None:
+        print(f"Prometheus already runs at {running.url} (pid {running.pid}); stop it first")
+        return 1
+    handle = start_prometheus(targets, port=port, detached=True)
+    path = _state_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"port": handle.port, "pid": handle.pid, "dir": handle.directory, "targets": targets}
+    path.write_text(json.dumps(state) + "\n")
+    print(handle.url)
+    return 0
+
+
+def stop_command() -> int:
+    """Stop the recorded Prometheus and remove its data folder."""
+    handle = _read_state()
+    with contextlib.suppress(FileNotFoundError):
+        _state_path().unlink()
+    if handle is None:
+        print("no Prometheus is running (nothing recorded by `lesson observe start`)")
+        return 0
+    stop_prometheus(handle)
+    print(f"stopped Prometheus at {handle.url}")
+    return 0
+
+
+def status_command() -> int:
+    """Print the recorded Prometheus's targets and their health."""
+    handle = _read_state()
+    if handle is None:
+        print("no Prometheus is running; start one with `lesson observe start --target HOST:PORT`")
+        return 1
+    print(f"{handle.url} (pid {handle.pid})")
+    seen = {t["scrapeUrl"]: t for t in handle.api.targets()}
+    for target in handle.targets:
+        url = f"http://{target}/metrics"
+        found = seen.get(url, {"health": "not scraped yet"})
+        print(f"  {url}: {found['health']} {found.get('lastError') or ''}".rstrip())
+    return 0

@@ -1,0 +1,57 @@
+"""``lesson observe start|stop|status``: the project's own Prometheus on loopback, from a shell.
+
+``start`` scrapes the given servers' metrics every second with the SLO rules loaded and records
+where it runs; ``stop`` stops it and removes its data folder. Queries: its HTTP API, e.g.
+``curl 'http://127.0.0.1:PORT/api/v1/query?query=up'`` (see :mod:`lesson.servers.promql`).
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Prometheus on 127.0.0.1 scraping the lesson's servers, started and stopped by the project.",
+)
+
+
+@app.command()
+def start(
+    target: list[str] = typer.Option(
+        ...,
+        help="host:port serving /metrics: `lesson serve rest`'s port, or gRPC's --metrics-port "
+        "(repeat for several).",
+    ),
+    port: int | None = typer.Option(None, help="Port on 127.0.0.1 (default: a free one)."),
+) -> None:
+    """Start Prometheus in the background and print its URL."""
+    from lesson.servers.observe import PrometheusUnavailableError, start_command
+
+    try:
+        raise typer.Exit(start_command(target, port))
+    except PrometheusUnavailableError as exc:
+        typer.echo(f"lesson observe start: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--target") from None
+
+
+@app.command()
+def stop() -> None:
+    """Stop the Prometheus `lesson observe start` started."""
+    from lesson.servers.observe import stop_command
+
+    raise typer.Exit(stop_command())
+
+
+@app.command()
+def status() -> None:
+    """Print its targets and whether they are up."""
+    from lesson.servers.observe import status_command
+
+    raise typer.Exit(status_command())
+
+
+if __name__ == "__main__":
+    app()
