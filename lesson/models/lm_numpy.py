@@ -141,21 +141,21 @@ class TinyLMNumpy:
             ValueError: an entry has no tokens, an id outside the vocabulary, or would run
                 past ``max_seq_len``.
         """
-        return self._forward(batch).tolist()
+        return self.forward_array(batch).tolist()
 
     def forward_sample(
         self, batch: list[tuple[list[int], NumpyKVCache]], picks: list[Pick]
     ) -> list[int]:
         """:meth:`forward`, then a token per ``(row, temperature, top_p, draw)`` pick, sampled in
         numpy (:func:`lesson.models.sampling_numpy.sample_rows`: the engine's rule, same draws)."""
-        logits = self._forward(batch)
+        logits = self.forward_array(batch)
         if not picks:
             return []
         rows, temperature, top_p, draws = zip(*picks)
         return sample_rows(logits[list(rows)], temperature, top_p, draws)
 
-    def _forward(self, batch: list[tuple[list[int], NumpyKVCache]]) -> np.ndarray:
-        """The logits of :meth:`forward` as one array (entries, vocabulary)."""
+    def forward_array(self, batch: list[tuple[list[int], NumpyKVCache]]) -> np.ndarray:
+        """:meth:`forward`'s logits as one array (entries, vocabulary), not lists of floats."""
         check_batch(batch, self.vocab_size, self.max_seq_len)
         out = np.empty((len(batch), self.vocab_size))
         decodes = [i for i, (tokens, _) in enumerate(batch) if len(tokens) == 1]

@@ -4,6 +4,10 @@
 ONE ``model.forward`` over every scheduled sequence (prefills of newly admitted requests and
 one decode token for each running one), samples a token for each sequence whose input is
 complete, and retires the finished ones at once, freeing their KV blocks for the next step.
+Each sampled token uses one number from its request's own generator, drawn here; a model that
+samples a whole step itself (:class:`~lesson.core.generative.BatchSampling`, the numpy one)
+gets the draws with the batch, any other is sampled row by row in Python
+(:func:`~lesson.patterns.generative.sampling.pick`), the same rule.
 It is synchronous and single-threaded; :class:`~lesson.patterns.generative.async_engine.AsyncEngine`
 drives it from asyncio. Standard library only.
 

@@ -5,7 +5,9 @@ divided by the temperature, turned into probabilities with a softmax that subtra
 maximum first (so ``exp`` never overflows), cut to the smallest set of most likely tokens whose
 probabilities add up to ``top_p`` (nucleus sampling), and one token is drawn with the
 request's own ``random.Random``: the same seed gives the same tokens. The softmax is the
-core's (:func:`lesson.core.generative.softmax`). Standard library only.
+core's (:func:`lesson.core.generative.softmax`). :func:`pick` is the rule for one draw
+(:func:`draw`); the numpy model follows it for a whole step at once
+(``lesson.models.sampling_numpy``), from the same draws. Standard library only.
 
     >>> softmax([1.0, 1.0])
     [0.5, 0.5]
