@@ -338,9 +338,10 @@ def section_overhead(args: argparse.Namespace) -> dict[str, Any]:
     )
     for batch in args.batches:
         raw, arr, greedy, sampled, marks = [], [], [], [], []
-        for _ in range(args.repeats):
+        for repeat in range(args.repeats):
             with CpuWatch() as watch:
-                for call, into in ((model.forward, raw), (model.forward_array, arr)):
+                raws = [(model.forward, raw), (model.forward_array, arr)]
+                for call, into in raws if repeat % 2 else raws[::-1]:  # alternate who goes first
                     caches = [model.new_cache() for _ in range(batch)]
                     model.forward(
                         [(model.encode(p), c) for p, c in zip(make_prompts(batch, 20, 1), caches)]
