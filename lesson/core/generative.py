@@ -62,12 +62,38 @@ class LanguageModel(Protocol):
         ...
 
 
+#: One sequence to sample in a step: (its row in the batch, temperature, top_p, draw), where
+#: ``draw`` is the request's own uniform random number in [0, 1) (unused when greedy).
+Pick = tuple[int, float, float, float]
+
+
+@runtime_checkable
+class BatchSampling(Protocol):
+    """A model that also samples, a whole step at once (optional; the numpy model does).
+
+    The serving engine calls :meth:`forward_sample` instead of ``forward`` when the model has
+    it, so the logits never leave the model's arrays. The rule is the engine's
+    (:func:`lesson.patterns.generative.sampling.pick`): greedy at temperature 0, else a
+    softmax at the temperature, the nucleus of ``top_p``, and the token where ``draw`` falls.
+    """
+
+    def forward_sample(
+        self, batch: list[tuple[list[int], KVCache]], picks: list[Pick]
+    ) -> list[int]:
+        """``forward(batch)``, then one token id per pick, in the order of ``picks``."""
+        ...
+
+
 def softmax(logits: Sequence[float], temperature: float = 1.0) -> list[float]:
     """Probabilities from logits at ``temperature`` (> 0), computed stably."""
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0 for softmax, got {temperature}")
     top = max(logits)
-    exps = [math.exp((x - top) / temperature) for x in logits]
+    exp = math.exp
+    if temperature == 1:  # x / 1.0 == x exactly: the same numbers, one division fewer each
+        exps = [exp(x - top) for x in logits]
+    else:
+        exps = [exp((x - top) / temperature) for x in logits]
     total = sum(exps)
     return [e / total for e in exps]
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from lesson.core.artifacts import Artifact
+from lesson.core.generative import Pick
 from lesson.core.safetensors import Tensor
 from lesson.models.lm import (
     TINY_LM_NAME,
@@ -28,6 +29,7 @@ from lesson.models.lm import (
     encode_text,
     load_lm_weights,
 )
+from lesson.models.sampling_numpy import sample_rows
 
 _GELU_C = float(np.sqrt(2.0 / np.pi))
 
@@ -139,19 +141,34 @@ class TinyLMNumpy:
             ValueError: an entry has no tokens, an id outside the vocabulary, or would run
                 past ``max_seq_len``.
         """
+        return self.forward_array(batch).tolist()
+
+    def forward_sample(
+        self, batch: list[tuple[list[int], NumpyKVCache]], picks: list[Pick]
+    ) -> list[int]:
+        """:meth:`forward`, then a token per ``(row, temperature, top_p, draw)`` pick, sampled in
+        numpy (:func:`lesson.models.sampling_numpy.sample_rows`: the engine's rule, same draws)."""
+        logits = self.forward_array(batch)
+        if not picks:
+            return []
+        rows, temperature, top_p, draws = zip(*picks)
+        return sample_rows(logits[list(rows)], temperature, top_p, draws)
+
+    def forward_array(self, batch: list[tuple[list[int], NumpyKVCache]]) -> np.ndarray:
+        """:meth:`forward`'s logits as one array (entries, vocabulary), not lists of floats."""
         check_batch(batch, self.vocab_size, self.max_seq_len)
-        out: list[list[float] | None] = [None] * len(batch)
+        out = np.empty((len(batch), self.vocab_size))
         decodes = [i for i, (tokens, _) in enumerate(batch) if len(tokens) == 1]
+        if len(decodes) == len(batch):
+            return self._decode_batch([t[0] for t, _ in batch], [c for _, c in batch])
         if decodes:
-            logits = self._decode_batch(
+            out[decodes] = self._decode_batch(
                 [batch[i][0][0] for i in decodes], [batch[i][1] for i in decodes]
             )
-            for i, row in zip(decodes, logits):
-                out[i] = row.tolist()
         for i, (tokens, cache) in enumerate(batch):
             if len(tokens) > 1:
-                out[i] = self._prefill(tokens, cache).tolist()
-        return out  # type: ignore[return-value]
+                out[i] = self._prefill(tokens, cache)
+        return out
 
     def _mlp_and_proj(self, h: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         p, eps = self.p, self.config.layer_norm_eps

@@ -9,8 +9,10 @@ median TTFT, mean inter-token latency and output-token throughput must agree wit
 
 The server serves the 5 ms-per-step test model (``llm_test_models:slow_lm``): its steps take a
 known time however busy the (shared, 2-core) machine is, so what is compared is the two tools'
-measurements, not the machine's noise (on the CPU-bound tiny transformer, aiperf's own CPU,
-~8 s a run, slows the server on a 2-core machine: benchmarks/README.md). One stream at a time
+measurements, not the machine's noise (on the CPU-bound tiny transformer they cannot agree
+here: aiperf's client needs 0.47-0.59 ms of CPU per output token, so on one core it reads at
+most ~2,000 tokens/s while the server streams that model at 1,100-3,600, and its ~5-7 s of
+start-up CPU slows the server on a 2-core machine: benchmarks/README.md). One stream at a time
 (concurrency 1): then both tools send exactly the same load. At concurrency 4 ITL and
 throughput agree as well (1.01-1.05 and 0.89-0.97 over four runs here) but TTFT moves with
 how the streams line up (0.87-1.03): the harness's workers re-send in lockstep, so four

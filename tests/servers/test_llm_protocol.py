@@ -9,8 +9,10 @@ import pytest
 from lesson.servers.llm.protocol import (
     APIError,
     Bounds,
+    ChunkFramer,
     TextStream,
     chat_prompt,
+    chunk,
     parse_request,
     sse,
 )
@@ -115,6 +117,20 @@ def test_text_stream_stop_across_tokens_with_text_before_it_in_the_same_token():
 
 def test_sse_framing():
     assert sse({"a": 1}) == b'data: {"a":1}\n\n'
+
+
+@pytest.mark.parametrize("chat", [False, True])
+@pytest.mark.parametrize("model", ["tiny-lm", 'a "quoted" \u00e9 name'])
+def test_the_chunk_framer_gives_the_same_bytes_as_sse_of_chunk(chat, model):
+    body = {"messages": [{"role": "user", "content": "hi"}]} if chat else {"prompt": "hi"}
+    req = parse({**body, "stream": True}, chat=chat)
+    framer = ChunkFramer(req, "cmpl-1", 1700000000, model)
+    texts = ["", "a", " the", '"', "\\", "\n\t", "\u00e9\u4e2d", "\ufffd", "\x00", "</s>"]
+    for text in texts:
+        for finish in (None, "stop", "length"):
+            for first in (False, True):
+                expected = sse(chunk(req, "cmpl-1", 1700000000, model, text, finish, first=first))
+                assert framer.frame(text, finish, first=first) == expected
 
 
 def test_a_prompt_of_token_ids():

@@ -4,6 +4,10 @@
 ONE ``model.forward`` over every scheduled sequence (prefills of newly admitted requests and
 one decode token for each running one), samples a token for each sequence whose input is
 complete, and retires the finished ones at once, freeing their KV blocks for the next step.
+Each sampled token uses one number from its request's own generator, drawn here; a model that
+samples a whole step itself (:class:`~lesson.core.generative.BatchSampling`, the numpy one)
+gets the draws with the batch, any other is sampled row by row in Python
+(:func:`~lesson.patterns.generative.sampling.pick`), the same rule.
 It is synchronous and single-threaded; :class:`~lesson.patterns.generative.async_engine.AsyncEngine`
 drives it from asyncio. Standard library only.
 
@@ -25,7 +29,7 @@ from collections.abc import Callable
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass
 
-from lesson.core.generative import LanguageModel
+from lesson.core.generative import LanguageModel, Pick
 from lesson.patterns.generative.blocks import BlockAllocator, blocks_for
 from lesson.patterns.generative.config import EngineConfig
 from lesson.patterns.generative.errors import (
@@ -33,7 +37,7 @@ from lesson.patterns.generative.errors import (
     DuplicateRequestError,
     InvalidPromptError,
 )
-from lesson.patterns.generative.sampling import SamplingParams, check_params, sample
+from lesson.patterns.generative.sampling import SamplingParams, check_params, draw, pick
 from lesson.patterns.generative.scheduler import Scheduler
 from lesson.patterns.generative.sequence import (
     FinishReason,
@@ -88,6 +92,7 @@ class Engine:
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.model = model
+        self._model_samples = getattr(model, "forward_sample", None)
         self.config = config or EngineConfig()
         self.clock = clock
         self.allocator = BlockAllocator(
@@ -191,22 +196,26 @@ class Engine:
                 seq.timeline.readmitted_at.append(started)
         if not plan.scheduled:
             return []
-        decode_seqs = sum(1 for seq, n in plan.scheduled if seq.to_compute == 1 and seq.num_output)
-        batch = [
-            (seq.tokens[seq.num_computed : seq.num_computed + n], seq.cache)
-            for seq, n in plan.scheduled
-        ]
-        logits = self.model.forward(batch)
-        if len(logits) != len(batch):
-            raise RuntimeError(f"the model returned {len(logits)} rows for {len(batch)} sequences")
-        sampled: list[tuple[Sequence, int]] = []
-        for (seq, n), row in zip(plan.scheduled, logits):
+        decode_seqs = 0
+        batch = []
+        picks: list[Pick] = []
+        sampling: list[Sequence] = []
+        for i, (seq, n) in enumerate(plan.scheduled):
+            start = seq.num_computed
+            batch.append((seq.tokens[start : start + n], seq.cache))
+            if start + n == len(seq.tokens):  # its input is complete: it samples a token
+                if n == 1 and seq.num_output:
+                    decode_seqs += 1
+                params = seq.params
+                picks.append((i, params.temperature, params.top_p, draw(params, seq.rng)))
+                sampling.append(seq)
+        tokens = self._forward_sample(batch, picks)
+        for seq, n in plan.scheduled:
             seq.num_computed += n
             self._register_full_blocks(seq)
-            if seq.num_computed == len(seq.tokens):
-                token = sample(row, seq.params, seq.rng)
-                seq.tokens.append(token)
-                sampled.append((seq, token))
+        sampled = list(zip(sampling, tokens, strict=True))
+        for seq, token in sampled:
+            seq.tokens.append(token)
         finished = self.clock()
         events = []
         done = []
@@ -242,6 +251,16 @@ class Engine:
                 break
             events.extend(self.step())
         return events
+
+    def _forward_sample(self, batch: list, picks: list[Pick]) -> list[int]:
+        """One model call, then a token per pick: the model's own batched sampler if it has
+        one (:class:`~lesson.core.generative.BatchSampling`), else :func:`sampling.pick` per row."""
+        if self._model_samples is not None:
+            return self._model_samples(batch, picks)
+        logits = self.model.forward(batch)
+        if len(logits) != len(batch):
+            raise RuntimeError(f"the model returned {len(logits)} rows for {len(batch)} sequences")
+        return [pick(logits[i], t, top_p, u) for i, t, top_p, u in picks]
 
     def _register_full_blocks(self, seq: Sequence) -> None:
         if not self.config.prefix_caching:

@@ -5,7 +5,9 @@ divided by the temperature, turned into probabilities with a softmax that subtra
 maximum first (so ``exp`` never overflows), cut to the smallest set of most likely tokens whose
 probabilities add up to ``top_p`` (nucleus sampling), and one token is drawn with the
 request's own ``random.Random``: the same seed gives the same tokens. The softmax is the
-core's (:func:`lesson.core.generative.softmax`). Standard library only.
+core's (:func:`lesson.core.generative.softmax`). :func:`pick` is the rule for one draw
+(:func:`draw`); the numpy model follows it for a whole step at once
+(``lesson.models.sampling_numpy``), from the same draws. Standard library only.
 
     >>> softmax([1.0, 1.0])
     [0.5, 0.5]
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from lesson.core.generative import softmax
 from lesson.patterns.generative.errors import InvalidSamplingParamsError
 
-__all__ = ["SamplingParams", "check_params", "sample", "softmax", "top_p_filter"]
+__all__ = ["SamplingParams", "check_params", "draw", "pick", "sample", "softmax", "top_p_filter"]
 
 
 @dataclass(frozen=True)
@@ -97,15 +99,30 @@ def top_p_filter(probs: list[float], top_p: float) -> list[tuple[int, float]]:
     return kept
 
 
-def sample(logits: list[float], params: SamplingParams, rng: random.Random | None) -> int:
-    """The next token id: greedy at temperature 0, else drawn with ``rng``."""
-    if params.temperature == 0:
+def pick(logits: list[float], temperature: float, top_p: float, draw: float) -> int:
+    """The next token id for one draw in [0, 1): greedy at temperature 0 (``draw`` unused).
+
+    The walk is fixed (models that sample themselves, :class:`lesson.core.generative.BatchSampling`,
+    follow it): most likely first, subtract each probability from ``draw`` times the nucleus's
+    total, the token where it goes below 0.
+    """
+    if temperature == 0:
         return max(range(len(logits)), key=logits.__getitem__)
-    candidates = top_p_filter(softmax(logits, params.temperature), params.top_p)
-    total = sum(p for _, p in candidates)
-    point = (rng or random).random() * total
+    candidates = top_p_filter(softmax(logits, temperature), top_p)
+    total = sum([p for _, p in candidates])
+    point = draw * total
     for token, p in candidates:
         point -= p
         if point < 0:
             return token
     return candidates[-1][0]
+
+
+def draw(params: SamplingParams, rng: random.Random | None) -> float:
+    """The request's random number for its next token (none is drawn when greedy)."""
+    return 0.0 if params.temperature == 0 else (rng or random).random()
+
+
+def sample(logits: list[float], params: SamplingParams, rng: random.Random | None) -> int:
+    """The next token id: greedy at temperature 0, else drawn with ``rng``."""
+    return pick(logits, params.temperature, params.top_p, draw(params, rng))

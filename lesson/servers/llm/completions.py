@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -125,7 +126,7 @@ async def _complete(request: Request, chat: bool) -> Response:
         raise
     rid, created = p.completion_id(chat), p.now()
     if req.stream:
-        return StreamingResponse(
+        return EventStream(
             _events(state, req, seq, arrived, rid, created, admission),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
@@ -142,20 +143,48 @@ async def _complete(request: Request, chat: bool) -> Response:
     return JSONResponse(p.response(req, rid, created, state.name, "".join(text), finish, tokens))
 
 
+class LastChunk(bytes):
+    """The last bytes of a streamed body: :class:`EventStream` sends them with the body's end."""
+
+
+class EventStream(StreamingResponse):
+    """A ``StreamingResponse`` whose :class:`LastChunk` also ends the body: one write, where
+    Starlette writes the last chunk and then an empty end of body (two socket writes)."""
+
+    async def stream_response(self, send: Any) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        ended = False
+        async for part in self.body_iterator:
+            ended = isinstance(part, LastChunk)
+            await send({"type": "http.response.body", "body": part, "more_body": not ended})
+        if not ended:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
 async def _events(
     state: LLMState, req, seq, arrived, rid, created, admission
 ) -> AsyncIterator[bytes]:
+    """The response's SSE bytes: a token's chunk is sent as soon as the next one would have
+    to wait for an engine step; what is ready together (the last token, the closing chunk, the
+    usage chunk, ``[DONE]``; or tokens a slow reader let queue up) goes in one write."""
     try:
-        first, tokens = True, 0
+        framer = p.ChunkFramer(req, rid, created, state.name)
+        first, tokens, ready = True, 0, []
         async for piece in state.generate(req, seq, arrived):
             tokens = piece.tokens
-            yield p.sse(
-                p.chunk(req, rid, created, state.name, piece.text, piece.finish_reason, first=first)
-            )
+            ready.append(framer.frame(piece.text, piece.finish_reason, first=first))
             first = False
+            if piece.finish_reason is None and not seq.finished and seq.events.empty():
+                yield b"".join(ready)
+                ready.clear()
         if req.include_usage:
-            yield p.sse(p.usage_chunk(req, rid, created, state.name, len(req.prompt_ids), tokens))
-        yield p.SSE_DONE
+            ready.append(
+                p.sse(p.usage_chunk(req, rid, created, state.name, len(req.prompt_ids), tokens))
+            )
+        ready.append(p.SSE_DONE)
+        yield LastChunk(b"".join(ready))
     finally:
         await admission.__aexit__(None, None, None)
 

@@ -50,6 +50,8 @@ class _Base:
         stats = self.engine.stats()
         if isinstance(stats, dict):
             return dict(stats)
+        if dataclasses.is_dataclass(stats) and hasattr(stats, "__dict__"):
+            return dict(vars(stats))  # flat counters: a copy, without asdict's deep copies
         return dataclasses.asdict(stats)
 
     def _step(self) -> list[tuple[Sequence, Any]]:

@@ -36,6 +36,7 @@ from typing import Any
 __all__ = [
     "APIError",
     "Bounds",
+    "ChunkFramer",
     "CompletionRequest",
     "TextStream",
     "SSE_DONE",
@@ -384,6 +385,30 @@ def chunk(
         obj = "text_completion"
     choice["finish_reason"] = finish_reason
     return {"id": rid, "object": obj, "created": created, "model": model, "choices": [choice]}
+
+
+class ChunkFramer:
+    """One streamed response's chunks as SSE bytes: ``sse(chunk(...))``, byte for byte.
+
+    A token's chunk differs from the next only in its text, so the bytes around the text are
+    encoded once, and each token costs one ``json.dumps`` of its text (not of the whole chunk).
+    The first chunk and the closing ones (a finish reason) go through :func:`chunk`.
+    """
+
+    _MARK = "\x00lesson-text\x00"
+
+    def __init__(self, req: CompletionRequest, rid: str, created: int, model: str) -> None:
+        self._args = (req, rid, created, model)
+        framed = sse(chunk(req, rid, created, model, self._MARK, None))
+        parts = framed.split(json.dumps(self._MARK).encode())
+        self._around = (parts[0], parts[1]) if len(parts) == 2 else None
+
+    def frame(self, text: str, finish_reason: str | None, *, first: bool = False) -> bytes:
+        """The SSE event of one chunk."""
+        if first or finish_reason is not None or self._around is None:
+            return sse(chunk(*self._args, text, finish_reason, first=first))
+        before, after = self._around
+        return before + json.dumps(text).encode() + after
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
