@@ -126,8 +126,15 @@ class P99Comparison:
             f"event loop's queue before the app runs and the client itself lie outside the "
             f"server's clock). Prometheus estimated {format_ms(self.promql_p99)} from bucket "
             f"counts alone: the exact value lies in the bucket {format_ms(low)}-{format_ms(high)}, "
-            f"and the estimate is {self.bucket_gap} bucket(s) from it."
+            f"and the estimate fell {self.gap_text()}."
         )
+
+    def gap_text(self) -> str:
+        """Where the estimate fell, in buckets from the exact value's."""
+        if self.bucket_gap == 0:
+            return "in the same bucket as the exact value"
+        plural = "s" if self.bucket_gap != 1 else ""
+        return f"{self.bucket_gap} bucket{plural} away from the exact value"
 
 
 def compare_p99(

@@ -544,8 +544,8 @@ if observed is not None:
            else "the alert did not fire within the time allowed on this run. ")
         + f"The client's p99 was {format_ms(cmp_.harness_p99)}, the server's own {format_ms(cmp_.server_p99)}: "
         "a server's percentile leaves out the socket, the event loop's queue and the client, so it flatters. "
-        f"Prometheus estimated {format_ms(cmp_.promql_p99)} from the buckets, {cmp_.bucket_gap} bucket(s) "
-        "from the exact value.")
+        f"Prometheus estimated {format_ms(cmp_.promql_p99)} from the buckets, "
+        f"{cmp_.gap_text()}.")
 else:
     points.append(
         f"- **Observe it.** In-process, the p99 of {observed_local['n']} calls was {format_ms(observed_local['exact'])}; "
