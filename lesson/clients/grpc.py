@@ -91,9 +91,19 @@ class GrpcClient:
         target: `grpc://host:port` or `host:port`.
         model: default model name (None: the server's default, asked once).
         timeout: deadline in seconds for each call.
+        tracing: a `lesson.clients.tracing.Tracing`: each call in a CLIENT span, its
+            ``traceparent`` sent in the call's metadata (None: no tracing).
     """
 
-    def __init__(self, target: str, *, model: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        target: str,
+        *,
+        model: str | None = None,
+        timeout: float = 10.0,
+        tracing: Any = None,
+    ) -> None:
+        self.tracing = tracing
         self.target = _target(target)
         self.url = f"grpc://{self.target}"
         self.timeout = timeout
@@ -112,6 +122,11 @@ class GrpcClient:
 
     def _call(self, method: str, request: Any, timeout: float | None = None) -> Any:
         try:
+            if self.tracing is not None:
+                with self.tracing.client_span(f"grpc {method}") as carrier:
+                    return getattr(self.stub, method)(
+                        request, timeout=timeout or self.timeout, metadata=tuple(carrier.items())
+                    )
             return getattr(self.stub, method)(request, timeout=timeout or self.timeout)
         except grpc.RpcError as exc:
             raise _raise(exc) from None

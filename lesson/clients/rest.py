@@ -79,11 +79,20 @@ class RestClient:
         model: default model name (None: the server's default, asked once).
         timeout: seconds per request.
         protocol: what `predict` uses: "v1" (``{"instances"}`` in, ``{"predictions"}`` out) or "v2" (tensors).
+        tracing: a `lesson.clients.tracing.Tracing`: each request in a CLIENT span, its
+            ``traceparent`` sent along (None: no tracing, nothing imported).
     """
 
     def __init__(
-        self, url: str, *, model: str | None = None, timeout: float = 10.0, protocol: str = "v1"
+        self,
+        url: str,
+        *,
+        model: str | None = None,
+        timeout: float = 10.0,
+        protocol: str = "v1",
+        tracing: Any = None,
     ) -> None:
+        self.tracing = tracing
         self._paths = _Paths(url, model, protocol)
         self.url = self._paths.url
         self.timeout = timeout
@@ -108,6 +117,14 @@ class RestClient:
         headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
         """One HTTP request on this thread's keep-alive connection: (status, headers, body)."""
+        if self.tracing is not None:
+            with self.tracing.client_span(f"{method} {path}") as carrier:
+                return self._send(method, path, body, {**(headers or {}), **carrier})
+        return self._send(method, path, body, headers)
+
+    def _send(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str] | None
+    ) -> tuple[int, dict[str, str], bytes]:
         for attempt in (0, 1):
             conn = self._connection()
             reused = conn.sock is not None

@@ -114,6 +114,12 @@ class InferenceBackend:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._output_names: dict[tuple[str, str], str] = {}
+        #: `lesson.clients.tracing.Tracing` when traced (`score`/`predict_rows` then wrapped)
+        self.tracing: Any = None
+        if self.options.trace_ratio is not None:
+            from lesson.servers.tracing import trace_backend
+
+            self.tracing = trace_backend(self, self.options.trace_ratio)
 
     # ------------------------------------------------------------ state
     @property

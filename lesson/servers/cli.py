@@ -64,6 +64,9 @@ def serve(
     debug_routes: bool = typer.Option(
         False, help="rest: /debug/fault (inject errors) and /debug/timings; lessons only."
     ),
+    trace_ratio: float | None = typer.Option(
+        None, help="OpenTelemetry traces, this share of requests sampled (0..1); off by default."
+    ),
     impl: str = typer.Option(
         "auto",
         help="llm: the model: numpy or python (the tiny transformer), ngram (the stand-in), "
@@ -135,6 +138,7 @@ def serve(
             model=model,
             metrics_port=metrics_port,
             debug_routes=debug_routes,
+            trace_ratio=trace_ratio,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

@@ -363,8 +363,14 @@ def create_server(
         backend = InferenceBackend(service, options, predict_fn)
     opts = backend.options
     limit = backend.limits.max_body_bytes
+    interceptors = None
+    if backend.tracing is not None:
+        from lesson.servers.tracing import TracingInterceptor
+
+        interceptors = [TracingInterceptor(backend.tracing)]
     server = grpc.server(
         _LeanThreadPool(opts.workers or DEFAULT_GRPC_THREADS, thread_name_prefix="lesson-grpc"),
+        interceptors=interceptors,
         maximum_concurrent_rpcs=opts.max_in_flight,
         options=[
             ("grpc.max_receive_message_length", limit),

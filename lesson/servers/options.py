@@ -48,6 +48,9 @@ class ServerOptions:
             serves them at /metrics).
         debug_routes: REST only: ``/debug/fault`` (inject errors) and ``/debug/timings``
             (raw latencies) for the observability lesson; never on a server others use.
+        trace_ratio: OpenTelemetry traces, sampling this share of the requests that arrive
+            without a sampled ``traceparent`` (``lesson.servers.tracing``); None (the
+            default): off, and nothing of OpenTelemetry imported.
     """
 
     max_in_flight: int = 64
@@ -65,6 +68,7 @@ class ServerOptions:
     model: str | None = None
     metrics_port: int | None = None
     debug_routes: bool = False
+    trace_ratio: float | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_in_flight <= 100_000:
@@ -73,6 +77,8 @@ class ServerOptions:
             raise ValueError(f"timeout_s must be in (0, 3600], got {self.timeout_s}")
         if not 0 <= self.drain_grace_s <= 600:
             raise ValueError(f"drain_grace_s must be in [0, 600], got {self.drain_grace_s}")
+        if self.trace_ratio is not None and not 0 <= self.trace_ratio <= 1:
+            raise ValueError(f"trace_ratio must be in [0, 1], got {self.trace_ratio}")
         if self.workers is not None and not 1 <= self.workers <= 256:
             raise ValueError(f"workers must be in 1..256, got {self.workers}")
 

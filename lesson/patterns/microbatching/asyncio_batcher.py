@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lesson.core.runtime import threads_available
 from lesson.patterns.microbatching.common import (
+    BATCH_TIMING,
     BatcherClosedError,
     BatcherStats,
     BatchOutputError,
@@ -22,6 +24,7 @@ from lesson.patterns.microbatching.common import (
     Validate,
     as_rows,
     check_batching_options,
+    note_call,
     settle,
     split_outputs,
     width_validator,
@@ -123,15 +126,19 @@ class MicroBatcher(Collector):
         ):
             return await self._run_alone(rows)  # idle: no queue hop, a lone client pays nothing
         future = self._loop.create_future()
-        await self._queue.put(Pending(rows, future))
+        await self._queue.put(Pending(rows, future, BATCH_TIMING.get()))
         return await future
 
     async def _run_alone(self, rows: list) -> list[float]:
         """Run one request's call in the caller's task; requests arriving meanwhile queue up."""
         self._busy = True
         self._free.clear()
+        timing = BATCH_TIMING.get()
         try:
+            started = time.time_ns() if timing is not None else 0
             outputs = list(await self._call(rows))
+            if timing is not None:
+                timing.extend((started, time.time_ns(), 1))
         finally:
             self._busy = False
             self._free.set()
@@ -219,7 +226,10 @@ class MicroBatcher(Collector):
     async def _run_batch(self, batch: list[Pending], n: int) -> None:
         rows = [row for item in batch for row in item.rows]
         try:
-            parts = split_outputs(await self._call(rows), batch, n)
+            started = time.time_ns()
+            outputs = await self._call(rows)
+            note_call(batch, started, time.time_ns())
+            parts = split_outputs(outputs, batch, n)
         except Exception as exc:  # handed to the callers
             self.stats.failed_batches += 1
             if len(batch) == 1:

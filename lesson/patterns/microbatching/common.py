@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,13 @@ __all__ = [
     "MAX_BATCH_SIZE_BOUND",
     "MAX_DELAY_MS_BOUND",
     "Collector",
+    "BATCH_TIMING",
 ]
+
+#: Set by a caller that wants to know where its request went (a tracing server): a list the
+#: batcher extends with ``(call_start_ns, call_end_ns, requests_in_batch)`` (``time.time_ns``)
+#: when the model call that served the request ran. None (the default): nothing recorded.
+BATCH_TIMING: ContextVar[list | None] = ContextVar("lesson_batch_timing", default=None)
 
 Rows = Sequence[Sequence[float]]
 PredictBatch = Callable[[list], "list[float] | Awaitable[list[float]]"]
@@ -94,6 +101,14 @@ class BatcherStats:
 class Pending:
     rows: list
     future: Any  # asyncio.Future or _Waiter
+    timing: list | None = None  # the caller's BATCH_TIMING list, if it asked
+
+
+def note_call(batch: list[Pending], started_ns: int, ended_ns: int) -> None:
+    """Tell the batch's requests that asked (`BATCH_TIMING`) when their model call ran."""
+    for item in batch:
+        if item.timing is not None:
+            item.timing.extend((started_ns, ended_ns, len(batch)))
 
 
 class Waiter:

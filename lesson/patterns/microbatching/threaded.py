@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lesson.patterns.microbatching.common import (
+    BATCH_TIMING,
     BatcherClosedError,
     BatcherStats,
     BatchOutputError,
@@ -23,6 +24,7 @@ from lesson.patterns.microbatching.common import (
     Waiter,
     as_rows,
     check_batching_options,
+    note_call,
     settle,
     split_outputs,
     width_validator,
@@ -93,8 +95,12 @@ class ThreadedMicroBatcher(Collector):
             self.validate(rows)
         if self._carry is None and self._queue.empty() and self._device.acquire(blocking=False):
             # Idle: run in the caller's thread, no hand-off (one client pays nothing extra).
+            timing = BATCH_TIMING.get()
             try:
+                started = time.time_ns() if timing is not None else 0
                 outputs = list(self.predict_batch(rows))
+                if timing is not None:
+                    timing.extend((started, time.time_ns(), 1))
                 if len(outputs) != len(rows):
                     raise BatchOutputError(
                         f"predict_batch returned {len(outputs)} outputs for {len(rows)} rows"
@@ -107,7 +113,7 @@ class ThreadedMicroBatcher(Collector):
         with self._room:  # one putter at a time, so the bound holds
             while self._queue.qsize() >= self.max_queue and not self._closed.is_set():
                 time.sleep(0.001)  # full: wait for room (backpressure; rare, so polled)
-            self._queue.put(Pending(rows, future))
+            self._queue.put(Pending(rows, future, BATCH_TIMING.get()))
         if self._closed.is_set():  # closed while we queued: do not wait forever
             settle(future, exc=BatcherClosedError("the batcher is closed"))
         return future.result(timeout)
@@ -164,7 +170,10 @@ class ThreadedMicroBatcher(Collector):
     def _run_batch(self, batch: list[Pending], n: int) -> None:
         rows = [row for item in batch for row in item.rows]
         try:
-            parts = split_outputs(self.predict_batch(rows), batch, n)
+            started = time.time_ns()
+            outputs = self.predict_batch(rows)
+            note_call(batch, started, time.time_ns())
+            parts = split_outputs(outputs, batch, n)
         except Exception as exc:  # handed to the callers
             self.stats.failed_batches += 1
             if len(batch) == 1:

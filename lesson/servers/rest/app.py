@@ -95,6 +95,10 @@ def create_app(
     add_offline_docs(app)  # after the API routes: a request is matched against them first
     # the whole request, timed from the ASGI entry (a pure ASGI middleware, see timing.py)
     app.add_middleware(RequestTimer, metrics=state.metrics)
+    if backend.tracing is not None:  # outermost: the span holds the timed request
+        from lesson.servers.tracing import TracingMiddleware
+
+        app.add_middleware(TracingMiddleware, tracing=backend.tracing)
     return app
 
 

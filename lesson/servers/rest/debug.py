@@ -7,6 +7,8 @@
 * ``GET /debug/timings``: the latencies ``lesson_request_latency_seconds`` recorded since the
   last call, exact and oldest first (at most `RECENT_MAX`), beside the histogram's bucket
   bounds: the raw data a ``histogram_quantile`` estimate can be checked against.
+* ``GET /debug/spans``: the finished trace spans kept since the last call, oldest first
+  (bounded; 409 unless the server runs with ``--trace-ratio``).
 
 Never on a server others use: anyone who reaches it can make it fail.
 """
@@ -81,6 +83,14 @@ async def timings(request: Request) -> Response:
     return JSONResponse(
         {"bounds": list(LATENCY_BUCKETS), "seconds": state_of(request).metrics.take_recent()}
     )
+
+
+@router.get("/debug/spans")
+async def spans(request: Request) -> Response:
+    tracing = state_of(request).backend.tracing
+    if tracing is None:
+        return JSONResponse({"error": "tracing is off: start the server with --trace-ratio"}, 409)
+    return JSONResponse({"ratio": tracing.ratio, "spans": tracing.take()})
 
 
 def _left(fault: Fault) -> float:

@@ -1,0 +1,140 @@
+"""OpenTelemetry tracing, in-process: a sampled tracer whose finished spans stay in a bounded
+buffer (no collector), and the W3C ``traceparent`` header that links a client's span to the
+server's.
+
+Imported only when tracing is on (a server's ``--trace-ratio``, a client's ``tracing=``): with
+it off, nothing here, and no OpenTelemetry module, is loaded. Each `Tracing` has its own
+`TracerProvider` (not the global one), so a client and a server in one process, or two
+servers, keep their spans apart. Sampling is ``ParentBased(TraceIdRatioBased(ratio))``: a
+request that arrives with a sampled ``traceparent`` is traced, one that arrives without is
+traced with probability ``ratio`` (decided from its trace id; ``seed`` makes the ids, and so
+the decisions, repeatable).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+__all__ = ["MAX_SPANS", "RecentSpans", "Tracing", "span_record"]
+
+#: finished spans a `Tracing` keeps (oldest dropped first)
+MAX_SPANS = 20_000
+
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+class RecentSpans(SpanProcessor):
+    """A span processor that keeps the last ``max_spans`` finished spans as plain dicts."""
+
+    def __init__(self, max_spans: int = MAX_SPANS) -> None:
+        self._spans: deque[dict[str, Any]] = deque(maxlen=max_spans)
+        self._lock = threading.Lock()
+
+    def on_end(self, span: ReadableSpan) -> None:
+        record = span_record(span)
+        with self._lock:
+            self._spans.append(record)
+
+    def take(self, clear: bool = True) -> list[dict[str, Any]]:
+        """The kept spans, oldest first (and forget them, unless ``clear=False``)."""
+        with self._lock:
+            spans = list(self._spans)
+            if clear:
+                self._spans.clear()
+        return spans
+
+
+class _SeededIds(IdGenerator):
+    """Random trace and span ids from one seeded generator (repeatable sampling decisions)."""
+
+    def __init__(self, seed: int) -> None:
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def generate_span_id(self) -> int:
+        with self._lock:
+            return self._random.getrandbits(64) or 1
+
+    def generate_trace_id(self) -> int:
+        with self._lock:
+            return self._random.getrandbits(128) or 1
+
+
+def span_record(span: ReadableSpan) -> dict[str, Any]:
+    """A finished span as JSON-ready data: ids in hex, times in ns since the epoch."""
+    ctx = span.get_span_context()
+    parent = span.parent
+    return {
+        "name": span.name,
+        "trace_id": f"{ctx.trace_id:032x}",
+        "span_id": f"{ctx.span_id:016x}",
+        "parent_id": None if parent is None else f"{parent.span_id:016x}",
+        "kind": span.kind.name.lower(),
+        "start_ns": span.start_time,
+        "end_ns": span.end_time,
+        "attributes": dict(span.attributes or {}),
+    }
+
+
+class Tracing:
+    """A tracer sampled at ``ratio`` whose finished spans are kept in `spans` (bounded).
+
+    Args:
+        ratio: share of root traces sampled, in [0, 1] (children follow their parent).
+        service: the ``service.name`` resource attribute.
+        max_spans: spans kept in the buffer.
+        seed: makes trace ids, hence sampling decisions, repeatable.
+    """
+
+    def __init__(
+        self,
+        ratio: float = 1.0,
+        service: str = "lesson",
+        *,
+        max_spans: int = MAX_SPANS,
+        seed: int | None = None,
+    ) -> None:
+        if not 0.0 <= ratio <= 1.0:
+            raise ValueError(f"the trace sampling ratio must be in [0, 1], got {ratio}")
+        from opentelemetry.sdk.resources import Resource
+
+        self.ratio = ratio
+        self.spans = RecentSpans(max_spans)
+        self.provider = TracerProvider(
+            sampler=ParentBased(TraceIdRatioBased(ratio)),
+            resource=Resource.create({"service.name": service}),
+            id_generator=RandomIdGenerator() if seed is None else _SeededIds(seed),
+        )
+        self.provider.add_span_processor(self.spans)
+        self.tracer = self.provider.get_tracer("lesson")
+
+    def extract(self, carrier: dict[str, str]) -> Context:
+        """The remote parent carried by a ``traceparent`` header (or an empty context)."""
+        return _PROPAGATOR.extract(carrier)
+
+    @contextmanager
+    def client_span(self, name: str) -> Iterator[dict[str, str]]:
+        """A CLIENT span around one call; yields the headers (``traceparent``) to send with it."""
+        with self.tracer.start_as_current_span(name, kind=trace.SpanKind.CLIENT):
+            carrier: dict[str, str] = {}
+            _PROPAGATOR.inject(carrier)
+            yield carrier
+
+    def take(self, clear: bool = True) -> list[dict[str, Any]]:
+        """The finished spans kept so far, oldest first."""
+        return self.spans.take(clear)
+
+    def shutdown(self) -> None:
+        self.provider.shutdown()
