@@ -3,7 +3,8 @@ buffer (no collector), and the W3C ``traceparent`` header that links a client's 
 server's.
 
 Imported only when tracing is on (a server's ``--trace-ratio``, a client's ``tracing=``): with
-it off, nothing here, and no OpenTelemetry module, is loaded. Each `Tracing` has its own
+it off, nothing here and nothing of the OpenTelemetry SDK is loaded (FastAPI imports the API
+itself, a few inert modules). Each `Tracing` has its own
 `TracerProvider` (not the global one), so a client and a server in one process, or two
 servers, keep their spans apart. Sampling is ``ParentBased(TraceIdRatioBased(ratio))``: a
 request that arrives with a sampled ``traceparent`` is traced, one that arrives without is

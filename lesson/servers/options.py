@@ -50,7 +50,7 @@ class ServerOptions:
             (raw latencies) for the observability lesson; never on a server others use.
         trace_ratio: OpenTelemetry traces, sampling this share of the requests that arrive
             without a sampled ``traceparent`` (``lesson.servers.tracing``); None (the
-            default): off, and nothing of OpenTelemetry imported.
+            default): off, and the OpenTelemetry SDK not imported.
     """
 
     max_in_flight: int = 64

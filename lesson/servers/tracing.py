@@ -2,7 +2,7 @@
 an ``infer`` span under it, and under that the wait in the micro-batcher's queue and the model
 call that served the request.
 
-Off by default, and then free: this module (and OpenTelemetry) is imported only when
+Off by default, and then free: this module (and the OpenTelemetry SDK) is imported only when
 `ServerOptions.trace_ratio` is set, and the backend's methods are left untouched. On,
 `trace_backend` replaces one backend's ``score`` and ``predict_rows`` with traced wrappers;
 the REST app adds `TracingMiddleware`, the gRPC server `TracingInterceptor`. Spans stay in
