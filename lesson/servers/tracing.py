@@ -39,7 +39,7 @@ _SERVER = trace.SpanKind.SERVER
 
 def trace_backend(backend: InferenceBackend, ratio: float) -> Tracing:
     """Trace this backend's inference (sampled at ``ratio``); returns its `Tracing`."""
-    tracing = Tracing(ratio, "lesson-server")
+    tracing = Tracing(ratio, "lesson-server", at_door=True)
     tracer = tracing.tracer
     plain_score, plain_rows = backend.score, backend.predict_rows
     batching = backend.options.max_batch_size is not None
@@ -95,8 +95,8 @@ def _infer_span(tracer: trace.Tracer) -> Iterator[None]:
 
 
 class TracingMiddleware:
-    """ASGI middleware: a SERVER span per POST request (the inference routes; ``/debug/*``
-    excepted), child of the caller's ``traceparent`` if one came."""
+    """ASGI middleware: a SERVER span per sampled POST request (the inference routes;
+    ``/debug/*`` excepted), child of the caller's ``traceparent`` if one came."""
 
     def __init__(self, app: Any, tracing: Tracing) -> None:
         self.app = app
@@ -115,6 +115,9 @@ class TracingMiddleware:
             for key, value in scope["headers"]
             if key in (b"traceparent", b"tracestate")
         }
+        if not self.tracing.admits(carrier.get("traceparent")):  # not sampled: no span at all
+            await self.app(scope, receive, send)
+            return
         parent = self.tracing.extract(carrier) if carrier else None
         name = f"POST {scope['path']}"
         with self.tracing.tracer.start_as_current_span(name, parent, kind=_SERVER) as span:
@@ -146,6 +149,8 @@ class TracingInterceptor(grpc.ServerInterceptor):
             for key, value in handler_call_details.invocation_metadata or ()
             if key in ("traceparent", "tracestate")
         }
+        if not self.tracing.admits(carrier.get("traceparent")):  # not sampled: no span at all
+            return handler
         parent = self.tracing.extract(carrier) if carrier else None
         tracer, inner = self.tracing.tracer, handler.unary_unary
 
