@@ -476,6 +476,35 @@ else:
                           f"{len(samples)} calls, no server, no Prometheus"))
 
 # %% [markdown]
+# Metrics say *how many* requests were slow; a **trace** says where one slow request spent its
+# time. With OpenTelemetry, the client opens a span for its call and sends the span's id in the
+# W3C `traceparent` header (gRPC: the call's metadata); the server opens its own span as that
+# span's child, and under it the wait in the micro-batcher's queue and the model call that
+# served the request. Tracing is off by default (`--trace-ratio` turns it on, sampling that share
+# of the requests; `benchmarks/bench_tracing.py` measures what it costs). Below, a short load
+# test against a micro-batching server with tracing on: every request is traced, the p99 and a
+# p50 request are drawn as waterfalls.
+
+# %%
+from lesson.teaching.traces import in_process_load, traced_load
+from lesson.widgets.charts import display_chart, timeline_chart
+
+if lab.servers and not lab.in_browser:
+    from lesson.servers.launch import running_server
+
+    with running_server("rest", trace_ratio=0.0, debug_routes=True, max_batch_size=8, max_delay_ms=2.0) as traced:
+        # ratio 0: the server traces only the requests whose traceparent says "sampled" (all of ours)
+        traces = traced_load(traced.url, lab.example_payload(), requests=400, concurrency=8)
+    where = f"measured now: a micro-batching REST server on {traced.url}, spans from GET /debug/spans"
+else:
+    print("Tracing runs against the local servers (OpenTelemetry, sockets, threads): not in the browser. "
+          "Below, the same span timings from an in-process run: the micro-batcher in this kernel, no server.")
+    traces = await in_process_load(lab.model, lab.example_payload()["instances"], requests=400, concurrency=8)
+    where = "measured now, in-process (browser: a 0.1 ms clock)" if lab.in_browser else "measured now, in-process"
+display_chart(timeline_chart(traces.rows(), title=f"Two traced requests ({where})", x_title="ms from the request's start"))
+print(traces.sentence())
+
+# %% [markdown]
 # ## What to notice
 #
 # Each point is computed from the runs above (and says so when the browser path ran).
@@ -551,6 +580,12 @@ else:
         f"- **Observe it.** In-process, the p99 of {observed_local['n']} calls was {format_ms(observed_local['exact'])}; "
         f"estimated from the buckets alone, {format_ms(observed_local['estimate'])}. Prometheus is local-only: "
         "run the notebook locally to see it scrape the servers and the alert fire.")
+tail_where, tail_share = max(traces.p99.shares().items(), key=lambda kv: kv[1])
+points.append(
+    f"- **Trace the tail.** The p99 request of the traced run took {format_ms(traces.p99.total_ms / 1000)} against "
+    f"{format_ms(traces.p50.total_ms / 1000)} for the p50 one; its largest part was {tail_where.split(' (')[0]} "
+    f"({tail_share:.0%}). A metric could not have said which part of the request grew; a trace of that one "
+    "request does" + (" (in-process here: run the notebook locally for the server's spans)." if lab.in_browser or not lab.servers else "."))
 refused = [o for o in outcomes if o["status"] in (401, 403)]
 accepted = seen_by_model[-1] if seen_by_model else {}
 points.append(
