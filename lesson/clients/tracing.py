@@ -36,6 +36,7 @@ __all__ = ["MAX_SPANS", "RecentSpans", "Tracing", "span_record"]
 MAX_SPANS = 20_000
 
 _PROPAGATOR = TraceContextTextMapPropagator()
+_SAMPLED_FLAGS = frozenset(f"{n:02x}" for n in range(1, 256, 2))
 
 
 class RecentSpans(SpanProcessor):
@@ -129,8 +130,9 @@ class Tracing:
     def admits(self, traceparent: str | None) -> bool:
         """Trace this request? As its ``traceparent`` says (the sampled flag), else with
         probability ``ratio``."""
-        if traceparent is not None:
-            return traceparent[-2:] in ("01", "03")  # version-traceid-spanid-flags
+        if traceparent is not None:  # version-traceid-spanid-flags; bit 0 of flags: sampled
+            flags = traceparent.rsplit("-", 1)[-1]
+            return len(flags) == 2 and flags in _SAMPLED_FLAGS
         return self._random.random() < self.ratio
 
     def extract(self, carrier: dict[str, str]) -> Context:

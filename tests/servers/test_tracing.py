@@ -48,6 +48,13 @@ def test_a_rest_request_traced_from_the_client_to_the_model_call():
         client.default_model()
         with ThreadPoolExecutor(8) as pool:  # concurrent requests: some share a model call
             list(pool.map(lambda _: client.predict({"instances": [ROW]}), range(40)))
+        garbled = http(  # a malformed traceparent is ignored (not sampled), never an error
+            "POST",
+            f"{server.url}/v1/models/diabetes-mlp:predict",
+            {"instances": [ROW]},
+            {"content-type": "application/json", "traceparent": "not-a-trace"},
+        )
+        assert garbled[0] == 200
         status, _, body = http("GET", f"{server.url}/debug/spans")
     assert status == 200
     spans = json.loads(body)["spans"]
