@@ -38,18 +38,32 @@ class Waterfall:
     def duration(self, name: str) -> float:
         return sum(end - start for n, start, end in self.spans if n == name)
 
+    def _end(self, name: str) -> float | None:
+        return next((end for n, _, end in self.spans if n == name), None)
+
     def shares(self) -> dict[str, float]:
-        """Shares of the whole request: queued in the batcher, in the model call, in the
-        server outside those two, and outside the server's span (none without a server)."""
+        """Shares of the whole request: queued in the batcher, in the model call, waiting to
+        be resumed after it (the answer is ready, the request's task or thread has not run
+        yet), elsewhere in the server, and outside the server's span (none without a server)."""
         total = self.total_ms or 1.0
         queued, model = self.duration("queue") / total, self.duration("model") / total
         served = (
             self.duration("server") / total if any(n == "server" for n, *_ in self.spans) else 1.0
         )
+        model_end = self._end("model")
+        outer_end = self._end("infer") if self._end("infer") is not None else self._end("request")
+        resumed = (
+            max(0.0, outer_end - model_end) / total
+            if model_end is not None and outer_end is not None
+            else 0.0
+        )
         return {
             "queued in the batcher": queued,
             "in the model call": model,
-            "around them (parsing, validation, the framework)": max(0.0, served - queued - model),
+            "waiting to be resumed after the model call": resumed,
+            "elsewhere in the server (parsing, validation, the framework)": max(
+                0.0, served - queued - model - resumed
+            ),
             "outside the server's span (client, sockets, the server's event loop)": max(
                 0.0, 1.0 - served
             ),
