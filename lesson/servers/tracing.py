@@ -9,9 +9,10 @@ the REST app adds `TracingMiddleware`, the gRPC server `TracingInterceptor`. Spa
 the process (`lesson.clients.tracing.Tracing`, a bounded buffer): ``GET /debug/spans`` returns
 them (REST, ``--debug-routes``).
 
-Why not opentelemetry-instrumentation-asgi / -grpc: the ASGI one opens two more spans per
-request (``http receive``/``http send``) and reads every header into attributes, the gRPC one
-patches ``grpc.server`` for the whole process; both are beta (0.x) packages. The lesson needs
+Why not opentelemetry-instrumentation-asgi / -grpc: the ASGI middleware also opens internal
+``http receive``/``http send`` spans unless told not to, and the gRPC instrumentor patches
+``grpc.server`` for the whole process; both are beta (0.x) packages, and neither was measured
+here against these spans. The lesson needs
 one span per request, the W3C ``traceparent`` read from a header or the call's metadata, and
 the batcher's timings: a 30-line ASGI middleware and a gRPC interceptor.
 """
