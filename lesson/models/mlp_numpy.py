@@ -84,22 +84,28 @@ class NumpyMLPModel(MLPBase):
     def _predict(self, rows: Sequence[Sequence[float]]) -> list[float]:
         if len(rows) == 0:
             return []
-        try:
-            X = np.asarray(rows, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise _value_errors(rows) from None
-        if not np.isfinite(X).all():
-            i, j = (int(v) for v in np.argwhere(~np.isfinite(X))[0])
-            raise ValidationError(
-                [
-                    {
-                        "loc": ["body", "instances", i, j],
-                        "msg": f"Input should be a finite number, got {X[i, j]!r}",
-                        "type": "finite_number",
-                    }
-                ]
-            )
-        return self.predict_array(X).tolist()
+        return self.predict_array(rows_array(rows)).tolist()
+
+
+def rows_array(rows: Sequence[Sequence[float]]) -> np.ndarray:
+    """``rows`` as a float64 array; a value that is not a finite number is a
+    :class:`ValidationError` naming its place (``body.instances[i][j]``)."""
+    try:
+        X = np.asarray(rows, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise _value_errors(rows) from None
+    if not np.isfinite(X).all():
+        i, j = (int(v) for v in np.argwhere(~np.isfinite(X))[0])
+        raise ValidationError(
+            [
+                {
+                    "loc": ["body", "instances", i, j],
+                    "msg": f"Input should be a finite number, got {X[i, j]!r}",
+                    "type": "finite_number",
+                }
+            ]
+        )
+    return X
 
 
 def load_numpy_mlp(

@@ -26,7 +26,7 @@ from typing import Any
 from lesson.core.artifacts import Artifact, ArtifactIntegrityError, load_artifact
 from lesson.core.model import ModelMetadata
 from lesson.core.schema import ValidationError
-from lesson.models.mlp import DEFAULT_MLP_NAME, _value_errors, check_rows
+from lesson.models.mlp import DEFAULT_MLP_NAME, check_rows
 
 ONNX_NAME = DEFAULT_MLP_NAME + "-onnx"
 ONNX_NAMES = (ONNX_NAME, ONNX_NAME + "-int8", ONNX_NAME + "-int8-static")
@@ -139,23 +139,9 @@ class OnnxModel:
         check_rows(rows, self.n_features, self.name)
         if len(rows) == 0:
             return []
-        np = self._np
-        try:
-            X = np.asarray(rows, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise _value_errors(rows) from None
-        if not np.isfinite(X).all():
-            i, j = (int(v) for v in np.argwhere(~np.isfinite(X))[0])
-            raise ValidationError(
-                [
-                    {
-                        "loc": ["body", "instances", i, j],
-                        "msg": f"Input should be a finite number, got {X[i, j]!r}",
-                        "type": "finite_number",
-                    }
-                ]
-            )
-        return self.predict_array(X).tolist()
+        from lesson.models.mlp_numpy import rows_array  # numpy, imported when a model predicts
+
+        return self.predict_array(rows_array(rows)).tolist()
 
     def metadata(self) -> ModelMetadata:
         """V2 metadata: platform ``onnxruntime_onnx``; the input tensor in the file's own type
