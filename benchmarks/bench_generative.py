@@ -16,6 +16,9 @@ d_model 64, a context of 128 byte tokens):
   (seeded) from {8, 32, 96} with ``ignore_eos`` so every answer's length is known. Goodput is
   the completed requests meeting BOTH objectives (TTFT <= ``--ttft-slo-ms``, TPOT <=
   ``--tpot-slo-ms``) per second. Target: continuous >= 2x static's goodput; p99 TTFT printed.
+  ``--impl accelerator`` serves the same model on a SIMULATED accelerator's step cost
+  (:mod:`lesson.models.accelerator_lm`: 4 ms a step + 20 µs a token, a wait), the cost shape
+  of a GPU's decode, where a step of 8 sequences costs about what a step of one does.
 - ``overhead`` -- in-process, no server: decode tokens/s with B sequences all decoding, (a) the
   raw batched ``model.forward`` (one token each, no scheduler, no sampling) and (b) the
   :class:`~lesson.patterns.generative.Engine` with ``max_num_seqs = B`` (scheduler, KV block
@@ -199,7 +202,12 @@ def section_batching(args: argparse.Namespace) -> dict[str, Any]:
     from lesson.servers.launch import running_server
 
     slo = SLO(ttft=args.ttft_slo_ms / 1000, tpot=args.tpot_slo_ms / 1000)
-    common = dict(impl="numpy", max_num_seqs=8, max_waiting=2048, num_blocks=256)
+    # the accelerator's step is a wait: its engine steps on a worker thread, so responses are
+    # written while the simulated device works, as a host does while a GPU computes
+    loop = "thread" if args.impl == "accelerator" else "loop"
+    common = dict(
+        impl=args.impl, engine_loop=loop, max_num_seqs=8, max_waiting=2048, num_blocks=256
+    )
     prompts = make_prompts(64, 16, args.seed)
     rows: dict[tuple[float, str], list[tuple[StreamSummary, CpuWatch]]] = {}
     with (
@@ -233,8 +241,8 @@ def section_batching(args: argparse.Namespace) -> dict[str, Any]:
                     )
     print()
     print(
-        f"Continuous vs static batching over HTTP: `lesson serve llm --impl numpy "
-        f"--max-num-seqs 8 --scheduling continuous|static`, open loop, Poisson arrivals (seed "
+        f"Continuous vs static batching over HTTP: `lesson serve llm --impl {args.impl} "
+        f"--engine-loop {loop} --max-num-seqs 8 --scheduling continuous|static`, open loop, Poisson arrivals (seed "
         f"{args.seed}) for {args.duration:g} s a run, prompts 16 chars, max_tokens from "
         f"{LENGTHS} (ignore_eos, T=1), SLO: TTFT <= {args.ttft_slo_ms:g} ms and TPOT <= "
         f"{args.tpot_slo_ms:g} ms; medians of {args.rounds} round(s); TTFT from the intended send; "
@@ -497,6 +505,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a short run of every section")
     parser.add_argument("--only", default=",".join(SECTIONS), help="sections, comma-separated")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--impl",
+        choices=("numpy", "accelerator"),
+        default="numpy",
+        help="batching: the server's model: the tiny transformer on this CPU (numpy), or the same "
+        "on a SIMULATED accelerator's step cost (lesson.models.accelerator_lm)",
+    )
     parser.add_argument("--rates", default=None, help="batching: requests/s, e.g. 16,32")
     parser.add_argument("--duration", type=float, default=None, help="batching: seconds a run")
     parser.add_argument("--rounds", type=int, default=None, help="batching: rounds")
@@ -512,7 +527,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     quick = args.quick
     defaults = {
-        "rates": "24,32" if quick else "16,24,32",
+        # the simulated accelerator's steps take ~4 ms, so it carries fewer requests a second
+        "rates": ("12,24" if quick else "8,16,24")
+        if args.impl == "accelerator"
+        else ("24,32" if quick else "16,24,32"),
         "duration": 8.0 if quick else 20.0,
         "rounds": 1 if quick else 2,
         "batches": "8" if quick else "8,16",

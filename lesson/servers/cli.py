@@ -70,6 +70,7 @@ def serve(
     impl: str = typer.Option(
         "auto",
         help="llm: the model: numpy or python (the tiny transformer), ngram (the stand-in), "
+        "accelerator (numpy on a SIMULATED accelerator's step cost), "
         "auto (numpy if its artifact is there, else ngram).",
     ),
     max_num_seqs: int = typer.Option(8, help="llm: sequences the engine runs at once."),

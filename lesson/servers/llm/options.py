@@ -9,7 +9,7 @@ __all__ = ["LLMOptions", "ENGINE_LOOPS"]
 
 #: where the engine's steps run: a worker thread ("thread") or the event loop ("loop")
 ENGINE_LOOPS = ("thread", "loop")
-IMPLS = ("auto", "numpy", "python", "ngram")
+IMPLS = ("auto", "numpy", "python", "ngram", "accelerator")
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class LLMOptions:
     model: str | None = None  # the served name (default: the model's own name)
     #: the model: "numpy" (the tiny transformer, lm_numpy), "python" (the same, pure Python),
     #: "ngram" (the byte n-gram stand-in), "auto" (numpy if its artifact is there, else ngram),
+    #: "accelerator" (numpy on a SIMULATED accelerator's step cost: lesson.models.accelerator_lm),
     #: or "package.module:function" returning a LanguageModel (tests)
     impl: str = "auto"
     max_num_seqs: int = 8

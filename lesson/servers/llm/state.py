@@ -25,9 +25,10 @@ __all__ = ["LLMState", "Piece", "load_model", "state_of"]
 
 
 def load_model(impl: str) -> Any:
-    """The byte-level language model: the tiny transformer (numpy or pure Python), or the
-    n-gram stand-in (``ngram``; ``auto`` falls back to it when the transformer's artifact is
-    not there), or what the function ``impl = "package.module:function"`` returns."""
+    """The byte-level language model: the tiny transformer (numpy or pure Python, or numpy on a
+    simulated accelerator's step cost: ``accelerator``), or the n-gram stand-in (``ngram``;
+    ``auto`` falls back to it when the transformer's artifact is not there), or what the
+    function ``impl = "package.module:function"`` returns."""
     if ":" in impl:
         import importlib
 
@@ -42,6 +43,11 @@ def load_model(impl: str) -> Any:
         except ArtifactNotFoundError:
             if impl == "numpy":
                 raise
+    if impl == "accelerator":
+        from lesson.models.accelerator_lm import SimulatedAcceleratorLM
+        from lesson.models.lm_numpy import load_tiny_lm_numpy
+
+        return SimulatedAcceleratorLM(load_tiny_lm_numpy())
     if impl == "python":
         from lesson.models.lm import load_tiny_lm
 
