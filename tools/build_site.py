@@ -1,6 +1,6 @@
 """Build the whole site into ``site/``: the entry ``make site`` runs.
 
-    .venv/bin/python tools/build_site.py [--notebooks DIR] [--site-dir DIR] [--reuse-notebooks]
+    .venv/bin/python tools/build_site.py [--notebooks DIR] [--site-dir DIR] [--reuse-notebooks] [--overlap-lite]
 
 The build itself is :mod:`tools.site.build` (``python -m tools.site.build`` is the same).
 """

@@ -11,6 +11,7 @@ figures the page itself shows.
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -43,13 +44,13 @@ def site_pages(notebooks) -> list[str]:
     return ["", "patterns/rest/"] + [f"notebooks/{nb.stem}/" for nb in notebooks]
 
 
-@pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_no_serious_axe_violations(site, notebooks, chromium, artifacts, scheme):
+def audit_scheme(base: str, pages: list[str], artifacts, scheme: str) -> list[str]:
+    """Every page in ``scheme`` in a browser of its own; the serious violations, described."""
     failures = []
-    with serve_directory(site) as base, offline_browser() as browser:
+    with offline_browser() as browser:
         page = browser.page
         page.emulate_media(color_scheme=scheme)
-        for path in site_pages(notebooks):
+        for path in pages:
             open_page(page, base + path)
             assert page.evaluate("() => document.body.dataset.mdColorScheme") == (
                 "slate" if scheme == "dark" else "default")
@@ -59,6 +60,17 @@ def test_no_serious_axe_violations(site, notebooks, chromium, artifacts, scheme)
         page.goto(base + PANEL_PAGE)
         page.screenshot(path=str(artifacts / f"a11y-06-{scheme}.png"))
         assert browser.external_requests == [], browser.external_requests
+    return failures
+
+
+def test_no_serious_axe_violations(site, notebooks, chromium, artifacts):
+    """The light and the dark scheme audited at once, each in its own browser on its own
+    thread: a page's load is mostly waiting (network idle, widgets drawn, a quiet page), so the
+    two overlap on two cores."""
+    with serve_directory(site) as base, ThreadPoolExecutor(2) as pool:
+        runs = [pool.submit(audit_scheme, base, site_pages(notebooks), artifacts, scheme)
+                for scheme in ("light", "dark")]
+        failures = [f for run in runs for f in run.result()]
     assert not failures, "critical/serious axe violations:\n" + "\n".join(failures)
 
 
