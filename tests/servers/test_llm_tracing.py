@@ -6,6 +6,7 @@ closed and says so; off by default (no SDK loaded, ``/debug/spans`` 409)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from server_support import TEST_ENV, http
 from lesson.clients.tracing import Tracing
 from lesson.servers.launch import running_server
 from lesson.servers.llm.tracing import DECODE, PREFILL, QUEUED
+from lesson.teaching.llm_traces import traced_streams
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -154,3 +156,18 @@ def test_llm_tracing_is_off_by_default_and_loads_no_sdk():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "200 409 []"
+
+
+def test_the_notebooks_traced_streams_pick_the_p99_and_p50_ttft(traced_llm):
+    prompts = ["def ", "class ", "import ", "for ", "while ", "if "]
+    run = asyncio.run(traced_streams(traced_llm.url, prompts, concurrency=3, max_tokens=3))
+    assert run.requests == len(prompts)  # every stream's trace came back
+    assert run.p99.ttft_ms >= run.p50.ttft_ms > 0
+    for waterfall in (run.p99, run.p50):
+        names = [name for name, *_ in waterfall.spans]
+        assert names[:2] == ["client", "server"]
+        assert set(names[2:]) == {"queued", "prefill", "decode"}
+        assert abs(sum(waterfall.ttft_shares().values()) - 1) < 1e-6
+    # one running slot, three at a time: the slowest first token waited behind others
+    assert run.p99.duration("queued") > 5.0, run.p99
+    assert "Where the tail waited" in run.sentence()
