@@ -20,8 +20,8 @@ app = typer.Typer(
 def start(
     target: list[str] = typer.Option(
         ...,
-        help="host:port serving /metrics: `lesson serve rest`'s port, or gRPC's --metrics-port "
-        "(repeat for several).",
+        help="[job=]host:port serving /metrics: `lesson serve rest`'s or `llm`'s port, or "
+        "gRPC's --metrics-port (repeat for several; e.g. llm=127.0.0.1:8002).",
     ),
     port: int | None = typer.Option(None, help="Port on 127.0.0.1 (default: a free one)."),
 ) -> None:

@@ -53,11 +53,11 @@ def trace_backend(backend: InferenceBackend, ratio: float) -> Tracing:
 
     def predict_rows(rows: Any, *, model: str | None = None, version: str | None = None) -> Any:
         current = trace.get_current_span()
-        if not current.is_recording():  # not sampled, or a worker thread (offload) without context
+        if not current.is_recording():  # not sampled
             return plain_rows(rows, model=model, version=version)
-        if (
-            getattr(current, "name", None) == INFER
-        ):  # REST: `score` opened it; the model runs inline
+        if getattr(current, "name", None) == INFER:  # REST: `score` opened it (inline or offload)
+            if batching:  # a threaded batcher behind `offload` reports its own call
+                return plain_rows(rows, model=model, version=version)
             with tracer.start_as_current_span(MODEL):
                 return plain_rows(rows, model=model, version=version)
         with _infer_span(tracer):  # gRPC: straight from the servicer
