@@ -16,7 +16,6 @@ broker (:mod:`lesson.servers.broker`), so none outlives a crashed kernel or test
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import os
@@ -30,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lesson.servers.broker import _die_with_parent, _free_port, _tail
+from lesson.servers import daemon
 from lesson.servers.promql import PrometheusAPI
 
 __all__ = [
@@ -51,7 +50,6 @@ SLO_ALERT = "LessonErrorBudgetFastBurn"
 STATE_FILE = "prometheus.json"
 CONFIG_FILE, RULES_FILE = "prometheus.yml", "rules.yml"
 _JOB = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-_LIVE: dict[int, PrometheusHandle] = {}
 
 
 class PrometheusUnavailableError(RuntimeError):
@@ -208,14 +206,14 @@ def start_prometheus(
             "`make test` installs it)"
         )
     host = "127.0.0.1"
-    port = port or _free_port(host)
+    port = port or daemon.free_port(host)
     directory = tempfile.mkdtemp(prefix="lesson-prometheus-")
     rules_path = os.path.join(directory, RULES_FILE)
     Path(rules_path).write_text(json.dumps(rules if rules is not None else slo_rules(), indent=1))
     config_path = _write_config(directory, prometheus_config(targets, interval_s, [rules_path]))
     log_path = os.path.join(directory, "prometheus.log")
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(
+        process = daemon.spawn(
             [
                 exe,
                 f"--config.file={config_path}",
@@ -223,40 +221,24 @@ def start_prometheus(
                 f"--web.listen-address={host}:{port}",
                 "--storage.tsdb.retention.time=1d",
             ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=None if detached else _die_with_parent,
+            detached=detached,
+            output=log,
         )
     handle = PrometheusHandle(
         host, port, process.pid, directory, list(targets), process, interval_s
     )
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while not handle.api.ready():
-        if process.poll() is not None or time.monotonic() > deadline:
-            log = _tail(log_path, 3)
-            stop_prometheus(handle)
-            raise PrometheusUnavailableError(f"prometheus on {host}:{port} did not start: {log}")
-        time.sleep(0.05)
+    if not daemon.wait_ready(handle.api.ready, process, READY_TIMEOUT_S, poll_s=0.05):
+        log_tail = daemon.tail(log_path, 3)
+        stop_prometheus(handle)
+        raise PrometheusUnavailableError(f"prometheus on {host}:{port} did not start: {log_tail}")
     if not detached:
-        _LIVE[process.pid] = handle
+        daemon.track(process.pid, lambda: stop_prometheus(handle, timeout=3.0))
     return handle
 
 
 def stop_prometheus(handle: PrometheusHandle, timeout: float = STOP_TIMEOUT_S) -> None:
     """SIGTERM, then SIGKILL; remove the data folder."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(handle.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _running(handle) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if _running(handle):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(handle.pid, signal.SIGKILL)
-        if handle.process is not None:
-            handle.process.wait(5)
-    _LIVE.pop(handle.pid, None)
+    daemon.stop_process(handle.pid, handle.process, timeout)
     shutil.rmtree(handle.directory, ignore_errors=True)
 
 
@@ -285,25 +267,6 @@ def _write_config(directory: str, config: dict) -> str:
     return path
 
 
-def _running(handle: PrometheusHandle) -> bool:
-    if handle.process is not None:
-        return handle.process.poll() is None
-    try:
-        os.kill(handle.pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is not running
-        return Path(f"/proc/{handle.pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-@atexit.register
-def _stop_all() -> None:
-    for handle in list(_LIVE.values()):
-        stop_prometheus(handle, timeout=3.0)
-
-
 # ---- `lesson observe start|stop|status` ----------------------------------------------------
 def _state_path() -> Path:
     root = os.environ.get("LESSON_STATE_DIR") or os.path.join(
@@ -319,7 +282,7 @@ def _read_state() -> PrometheusHandle | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     handle.targets = list(state.get("targets", []))
-    return handle if _running(handle) else None
+    return handle if daemon.is_running(handle.pid) else None
 
 
 def start_command(targets: Sequence[str], port: int | None = None) -> int:

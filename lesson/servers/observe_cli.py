@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import typer
 
+from lesson.servers.daemon import stop_status_commands
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -37,20 +39,7 @@ def start(
         raise typer.BadParameter(str(exc), param_hint="--target") from None
 
 
-@app.command()
-def stop() -> None:
-    """Stop the Prometheus `lesson observe start` started."""
-    from lesson.servers.observe import stop_command
-
-    raise typer.Exit(stop_command())
-
-
-@app.command()
-def status() -> None:
-    """Print its targets and whether they are up."""
-    from lesson.servers.observe import status_command
-
-    raise typer.Exit(status_command())
+stop_status_commands(app, "lesson.servers.observe", "Prometheus")
 
 
 if __name__ == "__main__":

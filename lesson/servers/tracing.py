@@ -7,7 +7,9 @@ Off by default, and then free: this module (and the OpenTelemetry SDK) is import
 `trace_backend` replaces one backend's ``score`` and ``predict_rows`` with traced wrappers;
 the REST app adds `TracingMiddleware`, the gRPC server `TracingInterceptor`. Spans stay in
 the process (`lesson.clients.tracing.Tracing`, a bounded buffer): ``GET /debug/spans`` returns
-them (REST, ``--debug-routes``).
+them (``--debug-routes``; REST on its port, gRPC on its ``--metrics-port``,
+`lesson.servers.grpc_http`). The generative server uses the same middleware, with its own
+phase spans (`lesson.servers.llm.tracing`).
 
 Why not opentelemetry-instrumentation-asgi / -grpc: the ASGI middleware also opens internal
 ``http receive``/``http send`` spans unless told not to, and the gRPC instrumentor patches

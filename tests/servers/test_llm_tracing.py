@@ -9,14 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import subprocess
-import sys
 import threading
-import time
 import urllib.parse
 
 import pytest
-from server_support import TEST_ENV, http
+from server_support import TEST_ENV, http, python_output, wait_for
 
 from lesson.clients.tracing import Tracing
 from lesson.servers.launch import running_server
@@ -44,15 +41,6 @@ def traced_llm():
 
 def engine(server) -> dict:
     return json.loads(http("GET", server.url + "/debug/engine")[2])
-
-
-def wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def spans_of(server, trace_id: str) -> dict[str, dict]:
@@ -153,9 +141,7 @@ def test_llm_tracing_is_off_by_default_and_loads_no_sdk():
         "print(r.status_code, s.status_code, [m for m in sys.modules if m.startswith("
         "('opentelemetry.sdk', 'lesson.servers.tracing', 'lesson.servers.llm.tracing'))])"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "200 409 []"
+    assert python_output(code) == "200 409 []"
 
 
 def test_the_notebooks_traced_streams_pick_the_p99_and_p50_ttft(traced_llm):

@@ -6,12 +6,10 @@ the model call; off by default; the sampling ratio is kept."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from server_support import http
+from server_support import http, python_output
 
 from lesson.clients.grpc import GrpcClient
 from lesson.clients.rest import RestClient
@@ -102,9 +100,7 @@ def test_tracing_is_off_by_default_and_loads_no_sdk():
         "create_app(); create_server('127.0.0.1', 0); "
         "print([m for m in sys.modules if m.startswith(('opentelemetry.sdk', 'lesson.servers.tracing'))])"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    assert python_output(code) == "[]"
 
 
 def test_the_sampling_ratio_is_kept_and_a_sampled_parent_is_followed():
