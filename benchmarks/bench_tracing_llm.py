@@ -15,12 +15,16 @@ A traced request costs one SERVER span and three phase spans made once, when it 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
-from lesson.loadtest.llm_wire import make_prompts, run_streams
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_llm_engine_loop import stream_round
+
 from lesson.servers.launch import running_server
 
 VARIANTS = {"off": None, "10 %": 0.1, "100 %": 1.0}
@@ -94,19 +98,7 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, server in servers.items():
                 before = cpu_seconds(server.pid)
-                summary = asyncio.run(
-                    run_streams(
-                        server.url,
-                        prompts=make_prompts(16, 48),
-                        max_tokens=args.max_tokens,
-                        concurrency=args.streams,
-                        max_requests=args.requests,
-                        max_duration=120,
-                        extra={"ignore_eos": True},
-                        warmup=2,
-                    )
-                )
-                assert summary.failed == 0, summary.errors
+                summary = stream_round(server.url, args.streams, args.requests, args.max_tokens, 48)
                 runs[name].append(summary)
                 used = cpu_seconds(server.pid) - before
                 cpu[name].append(used / summary.output_tokens * 1e6)

@@ -401,6 +401,8 @@ print(streams.sentence())
 # - KV memory bounds how many requests run at once; too little of it shows up as preemptions
 #   and recomputed tokens, not as errors.
 # - A shared prompt prefix is computed once; later requests start from its cached blocks.
+# - A percentile says how many first tokens were late; a trace says where one late first token
+#   waited (for a slot, in its prefill, or outside the engine), which the histogram cannot.
 # - The virtual-clock figures above are a model of an accelerator's step cost, labelled as such;
 #   step counts, preemptions and cache hits are counted by the real engine.
 
