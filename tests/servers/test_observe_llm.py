@@ -1,5 +1,5 @@
-"""A real Prometheus scraping the generative server: its job added to a running Prometheus
-(the configuration reloaded), and the PromQL p99 of its time-to-first-token histogram against
+"""A real Prometheus scraping the generative server: the lab adds its job to a running
+Prometheus (the configuration reloaded), and the PromQL p99 of its time-to-first-token histogram against
 the same estimate made from the buckets the server exposes."""
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from server_support import http
 
 from lesson.core.stats import histogram_quantile
-from lesson.servers.launch import running_server
 from lesson.servers.llm.metrics import TTFT_BUCKETS
-from lesson.servers.observe import prometheus_config, running_prometheus
+from lesson.servers.observe import prometheus_config
 from lesson.servers.promql import TTFT, bucket_of, latency_quantile
 
 pytestmark = pytest.mark.timeout(120)
@@ -28,15 +27,16 @@ def exposed_buckets(url: str) -> list[float]:
 
 
 def test_prometheus_scrapes_the_llm_server_and_estimates_its_ttft_p99():
-    with (
-        running_server("llm", impl="ngram", max_num_seqs=2, max_waiting=64) as llm,
-        running_prometheus([]) as prom,  # nothing to scrape yet
-    ):
-        target = f"llm={llm.host}:{llm.port}"
-        prom.add_target(target)  # a server started after Prometheus: its job, reloaded
-        assert prom.targets[-1] == target
-        (scraped,) = prom.api.wait_until_up()
-        assert scraped["labels"]["job"] == "llm"
+    from lesson.lab import setup
+
+    lab = setup(servers=("rest",), quiet=True)
+    try:
+        prom = lab.start_prometheus()  # scraping the REST server only
+        # a generative server started after Prometheus: the lab adds its job (a reload)
+        llm = lab.start_llm_server(impl="ngram", max_num_seqs=2, max_waiting=64)
+        assert prom.targets[-1] == f"llm={llm.host}:{llm.port}"
+        scraped = prom.api.wait_until_up(timeout=30)
+        assert sorted(t["labels"]["job"] for t in scraped) == ["llm", "rest"]
 
         def one(i: int) -> None:
             body = {"prompt": "def ", "max_tokens": 8, "ignore_eos": True, "seed": i}
@@ -51,6 +51,8 @@ def test_prometheus_scrapes_the_llm_server_and_estimates_its_ttft_p99():
             f'sum({TTFT}_count{{job="llm"}})', lambda n: n >= exposed[-1], timeout=20
         )
         p99 = prom.api.value(query)
+    finally:
+        lab.close()
     assert p99 is not None and not math.isnan(p99)
     estimate = histogram_quantile(0.99, exposed, TTFT_BUCKETS)
     # a rate over the window scales every bucket alike: the same bucket as the exposed counts
