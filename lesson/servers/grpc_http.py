@@ -11,6 +11,7 @@ servers' ``/debug/spans`` (409 while tracing is off). Never on a server others u
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -23,6 +24,10 @@ __all__ = ["start_http_port"]
 
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
 
 
 class _Quiet(WSGIRequestHandler):
@@ -47,6 +52,7 @@ def start_http_port(
         start_response(status, [("Content-Type", "application/json")])
         return [json.dumps(body).encode()]
 
-    server = make_server(host, port, app, _Server, handler_class=_Quiet)
+    server_class = _Server6 if ":" in host else _Server  # an IPv6 address: its own family
+    server = make_server(host, port, app, server_class, handler_class=_Quiet)
     threading.Thread(target=server.serve_forever, name="lesson-grpc-http", daemon=True).start()
     return server
