@@ -111,7 +111,8 @@ else:
     import aiohttp
 
     # trace_ratio=0: traces only requests whose traceparent says "sampled" (a later cell's)
-    llm = lab.start_llm_server(impl="numpy", max_num_seqs=8, trace_ratio=0.0, debug_routes=True)
+    llm_slots = 8  # sequences the engine runs at once
+    llm = lab.start_llm_server(impl="numpy", max_num_seqs=llm_slots, trace_ratio=0.0, debug_routes=True)
     body = {"prompt": prompt, "max_tokens": 24, "stream": True, "temperature": 0.7, "seed": 1}
     print(f"POST {llm.url}/v1/completions  (the real server, over loopback)\n")
     sent, first, lines = time.perf_counter(), None, 0
@@ -379,15 +380,16 @@ from lesson.teaching.llm_traces import in_process_streams, traced_streams
 from lesson.widgets.charts import display_chart, timeline_chart
 
 if "llm" in lab.servers:
-    at_once, slots = 12, 8  # the server above runs max_num_seqs=8
+    at_once = llm_slots + 4  # more streams at once than the engine has slots: some wait
     streams = await traced_streams(lab.servers["llm"].url, make_prompts(40, 48), concurrency=at_once, max_tokens=16)
-    where = (f"measured now: {streams.requests} streams, {at_once} at a time for {slots} slots, on the "
+    where = (f"measured now: {streams.requests} streams, {at_once} at a time for {llm_slots} slots, on the "
              f"server at {lab.servers['llm'].url}; spans from GET /debug/spans")
 else:
     print("Traces need the local server (OpenTelemetry, sockets): not in the browser. Below, the same "
           "phases from the engine in this kernel, read from its timelines: no server, no OpenTelemetry.")
-    streams = in_process_streams(model, make_prompts(8, 12), max_num_seqs=2, max_tokens=4)
-    where = f"measured now, in-process: {streams.requests} requests queued at once for 2 slots, pure Python"
+    slots = 2
+    streams = in_process_streams(model, make_prompts(8, 12), max_num_seqs=slots, max_tokens=4)
+    where = f"measured now, in-process: {streams.requests} requests queued at once for {slots} slots, pure Python"
 display_chart(timeline_chart(streams.rows(), title=f"Two traced streams ({where})", x_title="ms from the request's start"))
 print(streams.sentence())
 
