@@ -19,6 +19,24 @@ from lesson.loadtest.llm_wire import make_prompts, run_streams
 from lesson.servers.launch import running_server
 
 
+def stream_round(url: str, streams: int, requests: int, max_tokens: int, prompt_len: int = 24):
+    """One closed-loop round of the stream harness (``ignore_eos``); fails on any error."""
+    summary = asyncio.run(
+        run_streams(
+            url,
+            prompts=make_prompts(16, prompt_len),
+            max_tokens=max_tokens,
+            concurrency=streams,
+            max_requests=requests,
+            max_duration=120,
+            extra={"ignore_eos": True},
+            warmup=2,
+        )
+    )
+    assert summary.failed == 0, summary.errors
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--impl", default="auto")
@@ -38,20 +56,9 @@ def main() -> None:
     ):
         for _ in range(args.rounds):
             for where, server in (("thread", a), ("loop", b)):
-                s = asyncio.run(
-                    run_streams(
-                        server.url,
-                        prompts=make_prompts(16, 24),
-                        max_tokens=args.max_tokens,
-                        concurrency=args.streams,
-                        max_requests=args.requests,
-                        max_duration=120,
-                        extra={"ignore_eos": True},
-                        warmup=2,
-                    )
+                rows[where].append(
+                    stream_round(server.url, args.streams, args.requests, args.max_tokens)
                 )
-                assert s.failed == 0, s.errors
-                rows[where].append(s)
     print(
         f"impl={args.impl}, GIL switch {args.gil_switch_ms or 5} ms, {args.streams} streams, "
         f"{args.max_tokens} tokens each, {args.rounds} rounds (median of rounds)"

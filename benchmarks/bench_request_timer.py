@@ -16,8 +16,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
-import time
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from asgi_calls import cpu_per_request
 
 from lesson.servers.rest.app import create_app
 
@@ -33,49 +37,10 @@ def build(timed: bool):
     return app
 
 
-async def call(app) -> None:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": PATH,
-        "raw_path": PATH.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 2),
-        "state": {},
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(BODY)).encode()),
-        ],
-    }
-
-    async def receive():
-        return {"type": "http.request", "body": BODY, "more_body": False}
-
-    async def send(message):
-        pass
-
-    await app(scope, receive, send)
-
-
 async def main(rounds: int, calls: int) -> None:
     apps = {"with RequestTimer": build(True), "without": build(False)}
     await asyncio.sleep(0.5)  # warm-up threads
-    for app in apps.values():
-        for _ in range(500):
-            await call(app)
-    cpu = {name: [] for name in apps}
-    for _ in range(rounds):
-        for name, app in apps.items():
-            t0 = time.process_time()
-            for _ in range(calls):
-                await call(app)
-            cpu[name].append((time.process_time() - t0) / calls * 1e6)
-    medians = {name: statistics.median(values) for name, values in cpu.items()}
+    medians = await cpu_per_request(apps, PATH, BODY, rounds=rounds, calls=calls)
     for name, value in medians.items():
         print(f"{name:>18}: {value:6.1f} µs CPU a request (median of {rounds} x {calls})")
     print(f"{'difference':>18}: {medians['with RequestTimer'] - medians['without']:+6.1f} µs")

@@ -21,7 +21,11 @@ import json
 import statistics
 import subprocess
 import sys
-import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from asgi_calls import cpu_per_request
 
 from lesson.servers.launch import running_server
 from lesson.servers.rest.app import create_app
@@ -31,51 +35,16 @@ PATH = "/v1/models/diabetes-mlp:predict"
 VARIANTS = {"off": None, "10 %": 0.1, "100 %": 1.0}
 
 
-async def call(app) -> None:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": PATH,
-        "raw_path": PATH.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 2),
-        "state": {},
-        "headers": [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(BODY)).encode()),
-        ],
-    }
-
-    async def receive():
-        return {"type": "http.request", "body": BODY, "more_body": False}
-
-    async def send(message):
-        pass
-
-    await app(scope, receive, send)
-
-
 async def in_process(rounds: int, calls: int) -> dict[str, float]:
     apps = {name: create_app(trace_ratio=ratio) for name, ratio in VARIANTS.items()}
     for app in apps.values():
         app.state.backend.warm_up()
-        for _ in range(500):
-            await call(app)
-    cpu: dict[str, list[float]] = {name: [] for name in apps}
-    for _ in range(rounds):
-        for name, app in apps.items():
-            t0 = time.process_time()
-            for _ in range(calls):
-                await call(app)
-            cpu[name].append((time.process_time() - t0) / calls * 1e6)
-            if app.state.backend.tracing is not None:
-                app.state.backend.tracing.take()  # the buffer is bounded; empty it anyway
-    return {name: statistics.median(values) for name, values in cpu.items()}
+
+    def empty(app) -> None:  # the buffer is bounded; empty it anyway
+        if app.state.backend.tracing is not None:
+            app.state.backend.tracing.take()
+
+    return await cpu_per_request(apps, PATH, BODY, rounds=rounds, calls=calls, after_round=empty)
 
 
 def loadtest(url: str, requests: int) -> float:

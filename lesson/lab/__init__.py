@@ -100,7 +100,8 @@ class Lab:
         self.path = "in-process"
         self.note = ""
         self.servers: dict[str, Any] = {}
-        #: ``host:port`` of each real server's Prometheus metrics (REST: /metrics on its port)
+        #: ``job=host:port`` of each real server's Prometheus metrics (REST: /metrics on its
+        #: port; jobs ``rest``, ``grpc``, ``llm``)
         self.metrics_targets: list[str] = []
         self.targets: dict[str, Target] = {}
         self._stack = contextlib.ExitStack()
@@ -125,13 +126,13 @@ class Lab:
                 handle = self._stack.enter_context(
                     running_server(kind, **dict(options, metrics_port=port))
                 )
-                self.metrics_targets.append(f"{handle.host}:{port}")
+                self.metrics_targets.append(f"grpc={handle.host}:{port}")
             else:  # REST: the debug routes on (fault injection, raw timings: notebook 07);
                 # the lab's servers listen on loopback for this kernel alone
                 chosen = {"debug_routes": True, **options} if kind == "rest" else options
                 handle = self._stack.enter_context(running_server(kind, **chosen))
                 if kind == "rest":
-                    self.metrics_targets.append(f"{handle.host}:{handle.port}")
+                    self.metrics_targets.append(f"rest={handle.host}:{handle.port}")
             self.servers[kind] = handle
             endpoint = PerThreadClient(lambda url=handle.url: client_for(url))
             self._closers.append(endpoint.close)
@@ -170,7 +171,9 @@ class Lab:
         options["env"] = {**(options.get("env") or {}), LAB_PARENT_ENV: str(os.getpid())}
         handle = self._stack.enter_context(running_server("llm", **options))
         self.servers["llm"] = handle
-        self.metrics_targets.append(f"{handle.host}:{handle.port}")
+        self.metrics_targets.append(f"llm={handle.host}:{handle.port}")
+        if "prometheus" in self.servers:  # already scraping the others: its job too
+            self.servers["prometheus"].add_target(self.metrics_targets[-1])
         return handle
 
     def start_prometheus(self, **options: Any) -> Any:
@@ -179,8 +182,9 @@ class Lab:
 
         CPython only: in the browser Prometheus is local-only (no processes, no sockets).
         ``options``: :func:`lesson.servers.observe.start_prometheus`'s (``interval_s``,
-        ``rules``). It scrapes the servers running when it starts (REST, gRPC's metrics port,
-        the LLM server). Returns the handle (``.url``, ``.api``); a second call returns it again.
+        ``rules``). It scrapes the lab's servers, one job each (``rest``, ``grpc``'s metrics
+        port, ``llm``), an LLM server started later included (the configuration is reloaded).
+        Returns the handle (``.url``, ``.api``); a second call returns it again.
         """
         if IN_BROWSER:
             raise RuntimeError(

@@ -79,12 +79,18 @@ def make_prompts(count: int, length: int, seed: int = 0) -> list[str]:
 
 
 async def stream_once(
-    session: Any, url: str, body: dict[str, Any], timing: StreamTiming, chat: bool = False
+    session: Any,
+    url: str,
+    body: dict[str, Any],
+    timing: StreamTiming,
+    chat: bool = False,
+    headers: dict[str, str] | None = None,
 ) -> StreamTiming:
-    """Send one streamed request and timestamp its token chunks into ``timing``."""
+    """Send one streamed request and timestamp its token chunks into ``timing`` (``headers``:
+    extra ones, e.g. a trace's ``traceparent``)."""
     path = "/v1/chat/completions" if chat else "/v1/completions"
     try:
-        async with session.post(url.rstrip("/") + path, json=body) as resp:
+        async with session.post(url.rstrip("/") + path, json=body, headers=headers) as resp:
             if resp.status != 200:
                 text = await resp.text()
                 try:

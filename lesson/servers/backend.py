@@ -22,6 +22,7 @@ in a thread pool (`offload`) or through the micro-batcher, within the server's t
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
@@ -322,9 +323,11 @@ class InferenceBackend:
                     return await self.predict_rows_async(rows, model=model, version=version)
             except TimeoutError:
                 raise self._late() from None
-        if self.offload:
+        if self.offload:  # in the request's context (a trace's current span goes with it)
             call = partial(self.predict_rows, rows, model=model, version=version)
-            running = asyncio.get_running_loop().run_in_executor(self._executor(), call)
+            running = asyncio.get_running_loop().run_in_executor(
+                self._executor(), contextvars.copy_context().run, call
+            )
             try:
                 return await asyncio.wait_for(running, timeout_s)
             except TimeoutError:

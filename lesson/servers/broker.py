@@ -15,20 +15,17 @@ process that started it dies (Linux), so none outlives a crashed kernel or test 
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import ctypes
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from lesson.patterns.streaming.broker_state import clear_state, read_state, write_state
+from lesson.servers import daemon
 
 __all__ = [
     "BrokerHandle",
@@ -41,7 +38,6 @@ __all__ = [
 
 READY_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 10.0
-_LIVE: dict[int, BrokerHandle] = {}
 
 
 class BrokerUnavailableError(RuntimeError):
@@ -64,12 +60,6 @@ class BrokerHandle:
         return f"redis://{self.host}:{self.port}"
 
 
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
 def ping(host: str, port: int, timeout: float = 1.0) -> bool:
     """True if a Redis server answers PING at ``host:port`` (RESP over a plain socket)."""
     try:
@@ -78,12 +68,6 @@ def ping(host: str, port: int, timeout: float = 1.0) -> bool:
             return sock.recv(16).startswith(b"+PONG")
     except OSError:
         return False
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the parent dies (Linux prctl PR_SET_PDEATHSIG)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def start_broker(
@@ -115,7 +99,7 @@ def start_broker(
     if appendfsync not in ("everysec", "always", "no"):
         raise ValueError(f"appendfsync must be everysec, always or no, got {appendfsync!r}")
     host = "127.0.0.1"
-    port = port or _free_port(host)
+    port = port or daemon.free_port(host)
     owns = directory is None
     directory = directory or tempfile.mkdtemp(prefix="lesson-broker-")
     cmd = [
@@ -139,42 +123,22 @@ def start_broker(
         "--logfile",
         os.path.join(directory, "redis.log"),
     ]
-    process = subprocess.Popen(
-        cmd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=None if detached else _die_with_parent,
-    )
+    process = daemon.spawn(cmd, detached=detached)
     handle = BrokerHandle(host, port, process.pid, directory, process, owns)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while not ping(host, port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            log = _tail(os.path.join(directory, "redis.log"))
-            stop_broker(handle)
-            raise BrokerUnavailableError(
-                f"redis-server on {host}:{port} did not start: {log or 'no log'}"
-            )
-        time.sleep(0.02)
+    if not daemon.wait_ready(lambda: ping(host, port), process, READY_TIMEOUT_S):
+        log = daemon.tail(os.path.join(directory, "redis.log"))
+        stop_broker(handle)
+        raise BrokerUnavailableError(
+            f"redis-server on {host}:{port} did not start: {log or 'no log'}"
+        )
     if not detached:
-        _LIVE[process.pid] = handle
+        daemon.track(process.pid, lambda: stop_broker(handle, timeout=3.0))
     return handle
 
 
 def stop_broker(handle: BrokerHandle, timeout: float = STOP_TIMEOUT_S) -> None:
     """SIGTERM (Redis flushes its append-only file and exits), then SIGKILL; remove a temporary folder."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(handle.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _running(handle) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if _running(handle):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(handle.pid, signal.SIGKILL)
-        if handle.process is not None:
-            handle.process.wait(5)
-    _LIVE.pop(handle.pid, None)
+    daemon.stop_process(handle.pid, handle.process, timeout)
     if handle.owns_directory:
         shutil.rmtree(handle.directory, ignore_errors=True)
 
@@ -187,30 +151,6 @@ def running_broker(**options) -> Iterator[BrokerHandle]:
         yield handle
     finally:
         stop_broker(handle)
-
-
-def _running(handle: BrokerHandle) -> bool:
-    if handle.process is not None:
-        return handle.process.poll() is None
-    try:
-        os.kill(handle.pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _tail(path: str, lines: int = 5) -> str:
-    try:
-        with open(path, errors="replace") as f:
-            return " | ".join(line.strip() for line in f.readlines()[-lines:])
-    except OSError:
-        return ""
-
-
-@atexit.register
-def _stop_all() -> None:
-    for handle in list(_LIVE.values()):
-        stop_broker(handle, timeout=3.0)
 
 
 # ---- `lesson broker start|stop|status` -----------------------------------------------------

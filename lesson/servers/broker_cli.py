@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import typer
 
+from lesson.servers.daemon import stop_status_commands
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -29,20 +31,7 @@ def start(
         raise typer.Exit(2) from None
 
 
-@app.command()
-def stop() -> None:
-    """Stop the broker `lesson broker start` started."""
-    from lesson.servers.broker import stop_command
-
-    raise typer.Exit(stop_command())
-
-
-@app.command()
-def status() -> None:
-    """Say whether the broker answers."""
-    from lesson.servers.broker import status_command
-
-    raise typer.Exit(status_command())
+stop_status_commands(app, "lesson.servers.broker", "broker")
 
 
 if __name__ == "__main__":

@@ -62,7 +62,9 @@ def serve(
         None, help="grpc: serve Prometheus /metrics on this HTTP port."
     ),
     debug_routes: bool = typer.Option(
-        False, help="rest: /debug/fault (inject errors) and /debug/timings; lessons only."
+        False,
+        help="rest: /debug/fault (inject errors), /debug/timings, /debug/spans; llm: "
+        "/debug/spans; grpc: /debug/spans on --metrics-port; lessons only.",
     ),
     trace_ratio: float | None = typer.Option(
         None, help="OpenTelemetry traces, this share of requests sampled (0..1); off by default."
@@ -120,6 +122,8 @@ def serve(
                 drain_grace_s=drain_grace_s,
                 warmup=warmup,
                 max_body_bytes=max_body_bytes,
+                trace_ratio=trace_ratio,
+                debug_routes=debug_routes,
             ),
         )
     try:

@@ -16,10 +16,10 @@ broker (:mod:`lesson.servers.broker`), so none outlives a crashed kernel or test
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lesson.servers.broker import _die_with_parent, _free_port, _tail
+from lesson.servers import daemon
 from lesson.servers.promql import PrometheusAPI
 
 __all__ = [
@@ -48,7 +48,8 @@ STOP_TIMEOUT_S = 10.0
 #: the fast-burn alert's name (see :func:`slo_rules`)
 SLO_ALERT = "LessonErrorBudgetFastBurn"
 STATE_FILE = "prometheus.json"
-_LIVE: dict[int, PrometheusHandle] = {}
+CONFIG_FILE, RULES_FILE = "prometheus.yml", "rules.yml"
+_JOB = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 
 
 class PrometheusUnavailableError(RuntimeError):
@@ -65,6 +66,7 @@ class PrometheusHandle:
     directory: str
     targets: list[str] = field(default_factory=list)
     process: subprocess.Popen | None = field(default=None, repr=False)
+    interval_s: float = 1.0
 
     @property
     def url(self) -> str:
@@ -73,6 +75,26 @@ class PrometheusHandle:
     @property
     def api(self) -> PrometheusAPI:
         return PrometheusAPI(self.url)
+
+    def add_target(self, target: str, timeout: float = 10.0) -> None:
+        """Scrape one more server (``[job=]host:port``): rewrite the configuration and have
+        Prometheus reload it (SIGHUP); returns once Prometheus lists the target (about 5 s:
+        Prometheus 2.42 applies new scrape targets at most every 5 s, measured here).
+
+        Raises:
+            ValueError: a malformed target, or its job name is taken.
+            PrometheusUnavailableError: Prometheus did not pick it up within ``timeout``.
+        """
+        targets = [*self.targets, target]
+        _write_config(self.directory, prometheus_config(targets, self.interval_s, [_rules(self)]))
+        self.targets = targets
+        os.kill(self.pid, signal.SIGHUP)
+        url = f"http://{target_address(target)}/metrics"
+        deadline = time.monotonic() + timeout
+        while not any(t["scrapeUrl"] == url for t in self.api.targets()):
+            if time.monotonic() > deadline:
+                raise PrometheusUnavailableError(f"prometheus did not reload with {target}")
+            time.sleep(0.05)
 
 
 def slo_rules(
@@ -132,17 +154,23 @@ def slo_rules(
 def prometheus_config(
     targets: Sequence[str], interval_s: float = 1.0, rule_files: Sequence[str] = ()
 ) -> dict:
-    """The configuration: one job per target (``host:port`` serving ``/metrics``), scraped and
-    evaluated every ``interval_s``. YAML is a superset of JSON, so this is written as JSON."""
+    """The configuration: one job per target (``host:port`` serving ``/metrics``; ``job=host:port``
+    names the job, e.g. ``llm=127.0.0.1:8002``), scraped and evaluated every ``interval_s``.
+    YAML is a superset of JSON, so this is written as JSON."""
     if not 0.1 <= interval_s <= 60:
         raise ValueError(f"interval_s must be in [0.1, 60], got {interval_s}")
     every = f"{int(interval_s * 1000)}ms"
-    jobs = []
+    jobs: list[dict] = []
     for i, target in enumerate(targets):
-        host, _, port = target.rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"a target is 'host:port', got {target!r}")
-        jobs.append({"job_name": f"lesson-{i}", "static_configs": [{"targets": [target]}]})
+        job, address = target.rpartition("=")[::2] if "=" in target else (f"lesson-{i}", target)
+        host, _, port = address.rpartition(":")
+        if not host or not port.isdigit() or not _JOB.fullmatch(job):
+            raise ValueError(
+                f"a target is '[job=]host:port' (job: letters, digits, _-), got {target!r}"
+            )
+        if any(j["job_name"] == job for j in jobs):
+            raise ValueError(f"two targets with the job name {job!r}")
+        jobs.append({"job_name": job, "static_configs": [{"targets": [address]}]})
     return {
         "global": {"scrape_interval": every, "scrape_timeout": every, "evaluation_interval": every},
         "rule_files": list(rule_files),
@@ -178,16 +206,14 @@ def start_prometheus(
             "`make test` installs it)"
         )
     host = "127.0.0.1"
-    port = port or _free_port(host)
+    port = port or daemon.free_port(host)
     directory = tempfile.mkdtemp(prefix="lesson-prometheus-")
-    rules_path = os.path.join(directory, "rules.yml")
+    rules_path = os.path.join(directory, RULES_FILE)
     Path(rules_path).write_text(json.dumps(rules if rules is not None else slo_rules(), indent=1))
-    config_path = os.path.join(directory, "prometheus.yml")
-    config = prometheus_config(targets, interval_s, [rules_path])
-    Path(config_path).write_text(json.dumps(config, indent=1))
+    config_path = _write_config(directory, prometheus_config(targets, interval_s, [rules_path]))
     log_path = os.path.join(directory, "prometheus.log")
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(
+        process = daemon.spawn(
             [
                 exe,
                 f"--config.file={config_path}",
@@ -195,38 +221,24 @@ def start_prometheus(
                 f"--web.listen-address={host}:{port}",
                 "--storage.tsdb.retention.time=1d",
             ],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=None if detached else _die_with_parent,
+            detached=detached,
+            output=log,
         )
-    handle = PrometheusHandle(host, port, process.pid, directory, list(targets), process)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while not handle.api.ready():
-        if process.poll() is not None or time.monotonic() > deadline:
-            log = _tail(log_path, 3)
-            stop_prometheus(handle)
-            raise PrometheusUnavailableError(f"prometheus on {host}:{port} did not start: {log}")
-        time.sleep(0.05)
+    handle = PrometheusHandle(
+        host, port, process.pid, directory, list(targets), process, interval_s
+    )
+    if not daemon.wait_ready(handle.api.ready, process, READY_TIMEOUT_S, poll_s=0.05):
+        log_tail = daemon.tail(log_path, 3)
+        stop_prometheus(handle)
+        raise PrometheusUnavailableError(f"prometheus on {host}:{port} did not start: {log_tail}")
     if not detached:
-        _LIVE[process.pid] = handle
+        daemon.track(process.pid, lambda: stop_prometheus(handle, timeout=3.0))
     return handle
 
 
 def stop_prometheus(handle: PrometheusHandle, timeout: float = STOP_TIMEOUT_S) -> None:
     """SIGTERM, then SIGKILL; remove the data folder."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(handle.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while _running(handle) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if _running(handle):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(handle.pid, signal.SIGKILL)
-        if handle.process is not None:
-            handle.process.wait(5)
-    _LIVE.pop(handle.pid, None)
+    daemon.stop_process(handle.pid, handle.process, timeout)
     shutil.rmtree(handle.directory, ignore_errors=True)
 
 
@@ -240,23 +252,19 @@ def running_prometheus(targets: Sequence[str], **options) -> Iterator[Prometheus
         stop_prometheus(handle)
 
 
-def _running(handle: PrometheusHandle) -> bool:
-    if handle.process is not None:
-        return handle.process.poll() is None
-    try:
-        os.kill(handle.pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is not running
-        return Path(f"/proc/{handle.pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
+def target_address(target: str) -> str:
+    """``host:port`` of a ``[job=]host:port`` target."""
+    return target.rpartition("=")[2]
 
 
-@atexit.register
-def _stop_all() -> None:
-    for handle in list(_LIVE.values()):
-        stop_prometheus(handle, timeout=3.0)
+def _rules(handle: PrometheusHandle) -> str:
+    return os.path.join(handle.directory, RULES_FILE)
+
+
+def _write_config(directory: str, config: dict) -> str:
+    path = os.path.join(directory, CONFIG_FILE)
+    Path(path).write_text(json.dumps(config, indent=1))
+    return path
 
 
 # ---- `lesson observe start|stop|status` ----------------------------------------------------
@@ -274,7 +282,7 @@ def _read_state() -> PrometheusHandle | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     handle.targets = list(state.get("targets", []))
-    return handle if _running(handle) else None
+    return handle if daemon.is_running(handle.pid) else None
 
 
 def start_command(targets: Sequence[str], port: int | None = None) -> int:
@@ -314,7 +322,7 @@ def status_command() -> int:
     print(f"{handle.url} (pid {handle.pid})")
     seen = {t["scrapeUrl"]: t for t in handle.api.targets()}
     for target in handle.targets:
-        url = f"http://{target}/metrics"
+        url = f"http://{target_address(target)}/metrics"
         found = seen.get(url, {"health": "not scraped yet"})
         print(f"  {url}: {found['health']} {found.get('lastError') or ''}".rstrip())
     return 0

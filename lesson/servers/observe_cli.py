@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import typer
 
+from lesson.servers.daemon import stop_status_commands
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -20,8 +22,8 @@ app = typer.Typer(
 def start(
     target: list[str] = typer.Option(
         ...,
-        help="host:port serving /metrics: `lesson serve rest`'s port, or gRPC's --metrics-port "
-        "(repeat for several).",
+        help="[job=]host:port serving /metrics: `lesson serve rest`'s or `llm`'s port, or "
+        "gRPC's --metrics-port (repeat for several; e.g. llm=127.0.0.1:8002).",
     ),
     port: int | None = typer.Option(None, help="Port on 127.0.0.1 (default: a free one)."),
 ) -> None:
@@ -37,20 +39,7 @@ def start(
         raise typer.BadParameter(str(exc), param_hint="--target") from None
 
 
-@app.command()
-def stop() -> None:
-    """Stop the Prometheus `lesson observe start` started."""
-    from lesson.servers.observe import stop_command
-
-    raise typer.Exit(stop_command())
-
-
-@app.command()
-def status() -> None:
-    """Print its targets and whether they are up."""
-    from lesson.servers.observe import status_command
-
-    raise typer.Exit(status_command())
+stop_status_commands(app, "lesson.servers.observe", "Prometheus")
 
 
 if __name__ == "__main__":

@@ -46,8 +46,9 @@ class ServerOptions:
         model: the default model's name (must be registered).
         metrics_port: gRPC only: serve Prometheus metrics over HTTP on this port (REST
             serves them at /metrics).
-        debug_routes: REST only: ``/debug/fault`` (inject errors) and ``/debug/timings``
-            (raw latencies) for the observability lesson; never on a server others use.
+        debug_routes: REST: ``/debug/fault`` (inject errors), ``/debug/timings`` (raw
+            latencies) and ``/debug/spans`` for the observability lesson; gRPC:
+            ``/debug/spans`` on the ``metrics_port``; never on a server others use.
         trace_ratio: OpenTelemetry traces, sampling this share of the requests that arrive
             without a sampled ``traceparent`` (``lesson.servers.tracing``); None (the
             default): off, and the OpenTelemetry SDK not imported.

@@ -30,10 +30,13 @@ __all__ = [
     "error_ratio",
     "latency_quantile",
     "bucket_of",
+    "TTFT",
 ]
 
 REQUESTS = "lesson_requests_total"
 LATENCY = "lesson_request_latency_seconds"
+#: the generative server's time to first token (``latency_quantile(0.99, None, metric=TTFT)``)
+TTFT = "lesson_llm_time_to_first_token_seconds"
 
 
 class PrometheusQueryError(RuntimeError):
@@ -63,13 +66,19 @@ def error_ratio(transport: str | None = "rest", window: str = "30s") -> str:
 
 
 def latency_quantile(
-    q: float = 0.99, transport: str | None = "rest", window: str = "30s", metric: str = LATENCY
+    q: float = 0.99,
+    transport: str | None = "rest",
+    window: str = "30s",
+    metric: str = LATENCY,
+    job: str | None = None,
 ) -> str:
     """PromQL: the ``q`` quantile of ``metric`` (a histogram) over ``window``, every replica's
-    buckets summed first (``sum by (le)``): quantiles themselves cannot be averaged."""
+    buckets summed first (``sum by (le)``): quantiles themselves cannot be averaged. ``job``:
+    only that scrape job's series (e.g. ``"llm"`` with ``metric=TTFT``)."""
     if not 0 < q < 1:
         raise ValueError(f"q must be in (0, 1), got {q}")
-    inner = f"rate({metric}_bucket{_selector(transport)}[{window}])"
+    extra = f'job="{job}"' if job else ""
+    inner = f"rate({metric}_bucket{_selector(transport, extra)}[{window}])"
     return f"histogram_quantile({q}, sum by (le) ({inner}))"
 
 

@@ -186,11 +186,15 @@ def serve_grpc(
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.start()
-        if options.metrics_port is not None:
-            from prometheus_client import start_http_server
+        if options.metrics_port is not None:  # /metrics, and /debug/spans for a lesson
+            from lesson.servers.grpc_http import start_http_port
 
-            start_http_server(
-                options.metrics_port, addr=host, registry=server.servicer.metrics.registry
+            start_http_port(
+                host,
+                options.metrics_port,
+                server.servicer.metrics.registry,
+                backend.tracing,
+                options.debug_routes,
             )
         backend.start_warm_up()
         _announce("grpc", host, bound, backend)

@@ -7,7 +7,9 @@ Off by default, and then free: this module (and the OpenTelemetry SDK) is import
 `trace_backend` replaces one backend's ``score`` and ``predict_rows`` with traced wrappers;
 the REST app adds `TracingMiddleware`, the gRPC server `TracingInterceptor`. Spans stay in
 the process (`lesson.clients.tracing.Tracing`, a bounded buffer): ``GET /debug/spans`` returns
-them (REST, ``--debug-routes``).
+them (``--debug-routes``; REST on its port, gRPC on its ``--metrics-port``,
+`lesson.servers.grpc_http`). The generative server uses the same middleware, with its own
+phase spans (`lesson.servers.llm.tracing`).
 
 Why not opentelemetry-instrumentation-asgi / -grpc: the ASGI middleware also opens internal
 ``http receive``/``http send`` spans unless told not to, and the gRPC instrumentor patches
@@ -53,11 +55,11 @@ def trace_backend(backend: InferenceBackend, ratio: float) -> Tracing:
 
     def predict_rows(rows: Any, *, model: str | None = None, version: str | None = None) -> Any:
         current = trace.get_current_span()
-        if not current.is_recording():  # not sampled, or a worker thread (offload) without context
+        if not current.is_recording():  # not sampled
             return plain_rows(rows, model=model, version=version)
-        if (
-            getattr(current, "name", None) == INFER
-        ):  # REST: `score` opened it; the model runs inline
+        if getattr(current, "name", None) == INFER:  # REST: `score` opened it (inline or offload)
+            if batching:  # a threaded batcher behind `offload` reports its own call
+                return plain_rows(rows, model=model, version=version)
             with tracer.start_as_current_span(MODEL):
                 return plain_rows(rows, model=model, version=version)
         with _infer_span(tracer):  # gRPC: straight from the servicer

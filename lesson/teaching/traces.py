@@ -20,7 +20,7 @@ from typing import Any
 from lesson.core.stats import format_ms
 from lesson.patterns.microbatching.common import BATCH_TIMING
 
-__all__ = ["TraceRun", "Waterfall", "in_process_load", "traced_load"]
+__all__ = ["TraceRun", "Waterfall", "in_process_load", "pick", "traced_load", "waterfall_rows"]
 
 #: span names as the waterfall shows them
 SHORT = {"infer": "infer", "batcher.queue": "queue", "model": "model"}
@@ -81,16 +81,7 @@ class TraceRun:
 
     def rows(self) -> list[dict[str, Any]]:
         """Rows for `lesson.widgets.charts.timeline_chart`: one per span, p99 first."""
-        return [
-            {
-                "request": f"{w.label} · {name}",
-                "phase": name,
-                "start_ms": round(start, 4),
-                "end_ms": round(end, 4),
-            }
-            for w in (self.p99, self.p50)
-            for name, start, end in w.spans
-        ]
+        return waterfall_rows((self.p99, self.p50))
 
     def sentence(self) -> str:
         parts = []
@@ -110,15 +101,30 @@ class TraceRun:
         )
 
 
-def _pick(waterfalls: list[Waterfall], q: float) -> Waterfall:
-    ordered = sorted(waterfalls, key=lambda w: w.total_ms)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]  # nearest rank
+def waterfall_rows(waterfalls: Any) -> list[dict[str, Any]]:
+    """Rows for `lesson.widgets.charts.timeline_chart`: one per span of each waterfall."""
+    return [
+        {
+            "request": f"{w.label} · {name}",
+            "phase": name,
+            "start_ms": round(start, 4),
+            "end_ms": round(end, 4),
+        }
+        for w in waterfalls
+        for name, start, end in w.spans
+    ]
+
+
+def pick(waterfalls: list[Any], q: float, key: Any = lambda w: w.total_ms) -> Any:
+    """The waterfall at quantile ``q`` of ``key`` (nearest rank)."""
+    ordered = sorted(waterfalls, key=key)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
 def _run(source: str, waterfalls: list[Waterfall]) -> TraceRun:
     if not waterfalls:
         raise RuntimeError("no complete trace came back from the run")
-    p99, p50 = _pick(waterfalls, 0.99), _pick(waterfalls, 0.50)
+    p99, p50 = pick(waterfalls, 0.99), pick(waterfalls, 0.50)
     p99.label, p50.label = "p99 request", "p50 request"
     return TraceRun(source, len(waterfalls), p99, p50)
 

@@ -12,7 +12,8 @@
 # 3. compare static and continuous (iteration-level) batching on the same requests;
 # 4. see KV-cache memory bound concurrency: too few blocks and requests are preempted;
 # 5. watch a prefix cache skip the prefill of a shared system prompt;
-# 6. load-test the OpenAI-compatible server with the stream harness (in local Jupyter).
+# 6. load-test the OpenAI-compatible server with the stream harness (in local Jupyter);
+# 7. trace two streamed requests and see where the slow one's first token waited.
 #
 # The first cell sets the lab up. The engine of this notebook runs **in this kernel** in both
 # worlds: in JupyterLite (your browser) there are no sockets and no threads, so the engine
@@ -109,7 +110,9 @@ if lab.in_browser:
 else:
     import aiohttp
 
-    llm = lab.start_llm_server(impl="numpy", max_num_seqs=8)
+    # trace_ratio=0: traces only requests whose traceparent says "sampled" (a later cell's)
+    llm_slots = 8  # sequences the engine runs at once
+    llm = lab.start_llm_server(impl="numpy", max_num_seqs=llm_slots, trace_ratio=0.0, debug_routes=True)
     body = {"prompt": prompt, "max_tokens": 24, "stream": True, "temperature": 0.7, "seed": 1}
     print(f"POST {llm.url}/v1/completions  (the real server, over loopback)\n")
     sent, first, lines = time.perf_counter(), None, 0
@@ -359,6 +362,38 @@ else:
     print("In the browser: no sockets, so no server to load-test; the engine's runs above are in-process.")
 
 # %% [markdown]
+# ## Where the first token waits: two traces
+#
+# The TTFT percentiles above say *how many* first tokens were late; a trace says where one late
+# first token spent its time. The server runs with `--trace-ratio` (OpenTelemetry, off by
+# default): each sampled request gets a server span, child of the client's span through the W3C
+# `traceparent` header, and under it three phases read from the engine's own timeline:
+# `queued` (waiting for a slot), `prefill` (the prompt's pass, until the first token is
+# sampled) and `decode` (one span for the rest, its token count an attribute). More streams at
+# once than the engine has slots; the request with the p99 time to first token is drawn beside
+# a p50 one. Traces need the local server (sockets, OpenTelemetry): in the browser the cell
+# draws the same phases from the engine in this kernel instead, and says so.
+
+# %%
+from lesson.loadtest.llm_wire import make_prompts
+from lesson.teaching.llm_traces import in_process_streams, traced_streams
+from lesson.widgets.charts import display_chart, timeline_chart
+
+if "llm" in lab.servers:
+    at_once = llm_slots + 4  # more streams at once than the engine has slots: some wait
+    streams = await traced_streams(lab.servers["llm"].url, make_prompts(40, 48), concurrency=at_once, max_tokens=16)
+    where = (f"measured now: {streams.requests} streams, {at_once} at a time for {llm_slots} slots, on the "
+             f"server at {lab.servers['llm'].url}; spans from GET /debug/spans")
+else:
+    print("Traces need the local server (OpenTelemetry, sockets): not in the browser. Below, the same "
+          "phases from the engine in this kernel, read from its timelines: no server, no OpenTelemetry.")
+    slots = 2
+    streams = in_process_streams(model, make_prompts(8, 12), max_num_seqs=slots, max_tokens=4)
+    where = f"measured now, in-process: {streams.requests} requests queued at once for {slots} slots, pure Python"
+display_chart(timeline_chart(streams.rows(), title=f"Two traced streams ({where})", x_title="ms from the request's start"))
+print(streams.sentence())
+
+# %% [markdown]
 # ## What to notice
 #
 # - A generative answer has two latencies that matter to a user: how soon it starts (TTFT:
@@ -368,6 +403,8 @@ else:
 # - KV memory bounds how many requests run at once; too little of it shows up as preemptions
 #   and recomputed tokens, not as errors.
 # - A shared prompt prefix is computed once; later requests start from its cached blocks.
+# - A percentile says how many first tokens were late; a trace says where one late first token
+#   waited (for a slot, in its prefill, or outside the engine), which the histogram cannot.
 # - The virtual-clock figures above are a model of an accelerator's step cost, labelled as such;
 #   step counts, preemptions and cache hits are counted by the real engine.
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -42,6 +43,25 @@ def error_of(body: bytes) -> str:
     payload = json.loads(body)
     assert isinstance(payload, dict) and isinstance(payload.get("error"), str), payload
     return payload["error"]
+
+
+def wait_for(predicate, timeout: float = 10.0, every: float = 0.02) -> bool:
+    """Poll ``predicate()`` until it is true (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False
+
+
+def python_output(code: str, timeout: float = 60) -> str:
+    """What ``python -c code`` prints in a fresh interpreter (fails the test if it fails)."""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
 
 
 def pid_alive(pid: int) -> bool:

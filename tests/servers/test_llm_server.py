@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 import urllib.parse
 
 import pytest
-from server_support import TEST_ENV, http
+from server_support import TEST_ENV, http, wait_for
 
 from lesson.servers.launch import running_server
 
@@ -198,15 +197,6 @@ def _open_stream(server, max_tokens=400) -> socket.socket:
     return sock
 
 
-def _wait_for(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_a_client_that_disconnects_frees_its_sequence_and_blocks(slow_llm):
     sock = _open_stream(slow_llm)
     received = b""
@@ -216,7 +206,7 @@ def test_a_client_that_disconnects_frees_its_sequence_and_blocks(slow_llm):
     live = stats(slow_llm)
     assert live["running"] == 1 and live["blocks_used"] - live["blocks_cached"] > 0  # held
     sock.close()  # mid-stream (400 tokens at >= 5 ms each would take >= 2 s)
-    assert _wait_for(lambda: stats(slow_llm)["running"] == 0 and stats(slow_llm)["in_flight"] == 0)
+    assert wait_for(lambda: stats(slow_llm)["running"] == 0 and stats(slow_llm)["in_flight"] == 0)
     after = stats(slow_llm)
     assert after["aborted"] >= 1
     held = after["blocks_used"] - after["blocks_cached"]
@@ -229,7 +219,7 @@ def test_a_client_that_disconnects_frees_its_sequence_and_blocks(slow_llm):
 def test_too_many_sequences_in_flight_is_429(slow_llm):
     socks = [_open_stream(slow_llm) for _ in range(3)]  # 2 running + 1 waiting: the bound
     try:
-        assert _wait_for(lambda: stats(slow_llm)["in_flight"] == 3)
+        assert wait_for(lambda: stats(slow_llm)["in_flight"] == 3)
         status, headers, raw = post(slow_llm, "/v1/completions", {"prompt": "x", "max_tokens": 2})
         assert status == 429, raw
         error = json.loads(raw)["error"]
@@ -238,7 +228,7 @@ def test_too_many_sequences_in_flight_is_429(slow_llm):
     finally:
         for sock in socks:
             sock.close()
-    assert _wait_for(lambda: stats(slow_llm)["in_flight"] == 0)
+    assert wait_for(lambda: stats(slow_llm)["in_flight"] == 0)
     assert post(slow_llm, "/v1/completions", {"prompt": "x", "max_tokens": 2})[0] == 200
 
 
@@ -285,7 +275,7 @@ def test_sigterm_drains_then_exits_0():
     server = start_server("llm", impl="ngram", drain_grace_s=1.0)
     try:
         server.process.send_signal(15)
-        assert _wait_for(lambda: http("GET", server.url + "/v2/health/ready")[0] == 503, 5)
+        assert wait_for(lambda: http("GET", server.url + "/v2/health/ready")[0] == 503, 5)
         status, _, raw = post(server, "/v1/completions", {"prompt": "x", "max_tokens": 2})
         assert status == 503 and json.loads(raw)["error"]["type"] == "service_unavailable"
     finally:

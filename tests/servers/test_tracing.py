@@ -6,18 +6,16 @@ the model call; off by default; the sampling ratio is kept."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from server_support import http
+from server_support import http, python_output
 
 from lesson.clients.grpc import GrpcClient
 from lesson.clients.rest import RestClient
 from lesson.clients.tracing import Tracing
 from lesson.servers.grpc_server import create_server
-from lesson.servers.launch import running_server
+from lesson.servers.launch import free_port, running_server
 from lesson.servers.tracing import INFER, MODEL, QUEUE
 
 ROW = [0.02] * 10  # the real model's ten features
@@ -102,9 +100,7 @@ def test_tracing_is_off_by_default_and_loads_no_sdk():
         "create_app(); create_server('127.0.0.1', 0); "
         "print([m for m in sys.modules if m.startswith(('opentelemetry.sdk', 'lesson.servers.tracing'))])"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"
+    assert python_output(code) == "[]"
 
 
 def test_the_sampling_ratio_is_kept_and_a_sampled_parent_is_followed():
@@ -136,3 +132,41 @@ def test_the_sampling_ratio_is_kept_and_a_sampled_parent_is_followed():
 
     assert sampled(7) == sampled(7)
     assert 60 <= sampled(7) <= 140
+
+
+def test_a_grpc_servers_spans_read_from_its_http_port():
+    """Out of process: a `lesson serve grpc` subprocess returns its spans from GET /debug/spans on
+    its --metrics-port (with --debug-routes), beside /metrics; an unknown path is not served."""
+    metrics_port = free_port()
+    client_tracing = Tracing(1.0, "test-client")
+    with running_server(
+        "grpc", trace_ratio=1.0, debug_routes=True, metrics_port=metrics_port, **BATCHING
+    ) as server:
+        with GrpcClient(server.url, tracing=client_tracing) as client:
+            client.predict({"instances": [ROW]})
+        base = f"http://127.0.0.1:{metrics_port}"
+        status, headers, body = http("GET", f"{base}/debug/spans")
+        assert status == 200 and headers["content-type"] == "application/json"
+        assert http("GET", f"{base}/debug/spans")[2] == b'{"ratio": 1.0, "spans": []}'  # taken
+        metrics = http("GET", f"{base}/metrics")
+    assert metrics[0] == 200 and b"lesson_requests_total" in metrics[2]
+    (call,) = [s for s in client_tracing.take() if s["name"] == "grpc ModelInfer"]
+    named = tree(json.loads(body)["spans"], call)
+    assert named["server"]["name"].endswith("/ModelInfer")
+    assert named[QUEUE]["parent_id"] == named[MODEL]["parent_id"] == named[INFER]["span_id"]
+
+
+def test_offloaded_inference_keeps_its_model_span():
+    """`offload` runs the model on a worker thread: the request's context goes with it."""
+    client_tracing = Tracing(1.0, "test-client")
+    with running_server("rest", trace_ratio=1.0, debug_routes=True, offload=True) as server:
+        client = RestClient(server.url, tracing=client_tracing)
+        client.default_model()
+        for _ in range(3):
+            client.predict({"instances": [ROW]})
+        status, _, body = http("GET", f"{server.url}/debug/spans")
+    assert status == 200
+    for call in [s for s in client_tracing.take() if s["name"].endswith(":predict")]:
+        named = tree(json.loads(body)["spans"], call)
+        assert named[MODEL]["parent_id"] == named[INFER]["span_id"]
+        assert QUEUE not in named  # no batcher: no queue span

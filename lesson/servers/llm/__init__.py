@@ -2,13 +2,15 @@
 
 One file per job: `protocol` (parsing, bounds, error shape, text and stop strings, SSE; no
 framework), `options`, `driver` (the engine's steps on a worker thread or on the loop),
-`state` (admission, one generation), `metrics`, `errors` (the handlers), and one router per
-file: `models`, `completions`, `health`; `app` puts them together.
+`state` (admission, one generation), `metrics`, `tracing` (``--trace-ratio``), `errors` (the
+handlers), and one router per file: `models`, `completions`, `health`, `debug`; `app` puts
+them together.
 
 Routes: ``GET /v1/models``, ``GET /v1/models/{model}``, ``POST /v1/completions``,
 ``POST /v1/chat/completions`` (streamed as server-sent events with ``"stream": true``),
 ``GET /health``, ``/v2/health/live``, ``/v2/health/ready``, ``/metrics`` (Prometheus),
-``/debug/engine`` (the scheduler's counters). Errors: `lesson.servers.llm.errors`.
+``/debug/engine`` (the scheduler's counters), ``/debug/spans`` (with ``--debug-routes``: the
+traced requests' spans, `tracing`). Errors: `lesson.servers.llm.errors`.
 
 Where the engine steps (``--engine-loop``), measured with
 ``benchmarks/bench_llm_engine_loop.py``: 8 concurrent streams, closed loop, 48 requests of

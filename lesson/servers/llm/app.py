@@ -1,4 +1,5 @@
-"""The generative server's app factory: `LLMState`, the error handlers, one router per file.
+"""The generative server's app factory: `LLMState`, the error handlers, one router per file
+(``/debug/spans`` with ``debug_routes``; the tracing middleware with ``trace_ratio``).
 
 The lifespan starts the engine's driver and warms it up (readiness turns true), and on
 shutdown stops it.
@@ -12,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from lesson.servers.llm import completions, health, models
+from lesson.servers.llm import completions, debug, health, models
 from lesson.servers.llm.errors import install_error_handlers
 from lesson.servers.llm.options import LLMOptions
 from lesson.servers.llm.state import LLMState
@@ -53,4 +54,10 @@ def create_llm_app(
     install_error_handlers(app)
     for router in (models.router, completions.router, health.router):
         app.include_router(router)
+    if state.options.debug_routes:
+        app.include_router(debug.router)
+    if state.tracer is not None:  # a SERVER span per sampled POST, open until the stream ends
+        from lesson.servers.tracing import TracingMiddleware
+
+        app.add_middleware(TracingMiddleware, tracing=state.tracer.tracing)
     return app

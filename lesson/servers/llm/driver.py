@@ -30,14 +30,23 @@ __all__ = ["Sequence", "ThreadDriver", "LoopDriver", "make_driver"]
 
 
 class Sequence:
-    """One request's sequence as the loop sees it: its token events arrive on ``events``."""
+    """One request's sequence as the loop sees it: its token events arrive on ``events``;
+    ``timeline`` is the engine's record of it (queued, admitted, each token's time: what a
+    trace's spans are made of, `lesson.servers.llm.tracing`), None if the engine keeps none."""
 
-    __slots__ = ("engine_id", "events", "finished")
+    __slots__ = ("engine_id", "events", "finished", "timeline")
 
     def __init__(self) -> None:
         self.engine_id: Any = None
         self.events: asyncio.Queue[Any] = asyncio.Queue()
         self.finished = False
+        self.timeline: Any = None
+
+
+def _timeline(engine: Any, engine_id: Any) -> Any:
+    """The engine's `RequestTimeline` of a request just added (None if it has none)."""
+    timeline = getattr(engine, "timeline", None)
+    return timeline(engine_id) if timeline is not None else None
 
 
 class _Base:
@@ -112,6 +121,7 @@ class ThreadDriver(_Base):
         def add() -> None:
             try:
                 seq.engine_id = self.engine.add_request(prompt_ids, params)
+                seq.timeline = _timeline(self.engine, seq.engine_id)
             except BaseException as exc:  # handed back to the request
                 loop.call_soon_threadsafe(_settle, done, exc)
                 return
@@ -178,6 +188,7 @@ class LoopDriver(_Base):
     async def add(self, prompt_ids: list[int], params: Any) -> Sequence:
         seq = Sequence()
         seq.engine_id = self.engine.add_request(prompt_ids, params)
+        seq.timeline = _timeline(self.engine, seq.engine_id)
         self._live[seq.engine_id] = seq
         assert self._wake is not None
         self._wake.set()

@@ -41,6 +41,10 @@ class LLMOptions:
     drain_grace_s: float = 0.0
     warmup: bool = True
     max_body_bytes: int = 1 << 20
+    #: OpenTelemetry traces, sampling this share of the requests (None: off, the SDK not loaded)
+    trace_ratio: float | None = None
+    #: ``GET /debug/spans`` (the traced requests' spans): the lessons' own servers only
+    debug_routes: bool = False
 
     def __post_init__(self) -> None:
         if self.impl not in IMPLS and ":" not in self.impl:
@@ -69,6 +73,8 @@ class LLMOptions:
             raise ValueError(f"gil_switch_ms must be in 0.01..100, got {self.gil_switch_ms!r}")
         if self.drain_grace_s < 0:
             raise ValueError("drain_grace_s must be >= 0")
+        if self.trace_ratio is not None and not 0 <= self.trace_ratio <= 1:
+            raise ValueError(f"trace_ratio must be in [0, 1], got {self.trace_ratio}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> LLMOptions:

@@ -101,6 +101,12 @@ class LLMState:
         self.ready = False
         self.created = int(time.time())
         self.metrics = LLMMetrics(lambda: self.driver.stats, lambda: self.in_flight)
+        #: `lesson.servers.llm.tracing.GenerationTracer` when traced (``trace_ratio`` set)
+        self.tracer: Any = None
+        if options.trace_ratio is not None:
+            from lesson.servers.llm.tracing import GenerationTracer
+
+            self.tracer = GenerationTracer(options.trace_ratio)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -197,6 +203,7 @@ class LLMState:
         """
         text = TextStream(req.stop)
         tokens, last, finish = 0, None, None
+        ended: str | None = None  # the finish reason handed out; None: cut short
         try:
             while True:
                 event = await seq.events.get()
@@ -228,11 +235,14 @@ class LLMState:
             finish = "length" if finish == "length" else "stop"
             self.metrics.requests.labels(finish).inc()
             self.metrics.e2e.observe(time.perf_counter() - arrived)
+            ended = finish
             yield Piece(text.flush(), finish, tokens, is_token=False)
         finally:
             if not seq.finished:  # the client went away (or the route failed): free its blocks
                 self.driver.abort(seq)
                 self.metrics.requests.labels("abort").inc()
+            if self.tracer is not None:  # the phase spans, under the request's (if sampled)
+                self.tracer.record(seq.timeline, len(req.prompt_ids), ended, tokens)
 
 
 def state_of(request: Request) -> LLMState:

@@ -245,7 +245,7 @@ LOAD_TESTING = Quiz(
 
 RESILIENCE = Quiz(
     "07-resilience",
-    "Check yourself: timeouts, retries, load shedding",
+    "Check yourself: timeouts, retries, load shedding, observing",
     (
         ask(
             "idempotent-retry",
@@ -322,22 +322,27 @@ RESILIENCE = Quiz(
             ),
         ),
         ask(
-            "why-shed",
-            "Why reject requests fast (503 / RESOURCE_EXHAUSTED) when the queue is full "
-            "instead of queueing them all?",
+            "p99-across-replicas",
+            "Three replicas each report a p99 from their own latency histogram. How do you get "
+            "the service's p99?",
             (
                 right(
-                    "Queued requests would wait past their timeout; rejecting keeps the admitted ones fast",
-                    "The client learns at once and can back off or go elsewhere; the server spends its "
-                    "capacity on answers someone still wants.",
+                    "Sum the replicas' bucket counts, then estimate once: "
+                    "histogram_quantile(0.99, sum by (le) (rate(...)))",
+                    "Buckets are counts, and counts add up; percentiles do not. The result is still an "
+                    "estimate: Prometheus knows only how many requests fell in each bucket and "
+                    "interpolates inside the one the 99th percentile lands in, so it is exact only to "
+                    "within that bucket (the Prometheus section above sets it beside the exact value).",
                 ),
                 wrong(
-                    "Only to save memory",
-                    "Memory is a side benefit; latency for everyone is the reason.",
+                    "Average the three p99s",
+                    "A busy, slow replica and two idle, fast ones average to a figure no request saw: "
+                    "the mean of percentiles is not a percentile of anything.",
                 ),
                 wrong(
-                    "Because a rejected request costs the server nothing",
-                    "Rejection is cheap, not free; it is far cheaper than serving a request nobody waits for.",
+                    "Take the largest of the three",
+                    "An upper bound at best: if the slow replica serves 1 % of the traffic, its p99 is "
+                    "far above the service's.",
                 ),
             ),
         ),
@@ -521,31 +526,6 @@ CAPSTONE = Quiz(
                 wrong(
                     "Lower latency, because more requests run at once",
                     "They run at once only in name; each gets a slice.",
-                ),
-            ),
-        ),
-        ask(
-            "p99-across-replicas",
-            "Three replicas each report a p99 from their own latency histogram. How do you get "
-            "the service's p99?",
-            (
-                right(
-                    "Sum the replicas' bucket counts, then estimate once: "
-                    "histogram_quantile(0.99, sum by (le) (rate(...)))",
-                    "Buckets are counts, and counts add up; percentiles do not. The result is still an "
-                    "estimate: Prometheus knows only how many requests fell in each bucket and "
-                    "interpolates inside the one the 99th percentile lands in, so it is exact only to "
-                    "within that bucket (notebook 07 sets it beside the exact value).",
-                ),
-                wrong(
-                    "Average the three p99s",
-                    "A busy, slow replica and two idle, fast ones average to a figure no request saw: "
-                    "the mean of percentiles is not a percentile of anything.",
-                ),
-                wrong(
-                    "Take the largest of the three",
-                    "An upper bound at best: if the slow replica serves 1 % of the traffic, its p99 is "
-                    "far above the service's.",
                 ),
             ),
         ),
