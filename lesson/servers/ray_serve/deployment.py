@@ -86,10 +86,6 @@ class RayServeOptions:
         for name in ("upscale_delay_s", "downscale_delay_s", "look_back_period_s"):
             if not 0 <= getattr(self, name) <= 3600:
                 raise ValueError(f"{name} must be in [0, 3600], got {getattr(self, name)}")
-        if not 0 < self.metrics_interval_s <= 60:
-            raise ValueError(
-                f"metrics_interval_s must be in (0, 60], got {self.metrics_interval_s}"
-            )
 
     @property
     def autoscaling(self) -> bool:
