@@ -35,7 +35,9 @@ V2_BODY = {
     "inputs": [{"name": "input__0", "shape": [2, 10], "datatype": "FP64", "data": ROW + [0.0] * 10}]
 }
 #: the autoscaling run's short delays (Ray's defaults are 30 s up, 600 s down)
-FAST = dict(upscale_delay_s=1.0, downscale_delay_s=2.0, look_back_period_s=1.0)
+FAST = dict(
+    upscale_delay_s=1.0, downscale_delay_s=2.0, look_back_period_s=1.0, metrics_interval_s=0.5
+)
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,8 @@ class RayServeOptions:
     Attributes:
         replicas: a fixed number of replicas (ignored when ``max_replicas`` is set).
         min_replicas, max_replicas: autoscaling bounds; ``max_replicas`` set turns autoscaling
-            on. ``min_replicas`` 0 lets the deployment scale to zero (a cold start follows).
+            on. ``min_replicas`` 0 lets the deployment scale to zero (a cold start follows);
+            ``initial_replicas`` is how many it starts with (default: ``min_replicas``).
         target_ongoing: the autoscaler's target of requests in flight per replica.
         max_ongoing_requests: requests one replica serves at once (Ray's default: 5); more
             wait in the proxy.
@@ -42,14 +43,17 @@ class RayServeOptions:
         replica_cpus: CPUs Ray reserves per replica (the cluster has ``num_cpus`` in all).
         upscale_delay_s, downscale_delay_s, look_back_period_s: the autoscaler's timing
             (Ray's defaults 30, 600 and 30 s; the lesson's runs set them short and say so).
-            How often replicas report their load is the cluster's (`RayServe`'s
-            ``metrics_push_s``).
+        metrics_interval_s: how often the proxy's handle pushes the requests it holds to the
+            autoscaler (Ray's default 10 s). Ray 2.60 calls the field deprecated (a warning)
+            but still pushes on it; the replicas' push is the cluster's (`RayServe`'s
+            ``metrics_push_s``). The look-back must be longer than this interval.
         server: the lesson's server options (`lesson.servers.options.ServerOptions` fields).
     """
 
     replicas: int = 1
     min_replicas: int = 1
     max_replicas: int | None = None
+    initial_replicas: int | None = None
     target_ongoing: float = 2.0
     max_ongoing_requests: int = 5
     max_queued_requests: int = -1
@@ -57,6 +61,7 @@ class RayServeOptions:
     upscale_delay_s: float = 30.0
     downscale_delay_s: float = 600.0
     look_back_period_s: float = 30.0
+    metrics_interval_s: float = 10.0
     server: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -69,6 +74,11 @@ class RayServeOptions:
                 raise ValueError(
                     f"min_replicas must be in 0..max_replicas ({self.max_replicas}), "
                     f"got {self.min_replicas}"
+                )
+            initial = self.initial_replicas
+            if initial is not None and not self.min_replicas <= initial <= self.max_replicas:
+                raise ValueError(
+                    f"initial_replicas must be in min_replicas..max_replicas, got {initial}"
                 )
         if not 0 < self.target_ongoing <= 1000:
             raise ValueError(f"target_ongoing must be in (0, 1000], got {self.target_ongoing}")
@@ -86,6 +96,11 @@ class RayServeOptions:
         for name in ("upscale_delay_s", "downscale_delay_s", "look_back_period_s"):
             if not 0 <= getattr(self, name) <= 3600:
                 raise ValueError(f"{name} must be in [0, 3600], got {getattr(self, name)}")
+        if not 0 < self.metrics_interval_s < max(self.look_back_period_s, 1e-9):
+            raise ValueError(
+                f"metrics_interval_s must be > 0 and shorter than look_back_period_s "
+                f"({self.look_back_period_s}), got {self.metrics_interval_s}"
+            )
 
     @property
     def autoscaling(self) -> bool:
@@ -96,10 +111,12 @@ class RayServeOptions:
         return {
             "min_replicas": self.min_replicas,
             "max_replicas": self.max_replicas,
+            "initial_replicas": self.initial_replicas,
             "target_ongoing_requests": self.target_ongoing,
             "upscale_delay_s": self.upscale_delay_s,
             "downscale_delay_s": self.downscale_delay_s,
             "look_back_period_s": self.look_back_period_s,
+            "metrics_interval_s": self.metrics_interval_s,
         }
 
     def to_dict(self) -> dict[str, Any]:
