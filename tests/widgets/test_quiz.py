@@ -236,7 +236,9 @@ def test_widget_click_shows_the_feedback_of_that_option():
     assert shown.buttons[0][question.answer].button_style == "success"
     assert shown.buttons[0][wrong].button_style == "danger"  # what was tried stays marked
     assert shown.first_try == {0: False}  # the first answer counts
-    assert f"Answered 1 of {len(quiz.questions)} · right at the first try: 0 of 1" in shown.score.value
+    assert (
+        f"Answered 1 of {len(quiz.questions)} · right at the first try: 0 of 1" in shown.score.value
+    )
 
     second = quiz.questions[1]
     shown.buttons[1][second.answer].click()
