@@ -81,6 +81,12 @@ def autoscaling_chart(
     )
     description = f"{title}: load {steps}. " + "; ".join(described) + "."
     return _finish(
-        {"title": title, "data": {"values": values}, "vconcat": panels, "spacing": 8},
+        {
+            "title": title,
+            "data": {"values": values},
+            "vconcat": panels,
+            "spacing": 8,
+            "resolve": {"scale": {"x": "shared"}},  # one time axis for the three panels
+        },
         description,
     )

@@ -135,3 +135,26 @@ def test_the_scaling_page_and_notebook_draw_from_the_record():
     for text in (page, notebook):
         assert "load_record()" in text and "sentences(" in text
         assert "autoscaling_chart(" in text
+
+
+def test_the_replicas_record_is_quoted_from_its_summary():
+    from lesson.teaching.autoscaling import (
+        load_replicas_record,
+        replicas_rows,
+        replicas_sentences,
+    )
+
+    record = load_replicas_record()
+    assert "benchmarks/bench_ray_serve.py" in record["command"]
+    assert len(record["rounds"]) == record["settings"]["runs"]
+    over = record["summary"]["overhead"]
+    text = " ".join(replicas_sentences(record))
+    assert record["date"] in text and f"{over['throughput_ratio']:.3g}x" in text
+    rows = replicas_rows(record)
+    assert {row["2 / 1"] for row in rows} == {
+        v["ratio_2_over_1"] for k, v in record["summary"].items() if k != "overhead"
+    }
+    with pytest.raises(RecordError, match="no 'summary'"):
+        load_replicas_record(json.dumps({k: v for k, v in record.items() if k != "summary"}))
+    page = (ROOT / "docs/scaling.md").read_text()
+    assert "load_replicas_record()" in page and "replicas_sentences(" in page
