@@ -68,7 +68,7 @@ def measure(url: str, model: str, *, concurrency: int, rate: float | None, durat
     }
 
 
-def other_cpu(since: tuple[float, float]) -> float:
+def machine_cpu(since: tuple[float, float]) -> float:
     """Cores used by the whole machine since `since` (busy, wall), from /proc/stat."""
     busy, wall = _busy()
     return (busy - since[0]) / max(wall - since[1], 1e-9)
@@ -154,7 +154,8 @@ def main() -> int:
         for i in range(args.runs):
             since = _busy()
             rounds.append(one_round(ray, rest.url, args))
-            rounds[-1]["machine_cores_busy"] = round(other_cpu(since), 2)
+            # the whole machine's busy cores during the round, this benchmark included
+            rounds[-1]["machine_cores_busy"] = round(machine_cpu(since), 2)
             print(f"round {i + 1}: {json.dumps(rounds[-1])}", flush=True)
     summary = summarize(rounds)
     print(json.dumps(summary, indent=2))
@@ -164,7 +165,7 @@ def main() -> int:
         record = {
             "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "command": "PYTHONPATH=. .venv/bin/python benchmarks/bench_ray_serve.py "
-            + " ".join(sys.argv[1:]).replace(str(args.record), "RECORD"),
+            f"--runs {args.runs} --record {args.record.name}",
             "machine": {
                 "cpus": os.cpu_count(),
                 "platform": platform.platform(terse=True),
