@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,9 @@ class RayServe:
         from ray import serve
 
         began = time.perf_counter()
-        serve.run(build_deployment(options), name=APP_NAME, route_prefix="/")
+        with warnings.catch_warnings():  # Ray 2.60 calls the field deprecated yet pushes on it
+            warnings.filterwarnings("ignore", "The `metrics_interval_s` field", DeprecationWarning)
+            serve.run(build_deployment(options), name=APP_NAME, route_prefix="/")
         self.options = options
         return time.perf_counter() - began
 
