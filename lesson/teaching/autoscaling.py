@@ -171,10 +171,15 @@ def sentences(s: ScalingSummary) -> list[str]:
     cfg = s.settings
     out = [
         f"Recorded {s.date} with `{s.command}` on a {cfg['num_cpus']}-CPU Ray cluster "
-        f"(shared machine). Autoscaling {cfg['min_replicas']}..{cfg['max_replicas']} replicas, "
-        f"target {cfg['target_ongoing']:g} request(s) in flight per replica; SHORT delays for "
-        f"the run: upscale {cfg['upscale_delay_s']:g} s, downscale {cfg['downscale_delay_s']:g} s "
-        f"(Ray's defaults: 30 s and 600 s).",
+        f"(shared machine). The load: "
+        + ", then ".join(f"{st['rate']:g} req/s for {st['seconds']:g} s" for st in cfg["steps"])
+        + f", open loop; the model's call waits {cfg['call_s'] * 1e3:g} ms, one at a time per "
+        f"replica (at most {1 / cfg['call_s']:g} a second each). Autoscaling "
+        f"{cfg['min_replicas']}..{cfg['max_replicas']} replicas, target "
+        f"{cfg['target_ongoing']:g} request(s) in flight per replica, up to "
+        f"{cfg['max_ongoing_requests']} at once each; SHORT delays for the run: upscale "
+        f"{cfg['upscale_delay_s']:g} s, downscale {cfg['downscale_delay_s']:g} s, look-back "
+        f"{cfg['look_back_period_s']:g} s (Ray's defaults: 30 s, 600 s and 30 s).",
     ]
     if s.first_upscale_s is None:
         out.append(f"The load stepped from {s.low_rate:g} to {s.high_rate:g} req/s and no "

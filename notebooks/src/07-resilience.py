@@ -615,9 +615,9 @@ Markdown("\n".join(points))
 # for this notebook, so it was **recorded** once (`benchmarks/record_ray_autoscaling.py`: its
 # date, command and machine are in the record) with short delays so it fits. Beside it, the
 # **same policy** runs here on a **virtual clock** (`lesson.teaching.autoscaling_sim`: no Ray,
-# standard library only, so it runs in the browser too), driven by the same step load:
-# 8 → 40 → 8 requests a second, then none. The model is the simulated accelerator with a 40 ms
-# call, one call at a time per replica: one replica serves at most 25 a second.
+# standard library only, so it runs in the browser too), driven by the same step load (low,
+# high, low, then none) against the simulated accelerator with a slow call, one call at a time
+# per replica. The record's settings and figures are quoted below the chart, from the record.
 
 # %%
 from dataclasses import asdict
