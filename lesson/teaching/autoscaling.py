@@ -27,6 +27,8 @@ __all__ = [
     "replicas_rows",
     "replicas_sentences",
     "sentences",
+    "simulate_record",
+    "simulation_sentence",
     "summarize",
 ]
 
@@ -296,3 +298,39 @@ def replicas_sentences(record: dict[str, Any]) -> list[str]:
         f"{over['p50_delta_ms']:+g} ms a request for Ray's proxy and replica machinery."
     )
     return out
+
+
+def simulate_record(record: dict[str, Any]) -> list[Any]:
+    """The recorded run's policy and step load on the virtual clock
+    (`lesson.teaching.autoscaling_sim`), a new replica serving as long after the decision as
+    it took in the recorded run (2 s when the record cannot say)."""
+    from lesson.teaching.autoscaling_sim import policy_from_settings, simulate
+
+    s, cfg = summarize(record), record["settings"]
+    measured = s.decided_at_s is not None and s.serving_at_s is not None
+    return simulate(
+        policy_from_settings(cfg),
+        [(step["seconds"], step["rate"]) for step in cfg["steps"]],
+        call_s=cfg["call_s"],
+        look_back_s=cfg["look_back_period_s"],
+        start_s=s.serving_at_s - s.decided_at_s if measured else 2.0,  # type: ignore[operator]
+        initial_replicas=cfg.get("initial_replicas") or 1,
+    )
+
+
+def simulation_sentence(record: dict[str, Any], simulated: list[Any]) -> str:
+    """What the simulation did beside the recorded run, its numbers from both."""
+    s = summarize(record)
+    up = next((r.t for r in simulated if r.t >= s.high_starts_s and r.replicas > 1), None)
+    if up is None:
+        return "The simulation (virtual clock, same policy and steps) added no replica."
+    peak = max(r.p99_ms or 0 for r in simulated)
+    drained = next((r.t for r in simulated if r.t > up and r.in_flight <= 1 and r.rate > 0), None)
+    return (
+        f"The simulation (virtual clock, same policy and steps, a replica serving as long after "
+        f"the decision as in the recorded run) added replicas {up - s.high_starts_s} s after the "
+        f"step, its p99 peaking at {peak:,.0f} ms"
+        + (f", and had drained its queue by {drained} s" if drained is not None else "")
+        + ". What it leaves out (Ray's own work per request, metrics that arrive late, a shared "
+        "machine, a starting replica taking CPU from the others) is the gap to the recorded run."
+    )

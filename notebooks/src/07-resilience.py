@@ -624,28 +624,16 @@ from dataclasses import asdict
 
 from IPython.display import Markdown
 
-from lesson.teaching.autoscaling import load_record, sentences, summarize
-from lesson.teaching.autoscaling_sim import policy_from_settings, simulate
+from lesson.teaching.autoscaling import load_record, sentences, simulate_record, simulation_sentence, summarize
 from lesson.widgets.charts import display_chart
 from lesson.widgets.scaling_chart import autoscaling_chart
 
 record = load_record()  # written by benchmarks/record_ray_autoscaling.py
 scaling = summarize(record)
-cfg = record["settings"]
-# the replica's start time measured in the recorded run (decision to serving), else 2 s
-start_s = (scaling.serving_at_s - scaling.decided_at_s
-           if scaling.serving_at_s is not None and scaling.decided_at_s is not None else 2.0)
-simulated = simulate(policy_from_settings(cfg), [(s["seconds"], s["rate"]) for s in cfg["steps"]],
-                     call_s=cfg["call_s"], look_back_s=cfg["look_back_period_s"], start_s=start_s,
-                     initial_replicas=cfg["initial_replicas"] or 1)
+simulated = simulate_record(record)  # the same policy and steps, on a virtual clock
 display_chart(autoscaling_chart(record["series"], simulated=[asdict(row) for row in simulated],
                                 title=f"Step load: Ray Serve recorded {scaling.date}, and the policy simulated"))
-sim_up = next((row.t for row in simulated if row.t >= scaling.high_starts_s and row.replicas > 1), None)
-Markdown("\n\n".join(sentences(scaling) + [
-    f"The simulation (virtual clock, same policy and steps, a replica serving {start_s:.1f} s after the decision) "
-    + (f"added replicas {sim_up - scaling.high_starts_s} s after the step, its p99 peaking at "
-       f"{max(row.p99_ms or 0 for row in simulated):,.0f} ms" if sim_up is not None else "added no replica")
-    + ": what it leaves out (the proxy's own CPU, late metrics, a shared machine) is the gap to the recorded run."]))
+Markdown("\n\n".join(sentences(scaling) + [simulation_sentence(record, simulated)]))
 
 # %% [markdown]
 # ## Check yourself

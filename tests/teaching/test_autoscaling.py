@@ -120,13 +120,25 @@ def test_the_sentences_quote_the_summary(record):
 
 
 def test_the_simulation_runs_the_recorded_runs_policy(record):
+    from lesson.teaching.autoscaling import simulate_record, simulation_sentence
+
     settings = record["settings"]
-    policy = policy_from_settings(settings)
-    steps = [(s["seconds"], s["rate"]) for s in settings["steps"]]
-    rows = simulate(policy, steps, call_s=settings["call_s"])
+    rows = simulate_record(record)
     assert len(rows) == len(record["series"])
     assert max(r.replicas for r in rows) <= settings["max_replicas"]
     assert asdict(rows[0]).keys() >= {"t", "replicas", "in_flight", "p99_ms"}
+    same = simulate(policy_from_settings(settings), [(s["seconds"], s["rate"]) for s in settings["steps"]],
+                    call_s=settings["call_s"], look_back_s=settings["look_back_period_s"],
+                    start_s=0.0, initial_replicas=settings["initial_replicas"] or 1)  # fmt: skip
+    summary = summarize(record)
+    if summary.decided_at_s is not None and summary.serving_at_s is not None:
+        # simulate_record waits the start time the recorded run measured before a replica serves
+        first_up = lambda sim: next(r.t for r in sim if r.replicas > 1)
+        measured = summary.serving_at_s - summary.decided_at_s
+        assert abs(first_up(rows) - first_up(same) - measured) <= 1.5
+    text = simulation_sentence(record, rows)
+    peak = max(r.p99_ms or 0 for r in rows)
+    assert f"{peak:,.0f} ms" in text or "no replica" in text
 
 
 def test_the_scaling_page_and_notebook_draw_from_the_record():

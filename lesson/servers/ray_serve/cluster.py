@@ -15,6 +15,7 @@ down, then Ray; `ray_descendants` lists what is left of the processes it started
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 import warnings
@@ -194,12 +195,15 @@ def descendants(pid: int) -> set[int]:
 def ray_descendants(pid: int | None = None) -> dict[int, str]:
     """The Ray processes below `pid` (default: this one): raylet, gcs_server, ``ray::`` workers
     and agents, by pid, with their command lines."""
+    spec = importlib.util.find_spec("ray")
+    package = spec.submodule_search_locations[0] if spec and spec.submodule_search_locations else ""
+    marks = ("raylet", "gcs_server", "ray::", *((package,) if package else ()))
     left = {}
     for child in descendants(os.getpid() if pid is None else pid):
         try:
             cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if "ray" in cmdline:
+        if any(mark in cmdline for mark in marks):
             left[child] = cmdline.strip()
     return left
