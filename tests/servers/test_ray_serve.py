@@ -193,6 +193,30 @@ def test_a_replica_killed_under_load_is_replaced_and_nothing_hangs(cluster):
     assert status == 200
 
 
+def test_a_full_proxy_queue_sheds_with_503(cluster):
+    from lesson.servers.ray_serve.models import SCALING_MODEL
+
+    slow = {"registry": "lesson.servers.ray_serve.models:scaling_registry"}  # 40 ms a call
+    cluster.deploy(RayServeOptions(replicas=1, max_ongoing_requests=1, max_queued_requests=1,
+                                   server=slow))  # fmt: skip
+    cluster.wait_for_replicas(1, timeout_s=30)
+    statuses: list[int] = []
+
+    def send() -> None:
+        for _ in range(3):
+            status, _, _ = http(
+                "POST", cluster.url + f"/v1/models/{SCALING_MODEL}:predict", V1_BODY, timeout=30
+            )
+            statuses.append(status)
+
+    senders = [threading.Thread(target=send) for _ in range(8)]
+    for t in senders:
+        t.start()
+    for t in senders:
+        t.join(timeout=60)
+    assert len(statuses) == 24 and set(statuses) == {200, 503}, statuses
+
+
 def test_autoscaling_goes_up_under_load_down_to_zero_and_cold_starts(cluster):
     cluster.deploy(RayServeOptions(min_replicas=0, max_replicas=2, target_ongoing=1, **FAST))
     cluster.wait_for_replicas(0, timeout_s=30)  # min_replicas 0 and no traffic: none
