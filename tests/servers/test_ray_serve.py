@@ -176,6 +176,7 @@ def test_a_replica_killed_under_load_is_replaced_and_nothing_hangs(cluster):
         max_duration=5, warmup=0, model=SIM,
     )  # fmt: skip
     killer.join()
+    print(f"kill under load: {result.successes}/{result.requests} answered, errors {result.errors}")
     # every request answered or counted as an error of its kind (Ray's proxy retries a request
     # the dead replica had not started: the kinds are often none at all)
     assert result.successes + result.error_count == result.requests >= 100
