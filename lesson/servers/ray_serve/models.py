@@ -1,10 +1,10 @@
 """The model the autoscaling run serves: the MLP behind a SIMULATED accelerator with a slow call.
 
-With the registry's accelerator (2 ms a call) Ray's HTTP proxy, not the replicas, bounds a
-two-core machine (it costs several ms of CPU a request). At 40 ms a call, one call at a time
-(the simulation's lock), one replica answers at most ~25 requests a second while using almost no
-CPU (the call waits), so the number of replicas is what sets the capacity, as it would be with
-one accelerator per replica.
+With the registry's accelerator (2 ms a call) Ray's own work per request (about 10 ms on this
+project's two-core machine, ``benchmarks/README.md``), not the device, bounds a replica. At 40
+ms a call, one call at a time (the simulation's lock), one replica answers at most 25 requests
+a second while using almost no CPU (the call waits), so the number of replicas is what sets the
+capacity, as it would be with one accelerator per replica.
 """
 
 from __future__ import annotations
