@@ -1,24 +1,31 @@
-"""`lesson serve rest|grpc|llm`: the real servers from the command line.
+"""`lesson serve rest|grpc|llm|ray`: the real servers from the command line.
 
 Registered on the main CLI by `lesson.cli` (`COMMANDS`); also runnable on its own::
 
     python -m lesson.servers.cli serve rest --port 8000
     python -m lesson.servers.cli serve llm --port 8000   # the generative server (OpenAI API)
+    python -m lesson.servers.cli serve ray --replicas 2  # REST on Ray Serve (the scale extra)
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from lesson.servers.options import ServerOptions
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="The lesson's real servers.")
 
 
 def serve(
     kind: str = typer.Argument(
-        ..., help="rest, grpc or llm (the generative server)", metavar="rest|grpc|llm"
+        ...,
+        help="rest, grpc, llm (the generative server) or ray (REST on Ray Serve)",
+        metavar="rest|grpc|llm|ray",
     ),
     host: str = typer.Option("127.0.0.1", help="Address to bind (loopback by default)."),
     port: int | None = typer.Option(None, help="Port (default: 8000 for rest, 8001 for grpc)."),
@@ -92,14 +99,31 @@ def serve(
     gil_switch_ms: float | None = typer.Option(
         None, help="llm: the GIL switch interval in ms (Python's default: 5)."
     ),
+    replicas: int = typer.Option(1, help="ray: a fixed number of replicas."),
+    min_replicas: int = typer.Option(1, help="ray: autoscaling's floor (0: scale to zero)."),
+    max_replicas: int | None = typer.Option(
+        None, help="ray: autoscaling's ceiling; set, it turns autoscaling on."
+    ),
+    target_ongoing: float = typer.Option(
+        2.0, help="ray: autoscaling's target of requests in flight per replica."
+    ),
+    max_ongoing_requests: int = typer.Option(
+        5, help="ray: requests one replica serves at once; more wait in Ray's proxy."
+    ),
+    max_queued_requests: int = typer.Option(
+        -1, help="ray: requests waiting in the proxy before it answers 503 (-1: no bound)."
+    ),
+    upscale_delay_s: float = typer.Option(30.0, help="ray: autoscaling's upscale delay."),
+    downscale_delay_s: float = typer.Option(600.0, help="ray: autoscaling's downscale delay."),
+    num_cpus: int = typer.Option(2, help="ray: CPUs the Ray cluster may use."),
 ) -> None:
     """Serve the lesson's models over REST (V1 + V2) or gRPC (V2) until SIGINT/SIGTERM."""
     from lesson.servers.backend import InferenceBackend, ServerOptions
     from lesson.servers.serve import serve as run
 
-    if kind not in ("rest", "grpc", "llm"):
+    if kind not in ("rest", "grpc", "llm", "ray"):
         raise typer.BadParameter(
-            f"expected 'rest', 'grpc' or 'llm', got {kind!r}", param_hint="KIND"
+            f"expected 'rest', 'grpc', 'llm' or 'ray', got {kind!r}", param_hint="KIND"
         )
     if kind == "llm":
         _serve_llm(
@@ -147,6 +171,18 @@ def serve(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    if kind == "ray":
+        ray_values = dict(
+            replicas=replicas,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            target_ongoing=target_ongoing,
+            max_ongoing_requests=max_ongoing_requests,
+            max_queued_requests=max_queued_requests,
+            upscale_delay_s=upscale_delay_s,
+            downscale_delay_s=downscale_delay_s,
+        )
+        _serve_ray(host, port or 8000, num_cpus, ray_values, options)
     if port is None:
         port = 8000 if kind == "rest" else 8001
     try:  # load the models now, so a bad --model or --registry is a one-line error
@@ -190,6 +226,25 @@ def _serve_llm(host: str, port: int, values: dict) -> None:
         )
         raise typer.Exit(2) from None
     raise typer.Exit(run("llm", host, port, options, state))
+
+
+def _serve_ray(host: str, port: int, num_cpus: int, values: dict, options: ServerOptions) -> None:
+    """`lesson serve ray`: the REST app on Ray Serve (see `lesson.servers.ray_serve`)."""
+    if host != "127.0.0.1":
+        raise typer.BadParameter("ray: the cluster runs on loopback only", param_hint="--host")
+    try:
+        import ray  # noqa: F401  # the scale extra: say so now rather than after the flags
+
+        from lesson.servers.ray_serve.cli import serve_ray
+        from lesson.servers.ray_serve.deployment import RayServeOptions
+
+        ray_options = RayServeOptions(**values, server=options.to_dict())
+    except ImportError as exc:
+        typer.echo(f"lesson serve ray: needs `pip install lesson[scale]` ({exc})", err=True)
+        raise typer.Exit(2) from None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    raise typer.Exit(serve_ray(ray_options, port, num_cpus))
 
 
 app.command("serve")(serve)
