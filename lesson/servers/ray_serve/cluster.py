@@ -9,9 +9,10 @@ Everything listens on loopback only: Ray turns a ``127.0.0.1`` node address into
 outside address on Linux unless ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` (then the GCS, the
 raylet, the workers and the agents bind 127.0.0.1), the replicas' own gRPC servers are moved
 off ``[::]`` (`lesson.servers.ray_serve.deployment`), and the HTTP proxy gets
-``host="127.0.0.1"``; the tests check every listening socket of the cluster's processes. The dashboard is off, usage statistics are off and
-``num_cpus`` is set (Ray would otherwise take every core it sees). `RayServe.stop` shuts Serve
-down, then Ray; `ray_descendants` lists what is left of the processes it started.
+``host="127.0.0.1"``; the tests check every listening socket of the cluster's processes.
+The dashboard is off, usage statistics are off and ``num_cpus`` is set (Ray would otherwise
+take every core it sees). `RayServe.stop` shuts Serve down, then Ray; `ray_descendants` lists
+what is left of the processes it started.
 """
 
 from __future__ import annotations

@@ -110,29 +110,6 @@ OVERVIEW = Quiz(
                 wrong("Edge", "The accounts live in your data store, not on users' devices."),
             ),
         ),
-        ask(
-            "upscale-delay",
-            "An online service autoscales on requests in flight, with a 30 s upscale delay. "
-            "Traffic doubles in one second. What do users see in the next 30 s or so?",
-            (
-                right(
-                    "Queueing: p99 climbs until the new replicas have been added AND have started",
-                    "The autoscaler waits out the delay (so a burst does not make it thrash), then "
-                    "each new replica pays its cold start. Meanwhile the requests arrive anyway and "
-                    "wait. The Scaling page and notebook 07 measure it on Ray Serve.",
-                ),
-                wrong(
-                    "Nothing: the autoscaler adds replicas as soon as the load rises",
-                    "It acts on an average over a look-back window, after the upscale delay, and "
-                    "a new replica must still start before it serves.",
-                ),
-                wrong(
-                    "Errors for every request until the new replicas are up",
-                    "Only if the queue in front of the replicas is bounded and fills; unbounded, "
-                    "the delay shows as waiting (p99), not as refusals.",
-                ),
-            ),
-        ),
     ),
 )
 
