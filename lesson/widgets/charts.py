@@ -473,8 +473,8 @@ def display_chart(spec: dict[str, Any], *, svg: bool = True) -> None:
 PHASE_COLOURS: dict[str, str] = {
     "client": "#7f7f7f",
     "request": "#7f7f7f",
-    "server": "#a6761d",
-    "infer": "#9467bd",
+    "server": "#9467bd",
+    "infer": "#a6761d",
     "queued": "#1f77b4",
     "queue": "#1f77b4",
     "prefill": "#d95f02",
@@ -500,7 +500,7 @@ def phase_scale(phases: Sequence[str]) -> dict[str, Any]:
 def timeline_chart(
     rows: Sequence[dict[str, Any]],
     *,
-    title: str = "",
+    title: str | dict[str, Any] = "",
     x_title: str = "ms",
     x_domain: tuple[float, float] | None = None,
     markers: Sequence[dict[str, Any]] = (),
@@ -536,7 +536,9 @@ def timeline_chart(
         + (f". {MARKER.capitalize()} marked: " + _listed(marked) if marked else "")
         + "."
     )
-    x_scale = {"scale": {"domain": [float(x) for x in x_domain]}} if x_domain else {}
+    x_scale: dict[str, Any] = (
+        {"scale": {"domain": [float(x) for x in x_domain], "nice": True}} if x_domain else {}
+    )
     domain = phases + ([MARKER] if markers else [])
     colour = {
         "field": "phase",
@@ -551,7 +553,13 @@ def timeline_chart(
         "mark": {"type": "bar", "stroke": "white", "strokeWidth": 0.5},
         "encoding": {
             "y": y,
-            "x": {"field": "start_ms", "type": "quantitative", "title": x_title, **x_scale},
+            "x": {
+                "field": "start_ms",
+                "type": "quantitative",
+                "title": x_title,
+                "axis": {"labelFlush": False},  # flush, the last label ran into the one before
+                **x_scale,
+            },
             "x2": {"field": "end_ms"},
             "color": colour,
             "tooltip": [{"field": k} for k in ("request", "phase", "start_ms", "end_ms")],
@@ -561,7 +569,7 @@ def timeline_chart(
     if markers:
         ticks = {
             "data": {"values": [{**m, "phase": MARKER} for m in markers]},
-            "mark": {"type": "tick", "thickness": 3},
+            "mark": {"type": "tick", "thickness": 3, "opacity": 1},
             "encoding": {
                 "y": y,
                 "x": {"field": "at_ms", "type": "quantitative", "title": x_title, **x_scale},
