@@ -39,6 +39,7 @@ __all__ = [
     "timeline_rows",
     "timing_of",
     "mixed_requests",
+    "longest_gap",
     "stand_in_model",
 ]
 
@@ -204,3 +205,43 @@ def mixed_requests(count: int = 8, *, short: int = 4, long: int = 48) -> list[tu
     """``count`` requests with mixed answer lengths: every fourth one long, the rest short."""
     prompts = ("The if statement ", "A list ", "Exceptions are ", "The for loop ")
     return [(prompts[i % len(prompts)], long if i % 4 == 0 else short) for i in range(count)]
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def longest_gap(timelines: Sequence[RequestTimeline]) -> str:
+    """Which decode gap of which request was the longest, and whose prefill shared its step
+    (a step's tokens all carry the step's end time, so a prefill that ended at the gap's end
+    ran in the same model call); with the mean gap with and without a prefill in the step."""
+    firsts = {t.request_id: t.token_times[0] for t in timelines if t.token_times}
+    gaps = []  # (gap s, request, 1-based gap number, prefills in that step)
+    for t in timelines:
+        times = t.token_times
+        for k, (a, b) in enumerate(zip(times, times[1:], strict=False)):
+            shared = [rid for rid, first in firsts.items() if rid != t.request_id and first == b]
+            gaps.append((b - a, t.request_id, k + 1, shared))
+    if not gaps:
+        return "No request decoded more than one token: there is no gap to compare."
+    gap, rid, number, shared = max(gaps, key=lambda g: g[0])
+    total = sum(1 for g in gaps if g[1] == rid)
+    ms = lambda s: f"{s * 1000:.0f} ms"
+    mean = lambda xs: sum(xs) / len(xs)
+    head = f"The longest decode gap was {rid}'s {_ordinal(number)} of {total} ({ms(gap)})"
+    if shared:
+        one = len(shared) == 1
+        who = f"{shared[0]}'s prefill" if one else f"the prefills of {', '.join(shared)}"
+        their = "its" if one else "their"
+        head += f": {who} ran in the same step, one model call for {their} prompt and {rid}'s next token"
+    else:
+        head += ": no other request's prefill ran in that step"
+    with_prefill = [g[0] for g in gaps if g[3]]
+    without = [g[0] for g in gaps if not g[3]]
+    if with_prefill and without:
+        head += (
+            f". Over every request, a gap whose step also ran a prefill took {ms(mean(with_prefill))} "
+            f"on average ({len(with_prefill)} gaps), one without {ms(mean(without))} ({len(without)})"
+        )
+    return head + "."

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lesson.core.stats import format_ms
-from lesson.teaching.traces import Waterfall, pick, waterfall_rows
+from lesson.teaching.traces import Waterfall, pick, quantile_names, waterfall_rows
 
 __all__ = ["StreamTraceRun", "StreamWaterfall", "in_process_streams", "traced_streams"]
 
@@ -65,8 +65,17 @@ class StreamTraceRun:
     p50: StreamWaterfall
 
     def rows(self) -> list[dict[str, Any]]:
-        """Rows for `lesson.widgets.charts.timeline_chart`: one per span, p99 first."""
+        """Rows for `lesson.widgets.charts.timeline_chart`: one per span, the slow one first."""
         return waterfall_rows((self.p99, self.p50))
+
+    def markers(self) -> list[dict[str, Any]]:
+        """Each drawn request's first token, a tick on each of its rows (``timeline_chart``'s
+        ``markers``)."""
+        return [
+            {"request": f"{w.label} · {name}", "at_ms": round(w.ttft_ms, 4)}
+            for w in (self.p99, self.p50)
+            for name, *_ in w.spans
+        ]
 
     def sentence(self) -> str:
         parts = []
@@ -81,7 +90,25 @@ class StreamTraceRun:
         return (
             f"Of {self.requests} streamed requests ({self.source}), {parts[0]}; {parts[1]}. "
             f"Where the tail waited: {where.split(' (')[0]}, {format_ms(ms(self.p99))} of the "
-            f"p99 request's first token against {format_ms(ms(self.p50))} of the p50 one's."
+            f"{self.p99.label}'s first token against {format_ms(ms(self.p50))} of the "
+            f"{self.p50.label}'s." + self._span_ends()
+        )
+
+    def _span_ends(self) -> str:
+        """Why a server span can end after its parent, the client's (both on this machine's
+        clock): the client stops at ``[DONE]``, the server when its handler has returned."""
+        later = []
+        for w in (self.p99, self.p50):
+            server, client = w.end("server"), w.end("client")
+            if server is not None and client is not None and server > client:
+                later.append(f"{format_ms((server - client) / 1000)} ({w.label})")
+        if not later:
+            return ""
+        return (
+            f" The server span ends after its parent, the client's, by {' and '.join(later)}: "
+            "the client stops its clock when it reads data: [DONE]; the server ends its span "
+            "when its handler returns, after [DONE] was written, the response closed and the "
+            "phase spans recorded, on an event loop that also runs the engine's steps."
         )
 
 
@@ -90,7 +117,7 @@ def _run(source: str, waterfalls: list[StreamWaterfall]) -> StreamTraceRun:
         raise RuntimeError("no complete trace came back from the run")
     by_ttft = lambda w: w.ttft_ms
     p99, p50 = pick(waterfalls, 0.99, by_ttft), pick(waterfalls, 0.50, by_ttft)
-    p99.label, p50.label = "p99-TTFT request", "p50-TTFT request"
+    p99.label, p50.label = (f"{q}-TTFT request" for q in quantile_names(len(waterfalls)))
     return StreamTraceRun(source, len(waterfalls), p99, p50)
 
 

@@ -28,9 +28,22 @@ from typing import Any
 
 from lesson.core.stats import bucket_counts, format_ms, histogram_quantile, percentile
 from lesson.servers.observe import SLO_ALERT
-from lesson.servers.promql import LATENCY, PrometheusAPI, bucket_of, latency_quantile
+from lesson.servers.promql import (
+    LATENCY,
+    PrometheusAPI,
+    PrometheusQueryError,
+    bucket_of,
+    latency_quantile,
+)
 
-__all__ = ["P99Comparison", "AlertRun", "compare_p99", "fire_alert", "debug_call"]
+__all__ = [
+    "P99Comparison",
+    "AlertRun",
+    "compare_p99",
+    "fire_alert",
+    "debug_call",
+    "window_contents",
+]
 
 MAX_WAIT_S = 30.0
 
@@ -86,6 +99,11 @@ class P99Comparison:
     estimate_from_timings: float
     bounds: tuple[float, ...] = field(repr=False)
     query: str = field(repr=False, default="")
+    #: what the dashboard's window held (`window_contents`): its requests, how many were not
+    #: this run's, and their own p99 estimate; None where Prometheus could not say
+    window_requests: int | None = None
+    window_others: int | None = None
+    others_p99: float | None = None
 
     @property
     def bucket_gap(self) -> int:
@@ -126,8 +144,39 @@ class P99Comparison:
             f"event loop's queue before the app runs and the client itself lie outside the "
             f"server's clock). Prometheus estimated {format_ms(self.promql_p99)} from bucket "
             f"counts alone: the exact value lies in the bucket {format_ms(low)}-{format_ms(high)}, "
-            f"and the estimate fell {self.gap_text()}."
+            f"and the estimate fell {self.gap_text()}. " + self.window_text()
         )
+
+    def window_text(self) -> str:
+        """What the dashboard's ``rate[window]`` estimate held besides this run, computed."""
+        query = f"The dashboard's query, rate[{self.window}] ending at the run's last scrape,"
+        rate = self.promql_rate_p99
+        if rate is None or rate != rate:
+            return f"{query} had no answer: a rate needs two samples of a series inside its window."
+        head = f"{query} gave {format_ms(rate)}"
+        held, others = self.window_requests, self.window_others
+        if held is None or others is None:
+            return (
+                head
+                + ": its window is not the run, so its estimate mixes other requests with these."
+            )
+        if others > 0:
+            theirs = (
+                f", whose own p99 estimate is {format_ms(self.others_p99)}"
+                if self.others_p99 is not None and self.others_p99 == self.others_p99
+                else ""
+            )
+            return (
+                f"{head}: its window held {held} requests, {others} of them answered in the "
+                f"seconds before this run began{theirs}: a window is not a run, and its estimate "
+                "mixes whatever the server answered in it."
+            )
+        if held < self.requests:
+            return (
+                f"{head}: its window held {held} of the run's {self.requests} requests (a rate "
+                "counts from the first sample inside its window), so it is not this run's p99 either."
+            )
+        return head + f": its window held {held} requests, this run's only."
 
     def gap_text(self) -> str:
         """Where the estimate fell, in buckets from the exact value's."""
@@ -187,6 +236,7 @@ def compare_p99(
     delta = f"{after} - ({bucket} @ {t0:.3f} or {after} * 0)"
     query = f"histogram_quantile(0.99, sum by (le) ({delta}))"
     window = f"{max(5, round(t1 - t0) + 2)}s"
+    held, others, others_p99 = window_contents(api, window, t0, t1)
     return P99Comparison(
         requests=len(exact),
         harness_p99=result.p99,
@@ -197,7 +247,39 @@ def compare_p99(
         estimate_from_timings=histogram_quantile(0.99, bucket_counts(exact, bounds), bounds),
         bounds=bounds,
         query=query,
+        window_requests=held,
+        window_others=others,
+        others_p99=others_p99,
     )
+
+
+def window_contents(
+    api: PrometheusAPI, window: str, t0: float, t1: float, transport: str = "rest"
+) -> tuple[int | None, int | None, float | None]:
+    """What ``rate(...[window])`` at ``t1`` counted: its requests (last minus first sample of
+    each series inside the window), how many of them came before ``t0`` (the run's start), and
+    those earlier requests' own p99 estimate. ``(None, None, None)`` if Prometheus cannot say."""
+    selector = f'{{transport="{transport}"}}'
+    try:
+        series = api.query(f"{LATENCY}_count{selector}[{window}]", at=t1)
+        samples = [[(float(t), float(v)) for t, v in s["values"]] for s in series]
+        if not samples or not all(samples):
+            return None, None, None
+        held = round(sum(v[-1][1] - v[0][1] for v in samples))
+        first = min(v[0][0] for v in samples)
+        count = f"{LATENCY}_count{selector}"  # a series the run created counts from 0 at t0
+        run = api.value(f"sum({count} @ {t1:.3f}) - (sum({count} @ {t0:.3f}) or vector(0))")
+        if run is None:
+            return held, None, None
+        others = max(0, held - round(run))
+        if not others or first >= t0:
+            return held, others, None
+        bucket = f"{LATENCY}_bucket{selector}"
+        earlier = f"{bucket} @ {t0:.3f} - {bucket} @ {first:.3f}"
+        p99 = api.value(f"histogram_quantile(0.99, sum by (le) ({earlier}))", at=t1)
+        return held, others, p99
+    except (PrometheusQueryError, KeyError, ValueError, TypeError):
+        return None, None, None
 
 
 @dataclass

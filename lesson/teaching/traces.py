@@ -20,7 +20,15 @@ from typing import Any
 from lesson.core.stats import format_ms
 from lesson.patterns.microbatching.common import BATCH_TIMING
 
-__all__ = ["TraceRun", "Waterfall", "in_process_load", "pick", "traced_load", "waterfall_rows"]
+__all__ = [
+    "TraceRun",
+    "Waterfall",
+    "in_process_load",
+    "pick",
+    "quantile_names",
+    "traced_load",
+    "waterfall_rows",
+]
 
 #: span names as the waterfall shows them
 SHORT = {"infer": "infer", "batcher.queue": "queue", "model": "model"}
@@ -38,7 +46,8 @@ class Waterfall:
     def duration(self, name: str) -> float:
         return sum(end - start for n, start, end in self.spans if n == name)
 
-    def _end(self, name: str) -> float | None:
+    def end(self, name: str) -> float | None:
+        """When the first span called ``name`` ended (ms), None if there is none."""
         return next((end for n, _, end in self.spans if n == name), None)
 
     def shares(self) -> dict[str, float]:
@@ -50,8 +59,8 @@ class Waterfall:
         served = (
             self.duration("server") / total if any(n == "server" for n, *_ in self.spans) else 1.0
         )
-        model_end = self._end("model")
-        outer_end = self._end("infer") if self._end("infer") is not None else self._end("request")
+        model_end = self.end("model")
+        outer_end = self.end("infer") if self.end("infer") is not None else self.end("request")
         resumed = (
             max(0.0, outer_end - model_end) / total
             if model_end is not None and outer_end is not None
@@ -80,7 +89,7 @@ class TraceRun:
     p50: Waterfall
 
     def rows(self) -> list[dict[str, Any]]:
-        """Rows for `lesson.widgets.charts.timeline_chart`: one per span, p99 first."""
+        """Rows for `lesson.widgets.charts.timeline_chart`: one per span, the slow one first."""
         return waterfall_rows((self.p99, self.p50))
 
     def sentence(self) -> str:
@@ -96,8 +105,8 @@ class TraceRun:
         p50_share = self.p50.shares()[where]
         return (
             f"Of {self.requests} requests ({self.source}), {parts[0]}; {parts[1]}. "
-            f"Where the tail waited: {where.split(' (')[0]}, {share:.0%} of the p99 request "
-            f"against {p50_share:.0%} of the p50 one."
+            f"Where the tail waited: {where.split(' (')[0]}, {share:.0%} of the {self.p99.label} "
+            f"against {p50_share:.0%} of the {self.p50.label}."
         )
 
 
@@ -115,6 +124,12 @@ def waterfall_rows(waterfalls: Any) -> list[dict[str, Any]]:
     ]
 
 
+def quantile_names(n: int) -> tuple[str, str]:
+    """What the p99 and p50 picks of ``n`` requests are called: with fewer than 100 the p99 is
+    simply the slowest (nearest rank), so it is named so."""
+    return ("p99", "p50") if n >= 100 else ("slowest", "median")
+
+
 def pick(waterfalls: list[Any], q: float, key: Any = lambda w: w.total_ms) -> Any:
     """The waterfall at quantile ``q`` of ``key`` (nearest rank)."""
     ordered = sorted(waterfalls, key=key)
@@ -125,7 +140,7 @@ def _run(source: str, waterfalls: list[Waterfall]) -> TraceRun:
     if not waterfalls:
         raise RuntimeError("no complete trace came back from the run")
     p99, p50 = pick(waterfalls, 0.99), pick(waterfalls, 0.50)
-    p99.label, p50.label = "p99 request", "p50 request"
+    p99.label, p50.label = (f"{q} request" for q in quantile_names(len(waterfalls)))
     return TraceRun(source, len(waterfalls), p99, p50)
 
 

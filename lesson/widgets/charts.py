@@ -299,7 +299,12 @@ def bar_chart(
         log: use a logarithmic scale for the value axis.
     """
     encoding: dict[str, Any] = {
-        "y": {"field": x, "type": "nominal", "title": x_title or x, "sort": None},
+        "y": {
+            "field": x,
+            "type": "nominal",
+            "title": x_title or x,
+            "sort": list(dict.fromkeys(row[x] for row in rows)),  # as given, not alphabetical
+        },
         "x": {
             "field": y,
             "type": "quantitative",
@@ -461,14 +466,54 @@ def display_chart(spec: dict[str, Any], *, svg: bool = True) -> None:
     display(chart_bundle(spec, svg=svg), raw=True)
 
 
+#: One colour per phase, the same in every timeline and waterfall (notebooks 07 and 10): a
+#: phase keeps its colour from chart to chart. Waiting is blue, computing orange (prefill, the
+#: model call) and green (decode), the outer spans neutral; all from :data:`CATEGORY_COLOURS`
+#: (contrast on white and on the dark page), blue/orange/green told apart with colour-blindness.
+PHASE_COLOURS: dict[str, str] = {
+    "client": "#7f7f7f",
+    "request": "#7f7f7f",
+    "server": "#9467bd",
+    "infer": "#a6761d",
+    "queued": "#1f77b4",
+    "queue": "#1f77b4",
+    "prefill": "#d95f02",
+    "model": "#d95f02",
+    "decode": "#1b9e77",
+}
+#: The phase name of a timeline's markers (a request's first token) and its colour.
+MARKER = "first token"
+MARKER_COLOUR = "#e7298a"
+
+
+def phase_scale(phases: Sequence[str]) -> dict[str, Any]:
+    """A colour scale with an explicit domain and range: each phase gets its
+    :data:`PHASE_COLOURS` entry; a phase not listed there, an unused category colour."""
+    fixed = {**PHASE_COLOURS, MARKER: MARKER_COLOUR}
+    spare = iter(c for c in CATEGORY_COLOURS if c not in fixed.values())
+    return {
+        "domain": list(phases),
+        "range": [fixed.get(p) or next(spare, "#7f7f7f") for p in phases],
+    }
+
+
 def timeline_chart(
     rows: Sequence[dict[str, Any]],
     *,
-    title: str = "",
+    title: str | dict[str, Any] = "",
     x_title: str = "ms",
+    x_domain: tuple[float, float] | None = None,
+    markers: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """Horizontal bars from ``start_ms`` to ``end_ms`` per ``request``, coloured by ``phase``
-    (a Gantt chart of requests' queueing, prefill and decode steps)."""
+    (a Gantt chart of requests' queueing, prefill and decode steps).
+
+    Rows are drawn top to bottom in the order they come (an explicit sort list: a ``null`` sort
+    was dropped on JupyterLite's path, and the rows came out alphabetically), each phase in its
+    :data:`PHASE_COLOURS` colour. ``x_domain``: fix the x axis, so that two charts' bars compare
+    by length. ``markers``: ``{"request": row, "at_ms": x}``, a tick on that row (a request's
+    first token), in the legend as ``first token``.
+    """
     phases = list(dict.fromkeys(str(r["phase"]) for r in rows))
     requests = list(dict.fromkeys(str(r["request"]) for r in rows))
     per_request = []
@@ -479,28 +524,58 @@ def timeline_chart(
             f"{rid}: {_num(min(r['start_ms'] for r in mine))} to "
             f"{_num(max(r['end_ms'] for r in mine))} {x_title} ({counts})"
         )
+    marked = list(
+        dict.fromkeys(
+            f"{m['request'].split(' · ')[0]} at {_num(m['at_ms'])} {x_title}" for m in markers
+        )
+    )
     description = (
         f"{_title_text(title) or 'Timeline'}: one row per request, bars per phase "
-        f"({', '.join(phases)}). " + _listed(per_request) + "."
+        f"({', '.join(phases)}). "
+        + _listed(per_request)
+        + (f". {MARKER.capitalize()} marked: " + _listed(marked) if marked else "")
+        + "."
     )
-    return _finish(
-        {
-            "title": title,
-            "width": 340,
-            "data": {"values": list(rows)},
-            "mark": {"type": "bar", "stroke": "white", "strokeWidth": 0.5},
-            "encoding": {
-                "y": {"field": "request", "type": "nominal", "sort": None, "title": None},
-                "x": {"field": "start_ms", "type": "quantitative", "title": x_title},
-                "x2": {"field": "end_ms"},
-                "color": {
-                    "field": "phase",
-                    "type": "nominal",
-                    "sort": phases,
-                    "legend": {"orient": "bottom", "direction": "horizontal"},
-                },
-                "tooltip": [{"field": k} for k in ("request", "phase", "start_ms", "end_ms")],
+    x_scale: dict[str, Any] = (
+        {"scale": {"domain": [float(x) for x in x_domain], "nice": True}} if x_domain else {}
+    )
+    domain = phases + ([MARKER] if markers else [])
+    colour = {
+        "field": "phase",
+        "type": "nominal",
+        "title": "phase",
+        "scale": phase_scale(domain),
+        "legend": {"orient": "bottom", "direction": "horizontal"},
+    }
+    y = {"field": "request", "type": "nominal", "sort": requests, "title": ""}
+    bars = {
+        "data": {"values": list(rows)},
+        "mark": {"type": "bar", "stroke": "white", "strokeWidth": 0.5},
+        "encoding": {
+            "y": y,
+            "x": {
+                "field": "start_ms",
+                "type": "quantitative",
+                "title": x_title,
+                "axis": {"labelFlush": False},  # flush, the last label ran into the one before
+                **x_scale,
             },
+            "x2": {"field": "end_ms"},
+            "color": colour,
+            "tooltip": [{"field": k} for k in ("request", "phase", "start_ms", "end_ms")],
         },
-        description,
-    )
+    }
+    body: dict[str, Any] = bars
+    if markers:
+        ticks = {
+            "data": {"values": [{**m, "phase": MARKER} for m in markers]},
+            "mark": {"type": "tick", "thickness": 3, "opacity": 1},
+            "encoding": {
+                "y": y,
+                "x": {"field": "at_ms", "type": "quantitative", "title": x_title, **x_scale},
+                "color": colour,
+                "tooltip": [{"field": k} for k in ("request", "phase", "at_ms")],
+            },
+        }
+        body = {"layer": [bars, ticks]}
+    return _finish({"title": title, "width": 340, **body}, description)

@@ -497,13 +497,14 @@ if lab.servers and not lab.in_browser:
     with running_server("rest", trace_ratio=0.0, debug_routes=True, max_batch_size=8, max_delay_ms=2.0) as traced:
         # ratio 0: the server traces only the requests whose traceparent says "sampled" (all of ours)
         traces = traced_load(traced.url, lab.example_payload(), requests=400, concurrency=8)
-    where = f"measured now: a micro-batching REST server on {traced.url}, spans from GET /debug/spans"
+    where = "measured now over REST on this machine, micro-batching"
 else:
     print("Tracing runs against the local servers (OpenTelemetry, sockets, threads): not in the browser. "
           "Below, the same span timings from an in-process run: the micro-batcher in this kernel, no server.")
     traces = await in_process_load(lab.model, lab.example_payload()["instances"], requests=400, concurrency=8)
     where = "measured now, in-process (browser: a 0.1 ms clock)" if lab.in_browser else "measured now, in-process"
-display_chart(timeline_chart(traces.rows(), title=f"Two traced requests ({where})", x_title="ms from the request's start"))
+display_chart(timeline_chart(traces.rows(), title={"text": f"Two of {traces.requests} traced requests", "subtitle": where},
+                             x_title="ms from the request's start"))
 print(traces.sentence())
 
 # %% [markdown]

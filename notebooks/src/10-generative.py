@@ -152,7 +152,7 @@ else:
 # (the schedule is per iteration), and the third request starts the step after a slot frees.
 
 # %%
-from lesson.teaching.generative import run_requests, timeline_rows, timing_of
+from lesson.teaching.generative import longest_gap, run_requests, timeline_rows, timing_of
 from lesson.widgets.charts import display_chart, timeline_chart
 
 requests = [
@@ -181,11 +181,13 @@ for t in timelines:
         f"{timing.ttft * 1000:>9.0f}{tpot:>9}   {itl}"
     )
 print(f"{run.stats.steps} steps (model calls) for {run.stats.tokens_generated} tokens")
+print(longest_gap(timelines))
 
 # %% [markdown]
 # The requests admitted later have a TTFT that includes their wait in the queue, although
-# their own prefill costs the same. The first decode gap of a running request is longer when
-# another request's prefill shares its step: prefill and decode compete for the same model call.
+# their own prefill costs the same. The last line names the run's longest decode gap and says
+# whether another request's prefill ran in the same step: a step is one model call, so a newly
+# admitted request's whole prompt and the running requests' next tokens are computed together.
 
 # %% [markdown]
 # ## Static vs continuous batching
@@ -196,7 +198,8 @@ print(f"{run.stats.steps} steps (model calls) for {run.stats.tokens_generated} t
 # (iteration-level scheduling, vLLM's and Orca's) lets a finished request leave and a waiting
 # one join at every step.
 #
-# Eight requests, four slots, answers of 4 and 48 tokens mixed. This cell runs many tokens, so
+# Eight requests, four slots, short and long answers mixed (the cell prints how many of each).
+# This cell runs many tokens, so
 # it uses the **n-gram stand-in** (a byte trigram model of Python's documentation, same
 # `LanguageModel` interface, far cheaper per token), and a **virtual clock**: each step costs a
 # fixed time plus a little per token it computes (the cell prints both), the shape of an
@@ -210,6 +213,8 @@ from lesson.teaching.generative import StepCostClock, mixed_requests, stand_in_m
 ngram, corpus = stand_in_model()  # the stand-in: fast, so the cell can afford many tokens
 print(f"the n-gram stand-in, trained on {corpus}")
 mixed = mixed_requests(8, short=4, long=48)
+lengths = [n for _, n in mixed]
+print(f"{len(mixed)} requests: {lengths.count(4)} answers of 4 tokens, {lengths.count(48)} of 48")
 slo = SLO(ttft=0.050)  # goodput: requests whose first token came within 50 ms (virtual)
 cost = StepCostClock()
 print(
@@ -232,12 +237,15 @@ for scheduling, mode_run in modes.items():
 wall = sum(r.wall_s for r in modes.values())
 made = sum(r.stats.tokens_generated for r in modes.values())
 print(f"\n(measured: the n-gram stand-in made these {made} tokens in {wall * 1000:.0f} ms here)")
+# one x axis for both charts, so their lengths compare: up to the later of the two last tokens
+last_ms = max(t.token_times[-1] for r in modes.values() for t in r.timelines()) * 1000
 for scheduling, mode_run in modes.items():
     display_chart(
         timeline_chart(
             timeline_rows(mode_run.timelines(), origin=0.0),
             title=f"{scheduling} batching: 8 requests, 4 slots (virtual clock)",
             x_title="virtual ms",
+            x_domain=(0, last_ms),
         )
     )
 
@@ -359,7 +367,12 @@ if "llm" in lab.servers:
     )
     print(format_table(summary))
 else:
-    print("In the browser: no sockets, so no server to load-test; the engine's runs above are in-process.")
+    local = run.summary()  # the four requests of the timeline above, on this kernel's clock
+    print(f"In the browser: no sockets, so no server to load-test. In its place, the {local.completed} "
+          "requests of the timeline above, summarised by the same code (lesson.loadtest.streams): "
+          "in-process, no HTTP, measured.")
+    for name, d in (("TTFT", local.ttft), ("TPOT", local.tpot), ("ITL", local.itl)):
+        print(f"  {name:<5} median {d.median * 1000:6.0f} ms   max {d.max * 1000:6.0f} ms")
 
 # %% [markdown]
 # ## Where the first token waits: two traces
@@ -371,8 +384,10 @@ else:
 # `queued` (waiting for a slot), `prefill` (the prompt's pass, until the first token is
 # sampled) and `decode` (one span for the rest, its token count an attribute). More streams at
 # once than the engine has slots; the request with the p99 time to first token is drawn beside
-# a p50 one. Traces need the local server (sockets, OpenTelemetry): in the browser the cell
-# draws the same phases from the engine in this kernel instead, and says so.
+# a p50 one (with fewer than 100 requests the p99 is simply the slowest, and the chart says
+# "slowest" and "median"), a tick on each row at the moment its first token reached the client.
+# Traces need the local server (sockets, OpenTelemetry): in the browser the cell draws the same
+# phases from the engine in this kernel instead, and says so.
 
 # %%
 from lesson.loadtest.llm_wire import make_prompts
@@ -382,15 +397,18 @@ from lesson.widgets.charts import display_chart, timeline_chart
 if "llm" in lab.servers:
     at_once = llm_slots + 4  # more streams at once than the engine has slots: some wait
     streams = await traced_streams(lab.servers["llm"].url, make_prompts(40, 48), concurrency=at_once, max_tokens=16)
-    where = (f"measured now: {streams.requests} streams, {at_once} at a time for {llm_slots} slots, on the "
-             f"server at {lab.servers['llm'].url}; spans from GET /debug/spans")
+    title = f"Two of {streams.requests} streams ({at_once} at once, {llm_slots} slots)"
+    where = "measured now, over HTTP on this machine"
 else:
     print("Traces need the local server (OpenTelemetry, sockets): not in the browser. Below, the same "
           "phases from the engine in this kernel, read from its timelines: no server, no OpenTelemetry.")
     slots = 2
     streams = in_process_streams(model, make_prompts(8, 12), max_num_seqs=slots, max_tokens=4)
-    where = f"measured now, in-process: {streams.requests} requests queued at once for {slots} slots, pure Python"
-display_chart(timeline_chart(streams.rows(), title=f"Two traced streams ({where})", x_title="ms from the request's start"))
+    title = f"Two of {streams.requests} requests ({slots} slots)"
+    where = "measured now in-process, pure Python"
+chart = timeline_chart(streams.rows(), title={"text": title, "subtitle": where},
+                       x_title="ms from the request's start", markers=streams.markers())
+display_chart(chart)
 print(streams.sentence())
 
 # %% [markdown]

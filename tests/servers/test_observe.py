@@ -68,6 +68,10 @@ def test_the_promql_p99_is_within_one_bucket_of_the_exact_one(observed):
     comparison = compare_p99(rest.url, prom.url, concurrency=8, requests=1500)
     print(comparison.sentence())
     assert comparison.requests == 1500  # the server timed exactly the harness's requests
+    # the dashboard's window covers the run, and says what else it held
+    assert comparison.window_requests is not None and comparison.window_others is not None
+    if comparison.promql_rate_p99 is not None:  # None: the series began in the window
+        assert f"its window held {comparison.window_requests}" in comparison.sentence()
     assert comparison.bucket_gap <= 1, comparison
     # Prometheus's buckets held exactly the requests the server timed: the same estimate
     assert comparison.promql_p99 == pytest.approx(comparison.estimate_from_timings, rel=1e-9)

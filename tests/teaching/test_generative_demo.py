@@ -115,3 +115,21 @@ def test_the_stand_in_falls_back_to_the_builtins_docstrings_without_pydoc_data(m
     assert "built-ins" in corpus and model.name == "builtins-ngram"
     run = run_requests(model, [("The ", 4)], virtual=True)
     assert run.stats.tokens_generated == 4
+
+
+def test_longest_gap_names_the_request_the_gap_and_the_prefill_in_its_step():
+    from lesson.patterns.generative import RequestTimeline
+    from lesson.teaching.generative import longest_gap
+
+    # req-0 decodes at steps ending 1, 2, 3, 9 (its 3rd gap is the long one); req-1 had its
+    # prefill in the step that ended at 9; req-2's first token came at 2, beside a short gap
+    a = RequestTimeline("req-0", 4, 0.0, 0.0, token_times=[1.0, 2.0, 3.0, 9.0])
+    b = RequestTimeline("req-1", 4, 0.0, 3.0, token_times=[9.0, 10.0])
+    c = RequestTimeline("req-2", 4, 0.0, 1.0, token_times=[2.0])
+    sentence = longest_gap([a, b, c])
+    assert sentence.startswith(
+        "The longest decode gap was req-0's 3rd of 3 (6000 ms): req-1's prefill"
+    )
+    assert "took 3500 ms on average (2 gaps), one without 1000 ms (2)" in sentence
+    alone = longest_gap([RequestTimeline("r", 1, 0.0, 0.0, token_times=[0.0, 1.0, 5.0])])
+    assert "no other request's prefill ran in that step" in alone

@@ -23,8 +23,27 @@ def test_in_process_streams_pick_by_ttft_and_say_where_the_first_token_waited():
         assert ends[1] <= ends[2] <= ends[3]  # queued, then prefill, then decode
         assert abs(sum(waterfall.ttft_shares().values()) - 1) < 1e-6
     assert [r["request"] for r in run.rows()][:2] == [
-        "p99-TTFT request · request",
-        "p99-TTFT request · queued",
+        "slowest-TTFT request · request",  # six requests: no p99 to speak of
+        "slowest-TTFT request · queued",
     ]
     sentence = run.sentence()
-    assert "p99-TTFT request" in sentence and "Where the tail waited: queued" in sentence
+    assert "slowest-TTFT request" in sentence and "Where the tail waited: queued" in sentence
+    assert "server span ends" not in sentence  # no server here
+    marks = run.markers()
+    assert [m["request"] for m in marks] == [r["request"] for r in run.rows()]
+    assert {m["at_ms"] for m in marks} == {round(run.p99.ttft_ms, 4), round(run.p50.ttft_ms, 4)}
+
+
+def test_a_server_span_that_outlives_its_client_span_is_explained_with_the_gap():
+    from lesson.teaching.llm_traces import StreamTraceRun, StreamWaterfall
+
+    def stream(label, client_end, server_end):
+        w = StreamWaterfall(label, client_end, ttft_ms=20.0)
+        w.spans += [("client", 0.0, client_end), ("server", 2.0, server_end)]
+        w.spans += [("queued", 2.0, 10.0), ("prefill", 10.0, 19.0), ("decode", 19.0, 50.0)]
+        return w
+
+    run = StreamTraceRun("test", 2, stream("slow", 60.0, 67.5), stream("median", 55.0, 54.0))
+    sentence = run.sentence()
+    assert "by 7.50 ms (slow)" in sentence and "(median)" not in sentence.split("server span")[1]
+    assert "[DONE]" in sentence

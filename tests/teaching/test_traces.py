@@ -22,8 +22,16 @@ def test_in_process_traces_pick_the_p99_and_p50_and_say_where_the_tail_waited():
         assert abs(sum(waterfall.shares().values()) - 1) < 1e-6
     rows = run.rows()
     assert [r["request"] for r in rows][:3] == [
-        "p99 request · request",
-        "p99 request · queue",
-        "p99 request · model",
+        "slowest request · request",  # 80 requests: the p99 by nearest rank is the slowest
+        "slowest request · queue",
+        "slowest request · model",
     ]
-    assert "p99 request" in run.sentence() and "Where the tail waited" in run.sentence()
+    assert "slowest request" in run.sentence() and "Where the tail waited" in run.sentence()
+
+
+def test_the_picks_are_named_p99_and_p50_only_from_100_requests():
+    from lesson.teaching.traces import Waterfall, pick, quantile_names
+
+    assert quantile_names(99) == ("slowest", "median") and quantile_names(100) == ("p99", "p50")
+    slowest = [Waterfall("", float(ms)) for ms in range(1, 100)]
+    assert pick(slowest, 0.99).total_ms == 99.0  # below 100 requests the p99 IS the maximum

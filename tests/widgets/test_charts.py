@@ -148,3 +148,74 @@ def test_series_colours_read_on_white_and_inverted_on_the_dark_page(runs):
         inverted = tuple(255 - c for c in rgb)  # site.css: filter: invert(1) hue-rotate(180deg)
         assert _contrast(rgb, (255, 255, 255)) >= 3, colour
         assert _contrast(inverted, slate) >= 3, colour
+
+
+def _nones(node, path="spec"):
+    """Every path in ``node`` whose value is None (JupyterLite's renderer dropped them)."""
+    if node is None:
+        return [path]
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in _nones(v, f"{path}.{k}")]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in _nones(v, f"{path}[{i}]")]
+    return []
+
+
+def _trace_rows(label):
+    spans = [("client", 0, 60), ("server", 5, 70), ("queued", 5, 30), ("prefill", 30, 36)]
+    spans.append(("decode", 36, 59))
+    return [
+        {"request": f"{label} · {n}", "phase": n, "start_ms": a, "end_ms": b} for n, a, b in spans
+    ]
+
+
+def test_timeline_rows_keep_their_order_and_no_value_is_null():
+    from lesson.widgets.charts import timeline_chart
+
+    rows = _trace_rows("slowest") + _trace_rows("median")  # alphabetically, median would lead
+    markers = [{"request": r["request"], "at_ms": 36.0} for r in rows[:5]]
+    for spec in (timeline_chart(rows, title="t"), timeline_chart(rows, markers=markers)):
+        assert _nones(spec) == []
+        ys = (
+            [spec["encoding"]["y"]]
+            if "encoding" in spec
+            else [p["encoding"]["y"] for p in spec["layer"]]
+        )
+        for y in ys:
+            assert y["sort"] == [r["request"] for r in rows] and y["title"] == ""
+    bars = bar_chart([{"k": "b", "v": 1}, {"k": "a", "v": 2}], x="k", y="v")
+    assert _nones(bars) == [] and bars["encoding"]["y"]["sort"] == ["b", "a"]
+
+
+def test_a_phase_has_one_colour_in_every_timeline():
+    from lesson.widgets.charts import PHASE_COLOURS, timeline_chart
+
+    def colours(spec):
+        part = spec["layer"][0] if "layer" in spec else spec
+        scale = part["encoding"]["color"]["scale"]
+        return dict(zip(scale["domain"], scale["range"], strict=True))
+
+    engine = [
+        {"request": "req-0", "phase": p, "start_ms": i, "end_ms": i + 1}
+        for i, p in enumerate(("queued", "prefill", "decode"))
+    ]
+    first, trace = colours(timeline_chart(engine)), colours(timeline_chart(_trace_rows("x")))
+    for phase in ("queued", "prefill", "decode"):
+        assert first[phase] == trace[phase] == PHASE_COLOURS[phase]
+    assert len(set(trace.values())) == len(trace)  # five phases, five colours
+
+
+def test_timeline_markers_and_a_shared_x_domain():
+    from lesson.widgets.charts import MARKER, timeline_chart
+
+    rows = _trace_rows("slowest")
+    markers = [{"request": r["request"], "at_ms": 36.0} for r in rows]
+    spec = timeline_chart(rows, markers=markers, x_domain=(0, 500))
+    bars, ticks = spec["layer"]
+    assert ticks["mark"]["type"] == "tick" and {v["phase"] for v in ticks["data"]["values"]} == {
+        MARKER
+    }
+    assert bars["encoding"]["x"]["scale"]["domain"] == [0.0, 500.0]
+    assert ticks["encoding"]["x"]["scale"]["domain"] == [0.0, 500.0]
+    assert MARKER in bars["encoding"]["color"]["scale"]["domain"]
+    assert f"{MARKER.capitalize()} marked: slowest at 36" in spec["description"]
