@@ -57,7 +57,7 @@ def autoscaling_chart(
                     "color": {
                         "field": "source",
                         "type": "nominal",
-                        "title": None,
+                        "title": "",  # not None: JupyterLite drops a null (lesson.widgets.charts)
                         "legend": {"orient": "bottom", "direction": "vertical"},
                     },
                     "tooltip": [{"field": k} for k in ("source", "t", field, "rate")],
