@@ -13,6 +13,9 @@
      class lesson-cols, which keeps every line whole and scrolls sideways in its own box.
      A box whose every paragraph is columns gets the class itself; otherwise each such
      paragraph is wrapped in a <span class="lesson-cols">, and the prose around it wraps.
+   - A self-check quiz (lesson/widgets/quiz.py, drawn from saved state) says that its buttons
+     need a running kernel, with a link to the page's notebook in JupyterLite: on a static
+     page a click does nothing. Said here once for every notebook page.
 
    Runs at load and again, debounced, whenever the page's DOM changes (the widgets are
    rendered after load from their saved state); <html data-a11y-pending> is set while a run
@@ -100,6 +103,31 @@
     });
   }
 
+  function noteStaticQuizzes(root) {
+    root.querySelectorAll(".jupyter-wrapper .lesson-quiz").forEach(function (quiz) {
+      if (quiz.querySelector(".lesson-quiz-static")) return;
+      var note = document.createElement("p");
+      note.className = "lesson-quiz-static";
+      note.appendChild(document.createTextNode(
+        "On this page the buttons do not answer: they need a running kernel. "));
+      var lite = document.querySelector("a.lite-button");
+      if (lite) {
+        var link = document.createElement("a");
+        link.href = lite.href;
+        link.target = "_blank";
+        link.rel = "noopener";
+        link.textContent = "Open the notebook in JupyterLite";
+        note.appendChild(link);
+        note.appendChild(document.createTextNode(" to click an option and read why it is right or wrong."));
+      } else {
+        note.appendChild(document.createTextNode("Open the notebook in JupyterLite to answer."));
+      }
+      var header = quiz.querySelector(".widget-html");
+      if (header && header.nextSibling) quiz.insertBefore(note, header.nextSibling);
+      else quiz.insertBefore(note, quiz.firstChild);
+    });
+  }
+
   function reachScrollables(root) {
     root.querySelectorAll("pre, code, div, table, span.lesson-cols, .highlight, .widget-html-content").forEach(function (el) {
       if (el.dataset.a11yScroll === "1" || !scrollable(el) || focusable(el)) return;
@@ -150,6 +178,7 @@
     nameCharts(root);
     nameSliders(root);
     keepColumns(root);
+    noteStaticQuizzes(root);
     reachScrollables(root);
     var html = document.documentElement;
     html.dataset.a11yFixed = String(Date.now());
