@@ -187,8 +187,9 @@ def open_phone_page(browser, base: str, path: str, scheme: str = "dark"):
     page = browser.page
     page.emulate_media(color_scheme=scheme)
     open_page(page, base + path)
-    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, \
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, (
         f"/{path} scrolls sideways at 390 px"
+    )
     return page
 
 
@@ -203,7 +204,9 @@ def test_text_outputs_at_phone_width_keep_columns_and_whole_numbers(site, chromi
         table.scroll_into_view_if_needed()
         page.screenshot(path=str(artifacts / "phone-10-stream-table.png"))
         assert table.evaluate("e => getComputedStyle(e).whiteSpace") == "pre"
-        assert table.evaluate("e => e.scrollWidth > e.clientWidth"), "expected a table wider than a phone"
+        assert table.evaluate("e => e.scrollWidth > e.clientWidth"), (
+            "expected a table wider than a phone"
+        )
         lines = table.evaluate(LINES)
         assert len(lines) >= 8 and all(line["rows"] == 1 for line in lines), lines
 
@@ -213,15 +216,17 @@ def test_text_outputs_at_phone_width_keep_columns_and_whole_numbers(site, chromi
         assert "preemptions" in block.inner_text()
         assert all(line["rows"] == 1 for line in block.evaluate(LINES))
         prose = [line for line in mixed.evaluate(LINES) if line["text"].startswith("With ")]
-        assert prose and prose[0]["rows"] > 1, prose      # the sentence wraps at 390 px
+        assert prose and prose[0]["rows"] > 1, prose  # the sentence wraps at 390 px
 
         checked = 0
         for i in range(outputs.count()):
             box = outputs.nth(i)
-            if box.evaluate("e => e.classList.contains('lesson-cols') || !!e.querySelector('.lesson-cols')"):
+            if box.evaluate(
+                "e => e.classList.contains('lesson-cols') || !!e.querySelector('.lesson-cols')"
+            ):
                 continue
             if not any(line["rows"] > 1 for line in box.evaluate(LINES)):
-                continue                                  # fits the width: nothing wraps
+                continue  # fits the width: nothing wraps
             assert box.evaluate("e => getComputedStyle(e).whiteSpace") == "pre-wrap"
             broken = [n for n in box.evaluate(NUMBER_ROWS) if n["rows"] != 1]
             assert not broken, f"numbers broken across lines: {broken}\n{box.inner_text()[:300]}"
@@ -243,24 +248,36 @@ def test_span_tree_and_wide_table_at_phone_width(site, chromium, artifacts):
         lines = cols.evaluate(LINES)
         assert [line["rows"] for line in lines] == [1] * len(lines), lines
         assert any(line["text"].startswith("      batcher.queue") for line in lines), lines
-        left = {word: cols.evaluate(
-            """(e, word) => { const r = document.createRange(), t = [...e.childNodes]
+        left = {
+            word: cols.evaluate(
+                """(e, word) => { const r = document.createRange(), t = [...e.childNodes]
                  .filter(n => n.nodeType === 3 && n.data.includes(word))[0];
                r.setStart(t, t.data.indexOf(word)); r.setEnd(t, t.data.indexOf(word) + word.length);
-               return r.getBoundingClientRect().left; }""", word) for word in ("client:", "infer", "model")}
-        assert left["client:"] < left["infer"] < left["model"], left   # indentation kept
+               return r.getBoundingClientRect().left; }""",
+                word,
+            )
+            for word in ("client:", "infer", "model")
+        }
+        assert left["client:"] < left["infer"] < left["model"], left  # indentation kept
         wrap = page.locator(".md-typeset__scrollwrap", has=page.locator("th", has_text="arm")).first
         wrap.scroll_into_view_if_needed()
         page.screenshot(path=str(artifacts / "phone-operations-canary-table.png"))
-        assert wrap.evaluate("e => e.scrollWidth > e.clientWidth"), "the canary table fits: nothing to hint"
-        assert wrap.evaluate("e => getComputedStyle(e).backgroundImage").count("radial-gradient") == 2
+        assert wrap.evaluate("e => e.scrollWidth > e.clientWidth"), (
+            "the canary table fits: nothing to hint"
+        )
+        assert (
+            wrap.evaluate("e => getComputedStyle(e).backgroundImage").count("radial-gradient") == 2
+        )
 
 
 def test_static_quiz_says_it_needs_a_kernel_and_phones_open_the_notebook_interface(site, chromium):
     """Every notebook page's quiz says that its buttons need a running kernel and links to the
     notebook in JupyterLite; at phone width that link, like the page's button, opens
     JupyterLite's Notebook interface, at desktop width JupyterLab."""
-    for viewport, app in (((390, 844), "lite/notebooks/index.html"), ((1280, 900), "lite/lab/index.html")):
+    for viewport, app in (
+        ((390, 844), "lite/notebooks/index.html"),
+        ((1280, 900), "lite/lab/index.html"),
+    ):
         with serve_directory(site) as base, offline_browser(viewport=viewport) as browser:
             page = browser.page
             for stem in ("00-overview", "10-generative"):
@@ -268,8 +285,10 @@ def test_static_quiz_says_it_needs_a_kernel_and_phones_open_the_notebook_interfa
                 note = page.locator(".lesson-quiz .lesson-quiz-static")
                 assert note.count() == 1, stem
                 assert "need a running kernel" in note.inner_text()
-                hrefs = [note.locator("a").get_attribute("href"),
-                         page.locator("a.lite-button").first.get_attribute("href")]
+                hrefs = [
+                    note.locator("a").get_attribute("href"),
+                    page.locator("a.lite-button").first.get_attribute("href"),
+                ]
                 for href in hrefs:
                     assert href.endswith(f"{app}?path={stem}.ipynb"), (viewport, href)
                     assert (site / "lite" / href.split("lite/", 1)[1].split("?")[0]).is_file(), href
