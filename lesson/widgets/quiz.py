@@ -59,9 +59,21 @@ class QuizLike(Protocol):
     def to_text(self) -> str: ...
 
 
+_CODE = re.compile(r"`([^`]+)`")
+#: ``*word*`` as in Markdown: the asterisks hug the text and touch no letter or other asterisk
+#: outside it (so ``2 * 3 * 4`` is left alone)
+_EMPHASIS = re.compile(r"(?<![\w*])\*(?=\S)([^*]+?)(?<=\S)\*(?![\w*])")
+
+
 def inline(text: str) -> str:
-    """Escape ``text`` for HTML and show ```code``` spans as ``<code>``."""
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
+    """Escape ``text`` for HTML; show ```code``` spans as ``<code>``, ``*emphasis*`` as ``<em>``."""
+    parts = _CODE.split(text)  # odd indices: the inside of a code span
+    return "".join(
+        f"<code>{html.escape(part)}</code>"
+        if i % 2
+        else _EMPHASIS.sub(r"<em>\1</em>", html.escape(part))
+        for i, part in enumerate(parts)
+    )
 
 
 def feedback_html(feedback: FeedbackLike) -> str:

@@ -136,3 +136,159 @@ def test_panel_at_phone_width(site, chromium, artifacts, scheme):
                 " return {left: r.left, right: r.right, hit: !!hit && (hit === h || h.contains(hit))}; }")
             assert 0 <= seen["left"] and seen["right"] <= 390 and seen["hit"], (name, seen)
         assert browser.external_requests == [], browser.external_requests
+
+
+#: the rendered lines of a text box: for each line of its text (non-blank), the text and on how
+#: many rows of the screen it is drawn (1: kept whole)
+LINES = """box => {
+  const walker = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+  const lines = [[]];
+  for (let node; (node = walker.nextNode());) {
+    let start = 0;
+    for (let i = 0; i <= node.data.length; i++) {
+      if (i < node.data.length && node.data[i] !== '\\n') continue;
+      lines[lines.length - 1].push([node, start, i]);
+      if (i < node.data.length) lines.push([]);
+      start = i + 1;
+    }
+  }
+  return lines.map(segments => {
+    const rows = new Set();
+    for (const [node, a, b] of segments) {
+      const text = node.data.slice(a, b);
+      const trimmed = text.trimEnd().length;     // trailing spaces may hang past the edge
+      if (!trimmed) continue;
+      const range = document.createRange();
+      range.setStart(node, a);
+      range.setEnd(node, a + trimmed);
+      for (const rect of range.getClientRects()) if (rect.width > 0) rows.add(Math.round(rect.top));
+    }
+    return {text: segments.map(([node, a, b]) => node.data.slice(a, b)).join(''), rows: rows.size};
+  }).filter(line => line.text.trim());
+}"""
+
+#: every number of a box's text (two characters or more) and on how many rows it is drawn
+NUMBER_ROWS = """box => {
+  const walker = document.createTreeWalker(box, NodeFilter.SHOW_TEXT), found = [];
+  for (let node; (node = walker.nextNode());) {
+    for (const m of node.data.matchAll(/\\d[\\d.,]*\\d/g)) {
+      const range = document.createRange();
+      range.setStart(node, m.index);
+      range.setEnd(node, m.index + m[0].length);
+      const rows = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+      found.push({number: m[0], rows: rows.size});
+    }
+  }
+  return found;
+}"""
+
+
+def open_phone_page(browser, base: str, path: str, scheme: str = "dark"):
+    page = browser.page
+    page.emulate_media(color_scheme=scheme)
+    open_page(page, base + path)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390, (
+        f"/{path} scrolls sideways at 390 px"
+    )
+    return page
+
+
+def test_text_outputs_at_phone_width_keep_columns_and_whole_numbers(site, chromium, artifacts):
+    """Notebook 10 at 390 px: its stream table keeps every line on one row (scrolling inside its
+    own box, not the page); a mixed output keeps its table whole and wraps its sentence; prose
+    outputs wrap between words, never inside a number."""
+    with serve_directory(site) as base, offline_browser(viewport=(390, 844)) as browser:
+        page = open_phone_page(browser, base, "notebooks/10-generative/")
+        outputs = page.locator(".jp-OutputArea-output pre")
+        table = outputs.filter(has_text="output token throughput").first
+        table.scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "phone-10-stream-table.png"))
+        assert table.evaluate("e => getComputedStyle(e).whiteSpace") == "pre"
+        assert table.evaluate("e => e.scrollWidth > e.clientWidth"), (
+            "expected a table wider than a phone"
+        )
+        lines = table.evaluate(LINES)
+        assert len(lines) >= 8 and all(line["rows"] == 1 for line in lines), lines
+
+        mixed = outputs.filter(has_text="preemptions").first
+        block = mixed.locator("span.lesson-cols")
+        assert block.count() == 1, "the blocks table is not set apart from the sentence after it"
+        assert "preemptions" in block.inner_text()
+        assert all(line["rows"] == 1 for line in block.evaluate(LINES))
+        prose = [line for line in mixed.evaluate(LINES) if line["text"].startswith("With ")]
+        assert prose and prose[0]["rows"] > 1, prose  # the sentence wraps at 390 px
+
+        checked = 0
+        for i in range(outputs.count()):
+            box = outputs.nth(i)
+            if box.evaluate(
+                "e => e.classList.contains('lesson-cols') || !!e.querySelector('.lesson-cols')"
+            ):
+                continue
+            if not any(line["rows"] > 1 for line in box.evaluate(LINES)):
+                continue  # fits the width: nothing wraps
+            assert box.evaluate("e => getComputedStyle(e).whiteSpace") == "pre-wrap"
+            broken = [n for n in box.evaluate(NUMBER_ROWS) if n["rows"] != 1]
+            assert not broken, f"numbers broken across lines: {broken}\n{box.inner_text()[:300]}"
+            checked += 1
+        assert checked >= 2, "no wrapping prose output was checked"
+        assert browser.external_requests == [], browser.external_requests
+
+
+def test_span_tree_and_wide_table_at_phone_width(site, chromium, artifacts):
+    """The Operations page at 390 px: the trace's span tree keeps its lines and its indentation;
+    the canary table scrolls in its own box, with a shadow at the edge that has more to see."""
+    with serve_directory(site) as base, offline_browser(viewport=(390, 844)) as browser:
+        page = open_phone_page(browser, base, "operations/")
+        tree = page.locator(".lesson-wrap pre > code", has_text="batcher.queue").first
+        tree.scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "phone-operations-span-tree.png"))
+        cols = tree.locator("span.lesson-cols")
+        assert cols.count() == 1
+        lines = cols.evaluate(LINES)
+        assert [line["rows"] for line in lines] == [1] * len(lines), lines
+        assert any(line["text"].startswith("      batcher.queue") for line in lines), lines
+        left = {
+            word: cols.evaluate(
+                """(e, word) => { const r = document.createRange(), t = [...e.childNodes]
+                 .filter(n => n.nodeType === 3 && n.data.includes(word))[0];
+               r.setStart(t, t.data.indexOf(word)); r.setEnd(t, t.data.indexOf(word) + word.length);
+               return r.getBoundingClientRect().left; }""",
+                word,
+            )
+            for word in ("client:", "infer", "model")
+        }
+        assert left["client:"] < left["infer"] < left["model"], left  # indentation kept
+        wrap = page.locator(".md-typeset__scrollwrap", has=page.locator("th", has_text="arm")).first
+        wrap.scroll_into_view_if_needed()
+        page.screenshot(path=str(artifacts / "phone-operations-canary-table.png"))
+        assert wrap.evaluate("e => e.scrollWidth > e.clientWidth"), (
+            "the canary table fits: nothing to hint"
+        )
+        assert (
+            wrap.evaluate("e => getComputedStyle(e).backgroundImage").count("radial-gradient") == 2
+        )
+
+
+def test_static_quiz_says_it_needs_a_kernel_and_phones_open_the_notebook_interface(site, chromium):
+    """Every notebook page's quiz says that its buttons need a running kernel and links to the
+    notebook in JupyterLite; at phone width that link, like the page's button, opens
+    JupyterLite's Notebook interface, at desktop width JupyterLab."""
+    for viewport, app in (
+        ((390, 844), "lite/notebooks/index.html"),
+        ((1280, 900), "lite/lab/index.html"),
+    ):
+        with serve_directory(site) as base, offline_browser(viewport=viewport) as browser:
+            page = browser.page
+            for stem in ("00-overview", "10-generative"):
+                open_page(page, f"{base}notebooks/{stem}/")
+                note = page.locator(".lesson-quiz .lesson-quiz-static")
+                assert note.count() == 1, stem
+                assert "need a running kernel" in note.inner_text()
+                hrefs = [
+                    note.locator("a").get_attribute("href"),
+                    page.locator("a.lite-button").first.get_attribute("href"),
+                ]
+                for href in hrefs:
+                    assert href.endswith(f"{app}?path={stem}.ipynb"), (viewport, href)
+                    assert (site / "lite" / href.split("lite/", 1)[1].split("?")[0]).is_file(), href

@@ -277,6 +277,33 @@ def test_widget_escapes_text_and_shows_code_spans():
         shown.choose(1, 7)
 
 
+def test_widget_shows_emphasis_not_asterisks():
+    from lesson.widgets.quiz import inline
+
+    assert inline("takes long to *start*; once") == "takes long to <em>start</em>; once"
+    assert inline("*unknown*, not *failed*:") == "<em>unknown</em>, not <em>failed</em>:"
+    # not emphasis: arithmetic, a lone star, a star inside a code span
+    assert inline("2 * 3 * 4") == "2 * 3 * 4"
+    assert inline("a* b") == "a* b"
+    assert inline("`*args*` and *x*") == "<code>*args*</code> and <em>x</em>"
+    assert inline("*<b>*") == "<em>&lt;b&gt;</em>"
+
+
+def test_no_quiz_text_shows_a_literal_asterisk():
+    pytest.importorskip("ipywidgets")
+    from lesson.widgets.quiz import QuizWidget
+
+    for stem in STEMS:
+        shown = QuizWidget(quiz_for(stem))
+        rendered = " ".join(str(getattr(w, "value", "")) for w in _walk(shown.widget))
+        for qi, question in enumerate(shown.quiz.questions):
+            for oi in range(len(question.options)):
+                shown.choose(qi + 1, oi)  # every option's feedback, as a click shows it
+                rendered += " " + shown.feedback[qi].value
+        text = re.sub(r"<code>.*?</code>", "", rendered)
+        assert "*" not in text, (stem, text[text.index("*") - 60 : text.index("*") + 20])
+
+
 def test_widget_output_carries_the_quiz_as_plain_text():
     pytest.importorskip("ipywidgets")
     from lesson.widgets.quiz import QuizWidget
