@@ -508,6 +508,42 @@ display_chart(timeline_chart(traces.rows(), title={"text": f"Two of {traces.requ
 print(traces.sentence())
 
 # %% [markdown]
+# ## 7. Scale out: replicas and autoscaling on Ray Serve
+#
+# One server has a ceiling; past it you run **replicas** behind a router and let an
+# **autoscaler** choose how many. `lesson serve ray` deploys this notebook's REST app, unchanged
+# (the same routes, validation and errors), on **Ray Serve**: Ray's HTTP proxy routes each request
+# to a replica, and the autoscaler adds replicas when the requests in flight per replica pass a
+# target (`--target-ongoing`), after an **upscale delay**, and removes them after a **downscale
+# delay**, down to zero if allowed. Each replica takes at most `max_ongoing_requests` at once (Ray's
+# default 5); the rest wait in the proxy, which answers 503 once `max_queued_requests` wait: the
+# same bounded queue and early refusal as the lesson's `max_in_flight` in section 2.
+#
+# A Ray cluster takes tens of seconds to start and the run below a minute and a half, too slow
+# for this notebook, so it was **recorded** once (`benchmarks/record_ray_autoscaling.py`: its
+# date, command and machine are in the record) with short delays so it fits. Beside it, the
+# **same policy** runs here on a **virtual clock** (`lesson.teaching.autoscaling_sim`: no Ray,
+# standard library only, so it runs in the browser too), driven by the same step load (low,
+# high, low, then none) against the simulated accelerator with a slow call, one call at a time
+# per replica. The record's settings and figures are quoted below the chart, from the record.
+
+# %%
+from dataclasses import asdict
+
+from IPython.display import Markdown
+
+from lesson.teaching.autoscaling import load_record, sentences, simulate_record, simulation_sentence, summarize
+from lesson.widgets.charts import display_chart
+from lesson.widgets.scaling_chart import autoscaling_chart
+
+record = load_record()  # written by benchmarks/record_ray_autoscaling.py
+scaling = summarize(record)
+simulated = simulate_record(record)  # the same policy and steps, on a virtual clock
+display_chart(autoscaling_chart(record["series"], simulated=[asdict(row) for row in simulated],
+                                title=f"Step load: Ray Serve recorded {scaling.date}, and the policy simulated"))
+Markdown("\n\n".join(sentences(scaling) + [simulation_sentence(record, simulated)]))
+
+# %% [markdown]
 # ## What to notice
 #
 # Each point is computed from the runs above (and says so when the browser path ran).
@@ -599,42 +635,6 @@ points.append(
     + ("The accepted one arrived without its API key" if "x-api-key" not in accepted else "The accepted one arrived WITH its key")
     + f", as caller {accepted.get('x-client-id')!r}.")
 Markdown("\n".join(points))
-
-# %% [markdown]
-# ## 7. Scale out: replicas and autoscaling on Ray Serve
-#
-# One server has a ceiling; past it you run **replicas** behind a router and let an
-# **autoscaler** choose how many. `lesson serve ray` deploys this notebook's REST app, unchanged
-# (the same routes, validation and errors), on **Ray Serve**: Ray's HTTP proxy routes each request
-# to a replica, and the autoscaler adds replicas when the requests in flight per replica pass a
-# target (`--target-ongoing`), after an **upscale delay**, and removes them after a **downscale
-# delay**, down to zero if allowed. Each replica takes at most `max_ongoing_requests` at once (Ray's
-# default 5); the rest wait in the proxy, which answers 503 once `max_queued_requests` wait: the
-# same bounded queue and early refusal as the lesson's `max_in_flight` in section 2.
-#
-# A Ray cluster takes tens of seconds to start and the run below a minute and a half, too slow
-# for this notebook, so it was **recorded** once (`benchmarks/record_ray_autoscaling.py`: its
-# date, command and machine are in the record) with short delays so it fits. Beside it, the
-# **same policy** runs here on a **virtual clock** (`lesson.teaching.autoscaling_sim`: no Ray,
-# standard library only, so it runs in the browser too), driven by the same step load (low,
-# high, low, then none) against the simulated accelerator with a slow call, one call at a time
-# per replica. The record's settings and figures are quoted below the chart, from the record.
-
-# %%
-from dataclasses import asdict
-
-from IPython.display import Markdown
-
-from lesson.teaching.autoscaling import load_record, sentences, simulate_record, simulation_sentence, summarize
-from lesson.widgets.charts import display_chart
-from lesson.widgets.scaling_chart import autoscaling_chart
-
-record = load_record()  # written by benchmarks/record_ray_autoscaling.py
-scaling = summarize(record)
-simulated = simulate_record(record)  # the same policy and steps, on a virtual clock
-display_chart(autoscaling_chart(record["series"], simulated=[asdict(row) for row in simulated],
-                                title=f"Step load: Ray Serve recorded {scaling.date}, and the policy simulated"))
-Markdown("\n\n".join(sentences(scaling) + [simulation_sentence(record, simulated)]))
 
 # %% [markdown]
 # ## Check yourself
