@@ -27,6 +27,16 @@ DEFAULT_FIXED_COST_S = 0.002
 DEFAULT_PER_ROW_S = 20e-6
 
 
+def hold_device(seconds: float) -> None:
+    """Block the calling thread for ``seconds`` of simulated device time (``time.sleep`` may
+    wake early: it sleeps again until the whole time has passed)."""
+    deadline = time.perf_counter() + seconds
+    remaining = seconds
+    while remaining > 0:
+        time.sleep(remaining)
+        remaining = deadline - time.perf_counter()
+
+
 class SimulatedAcceleratorModel:
     """SIMULATED accelerator: ``fixed_cost_s + per_row_s * rows`` per call, one call at a time.
 
@@ -78,11 +88,7 @@ class SimulatedAcceleratorModel:
         """
         out = self.inner.predict(rows)  # validate and compute first: bad input costs no device time
         with self._lock:
-            deadline = time.perf_counter() + self.call_cost_s(len(rows))
-            remaining = deadline - time.perf_counter()
-            while remaining > 0:
-                time.sleep(remaining)
-                remaining = deadline - time.perf_counter()
+            hold_device(self.call_cost_s(len(rows)))
             self.calls += 1
             self.rows += len(rows)
         return out

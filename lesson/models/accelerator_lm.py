@@ -23,10 +23,10 @@ free, as it would while a device computes.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from lesson.core.generative import KVCache, LanguageModel, Pick
+from lesson.models.accelerator import hold_device
 
 __all__ = ["SimulatedAcceleratorLM", "DEFAULT_STEP_COST_S", "DEFAULT_PER_TOKEN_S"]
 
@@ -99,11 +99,7 @@ class SimulatedAcceleratorLM:
     def _hold(self, batch: list[tuple[list[int], Any]]) -> None:
         n_tokens = sum(len(tokens) for tokens, _ in batch)
         with self._lock:
-            deadline = time.perf_counter() + self.step_cost_s(n_tokens)
-            remaining = deadline - time.perf_counter()
-            while remaining > 0:
-                time.sleep(remaining)
-                remaining = deadline - time.perf_counter()
+            hold_device(self.step_cost_s(n_tokens))
             self.steps += 1
             self.tokens += n_tokens
 
